@@ -1,0 +1,159 @@
+"""Every error ledgerflow raises, with Metaflow's names where Metaflow has one.
+
+The tree::
+
+    LedgerflowError (alias MetaflowException)
+    ├── LedgerError                    the ledger file cannot be used
+    │   ├── LedgerSchemaError          written by a newer ledgerflow / not a ledger
+    │   └── LedgerReadOnlyError        a write was attempted on a read-only ledger
+    ├── CorruptBlobError               a stored blob does not match its SHA-256
+    ├── UntrustedLedgerError           unpickling from a ledger not written here needs opt-in
+    ├── LintError                      the flow's graph is invalid (carries file and line)
+    ├── InvalidNextException           self.next() used wrongly at run time
+    ├── ParameterError (ValueError)    a Parameter is declared or given wrongly
+    ├── ArtifactError                  an artifact cannot be stored (name or value)
+    ├── MergeArtifactsException        merge_artifacts() could not merge
+    │   ├── UnhandledInMergeArtifactsException   conflicting values across inputs
+    │   └── MissingInMergeArtifactsException     an `include` name is in no input
+    ├── MetaflowNotFound (KeyError)    no object at this pathspec
+    ├── MetaflowNamespaceMismatch      the object exists outside the current namespace
+    └── MetaflowInvalidPathspec (ValueError)   the pathspec is malformed
+
+Each message says what is wrong, where, and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class LedgerflowError(Exception):
+    """Base of every ledgerflow error."""
+
+    headline = "Flow failed"
+
+    def __init__(self, msg: str = "", lineno: int | None = None, source_file: str | None = None):
+        self.message = msg
+        self.line_no = lineno
+        self.source_file = source_file
+        super().__init__(msg)
+
+    def __str__(self) -> str:
+        # KeyError subclasses would otherwise repr() the message in quotes.
+        if self.source_file and self.line_no:
+            return f"{self.source_file}:{self.line_no}: {self.message}"
+        return self.message
+
+
+MetaflowException = LedgerflowError
+
+
+class LedgerError(LedgerflowError):
+    """The ledger file cannot be opened or used."""
+
+    headline = "Ledger error"
+
+
+class LedgerSchemaError(LedgerError):
+    """The file is not a ledger, or was written by a newer ledgerflow."""
+
+
+class LedgerReadOnlyError(LedgerError):
+    """A write was attempted on a ledger opened read-only."""
+
+
+class CorruptBlobError(LedgerError):
+    """A stored blob's bytes do not hash to its SHA-256."""
+
+
+class UntrustedLedgerError(LedgerflowError):
+    """Loading a pickled artifact from a ledger written elsewhere needs an explicit opt-in."""
+
+
+class LintError(LedgerflowError):
+    """The flow's graph is invalid; raised before anything runs."""
+
+    headline = "Validity checker found an issue"
+
+
+class InvalidNextException(LedgerflowError):
+    """self.next() was called in a way the graph does not allow."""
+
+    headline = "Invalid self.next() transition detected"
+
+
+class ParameterError(LedgerflowError, ValueError):
+    """A Parameter is declared or given wrongly."""
+
+    headline = "Invalid parameter"
+
+
+class ArtifactError(LedgerflowError):
+    """An artifact cannot be stored: a reserved name or a value that cannot be serialized."""
+
+    headline = "Artifact error"
+
+
+class MergeArtifactsException(LedgerflowError):
+    """merge_artifacts() could not merge; `artifact_names` lists the culprits."""
+
+    headline = "Merge artifacts failed"
+
+    def __init__(self, msg: str, unhandled: list[str]):
+        super().__init__(msg)
+        self.artifact_names = unhandled
+
+
+class UnhandledInMergeArtifactsException(MergeArtifactsException):
+    """Inputs carry different values for the same artifact and the join did not set it."""
+
+    headline = "Unhandled artifacts in merge"
+
+
+class MissingInMergeArtifactsException(MergeArtifactsException):
+    """An artifact named in `include` is present in no input."""
+
+    headline = "Missing artifacts in merge"
+
+
+class MetaflowNotFound(LedgerflowError, KeyError):
+    """No flow, run, step, task or artifact exists at this pathspec."""
+
+    headline = "Object not found"
+
+
+class MetaflowNamespaceMismatch(LedgerflowError):
+    """The object exists but not in the current namespace."""
+
+    headline = "Object not in the current namespace"
+
+    def __init__(self, namespace: str | None, pathspec: str = ""):
+        where = f"{pathspec} is " if pathspec else "Object "
+        super().__init__(
+            f"{where}not in namespace '{namespace}'; call namespace(None) to see every run"
+        )
+
+
+class MetaflowInvalidPathspec(LedgerflowError, ValueError):
+    """The pathspec is malformed."""
+
+    headline = "Invalid pathspec"
+
+
+__all__ = [
+    "LedgerflowError",
+    "MetaflowException",
+    "LedgerError",
+    "LedgerSchemaError",
+    "LedgerReadOnlyError",
+    "CorruptBlobError",
+    "UntrustedLedgerError",
+    "LintError",
+    "InvalidNextException",
+    "ParameterError",
+    "ArtifactError",
+    "MergeArtifactsException",
+    "UnhandledInMergeArtifactsException",
+    "MissingInMergeArtifactsException",
+    "MetaflowNotFound",
+    "MetaflowNamespaceMismatch",
+    "MetaflowInvalidPathspec",
+]
