@@ -1,0 +1,480 @@
+"""The only module that opens a ledger file: pragmas, schema migrations, transactions,
+blob storage, and the writes a run makes.
+
+One `Ledger` per file per process (`Ledger.open`). Each thread gets its own SQLite
+connection (peewee's thread-local connection state). Writes go through `write()`, a
+`BEGIN IMMEDIATE` transaction: taking the write lock up front means SQLite's busy timeout
+applies, where a deferred transaction that later upgrades would fail with SQLITE_BUSY at
+once. Readers never block the writer (WAL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import peewee as pw
+
+from . import codec
+from .clock import now_iso
+from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
+from .location import resolve_ledger_path
+from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 30_000
+WRITE_RETRIES = 5
+CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
+
+
+@dataclass
+class ArtifactRecord:
+    name: str
+    sha: str
+    encoding: str
+    type: str
+    size: int
+    value: Any = None
+    preview: str = ""
+    inherited: bool = False
+
+
+@dataclass
+class TaskRecord:
+    """Everything one finished task attempt writes, committed in one transaction."""
+
+    run_pk: int
+    step: str
+    task_id: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    attempt: int = 0
+    foreach_index: int | None = None
+    foreach_stack: list[Any] = field(default_factory=list)
+    exception_type: str | None = None
+    exception: str | None = None
+    traceback: str | None = None
+    parent_pks: list[int] = field(default_factory=list)
+    artifacts: list[ArtifactRecord] = field(default_factory=list)
+    blobs: list[codec.EncodedBlob] = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    origin_pathspec: str | None = None
+
+
+class RawCache:
+    """Recently used raw blob bytes by SHA, bounded in total size (thread-safe LRU)."""
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024, max_item: int = 16 * 1024 * 1024):
+        self.max_bytes, self.max_item = max_bytes, max_item
+        self._items: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, sha: str) -> tuple[str, bytes] | None:
+        with self._lock:
+            item = self._items.get(sha)
+            if item is not None:
+                self._items.move_to_end(sha)
+            return item
+
+    def put(self, sha: str, encoding: str, raw: bytes) -> None:
+        if len(raw) > self.max_item:
+            return
+        with self._lock:
+            if sha in self._items:
+                return
+            self._items[sha] = (encoding, raw)
+            self._size += len(raw)
+            while self._size > self.max_bytes:
+                _, (_, old) = self._items.popitem(last=False)
+                self._size -= len(old)
+
+
+class Ledger:
+    """An open ledger file."""
+
+    _open: dict[tuple[str, bool], "Ledger"] = {}
+    _open_lock = threading.Lock()
+
+    def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None):
+        self.path = Path(path).absolute()
+        if readonly is None:
+            readonly = self.path.exists() and not os.access(self.path, os.W_OK)
+        self.readonly = readonly
+        self.chunk_size = int(os.environ.get(CHUNK_SIZE_ENV) or codec.DEFAULT_CHUNK_SIZE)
+        self.cache = RawCache()
+        self.db = self._connect()
+        self._meta: dict[str, str] = {}
+        try:
+            self._check_and_migrate()
+        except BaseException:
+            self.db.close()
+            raise
+
+    # -- opening ---------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, readonly: bool | None = None) -> "Ledger":
+        """The process-wide Ledger for a path (resolved as documented when None)."""
+        resolved = resolve_ledger_path(path)
+        if readonly is None:
+            readonly = resolved.exists() and not os.access(resolved, os.W_OK)
+        key = (str(resolved), bool(readonly))
+        with cls._open_lock:
+            ledger = cls._open.get(key)
+            if ledger is None:
+                ledger = cls._open[key] = cls(resolved, readonly=readonly)
+            return ledger
+
+    @classmethod
+    def forget(cls, path: str | os.PathLike[str]) -> None:
+        """Close and drop a cached Ledger (tests, and after a file is replaced)."""
+        with cls._open_lock:
+            for key in [k for k in cls._open if k[0] == str(Path(path).absolute())]:
+                cls._open.pop(key).db.close_all()
+
+    def _connect(self) -> pw.SqliteDatabase:
+        pragmas: list[tuple[str, Any]] = [("busy_timeout", BUSY_TIMEOUT_MS), ("trusted_schema", "OFF")]
+        if self.readonly:
+            if not self.path.exists():
+                raise LedgerError(f"ledger {self.path} does not exist; check the path given to --db")
+            # A WAL file in a folder we cannot write cannot get its -shm file; `immutable`
+            # tells SQLite nobody writes it, so it reads without one.
+            immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
+            target = f"file:{self.path}?mode=ro{immutable}"
+            return _SqliteDatabase(target, uri=True, pragmas=pragmas)
+        if not self.path.parent.exists():
+            raise LedgerError(
+                f"cannot create ledger {self.path}: folder {self.path.parent} does not exist"
+            )
+        pragmas += [("journal_mode", "wal"), ("synchronous", "normal"), ("foreign_keys", 1)]
+        return _SqliteDatabase(str(self.path), pragmas=pragmas)
+
+    def _check_and_migrate(self) -> None:
+        try:
+            version = self._user_version()
+            if version < SCHEMA_VERSION:
+                if self.readonly:
+                    raise LedgerSchemaError(
+                        f"{self.path} was written by an older ledgerflow (schema {version}); "
+                        "open it once with write access to upgrade it"
+                    )
+                with self.write():
+                    # Re-read under the write lock: another process may have migrated already.
+                    version = self._user_version()
+                    if version == 0:
+                        self._refuse_foreign_database()
+                    for number, migration in enumerate(MIGRATIONS, start=1):
+                        if number > version:
+                            migration(self.conn, self.db)
+                    if version < SCHEMA_VERSION:
+                        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                        self._init_meta()
+                    version = SCHEMA_VERSION
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise
+            raise LedgerSchemaError(
+                f"{self.path} is not a ledgerflow ledger ({e}); pass the path of a ledger "
+                "file to --db, or move this file away"
+            ) from None
+        if version > SCHEMA_VERSION:
+            raise LedgerSchemaError(
+                f"{self.path} uses ledger schema {version}, newer than this ledgerflow "
+                f"understands ({SCHEMA_VERSION}); upgrade ledgerflow to open it"
+            )
+
+    def _user_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _refuse_foreign_database(self) -> None:
+        names = {r[0] for r in self.conn.execute(
+            "select name from sqlite_master where type in ('table', 'view')"
+        )}
+        foreign = names - set(OUR_TABLES)
+        if foreign:
+            raise LedgerSchemaError(
+                f"{self.path} is an SQLite database but not a ledgerflow ledger (it has "
+                f"tables {', '.join(sorted(foreign)[:5])}); choose another file for --db"
+            )
+
+    def _init_meta(self) -> None:
+        rows = [
+            ("ledger_id", uuid.uuid4().hex),
+            ("created_at", now_iso()),
+            ("created_on", socket.gethostname()),
+        ]
+        self.conn.executemany("insert or ignore into meta(key, value) values (?, ?)", rows)
+
+    # -- connections and transactions ------------------------------------------------
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        return self.db.connection()
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(params))
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A `BEGIN IMMEDIATE` transaction, retried while another writer holds the lock."""
+        if self.readonly:
+            raise LedgerReadOnlyError(
+                f"ledger {self.path} is open read-only; copy it somewhere writable to change it"
+            )
+        conn = self.conn
+        for attempt in range(WRITE_RETRIES + 1):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e) or attempt == WRITE_RETRIES:
+                    raise LedgerError(
+                        f"cannot write to {self.path}: {e}; another process has held its "
+                        f"write lock for over {BUSY_TIMEOUT_MS // 1000}s"
+                    ) from None
+                time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self.db.close_all()
+
+    # -- facts about the file --------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        if key not in self._meta:
+            row = self.execute("select value from meta where key = ?", (key,)).fetchone()
+            if row is None:
+                return None
+            self._meta[key] = row[0]
+        return self._meta[key]
+
+    @property
+    def ledger_id(self) -> str:
+        return self.meta("ledger_id") or ""
+
+    # -- blobs -------------------------------------------------------------------------
+
+    def put_blob(self, conn: sqlite3.Connection, blob: codec.EncodedBlob) -> bool:
+        """Store a blob unless its SHA is already present. Call inside write(). True if new."""
+        cur = conn.execute(
+            "insert or ignore into blob(sha, codec, encoding, raw_size, stored_size, chunk_size,"
+            " n_chunks, python_version, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                blob.sha,
+                codec.CODEC,
+                blob.encoding,
+                blob.raw_size,
+                blob.stored_size,
+                self.chunk_size,
+                len(blob.chunks),
+                codec.PYTHON_VERSION if blob.encoding == codec.PICKLE else None,
+                now_iso(),
+            ),
+        )
+        if cur.rowcount == 0:
+            return False
+        conn.executemany(
+            "insert into blob_chunk(sha, seq, data) values (?, ?, ?)",
+            ((blob.sha, seq, chunk) for seq, chunk in enumerate(blob.chunks)),
+        )
+        return True
+
+    def has_blob(self, sha: str) -> bool:
+        return self.execute("select 1 from blob where sha = ?", (sha,)).fetchone() is not None
+
+    def read_raw(self, sha: str) -> tuple[str, bytes]:
+        """(encoding, raw bytes) of a blob, verified against its SHA-256."""
+        cached = self.cache.get(sha)
+        if cached is not None:
+            return cached
+        row = self.execute(
+            "select encoding, raw_size, n_chunks, chunk_size from blob where sha = ?", (sha,)
+        ).fetchone()
+        if row is None:
+            raise CorruptBlobError(
+                f"blob {sha[:12]} is missing from {self.path}; run `ledgerflow doctor`"
+            )
+        encoding, raw_size, n_chunks, _chunk_size = row
+        frames = [
+            r[0]
+            for r in self.execute(
+                "select data from blob_chunk where sha = ? order by seq", (sha,)
+            )
+        ]
+        if len(frames) != n_chunks:
+            raise CorruptBlobError(
+                f"blob {sha[:12]} in {self.path} has {len(frames)} of its {n_chunks} chunks; "
+                "run `ledgerflow doctor`"
+            )
+        try:
+            raw = codec.join_chunks(frames, raw_size)
+        except Exception as e:
+            raise CorruptBlobError(
+                f"blob {sha[:12]} in {self.path} cannot be decompressed ({e}); "
+                "run `ledgerflow doctor`"
+            ) from None
+        if codec.sha256(raw) != sha:
+            raise CorruptBlobError(
+                f"blob {sha[:12]} in {self.path} does not match its SHA-256 (the file is "
+                "damaged); run `ledgerflow doctor`"
+            )
+        self.cache.put(sha, encoding, raw)
+        return encoding, raw
+
+    def load(self, sha: str) -> Any:
+        """The value stored under a SHA, as a fresh object."""
+        encoding, raw = self.read_raw(sha)
+        return codec.decode(encoding, raw)
+
+    # -- the writes a run makes ---------------------------------------------------------
+
+    def ensure_flow(self, name: str) -> int:
+        row = self.execute("select id from flow where name = ?", (name,)).fetchone()
+        if row:
+            return int(row[0])
+        with self.write() as conn:
+            conn.execute(
+                "insert or ignore into flow(name, created_at) values (?, ?)", (name, now_iso())
+            )
+            return int(conn.execute("select id from flow where name = ?", (name,)).fetchone()[0])
+
+    def create_run(
+        self,
+        flow_name: str,
+        run_id: str,
+        *,
+        params: dict[str, Any],
+        user: str | None,
+        code: str | None,
+        script_name: str | None,
+        tags: Iterable[str] = (),
+        system_tags: Iterable[str] = (),
+        origin_run_id: str | None = None,
+        python_version: str = codec.PYTHON_VERSION,
+        ledgerflow_version: str | None = None,
+    ) -> int:
+        flow_pk = self.ensure_flow(flow_name)
+        now = now_iso()
+        with self.write() as conn:
+            cur = conn.execute(
+                "insert into run(flow_id, run_id, status, created_at, params, user, host, pid,"
+                " heartbeat_at, script_name, code, origin_run_id, python_version,"
+                " ledgerflow_version) values (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    flow_pk,
+                    run_id,
+                    now,
+                    json.dumps(params, default=repr, sort_keys=True),
+                    user,
+                    socket.gethostname(),
+                    os.getpid(),
+                    now,
+                    script_name,
+                    code,
+                    origin_run_id,
+                    python_version,
+                    ledgerflow_version,
+                ),
+            )
+            run_pk = int(cur.lastrowid)
+            conn.executemany(
+                "insert or ignore into tag(run_id, tag, system) values (?, ?, ?)",
+                [(run_pk, t, 0) for t in tags] + [(run_pk, t, 1) for t in system_tags],
+            )
+        return run_pk
+
+    def finish_run(self, run_pk: int, status: str) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "update run set status = ?, finished_at = ? where id = ?",
+                (status, now_iso(), run_pk),
+            )
+
+    def record_tasks(self, records: list[TaskRecord]) -> list[int]:
+        """Write finished task attempts, all in one transaction. Returns their task pks."""
+        pks: list[int] = []
+        with self.write() as conn:
+            for rec in records:
+                pks.append(self._insert_task(conn, rec))
+        return pks
+
+    def _insert_task(self, conn: sqlite3.Connection, rec: TaskRecord) -> int:
+        for blob in rec.blobs:
+            self.put_blob(conn, blob)
+        cur = conn.execute(
+            "insert into task(run_id, step, task_id, attempt, status, started_at, finished_at,"
+            " foreach_index, foreach_stack, exception_type, exception, traceback,"
+            " origin_pathspec) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                rec.run_pk,
+                rec.step,
+                rec.task_id,
+                rec.attempt,
+                rec.status,
+                rec.started_at,
+                rec.finished_at,
+                rec.foreach_index,
+                json.dumps(rec.foreach_stack),
+                rec.exception_type,
+                rec.exception,
+                rec.traceback,
+                rec.origin_pathspec,
+            ),
+        )
+        task_pk = int(cur.lastrowid)
+        if rec.parent_pks:
+            conn.executemany(
+                "insert or ignore into task_parent(task_id, parent_id) values (?, ?)",
+                [(task_pk, p) for p in rec.parent_pks],
+            )
+        conn.executemany(
+            "insert into artifact(task_id, name, sha, encoding, type, size, value, preview,"
+            " inherited) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    task_pk,
+                    a.name,
+                    a.sha,
+                    a.encoding,
+                    a.type,
+                    a.size,
+                    a.value,
+                    a.preview,
+                    int(a.inherited),
+                )
+                for a in rec.artifacts
+            ],
+        )
+        logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
+        conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
+        return task_pk
+
+
+class _SqliteDatabase(pw.SqliteDatabase):
+    """peewee's SqliteDatabase in autocommit mode: ledger.write() issues BEGIN itself."""
+
+    def _connect(self) -> sqlite3.Connection:  # type: ignore[override]
+        conn = super()._connect()
+        conn.isolation_level = None
+        return conn
+

@@ -1,0 +1,158 @@
+"""The ledger's tables, declared as peewee models. Declarations only: no queries here.
+
+Tables are singular (`run`, `task`, `artifact`, ...); the documented, friendlier views
+(`runs`, `tasks`, `artifacts`) are created by the migrations in `ledger.py`. All times are
+ISO-8601 UTC text with microseconds (`2026-11-26T13:07:36.123456Z`), so they sort as text
+and work with SQLite's date functions.
+
+Models are bound to a deferred database; `ledger.py` binds them to a ledger file only to
+create the schema. Each `Ledger` owns its own connection, so several ledgers can be open
+in one process (export/import).
+"""
+
+from __future__ import annotations
+
+import peewee as pw
+
+database = pw.SqliteDatabase(None)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    """Key/value facts about the file: ledger_id (uuid), created_at, created_on (host)."""
+
+    key = pw.TextField(primary_key=True)
+    value = pw.TextField()
+
+
+class Flow(BaseModel):
+    name = pw.TextField(unique=True)
+    created_at = pw.TextField()
+
+
+class Run(BaseModel):
+    flow = pw.ForeignKeyField(Flow, backref="runs", on_delete="CASCADE", index=False)
+    # Time-ordered digits with a random tail: unique across ledgers, so merging never collides.
+    run_id = pw.TextField()
+    status = pw.TextField(index=True)  # running | succeeded | failed | crashed
+    created_at = pw.TextField()
+    finished_at = pw.TextField(null=True)
+    params = pw.TextField(default="{}")  # JSON object: parameter name -> value (or its repr)
+    user = pw.TextField(null=True)
+    host = pw.TextField(null=True)
+    pid = pw.IntegerField(null=True)
+    heartbeat_at = pw.TextField(null=True)
+    script_name = pw.TextField(null=True)
+    code = pw.TextField(null=True)  # the flow file's source at run time
+    origin_run_id = pw.TextField(null=True)  # set by resume
+    python_version = pw.TextField(null=True)
+    ledgerflow_version = pw.TextField(null=True)
+
+    class Meta:
+        indexes = ((("flow", "run_id"), True), (("flow", "created_at"), False))
+
+
+class Task(BaseModel):
+    """One attempt of one task. The Client API shows the highest attempt."""
+
+    run = pw.ForeignKeyField(Run, backref="tasks", on_delete="CASCADE", index=False)
+    step = pw.TextField()
+    task_id = pw.TextField()
+    attempt = pw.IntegerField(default=0)
+    # running | succeeded | failed | caught | crashed | interrupted
+    status = pw.TextField()
+    started_at = pw.TextField()
+    finished_at = pw.TextField(null=True)
+    foreach_index = pw.IntegerField(null=True)
+    foreach_stack = pw.TextField(default="[]")  # JSON list of [step, var, num_splits, index]
+    exception_type = pw.TextField(null=True)  # e.g. 'builtins.ValueError'
+    exception = pw.TextField(null=True)  # str(exception)
+    traceback = pw.TextField(null=True)
+    origin_pathspec = pw.TextField(null=True)  # the task a resume cloned this one from
+
+    class Meta:
+        indexes = (
+            (("run", "step", "task_id", "attempt"), True),
+            (("status", "started_at"), False),
+        )
+
+
+class TaskParent(BaseModel):
+    """Lineage: which tasks fed which."""
+
+    task = pw.ForeignKeyField(Task, on_delete="CASCADE", index=False)
+    parent = pw.ForeignKeyField(Task, index=True, on_delete="CASCADE")
+
+    class Meta:
+        primary_key = pw.CompositeKey("task", "parent")
+
+
+class Blob(BaseModel):
+    """A stored value, once per SHA-256 of its raw encoding. Data lives in BlobChunk rows."""
+
+    sha = pw.TextField(primary_key=True)
+    codec = pw.TextField(default="zstd")
+    encoding = pw.TextField()  # json | pickle
+    raw_size = pw.IntegerField()
+    stored_size = pw.IntegerField()
+    chunk_size = pw.IntegerField()
+    n_chunks = pw.IntegerField()
+    python_version = pw.TextField(null=True)  # of the writer; pickles are version-sensitive
+    created_at = pw.TextField()
+
+
+class BlobChunk(BaseModel):
+    """One zstd frame of a blob. Chunks keep every row under SQLite's 1 GB value limit."""
+
+    blob = pw.ForeignKeyField(
+        Blob, column_name="sha", field="sha", on_delete="CASCADE", index=False
+    )
+    seq = pw.IntegerField()
+    data = pw.BlobField()
+
+    class Meta:
+        indexes = ((("blob", "seq"), True),)
+
+
+class Artifact(BaseModel):
+    task = pw.ForeignKeyField(Task, backref="artifacts", on_delete="CASCADE", index=False)
+    name = pw.TextField()
+    blob = pw.ForeignKeyField(Blob, column_name="sha", field="sha", index=True)
+    encoding = pw.TextField()
+    type = pw.TextField()  # 'module.Qualname' of the value's type
+    size = pw.IntegerField()  # raw (uncompressed) bytes
+    # The value itself when it is a number, bool or short string; NULL otherwise. No type
+    # affinity, so ints stay ints and floats stay floats for `order by value`.
+    value = pw.BareField(null=True)
+    preview = pw.TextField(default="")
+    # True when the task passed the artifact on unchanged from a parent (same name and SHA).
+    inherited = pw.BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("task", "name"), True), (("name", "value"), False))
+
+
+class Tag(BaseModel):
+    run = pw.ForeignKeyField(Run, backref="tag_rows", on_delete="CASCADE", index=False)
+    tag = pw.TextField(index=True)
+    system = pw.BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("run", "tag"), True),)
+
+
+class Log(BaseModel):
+    task = pw.ForeignKeyField(Task, on_delete="CASCADE", index=False)
+    stream = pw.TextField()  # stdout | stderr
+    text = pw.TextField()
+
+    class Meta:
+        indexes = ((("task", "stream"), True),)
+
+
+MODELS = [Meta, Flow, Run, Task, TaskParent, Blob, BlobChunk, Artifact, Tag, Log]

@@ -1,0 +1,105 @@
+"""Ordered schema migrations and the documented SQL views.
+
+`PRAGMA user_version` holds the number of migrations applied. `Ledger` runs the missing
+ones inside one `BEGIN IMMEDIATE` transaction, so processes creating the same new file at
+the same moment serialize: the first creates the schema, the others find it done.
+
+A migration is a small function `(conn, db)`. Never edit one that has shipped; add the next.
+Migration 1 creates the tables from the peewee models as they were declared at version 1.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from typing import Callable
+
+import peewee as pw
+
+from .models import MODELS
+
+# Views are the public contract: README.md documents each column, and
+# tests/test_views.py fails if a documented column disappears.
+VIEWS_V1 = {
+    "runs": """
+        create view runs as
+        select f.name as flow,
+               r.run_id as run_id,
+               r.status as status,
+               r.created_at as created_at,
+               r.finished_at as finished_at,
+               round((julianday(r.finished_at) - julianday(r.created_at)) * 86400.0, 3)
+                   as duration_s,
+               r.user as user,
+               (select json_group_array(t.tag) from
+                   (select tag from tag where tag.run_id = r.id order by tag) t) as tags,
+               r.params as params,
+               r.host as host,
+               r.origin_run_id as origin_run_id,
+               f.name || '/' || r.run_id as pathspec
+        from run r join flow f on f.id = r.flow_id
+    """,
+    "tasks": """
+        create view tasks as
+        select f.name as flow,
+               r.run_id as run_id,
+               t.step as step,
+               t.task_id as task_id,
+               f.name || '/' || r.run_id || '/' || t.step || '/' || t.task_id as pathspec,
+               t.status as status,
+               t.attempt as attempt,
+               t.foreach_index as foreach_index,
+               t.started_at as started_at,
+               t.finished_at as finished_at,
+               round((julianday(t.finished_at) - julianday(t.started_at)) * 86400.0, 3)
+                   as duration_s,
+               t.exception_type as exception_type,
+               t.exception as exception
+        from task t join run r on r.id = t.run_id join flow f on f.id = r.flow_id
+    """,
+    # `artifacts` lists what each task produced; `all_artifacts` adds the ones a task
+    # passed on unchanged from its parents (what task.data shows).
+    "all_artifacts": """
+        create view all_artifacts as
+        select f.name as flow,
+               r.run_id as run_id,
+               t.step as step,
+               t.task_id as task_id,
+               a.name as name,
+               a.value as value,
+               a.type as type,
+               a.size as size,
+               a.sha as sha,
+               a.encoding as encoding,
+               t.finished_at as created_at,
+               f.name || '/' || r.run_id || '/' || t.step || '/' || t.task_id || '/' || a.name
+                   as pathspec,
+               a.preview as preview,
+               t.attempt as attempt,
+               a.inherited as inherited
+        from artifact a join task t on t.id = a.task_id
+             join run r on r.id = t.run_id join flow f on f.id = r.flow_id
+    """,
+    "artifacts": """
+        create view artifacts as
+        select * from all_artifacts where inherited = 0
+    """,
+}
+
+
+# Binding models is process-global state; two ledgers migrating at once must take turns.
+_BIND_LOCK = threading.Lock()
+
+
+def _v1_tables(conn: sqlite3.Connection, db: pw.Database) -> None:
+    with _BIND_LOCK, db.bind_ctx(MODELS):
+        db.create_tables(MODELS)
+    for sql in VIEWS_V1.values():
+        conn.execute(sql)
+
+
+Migration = Callable[[sqlite3.Connection, pw.Database], None]
+MIGRATIONS: list[Migration] = [_v1_tables]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+OUR_TABLES = [m._meta.table_name for m in MODELS] + list(VIEWS_V1) + ["sqlite_sequence"]
