@@ -147,8 +147,11 @@ def encode_blob(value: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> EncodedBlob
     return blob_from_raw(encoding, raw, chunk_size)
 
 
-def blob_from_raw(encoding: str, raw: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE) -> EncodedBlob:
-    return EncodedBlob(sha256(raw), encoding, len(raw), compress_chunks(raw, chunk_size))
+def blob_from_raw(
+    encoding: str, raw: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE, sha: str | None = None
+) -> EncodedBlob:
+    """Hash (unless the SHA is given) and compress raw encoded bytes."""
+    return EncodedBlob(sha or sha256(raw), encoding, len(raw), compress_chunks(raw, chunk_size))
 
 
 def iter_decompressed(frames: Iterable[bytes], max_chunk: int) -> Iterator[bytes]:

@@ -107,6 +107,7 @@ class Ledger:
 
     _open: dict[tuple[str, bool], "Ledger"] = {}
     _open_lock = threading.Lock()
+    _inherited_from_parent: list["Ledger"] = []
 
     def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None):
         self.path = Path(path).absolute()
@@ -115,6 +116,8 @@ class Ledger:
         self.readonly = readonly
         self.chunk_size = int(os.environ.get(CHUNK_SIZE_ENV) or codec.DEFAULT_CHUNK_SIZE)
         self.cache = RawCache()
+        # SHAs committed to this file by this process: their blobs need not be built again.
+        self._known_shas: set[str] = set()
         self.db = self._connect()
         self._meta: dict[str, str] = {}
         try:
@@ -137,6 +140,14 @@ class Ledger:
             if ledger is None:
                 ledger = cls._open[key] = cls(resolved, readonly=readonly)
             return ledger
+
+    @classmethod
+    def _after_fork_in_child(cls) -> None:
+        # SQLite connections must not cross a fork. Keep the parent's objects referenced
+        # (closing them here could disturb the parent's locks) and start afresh.
+        cls._inherited_from_parent = list(cls._open.values())
+        cls._open = {}
+        cls._open_lock = threading.Lock()
 
     @classmethod
     def forget(cls, path: str | os.PathLike[str]) -> None:
@@ -299,6 +310,10 @@ class Ledger:
         )
         return True
 
+    def knows_blob(self, sha: str) -> bool:
+        """True if this process has seen the blob committed (cheap, no query)."""
+        return sha in self._known_shas
+
     def has_blob(self, sha: str) -> bool:
         return self.execute("select 1 from blob where sha = ?", (sha,)).fetchone() is not None
 
@@ -372,10 +387,15 @@ class Ledger:
         origin_run_id: str | None = None,
         python_version: str = codec.PYTHON_VERSION,
         ledgerflow_version: str | None = None,
+        blobs: Iterable[codec.EncodedBlob] = (),
     ) -> int:
+        """Insert a run in status 'running' with its tags and the blobs every task shares."""
         flow_pk = self.ensure_flow(flow_name)
         now = now_iso()
+        blobs = list(blobs)
         with self.write() as conn:
+            for blob in blobs:
+                self.put_blob(conn, blob)
             cur = conn.execute(
                 "insert into run(flow_id, run_id, status, created_at, params, user, host, pid,"
                 " heartbeat_at, script_name, code, origin_run_id, python_version,"
@@ -401,6 +421,7 @@ class Ledger:
                 "insert or ignore into tag(run_id, tag, system) values (?, ?, ?)",
                 [(run_pk, t, 0) for t in tags] + [(run_pk, t, 1) for t in system_tags],
             )
+        self._known_shas.update(b.sha for b in blobs)
         return run_pk
 
     def finish_run(self, run_pk: int, status: str) -> None:
@@ -416,6 +437,8 @@ class Ledger:
         with self.write() as conn:
             for rec in records:
                 pks.append(self._insert_task(conn, rec))
+        for rec in records:
+            self._known_shas.update(b.sha for b in rec.blobs)
         return pks
 
     def _insert_task(self, conn: sqlite3.Connection, rec: TaskRecord) -> int:
@@ -468,6 +491,10 @@ class Ledger:
         logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
         conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
         return task_pk
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=Ledger._after_fork_in_child)
 
 
 class _SqliteDatabase(pw.SqliteDatabase):

@@ -1,0 +1,179 @@
+"""`python flow.py COMMAND`: the command line every flow gets, as in Metaflow.
+
+Thin: parse, call the library, print. Library errors become one line and exit code 1;
+usage errors exit 2 (click); `--debug` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable, NoReturn
+
+import click
+
+from .. import __version__
+from ..current import get_username
+from ..exceptions import LedgerflowError
+from ..parameters import flow_parameters
+
+EXECUTOR_NAMES = ["thread", "process", "sequential"]
+
+
+def main(flow_cls: type, args: list[str] | None = None) -> NoReturn:
+    """Run the flow command line with sys.argv (or args) and exit."""
+    cli = build_cli(flow_cls)
+    try:
+        cli.main(args=args, prog_name=_prog_name(), standalone_mode=True)
+    except SystemExit:
+        raise
+    sys.exit(0)
+
+
+def _prog_name() -> str:
+    import os
+
+    return f"python {os.path.basename(sys.argv[0])}"
+
+
+def _errors_as_lines(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one clear line and exit 1 (tracebacks with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = ctx.find_root().params.get("debug", False)
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except LedgerflowError as e:
+            if debug:
+                raise
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as e:
+            if debug:
+                raise
+            click.echo(
+                f"Internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+                err=True,
+            )
+            sys.exit(1)
+
+    return wrapper
+
+
+def _validated_graph(flow_cls: type) -> Any:
+    from ..lint import check
+    from ..task import flow_graph
+
+    graph = flow_graph(flow_cls)
+    check(graph, flow_cls)
+    return graph
+
+
+def build_cli(flow_cls: type) -> click.Group:
+    name = flow_cls.__name__
+
+    @click.group(help=f"Run and inspect the flow {name}.")
+    @click.option("--db", "db", default=None, metavar="PATH",
+                  help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).")
+    @click.option("--quiet", is_flag=True, help="Print only errors and the run id.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+    @click.option("--no-pylint", is_flag=True, hidden=True, help="Accepted for Metaflow compatibility.")
+    @click.option("--metadata", hidden=True, default=None)
+    @click.option("--datastore", hidden=True, default=None)
+    @click.option("--environment", hidden=True, default=None)
+    @click.version_option(__version__, prog_name="ledgerflow")
+    @click.pass_context
+    def cli(ctx: click.Context, db: str | None, quiet: bool, debug: bool, **_: Any) -> None:
+        ctx.obj = {"db": db, "quiet": quiet}
+
+    @cli.command(help=f"Validate the graph of {name} without running it.")
+    @_errors_as_lines
+    def check() -> None:
+        _validated_graph(flow_cls)
+        click.echo(f"The graph of {name} looks good.")
+
+    @cli.command(help=f"Show the steps of {name} and how they connect.")
+    @_errors_as_lines
+    def show() -> None:
+        graph = _validated_graph(flow_cls)
+        click.echo(graph.describe())
+
+    run_options = [
+        click.option("--tag", "tags", multiple=True, metavar="TAG",
+                     help="Annotate this run with the given tag (repeatable)."),
+        click.option("--max-workers", type=click.IntRange(min=1), default=16, show_default=True,
+                     help="Maximum number of tasks running at once."),
+        click.option("--executor", type=click.Choice(EXECUTOR_NAMES), default="thread",
+                     show_default=True, help="Where tasks run: threads, processes, or one by one."),
+        click.option("--max-num-splits", type=click.IntRange(min=1), default=100,
+                     show_default=True, help="Largest foreach allowed (a guard against mistakes)."),
+        click.option("--run-id-file", type=click.Path(dir_okay=False), default=None,
+                     help="Write the run id to this file once the run starts."),
+    ]  # fmt: skip
+    params = flow_parameters(flow_cls)
+
+    def run_command(**kwargs: Any) -> None:
+        _run(flow_cls, kwargs, params)
+
+    command: Callable[..., Any] = _errors_as_lines(run_command)
+    for option in reversed(run_options):
+        command = option(command)
+    for _, param in reversed(params):
+        command = param.option()(command)
+    cli.command(name="run", help=f"Run {name}, recording everything in the ledger.")(command)
+    return cli
+
+
+def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]]) -> None:
+    from ..executors import EXECUTORS
+    from ..ledger import Ledger
+    from ..runtime import Runtime
+
+    ctx = click.get_current_context()
+    root = ctx.find_root().obj
+    quiet = root["quiet"]
+    values = {}
+    for attr, param in params:
+        given = options.get(param.name.replace("-", "_"))
+        values[attr] = param.resolve(given)
+        if param.required and values[attr] is None:
+            raise click.MissingParameter(param_hint=f"'--{param.name}'", ctx=ctx)
+    _validated_graph(flow_cls)
+    ledger = Ledger.open(root["db"])
+    if not quiet:
+        click.echo(
+            f"ledgerflow {__version__} executing {flow_cls.__name__} for user:{get_username()} "
+            f"(ledger: {ledger.path})"
+        )
+    executor = EXECUTORS[options["executor"]](options["max_workers"])
+    run_id_file = options.get("run_id_file")
+
+    def on_run_id(run_id: str) -> None:
+        if run_id_file:
+            with open(run_id_file, "w") as f:
+                f.write(run_id)
+
+    runtime = Runtime(
+        flow_cls,
+        ledger,
+        values,
+        executor=executor,
+        tags=list(options["tags"]),
+        max_num_splits=options["max_num_splits"],
+        quiet=quiet,
+        on_run_id=on_run_id,
+    )
+    outcome = runtime.run()
+    if outcome.status != "succeeded":
+        failed = ", ".join(outcome.failed_tasks) or "no task reached the end step"
+        click.echo(f"Run {flow_cls.__name__}/{outcome.run_id} failed: {failed}", err=True)
+        sys.exit(1)
+    if quiet:
+        click.echo(outcome.run_id)

@@ -1,0 +1,77 @@
+"""`current`: what the running task is, as in Metaflow. Per thread, so concurrent tasks
+each see their own values."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import tempfile
+import threading
+from typing import Any
+
+_FIELDS = (
+    "flow_name", "run_id", "step_name", "task_id", "retry_count", "origin_run_id",
+    "username", "tags", "namespace",
+)  # fmt: skip
+
+
+def get_username() -> str:
+    """The user as Metaflow resolves it: $METAFLOW_USER, $SUDO_USER, $USERNAME, $USER."""
+    for var in ("METAFLOW_USER", "SUDO_USER", "USERNAME", "USER"):
+        value = os.environ.get(var)
+        if value and value != "root":
+            return value
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
+class Current:
+    """Attributes of the task running in this thread (None outside a running flow)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _set(self, **values: Any) -> None:
+        self._local.__dict__.clear()
+        self._local.__dict__.update(values)
+
+    def _clear(self) -> None:
+        self._local.__dict__.clear()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _FIELDS:
+            return self._local.__dict__.get(name)
+        raise AttributeError(f"current has no attribute '{name}'")
+
+    @property
+    def is_running_flow(self) -> bool:
+        return bool(self._local.__dict__.get("run_id"))
+
+    @property
+    def pathspec(self) -> str | None:
+        d = self._local.__dict__
+        if not d.get("run_id"):
+            return None
+        return f"{d['flow_name']}/{d['run_id']}/{d['step_name']}/{d['task_id']}"
+
+    @property
+    def tempdir(self) -> str | None:
+        """A temporary folder for the running task, removed when the process exits."""
+        d = self._local.__dict__
+        if not d.get("run_id"):
+            return None
+        if "tempdir" not in d:
+            d["tempdir"] = tempfile.mkdtemp(prefix=f"ledgerflow-{d['step_name']}-")
+        return d["tempdir"]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = getattr(self, name, None)
+        return default if value is None else value
+
+    def __repr__(self) -> str:
+        return f"current(pathspec={self.pathspec!r})"
+
+
+current = Current()

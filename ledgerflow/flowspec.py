@@ -1,0 +1,420 @@
+"""`FlowSpec`: the base class users subclass, with Metaflow's step-time surface
+(`self.next`, `self.input`, `self.index`, `self.foreach_stack()`, `merge_artifacts`).
+
+A flow instance lives for one task. Artifacts from the parent task are loaded lazily on
+first access (`__getattr__`), each as a fresh copy decoded from stored bytes, so tasks never
+share mutable objects. The instance's own `__dict__` holds only user attributes; our
+per-task state sits in `_lf` (see `TaskState`).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import namedtuple
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any, Callable, Iterator
+
+from .exceptions import (
+    ArtifactError,
+    InvalidNextException,
+    MetaflowException,
+    MissingInMergeArtifactsException,
+    UnhandledInMergeArtifactsException,
+)
+from .ledger import ArtifactRecord
+
+ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
+
+# Internal artifacts that merge_artifacts never considers unless named in `include`.
+INTERNAL_ARTIFACTS_SET = {"_foreach_values"}
+
+
+@dataclass
+class Transition:
+    """What `self.next()` asked for."""
+
+    targets: list[str]
+    foreach: str | None = None
+    condition: str | None = None
+    num_splits: int | None = None
+    foreach_values: list[str] | None = None  # repr of each foreach item, for _foreach_values
+    lineno: int | None = None
+
+
+@dataclass
+class TaskState:
+    """Per-task state of a flow instance. Never persisted."""
+
+    step_name: str
+    graph: Any
+    refs: dict[str, ArtifactRecord] = field(default_factory=dict)
+    load: Callable[[str], Any] | None = None  # sha -> fresh value
+    foreach_stack: list[ForeachFrame] = field(default_factory=list)
+    param_names: frozenset[str] = frozenset()
+    transition: Transition | None = None
+    max_num_splits: int = 100
+    cached_input: dict[int, Any] = field(default_factory=dict)
+    is_input_view: bool = False
+
+
+class FlowSpec:
+    """Base class of a flow. Instantiating a subclass from a script runs its command line."""
+
+    # Names below are the FlowSpec surface; an artifact may not take them.
+    _RESERVED = frozenset(
+        {"next", "input", "index", "foreach_stack", "merge_artifacts", "name", "script_name",
+         "cmd", "run", "steps", "tags"}  # fmt: skip
+    )
+
+    def __init__(self, use_cli: bool = True):
+        object.__setattr__(self, "_lf", None)
+        if use_cli:
+            from .cli.flow_cli import main
+
+            main(type(self))
+
+    # -- construction for a task -------------------------------------------------------
+
+    @classmethod
+    def _for_task(cls, state: TaskState) -> "FlowSpec":
+        self = cls.__new__(cls)
+        object.__setattr__(self, "_lf", state)
+        return self
+
+    # -- artifacts ---------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: the name is an artifact not loaded yet.
+        state = object.__getattribute__(self, "_lf")
+        if state is not None and name in state.refs and state.load is not None:
+            value = state.load(state.refs[name].sha)
+            object.__setattr__(self, name, value)
+            return value
+        where = f" in step '{state.step_name}'" if state is not None else ""
+        raise AttributeError(
+            f"Flow {type(self).__name__} has no attribute '{name}'{where}: no artifact "
+            f"'{name}' reached this step"
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        state = self._lf
+        if state is not None and not name.startswith("_"):
+            if name in self._RESERVED:
+                raise ArtifactError(
+                    f"Step '{state.step_name}' sets self.{name}, but '{name}' is reserved by "
+                    f"FlowSpec; rename the artifact (e.g. self.{name}_value)"
+                )
+            if name in state.param_names:
+                raise ArtifactError(
+                    f"Step '{state.step_name}' sets self.{name}, but '{name}' is a Parameter "
+                    f"and parameters are read-only; store the new value under another name"
+                )
+            if state.is_input_view:
+                raise ArtifactError(
+                    f"Cannot set '{name}' on a join input; set it on self in the join step"
+                )
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        state = self._lf
+        if state is not None and name in state.refs:
+            state.refs.pop(name)
+        if name in self.__dict__:
+            object.__delattr__(self, name)
+
+    def _has_artifact(self, name: str) -> bool:
+        """hasattr() without loading anything."""
+        state = self._lf
+        return (
+            name in self.__dict__
+            or (state is not None and name in state.refs)
+            or hasattr(type(self), name)
+        )
+
+    @property
+    def name(self) -> str:
+        """The flow's name (its class name)."""
+        return type(self).__name__
+
+    @property
+    def script_name(self) -> str:
+        import os
+
+        return os.path.basename(sys.argv[0])
+
+    # -- foreach -----------------------------------------------------------------------
+
+    @property
+    def index(self) -> int | None:
+        """The index of this task in the innermost foreach, None outside foreach."""
+        stack = self._lf.foreach_stack if self._lf else []
+        return stack[-1].index if stack else None
+
+    @property
+    def input(self) -> Any:
+        """The item of the innermost foreach this task processes, None outside foreach."""
+        return self._find_input()
+
+    def foreach_stack(self) -> list[tuple[int, int, Any]]:
+        """(index, num_splits, value) for each enclosing foreach, outermost first."""
+        stack = self._lf.foreach_stack if self._lf else []
+        return [(f.index, f.num_splits, self._find_input(i)) for i, f in enumerate(stack)]
+
+    def _find_input(self, stack_index: int | None = None) -> Any:
+        state = self._lf
+        if state is None or not state.foreach_stack:
+            return None
+        if stack_index is None:
+            stack_index = len(state.foreach_stack) - 1
+        if stack_index not in state.cached_input:
+            frame = state.foreach_stack[stack_index]
+            try:
+                values = getattr(self, frame.var)
+            except AttributeError:
+                # e.g. a join of an inner foreach asking for the outer value
+                state.cached_input[stack_index] = None
+            else:
+                try:
+                    state.cached_input[stack_index] = values[frame.index]
+                except TypeError:
+                    item = next(islice(values, frame.index, frame.index + 1))
+                    state.cached_input[stack_index] = item
+        return state.cached_input[stack_index]
+
+    # -- transitions ---------------------------------------------------------------------
+
+    def next(self, *dsts: Callable[..., Any] | dict[Any, Any], **kwargs: Any) -> None:
+        """Name the step(s) that follow this one. Must be the last statement of a step."""
+        state = self._lf
+        if state is None:
+            raise InvalidNextException(
+                "self.next() was called outside a running step; call it as the last "
+                "statement of a @step method"
+            )
+        step = state.step_name
+        lineno = sys._getframe(1).f_lineno
+        if state.transition is not None:
+            raise InvalidNextException(
+                f"Step '{step}' called self.next() more than once (again at line {lineno}); "
+                "call it exactly once, as the last statement of the step",
+                lineno,
+            )
+        foreach = kwargs.pop("foreach", None)
+        condition = kwargs.pop("condition", None)
+        kwargs.pop("num_parallel", None)
+        if kwargs:
+            raise InvalidNextException(
+                f"Step '{step}' passes unknown argument(s) {', '.join(kwargs)} to self.next(); "
+                "only foreach= and condition= are supported",
+                lineno,
+            )
+        if condition is not None:
+            transition = self._switch_transition(step, dsts, condition, lineno)
+        else:
+            targets = [self._step_name_of(step, d, lineno) for d in dsts]
+            transition = Transition(targets, lineno=lineno)
+            if foreach is not None:
+                self._fill_foreach(step, transition, foreach, lineno)
+        expected = state.graph[step].out_funcs if state.graph is not None else None
+        if expected is not None and condition is None and transition.targets != list(expected):
+            raise InvalidNextException(
+                f"Step '{step}' called self.next({', '.join('self.' + t for t in transition.targets)})"
+                f" at line {lineno}, but its last statement says "
+                f"self.next({', '.join('self.' + t for t in expected)}); make the transition "
+                "static (one self.next() as the last statement)",
+                lineno,
+            )
+        state.transition = transition
+
+    def _step_name_of(self, step: str, dst: Any, lineno: int) -> str:
+        func = getattr(dst, "__func__", None)
+        name = getattr(func, "__name__", None)
+        if func is None or getattr(dst, "__self__", None) is not self or not getattr(
+            func, "is_step", False
+        ):
+            raise InvalidNextException(
+                f"Step '{step}' passes {dst!r} to self.next(); pass steps of this flow, "
+                "like self.next(self.end)",
+                lineno,
+            )
+        return str(name)
+
+    def _switch_transition(
+        self, step: str, dsts: tuple[Any, ...], condition: str, lineno: int
+    ) -> Transition:
+        if len(dsts) != 1 or not isinstance(dsts[0], dict):
+            raise InvalidNextException(
+                f"Step '{step}' uses condition= but does not pass one dict of cases to "
+                'self.next(); write self.next({"a": self.a, "b": self.b}, condition="var")',
+                lineno,
+            )
+        cases = dsts[0]
+        if not self._has_artifact(condition):
+            raise InvalidNextException(
+                f"Step '{step}' switches on self.{condition}, which is not set; assign "
+                f"self.{condition} before self.next()",
+                lineno,
+            )
+        value = getattr(self, condition)
+        if value not in cases:
+            raise InvalidNextException(
+                f"Step '{step}' switches on self.{condition} = {value!r}, which matches no "
+                f"case ({', '.join(repr(k) for k in cases)}); add a case or fix the value",
+                lineno,
+            )
+        target = self._step_name_of(step, cases[value], lineno)
+        return Transition([target], condition=condition, lineno=lineno)
+
+    def _fill_foreach(self, step: str, transition: Transition, var: str, lineno: int) -> None:
+        if len(transition.targets) != 1:
+            raise InvalidNextException(
+                f"Step '{step}' uses foreach= with {len(transition.targets)} targets; a foreach "
+                "goes to exactly one step",
+                lineno,
+            )
+        if not self._has_artifact(var):
+            raise InvalidNextException(
+                f"Step '{step}' does a foreach over self.{var}, which is not set; assign "
+                f"self.{var} (a list or other iterable) before self.next()",
+                lineno,
+            )
+        values = getattr(self, var)
+        try:
+            num_splits = len(values)
+        except TypeError:
+            try:
+                values = list(values)
+            except TypeError:
+                raise InvalidNextException(
+                    f"Step '{step}' does a foreach over self.{var}, a "
+                    f"{type(values).__name__}, which is not iterable; make it a list",
+                    lineno,
+                ) from None
+            num_splits = len(values)
+        if num_splits == 0:
+            raise InvalidNextException(
+                f"Foreach over self.{var} in step '{step}' produced zero splits; make sure "
+                f"self.{var} is not empty",
+                lineno,
+            )
+        limit = self._lf.max_num_splits
+        if num_splits > limit:
+            raise InvalidNextException(
+                f"Foreach over self.{var} in step '{step}' has {num_splits} splits, more than "
+                f"--max-num-splits allows ({limit}); run with --max-num-splits {num_splits}",
+                lineno,
+            )
+        transition.foreach = var
+        transition.num_splits = num_splits
+        transition.foreach_values = [_short_repr(v) for v in islice(iter(values), num_splits)]
+
+    # -- joins ---------------------------------------------------------------------------
+
+    def merge_artifacts(
+        self,
+        inputs: "Inputs",
+        exclude: list[str] | None = None,
+        include: list[str] | None = None,
+    ) -> None:
+        """Copy artifacts from the join's inputs onto self, following Metaflow's rules.
+
+        Artifacts set in the join already are kept. An artifact with different values
+        across inputs raises UnhandledInMergeArtifactsException; a name in `include`
+        present in no input raises MissingInMergeArtifactsException. On error nothing is set.
+        """
+        state = self._lf
+        include = list(include or [])
+        exclude = list(exclude or [])
+        node = state.graph[state.step_name] if state and state.graph is not None else None
+        if node is None or node.type != "join":
+            step = state.step_name if state else "?"
+            raise MetaflowException(
+                f"merge_artifacts can only be called in a join and step '{step}' is not a "
+                "join; call it in a step that takes `inputs`"
+            )
+        if include and exclude:
+            raise MetaflowException(
+                "`exclude` and `include` are mutually exclusive in merge_artifacts; pass one"
+            )
+        to_merge: dict[str, ArtifactRecord] = {}
+        unresolved: list[str] = []
+        for inp in inputs:
+            for var, ref in inp._lf.refs.items():
+                if self._has_artifact(var):
+                    continue
+                if include:
+                    if var not in include:
+                        continue
+                elif var in exclude or var.startswith("_"):
+                    # Internal artifacts are never merged implicitly (see Metaflow).
+                    continue
+                previous = to_merge.setdefault(var, ref)
+                if previous.sha != ref.sha and var not in unresolved:
+                    unresolved.append(var)
+        missing = [v for v in include if v not in to_merge and not self._has_artifact(v)]
+        if unresolved:
+            raise UnhandledInMergeArtifactsException(
+                f"Step '{state.step_name}' cannot merge the following artifacts due to them "
+                f"having conflicting values:\n[{', '.join(unresolved)}].\nTo remedy this issue, "
+                "be sure to explicitly set those artifacts (using self.<artifact_name> = ...) "
+                "prior to calling merge_artifacts.",
+                unresolved,
+            )
+        if missing:
+            raise MissingInMergeArtifactsException(
+                f"Step '{state.step_name}' specifies that [{', '.join(include)}] should be "
+                f"merged but [{', '.join(missing)}] are not present.\nTo remedy this issue, "
+                "make sure that the values specified in only come from at least one branch",
+                missing,
+            )
+        for var, ref in to_merge.items():
+            state.refs[var] = ref
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        """(name, value) of the artifacts available to this task."""
+        names = set(self._lf.refs) if self._lf else set()
+        names |= {k for k in self.__dict__ if not k.startswith("_")}
+        for name in sorted(names):
+            if not name.startswith("_"):
+                yield name, getattr(self, name)
+
+    def __str__(self) -> str:
+        step = f" step {self._lf.step_name}" if self._lf else ""
+        return f"<flow {self.name}{step}>"
+
+
+class Inputs:
+    """The inputs of a join step: iterate in foreach order, `len()`, `inputs[i]`, and
+    `inputs.stepname` for a static branch's input."""
+
+    def __init__(self, flows: list[FlowSpec]):
+        self._flows = flows
+        self._by_step = {f._lf.step_name: f for f in flows}
+
+    def __getattr__(self, name: str) -> FlowSpec:
+        by_step = self.__dict__.get("_by_step", {})
+        if name in by_step:
+            return by_step[name]
+        raise AttributeError(
+            f"this join has no input from a step named '{name}'; inputs come from "
+            f"{', '.join(sorted(by_step))}"
+        )
+
+    def __iter__(self) -> Iterator[FlowSpec]:
+        return iter(self._flows)
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def __getitem__(self, index: int) -> FlowSpec:
+        return self._flows[index]
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    """repr() for display, bounded. User __repr__ methods may raise: never propagate."""
+    try:
+        text = repr(value)
+    except Exception:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

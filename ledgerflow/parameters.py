@@ -1,0 +1,176 @@
+"""Flow parameters: `Parameter`, `JSONType` and `IncludeFile`, as in Metaflow.
+
+Each becomes a `--name` option of `python flow.py run` and an artifact of every task,
+stored under the attribute name it is assigned to in the flow class.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable
+
+import click
+
+from .exceptions import ParameterError
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# Options that `run` already has; a Parameter may not take their names.
+RESERVED_PARAMETER_NAMES = {
+    "params", "tag", "tags", "max-workers", "max_workers", "executor", "run-id-file",
+    "run_id_file", "max-num-splits", "max_num_splits", "help", "db", "quiet", "namespace",
+    "origin-run-id", "origin_run_id", "with", "debug",
+}  # fmt: skip
+
+
+class JSONTypeClass(click.ParamType):
+    """A click type that parses its value as JSON."""
+
+    name = "JSON"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError as e:
+            self.fail(f"{value!r} is not valid JSON ({e})", param, ctx)
+
+    def __repr__(self) -> str:
+        return "JSON"
+
+
+JSONType = JSONTypeClass()
+
+
+class Parameter:
+    """A run-time parameter of a flow: `alpha = Parameter('alpha', default=0.01)`."""
+
+    IS_INCLUDE_FILE = False
+
+    def __init__(
+        self,
+        name: str,
+        default: Any = None,
+        type: Any = None,
+        help: str | None = None,
+        required: bool | None = None,
+        show_default: bool = True,
+        **kwargs: Any,
+    ):
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ParameterError(
+                f"Parameter name {name!r} is not valid; use letters, digits, '_' and '-'"
+            )
+        if name in RESERVED_PARAMETER_NAMES:
+            raise ParameterError(
+                f"Parameter name '{name}' is reserved by the run command; choose another name"
+            )
+        self.name = name
+        self.default = default
+        self.help = help
+        self.required = bool(required)
+        self.show_default = show_default
+        self.kwargs = kwargs
+        self.type = self._resolve_type(type, default)
+
+    @staticmethod
+    def _resolve_type(declared: Any, default: Any) -> Any:
+        if declared is not None:
+            return declared
+        if isinstance(default, bool):
+            return bool
+        if isinstance(default, (int, float, str)):
+            return type(default)
+        if isinstance(default, (dict, list)):
+            return JSONType
+        return str
+
+    def click_type(self) -> Any:
+        if self.type in (str, int, float, bool):
+            return {str: click.STRING, int: click.INT, float: click.FLOAT, bool: click.BOOL}[
+                self.type
+            ]
+        return self.type
+
+    def default_value(self) -> Any:
+        """The default as the step sees it (JSON defaults given as text are parsed)."""
+        default = self.default() if callable(self.default) else self.default
+        if self.type is JSONType and isinstance(default, str):
+            return json.loads(default)
+        return default
+
+    def option(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """The click option for `run`."""
+        has_default = self.default is not None
+        return click.option(
+            f"--{self.name}",
+            self.name.replace("-", "_"),
+            type=self.click_type(),
+            default=None,
+            required=self.required and not has_default,
+            help=(self.help or "") + (f"  [default: {self.default!r}]" if has_default else ""),
+        )
+
+    def resolve(self, given: Any) -> Any:
+        """The parameter's value for a run, from the command line value (None if not given)."""
+        return self.default_value() if given is None else given
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.name!r}, default={self.default!r})"
+
+
+class IncludeFile(Parameter):
+    """A parameter naming a local file whose content is stored as the artifact."""
+
+    IS_INCLUDE_FILE = True
+
+    def __init__(
+        self,
+        name: str,
+        required: bool | None = None,
+        is_text: bool = True,
+        encoding: str = "utf-8",
+        help: str | None = None,
+        default: str | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(name, default=default, type=str, help=help, required=required, **kwargs)
+        self.is_text = is_text
+        self.encoding = encoding
+
+    def click_type(self) -> Any:
+        return click.Path(dir_okay=False)
+
+    def resolve(self, given: Any) -> Any:
+        path = given if given is not None else self.default
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            raise click.BadParameter(
+                f"cannot read {path}: {e.strerror}", param_hint=f"'--{self.name}'"
+            ) from None
+        if not self.is_text:
+            return data
+        try:
+            return data.decode(self.encoding)
+        except UnicodeDecodeError:
+            raise click.BadParameter(
+                f"{path} is not {self.encoding} text; declare IncludeFile(..., is_text=False)",
+                param_hint=f"'--{self.name}'",
+            ) from None
+
+
+def flow_parameters(flow_cls: type) -> list[tuple[str, Parameter]]:
+    """(attribute name, Parameter) pairs of a flow class, in a stable order."""
+    found = []
+    for attr in dir(flow_cls):
+        if attr.startswith("__"):
+            continue
+        value = getattr(flow_cls, attr, None)
+        if isinstance(value, Parameter):
+            found.append((attr, value))
+    return found

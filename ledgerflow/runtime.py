@@ -1,0 +1,338 @@
+"""Drive a run: walk the graph, hand ready tasks to an executor, and commit each finished
+task in one transaction from this (the only writing) thread.
+
+Bookkeeping per finished task: its artifact map (what its children inherit), its foreach
+stack (Metaflow's `_foreach_stack`) and its split stack — one frame per open split, static
+or foreach — which tells a join which sibling tasks it waits for.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import secrets
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import __version__, codec
+from .capture import real_stream
+from .current import get_username
+from .executors import Executor, ThreadExecutor
+from .flowspec import ForeachFrame
+from .ledger import ArtifactRecord, Ledger, TaskRecord
+from .parameters import flow_parameters
+from .task import TaskResult, TaskSpec, flow_graph, register_flow_class
+
+
+def new_run_id() -> str:
+    """Microseconds since the epoch plus 6 random digits: sorts by time, and two ledgers
+    merged together do not collide."""
+    return f"{time.time_ns() // 1000}{secrets.randbelow(10**6):06d}"
+
+
+@dataclass(frozen=True)
+class SplitFrame:
+    split_pk: int  # the task that split
+    index: int
+    count: int
+    is_foreach: bool
+
+
+@dataclass
+class Done:
+    """A committed task, as its children need it."""
+
+    pk: int
+    step: str
+    artifacts: dict[str, ArtifactRecord]
+    foreach_stack: list[ForeachFrame]
+    splits: tuple[SplitFrame, ...]
+
+
+@dataclass
+class Pending:
+    spec: TaskSpec
+    parents: list[Done]
+    splits: tuple[SplitFrame, ...]
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: str  # succeeded | failed
+    failed_tasks: list[str] = field(default_factory=list)
+
+
+class Runtime:
+    def __init__(
+        self,
+        flow_cls: type,
+        ledger: Ledger,
+        params: dict[str, Any],
+        *,
+        executor: Executor | None = None,
+        tags: list[str] | None = None,
+        max_num_splits: int = 100,
+        quiet: bool = False,
+        echo_logs: bool = True,
+        on_run_id: Callable[[str], None] | None = None,
+    ):
+        self.flow_cls = flow_cls
+        self.flow_name = flow_cls.__name__
+        self.ledger = ledger
+        self.params = params
+        self.executor = executor or ThreadExecutor()
+        self.tags = list(tags or [])
+        self.max_num_splits = max_num_splits
+        self.quiet = quiet
+        self.echo_logs = echo_logs and not quiet
+        self.on_run_id = on_run_id
+        self.graph = flow_graph(flow_cls)
+        self.flow_file = os.path.abspath(inspect.getsourcefile(flow_cls) or sys.argv[0])
+        self.username = get_username()
+        self._next_task_id = 1
+        self._waiting_joins: dict[tuple[Any, ...], dict[int, Done]] = {}
+        self.failed: list[str] = []
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _constants(self) -> tuple[dict[str, ArtifactRecord], list[codec.EncodedBlob]]:
+        """Parameters, `name` and `_graph_info`: encoded once, referenced by every task."""
+        values: dict[str, Any] = {"name": self.flow_name}
+        values.update(self.params)
+        param_names = [name for name, _ in flow_parameters(self.flow_cls)]
+        values["_graph_info"] = self.graph.to_info(param_names)
+        records, blobs = {}, []
+        for name, value in values.items():
+            blob = codec.encode_blob(value, self.ledger.chunk_size)
+            blobs.append(blob)
+            records[name] = ArtifactRecord(
+                name=name,
+                sha=blob.sha,
+                encoding=blob.encoding,
+                type=codec.type_name(value),
+                size=blob.raw_size,
+                value=codec.scalar_value(value),
+                preview=codec.preview(value),
+            )
+        return records, blobs
+
+    def _system_tags(self) -> list[str]:
+        return [
+            f"user:{self.username}",
+            "runtime:dev",
+            f"python_version:{codec.PYTHON_VERSION}",
+            f"ledgerflow_version:{__version__}",
+        ]
+
+    # -- the run --------------------------------------------------------------------------
+
+    def run(self) -> RunOutcome:
+        register_flow_class(self.flow_cls)
+        constants, blobs = self._constants()
+        self.run_id = new_run_id()
+        try:
+            code = open(self.flow_file, encoding="utf-8").read()
+        except OSError:
+            code = None
+        self.run_pk = self.ledger.create_run(
+            self.flow_name,
+            self.run_id,
+            params=self.params,
+            user=self.username,
+            code=code,
+            script_name=os.path.basename(self.flow_file),
+            tags=self.tags,
+            system_tags=self._system_tags(),
+            ledgerflow_version=__version__,
+            blobs=blobs,
+        )
+        self.constants = constants
+        if self.on_run_id:
+            self.on_run_id(self.run_id)
+        self._say(f"Workflow starting (run-id {self.run_id}):")
+        status = "failed"
+        try:
+            status = self._loop()
+        except KeyboardInterrupt:
+            self.executor.shutdown(wait=False)
+            self.ledger.finish_run(self.run_pk, "failed")
+            raise
+        finally:
+            self.executor.shutdown(wait=True)
+        self.ledger.finish_run(self.run_pk, status)
+        if status == "succeeded":
+            self._say("Done!")
+        else:
+            self._say("Workflow failed.")
+        return RunOutcome(self.run_id, status, self.failed)
+
+    def _loop(self) -> str:
+        ready: list[Pending] = [Pending(self._spec("start", [], [], ()), [], ())]
+        running: dict[Future[TaskResult], Pending] = {}
+        end_ok = False
+        while ready or running:
+            if not self.failed:
+                for pending in ready:
+                    self._say_task(pending.spec, "Task is starting.")
+                    running[self.executor.submit(pending.spec)] = pending
+            ready = []
+            if not running:
+                break
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            finished = [(running.pop(f), f.result()) for f in done]
+            finished.sort(key=lambda item: int(item[0].spec.task_id))
+            pks = self.ledger.record_tasks([self._record(p, r) for p, r in finished])
+            for (pending, result), pk in zip(finished, pks):
+                self._report(result)
+                if not result.ok:
+                    self.failed.append(pending.spec.pathspec)
+                    continue
+                if pending.spec.step == "end":
+                    end_ok = True
+                    continue
+                done_task = Done(
+                    pk,
+                    pending.spec.step,
+                    result.artifacts,
+                    list(pending.spec.foreach_stack),
+                    pending.splits,
+                )
+                ready.extend(self._children(done_task, result))
+        return "succeeded" if end_ok and not self.failed else "failed"
+
+    # -- scheduling -------------------------------------------------------------------------
+
+    def _spec(
+        self,
+        step: str,
+        parents: list[Done],
+        foreach_stack: list[ForeachFrame],
+        splits: tuple[SplitFrame, ...],
+        is_join: bool = False,
+    ) -> TaskSpec:
+        task_id = str(self._next_task_id)
+        self._next_task_id += 1
+        return TaskSpec(
+            flow_file=self.flow_file,
+            flow_module=self.flow_cls.__module__,
+            class_name=self.flow_cls.__name__,
+            ledger_path=str(self.ledger.path),
+            flow_name=self.flow_name,
+            run_id=self.run_id,
+            run_pk=self.run_pk,
+            step=step,
+            task_id=task_id,
+            is_join=is_join,
+            inputs=[p.artifacts for p in parents],
+            input_steps=[p.step for p in parents],
+            input_stacks=[p.foreach_stack for p in parents],
+            foreach_stack=foreach_stack,
+            constants=self.constants,
+            param_names=frozenset(self.params),
+            max_num_splits=self.max_num_splits,
+            echo=self.echo_logs,
+            username=self.username,
+            tags=self.tags,
+        )
+
+    def _children(self, parent: Done, result: TaskResult) -> list[Pending]:
+        transition = result.transition
+        assert transition is not None
+        children: list[Pending] = []
+        if transition.foreach is not None:
+            target = transition.targets[0]
+            count = int(transition.num_splits or 0)
+            values = transition.foreach_values or []
+            for index in range(count):
+                frame = ForeachFrame(target, transition.foreach, count, index, values[index])
+                split = SplitFrame(parent.pk, index, count, True)
+                children.append(self._next(target, parent, [*parent.foreach_stack, frame],
+                                           (*parent.splits, split)))  # fmt: skip
+            return children
+        targets = transition.targets
+        for index, target in enumerate(targets):
+            splits = parent.splits
+            if len(targets) > 1:
+                splits = (*splits, SplitFrame(parent.pk, index, len(targets), False))
+            child = self._next(target, parent, parent.foreach_stack, splits)
+            if child is not None:
+                children.append(child)
+        return children
+
+    def _next(
+        self,
+        step: str,
+        parent: Done,
+        foreach_stack: list[ForeachFrame],
+        splits: tuple[SplitFrame, ...],
+    ) -> Pending | None:
+        if self.graph[step].type != "join":
+            return Pending(self._spec(step, [parent], foreach_stack, splits), [parent], splits)
+        # A join waits for every sibling of the split it closes.
+        closing = splits[-1]
+        key = (step, closing.split_pk, splits[:-1])
+        arrived = self._waiting_joins.setdefault(key, {})
+        arrived[closing.index] = parent
+        if len(arrived) < closing.count:
+            return None
+        del self._waiting_joins[key]
+        parents = [arrived[i] for i in range(closing.count)]
+        stack = foreach_stack[:-1] if closing.is_foreach else foreach_stack
+        spec = self._spec(step, parents, stack, splits[:-1], is_join=True)
+        return Pending(spec, parents, splits[:-1])
+
+    # -- recording --------------------------------------------------------------------------
+
+    def _record(self, pending: Pending, result: TaskResult) -> TaskRecord:
+        spec = pending.spec
+        stderr = result.stderr
+        if result.traceback:
+            stderr += result.traceback
+        return TaskRecord(
+            run_pk=self.run_pk,
+            step=spec.step,
+            task_id=spec.task_id,
+            status=result.status,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            attempt=spec.attempt,
+            foreach_index=spec.foreach_stack[-1].index if spec.foreach_stack else None,
+            foreach_stack=[list(f) for f in spec.foreach_stack],
+            exception_type=result.exception_type,
+            exception=result.exception,
+            traceback=result.traceback,
+            parent_pks=[p.pk for p in pending.parents],
+            artifacts=list(result.artifacts.values()),
+            blobs=result.blobs,
+            stdout=result.stdout,
+            stderr=stderr,
+        )
+
+    # -- terminal -----------------------------------------------------------------------------
+
+    def _say(self, text: str) -> None:
+        if not self.quiet:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            real_stream("stdout").write(f"{stamp} {text}\n")
+            real_stream("stdout").flush()
+
+    def _say_task(self, spec: TaskSpec, text: str) -> None:
+        if not self.quiet:
+            self._say(f"[{spec.run_id}/{spec.step}/{spec.task_id}] {text}")
+
+    def _report(self, result: TaskResult) -> None:
+        spec = result.spec
+        if result.ok:
+            self._say_task(spec, "Task finished successfully.")
+            return
+        # A failure is always shown, even with --quiet: it is why the run exits 1.
+        err = real_stream("stderr")
+        prefix = f"[{spec.run_id}/{spec.step}/{spec.task_id}]"
+        for line in (result.traceback or "").rstrip("\n").split("\n"):
+            err.write(f"{prefix} {line}\n")
+        err.write(f"{prefix} Task failed.\n")
+        err.flush()

@@ -1,0 +1,299 @@
+"""Run one task: build the flow instance, call the step, and turn what it set into
+encoded artifacts. No database writes here: a worker (thread or process) returns a
+`TaskResult`, and the runtime's single writer commits it.
+
+Inputs are addressed by SHA (`ArtifactRecord`s), and results carry encoded blobs, so a task
+can run in another process, or on another machine, given read access to the ledger.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import codec
+from .capture import TaskCapture, capturing
+from .clock import now_iso
+from .current import current
+from .exceptions import ArtifactError
+from .flowspec import FlowSpec, ForeachFrame, Inputs, TaskState, Transition
+from .ledger import ArtifactRecord, Ledger
+
+# Internal artifacts every task writes for itself (never inherited from a parent).
+PER_TASK_INTERNALS = (
+    "_foreach_stack", "_foreach_var", "_foreach_num_splits", "_transition", "_success",
+    "_task_ok", "_exception", "_current_step", "_iteration_stack",
+)  # fmt: skip
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+@dataclass
+class TaskSpec:
+    """Everything a worker needs to run one task; picklable."""
+
+    flow_file: str
+    flow_module: str
+    class_name: str
+    ledger_path: str
+    flow_name: str
+    run_id: str
+    run_pk: int
+    step: str
+    task_id: str
+    attempt: int = 0
+    is_join: bool = False
+    # One artifact map per parent task (a join has several), and the parents' steps/stacks.
+    inputs: list[dict[str, ArtifactRecord]] = field(default_factory=list)
+    input_steps: list[str] = field(default_factory=list)
+    input_stacks: list[list[ForeachFrame]] = field(default_factory=list)
+    foreach_stack: list[ForeachFrame] = field(default_factory=list)
+    constants: dict[str, ArtifactRecord] = field(default_factory=dict)
+    param_names: frozenset[str] = frozenset()
+    max_num_splits: int = 100
+    echo: bool = True
+    username: str | None = None
+    tags: list[str] = field(default_factory=list)
+    origin_run_id: str | None = None
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow_name}/{self.run_id}/{self.step}/{self.task_id}"
+
+
+@dataclass
+class TaskResult:
+    spec: TaskSpec
+    status: str  # succeeded | failed
+    started_at: str
+    finished_at: str
+    artifacts: dict[str, ArtifactRecord] = field(default_factory=dict)
+    blobs: list[codec.EncodedBlob] = field(default_factory=list)
+    transition: Transition | None = None
+    exception_type: str | None = None
+    exception: str | None = None
+    traceback: str | None = None
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+# -- flow classes and graphs, per process ------------------------------------------------
+
+_FLOW_CLASSES: dict[tuple[str, str], type] = {}
+_GRAPHS: dict[type, Any] = {}
+_lock = threading.Lock()
+
+
+def register_flow_class(cls: type) -> None:
+    """Make a flow class resolvable by workers in this process (and forked children)."""
+    _FLOW_CLASSES[(cls.__module__, cls.__name__)] = cls
+
+
+def flow_class(spec: TaskSpec) -> type:
+    cls = _FLOW_CLASSES.get((spec.flow_module, spec.class_name))
+    if cls is not None:
+        return cls
+    with _lock:
+        # A fresh process: load the flow file as a module (its __main__ guard stays shut).
+        module_spec = importlib.util.spec_from_file_location("_ledgerflow_flow", spec.flow_file)
+        if module_spec is None or module_spec.loader is None:
+            raise ImportError(f"cannot load flow file {spec.flow_file}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules.setdefault("_ledgerflow_flow", module)
+        module_spec.loader.exec_module(module)
+        cls = getattr(module, spec.class_name)
+        _FLOW_CLASSES[(spec.flow_module, spec.class_name)] = cls
+        return cls
+
+
+def flow_graph(cls: type) -> Any:
+    graph = _GRAPHS.get(cls)
+    if graph is None:
+        from .graph import FlowGraph
+
+        graph = _GRAPHS[cls] = FlowGraph(cls)
+    return graph
+
+
+# -- running a task ------------------------------------------------------------------------
+
+
+def run_task(spec: TaskSpec) -> TaskResult:
+    """Run one task to completion and return what it produced. Never raises for user errors."""
+    started = now_iso()
+    cls = flow_class(spec)
+    graph = flow_graph(cls)
+    ledger = Ledger.open(spec.ledger_path)
+    node = graph[spec.step]
+    parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
+    refs = {k: v for k, v in parent_refs.items() if k not in PER_TASK_INTERNALS}
+    refs.update({k: v for k, v in spec.constants.items() if k not in refs})
+    state = TaskState(
+        step_name=spec.step,
+        graph=graph,
+        refs=refs,
+        load=ledger.load,
+        foreach_stack=list(spec.foreach_stack),
+        param_names=spec.param_names,
+        max_num_splits=spec.max_num_splits,
+    )
+    flow = cls._for_task(state)
+    capture = TaskCapture(f"{spec.run_id}/{spec.step}/{spec.task_id}", spec.echo)
+    current._set(
+        flow_name=spec.flow_name, run_id=spec.run_id, step_name=spec.step,
+        task_id=spec.task_id, retry_count=spec.attempt, origin_run_id=spec.origin_run_id,
+        username=spec.username, tags=frozenset(spec.tags), namespace=f"user:{spec.username}",
+    )  # fmt: skip
+    error: BaseException | None = None
+    try:
+        with capturing(capture):
+            func = getattr(flow, spec.step)
+            if spec.is_join:
+                func(_join_inputs(cls, graph, spec, ledger))
+            else:
+                func()
+            if state.transition is None and node.type != "end":
+                raise _missing_next(spec.step)
+    except Exception as e:  # the user's step failed; record it, don't crash the run
+        error = e
+    finally:
+        current._clear()
+    result = TaskResult(spec, "succeeded", started, "", stdout=capture.text("stdout"))
+    result.stderr = capture.text("stderr")
+    result.transition = state.transition if error is None else None
+    collect_artifacts(flow, state, spec, parent_refs, result, ledger, error)
+    result.finished_at = now_iso()
+    return result
+
+
+def _missing_next(step: str) -> Exception:
+    from .exceptions import InvalidNextException
+
+    return InvalidNextException(
+        f"Step '{step}' finished without calling self.next(); call it as the last statement"
+    )
+
+
+def _join_inputs(cls: type, graph: Any, spec: TaskSpec, ledger: Ledger) -> Inputs:
+    flows = []
+    for refs, step, stack in zip(spec.inputs, spec.input_steps, spec.input_stacks):
+        state = TaskState(
+            step_name=step,
+            graph=graph,
+            refs=dict(refs),
+            load=ledger.load,
+            foreach_stack=list(stack),
+            is_input_view=True,
+        )
+        flows.append(cls._for_task(state))
+    return Inputs(flows)
+
+
+def collect_artifacts(
+    flow: FlowSpec,
+    state: TaskState,
+    spec: TaskSpec,
+    parent_refs: dict[str, ArtifactRecord],
+    result: TaskResult,
+    ledger: Ledger,
+    error: BaseException | None,
+) -> None:
+    """Encode what the step set, add the internal artifacts, and fill `result`."""
+    final: dict[str, ArtifactRecord] = {}
+    for name, ref in state.refs.items():
+        inherited = name in parent_refs or (spec.step != "start" and name in spec.constants)
+        if name.startswith("_") and name not in parent_refs and name not in spec.constants:
+            continue
+        final[name] = ArtifactRecord(**{**ref.__dict__, "inherited": inherited})
+    user_values = {k: v for k, v in flow.__dict__.items() if not k.startswith("_")}
+    for name, value in user_values.items():
+        try:
+            record = _store(name, value, ledger, result)
+        except Exception as e:
+            if error is not None:
+                continue  # the step failed anyway: keep what can be kept
+            error = ArtifactError(
+                f"Step '{spec.step}' cannot store artifact '{name}': a "
+                f"{codec.type_name(value)} cannot be serialized ({type(e).__name__}: {e}); "
+                f"store a serializable value, or keep it private as self._{name}"
+            )
+            final, result.blobs = {}, []
+            break
+        parent = parent_refs.get(name)
+        record.inherited = parent is not None and parent.sha == record.sha
+        final[name] = record
+    if error is not None:
+        result.status = "failed"
+        result.transition = None
+        result.exception_type = codec.type_name(error)
+        result.exception = str(error)
+        result.traceback = format_user_traceback(error)
+        if isinstance(error, ArtifactError) and not final:
+            result.artifacts = {}
+            return
+    internals = _internal_values(flow, state, spec, result)
+    for name, value in internals.items():
+        final[name] = _store(name, value, ledger, result)
+    result.artifacts = final
+
+
+def _internal_values(
+    flow: FlowSpec, state: TaskState, spec: TaskSpec, result: TaskResult
+) -> dict[str, Any]:
+    t = result.transition
+    ok = result.status == "succeeded"
+    values: dict[str, Any] = {
+        "_foreach_stack": list(state.foreach_stack),
+        "_foreach_var": t.foreach if t else None,
+        "_foreach_num_splits": t.num_splits if t else None,
+        "_transition": (list(t.targets), t.foreach) if t else None,
+        "_success": ok,
+        "_task_ok": ok,
+        "_exception": None
+        if ok
+        else {"type": result.exception_type, "exception": result.exception},
+        "_current_step": spec.step,
+        "_iteration_stack": [],
+    }
+    if t is not None and t.foreach is not None:
+        values["_foreach_values"] = t.foreach_values
+    return values
+
+
+def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:
+    encoding, raw = codec.encode(value)
+    sha = codec.sha256(raw)
+    if not ledger.knows_blob(sha):
+        result.blobs.append(codec.blob_from_raw(encoding, raw, ledger.chunk_size, sha=sha))
+    ledger.cache.put(sha, encoding, raw)
+    return ArtifactRecord(
+        name=name,
+        sha=sha,
+        encoding=encoding,
+        type=codec.type_name(value),
+        size=len(raw),
+        value=codec.scalar_value(value),
+        preview=codec.preview(value),
+    )
+
+
+def format_user_traceback(error: BaseException) -> str:
+    """The traceback of the user's code, without ledgerflow's own frames."""
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR + os.sep)
+    ]
+    lines = ["Traceback (most recent call last):\n"]
+    lines += traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(error), error)
+    return "".join(lines)
