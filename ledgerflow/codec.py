@@ -124,6 +124,10 @@ def compress_chunks(raw: bytes | memoryview, chunk_size: int = DEFAULT_CHUNK_SIZ
 
 def decompress_chunk(frame: bytes, max_size: int) -> bytes:
     """Decompress one stored chunk, refusing to produce more than max_size bytes."""
+    declared = zstandard.frame_content_size(frame)
+    if declared > max_size:
+        raise ValueError(f"zstd frame declares {declared} bytes, more than the {max_size} expected")
+    # max_output_size bounds frames that do not declare their size.
     return _decompressor().decompress(frame, max_output_size=max_size)
 
 

@@ -194,9 +194,12 @@ class Ledger:
                         self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                         self._init_meta()
                     version = SCHEMA_VERSION
-        except sqlite3.DatabaseError as e:
-            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-                raise
+        except (sqlite3.DatabaseError, pw.DatabaseError) as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise LedgerError(
+                    f"{self.path} stayed locked by another process for over "
+                    f"{BUSY_TIMEOUT_MS // 1000}s; try again when it finishes"
+                ) from None
             raise LedgerSchemaError(
                 f"{self.path} is not a ledgerflow ledger ({e}); pass the path of a ledger "
                 "file to --db, or move this file away"
@@ -498,10 +501,28 @@ if hasattr(os, "register_at_fork"):
 
 
 class _SqliteDatabase(pw.SqliteDatabase):
-    """peewee's SqliteDatabase in autocommit mode: ledger.write() issues BEGIN itself."""
+    """peewee's SqliteDatabase (one connection per thread) in autocommit mode, since
+    Ledger.write() issues BEGIN itself, remembering every thread's connection so that
+    close_all() can close them."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, check_same_thread=False, **kwargs)
+        self._all_connections: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:  # type: ignore[override]
         conn = super()._connect()
         conn.isolation_level = None
+        with self._all_lock:
+            self._all_connections.append(conn)
         return conn
+
+    def close_all(self) -> None:
+        with self._all_lock:
+            conns, self._all_connections = self._all_connections, []
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                conn.close()
+        with contextlib.suppress(Exception):
+            self.close()
 

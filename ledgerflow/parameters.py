@@ -86,6 +86,20 @@ class Parameter:
             return JSONType
         return str
 
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        # On the class, or on a flow outside a task: the Parameter itself. In a task: the
+        # run's value, loaded once (then found in the instance __dict__ first).
+        state = None if obj is None else obj.__dict__.get("_lf")
+        attr = getattr(self, "attr", None)
+        if state is None or attr is None or attr not in state.refs or state.load is None:
+            return self
+        value = state.load(state.refs[attr].sha)
+        obj.__dict__[attr] = value
+        return value
+
     def click_type(self) -> Any:
         if self.type in (str, int, float, bool):
             return {str: click.STRING, int: click.INT, float: click.FLOAT, bool: click.BOOL}[

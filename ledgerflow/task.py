@@ -214,7 +214,11 @@ def collect_artifacts(
         if name.startswith("_") and name not in parent_refs and name not in spec.constants:
             continue
         final[name] = ArtifactRecord(**{**ref.__dict__, "inherited": inherited})
-    user_values = {k: v for k, v in flow.__dict__.items() if not k.startswith("_")}
+    user_values = {
+        k: v
+        for k, v in flow.__dict__.items()
+        if not k.startswith("_") and k not in spec.param_names  # parameters are read-only
+    }
     for name, value in user_values.items():
         try:
             record = _store(name, value, ledger, result)

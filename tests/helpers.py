@@ -1,0 +1,59 @@
+"""Helpers for tests: run flows through the real CLI, read ledgers with plain sqlite3."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+FLOWS = Path(__file__).resolve().parent / "flows"
+EXAMPLES = ROOT / "examples"
+
+
+def run_flow(
+    flow_file: str | Path, *args: str, db: Path, command: str = "run", check: int | None = 0,
+    top: tuple[str, ...] = ("--quiet",),
+) -> subprocess.CompletedProcess[str]:
+    """Run `python FLOW --db DB [top] COMMAND ARGS` and check its exit code."""
+    cmd = [sys.executable, str(flow_file), "--db", str(db), *top, command, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if check is not None and proc.returncode != check:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}, expected {check}\n"
+            f"--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc
+
+
+def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows from plain sqlite3, as any SQLite tool would see them."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def load_artifact(db: Path, run_id: str, step: str, name: str, index: int | None = None) -> Any:
+    """An artifact's value, read with plain SQL for the row and the ledger for the blob."""
+    from ledgerflow.ledger import Ledger
+
+    sql = "select sha from all_artifacts a join tasks t using (flow, run_id, step, task_id) " \
+          "where a.run_id = ? and a.step = ? and a.name = ?"
+    params: tuple[Any, ...] = (run_id, step, name)
+    if index is not None:
+        sql += " and t.foreach_index = ?"
+        params += (index,)
+    rows = query(db, sql, params)
+    assert len(rows) == 1, f"{len(rows)} artifacts {step}/{name} in run {run_id}"
+    return Ledger.open(db).load(rows[0][0])
+
+
+def latest_run_id(db: Path, flow: str) -> str:
+    rows = query(db, "select run_id from runs where flow = ? order by created_at desc limit 1",
+                 (flow,))
+    assert rows, f"no run of {flow} in {db}"
+    return rows[0][0]

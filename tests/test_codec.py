@@ -1,0 +1,141 @@
+"""The codec: value -> bytes -> SHA-256 -> zstd chunks, and back."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledgerflow import codec
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+json_leaves = st.none() | st.booleans() | st.integers() | st.text() | st.floats(
+    allow_nan=False, allow_infinity=False
+)
+json_values = st.recursive(
+    json_leaves,
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
+    max_leaves=30,
+)
+# Values whose JSON round trip is not exact: they must take the pickle path.
+inexact = st.recursive(
+    st.tuples(st.integers()) | st.sampled_from([math.nan, math.inf, -math.inf]) | st.sets(st.integers(), max_size=4)
+    | st.binary(max_size=20) | st.complex_numbers(allow_nan=False)
+    | st.dictionaries(st.integers(), st.integers(), min_size=1, max_size=3),
+    lambda children: st.lists(children, min_size=1, max_size=3)
+    | st.dictionaries(st.text(max_size=3), children, min_size=1, max_size=3)
+    | st.tuples(children, children),
+    max_leaves=10,
+)
+
+
+def roundtrip(value):
+    blob = codec.encode_blob(value, chunk_size=64)
+    raw = codec.join_chunks(blob.chunks, blob.raw_size)
+    assert codec.sha256(raw) == blob.sha
+    return blob, codec.decode(blob.encoding, raw)
+
+
+def same(a, b) -> bool:
+    """Equality that also holds for NaN in the same places, and checks exact types."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+@given(json_values)
+@settings(max_examples=200, deadline=None)
+def test_json_exact_values_use_json_and_round_trip(value):
+    blob, back = roundtrip(value)
+    assert blob.encoding == codec.JSON
+    assert same(value, back)
+
+
+@given(inexact)
+@settings(max_examples=200, deadline=None)
+def test_inexact_values_take_the_pickle_path_and_round_trip(value):
+    blob, back = roundtrip(value)
+    assert blob.encoding == codec.PICKLE
+    assert same(value, back)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [(1, 2), {1: "a"}, float("nan"), float("inf"), [1, (2,)], {"a": {2: 3}}, "\ud800", b"x",
+     {"a": float("nan")}, True.__class__, -0.0],
+)  # fmt: skip
+def test_edge_values(value):
+    blob, back = roundtrip(value)
+    if value == -0.0 and isinstance(value, float):
+        assert blob.encoding == codec.JSON and math.copysign(1, back) == -1
+    else:
+        assert same(value, back) or value is back
+
+
+def test_subclasses_of_json_types_are_pickled():
+    from collections import OrderedDict
+
+    class MyInt(int):
+        pass
+
+    for value in (OrderedDict(a=1), MyInt(3), [MyInt(1)]):
+        blob, back = roundtrip(value)
+        assert blob.encoding == codec.PICKLE and type(back) is type(value)
+
+
+def test_identical_values_have_one_sha():
+    assert codec.encode_blob({"a": [1, 2]}).sha == codec.encode_blob({"a": [1, 2]}).sha
+    assert codec.encode_blob([1, 2]).sha != codec.encode_blob((1, 2)).sha
+
+
+def test_chunks_are_independent_zstd_frames():
+    raw = bytes(range(256)) * 1000
+    blob = codec.blob_from_raw(codec.PICKLE, raw, chunk_size=100_000)
+    assert len(blob.chunks) == 3
+    assert all(c.startswith(ZSTD_MAGIC) for c in blob.chunks)
+    assert codec.join_chunks(blob.chunks, len(raw)) == raw
+
+
+def test_decompression_is_bounded():
+    frame = codec.compress_chunks(b"\0" * 1_000_000)[0]
+    with pytest.raises(Exception):
+        codec.decompress_chunk(frame, max_size=1000)
+
+
+def test_scalar_value_column():
+    assert codec.scalar_value(0.5) == 0.5
+    assert codec.scalar_value(True) == 1
+    assert codec.scalar_value("short") == "short"
+    assert codec.scalar_value("x" * 1000) is None
+    assert codec.scalar_value(float("nan")) is None
+    assert codec.scalar_value(2**70) is None
+    assert codec.scalar_value([1]) is None
+
+
+class Hostile:
+    def __repr__(self):
+        raise RuntimeError("repr must not be called")
+
+
+def test_preview_is_bounded_and_never_calls_repr():
+    assert "Hostile" in codec.preview(Hostile())
+    text = codec.preview({"alpha": 1, "nested": {"name": "resnet50_v2"}, "items": list(range(1000))})
+    assert "alpha" in text and "resnet50_v2" in text and len(text) <= codec.PREVIEW_MAX
+    assert len(codec.preview("x" * 10**6)) == codec.PREVIEW_MAX
+
+
+@given(st.binary(max_size=300), st.integers(min_value=1, max_value=64))
+@settings(max_examples=100, deadline=None)
+def test_chunking_round_trips_any_bytes(raw, chunk_size):
+    chunks = codec.compress_chunks(raw, chunk_size)
+    assert len(chunks) == max(1, -(-len(raw) // chunk_size))
+    assert codec.join_chunks(chunks, len(raw)) == raw

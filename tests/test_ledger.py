@@ -1,0 +1,180 @@
+"""The ledger file: pragmas, migrations, blobs, dedup, chunking, and refusing bad files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ledgerflow import codec
+from ledgerflow.exceptions import CorruptBlobError, LedgerReadOnlyError, LedgerSchemaError
+from ledgerflow.ledger import ArtifactRecord, Ledger, TaskRecord
+from ledgerflow.location import resolve_ledger_path
+from ledgerflow.schema import SCHEMA_VERSION
+
+from .helpers import query
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def fresh(path: Path, **kw) -> Ledger:
+    Ledger.forget(path)
+    return Ledger(path, **kw)
+
+
+def store_task(ledger: Ledger, run_pk: int, task_id: str, values: dict) -> int:
+    blobs, arts = [], []
+    for name, value in values.items():
+        blob = codec.encode_blob(value, ledger.chunk_size)
+        blobs.append(blob)
+        arts.append(ArtifactRecord(name, blob.sha, blob.encoding, codec.type_name(value),
+                                   blob.raw_size, codec.scalar_value(value)))
+    rec = TaskRecord(run_pk, "start", task_id, "succeeded", "2026-01-01T00:00:00.000000Z",
+                     "2026-01-01T00:00:01.000000Z", artifacts=arts, blobs=blobs)
+    return ledger.record_tasks([rec])[0]
+
+
+def new_run(ledger: Ledger, run_id: str = "1") -> int:
+    return ledger.create_run("F", run_id, params={}, user="u", code=None, script_name=None)
+
+
+def test_new_ledger_has_pragmas_schema_and_identity(db_path):
+    ledger = fresh(db_path)
+    assert ledger.execute("pragma journal_mode").fetchone()[0] == "wal"
+    assert ledger.execute("pragma foreign_keys").fetchone()[0] == 1
+    assert ledger.execute("pragma synchronous").fetchone()[0] == 1  # NORMAL
+    assert ledger.execute("pragma busy_timeout").fetchone()[0] >= 1000
+    assert ledger.execute("pragma user_version").fetchone()[0] == SCHEMA_VERSION
+    assert len(ledger.ledger_id) == 32
+    names = {r[0] for r in query(db_path, "select name from sqlite_master where type='view'")}
+    assert {"runs", "tasks", "artifacts", "all_artifacts"} <= names
+
+
+def test_same_value_twice_is_one_blob(db_path):
+    ledger = fresh(db_path)
+    run = new_run(ledger)
+    big = list(range(100_000))
+    store_task(ledger, run, "1", {"a": big, "b": big})
+    store_task(ledger, run, "2", {"c": list(range(100_000))})
+    assert query(db_path, "select count(*) from artifact")[0][0] == 3
+    assert query(db_path, "select count(distinct sha), count(*) from blob")[0] == (1, 1)
+
+
+def test_value_larger_than_two_chunks_is_split_and_round_trips(db_path, monkeypatch):
+    monkeypatch.setenv("LEDGERFLOW_CHUNK_SIZE", "100000")
+    ledger = fresh(db_path)
+    value = os.urandom(250_000)
+    store_task(ledger, new_run(ledger), "1", {"big": value})
+    sha, n, raw_size = query(db_path, "select sha, n_chunks, raw_size from blob")[0]
+    assert n == 3 and raw_size > 250_000
+    chunks = query(db_path, "select seq, length(data), data from blob_chunk where sha=? order by seq",
+                   (sha,))
+    assert [c[0] for c in chunks] == [0, 1, 2]
+    assert all(c[2].startswith(ZSTD_MAGIC) for c in chunks)  # blobs on disk are zstd frames
+    assert fresh(db_path).load(sha) == value
+
+
+def test_blobs_on_disk_are_zstd_frames(db_path):
+    ledger = fresh(db_path)
+    store_task(ledger, new_run(ledger), "1", {"x": {"k": "v" * 1000}, "y": 3})
+    for (data,) in query(db_path, "select data from blob_chunk"):
+        assert data.startswith(ZSTD_MAGIC)
+
+
+def test_future_schema_is_refused_with_a_clear_message(db_path):
+    fresh(db_path).close()
+    Ledger.forget(db_path)
+    conn = sqlite3.connect(db_path)
+    conn.execute("pragma user_version = 99")
+    conn.close()
+    with pytest.raises(LedgerSchemaError, match=r"schema 99, newer than .* upgrade ledgerflow"):
+        Ledger(db_path)
+
+
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path):
+    bad = tmp_path / "notes.db"
+    bad.write_text("hello, this is not a database" * 100)
+    with pytest.raises(LedgerSchemaError, match="not a ledgerflow ledger"):
+        Ledger(bad)
+
+
+def test_someone_elses_sqlite_database_is_refused_untouched(tmp_path):
+    other = tmp_path / "other.db"
+    conn = sqlite3.connect(other)
+    conn.execute("create table customers(id)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(LedgerSchemaError, match="not a ledgerflow ledger.*customers"):
+        Ledger(other)
+    assert query(other, "select name from sqlite_master") == [("customers",)]
+
+
+def test_corrupted_blob_is_detected_on_load(db_path):
+    ledger = fresh(db_path)
+    store_task(ledger, new_run(ledger), "1", {"x": "precious " * 100})
+    sha = query(db_path, "select sha from blob")[0][0]
+    other = codec.compress_chunks(b'"tampered"')[0]
+    conn = sqlite3.connect(db_path)
+    conn.execute("update blob_chunk set data = ? where sha = ?", (other, sha))
+    conn.commit()
+    conn.close()
+    with pytest.raises(CorruptBlobError, match="does not match its SHA-256|cannot be decompressed"):
+        fresh(db_path).load(sha)
+
+
+def test_read_only_ledger_reads_and_refuses_writes(db_path):
+    ledger = fresh(db_path)
+    store_task(ledger, new_run(ledger), "1", {"x": 41})
+    sha = query(db_path, "select sha from blob")[0][0]
+    ledger.close()
+    ro = fresh(db_path, readonly=True)
+    assert ro.load(sha) == 41
+    with pytest.raises(LedgerReadOnlyError, match="read-only"):
+        new_run(ro, "2")
+
+
+def _open_and_count(path: str, barrier, out) -> None:
+    barrier.wait()
+    ledger = Ledger(path)
+    ledger.create_run("F", str(os.getpid()), params={}, user="u", code=None, script_name=None)
+    out.put(ledger.execute("pragma user_version").fetchone()[0])
+
+
+def test_four_processes_creating_the_same_ledger_agree_on_one_schema(tmp_path):
+    path = str(tmp_path / "race.db")
+    ctx = multiprocessing.get_context("spawn")
+    barrier, out = ctx.Barrier(4), ctx.Queue()
+    procs = [ctx.Process(target=_open_and_count, args=(path, barrier, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert sorted(out.get() for _ in procs) == [SCHEMA_VERSION] * 4
+    tables = query(Path(path), "select name from sqlite_master where type='table' order by name")
+    assert len(tables) == len(set(tables))
+    assert query(Path(path), "select count(*) from run")[0][0] == 4
+    assert query(Path(path), "select count(*) from meta where key='ledger_id'")[0][0] == 1
+
+
+def test_location_precedence(tmp_path, monkeypatch):
+    monkeypatch.delenv("LEDGERFLOW_DB")
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    monkeypatch.chdir(nested)
+    assert resolve_ledger_path() == nested / "ledgerflow.db"  # nothing yet: a new one here
+    (tmp_path / "ledgerflow.db").touch()
+    assert resolve_ledger_path() == tmp_path / "ledgerflow.db"  # nearest upwards
+    monkeypatch.setenv("LEDGERFLOW_DB", str(tmp_path / "env.db"))
+    assert resolve_ledger_path() == tmp_path / "env.db"
+    assert resolve_ledger_path(tmp_path / "x.db") == tmp_path / "x.db"
+
+
+def test_missing_folder_gives_a_clear_error(tmp_path):
+    from ledgerflow.exceptions import LedgerError
+
+    with pytest.raises(LedgerError, match="folder .* does not exist"):
+        Ledger(tmp_path / "nope" / "l.db")
