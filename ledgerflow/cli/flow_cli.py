@@ -144,7 +144,7 @@ def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]])
         given = options.get(param.name.replace("-", "_"))
         values[attr] = param.resolve(given)
         if param.required and values[attr] is None:
-            raise click.MissingParameter(param_hint=f"'--{param.name}'", ctx=ctx)
+            raise click.MissingParameter(param_hint=f"'--{param.name}'", ctx=ctx, param_type="option")
     _validated_graph(flow_cls)
     ledger = Ledger.open(root["db"])
     if not quiet:
