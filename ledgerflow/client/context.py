@@ -1,0 +1,156 @@
+"""Process-wide client settings, with Metaflow's names: the namespace that filters runs
+(`namespace`, `get_namespace`, `default_namespace`) and the ledger that objects read from
+(`metadata`, `get_metadata`, `default_metadata`, plus our `use_ledger`).
+
+Both are resolved lazily, at the first object built, so environment changes made after
+import still count. Objects remember the ledger and namespace they were built with.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Union
+
+from ..current import get_username
+from ..exceptions import LedgerError, LedgerflowError
+from ..ledger import Ledger
+from ..location import DEFAULT_NAME, resolve_ledger_path
+
+LedgerLike = Union[str, "os.PathLike[str]", Ledger]
+
+# False: not chosen yet (the default is resolved on first use); None: every namespace.
+_namespace: str | None | bool = False
+# None: the default location ($LEDGERFLOW_DB, else the nearest ledgerflow.db).
+_ledger: Ledger | Path | None = None
+_readonly: bool | None = None
+
+
+# -- namespaces ----------------------------------------------------------------------------
+
+
+def namespace(ns: str | None) -> str | None:
+    """Switch the namespace (a tag, e.g. 'user:alice'); None sees every run.
+
+    Returns the namespace now in force (the result of get_namespace()).
+    """
+    global _namespace
+    if ns is not None and not isinstance(ns, str):
+        raise LedgerflowError(
+            f"namespace() takes a tag such as 'user:alice', or None; got {type(ns).__name__}"
+        )
+    _namespace = ns
+    return get_namespace()
+
+
+def get_namespace() -> str | None:
+    """The namespace used to filter runs (None: no filtering)."""
+    if _namespace is False:
+        default_namespace()
+    assert _namespace is not False
+    return _namespace  # type: ignore[return-value]
+
+
+def default_namespace() -> str:
+    """Reset the namespace to the default, 'user:<username>', and return it."""
+    global _namespace
+    _namespace = f"user:{get_username()}"
+    return _namespace
+
+
+# -- which ledger ----------------------------------------------------------------------------
+
+
+def _as_path(path: str | os.PathLike[str]) -> Path:
+    p = Path(path).expanduser().absolute()
+    # Like Metaflow's local@DIR: a folder means the ledger file inside it.
+    return p / DEFAULT_NAME if p.is_dir() else p
+
+
+def _parse_spec(spec: LedgerLike) -> Ledger | Path:
+    if isinstance(spec, Ledger):
+        return spec
+    text = os.fspath(spec)
+    kind, sep, info = text.partition("@")
+    if sep and kind in ("ledger", "local"):
+        text = info
+    elif sep and kind in ("service", "spin") or text.startswith(("http://", "https://")):
+        raise LedgerflowError(
+            f"ledgerflow reads ledger files only, not {text!r}; pass a path such as "
+            "'ledger@/path/to/ledgerflow.db'"
+        )
+    if not text:
+        raise LedgerflowError("metadata() needs a ledger path, e.g. 'ledger@./ledgerflow.db'")
+    return _as_path(text)
+
+
+def use_ledger(path: LedgerLike | None = None, readonly: bool | None = None) -> str:
+    """Read from this ledger (a path, a folder holding ledgerflow.db, or a `Ledger`) from now
+    on, in this process. None goes back to the default location. `readonly=True` opens the
+    file read-only even where it could be written. Returns get_metadata()."""
+    global _ledger, _readonly
+    _ledger = None if path is None else _parse_spec(path)
+    _readonly = readonly
+    return get_metadata()
+
+
+def metadata(ms: LedgerLike) -> str:
+    """Metaflow's name for use_ledger(): accepts a path, 'ledger@PATH' or 'local@PATH'.
+    Returns the new get_metadata() value."""
+    return use_ledger(ms)
+
+
+def default_metadata() -> str:
+    """Go back to the default ledger location; returns get_metadata()."""
+    return use_ledger(None)
+
+
+def _current_path() -> Path:
+    if isinstance(_ledger, Ledger):
+        return _ledger.path
+    if isinstance(_ledger, Path):
+        return _ledger
+    return resolve_ledger_path(None)
+
+
+def get_metadata() -> str:
+    """'ledger@/absolute/path/to/ledgerflow.db': the ledger objects are read from."""
+    return f"ledger@{_current_path()}"
+
+
+def resolve_ledger(ledger: LedgerLike | None = None) -> Ledger:
+    """The open Ledger for an explicit choice, else the process-wide one. Never creates a
+    ledger file."""
+    readonly = _readonly
+    if ledger is not None:
+        chosen: Ledger | Path = _parse_spec(ledger)
+        readonly = None
+    elif _ledger is not None:
+        chosen = _ledger
+    else:
+        chosen = resolve_ledger_path(None)
+    if isinstance(chosen, Ledger):
+        return chosen
+    if not chosen.is_file():
+        raise LedgerError(
+            f"no ledger at {chosen}: run a flow there first, or choose an existing ledger "
+            "with use_ledger(PATH), metadata('ledger@PATH'), ledger=PATH or $LEDGERFLOW_DB"
+        )
+    return Ledger.open(chosen, readonly=readonly)
+
+
+# -- is a run's process still there? ----------------------------------------------------------
+
+
+def process_gone(host: str | None, pid: int | None) -> bool:
+    """True only when we can tell for sure: same host and no such process."""
+    if pid is None or host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists but belongs to someone else
+        return False
+    return False
