@@ -123,6 +123,15 @@ class FlowSpec:
         if name in self.__dict__:
             object.__delattr__(self, name)
 
+    def _peek(self, name: str) -> Any:
+        """An artifact's value without caching it on self, so it is not stored again."""
+        if name in self.__dict__:
+            return self.__dict__[name]
+        state = self._lf
+        if state is not None and name in state.refs and state.load is not None:
+            return state.load(state.refs[name].sha)
+        return getattr(self, name)
+
     def _has_artifact(self, name: str) -> bool:
         """hasattr() without loading anything."""
         state = self._lf
@@ -170,7 +179,7 @@ class FlowSpec:
         if stack_index not in state.cached_input:
             frame = state.foreach_stack[stack_index]
             try:
-                values = getattr(self, frame.var)
+                values = self._peek(frame.var)
             except AttributeError:
                 # e.g. a join of an inner foreach asking for the outer value
                 state.cached_input[stack_index] = None
