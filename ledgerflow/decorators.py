@@ -1,8 +1,18 @@
-"""Step decorators: `@step` marks a method as a step; the others annotate a step."""
+"""Step decorators: `@step` marks a method as a step; the others annotate it.
+
+`@retry`, `@catch` and `@timeout` change how a task runs (see `task.py` and `runtime.py`).
+`@resources` and the other decorators Metaflow users commonly leave on their flows
+(`@batch`, `@kubernetes`, `@conda`, `@pypi`, `@card`, `@secrets`, ...) are accepted and
+recorded in `_graph_info`; `@environment(vars=...)` also sets the variables for the task.
+Like Metaflow, each may be used bare (`@retry`) or with attributes (`@retry(times=2)`),
+placed above `@step`.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
+
+from .exceptions import LedgerflowError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -13,3 +23,185 @@ def step(f: F) -> F:
     if not hasattr(f, "decorators"):
         f.decorators = []  # type: ignore[attr-defined]
     return f
+
+
+class StepDecorator:
+    """A decorator's name and attributes, attached to the step function."""
+
+    name = "decorator"
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, **attributes: Any):
+        unknown = [k for k in attributes if k not in self.defaults]
+        if unknown:
+            supported = ", ".join(self.defaults) or "none"
+            raise LedgerflowError(
+                f"Decorator '@{self.name}' does not support the attribute "
+                f"'{unknown[0]}'; supported attributes: {supported}"
+            )
+        self.attributes = {**self.defaults, **attributes}
+
+    def __call__(self, f: F) -> F:
+        if not hasattr(f, "decorators"):
+            f.decorators = []  # type: ignore[attr-defined]
+        if any(d.name == self.name for d in f.decorators):  # type: ignore[attr-defined]
+            raise LedgerflowError(
+                f"Step '{f.__name__}' has @{self.name} twice; keep one"
+            )
+        f.decorators.append(self)  # type: ignore[attr-defined]
+        return f
+
+    def to_info(self) -> dict[str, Any]:
+        return {"name": self.name, "attributes": _plain(self.attributes),
+                "statically_defined": True}  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"@{self.name}({', '.join(f'{k}={v!r}' for k, v in self.attributes.items())})"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+class RetryDecorator(StepDecorator):
+    """Retry a failing task `times` times, waiting `minutes_between_retries` in between."""
+
+    name = "retry"
+    defaults = {"times": 3, "minutes_between_retries": 2}
+
+    def __init__(self, **attributes: Any):
+        super().__init__(**attributes)
+        times = self.attributes["times"]
+        if not isinstance(times, int) or isinstance(times, bool) or times < 0:
+            raise LedgerflowError(f"@retry(times={times!r}) needs a whole number >= 0")
+        minutes = self.attributes["minutes_between_retries"]
+        if not isinstance(minutes, (int, float)) or minutes < 0:
+            raise LedgerflowError(
+                f"@retry(minutes_between_retries={minutes!r}) needs a number >= 0"
+            )
+
+
+class CatchDecorator(StepDecorator):
+    """Let the flow go on when the step fails, storing the exception in `var`."""
+
+    name = "catch"
+    defaults = {"var": None, "print_exception": True}
+
+
+class TimeoutDecorator(StepDecorator):
+    """Fail the task when it runs longer than seconds + minutes + hours."""
+
+    name = "timeout"
+    defaults = {"seconds": 0, "minutes": 0, "hours": 0}
+
+    @property
+    def total_seconds(self) -> float:
+        a = self.attributes
+        total = float(a["seconds"] or 0) + 60 * float(a["minutes"] or 0)
+        return total + 3600 * float(a["hours"] or 0)
+
+    def __init__(self, **attributes: Any):
+        super().__init__(**attributes)
+        if self.total_seconds <= 0:
+            raise LedgerflowError(
+                "@timeout needs a positive duration, e.g. @timeout(seconds=30) or "
+                "@timeout(minutes=5)"
+            )
+
+
+class EnvironmentDecorator(StepDecorator):
+    """Set environment variables while the step runs."""
+
+    name = "environment"
+    defaults = {"vars": {}}
+
+
+def _accepting(name: str, defaults: dict[str, Any]) -> type[StepDecorator]:
+    """A decorator ledgerflow records but does not act on (it runs everything locally)."""
+    doc = f"@{name}: accepted and recorded; ledgerflow runs the step locally."
+    return type(f"{name.title()}Decorator", (StepDecorator,),
+                {"name": name, "defaults": defaults, "__doc__": doc})  # fmt: skip
+
+
+ResourcesDecorator = _accepting("resources", {"cpu": 1, "gpu": None, "disk": None,
+                                              "memory": 4096, "shared_memory": None})
+_ANY = {k: None for k in (
+    "cpu", "gpu", "memory", "disk", "image", "queue", "iam_role", "execution_role",
+    "shared_memory", "max_swap", "swappiness", "use_tmpfs", "tmpfs_size", "tmpfs_path",
+    "inferentia", "trainium", "efa", "namespace", "service_account", "secrets",
+    "node_selector", "tolerations", "persistent_volume_claims", "port", "compute_pool",
+    "packages", "libraries", "python", "disabled", "type", "id", "options", "timeout",
+    "sources", "role", "ephemeral_storage", "labels", "annotations",
+)}  # fmt: skip
+BatchDecorator = _accepting("batch", _ANY)
+KubernetesDecorator = _accepting("kubernetes", _ANY)
+CondaDecorator = _accepting("conda", _ANY)
+PypiDecorator = _accepting("pypi", _ANY)
+CardDecorator = _accepting("card", _ANY)
+SecretsDecorator = _accepting("secrets", _ANY)
+
+
+def _factory(cls: type[StepDecorator]) -> Callable[..., Any]:
+    def decorator(f: Any = None, **attributes: Any) -> Any:
+        if callable(f) and not attributes:
+            return cls()(f)  # bare: @retry
+        if f is not None:
+            raise LedgerflowError(f"use @{cls.name}(...) with keyword attributes only")
+        return cls(**attributes)
+
+    decorator.__name__ = cls.name
+    decorator.__doc__ = cls.__doc__
+    return decorator
+
+
+retry = _factory(RetryDecorator)
+catch = _factory(CatchDecorator)
+timeout = _factory(TimeoutDecorator)
+environment = _factory(EnvironmentDecorator)
+resources = _factory(ResourcesDecorator)
+batch = _factory(BatchDecorator)
+kubernetes = _factory(KubernetesDecorator)
+conda = _factory(CondaDecorator)
+pypi = _factory(PypiDecorator)
+card = _factory(CardDecorator)
+secrets = _factory(SecretsDecorator)
+
+
+def flow_decorator(name: str) -> Callable[..., Any]:
+    """Flow-level decorators (`@project`, `@schedule`, ...): accepted and recorded."""
+
+    def decorator(cls: Any = None, **attributes: Any) -> Any:
+        def apply(flow_cls: Any) -> Any:
+            recorded = dict(getattr(flow_cls, "_flow_decorators", {}))
+            recorded[name] = _plain(attributes)
+            flow_cls._flow_decorators = recorded
+            return flow_cls
+
+        if isinstance(cls, type) and not attributes:
+            return apply(cls)
+        return apply
+
+    decorator.__name__ = name
+    return decorator
+
+
+project = flow_decorator("project")
+schedule = flow_decorator("schedule")
+conda_base = flow_decorator("conda_base")
+pypi_base = flow_decorator("pypi_base")
+trigger = flow_decorator("trigger")
+trigger_on_finish = flow_decorator("trigger_on_finish")
+
+
+def step_decorator(func: Any, name: str) -> StepDecorator | None:
+    """The step's decorator called `name`, if any."""
+    for deco in getattr(func, "decorators", []):
+        if deco.name == name:
+            return deco
+    return None

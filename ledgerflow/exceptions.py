@@ -10,6 +10,7 @@ The tree::
     ├── UntrustedLedgerError           unpickling from a ledger not written here needs opt-in
     ├── LintError                      the flow's graph is invalid (carries file and line)
     ├── InvalidNextException           self.next() used wrongly at run time
+    ├── TimeoutException               a step ran longer than its @timeout
     ├── ParameterError (ValueError)    a Parameter is declared or given wrongly
     ├── ArtifactError                  an artifact cannot be stored (name or value)
     ├── MergeArtifactsException        merge_artifacts() could not merge
@@ -80,6 +81,43 @@ class InvalidNextException(LedgerflowError):
     headline = "Invalid self.next() transition detected"
 
 
+class TimeoutException(LedgerflowError):
+    """A step ran longer than its @timeout allows."""
+
+    headline = "@timeout"
+
+
+class MetaflowExceptionWrapper(Exception):
+    """What @catch stores: the caught exception's `type`, `exception` text and `stacktrace`.
+
+    Plain strings only, so loading it never needs the original exception class."""
+
+    def __init__(self, exc: BaseException | None = None, stacktrace: str | None = None):
+        if exc is not None:
+            self.type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+            self.exception = str(exc)
+        else:
+            self.type, self.exception = "", ""
+        self.stacktrace = stacktrace
+        super().__init__(self.exception)
+
+    def __reduce__(self) -> tuple:
+        return (_restore_wrapper, (self.type, self.exception, self.stacktrace))
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.exception}" if self.type else self.exception
+
+    def __repr__(self) -> str:
+        return f"MetaflowExceptionWrapper({self.type}: {self.exception!r})"
+
+
+def _restore_wrapper(type_: str, exception: str, stacktrace: str | None) -> MetaflowExceptionWrapper:
+    wrapper = MetaflowExceptionWrapper()
+    wrapper.type, wrapper.exception, wrapper.stacktrace = type_, exception, stacktrace
+    wrapper.args = (exception,)
+    return wrapper
+
+
 class ParameterError(LedgerflowError, ValueError):
     """A Parameter is declared or given wrongly."""
 
@@ -148,6 +186,8 @@ __all__ = [
     "UntrustedLedgerError",
     "LintError",
     "InvalidNextException",
+    "TimeoutException",
+    "MetaflowExceptionWrapper",
     "ParameterError",
     "ArtifactError",
     "MergeArtifactsException",

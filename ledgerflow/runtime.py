@@ -8,6 +8,7 @@ or foreach — which tells a join which sibling tasks it waits for.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 import secrets
@@ -20,7 +21,9 @@ from typing import Any, Callable
 from . import __version__, codec
 from .capture import real_stream
 from .current import get_username
+from .decorators import step_decorator
 from .executors import Executor, ThreadExecutor
+from .exceptions import LintError
 from .flowspec import ForeachFrame
 from .ledger import ArtifactRecord, Ledger, TaskRecord
 from .parameters import flow_parameters
@@ -31,6 +34,21 @@ def new_run_id() -> str:
     """Microseconds since the epoch plus 6 random digits: sorts by time, and two ledgers
     merged together do not collide."""
     return f"{time.time_ns() // 1000}{secrets.randbelow(10**6):06d}"
+
+
+def _check_decorators(graph: Any, flow_cls: type) -> None:
+    """Decorator combinations Metaflow refuses before running, refused here too."""
+    for node in graph:
+        if step_decorator(getattr(flow_cls, node.name), "catch") is None:
+            continue
+        if node.type in ("foreach", "split-switch"):
+            kind = "foreach split" if node.type == "foreach" else "switch"
+            raise LintError(
+                f"@catch is not supported on {kind} step '{node.name}'; move the work "
+                "that may fail into a step of its own and put @catch there",
+                node.func_lineno,
+                node.source_file,
+            )
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,7 @@ class Runtime:
         self.echo_logs = echo_logs and not quiet
         self.on_run_id = on_run_id
         self.graph = flow_graph(flow_cls)
+        _check_decorators(self.graph, flow_cls)
         self.flow_file = os.path.abspath(inspect.getsourcefile(flow_cls) or sys.argv[0])
         self.username = get_username()
         self._next_task_id = 1
@@ -173,23 +192,36 @@ class Runtime:
     def _loop(self) -> str:
         ready: list[Pending] = [Pending(self._spec("start", [], [], ()), [], ())]
         running: dict[Future[TaskResult], Pending] = {}
+        retries: list[tuple[float, Pending]] = []  # (when, task) for @retry
         end_ok = False
-        while ready or running:
+        while ready or running or retries:
+            now = time.monotonic()
+            ready += [p for when, p in retries if when <= now]
+            retries = [(when, p) for when, p in retries if when > now]
             if not self.failed:
                 for pending in ready:
                     self._say_task(pending.spec, "Task is starting.")
                     running[self.executor.submit(pending.spec)] = pending
             ready = []
             if not running:
+                if retries and not self.failed:
+                    time.sleep(max(0.0, min(w for w, _ in retries) - time.monotonic()))
+                    continue
                 break
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            next_retry = min((w for w, _ in retries), default=None)
+            timeout = None if next_retry is None else max(0.0, next_retry - time.monotonic())
+            done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
             finished = [(running.pop(f), f.result()) for f in done]
-            finished.sort(key=lambda item: int(item[0].spec.task_id))
+            finished.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
             pks = self.ledger.record_tasks([self._record(p, r) for p, r in finished])
             for (pending, result), pk in zip(finished, pks):
                 self._report(result)
                 if not result.ok:
-                    self.failed.append(pending.spec.pathspec)
+                    retry = self._retry(pending)
+                    if retry is not None:
+                        retries.append(retry)
+                    else:
+                        self.failed.append(pending.spec.pathspec)
                     continue
                 if pending.spec.step == "end":
                     end_ok = True
@@ -206,6 +238,18 @@ class Runtime:
 
     # -- scheduling -------------------------------------------------------------------------
 
+    def _retry(self, pending: Pending) -> tuple[float, Pending] | None:
+        """The next attempt of a failed task, if its @retry allows one."""
+        spec = pending.spec
+        if spec.attempt >= spec.max_retries:
+            return None
+        deco = step_decorator(getattr(self.flow_cls, spec.step), "retry")
+        minutes = float(deco.attributes["minutes_between_retries"]) if deco else 0.0
+        again = dataclasses.replace(spec, attempt=spec.attempt + 1)
+        self._say_task(spec, f"Retrying (attempt {again.attempt + 1} of {spec.max_retries + 1})"
+                             + (f" in {minutes:g} minutes." if minutes else "."))
+        return time.monotonic() + 60 * minutes, Pending(again, pending.parents, pending.splits)
+
     def _spec(
         self,
         step: str,
@@ -216,7 +260,9 @@ class Runtime:
     ) -> TaskSpec:
         task_id = str(self._next_task_id)
         self._next_task_id += 1
+        retry = step_decorator(getattr(self.flow_cls, step), "retry")
         return TaskSpec(
+            max_retries=int(retry.attributes["times"]) if retry else 0,
             flow_file=self.flow_file,
             flow_module=self.flow_cls.__module__,
             class_name=self.flow_cls.__name__,
@@ -326,8 +372,12 @@ class Runtime:
 
     def _report(self, result: TaskResult) -> None:
         spec = result.spec
-        if result.ok:
+        if result.status == "succeeded":
             self._say_task(spec, "Task finished successfully.")
+            return
+        if result.status == "caught":
+            self._say_task(spec, f"Task failed ({result.exception_type}); @catch let the "
+                                 "flow go on.")
             return
         # A failure is always shown, even with --quiet: it is why the run exits 1.
         err = real_stream("stderr")

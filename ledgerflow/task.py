@@ -8,19 +8,21 @@ can run in another process, or on another machine, given read access to the ledg
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
 import threading
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from . import codec
 from .capture import TaskCapture, capturing
 from .clock import now_iso
 from .current import current
-from .exceptions import ArtifactError
+from .decorators import step_decorator
+from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutException
 from .flowspec import FlowSpec, ForeachFrame, Inputs, TaskState, Transition
 from .ledger import ArtifactRecord, Ledger
 
@@ -47,6 +49,7 @@ class TaskSpec:
     step: str
     task_id: str
     attempt: int = 0
+    max_retries: int = 0  # from @retry(times=...)
     is_join: bool = False
     # One artifact map per parent task (a join has several), and the parents' steps/stacks.
     inputs: list[dict[str, ArtifactRecord]] = field(default_factory=list)
@@ -69,7 +72,7 @@ class TaskSpec:
 @dataclass
 class TaskResult:
     spec: TaskSpec
-    status: str  # succeeded | failed
+    status: str  # succeeded | failed | caught
     started_at: str
     finished_at: str
     artifacts: dict[str, ArtifactRecord] = field(default_factory=dict)
@@ -83,7 +86,8 @@ class TaskResult:
 
     @property
     def ok(self) -> bool:
-        return self.status == "succeeded"
+        """The flow goes on after this task (it succeeded, or @catch caught its failure)."""
+        return self.status in ("succeeded", "caught")
 
 
 # -- flow classes and graphs, per process ------------------------------------------------
@@ -134,6 +138,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
     graph = flow_graph(cls)
     ledger = Ledger.open(spec.ledger_path)
     node = graph[spec.step]
+    func = getattr(cls, spec.step)
     parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
     refs = {k: v for k, v in parent_refs.items() if k not in PER_TASK_INTERNALS}
     refs.update({k: v for k, v in spec.constants.items() if k not in refs})
@@ -148,31 +153,142 @@ def run_task(spec: TaskSpec) -> TaskResult:
     )
     flow = cls._for_task(state)
     capture = TaskCapture(f"{spec.run_id}/{spec.step}/{spec.task_id}", spec.echo)
+    timeout = step_decorator(func, "timeout")
+    error: BaseException | None = None
+    with _environment(step_decorator(func, "environment")):
+        try:
+            args = (_join_inputs(cls, graph, spec, ledger),) if spec.is_join else ()
+            _call_step(
+                getattr(flow, spec.step), args, spec, capture,
+                timeout.total_seconds if timeout else None,  # type: ignore[attr-defined]
+            )
+            if state.transition is None and node.type != "end":
+                raise _missing_next(spec.step)
+        except Exception as e:  # the user's step failed; record it, don't crash the run
+            error = e
+    result = TaskResult(spec, "succeeded", started, "")
+    result.transition = state.transition if error is None else None
+    catch = step_decorator(func, "catch")
+    if catch is not None:
+        error = _apply_catch(catch, flow, node, spec, result, capture, error)
+    result.stdout, result.stderr = capture.text("stdout"), capture.text("stderr")
+    collect_artifacts(flow, state, spec, parent_refs, result, ledger, error)
+    result.finished_at = now_iso()
+    return result
+
+
+def _task_context(spec: TaskSpec, capture: TaskCapture) -> contextlib.ExitStack:
+    """Capture output and set `current` for the calling thread, for the task's duration."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(capturing(capture))
     current._set(
         flow_name=spec.flow_name, run_id=spec.run_id, step_name=spec.step,
         task_id=spec.task_id, retry_count=spec.attempt, origin_run_id=spec.origin_run_id,
         username=spec.username, tags=frozenset(spec.tags), namespace=f"user:{spec.username}",
     )  # fmt: skip
-    error: BaseException | None = None
+    stack.callback(current._clear)
+    return stack
+
+
+def _call_step(
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    spec: TaskSpec,
+    capture: TaskCapture,
+    seconds: float | None,
+) -> None:
+    """Call the step function; with a timeout, in a watched thread of its own."""
+    if not seconds:
+        with _task_context(spec, capture):
+            func(*args)
+        return
+    outcome: dict[str, BaseException] = {}
+
+    def target() -> None:
+        with _task_context(spec, capture):
+            try:
+                func(*args)
+            except BaseException as e:  # handed to the waiting thread
+                outcome["error"] = e
+
+    worker = threading.Thread(target=target, name=f"ledgerflow-{spec.step}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        # Stop the step at its next Python instruction; a C call in progress (a sleep, a
+        # socket read) finishes first, but its result is ignored: the task has failed.
+        _raise_in_thread(worker, _TimedOut)
+        worker.join(0.5)
+        raise TimeoutException(
+            f"Step '{spec.step}' timed out after {_duration(seconds)} (@timeout); make the "
+            "step faster or raise its @timeout"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+
+
+class _TimedOut(BaseException):
+    """Raised inside a step's thread to stop it; not an Exception so user code can't catch it."""
+
+
+def _raise_in_thread(thread: threading.Thread, exc: type[BaseException]) -> None:
+    import ctypes
+
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(exc)
+        )
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:g} seconds" if seconds < 120 else f"{seconds / 60:g} minutes"
+
+
+@contextlib.contextmanager
+def _environment(deco: Any) -> Iterator[None]:
+    """@environment(vars=...): set the variables while the step runs (process-wide)."""
+    values = {str(k): str(v) for k, v in ((deco.attributes["vars"] or {}) if deco else {}).items()}
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
     try:
-        with capturing(capture):
-            func = getattr(flow, spec.step)
-            if spec.is_join:
-                func(_join_inputs(cls, graph, spec, ledger))
-            else:
-                func()
-            if state.transition is None and node.type != "end":
-                raise _missing_next(spec.step)
-    except Exception as e:  # the user's step failed; record it, don't crash the run
-        error = e
+        yield
     finally:
-        current._clear()
-    result = TaskResult(spec, "succeeded", started, "", stdout=capture.text("stdout"))
-    result.stderr = capture.text("stderr")
-    result.transition = state.transition if error is None else None
-    collect_artifacts(flow, state, spec, parent_refs, result, ledger, error)
-    result.finished_at = now_iso()
-    return result
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def _apply_catch(
+    catch: Any,
+    flow: FlowSpec,
+    node: Any,
+    spec: TaskSpec,
+    result: TaskResult,
+    capture: TaskCapture,
+    error: BaseException | None,
+) -> BaseException | None:
+    """@catch: once retries are spent, turn a failure into a 'caught' task that goes on."""
+    var = catch.attributes.get("var")
+    if error is None:
+        if var:
+            object.__setattr__(flow, var, None)
+        return None
+    if spec.attempt < spec.max_retries or isinstance(error, ArtifactError):
+        return error  # a retry comes first; an unstorable artifact cannot be caught
+    stacktrace = format_user_traceback(error)
+    if catch.attributes.get("print_exception", True):
+        capture.write("stdout", f"@catch caught an exception from {spec.pathspec}\n")
+        capture.write("stdout", "".join(f">  {line}\n" for line in stacktrace.splitlines()))
+    if var:
+        object.__setattr__(flow, var, MetaflowExceptionWrapper(error, stacktrace))
+    result.status = "caught"
+    result.transition = Transition(list(node.out_funcs))
+    result.exception_type = codec.type_name(error)
+    result.exception = str(error)
+    result.traceback = stacktrace
+    return None
 
 
 def _missing_next(step: str) -> Exception:
@@ -209,11 +325,12 @@ def collect_artifacts(
 ) -> None:
     """Encode what the step set, add the internal artifacts, and fill `result`."""
     final: dict[str, ArtifactRecord] = {}
+    # What came unchanged from a parent (or a join's input) is marked inherited.
+    passed_on = {(name, ref.sha) for refs in spec.inputs for name, ref in refs.items()}
+    if spec.step != "start":
+        passed_on |= {(name, ref.sha) for name, ref in spec.constants.items()}
     for name, ref in state.refs.items():
-        inherited = name in parent_refs or (spec.step != "start" and name in spec.constants)
-        if name.startswith("_") and name not in parent_refs and name not in spec.constants:
-            continue
-        final[name] = ArtifactRecord(**{**ref.__dict__, "inherited": inherited})
+        final[name] = ArtifactRecord(**{**ref.__dict__, "inherited": (name, ref.sha) in passed_on})
     user_values = {
         k: v
         for k, v in flow.__dict__.items()
@@ -232,8 +349,7 @@ def collect_artifacts(
             )
             final, result.blobs = {}, []
             break
-        parent = parent_refs.get(name)
-        record.inherited = parent is not None and parent.sha == record.sha
+        record.inherited = (name, record.sha) in passed_on
         final[name] = record
     if error is not None:
         result.status = "failed"
@@ -255,15 +371,16 @@ def _internal_values(
 ) -> dict[str, Any]:
     t = result.transition
     ok = result.status == "succeeded"
+    finished = result.ok
     values: dict[str, Any] = {
         "_foreach_stack": list(state.foreach_stack),
         "_foreach_var": t.foreach if t else None,
         "_foreach_num_splits": t.num_splits if t else None,
         "_transition": (list(t.targets), t.foreach) if t else None,
         "_success": ok,
-        "_task_ok": ok,
+        "_task_ok": finished,
         "_exception": None
-        if ok
+        if finished
         else {"type": result.exception_type, "exception": result.exception},
         "_current_step": spec.step,
         "_iteration_stack": [],

@@ -132,12 +132,18 @@ def resolve_ledger(ledger: LedgerLike | None = None) -> Ledger:
         chosen = resolve_ledger_path(None)
     if isinstance(chosen, Ledger):
         return chosen
-    if not chosen.is_file():
+    return open_ledger_file(chosen, readonly)
+
+
+def open_ledger_file(path: str | os.PathLike[str], readonly: bool | None = None) -> Ledger:
+    """The process-wide Ledger for an existing file (LedgerError if there is none)."""
+    path = Path(path)
+    if not path.is_file():
         raise LedgerError(
-            f"no ledger at {chosen}: run a flow there first, or choose an existing ledger "
+            f"no ledger at {path}: run a flow there first, or choose an existing ledger "
             "with use_ledger(PATH), metadata('ledger@PATH'), ledger=PATH or $LEDGERFLOW_DB"
         )
-    return Ledger.open(chosen, readonly=readonly)
+    return Ledger.open(path, readonly=readonly)
 
 
 # -- is a run's process still there? ----------------------------------------------------------

@@ -1,0 +1,52 @@
+"""Metaflow's Client API over the ledger: `from ledgerflow.client import Flow, Run, ...`.
+
+    use_ledger("ledgerflow.db")            # or metadata("ledger@..."), or ledger=... per object
+    run = Flow("MyFlow").latest_successful_run
+    run.data.result                        # the end task's artifact
+    run["train"].task["model"].data        # one artifact, decoded on access
+
+Everything is read with indexed SQL; only `.data` decodes stored values. Runs are
+filtered by the namespace (default 'user:<you>'; `namespace(None)` shows all).
+"""
+
+from __future__ import annotations
+
+from .context import (
+    default_metadata,
+    default_namespace,
+    get_metadata,
+    get_namespace,
+    metadata,
+    namespace,
+    use_ledger,
+)
+from .core import DataArtifact, Flow, Metaflow, MetaflowObject, Run, Step, Task
+from .extras import (
+    Metadata,
+    MetaflowCode,
+    MetaflowData,
+    MetaflowExceptionWrapper,
+    MetaflowTaggingError,
+)
+
+__all__ = [
+    "Metaflow",
+    "Flow",
+    "Run",
+    "Step",
+    "Task",
+    "DataArtifact",
+    "MetaflowObject",
+    "MetaflowData",
+    "MetaflowCode",
+    "MetaflowExceptionWrapper",
+    "MetaflowTaggingError",
+    "Metadata",
+    "namespace",
+    "get_namespace",
+    "default_namespace",
+    "metadata",
+    "get_metadata",
+    "default_metadata",
+    "use_ledger",
+]
