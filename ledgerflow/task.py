@@ -414,7 +414,6 @@ def format_user_traceback(error: BaseException) -> str:
         for f in traceback.extract_tb(error.__traceback__)
         if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR + os.sep)
     ]
-    lines = ["Traceback (most recent call last):\n"]
-    lines += traceback.format_list(frames)
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
     lines += traceback.format_exception_only(type(error), error)
     return "".join(lines)

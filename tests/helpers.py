@@ -41,8 +41,11 @@ def load_artifact(db: Path, run_id: str, step: str, name: str, index: int | None
     """An artifact's value, read with plain SQL for the row and the ledger for the blob."""
     from ledgerflow.ledger import Ledger
 
-    sql = "select sha from all_artifacts a join tasks t using (flow, run_id, step, task_id) " \
-          "where a.run_id = ? and a.step = ? and a.name = ?"
+    # the final attempt of each task, as the Client API shows
+    sql = "select sha from all_artifacts a join tasks t using (flow, run_id, step, task_id, " \
+          "attempt) where a.run_id = ? and a.step = ? and a.name = ? and t.attempt = (select " \
+          "max(attempt) from tasks m where m.run_id = t.run_id and m.flow = t.flow and " \
+          "m.step = t.step and m.task_id = t.task_id)"
     params: tuple[Any, ...] = (run_id, step, name)
     if index is not None:
         sql += " and t.foreach_index = ?"
