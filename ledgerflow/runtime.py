@@ -26,7 +26,9 @@ from .executors import Executor, ThreadExecutor
 from .exceptions import LintError
 from .flowspec import ForeachFrame
 from .ledger import ArtifactRecord, Ledger, TaskRecord
+from .clock import now_iso
 from .parameters import flow_parameters
+from .resume import Origin, OriginTask, cloned_transition
 from .task import TaskResult, TaskSpec, flow_graph, register_flow_class
 
 
@@ -97,6 +99,8 @@ class Runtime:
         quiet: bool = False,
         echo_logs: bool = True,
         on_run_id: Callable[[str], None] | None = None,
+        origin: Origin | None = None,
+        rerun_steps: set[str] | None = None,
     ):
         self.flow_cls = flow_cls
         self.flow_name = flow_cls.__name__
@@ -115,16 +119,27 @@ class Runtime:
         self._next_task_id = 1
         self._waiting_joins: dict[tuple[Any, ...], dict[int, Done]] = {}
         self.failed: list[str] = []
+        # resume: the run we clone from, the steps to run again, and what got cloned
+        self.origin = origin
+        self.rerun_steps = rerun_steps or set()
+        self._cloned_pks: set[int] = set()
+        self._clone_of: dict[str, OriginTask] = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
     def _constants(self) -> tuple[dict[str, ArtifactRecord], list[codec.EncodedBlob]]:
         """Parameters, `name` and `_graph_info`: encoded once, referenced by every task."""
         values: dict[str, Any] = {"name": self.flow_name}
-        values.update(self.params)
         param_names = [name for name, _ in flow_parameters(self.flow_cls)]
+        records: dict[str, ArtifactRecord] = {}
+        if self.origin is not None:
+            # A resumed run keeps the origin's parameter values, blobs and all.
+            records.update({n: dataclasses.replace(r, inherited=False)
+                            for n, r in self.origin.params.items()})  # fmt: skip
+        else:
+            values.update(self.params)
         values["_graph_info"] = self.graph.to_info(param_names)
-        records, blobs = {}, []
+        blobs = []
         for name, value in values.items():
             blob = codec.encode_blob(value, self.ledger.chunk_size)
             blobs.append(blob)
@@ -166,6 +181,7 @@ class Runtime:
             script_name=os.path.basename(self.flow_file),
             tags=self.tags,
             system_tags=self._system_tags(),
+            origin_run_id=self.origin.run_id if self.origin else None,
             ledgerflow_version=__version__,
             blobs=blobs,
         )
@@ -198,11 +214,19 @@ class Runtime:
             now = time.monotonic()
             ready += [p for when, p in retries if when <= now]
             retries = [(when, p) for when, p in retries if when > now]
+            clones: list[tuple[Pending, TaskResult]] = []
             if not self.failed:
                 for pending in ready:
+                    clone = self._clone(pending)
+                    if clone is not None:
+                        clones.append((pending, clone))
+                        continue
                     self._say_task(pending.spec, "Task is starting.")
                     running[self.executor.submit(pending.spec)] = pending
             ready = []
+            if clones:
+                ready, end_ok = self._commit(clones, ready, retries, end_ok)
+                continue
             if not running:
                 if retries and not self.failed:
                     time.sleep(max(0.0, min(w for w, _ in retries) - time.monotonic()))
@@ -212,29 +236,67 @@ class Runtime:
             timeout = None if next_retry is None else max(0.0, next_retry - time.monotonic())
             done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
             finished = [(running.pop(f), f.result()) for f in done]
-            finished.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
-            pks = self.ledger.record_tasks([self._record(p, r) for p, r in finished])
-            for (pending, result), pk in zip(finished, pks):
-                self._report(result)
-                if not result.ok:
-                    retry = self._retry(pending)
-                    if retry is not None:
-                        retries.append(retry)
-                    else:
-                        self.failed.append(pending.spec.pathspec)
-                    continue
-                if pending.spec.step == "end":
-                    end_ok = True
-                    continue
-                done_task = Done(
-                    pk,
-                    pending.spec.step,
-                    result.artifacts,
-                    list(pending.spec.foreach_stack),
-                    pending.splits,
-                )
-                ready.extend(self._children(done_task, result))
+            ready, end_ok = self._commit(finished, ready, retries, end_ok)
         return "succeeded" if end_ok and not self.failed else "failed"
+
+    def _commit(
+        self,
+        finished: list[tuple[Pending, TaskResult]],
+        ready: list[Pending],
+        retries: list[tuple[float, Pending]],
+        end_ok: bool,
+    ) -> tuple[list[Pending], bool]:
+        """Write finished tasks in one transaction, then schedule what they unblock."""
+        finished.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
+        pks = self.ledger.record_tasks([self._record(p, r) for p, r in finished])
+        for (pending, result), pk in zip(finished, pks):
+            if pending.spec.task_id in self._clone_of:
+                self._cloned_pks.add(pk)
+            self._report(result)
+            if not result.ok:
+                retry = self._retry(pending)
+                if retry is not None:
+                    retries.append(retry)
+                else:
+                    self.failed.append(pending.spec.pathspec)
+                continue
+            if pending.spec.step == "end":
+                end_ok = True
+                continue
+            done_task = Done(
+                pk,
+                pending.spec.step,
+                result.artifacts,
+                list(pending.spec.foreach_stack),
+                pending.splits,
+            )
+            ready.extend(self._children(done_task, result))
+        return ready, end_ok
+
+    def _clone(self, pending: Pending) -> TaskResult | None:
+        """resume: the origin's result for this task, when it can be reused as is."""
+        spec = pending.spec
+        if self.origin is None or spec.attempt > 0:
+            return None
+        candidate = self.origin.take(spec.step, spec.foreach_stack)
+        if (
+            candidate is None
+            or spec.step in self.rerun_steps
+            or not all(p.pk in self._cloned_pks for p in pending.parents)
+        ):
+            return None
+        self._clone_of[spec.task_id] = candidate
+        now = now_iso()
+        return TaskResult(
+            spec,
+            candidate.status,
+            now,
+            now,
+            artifacts=dict(candidate.artifacts),
+            transition=cloned_transition(self.ledger, candidate),
+            stdout=candidate.stdout,
+            stderr=candidate.stderr,
+        )
 
     # -- scheduling -------------------------------------------------------------------------
 
@@ -283,6 +345,7 @@ class Runtime:
             echo=self.echo_logs,
             username=self.username,
             tags=self.tags,
+            origin_run_id=self.origin.run_id if self.origin else None,
         )
 
     def _children(self, parent: Done, result: TaskResult) -> list[Pending]:
@@ -336,7 +399,8 @@ class Runtime:
     def _record(self, pending: Pending, result: TaskResult) -> TaskRecord:
         spec = pending.spec
         stderr = result.stderr
-        if result.traceback:
+        origin = self._clone_of.get(spec.task_id)
+        if result.traceback and origin is None:
             stderr += result.traceback
         return TaskRecord(
             run_pk=self.run_pk,
@@ -356,6 +420,7 @@ class Runtime:
             blobs=result.blobs,
             stdout=result.stdout,
             stderr=stderr,
+            origin_pathspec=origin.pathspec if origin else None,
         )
 
     # -- terminal -----------------------------------------------------------------------------
@@ -372,6 +437,10 @@ class Runtime:
 
     def _report(self, result: TaskResult) -> None:
         spec = result.spec
+        origin = self._clone_of.get(spec.task_id)
+        if origin is not None:
+            self._say_task(spec, f"Cloned from {origin.pathspec}.")
+            return
         if result.status == "succeeded":
             self._say_task(spec, "Task finished successfully.")
             return

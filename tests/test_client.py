@@ -13,7 +13,6 @@ import pickle
 import re
 import signal
 import sqlite3
-import stat
 import subprocess
 import sys
 import time
@@ -55,20 +54,33 @@ from ledgerflow.exceptions import (
 from ledgerflow.ledger import Ledger
 
 FLOWS = Path(__file__).parent / "flows" / "client"
+ME = "client-test-me"  # the user of the runs in the default namespace
 OTHER_USER = "client-test-other-user"
 
 
 def _flow_cmd(db: Path, flow: str, run_id_file: Path, *args: str) -> list[str]:
-    return [sys.executable, str(FLOWS / flow), "--db", str(db), "--quiet", "run",
-            "--run-id-file", str(run_id_file), *args]  # fmt: skip
+    return [
+        sys.executable,
+        str(FLOWS / flow),
+        "--db",
+        str(db),
+        "--quiet",
+        "run",
+        "--run-id-file",
+        str(run_id_file),
+        *args,
+    ]
 
 
-def _start(db: Path, flow: str, name: str, *args: str, env: dict | None = None):
+def _start(db: Path, flow: str, name: str, *args: str, user: str = ME):
     id_file = db.parent / f"{name}.runid"
     proc = subprocess.Popen(
         _flow_cmd(db, flow, id_file, *args),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "METAFLOW_USER": user},
+    )
     return proc, id_file
 
 
@@ -97,11 +109,11 @@ def lf(tmp_path_factory):
     folder = tmp_path_factory.mktemp("client")
     db = folder / "ledgerflow.db"
     first = _finish(_start(db, "linear_flow.py", "first"))
-    tagged = _finish(_start(db, "linear_flow.py", "tagged", "--tag", "mytag", "--tag", "other",
-                            "--alpha", "5"))  # fmt: skip
+    tagged = _finish(
+        _start(db, "linear_flow.py", "tagged", "--tag", "mytag", "--tag", "other", "--alpha", "5")
+    )
     failed = _finish(_start(db, "linear_flow.py", "failed", "--fail", "true"), expect_ok=False)
-    env = {**os.environ, "METAFLOW_USER": OTHER_USER}
-    others = _start(db, "linear_flow.py", "other", env=env)
+    others = _start(db, "linear_flow.py", "other", user=OTHER_USER)
     foreach = _start(db, "foreach_flow.py", "foreach")
     return SimpleNamespace(
         folder=folder,
@@ -115,7 +127,8 @@ def lf(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def fresh_settings(lf):
+def fresh_settings(lf, monkeypatch):
+    monkeypatch.setenv("METAFLOW_USER", ME)
     default_namespace()
     use_ledger(lf.db)
     yield
@@ -134,16 +147,17 @@ def sql(db: Path, query: str, params=()) -> list[tuple]:
 
 def run_pk(db: Path, pathspec: str) -> int:
     flow, run_id = pathspec.split("/")
-    return sql(db, "select r.id from run r join flow f on f.id = r.flow_id"
-                   " where f.name = ? and r.run_id = ?", (flow, run_id))[0][0]  # fmt: skip
+    return sql(
+        db,
+        "select r.id from run r join flow f on f.id = r.flow_id where f.name = ? and r.run_id = ?",
+        (flow, run_id),
+    )[0][0]
 
 
 # -- Metaflow, Flow ------------------------------------------------------------------------
 
 
 def test_metaflow_lists_flows_in_namespace(lf):
-    _db.trace = lambda s, p: print(s, p)
-    print(get_namespace(), get_metadata())
     assert [f.id for f in Metaflow().flows] == ["ForeachFlow", "LinearFlow"]
     assert [f.id for f in Metaflow()] == ["ForeachFlow", "LinearFlow"]
     assert Metaflow()["LinearFlow"] == Flow("LinearFlow")
@@ -170,15 +184,18 @@ def test_flow_properties_and_runs(lf):
     assert [r.pathspec for r in flow.runs("mytag")] == [lf.tagged]
     assert [r.pathspec for r in flow.runs("mytag", "other")] == [lf.tagged]
     assert list(flow.runs("mytag", "missing")) == []
-    assert [r.pathspec for r in flow.runs(f"user:{get_username()}", "runtime:dev")] == [
-        lf.failed, lf.tagged, lf.first]  # fmt: skip
+    assert [r.pathspec for r in flow.runs(f"user:{ME}", "runtime:dev")] == [
+        lf.failed,
+        lf.tagged,
+        lf.first,
+    ]
     run_id = lf.first.split("/")[1]
     assert run_id in flow and "nope" not in flow
     assert flow[run_id] == Run(lf.first)
     assert flow[run_id].parent is flow
 
 
-# -- Run -------------------------------------------------------------------------------------
+# -- Run -----------------------------------------------------------------------------------
 
 
 def test_run_properties(lf):
@@ -190,9 +207,7 @@ def test_run_properties(lf):
     assert run.parent == Flow("LinearFlow")
     assert run.successful is True and run.finished is True
     assert run.status == "succeeded" and run.origin_run_id is None and run.origin_pathspec is None
-    created, finished = sql(lf.db, "select created_at, finished_at from run where id = ?",
-                            (run_pk(lf.db, lf.tagged),))[0]  # fmt: skip
-    assert run.created_at.replace(microsecond=0) <= run.finished_at
+    assert run.created_at <= run.finished_at
     assert abs(run.created_at - datetime.datetime.now()) < datetime.timedelta(minutes=10)
     assert run.finished_at == run.end_task.finished_at
     assert [s.id for s in run] == ["end", "middle", "start"]  # newest first, as Metaflow
@@ -200,7 +215,8 @@ def test_run_properties(lf):
     assert "start" in run and "nope" not in run
     assert run.end_task == Task(f"{lf.tagged}/end/3")
     assert run.data.result == 10 and run.data.x == 2
-    me = get_username()
+    me = ME
+    assert get_username() == me
     assert run.user_tags == {"mytag", "other"}
     assert f"user:{me}" in run.system_tags and "runtime:dev" in run.system_tags
     assert any(t.startswith("python_version:") for t in run.system_tags)
@@ -241,7 +257,7 @@ def test_failed_run(lf):
     assert Run(lf.first)["middle"].task.exception is None
 
 
-# -- Step ------------------------------------------------------------------------------------------
+# -- Step ----------------------------------------------------------------------------------
 
 
 def test_step_properties(lf):
@@ -261,7 +277,7 @@ def test_step_properties(lf):
     assert [s.id for s in step.child_steps] == ["end"]
 
 
-# -- Task ---------------------------------------------------------------------------------------
+# -- Task ----------------------------------------------------------------------------------
 
 
 def test_task_properties(lf):
@@ -291,7 +307,7 @@ def test_task_properties(lf):
     assert task.artifacts.x == task["x"] == DataArtifact(f"{lf.first}/start/1/x")
     assert "x" in task and "_graph_info" in task and "nope" not in task
     meta = task.metadata_dict
-    assert meta["attempt"] == "0" and meta["user"] == get_username()
+    assert meta["attempt"] == "0" and meta["user"] == ME
     assert meta["script-name"] == "linear_flow.py" and meta["runtime"] == "dev"
     assert meta["python_version"] and meta["ledger"] == str(lf.db)
     assert {m.name for m in task.metadata} == set(meta)
@@ -303,10 +319,11 @@ def test_private_artifacts_by_name_only(lf):
     task = Task(f"{lf.first}/start/1")
     info = task["_graph_info"].data
     assert info["start_step"] == "start" and "middle" in info["steps"]
-    assert task["_hidden"].data == "private"
+    assert task["_success"].data is True and task["_foreach_stack"].data == []
+    assert "_success" in task
+    internal = {"_graph_info", "_success", "_task_ok", "_transition", "_foreach_stack"}
     public = {a.id for a in task} | set(task.artifacts._fields) | set(dir(task.data))
-    assert not any(n.startswith("_") and n in {"_graph_info", "_hidden", "_success"}
-                   for n in public)  # fmt: skip
+    assert not internal & public
     with pytest.raises(AttributeError):
         task.data._graph_info
 
@@ -327,7 +344,7 @@ def test_linear_lineage(lf):
     assert list(Task(f"{lf.first}/end/3").child_tasks) == []
 
 
-# -- DataArtifact ------------------------------------------------------------------------------------
+# -- DataArtifact --------------------------------------------------------------------------
 
 
 def test_data_artifact(lf):
@@ -357,7 +374,7 @@ def test_data_artifact(lf):
     assert data.payload == {"numbers": [1, 2, 3]}
 
 
-# -- foreach and branches ----------------------------------------------------------------------------
+# -- foreach and branches ------------------------------------------------------------------
 
 
 def test_foreach_tasks_and_index(lf):
@@ -400,11 +417,12 @@ def test_foreach_and_branch_lineage(lf):
     assert sorted(s.id for s in run["meet"].parent_steps) == ["left", "right"]
 
 
-# -- namespaces ------------------------------------------------------------------------------------
+# -- namespaces ----------------------------------------------------------------------------
 
 
 def test_namespaces(lf):
     me = get_username()
+    assert me == ME
     assert get_namespace() == default_namespace() == f"user:{me}"
     with pytest.raises(MetaflowNamespaceMismatch, match=re.escape(lf.other)):
         Run(lf.other)
@@ -433,7 +451,7 @@ def test_namespaces(lf):
     assert not Flow("LinearFlow", _namespace_check=False)[lf.other.split("/")[1]].is_in_namespace()
 
 
-# -- tags ---------------------------------------------------------------------------------------------
+# -- tags ----------------------------------------------------------------------------------
 
 
 def test_tag_mutation(lf, tmp_path):
@@ -452,12 +470,15 @@ def test_tag_mutation(lf, tmp_path):
     assert run.tags == {"x1", "x2"} | system
     # Stored, as user tags, and seen by new objects and by runs(*tags).
     assert Run(lf.first, ledger=db).user_tags == {"x1", "x2"}
-    rows = sql(db, "select tag, system from tag where run_id = ? and system = 0 order by tag",
-               (run_pk(db, lf.first),))  # fmt: skip
+    rows = sql(
+        db,
+        "select tag, system from tag where run_id = ? and system = 0 order by tag",
+        (run_pk(db, lf.first),),
+    )
     assert rows == [("x1", 0), ("x2", 0)]
     assert [r.pathspec for r in Flow("LinearFlow", ledger=db).runs("x1")] == [lf.first]
     # Adding a tag that is already a system tag leaves it a system tag.
-    sys_tag = f"user:{get_username()}"
+    sys_tag = f"user:{ME}"
     run.add_tag(sys_tag)
     assert sys_tag in run.system_tags and sys_tag not in run.user_tags
     # System tags cannot be removed.
@@ -489,7 +510,7 @@ def test_tag_limit(lf, tmp_path):
     assert len(run.user_tags) == 50
 
 
-# -- ledgers: choosing, read-only, live runs ------------------------------------------------------
+# -- ledgers: choosing, read-only, live runs -----------------------------------------------
 
 
 def test_choosing_the_ledger(lf, tmp_path):
@@ -529,7 +550,7 @@ def test_readonly_ledger(lf, tmp_path):
         run = Run(lf.first)
         assert run._ledger.readonly
         assert [s.id for s in run] == ["end", "middle", "start"]
-        assert run.data.result == 3 and run["start"].task.data.when == datetime.date(2020, 1, 2)
+        assert run.data.result == 6 and run["start"].task.data.when == datetime.date(2020, 1, 2)
         assert [r.pathspec for r in Flow("LinearFlow")][-1] == lf.first
         assert run["start"].task.stdout == "hello from start\n"
         with pytest.raises(LedgerReadOnlyError):
@@ -591,11 +612,10 @@ def test_crashed_run_reads_as_not_finished(lf, tmp_path):
     assert sql(db, "select status from run where id = ?", (run_pk(db, pathspec),)) == [("running",)]
 
 
-# -- errors ----------------------------------------------------------------------------------------
+# -- errors --------------------------------------------------------------------------------
 
 
 def test_not_found_messages(lf):
-    run_id = lf.first.split("/")[1]
     cases = [
         (lambda: Flow("NoSuchFlow"), "NoSuchFlow", "flows there: ForeachFlow, LinearFlow"),
         (lambda: Run("LinearFlow/123"), "LinearFlow/123", "has no run '123'"),
@@ -603,16 +623,21 @@ def test_not_found_messages(lf):
         (lambda: Step(f"{lf.first}/nope"), f"{lf.first}/nope", "its steps: end, middle, start"),
         (lambda: Task(f"{lf.first}/start/9"), f"{lf.first}/start/9", "its tasks: 1"),
         (lambda: Task(f"{lf.first}/nope/1"), f"{lf.first}/nope/1", "has no step 'nope'"),
-        (lambda: Task(f"{lf.first}/start/1", attempt=3), f"{lf.first}/start/1",
-         "has no attempt 3"),
-        (lambda: DataArtifact(f"{lf.first}/start/1/nope"), f"{lf.first}/start/1/nope",
-         "its artifacts: alpha, fail, name, payload, when, x"),
+        (lambda: Task(f"{lf.first}/start/1", attempt=3), f"{lf.first}/start/1", "has no attempt 3"),
+        (
+            lambda: DataArtifact(f"{lf.first}/start/1/nope"),
+            f"{lf.first}/start/1/nope",
+            "its artifacts: alpha, fail, name, payload, when, x",
+        ),
         (lambda: Run(lf.first)["nope"], f"{lf.first}/nope", "no step 'nope'"),
         (lambda: Step(f"{lf.first}/start")["7"], f"{lf.first}/start/7", "no task '7'"),
-        (lambda: Task(f"{lf.first}/start/1")["nope"], f"{lf.first}/start/1/nope",
-         "no artifact 'nope'"),
+        (
+            lambda: Task(f"{lf.first}/start/1")["nope"],
+            f"{lf.first}/start/1/nope",
+            "no artifact 'nope'",
+        ),
         (lambda: Flow("LinearFlow")["999"], "LinearFlow/999", "no run '999'"),
-    ]  # fmt: skip
+    ]
     for make, pathspec, detail in cases:
         with pytest.raises(MetaflowNotFound) as info:
             make()
@@ -644,7 +669,7 @@ def test_invalid_pathspecs(lf):
         assert form in str(info.value) and isinstance(info.value, ValueError)
 
 
-# -- laziness and indexes ----------------------------------------------------------------------------
+# -- laziness and indexes ------------------------------------------------------------------
 
 
 def test_navigation_decodes_nothing_until_data(lf, monkeypatch):
@@ -667,14 +692,15 @@ def test_navigation_decodes_nothing_until_data(lf, monkeypatch):
     assert len(calls) == 2
 
 
-FORBIDDEN_SCANS = re.compile(r"^SCAN (run|task|artifact|blob|blob_chunk|tag|log|task_parent|[rtagep]\b)")
+FORBIDDEN_SCANS = re.compile(
+    r"^SCAN (run|task|artifact|blob|blob_chunk|tag|log|task_parent|[rtagep]\b)"
+)
 
 
 def _plans(db: Path, statements: list[tuple[str, tuple]]) -> list[str]:
     conn = sqlite3.connect(db)
     try:
-        return [row[3] for s, p in statements
-                for row in conn.execute("explain query plan " + s, p)]  # fmt: skip
+        return [row[3] for s, p in statements for row in conn.execute("explain query plan " + s, p)]
     finally:
         conn.close()
 
@@ -689,8 +715,17 @@ def test_point_lookups_use_indexes(lf):
     DataArtifact(f"{lf.foreach}/gather/5/results")
     Step(f"{lf.foreach}/gather")
     Flow("ForeachFlow")
-    _ = ("sq" in step.task, "body" in run, run.end_task, run.successful, task.stdout,
-         list(task.parent_tasks), list(task.child_tasks), task.exception, art.sha)  # fmt: skip
+    _ = (
+        "sq" in step.task,
+        "body" in run,
+        run.end_task,
+        run.successful,
+        task.stdout,
+        list(task.parent_tasks),
+        list(task.child_tasks),
+        task.exception,
+        art.sha,
+    )
     _db.trace = None
     assert len(statements) > 10
     plans = _plans(lf.db, statements)

@@ -128,24 +128,66 @@ def build_cli(flow_cls: type) -> click.Group:
     for _, param in reversed(params):
         command = param.option()(command)
     cli.command(name="run", help=f"Run {name}, recording everything in the ledger.")(command)
+
+    def resume_command(step_to_rerun: str | None, origin_run_id: str | None, **kwargs: Any) -> None:
+        _resume(flow_cls, step_to_rerun, origin_run_id, kwargs, params)
+
+    command = _errors_as_lines(resume_command)
+    for option in reversed(run_options):
+        command = option(command)
+    command = click.option(
+        "--origin-run-id", default=None,
+        help="Run to resume (default: the latest run of this flow in the ledger).",
+    )(command)  # fmt: skip
+    command = click.argument("step_to_rerun", required=False)(command)
+    cli.command(
+        name="resume",
+        help=f"Resume a previous run of {name}: successful tasks upstream of STEP_TO_RERUN (by "
+        "default, of the failed steps) are cloned without running; the rest runs again.",
+    )(command)
     return cli
 
 
 def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]]) -> None:
-    from ..executors import EXECUTORS
-    from ..ledger import Ledger
-    from ..runtime import Runtime
-
     ctx = click.get_current_context()
-    root = ctx.find_root().obj
-    quiet = root["quiet"]
     values = {}
     for attr, param in params:
         given = options.get(param.name.replace("-", "_"))
         values[attr] = param.resolve(given)
         if param.required and values[attr] is None:
-            raise click.MissingParameter(param_hint=f"'--{param.name}'", ctx=ctx, param_type="option")
+            raise click.MissingParameter(
+                param_hint=f"'--{param.name}'", ctx=ctx, param_type="option"
+            )
     _validated_graph(flow_cls)
+    _execute(flow_cls, values, options)
+
+
+def _resume(
+    flow_cls: type,
+    step_to_rerun: str | None,
+    origin_run_id: str | None,
+    options: dict[str, Any],
+    params: list[tuple[str, Any]],
+) -> None:
+    from ..ledger import Ledger
+    from ..resume import latest_run_id, load_origin, steps_to_rerun
+
+    graph = _validated_graph(flow_cls)
+    ledger = Ledger.open(click.get_current_context().find_root().obj["db"])
+    run_id = origin_run_id or latest_run_id(ledger, flow_cls.__name__)
+    origin = load_origin(ledger, flow_cls.__name__, run_id, [attr for attr, _ in params])
+    rerun = steps_to_rerun(graph, step_to_rerun) if step_to_rerun else set()
+    values = {name: ledger.load(record.sha) for name, record in origin.params.items()}
+    _execute(flow_cls, values, options, origin=origin, rerun_steps=rerun)
+
+
+def _execute(flow_cls: type, values: dict[str, Any], options: dict[str, Any], **resume: Any) -> None:
+    from ..executors import EXECUTORS
+    from ..ledger import Ledger
+    from ..runtime import Runtime
+
+    root = click.get_current_context().find_root().obj
+    quiet = root["quiet"]
     ledger = Ledger.open(root["db"])
     if not quiet:
         click.echo(
@@ -169,6 +211,7 @@ def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]])
         max_num_splits=options["max_num_splits"],
         quiet=quiet,
         on_run_id=on_run_id,
+        **resume,
     )
     outcome = runtime.run()
     if outcome.status != "succeeded":

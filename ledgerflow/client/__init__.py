@@ -11,6 +11,7 @@ filtered by the namespace (default 'user:<you>'; `namespace(None)` shows all).
 
 from __future__ import annotations
 
+from .base import MetaflowObject
 from .context import (
     default_metadata,
     default_namespace,
@@ -20,7 +21,6 @@ from .context import (
     namespace,
     use_ledger,
 )
-from .core import DataArtifact, Flow, Metaflow, MetaflowObject, Run, Step, Task
 from .extras import (
     Metadata,
     MetaflowCode,
@@ -28,6 +28,8 @@ from .extras import (
     MetaflowExceptionWrapper,
     MetaflowTaggingError,
 )
+from .runs import Flow, Metaflow, Run
+from .tasks import DataArtifact, Step, Task
 
 __all__ = [
     "Metaflow",

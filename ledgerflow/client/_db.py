@@ -21,7 +21,7 @@ def rows(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> list[dict[str,
         trace(sql, params)
     cur = ledger.execute(sql, params)
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def one(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:

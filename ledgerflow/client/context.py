@@ -59,7 +59,7 @@ def default_namespace() -> str:
     return _namespace
 
 
-# -- which ledger ----------------------------------------------------------------------------
+# -- which ledger --------------------------------------------------------------------------
 
 
 def _as_path(path: str | os.PathLike[str]) -> Path:
@@ -146,7 +146,7 @@ def open_ledger_file(path: str | os.PathLike[str], readonly: bool | None = None)
     return Ledger.open(path, readonly=readonly)
 
 
-# -- is a run's process still there? ----------------------------------------------------------
+# -- is a run's process still there? -------------------------------------------------------
 
 
 def process_gone(host: str | None, pid: int | None) -> bool:

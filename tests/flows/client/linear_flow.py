@@ -15,7 +15,6 @@ class LinearFlow(FlowSpec):
         self.x = 1
         self.payload = {"numbers": [1, 2, 3]}
         self.when = datetime.date(2020, 1, 2)  # not JSON: stored as a pickle
-        self._hidden = "private"
         print("hello from start")
         print("warning from start", file=sys.stderr)
         self.next(self.middle)

@@ -1,0 +1,354 @@
+"""What every client object shares: pathspec parsing, identity, namespaces, tags, and the
+indexed lookups that find a run, step, task or artifact (with NotFound messages that say
+what is there instead)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
+
+from ..clock import parse_iso
+from ..exceptions import MetaflowInvalidPathspec, MetaflowNamespaceMismatch, MetaflowNotFound
+from ..ledger import Ledger
+from . import _db, context
+
+if TYPE_CHECKING:
+    from .runs import Run
+    from .tasks import Task
+
+END_STEP = "end"  # ledgerflow's graph always ends at 'end'
+
+_RUN_SELECT = """
+select r.id as pk, f.name as flow, r.run_id as run_id, r.status as status,
+       r.created_at as created_at, r.finished_at as finished_at, r.user as user,
+       r.host as host, r.pid as pid, r.script_name as script_name,
+       r.origin_run_id as origin_run_id, r.python_version as python_version,
+       r.ledgerflow_version as ledgerflow_version,
+       (select json_group_array(json_array(g.tag, g.system)) from tag g where g.run_id = r.id)
+           as tags
+from flow f join run r on r.flow_id = f.id
+"""
+
+_TASK_COLS = """t.id as pk, t.step as step, t.task_id as task_id, t.attempt as attempt,
+       t.status as status, t.started_at as started_at, t.finished_at as finished_at,
+       t.foreach_index as foreach_index, t.foreach_stack as foreach_stack,
+       t.exception_type as exception_type, t.exception as exception,
+       t.origin_pathspec as origin_pathspec"""
+
+_ARTIFACT_SELECT = """
+select a.name as name, a.sha as sha, a.encoding as encoding, a.type as type, a.size as size,
+       a.inherited as inherited
+from artifact a
+"""
+
+
+def _id_key(task_id: str) -> tuple[int, str]:
+    """Numeric order for digit ids ('2' < '10')."""
+    return (len(task_id), task_id)
+
+
+def _not_found(pathspec: str, ledger: Ledger, detail: str) -> MetaflowNotFound:
+    return MetaflowNotFound(f"{pathspec} does not exist in ledger {ledger.path}; {detail}")
+
+
+def _listing(names: Iterable[str], limit: int = 10) -> str:
+    names = list(names)
+    shown = ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+    return shown or "none"
+
+
+def _check_attempt(kind: str, attempt: Any) -> int | None:
+    if attempt is None:
+        return None
+    if kind not in ("task", "artifact"):
+        raise MetaflowNotFound("Attempts can only be specified for Task or DataArtifact")
+    try:
+        attempt = int(attempt)
+    except (TypeError, ValueError):
+        raise MetaflowNotFound(f"Attempt can only be an integer, got {attempt!r}") from None
+    if attempt < 0:
+        raise MetaflowNotFound("Attempt can only be non-negative")
+    return attempt
+
+
+class MetaflowObject:
+    """Base of Flow, Run, Step, Task and DataArtifact: built from a pathspec, or from its
+    parent (iteration, `parent[id]`). Equal when they name the same object in the same
+    ledger."""
+
+    _NAME = "base"
+    _PARTS = 0
+    _FORM = ""
+
+    id: str
+    _ledger: Ledger
+    _attempt: int | None
+    _current_namespace: str | None
+    _namespace_check: bool
+
+    def __init__(
+        self,
+        pathspec: str | None = None,
+        attempt: int | None = None,
+        *,
+        ledger: context.LedgerLike | None = None,
+        _namespace_check: bool = True,
+        _current_namespace: str | None = None,
+    ):
+        self._attempt = _check_attempt(self._NAME, attempt)
+        ids = self._split(pathspec)
+        self._ledger = context.resolve_ledger(ledger)
+        self._current_namespace = _current_namespace or context.get_namespace()
+        self._namespace_check = bool(_namespace_check) and self._current_namespace is not None
+        self._pathspec = None
+        self._lookup(ids, "/".join(ids))
+
+    @classmethod
+    def _split(cls, pathspec: Any) -> list[str]:
+        if not isinstance(pathspec, str):
+            raise MetaflowInvalidPathspec(
+                f"{cls.__name__} needs a pathspec string, got {pathspec!r}; expects {cls._FORM}"
+            )
+        ids = pathspec.split("/")
+        if len(ids) != cls._PARTS or not all(ids):
+            raise MetaflowInvalidPathspec(f"Invalid pathspec {pathspec!r}: expects {cls._FORM}")
+        return ids
+
+    def _lookup(self, ids: list[str], requested: str) -> None:
+        raise NotImplementedError
+
+    def _adopt(self, parent: Any) -> None:
+        """Share the parent's ledger and namespace (building a child without a lookup)."""
+        self._ledger = parent._ledger
+        self._current_namespace = parent._current_namespace
+        self._namespace_check = parent._namespace_check
+        self._attempt = parent._attempt if self._NAME in ("task", "artifact") else None
+        self._pathspec = None
+
+    def _open_run(self, flow: str, run_id: str, requested: str) -> "Run":
+        from .runs import Run
+
+        run = Run._make(self, _find_run(self._ledger, flow, run_id, requested))
+        if self._namespace_check and self._current_namespace not in run._tags:
+            raise MetaflowNamespaceMismatch(self._current_namespace, requested)
+        return run
+
+    # -- identity --------------------------------------------------------------------------
+
+    @property
+    def pathspec(self) -> str:
+        """'Flow/RunID/StepName/TaskID/...' naming this object."""
+        if self._pathspec is None:
+            self._pathspec = self._compute_pathspec()
+        return self._pathspec
+
+    def _compute_pathspec(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def path_components(self) -> list[str]:
+        return self.pathspec.split("/")
+
+    def __str__(self) -> str:
+        if self._attempt is not None:
+            return "%s('%s', attempt=%d)" % (type(self).__name__, self.pathspec, self._attempt)
+        return "%s('%s')" % (type(self).__name__, self.pathspec)
+
+    __repr__ = __str__
+
+    def _key(self) -> tuple[Any, ...]:
+        return (type(self).__name__, str(self._ledger.path), self.pathspec, self._attempt)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MetaflowObject):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "version": "ledgerflow-1",
+            "data": [
+                self.pathspec,
+                self._attempt,
+                str(self._ledger.path),
+                self._ledger.readonly,
+                self._current_namespace,
+                self._namespace_check,
+            ],
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        pathspec, attempt, path, readonly, ns, check = state["data"]
+        ledger = context.open_ledger_file(path, readonly)
+        MetaflowObject.__init__(
+            self, pathspec, attempt, ledger=ledger, _namespace_check=check, _current_namespace=ns
+        )
+
+    # -- tags and namespace ----------------------------------------------------------------
+
+    @property
+    def _run_for_tags(self) -> Optional["Run"]:
+        return None
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """The run's tags, user and system."""
+        run = self._run_for_tags
+        return run._tags if run is not None else frozenset()
+
+    @property
+    def system_tags(self) -> frozenset[str]:
+        run = self._run_for_tags
+        return run._system_tags if run is not None else frozenset()
+
+    @property
+    def user_tags(self) -> frozenset[str]:
+        run = self._run_for_tags
+        return run._user_tags if run is not None else frozenset()
+
+    def is_in_namespace(self) -> bool:
+        """True if this object is in the current namespace (always, for namespace None)."""
+        ns = context.get_namespace()
+        return ns is None or ns in self.tags
+
+    # -- children --------------------------------------------------------------------------
+
+    def _children(self) -> list[Any]:
+        return []
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._children())
+
+    def _filtered_children(self, *tags: str) -> Iterator[Any]:
+        for child in self:
+            if all(tag in child.tags for tag in tags):
+                yield child
+
+    def _ipython_key_completions_(self) -> list[str]:
+        return [child.id for child in self]
+
+    # -- times -----------------------------------------------------------------------------
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When this object came to be (naive local time, as Metaflow)."""
+        return parse_iso(self._created_text())
+
+    def _created_text(self) -> str | None:
+        raise NotImplementedError
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        """The pathspec of the object this one was cloned from by a resume, else None."""
+        parent = self.parent
+        origin = parent.origin_pathspec if parent is not None else None
+        return f"{origin}/{self.id}" if origin else None
+
+    @property
+    def parent(self) -> Any:
+        return None
+
+
+# -- lookups shared by direct construction and parent[id] ----------------------------------
+
+
+def _find_run(ledger: Ledger, flow: str, run_id: str, requested: str) -> dict[str, Any]:
+    row = _db.one(ledger, _RUN_SELECT + " where f.name = ? and r.run_id = ?", (flow, run_id))
+    if row is not None:
+        return row
+    flow_row = _db.one(ledger, "select id from flow where name = ?", (flow,))
+    if flow_row is None:
+        raise _not_found(requested, ledger, _no_flow_detail(ledger, flow))
+    recent = _db.rows(
+        ledger,
+        "select run_id from run where flow_id = ? order by created_at desc limit 3",
+        (flow_row["id"],),
+    )
+    runs = ", ".join(r["run_id"] for r in recent)
+    detail = f"flow {flow} has no run '{run_id}'" + (
+        f" (latest runs: {runs})" if runs else " (it has no runs)"
+    )
+    raise _not_found(requested, ledger, detail)
+
+
+def _no_flow_detail(ledger: Ledger, flow: str) -> str:
+    names = [r["name"] for r in _db.rows(ledger, "select name from flow order by name limit 11")]
+    return f"there is no flow named '{flow}' (flows there: {_listing(names)})"
+
+
+def _find_step_row(run: "Run", step: str, requested: str) -> dict[str, Any]:
+    row = _db.one(
+        run._ledger,
+        "select min(started_at) as created_at, count(*) as n from task"
+        " where run_id = ? and step = ?",
+        (run._pk, step),
+    )
+    if row is None or not row["n"]:
+        raise _not_found(
+            requested,
+            run._ledger,
+            f"run {run.pathspec} has no step '{step}' (its steps: {_listing(run._step_names())})",
+        )
+    return row
+
+
+def _find_task(
+    run: "Run", step: str, task_id: str, attempt: int | None, requested: str
+) -> dict[str, Any]:
+    sql = (
+        f"select {_TASK_COLS}, (select min(t0.started_at) from task t0"
+        " where t0.run_id = t.run_id and t0.step = t.step and t0.task_id = t.task_id)"
+        " as created_at from task t where t.run_id = ? and t.step = ? and t.task_id = ?"
+    )
+    params: list[Any] = [run._pk, step, task_id]
+    if attempt is None:
+        sql += " order by t.attempt desc limit 1"
+    else:
+        sql += " and t.attempt = ?"
+        params.append(attempt)
+    row = _db.one(run._ledger, sql, params)
+    if row is not None:
+        return row
+    ledger = run._ledger
+    attempts = _db.rows(
+        ledger,
+        "select attempt from task where run_id = ? and step = ? and task_id = ? order by attempt",
+        (run._pk, step, task_id),
+    )
+    if attempts:
+        listed = _listing(str(a["attempt"]) for a in attempts)
+        detail = (
+            f"task {run.pathspec}/{step}/{task_id} has no attempt {attempt} (attempts: {listed})"
+        )
+    elif step in run:
+        ids = sorted(
+            {
+                r["task_id"]
+                for r in _db.rows(
+                    ledger,
+                    "select task_id from task where run_id = ? and step = ?",
+                    (run._pk, step),
+                )
+            },
+            key=_id_key,
+        )
+        detail = f"step {run.pathspec}/{step} has no task '{task_id}' (its tasks: {_listing(ids)})"
+    else:
+        detail = (
+            f"run {run.pathspec} has no step '{step}' (its steps: {_listing(run._step_names())})"
+        )
+    raise _not_found(requested, ledger, detail)
+
+
+def _find_artifact(task: "Task", name: str, requested: str) -> dict[str, Any]:
+    row = _db.one(
+        task._ledger, _ARTIFACT_SELECT + " where a.task_id = ? and a.name = ?", (task._pk, name)
+    )
+    if row is not None:
+        return row
+    names = [a.id for a in task._children()]
+    detail = f"task {task.pathspec} has no artifact '{name}' (its artifacts: {_listing(names, 20)})"
+    raise _not_found(requested, task._ledger, detail)

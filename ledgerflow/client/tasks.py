@@ -1,0 +1,476 @@
+"""`Step`, `Task` and `DataArtifact`: a run's contents. A Task is its highest attempt
+unless built with attempt=N; only `DataArtifact.data` (and `task.data.x`) decodes a value."""
+
+from __future__ import annotations
+
+import json
+from collections import namedtuple
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Iterator, Optional
+
+from ..clock import parse_iso
+from ..flowspec import ForeachFrame
+from . import _db
+from .base import (
+    _ARTIFACT_SELECT,
+    _TASK_COLS,
+    MetaflowObject,
+    _find_artifact,
+    _find_step_row,
+    _find_task,
+    _id_key,
+)
+from .extras import Metadata, MetaflowCode, MetaflowData, MetaflowExceptionWrapper, html_table
+
+if TYPE_CHECKING:
+    from .runs import Run
+
+
+class Step(MetaflowObject):
+    """A step of a run: a container of its tasks (several for a foreach), newest first."""
+
+    _NAME = "step"
+    _PARTS = 3
+    _FORM = "Step('FlowName/RunID/StepName')"
+
+    def _lookup(self, ids: list[str], requested: str) -> None:
+        run = self._open_run(ids[0], ids[1], requested)
+        row = _find_step_row(run, ids[2], requested)
+        self._set(run, ids[2], row["created_at"])
+
+    @classmethod
+    def _make(cls, run: Run, name: str, created: str | None) -> "Step":
+        step = cls.__new__(cls)
+        step._adopt(run)
+        step._set(run, name, created)
+        return step
+
+    def _set(self, run: Run, name: str, created: str | None) -> None:
+        self._run, self.id, self._created = run, name, created
+
+    @property
+    def _run_for_tags(self) -> Run:
+        return self._run
+
+    @property
+    def parent(self) -> Run:
+        return self._run
+
+    def _compute_pathspec(self) -> str:
+        return f"{self._run.pathspec}/{self.id}"
+
+    def _created_text(self) -> str | None:
+        if self._created is None:
+            row = _db.one(
+                self._ledger,
+                "select min(started_at) as created_at from task where run_id = ? and step = ?",
+                (self._run._pk, self.id),
+            )
+            self._created = row["created_at"] if row else None
+        return self._created
+
+    def _children(self) -> list["Task"]:
+        found = _db.rows(
+            self._ledger,
+            f"select {_TASK_COLS} from task t where t.run_id = ? and t.step = ?"
+            " order by t.task_id, t.attempt",
+            (self._run._pk, self.id),
+        )
+        latest: dict[str, dict[str, Any]] = {}
+        first: dict[str, str] = {}
+        for row in found:
+            latest[row["task_id"]] = row  # attempts ascend: the last one wins
+            first.setdefault(row["task_id"], row["started_at"])
+            first[row["task_id"]] = min(first[row["task_id"]], row["started_at"])
+        tasks = [
+            Task._make(self._run, {**row, "created_at": first[tid]}, step=self)
+            for tid, row in latest.items()
+        ]
+        tasks.sort(key=lambda t: (t._row["created_at"] or "", _id_key(t.id)), reverse=True)
+        return tasks
+
+    @property
+    def task(self) -> Optional["Task"]:
+        """A task of this step: the only one for a linear step (the newest, as Metaflow)."""
+        for t in self:
+            return t
+        return None
+
+    def tasks(self, *tags: str) -> Iterator["Task"]:
+        """The step's tasks, newest first."""
+        return self._filtered_children(*tags)
+
+    def __getitem__(self, task_id: str) -> "Task":
+        requested = f"{self.pathspec}/{task_id}"
+        return Task._make(
+            self._run, _find_task(self._run, self.id, str(task_id), None, requested), step=self
+        )
+
+    def __contains__(self, task_id: object) -> bool:
+        return bool(
+            _db.one(
+                self._ledger,
+                "select 1 as found from task where run_id = ? and step = ? and task_id = ? limit 1",
+                (self._run._pk, self.id, str(task_id)),
+            )
+        )
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the last task finished; None while any task has not."""
+        times = [t._row["finished_at"] for t in self]
+        if not times or any(x is None for x in times):
+            return None
+        return parse_iso(max(times))
+
+    def _graph_steps(self) -> dict[str, Any]:
+        task = self.task
+        return task["_graph_info"].data["steps"] if task is not None else {}
+
+    @property
+    def parent_steps(self) -> Iterator["Step"]:
+        """Steps that lead here in the flow's graph (reads `_graph_info`)."""
+        for name, info in self._graph_steps().items():
+            if self.id in info["next"] and name in self._run:
+                yield self._run[name]
+
+    @property
+    def child_steps(self) -> Iterator["Step"]:
+        """Steps this one leads to in the flow's graph (reads `_graph_info`)."""
+        info = self._graph_steps().get(self.id, {})
+        for name in info.get("next", []):
+            if name in self._run:
+                yield self._run[name]
+
+
+class Task(MetaflowObject):
+    """One task (its highest attempt, unless built with attempt=N): a container of its
+    public artifacts."""
+
+    _NAME = "task"
+    _PARTS = 4
+    _FORM = "Task('FlowName/RunID/StepName/TaskID')"
+
+    def _lookup(self, ids: list[str], requested: str) -> None:
+        run = self._open_run(ids[0], ids[1], requested)
+        self._set(run, _find_task(run, ids[2], ids[3], self._attempt, requested), None)
+
+    @classmethod
+    def _make(
+        cls, run: Run, row: dict[str, Any], step: Step | None = None, holder: Any = None
+    ) -> "Task":
+        task = cls.__new__(cls)
+        task._adopt(holder if holder is not None else run)
+        task._set(run, row, step)
+        return task
+
+    def _set(self, run: Run, row: dict[str, Any], step: Step | None) -> None:
+        self._run, self._row, self._step = run, row, step
+        self._pk = row["pk"]
+        self.id = row["task_id"]
+
+    @property
+    def _run_for_tags(self) -> Run:
+        return self._run
+
+    @property
+    def parent(self) -> Step:
+        if self._step is None:
+            self._step = Step._make(self._run, self._row["step"], None)
+        return self._step
+
+    def _compute_pathspec(self) -> str:
+        return f"{self._run.pathspec}/{self._row['step']}/{self.id}"
+
+    def _created_text(self) -> str | None:
+        return self._row["created_at"]
+
+    @property
+    def origin_pathspec(self) -> str | None:
+        return self._row["origin_pathspec"]
+
+    # -- artifacts -------------------------------------------------------------------------
+
+    def _artifact_rows(self) -> list[dict[str, Any]]:
+        return _db.rows(
+            self._ledger, _ARTIFACT_SELECT + " where a.task_id = ? order by a.name", (self._pk,)
+        )
+
+    def _children(self) -> list["DataArtifact"]:
+        return [
+            DataArtifact._make(self, row)
+            for row in self._artifact_rows()
+            if not row["name"].startswith("_")
+        ]
+
+    def __getitem__(self, name: str) -> "DataArtifact":
+        """The artifact `name` (private ones such as '_graph_info' too)."""
+        return DataArtifact._make(self, _find_artifact(self, name, f"{self.pathspec}/{name}"))
+
+    def __contains__(self, name: object) -> bool:
+        return bool(
+            _db.one(
+                self._ledger,
+                "select 1 as found from artifact where task_id = ? and name = ?",
+                (self._pk, str(name)),
+            )
+        )
+
+    @property
+    def data(self) -> MetaflowData:
+        """`task.data.x`: the value of artifact x, loaded on access."""
+        return MetaflowData(self._children(), _owner=f"task {self.pathspec}")
+
+    @property
+    def artifacts(self) -> Any:
+        """`task.artifacts.x`: the DataArtifact x; iterable, like Metaflow's namedtuple."""
+        arts = self._children()
+        return namedtuple("MetaflowArtifacts", [a.id for a in arts])._make(arts)  # type: ignore[misc]
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def status(self) -> str:
+        """succeeded | failed | caught | running | crashed | interrupted. A running task of a
+        crashed run reads as crashed."""
+        status = self._row["status"]
+        if status == "running" and self._run.status == "crashed":
+            return "crashed"
+        return status
+
+    @property
+    def successful(self) -> bool:
+        return self._row["status"] == "succeeded"
+
+    @property
+    def finished(self) -> bool:
+        return self._row["status"] in ("succeeded", "caught")
+
+    @property
+    def exception(self) -> MetaflowExceptionWrapper | None:
+        """What the step raised (`.type`, `.exception`, `.stacktrace`), or None."""
+        if self._row["exception_type"] is None:
+            return None
+        row = _db.one(self._ledger, "select traceback from task where id = ?", (self._pk,))
+        return MetaflowExceptionWrapper(
+            self._row["exception_type"], self._row["exception"], row["traceback"] if row else None
+        )
+
+    @property
+    def index(self) -> int | None:
+        """Index in the innermost foreach; None outside a foreach."""
+        return self._row["foreach_index"]
+
+    @property
+    def foreach_stack(self) -> list[ForeachFrame]:
+        """One frame per enclosing foreach, outermost first: (step, var, num_splits, index,
+        value), where value is the item's repr."""
+        return [ForeachFrame(*frame) for frame in json.loads(self._row["foreach_stack"] or "[]")]
+
+    @property
+    def finished_at(self) -> datetime | None:
+        return parse_iso(self._row["finished_at"])
+
+    @property
+    def current_attempt(self) -> int:
+        return int(self._row["attempt"])
+
+    @property
+    def runtime_name(self) -> str | None:
+        for tag in self.tags:
+            if tag.startswith("runtime:"):
+                return tag.split(":", 1)[1]
+        return None
+
+    @property
+    def code(self) -> MetaflowCode | None:
+        return self._run.code
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def _log(self, stream: str, column: str) -> Any:
+        row = _db.one(
+            self._ledger,
+            f"select {column} as v from log where task_id = ? and stream = ?",
+            (self._pk, stream),
+        )
+        return row["v"] if row else None
+
+    @property
+    def stdout(self) -> str:
+        return self._log("stdout", "text") or ""
+
+    @property
+    def stderr(self) -> str:
+        return self._log("stderr", "text") or ""
+
+    @property
+    def stdout_size(self) -> int:
+        return int(self._log("stdout", "length(cast(text as blob))") or 0)
+
+    @property
+    def stderr_size(self) -> int:
+        return int(self._log("stderr", "length(cast(text as blob))") or 0)
+
+    # -- lineage ---------------------------------------------------------------------------
+
+    _ATTEMPTS = "select id from task where run_id = ? and step = ? and task_id = ?"
+
+    def _related(self, mine: str, theirs: str) -> list[tuple[str, str]]:
+        found = _db.rows(
+            self._ledger,
+            f"select distinct o.step as step, o.task_id as task_id from task_parent tp"
+            f" join task o on o.id = tp.{theirs} where tp.{mine} in ({self._ATTEMPTS})",
+            (self._run._pk, self._row["step"], self.id),
+        )
+        return sorted(
+            {(r["step"], r["task_id"]) for r in found}, key=lambda st: (st[0], _id_key(st[1]))
+        )
+
+    def _tasks_at(self, pairs: list[tuple[str, str]]) -> Iterator["Task"]:
+        for step, task_id in pairs:
+            requested = f"{self._run.pathspec}/{step}/{task_id}"
+            yield Task._make(self._run, _find_task(self._run, step, task_id, None, requested))
+
+    @property
+    def parent_task_pathspecs(self) -> Iterator[str]:
+        for step, task_id in self._related("task_id", "parent_id"):
+            yield f"{self._run.pathspec}/{step}/{task_id}"
+
+    @property
+    def child_task_pathspecs(self) -> Iterator[str]:
+        for step, task_id in self._related("parent_id", "task_id"):
+            yield f"{self._run.pathspec}/{step}/{task_id}"
+
+    @property
+    def parent_tasks(self) -> Iterator["Task"]:
+        """The tasks whose output this task started from (several for a join)."""
+        return self._tasks_at(self._related("task_id", "parent_id"))
+
+    @property
+    def child_tasks(self) -> Iterator["Task"]:
+        """The tasks that started from this task's output."""
+        return self._tasks_at(self._related("parent_id", "task_id"))
+
+    # -- metadata --------------------------------------------------------------------------
+
+    @property
+    def metadata_dict(self) -> dict[str, str]:
+        """Facts about this task attempt, with Metaflow's key names where it has them."""
+        run, row = self._run._row, self._row
+        facts: dict[str, Any] = {
+            "attempt": row["attempt"],
+            "status": self.status,
+            "user": run["user"],
+            "runtime": self.runtime_name,
+            "python_version": run["python_version"],
+            "ledgerflow_version": run["ledgerflow_version"],
+            "script-name": run["script_name"],
+            "host": run["host"],
+            "ledger": self._ledger.path,
+            "origin-run-id": run["origin_run_id"],
+        }
+        if row["status"] != "running":
+            facts["attempt_ok"] = row["status"] in ("succeeded", "caught")
+        if row["origin_pathspec"]:
+            facts["origin-task-id"] = row["origin_pathspec"].rsplit("/", 1)[-1]
+        stack = self.foreach_stack
+        if stack:
+            facts["foreach-execution-path"] = ",".join(f"{f.step}:{f.index}" for f in stack)
+        return {k: str(v) for k, v in facts.items() if v is not None}
+
+    @property
+    def metadata(self) -> list[Metadata]:
+        """metadata_dict as Metaflow's list of Metadata(name, value, created_at, type, task)."""
+        started = parse_iso(self._row["started_at"])
+        ts = int(started.timestamp() * 1000) if started else None
+        return [Metadata(k, v, ts, k, self) for k, v in self.metadata_dict.items()]
+
+    def _repr_html_(self) -> str:
+        exc = self._row["exception_type"]
+        return html_table(
+            str(self),
+            [
+                ("status", self.status),
+                ("attempt", self._row["attempt"]),
+                ("index", self.index),
+                ("started_at", parse_iso(self._row["started_at"])),
+                ("finished_at", self.finished_at),
+                ("artifacts", ", ".join(a.id for a in self)),
+                ("exception", f"{exc}: {self._row['exception']}" if exc else None),
+            ],
+        )
+
+
+class DataArtifact(MetaflowObject):
+    """One artifact of a task. `.data` decodes it: a fresh object on every access."""
+
+    _NAME = "artifact"
+    _PARTS = 5
+    _FORM = "DataArtifact('FlowName/RunID/StepName/TaskID/ArtifactName')"
+
+    def _lookup(self, ids: list[str], requested: str) -> None:
+        run = self._open_run(ids[0], ids[1], requested)
+        task = Task._make(
+            run, _find_task(run, ids[2], ids[3], self._attempt, requested), holder=self
+        )
+        self._set(task, _find_artifact(task, ids[4], requested))
+
+    @classmethod
+    def _make(cls, task: Task, row: dict[str, Any]) -> "DataArtifact":
+        art = cls.__new__(cls)
+        art._adopt(task)
+        art._set(task, row)
+        return art
+
+    def _set(self, task: Task, row: dict[str, Any]) -> None:
+        self._task, self._row, self.id = task, row, row["name"]
+
+    @property
+    def _run_for_tags(self) -> Run:
+        return self._task._run
+
+    @property
+    def parent(self) -> Task:
+        return self._task
+
+    def _compute_pathspec(self) -> str:
+        return f"{self._task.pathspec}/{self.id}"
+
+    def _created_text(self) -> str | None:
+        return self._task._row["finished_at"] or self._task._row["started_at"]
+
+    @property
+    def data(self) -> Any:
+        """The value, decoded from the ledger (a new object each time)."""
+        return self._ledger.load(self._row["sha"])
+
+    @property
+    def sha(self) -> str:
+        """SHA-256 of the value's stored encoding."""
+        return self._row["sha"]
+
+    @property
+    def size(self) -> int:
+        """Bytes of the value's encoding (before compression)."""
+        return int(self._row["size"])
+
+    @property
+    def encoding(self) -> str:
+        """'json' or 'pickle'."""
+        return self._row["encoding"]
+
+    @property
+    def type(self) -> str:
+        """'module.Qualname' of the value's type, e.g. 'builtins.dict'."""
+        return self._row["type"]
+
+    @property
+    def inherited(self) -> bool:
+        """True if the task passed this artifact on unchanged from a parent."""
+        return bool(self._row["inherited"])
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """Alias of created_at: when the task that holds it finished."""
+        return self.created_at

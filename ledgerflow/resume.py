@@ -1,0 +1,131 @@
+"""What `resume` needs from the run it resumes: its successful tasks, by position.
+
+A task's position is its step, the foreach indexes that led to it, and how many times that
+step already ran at that position (a switch can loop back). A resumed run clones a task from
+its origin — same artifacts by SHA, no blob written again — when the origin has a successful
+task at the same position, every parent was cloned too, and the step is not one the user
+asked to re-run. Everything else runs again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .exceptions import LedgerflowError
+from .flowspec import ForeachFrame, Transition
+from .ledger import ArtifactRecord, Ledger
+
+Position = tuple[str, tuple[int, ...]]
+
+
+@dataclass
+class OriginTask:
+    pk: int
+    pathspec: str
+    status: str
+    artifacts: dict[str, ArtifactRecord]
+    stdout: str
+    stderr: str
+    foreach_stack: list[ForeachFrame]
+
+
+@dataclass
+class Origin:
+    run_id: str
+    tasks: dict[Position, list[OriginTask]] = field(default_factory=dict)
+    params: dict[str, ArtifactRecord] = field(default_factory=dict)
+    _used: dict[Position, int] = field(default_factory=dict)
+
+    def take(self, step: str, foreach_stack: list[ForeachFrame]) -> OriginTask | None:
+        """The origin's next task at this position, if it finished successfully."""
+        position = (step, tuple(f.index for f in foreach_stack))
+        seen = self._used.get(position, 0)
+        self._used[position] = seen + 1
+        candidates = self.tasks.get(position, [])
+        if seen < len(candidates) and candidates[seen].status in ("succeeded", "caught"):
+            return candidates[seen]
+        return None
+
+
+def latest_run_id(ledger: Ledger, flow_name: str) -> str:
+    row = ledger.execute(
+        "select r.run_id from run r join flow f on f.id = r.flow_id where f.name = ? "
+        "order by r.created_at desc limit 1",
+        (flow_name,),
+    ).fetchone()
+    if row is None:
+        raise LedgerflowError(
+            f"there is no run of {flow_name} in {ledger.path} to resume; run it first"
+        )
+    return str(row[0])
+
+
+def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[str]) -> Origin:
+    run = ledger.execute(
+        "select r.id from run r join flow f on f.id = r.flow_id where f.name = ? and r.run_id = ?",
+        (flow_name, run_id),
+    ).fetchone()
+    if run is None:
+        raise LedgerflowError(
+            f"run {flow_name}/{run_id} does not exist in {ledger.path}; check --origin-run-id"
+        )
+    origin = Origin(run_id)
+    # The final attempt of each task, in the order the tasks were created.
+    tasks = ledger.execute(
+        "select t.id, t.step, t.task_id, t.status, t.foreach_stack from task t "
+        "where t.run_id = ? and t.attempt = (select max(attempt) from task m where "
+        "m.run_id = t.run_id and m.step = t.step and m.task_id = t.task_id) "
+        "order by cast(t.task_id as integer)",
+        (run[0],),
+    ).fetchall()
+    for pk, step, task_id, status, stack_json in tasks:
+        stack = [ForeachFrame(*frame) for frame in json.loads(stack_json or "[]")]
+        artifacts = {
+            r[0]: ArtifactRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
+            for r in ledger.execute(
+                "select name, sha, encoding, type, size, value, preview, inherited "
+                "from artifact where task_id = ?",
+                (pk,),
+            )
+        }
+        logs = dict(ledger.execute("select stream, text from log where task_id = ?", (pk,)))
+        task = OriginTask(
+            pk, f"{flow_name}/{run_id}/{step}/{task_id}", status, artifacts,
+            logs.get("stdout", ""), logs.get("stderr", ""), stack,
+        )  # fmt: skip
+        position = (step, tuple(f.index for f in stack))
+        origin.tasks.setdefault(position, []).append(task)
+        if step == "start":
+            origin.params = {n: artifacts[n] for n in param_names if n in artifacts}
+    return origin
+
+
+def cloned_transition(ledger: Ledger, task: OriginTask) -> Transition | None:
+    """Rebuild what `self.next()` did in the origin task from its internal artifacts."""
+    if "_transition" not in task.artifacts:
+        return None
+    recorded: Any = ledger.load(task.artifacts["_transition"].sha)
+    if recorded is None:
+        return None
+    targets, foreach = recorded
+    transition = Transition(list(targets), foreach=foreach)
+    if foreach is not None:
+        transition.num_splits = ledger.load(task.artifacts["_foreach_num_splits"].sha)
+        transition.foreach_values = ledger.load(task.artifacts["_foreach_values"].sha)
+    return transition
+
+
+def steps_to_rerun(graph: Any, step: str) -> set[str]:
+    """The named step and every step downstream of it."""
+    if step not in graph:
+        known = ", ".join(n.name for n in graph)
+        raise LedgerflowError(f"resume: the flow has no step '{step}'; its steps are {known}")
+    seen, todo = set(), [step]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph[name].out_funcs)
+    return seen
