@@ -118,6 +118,7 @@ class Ledger:
         self.cache = RawCache()
         # SHAs committed to this file by this process: their blobs need not be built again.
         self._known_shas: set[str] = set()
+        self._flow_names: dict[int, str] = {}
         self.db = self._connect()
         self._meta: dict[str, str] = {}
         try:
@@ -444,6 +445,20 @@ class Ledger:
             self._known_shas.update(b.sha for b in rec.blobs)
         return pks
 
+    @staticmethod
+    def _next_artifact_id(conn: sqlite3.Connection) -> int:
+        # Explicit ids let the search index share them; we hold the write lock.
+        return int(conn.execute("select coalesce(max(id), 0) + 1 from artifact").fetchone()[0])
+
+    def _flow_name(self, conn: sqlite3.Connection, run_pk: int) -> str:
+        name = self._flow_names.get(run_pk)
+        if name is None:
+            name = self._flow_names[run_pk] = conn.execute(
+                "select f.name from run r join flow f on f.id = r.flow_id where r.id = ?",
+                (run_pk,),
+            ).fetchone()[0]
+        return name
+
     def _insert_task(self, conn: sqlite3.Connection, rec: TaskRecord) -> int:
         for blob in rec.blobs:
             self.put_blob(conn, blob)
@@ -473,11 +488,13 @@ class Ledger:
                 "insert or ignore into task_parent(task_id, parent_id) values (?, ?)",
                 [(task_pk, p) for p in rec.parent_pks],
             )
+        first_id = self._next_artifact_id(conn)
         conn.executemany(
-            "insert into artifact(task_id, name, sha, encoding, type, size, value, preview,"
-            " inherited) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into artifact(id, task_id, name, sha, encoding, type, size, value, preview,"
+            " inherited) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
+                    first_id + i,
                     task_pk,
                     a.name,
                     a.sha,
@@ -488,7 +505,16 @@ class Ledger:
                     a.preview,
                     int(a.inherited),
                 )
-                for a in rec.artifacts
+                for i, a in enumerate(rec.artifacts)
+            ],
+        )
+        flow_name, step = self._flow_name(conn, rec.run_pk), rec.step
+        conn.executemany(
+            "insert into artifact_fts(rowid, name, flow, step, preview) values (?, ?, ?, ?, ?)",
+            [
+                (first_id + i, a.name, flow_name, step, a.preview)
+                for i, a in enumerate(rec.artifacts)
+                if not a.inherited and not a.name.startswith("_")
             ],
         )
         logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]

@@ -102,8 +102,26 @@ def _v1_tables(conn: sqlite3.Connection, db: pw.Database) -> None:
         conn.execute(sql)
 
 
+def _v2_search_index(conn: sqlite3.Connection, db: pw.Database) -> None:
+    """Full-text index over the artifacts tasks produce (not the ones passed on unchanged,
+    nor internal `_` ones): name, flow, step and the value's text preview. Its rowid is the
+    artifact's id; the writer fills it in the transaction that writes the task."""
+    conn.execute(
+        "create virtual table artifact_fts using fts5("
+        "name, flow, step, preview, tokenize = 'unicode61')"
+    )
+    conn.execute(
+        "insert into artifact_fts(rowid, name, flow, step, preview) "
+        "select a.id, a.name, f.name, t.step, a.preview from artifact a "
+        "join task t on t.id = a.task_id join run r on r.id = t.run_id "
+        "join flow f on f.id = r.flow_id where a.inherited = 0 and a.name not like '\\_%' escape '\\'"
+    )
+
+
 Migration = Callable[[sqlite3.Connection, pw.Database], None]
-MIGRATIONS: list[Migration] = [_v1_tables]
+MIGRATIONS: list[Migration] = [_v1_tables, _v2_search_index]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 OUR_TABLES = [m._meta.table_name for m in MODELS] + list(VIEWS_V1) + ["sqlite_sequence"]
+OUR_TABLES += ["artifact_fts"] + [f"artifact_fts_{part}" for part in
+                                  ("data", "idx", "content", "docsize", "config")]

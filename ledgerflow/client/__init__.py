@@ -11,6 +11,7 @@ filtered by the namespace (default 'user:<you>'; `namespace(None)` shows all).
 
 from __future__ import annotations
 
+from ..exceptions import MetaflowExceptionWrapper
 from .base import MetaflowObject
 from .context import (
     default_metadata,
@@ -25,7 +26,6 @@ from .extras import (
     Metadata,
     MetaflowCode,
     MetaflowData,
-    MetaflowExceptionWrapper,
     MetaflowTaggingError,
 )
 from .runs import Flow, Metaflow, Run

@@ -64,31 +64,6 @@ def tag_list(tags: Any, what: str) -> list[str]:
     return [validate_tag(t) for t in items]
 
 
-class MetaflowExceptionWrapper(Exception):
-    """What `Task.exception` returns for a failed task, shaped like Metaflow's: `.type`
-    ('builtins.ValueError'), `.exception` (its message) and `.stacktrace` (the user's
-    traceback, or None). str() is the traceback."""
-
-    def __init__(
-        self, type: str | None = None, exception: str | None = None, stacktrace: str | None = None
-    ):
-        super().__init__(type, exception)
-        self.type = type
-        self.exception = exception
-        self.stacktrace = stacktrace
-
-    def __reduce__(self) -> Any:
-        return MetaflowExceptionWrapper, (self.type, self.exception, self.stacktrace)
-
-    def __str__(self) -> str:
-        if self.stacktrace:
-            return self.stacktrace
-        return f"[no stacktrace]\n{self.type}: {self.exception}"
-
-    def __repr__(self) -> str:
-        return str(self)
-
-
 class MetaflowCode:
     """The flow file a run executed, as the ledger stored it.
 

@@ -20,7 +20,8 @@ from .base import (
     _find_task,
     _id_key,
 )
-from .extras import Metadata, MetaflowCode, MetaflowData, MetaflowExceptionWrapper, html_table
+from ..exceptions import MetaflowExceptionWrapper
+from .extras import Metadata, MetaflowCode, MetaflowData, html_table
 
 if TYPE_CHECKING:
     from .runs import Run
@@ -252,9 +253,12 @@ class Task(MetaflowObject):
         if self._row["exception_type"] is None:
             return None
         row = _db.one(self._ledger, "select traceback from task where id = ?", (self._pk,))
-        return MetaflowExceptionWrapper(
-            self._row["exception_type"], self._row["exception"], row["traceback"] if row else None
-        )
+        wrapper = MetaflowExceptionWrapper()
+        wrapper.type = self._row["exception_type"]
+        wrapper.exception = self._row["exception"] or ""
+        wrapper.stacktrace = row["traceback"] if row else None
+        wrapper.args = (wrapper.exception,)
+        return wrapper
 
     @property
     def index(self) -> int | None:
