@@ -58,28 +58,34 @@ ME = "client-test-me"  # the user of the runs in the default namespace
 OTHER_USER = "client-test-other-user"
 
 
-def _flow_cmd(db: Path, flow: str, run_id_file: Path, *args: str) -> list[str]:
-    return [
+def _start(
+    db: Path,
+    flow: str,
+    name: str,
+    *args: str,
+    user: str = ME,
+    command: str = "run",
+    env: dict[str, str] | None = None,
+):
+    """Start `python FLOW --db DB --quiet COMMAND --run-id-file ... ARGS` as `user`."""
+    id_file = db.parent / f"{name}.runid"
+    cmd = [
         sys.executable,
         str(FLOWS / flow),
         "--db",
         str(db),
         "--quiet",
-        "run",
+        command,
         "--run-id-file",
-        str(run_id_file),
+        str(id_file),
         *args,
     ]
-
-
-def _start(db: Path, flow: str, name: str, *args: str, user: str = ME):
-    id_file = db.parent / f"{name}.runid"
     proc = subprocess.Popen(
-        _flow_cmd(db, flow, id_file, *args),
+        cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "METAFLOW_USER": user},
+        env={**os.environ, "METAFLOW_USER": user, **(env or {})},
     )
     return proc, id_file
 
@@ -105,7 +111,7 @@ def _copy_ledger(src: Path, dst: Path) -> Path:
 @pytest.fixture(scope="module")
 def lf(tmp_path_factory):
     """Runs, in one ledger: LinearFlow ok, ok (tagged), failed; LinearFlow by another user;
-    ForeachFlow."""
+    ForeachFlow; ControlFlow failed, then resumed."""
     folder = tmp_path_factory.mktemp("client")
     db = folder / "ledgerflow.db"
     first = _finish(_start(db, "linear_flow.py", "first"))
@@ -115,6 +121,11 @@ def lf(tmp_path_factory):
     failed = _finish(_start(db, "linear_flow.py", "failed", "--fail", "true"), expect_ok=False)
     others = _start(db, "linear_flow.py", "other", user=OTHER_USER)
     foreach = _start(db, "foreach_flow.py", "foreach")
+    control = _start(db, "control_flow.py", "control", env={"CLIENT_TEST_FAIL": "1"})
+    control_id = _finish(control, expect_ok=False)
+    resumed = _start(
+        db, "control_flow.py", "resumed", "--origin-run-id", control_id, command="resume"
+    )
     return SimpleNamespace(
         folder=folder,
         db=db,
@@ -123,6 +134,8 @@ def lf(tmp_path_factory):
         failed=f"LinearFlow/{failed}",
         other=f"LinearFlow/{_finish(others)}",
         foreach=f"ForeachFlow/{_finish(foreach)}",
+        control=f"ControlFlow/{control_id}",
+        resumed=f"ControlFlow/{_finish(resumed)}",
     )
 
 
@@ -158,8 +171,9 @@ def run_pk(db: Path, pathspec: str) -> int:
 
 
 def test_metaflow_lists_flows_in_namespace(lf):
-    assert [f.id for f in Metaflow().flows] == ["ForeachFlow", "LinearFlow"]
-    assert [f.id for f in Metaflow()] == ["ForeachFlow", "LinearFlow"]
+    names = ["ControlFlow", "ForeachFlow", "LinearFlow"]
+    assert [f.id for f in Metaflow().flows] == names
+    assert [f.id for f in Metaflow()] == names
     assert Metaflow()["LinearFlow"] == Flow("LinearFlow")
     assert str(Metaflow()) == "Metaflow()"
     namespace("user:nobody-here")
@@ -251,7 +265,7 @@ def test_failed_run(lf):
     exc = task.exception
     assert isinstance(exc, MetaflowExceptionWrapper)
     assert exc.type == "builtins.ValueError" and exc.exception == "boom 42"
-    assert "boom 42" in exc.stacktrace and 'raise ValueError("boom 42")' in str(exc)
+    assert 'raise ValueError("boom 42")' in exc.stacktrace and "boom 42" in str(exc)
     assert "ValueError: boom 42" in task.stderr
     assert task.metadata_dict["attempt_ok"] == "False"
     assert Run(lf.first)["middle"].task.exception is None
@@ -417,6 +431,52 @@ def test_foreach_and_branch_lineage(lf):
     assert sorted(s.id for s in run["meet"].parent_steps) == ["left", "right"]
 
 
+# -- retries, @catch, resume -------------------------------------------------------------
+
+
+def test_retried_task_shows_its_last_attempt(lf):
+    task = Task(f"{lf.control}/flaky/2")
+    assert task.current_attempt == 1 and task.successful and task.exception is None
+    assert task.stdout == "attempt 1\n" and task.metadata_dict["attempt"] == "1"
+    assert list(Step(f"{lf.control}/flaky")) == [task]
+    first = Task(f"{lf.control}/flaky/2", attempt=0)
+    assert repr(first) == f"Task('{lf.control}/flaky/2', attempt=0)"
+    assert first.current_attempt == 0 and first.status == "failed" and not first.finished
+    assert first.exception.type == "builtins.ConnectionError"
+    assert first.stdout == "attempt 0\n"
+    assert first.created_at == task.created_at  # the task began with its first attempt
+    assert first.finished_at < task.finished_at
+    art = DataArtifact(f"{lf.control}/flaky/2/base", attempt=0)
+    assert art.data == 7 and repr(art).endswith("attempt=0)")
+    assert [a.id for a in first] == ["base", "name"]
+    assert first.parent[task.id] == task and Task(task.pathspec, attempt=1) != task
+
+
+def test_caught_task(lf):
+    task = Task(f"{lf.control}/risky/3")
+    assert task.status == "caught" and task.finished and not task.successful
+    assert task.exception.type == "builtins.KeyError"
+    assert "missing thing" in task.exception.exception
+    assert task.data.err.type == "builtins.KeyError"  # @catch's var
+    assert Run(lf.control)["fragile"].task.exception.exception == "fragile failed"
+
+
+def test_resumed_run_origin(lf):
+    origin_id = lf.control.split("/")[1]
+    run = Run(lf.resumed)
+    assert run.origin_run_id == origin_id and run.origin_pathspec == lf.control
+    assert Run(lf.control).origin_run_id is None and Run(lf.control).origin_pathspec is None
+    assert run.successful and run.data.done is True
+    start = run["start"].task
+    assert start.origin_pathspec == f"{lf.control}/start/1"
+    assert start.metadata_dict["origin-run-id"] == origin_id
+    assert start.metadata_dict["origin-task-id"] == "1"
+    assert start.data.base == 7
+    assert run["fragile"].task.origin_pathspec is None  # ran again
+    assert run["start"].origin_pathspec == f"{lf.control}/start"
+    assert Flow("ControlFlow").latest_successful_run == run
+
+
 # -- namespaces ----------------------------------------------------------------------------
 
 
@@ -513,8 +573,12 @@ def test_tag_limit(lf, tmp_path):
 # -- ledgers: choosing, read-only, live runs -----------------------------------------------
 
 
-def test_choosing_the_ledger(lf, tmp_path):
+def test_choosing_the_ledger(lf, tmp_path, monkeypatch):
     copy = _copy_ledger(lf.db, tmp_path / "copy.db")
+    monkeypatch.setenv("LEDGERFLOW_DB", str(copy))
+    assert default_metadata() == f"ledger@{copy}"  # the default follows $LEDGERFLOW_DB
+    assert Run(lf.first)._ledger.path == copy
+    use_ledger(lf.db)
     assert get_metadata() == f"ledger@{lf.db}"
     assert metadata(f"ledger@{copy}") == f"ledger@{copy}" == get_metadata()
     assert Run(lf.first)._ledger.path == copy
@@ -617,7 +681,11 @@ def test_crashed_run_reads_as_not_finished(lf, tmp_path):
 
 def test_not_found_messages(lf):
     cases = [
-        (lambda: Flow("NoSuchFlow"), "NoSuchFlow", "flows there: ForeachFlow, LinearFlow"),
+        (
+            lambda: Flow("NoSuchFlow"),
+            "NoSuchFlow",
+            "flows there: ControlFlow, ForeachFlow, LinearFlow",
+        ),
         (lambda: Run("LinearFlow/123"), "LinearFlow/123", "has no run '123'"),
         (lambda: Run("NoSuchFlow/123"), "NoSuchFlow/123", "no flow named 'NoSuchFlow'"),
         (lambda: Step(f"{lf.first}/nope"), f"{lf.first}/nope", "its steps: end, middle, start"),

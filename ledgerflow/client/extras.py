@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from ..exceptions import LedgerflowError
 
 if TYPE_CHECKING:
-    from .core import DataArtifact
+    from .tasks import DataArtifact
 
 # One fact about a task, as Metaflow's Task.metadata lists them.
 Metadata = namedtuple("Metadata", ["name", "value", "created_at", "type", "task"])

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..clock import parse_iso
+from ..exceptions import MetaflowExceptionWrapper
 from ..flowspec import ForeachFrame
 from . import _db
 from .base import (
@@ -20,7 +21,6 @@ from .base import (
     _find_task,
     _id_key,
 )
-from ..exceptions import MetaflowExceptionWrapper
 from .extras import Metadata, MetaflowCode, MetaflowData, html_table
 
 if TYPE_CHECKING:

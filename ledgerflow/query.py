@@ -1,0 +1,112 @@
+"""Read-only SQL over a ledger: `ledgerflow.sql("select ...", params)`.
+
+The connection is opened with `mode=ro` and `PRAGMA query_only`, so a write is refused by
+SQLite itself, whatever the statement looks like.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from .exceptions import LedgerError, LedgerflowError
+from .location import resolve_ledger_path
+
+
+class SQLError(LedgerflowError, ValueError):
+    """A query given to sql() is invalid or tries to write."""
+
+
+@dataclass
+class SQLResult:
+    """Rows of a query: iterate for dicts, or use `.columns` and `.rows`."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (dict(zip(self.columns, row)) for row in self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return dict(zip(self.columns, self.rows[index]))
+
+
+def connect_readonly(path: str | os.PathLike[str] | None = None) -> sqlite3.Connection:
+    """A read-only connection to a ledger file (never creates one)."""
+    resolved = resolve_ledger_path(path)
+    if not resolved.exists():
+        raise LedgerError(
+            f"no ledger at {resolved}; run a flow first or pass the path of an existing ledger"
+        )
+    immutable = "" if os.access(resolved.parent, os.W_OK) else "&immutable=1"
+    conn = sqlite3.connect(f"{Path(resolved).as_uri()}?mode=ro{immutable}", uri=True,
+                           check_same_thread=False)  # fmt: skip
+    conn.execute("pragma query_only = 1")
+    conn.execute("pragma trusted_schema = 0")
+    conn.execute("pragma busy_timeout = 5000")
+    conn.set_authorizer(_authorize)
+    return conn
+
+
+_READ_PRAGMAS = {
+    "table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list",
+    "integrity_check", "quick_check", "table_list",
+}  # fmt: skip
+
+
+def _authorize(action: int, arg1: Any, arg2: Any, *_: Any) -> int:
+    # ATTACH could create files elsewhere, and a pragma with a value changes settings.
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and arg2 is not None and arg1 not in _READ_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def sql(
+    query: str,
+    params: Sequence[Any] | dict[str, Any] = (),
+    *,
+    ledger: str | os.PathLike[str] | None = None,
+) -> SQLResult:
+    """Run one read-only SQL statement on the ledger and return its rows.
+
+    >>> best = sql("select run_id, value from artifacts where name = ? order by value desc",
+    ...            ["accuracy"])
+    """
+    conn = connect_readonly(ledger)
+    try:
+        try:
+            cur = conn.execute(query, params)
+            rows = cur.fetchall()
+        except sqlite3.Warning as e:  # e.g. "You can only execute one statement at a time."
+            raise SQLError(f"{e}; pass a single SQL statement") from None
+        except sqlite3.ProgrammingError as e:
+            hint = "pass a single SQL statement" if "one statement" in str(e) else \
+                "check the parameters given for the query's placeholders"
+            raise SQLError(f"SQL error: {e} ({hint})") from None
+        except sqlite3.DatabaseError as e:
+            text = str(e)
+            if "not authorized" in text:
+                raise SQLError(
+                    "sql() refuses ATTACH, DETACH and pragmas that set a value; run plain "
+                    "select statements"
+                ) from None
+            if "readonly" in text or "read-only" in text or "query_only" in text:
+                raise SQLError(
+                    "sql() is read-only: this statement would change the ledger and was "
+                    "refused; use select statements only"
+                ) from None
+            if isinstance(e, sqlite3.OperationalError):
+                raise SQLError(f"SQL error: {text}") from None
+            raise LedgerError(f"cannot read the ledger: {text}") from None
+        columns = [d[0] for d in cur.description or []]
+        return SQLResult(columns, rows)
+    finally:
+        conn.close()

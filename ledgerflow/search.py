@@ -1,0 +1,134 @@
+"""Full-text search over artifacts: `ledgerflow.search("resnet50", flow="Train")`.
+
+The index (`artifact_fts`, FTS5) holds each produced artifact's name, flow, step and a
+bounded text preview of its value made when the task was written, so searching never loads
+or unpickles a value. Plain words are matched as given (`keyword-17` finds the phrase
+"keyword 17"; `resnet50_v2` is found by `resnet50` or `v2` too); FTS5 syntax — "phrases",
+prefix*, AND/OR/NOT, NEAR, column:filters — passes through when the query uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .exceptions import LedgerflowError
+from .query import connect_readonly
+
+# A query using any of these is FTS5 syntax and passes through unchanged.
+_FTS_SYNTAX = re.compile(r'["*^():{}+]|\b(AND|OR|NOT|NEAR)\b')
+# bm25 weights for (name, flow, step, preview): a hit in the name counts most.
+_WEIGHTS = (4.0, 1.0, 1.0, 1.0)
+
+
+class SearchError(LedgerflowError, ValueError):
+    """The search query is not valid FTS5 syntax."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One artifact matching a search, best first."""
+
+    pathspec: str
+    flow: str
+    run_id: str
+    step: str
+    task_id: str
+    name: str
+    snippet: str
+    rank: float
+    created_at: str
+    ledger_path: str
+
+    @property
+    def artifact(self) -> Any:
+        """The matching DataArtifact (loading its value is up to you: `.data`)."""
+        from .client import DataArtifact
+
+        return DataArtifact(self.pathspec, ledger=self.ledger_path)
+
+
+def fts_query(text: str) -> str:
+    """The FTS5 query for what a user typed: syntax passes through, plain words are quoted."""
+    text = text.strip()
+    if not text:
+        raise SearchError("empty search query; give a word to look for, e.g. search('accuracy')")
+    if _FTS_SYNTAX.search(text):
+        return text
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
+
+
+def _since_iso(since: str | datetime | None) -> str | None:
+    if since is None:
+        return None
+    if isinstance(since, datetime):
+        aware = since if since.tzinfo else since.astimezone()
+        return aware.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        parsed = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
+    except ValueError:
+        raise SearchError(
+            f"since={since!r} is not a date; use ISO form like '2026-11-01' or a datetime"
+        ) from None
+    return _since_iso(parsed)
+
+
+def search(
+    query: str,
+    flow: str | None = None,
+    step: str | None = None,
+    name: str | None = None,
+    since: str | datetime | None = None,
+    limit: int = 20,
+    *,
+    ledger: str | os.PathLike[str] | None = None,
+) -> list[SearchHit]:
+    """Artifacts whose name, flow, step or value text match `query`, ranked by bm25."""
+    if limit < 1:
+        raise SearchError(f"limit must be at least 1, not {limit}")
+    match = fts_query(query)
+    where = ["artifact_fts match ?"]
+    params: list[Any] = [match]
+    for column, value in (("f.name", flow), ("t.step", step), ("a.name", name)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    since_iso = _since_iso(since)
+    if since_iso is not None:
+        where.append("t.finished_at >= ?")
+        params.append(since_iso)
+    weights = ", ".join(str(w) for w in _WEIGHTS)
+    sql = (
+        "select f.name, r.run_id, t.step, t.task_id, a.name, "
+        "snippet(artifact_fts, 3, '[', ']', '…', 12), "
+        f"bm25(artifact_fts, {weights}) as rank, t.finished_at "
+        "from artifact_fts join artifact a on a.id = artifact_fts.rowid "
+        "join task t on t.id = a.task_id join run r on r.id = t.run_id "
+        "join flow f on f.id = r.flow_id "
+        f"where {' and '.join(where)} order by rank limit ?"
+    )
+    conn = connect_readonly(ledger)
+    try:
+        rows = conn.execute(sql, (*params, limit)).fetchall()
+        path = conn.execute("pragma database_list").fetchone()[2]
+    except sqlite3.OperationalError as e:
+        if "fts5" in str(e) or "syntax error" in str(e) or "no such column" in str(e):
+            raise SearchError(
+                f"invalid search query {query!r} ({e}); put literal text in double quotes, "
+                'e.g. search(\'"keyword-17"\')'
+            ) from None
+        raise LedgerflowError(f"search failed: {e}") from None
+    finally:
+        conn.close()
+    return [
+        SearchHit(
+            pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}/{r[4]}",
+            flow=r[0], run_id=r[1], step=r[2], task_id=r[3], name=r[4],
+            snippet=r[5], rank=r[6], created_at=r[7], ledger_path=path,
+        )  # fmt: skip
+        for r in rows
+    ]
