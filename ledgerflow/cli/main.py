@@ -39,8 +39,8 @@ def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
     ctx.obj = {"db": db}
 
 
-def _ledger(ctx: click.Context) -> Any:
-    from ..ledger import Ledger
+def _ledger_path(ctx: click.Context) -> Any:
+    """The ledger file this command reads; it must exist (commands never create one)."""
     from ..location import resolve_ledger_path
 
     path = resolve_ledger_path(ctx.find_root().obj["db"])
@@ -48,7 +48,13 @@ def _ledger(ctx: click.Context) -> Any:
         raise click.ClickException(
             f"no ledger at {path}; run a flow first or pass --db PATH of an existing ledger"
         )
-    return Ledger.open(path)
+    return path
+
+
+def _ledger(ctx: click.Context) -> Any:
+    from ..ledger import Ledger
+
+    return Ledger.open(_ledger_path(ctx))
 
 
 @cli.command()
@@ -92,6 +98,94 @@ def runs(ctx: click.Context, flow: str | None, status: str | None, limit: int,
         duration = "" if r["duration_s"] is None else f"{r['duration_s']:.3f}s"
         click.echo(f"{r['flow']:<24} {r['run_id']:<24} {r['status']:<10} "
                    f"{r['created_at']:<27} {duration}")
+
+
+@cli.command()
+@click.argument("text")
+@click.option("--flow", default=None, help="Only artifacts of this flow.")
+@click.option("--step", default=None, help="Only artifacts of this step.")
+@click.option("--name", default=None, help="Only artifacts with this name.")
+@click.option("--since", default=None, metavar="DATE", help="Only tasks finished since (ISO date).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of hits.")
+@click.pass_context
+def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
+           name: str | None, since: str | None, limit: int, as_json: bool) -> None:
+    """Full-text search over artifact names and values, best match first.
+
+    Plain words match as given (keyword-17 finds "keyword 17"); FTS5 syntax such as
+    "a phrase", prefix*, AND/OR/NOT passes through. Never loads a value.
+
+    Example: ledgerflow search resnet50 --flow TrainFlow --limit 5
+    """
+    from ..search import search as run_search
+
+    hits = run_search(text, flow=flow, step=step, name=name, since=since, limit=limit,
+                      ledger=_ledger_path(ctx))  # fmt: skip
+    if as_json:
+        keys = ("pathspec", "flow", "run_id", "step", "task_id", "name", "snippet", "rank",
+                "created_at")  # fmt: skip
+        click.echo(json.dumps([{k: getattr(h, k) for k in keys} for h in hits], indent=2))
+        return
+    if not hits:
+        click.echo("No matches.")
+        return
+    for hit in hits:
+        click.echo(f"{hit.pathspec}\n    {hit.snippet}")
+
+
+@cli.command()
+@click.argument("query")
+@click.option("--param", "-p", "params", multiple=True, metavar="VALUE",
+              help="A value for the next ? placeholder (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of row objects.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@click.pass_context
+def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
+        as_csv: bool) -> None:
+    """Run a read-only SQL query over the ledger's views (runs, tasks, artifacts, ...).
+
+    Example: ledgerflow sql "select run_id, value from artifacts where name = 'accuracy'"
+    """
+    from ..query import sql as run_sql
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    result = run_sql(query, params, ledger=_ledger_path(ctx))
+    if as_json:
+        click.echo(json.dumps(list(result), indent=2, default=_json_default))
+    elif as_csv:
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        _print_table(result.columns, result.rows)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return str(value)
+
+
+def _print_table(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+    click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def main() -> None:
