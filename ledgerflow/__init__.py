@@ -38,6 +38,8 @@ from .exceptions import (
 )
 from .flowspec import FlowSpec
 from .parameters import IncludeFile, JSONType, Parameter
+from .query import sql
+from .search import search
 
 __all__ = [
     "__version__",
@@ -64,6 +66,8 @@ __all__ = [
     "IncludeFile",
     "JSONType",
     "current",
+    "search",
+    "sql",
     "MetaflowException",
     "MetaflowExceptionWrapper",
     "MergeArtifactsException",
