@@ -3,6 +3,8 @@ SQLite file. Change `from metaflow import ...` to `from ledgerflow import ...`."
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 from .current import current
@@ -28,52 +30,53 @@ from .decorators import (
 )
 from .exceptions import (
     MergeArtifactsException,
-    MetaflowExceptionWrapper,
     MetaflowException,
+    MetaflowExceptionWrapper,
     MetaflowInvalidPathspec,
     MetaflowNamespaceMismatch,
     MetaflowNotFound,
+    MetaflowTaggingError,
     MissingInMergeArtifactsException,
     UnhandledInMergeArtifactsException,
 )
 from .flowspec import FlowSpec
 from .parameters import IncludeFile, JSONType, Parameter
-from .query import sql
-from .search import search
+
+# Read-side names load on first use, so `import ledgerflow` in a flow stays quick.
+_LAZY = {
+    "Metaflow": "client", "Flow": "client", "Run": "client", "Step": "client",
+    "Task": "client", "DataArtifact": "client", "namespace": "client",
+    "get_namespace": "client", "default_namespace": "client", "metadata": "client",
+    "get_metadata": "client", "default_metadata": "client", "use_ledger": "client",
+    "search": "fulltext", "sql": "query",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ledgerflow' has no attribute '{name}'")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "__version__",
-    "FlowSpec",
-    "step",
-    "retry",
-    "catch",
-    "timeout",
-    "resources",
-    "environment",
-    "batch",
-    "kubernetes",
-    "conda",
-    "pypi",
-    "card",
-    "secrets",
-    "project",
-    "schedule",
-    "conda_base",
-    "pypi_base",
-    "trigger",
+    # authoring
+    "FlowSpec", "step", "Parameter", "IncludeFile", "JSONType", "current",
+    "retry", "catch", "timeout", "resources", "environment", "batch", "kubernetes", "conda",
+    "pypi", "card", "secrets", "project", "schedule", "conda_base", "pypi_base", "trigger",
     "trigger_on_finish",
-    "Parameter",
-    "IncludeFile",
-    "JSONType",
-    "current",
-    "search",
-    "sql",
-    "MetaflowException",
-    "MetaflowExceptionWrapper",
-    "MergeArtifactsException",
-    "UnhandledInMergeArtifactsException",
-    "MissingInMergeArtifactsException",
-    "MetaflowNotFound",
-    "MetaflowNamespaceMismatch",
-    "MetaflowInvalidPathspec",
-]
+    # reading back
+    "Metaflow", "Flow", "Run", "Step", "Task", "DataArtifact", "namespace", "get_namespace",
+    "default_namespace", "metadata", "get_metadata", "default_metadata", "use_ledger",
+    "search", "sql",
+    # errors
+    "MetaflowException", "MetaflowExceptionWrapper", "MergeArtifactsException",
+    "UnhandledInMergeArtifactsException", "MissingInMergeArtifactsException",
+    "MetaflowNotFound", "MetaflowNamespaceMismatch", "MetaflowInvalidPathspec",
+    "MetaflowTaggingError",
+]  # fmt: skip

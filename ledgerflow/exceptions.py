@@ -16,6 +16,7 @@ The tree::
     ├── MergeArtifactsException        merge_artifacts() could not merge
     │   ├── UnhandledInMergeArtifactsException   conflicting values across inputs
     │   └── MissingInMergeArtifactsException     an `include` name is in no input
+    ├── MetaflowTaggingError           a tag is invalid, or a system tag was to be removed
     ├── MetaflowNotFound (KeyError)    no object at this pathspec
     ├── MetaflowNamespaceMismatch      the object exists outside the current namespace
     └── MetaflowInvalidPathspec (ValueError)   the pathspec is malformed
@@ -152,6 +153,12 @@ class MissingInMergeArtifactsException(MergeArtifactsException):
     headline = "Missing artifacts in merge"
 
 
+class MetaflowTaggingError(LedgerflowError):
+    """A tag is invalid, or a system tag was to be removed."""
+
+    headline = "Tagging error"
+
+
 class MetaflowNotFound(LedgerflowError, KeyError):
     """No flow, run, step, task or artifact exists at this pathspec."""
 
@@ -193,6 +200,7 @@ __all__ = [
     "MergeArtifactsException",
     "UnhandledInMergeArtifactsException",
     "MissingInMergeArtifactsException",
+    "MetaflowTaggingError",
     "MetaflowNotFound",
     "MetaflowNamespaceMismatch",
     "MetaflowInvalidPathspec",

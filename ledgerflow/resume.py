@@ -29,6 +29,9 @@ class OriginTask:
     stdout: str
     stderr: str
     foreach_stack: list[ForeachFrame]
+    exception_type: str | None = None
+    exception: str | None = None
+    traceback: str | None = None
 
 
 @dataclass
@@ -74,13 +77,14 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
     origin = Origin(run_id)
     # The final attempt of each task, in the order the tasks were created.
     tasks = ledger.execute(
-        "select t.id, t.step, t.task_id, t.status, t.foreach_stack from task t "
+        "select t.id, t.step, t.task_id, t.status, t.foreach_stack, t.exception_type, "
+        "t.exception, t.traceback from task t "
         "where t.run_id = ? and t.attempt = (select max(attempt) from task m where "
         "m.run_id = t.run_id and m.step = t.step and m.task_id = t.task_id) "
         "order by cast(t.task_id as integer)",
         (run[0],),
     ).fetchall()
-    for pk, step, task_id, status, stack_json in tasks:
+    for pk, step, task_id, status, stack_json, exc_type, exc, trace in tasks:
         stack = [ForeachFrame(*frame) for frame in json.loads(stack_json or "[]")]
         artifacts = {
             r[0]: ArtifactRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
@@ -93,7 +97,7 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
         logs = dict(ledger.execute("select stream, text from log where task_id = ?", (pk,)))
         task = OriginTask(
             pk, f"{flow_name}/{run_id}/{step}/{task_id}", status, artifacts,
-            logs.get("stdout", ""), logs.get("stderr", ""), stack,
+            logs.get("stdout", ""), logs.get("stderr", ""), stack, exc_type, exc, trace,
         )  # fmt: skip
         position = (step, tuple(f.index for f in stack))
         origin.tasks.setdefault(position, []).append(task)

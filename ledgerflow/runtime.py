@@ -296,6 +296,9 @@ class Runtime:
             transition=cloned_transition(self.ledger, candidate),
             stdout=candidate.stdout,
             stderr=candidate.stderr,
+            exception_type=candidate.exception_type,
+            exception=candidate.exception,
+            traceback=candidate.traceback,
         )
 
     # -- scheduling -------------------------------------------------------------------------

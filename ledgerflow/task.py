@@ -137,6 +137,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
     cls = flow_class(spec)
     graph = flow_graph(cls)
     ledger = Ledger.open(spec.ledger_path)
+    _client_reads(ledger)
     node = graph[spec.step]
     func = getattr(cls, spec.step)
     parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
@@ -175,6 +176,13 @@ def run_task(spec: TaskSpec) -> TaskResult:
     collect_artifacts(flow, state, spec, parent_refs, result, ledger, error)
     result.finished_at = now_iso()
     return result
+
+
+def _client_reads(ledger: Ledger) -> None:
+    """Inside a step, the Client API reads the run's own ledger (e.g. another flow's runs)."""
+    from .client.context import use_ledger
+
+    use_ledger(ledger)
 
 
 def _task_context(spec: TaskSpec, capture: TaskCapture) -> contextlib.ExitStack:

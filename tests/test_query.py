@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import ledgerflow
 from ledgerflow.cli.main import cli
 from ledgerflow.query import SQLError, sql
-from ledgerflow.search import SearchError, fts_query, search
+from ledgerflow.fulltext import SearchError, fts_query, search
 
 from .helpers import run_flow
 

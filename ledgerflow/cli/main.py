@@ -118,7 +118,7 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
 
     Example: ledgerflow search resnet50 --flow TrainFlow --limit 5
     """
-    from ..search import search as run_search
+    from ..fulltext import search as run_search
 
     hits = run_search(text, flow=flow, step=step, name=name, since=since, limit=limit,
                       ledger=_ledger_path(ctx))  # fmt: skip

@@ -6,7 +6,7 @@ import html
 from collections import namedtuple
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..exceptions import LedgerflowError
+from ..exceptions import LedgerflowError, MetaflowTaggingError
 
 if TYPE_CHECKING:
     from .tasks import DataArtifact
@@ -17,12 +17,6 @@ Metadata = namedtuple("Metadata", ["name", "value", "created_at", "type", "task"
 # Metaflow's limits (metaflow/tagging_util.py).
 MAX_TAG_SIZE = 500
 MAX_USER_TAG_SET_SIZE = 50
-
-
-class MetaflowTaggingError(LedgerflowError):
-    """A tag is invalid, or a system tag was to be removed."""
-
-    headline = "Tagging error"
 
 
 def is_stringish(x: Any) -> bool:

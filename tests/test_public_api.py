@@ -1,0 +1,35 @@
+"""The public surface is explicit: every name in __all__ resolves, and nothing more is promised."""
+
+from __future__ import annotations
+
+import ledgerflow
+
+
+def test_every_name_in_all_resolves():
+    for name in ledgerflow.__all__:
+        assert getattr(ledgerflow, name) is not None, name
+
+
+def test_metaflow_names_a_ported_flow_imports():
+    from ledgerflow import (  # noqa: F401
+        DataArtifact, Flow, FlowSpec, IncludeFile, JSONType, Metaflow, Parameter, Run, Step,
+        Task, current, default_namespace, get_metadata, get_namespace, metadata, namespace,
+        step, retry, catch, timeout, resources, MetaflowNotFound, MetaflowException,
+        UnhandledInMergeArtifactsException, MissingInMergeArtifactsException,
+    )  # fmt: skip
+
+
+def test_unknown_names_raise_attribute_error():
+    try:
+        ledgerflow.NoSuchThing  # noqa: B018
+    except AttributeError as e:
+        assert "NoSuchThing" in str(e)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_not_found_is_a_key_error_and_invalid_pathspec_a_value_error():
+    assert issubclass(ledgerflow.MetaflowNotFound, KeyError)
+    assert issubclass(ledgerflow.MetaflowInvalidPathspec, ValueError)
+    assert issubclass(ledgerflow.UnhandledInMergeArtifactsException,
+                      ledgerflow.MergeArtifactsException)
