@@ -30,6 +30,7 @@ from . import codec
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
 from .location import resolve_ledger_path
+from .trust import machine_id
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 30_000
@@ -403,7 +404,8 @@ class Ledger:
             cur = conn.execute(
                 "insert into run(flow_id, run_id, status, created_at, params, user, host, pid,"
                 " heartbeat_at, script_name, code, origin_run_id, python_version,"
-                " ledgerflow_version) values (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ledgerflow_version, machine_id)"
+                " values (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     flow_pk,
                     run_id,
@@ -418,6 +420,7 @@ class Ledger:
                     origin_run_id,
                     python_version,
                     ledgerflow_version,
+                    machine_id(),
                 ),
             )
             run_pk = int(cur.lastrowid)

@@ -52,6 +52,8 @@ class Run(BaseModel):
     origin_run_id = pw.TextField(null=True)  # set by resume
     python_version = pw.TextField(null=True)
     ledgerflow_version = pw.TextField(null=True)
+    # The machine (its ledgerflow machine id) that ran it: pickles from elsewhere need trust.
+    machine_id = pw.TextField(null=True)
 
     class Meta:
         indexes = ((("flow", "run_id"), True), (("flow", "created_at"), False))
@@ -155,4 +157,20 @@ class Log(BaseModel):
         indexes = ((("task", "stream"), True),)
 
 
-MODELS = [Meta, Flow, Run, Task, TaskParent, Blob, BlobChunk, Artifact, Tag, Log]
+class S3Object(BaseModel):
+    """An object stored through `S3(run=...)`: a key scoped to a run, content in a blob."""
+
+    run = pw.ForeignKeyField(Run, on_delete="CASCADE", index=False)
+    key = pw.TextField()
+    blob = pw.ForeignKeyField(Blob, column_name="sha", field="sha", index=True)
+    encoding = pw.TextField()  # bytes | text | json | pickle
+    size = pw.IntegerField()
+    created_at = pw.TextField()
+
+    class Meta:
+        table_name = "s3_object"
+        indexes = ((("run", "key"), True),)
+
+
+V1_MODELS = [Meta, Flow, Run, Task, TaskParent, Blob, BlobChunk, Artifact, Tag, Log]
+MODELS = V1_MODELS + [S3Object]

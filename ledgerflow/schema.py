@@ -5,7 +5,8 @@ ones inside one `BEGIN IMMEDIATE` transaction, so processes creating the same ne
 the same moment serialize: the first creates the schema, the others find it done.
 
 A migration is a small function `(conn, db)`. Never edit one that has shipped; add the next.
-Migration 1 creates the tables from the peewee models as they were declared at version 1.
+Migration 1 creates the v1 tables from the peewee models; since those models may have gained
+columns since, a later migration adding a column checks whether it is already there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Callable
 
 import peewee as pw
 
-from .models import MODELS
+from .models import MODELS, V1_MODELS, S3Object
 
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.
@@ -96,8 +97,9 @@ _BIND_LOCK = threading.Lock()
 
 
 def _v1_tables(conn: sqlite3.Connection, db: pw.Database) -> None:
-    with _BIND_LOCK, db.bind_ctx(MODELS):
-        db.create_tables(MODELS)
+    # Models may have gained columns since v1; later migrations add them only if missing.
+    with _BIND_LOCK, db.bind_ctx(V1_MODELS):
+        db.create_tables(V1_MODELS)
     for sql in VIEWS_V1.values():
         conn.execute(sql)
 
@@ -118,8 +120,17 @@ def _v2_search_index(conn: sqlite3.Connection, db: pw.Database) -> None:
     )
 
 
+def _v3_provenance_and_s3(conn: sqlite3.Connection, db: pw.Database) -> None:
+    """run.machine_id (who ran it, for the pickle trust check) and the s3_object table."""
+    columns = {row[1] for row in conn.execute("pragma table_info(run)")}
+    if "machine_id" not in columns:  # a v1 file; new files get it from the model
+        conn.execute("alter table run add column machine_id text")
+    with _BIND_LOCK, db.bind_ctx([S3Object]):
+        db.create_tables([S3Object])
+
+
 Migration = Callable[[sqlite3.Connection, pw.Database], None]
-MIGRATIONS: list[Migration] = [_v1_tables, _v2_search_index]
+MIGRATIONS: list[Migration] = [_v1_tables, _v2_search_index, _v3_provenance_and_s3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 OUR_TABLES = [m._meta.table_name for m in MODELS] + list(VIEWS_V1) + ["sqlite_sequence"]

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 
+# One ~/.ledgerflow (holding this "machine's" id) for the session, never the real one. Set
+# at import, before any fixture, so module-scoped fixtures and their subprocesses share it.
+os.environ["LEDGERFLOW_HOME"] = tempfile.mkdtemp(prefix="ledgerflow-home-")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never touch a ledgerflow.db outside the test's own folder."""
+    monkeypatch.delenv("LEDGERFLOW_TRUST", raising=False)
+    monkeypatch.delenv("LEDGERFLOW_MACHINE_ID", raising=False)
     monkeypatch.setenv("LEDGERFLOW_DB", str(tmp_path / "ledgerflow.db"))
     monkeypatch.setenv("METAFLOW_USER", "tester")
     monkeypatch.chdir(tmp_path)

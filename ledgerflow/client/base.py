@@ -23,7 +23,7 @@ select r.id as pk, f.name as flow, r.run_id as run_id, r.status as status,
        r.created_at as created_at, r.finished_at as finished_at, r.user as user,
        r.host as host, r.pid as pid, r.script_name as script_name,
        r.origin_run_id as origin_run_id, r.python_version as python_version,
-       r.ledgerflow_version as ledgerflow_version,
+       r.ledgerflow_version as ledgerflow_version, r.machine_id as machine_id,
        (select json_group_array(json_array(g.tag, g.system)) from tag g where g.run_id = r.id)
            as tags
 from flow f join run r on r.flow_id = f.id

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..clock import parse_iso
 from ..exceptions import MetaflowExceptionWrapper
+from ..trust import require_trust
 from ..flowspec import ForeachFrame
 from . import _db
 from .base import (
@@ -446,7 +447,10 @@ class DataArtifact(MetaflowObject):
 
     @property
     def data(self) -> Any:
-        """The value, decoded from the ledger (a new object each time)."""
+        """The value, decoded from the ledger (a new object each time). A pickle written on
+        another machine needs ledgerflow.trust() first (see ledgerflow/trust.py)."""
+        if self._row["encoding"] == "pickle":
+            require_trust(self._task._run._row["machine_id"], self._ledger.path, self.pathspec)
         return self._ledger.load(self._row["sha"])
 
     @property
