@@ -48,7 +48,7 @@ _LAZY = {
     "Task": "client", "DataArtifact": "client", "namespace": "client",
     "get_namespace": "client", "default_namespace": "client", "metadata": "client",
     "get_metadata": "client", "default_metadata": "client", "use_ledger": "client",
-    "search": "fulltext", "sql": "query", "trust": "trust",
+    "search": "fulltext", "sql": "query", "trust": "trust", "S3": "s3",
 }  # fmt: skip
 
 
@@ -73,7 +73,7 @@ __all__ = [
     # reading back
     "Metaflow", "Flow", "Run", "Step", "Task", "DataArtifact", "namespace", "get_namespace",
     "default_namespace", "metadata", "get_metadata", "default_metadata", "use_ledger",
-    "search", "sql", "trust",
+    "search", "sql", "trust", "S3",
     # errors
     "MetaflowException", "MetaflowExceptionWrapper", "MergeArtifactsException",
     "UnhandledInMergeArtifactsException", "MissingInMergeArtifactsException",

@@ -398,35 +398,69 @@ class FlowGraph:
             self.nodes[self.end_step].type = "end"
 
     def _traverse_graph(self) -> None:
-        # Metaflow's traversal, verbatim in behaviour: every path from start is
-        # walked; a node's split bookkeeping is that of the last path reaching
-        # it, and sorted_nodes moves a node to the end each time it is reached.
-        def traverse(node, seen, split_parents, split_branches):
-            add_split_branch = False
+        """Metaflow's traversal, with the same result but without its exponential cost.
+
+        Metaflow walks every path from start: a node's split bookkeeping is the
+        one of the *last* path reaching it, and sorted_nodes moves a node to the
+        end each time it is reached. A walk from a node depends only on the
+        node, its split state and which of its descendants are already on the
+        path, so a repeated walk is replayed from a memo of its net effect: the
+        nodes it reached (in order of their last visit) and the last value it
+        wrote to each attribute.
+        """
+        log: list[tuple] = []  # effects, in order: ("visit", name) / ("set", name, attr, value)
+        memo: dict[tuple, tuple[list[str], dict[tuple[str, str], Any]]] = {}
+        descendants = self._descendants()
+
+        def visit(name: str) -> None:
             try:
-                self.sorted_nodes.remove(node.name)
+                self.sorted_nodes.remove(name)
             except ValueError:
                 pass
-            self.sorted_nodes.append(node.name)
+            self.sorted_nodes.append(name)
+            log.append(("visit", name))
+
+        def assign(name: str, attr: str, value: Any) -> None:
+            setattr(self.nodes[name], attr, value)
+            log.append(("set", name, attr, value))
+
+        def traverse(node, seen, split_parents, split_branches):
+            key = (
+                node.name,
+                tuple(split_parents),
+                tuple(split_branches),
+                frozenset(descendants[node.name].intersection(seen)),
+            )
+            if key in memo:
+                visits, writes = memo[key]
+                for name in visits:
+                    visit(name)
+                for (name, attr), value in writes.items():
+                    assign(name, attr, value)
+                return
+            log_start = len(log)
+
+            add_split_branch = False
+            visit(node.name)
             if node.type in ("split", "foreach"):
-                node.split_parents = split_parents
-                node.split_branches = split_branches
+                assign(node.name, "split_parents", split_parents)
+                assign(node.name, "split_branches", split_branches)
                 add_split_branch = True
                 split_parents = split_parents + [node.name]
             elif node.type == "split-switch":
-                node.split_parents = split_parents
-                node.split_branches = split_branches
+                assign(node.name, "split_parents", split_parents)
+                assign(node.name, "split_branches", split_branches)
             elif node.type == "join":
                 # ignore joins without splits
                 if split_parents:
-                    self[split_parents[-1]].matching_join = node.name
-                    node.split_parents = split_parents
-                    node.split_branches = split_branches[:-1]
+                    assign(split_parents[-1], "matching_join", node.name)
+                    assign(node.name, "split_parents", split_parents)
+                    assign(node.name, "split_branches", split_branches[:-1])
                     split_parents = split_parents[:-1]
                     split_branches = split_branches[:-1]
             else:
-                node.split_parents = split_parents
-                node.split_branches = split_branches
+                assign(node.name, "split_parents", split_parents)
+                assign(node.name, "split_branches", split_branches)
 
             for n in node.out_funcs:
                 # the graph may contain loops and unknown steps: skip them
@@ -440,8 +474,30 @@ class FlowGraph:
                         split_branches + ([n] if add_split_branch else []),
                     )
 
+            effects = log[log_start:]
+            last_visit = {e[1]: i for i, e in enumerate(effects) if e[0] == "visit"}
+            writes: dict[tuple[str, str], Any] = {}
+            for e in effects:
+                if e[0] == "set":
+                    writes[(e[1], e[2])] = e[3]
+            memo[key] = (sorted(last_visit, key=last_visit.__getitem__), writes)
+
         if self.start_step in self:
             traverse(self[self.start_step], [], [], [])
+
+    def _descendants(self) -> dict[str, frozenset[str]]:
+        """Steps reachable from each step through one or more known transitions."""
+        result: dict[str, frozenset[str]] = {}
+        for name in self.nodes:
+            seen: set[str] = set()
+            stack = [name]
+            while stack:
+                for n in self.nodes[stack.pop()].out_funcs:
+                    if n in self.nodes and n not in seen:
+                        seen.add(n)
+                        stack.append(n)
+            result[name] = frozenset(seen)
+        return result
 
     def _postprocess(self) -> None:
         # A node is inside a foreach when a foreach is among its split parents,

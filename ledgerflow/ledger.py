@@ -319,6 +319,10 @@ class Ledger:
         """True if this process has seen the blob committed (cheap, no query)."""
         return sha in self._known_shas
 
+    def forget_known_blobs(self) -> None:
+        """After blobs were deleted (gc): stop assuming any SHA is present."""
+        self._known_shas.clear()
+
     def has_blob(self, sha: str) -> bool:
         return self.execute("select 1 from blob where sha = ?", (sha,)).fetchone() is not None
 

@@ -1,0 +1,331 @@
+"""Keeping a ledger healthy: rm, gc, doctor and stats.
+
+- `rm` deletes runs (never one still running) with their tasks, artifacts and logs; blobs
+  stay until `gc`.
+- `gc` deletes blobs nothing references any more, then VACUUMs. It refuses while a run is
+  in progress, since that run may reuse a blob it has seen (deduplication) before committing.
+- `doctor` checks SQLite's integrity, re-hashes every blob, looks for dangling references,
+  runs left 'running' by a dead process, and the search index; `repair=True` fixes what is
+  safe to fix (crashed runs, the search index). It never unpickles.
+- `stats` counts and sizes: logical bytes (what artifacts would take un-deduplicated and
+  uncompressed) against stored bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from . import codec
+from .clock import now_iso
+from .exceptions import LedgerflowError
+from .ledger import Ledger
+from .sharing import resolve_runs
+
+
+def process_alive(host: str | None, pid: int | None) -> bool:
+    """False only when we can tell the run's process is gone (same host, no such pid)."""
+    if pid is None or host != socket.gethostname():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_runs(ledger: Ledger) -> list[tuple[int, str]]:
+    """(pk, pathspec) of runs marked running whose process may still be alive."""
+    rows = ledger.execute(
+        "select r.id, f.name || '/' || r.run_id, r.host, r.pid from run r "
+        "join flow f on f.id = r.flow_id where r.status = 'running'"
+    ).fetchall()
+    return [(pk, spec) for pk, spec, host, pid in rows if process_alive(host, pid)]
+
+
+def mark_crashed(ledger: Ledger) -> list[str]:
+    """Mark runs left 'running' by a dead process as crashed. Returns their pathspecs."""
+    rows = ledger.execute(
+        "select r.id, f.name || '/' || r.run_id, r.host, r.pid from run r "
+        "join flow f on f.id = r.flow_id where r.status = 'running'"
+    ).fetchall()
+    dead = [(pk, spec) for pk, spec, host, pid in rows if not process_alive(host, pid)]
+    if dead:
+        with ledger.write() as conn:
+            conn.executemany(
+                "update run set status = 'crashed', finished_at = ? where id = ? "
+                "and status = 'running'",
+                [(now_iso(), pk) for pk, _ in dead],
+            )
+    return [spec for _, spec in dead]
+
+
+# -- rm ----------------------------------------------------------------------------------
+
+
+def rm(
+    ledger: Ledger,
+    pathspecs: list[str],
+    older_than: str | datetime | None = None,
+    keep: int | None = None,
+) -> list[str]:
+    """Delete runs: 'Flow/RunId' ones, or a flow's runs older than a date / beyond the
+    newest `keep`. Returns the deleted pathspecs. Running runs are refused."""
+    pks = resolve_runs(ledger, pathspecs)
+    if older_than is not None or keep is not None:
+        pks = _filter_runs(ledger, pks, older_than, keep)
+    alive = {pk: spec for pk, spec in running_runs(ledger)}
+    busy = [alive[pk] for pk in pks if pk in alive]
+    if busy:
+        raise LedgerflowError(
+            f"{busy[0]} is still running; wait for it to finish (or kill it) before rm"
+        )
+    names = dict(ledger.execute(
+        "select r.id, f.name || '/' || r.run_id from run r join flow f on f.id = r.flow_id"
+    ).fetchall())  # fmt: skip
+    with ledger.write() as conn:
+        for pk in pks:
+            # The search index is a virtual table: foreign keys do not cascade into it.
+            conn.execute(
+                "delete from artifact_fts where rowid in (select a.id from artifact a "
+                "join task t on t.id = a.task_id where t.run_id = ?)",
+                (pk,),
+            )
+            conn.execute("delete from run where id = ?", (pk,))
+    return [names[pk] for pk in pks]
+
+
+def _filter_runs(ledger: Ledger, pks: list[int], older_than: Any, keep: int | None) -> list[int]:
+    rows = ledger.execute(
+        f"select id, flow_id, created_at from run where id in ({','.join('?' * len(pks))}) "
+        "order by created_at desc",
+        pks,
+    ).fetchall()
+    chosen = []
+    seen_per_flow: dict[int, int] = {}
+    cutoff = _iso(older_than) if older_than is not None else None
+    for pk, flow_pk, created in rows:
+        seen_per_flow[flow_pk] = seen_per_flow.get(flow_pk, 0) + 1
+        beyond = keep is not None and seen_per_flow[flow_pk] > keep
+        old = cutoff is not None and created < cutoff
+        if (keep is None or beyond) and (cutoff is None or old):
+            chosen.append(pk)
+    return chosen
+
+
+def _iso(value: str | datetime) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise LedgerflowError(f"{value!r} is not a date; use ISO form like 2026-11-01") from None
+    if value.tzinfo is None:
+        value = value.astimezone()
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# -- gc ----------------------------------------------------------------------------------
+
+
+@dataclass
+class GcReport:
+    blobs_deleted: int
+    bytes_freed: int  # file size before minus after
+
+
+def gc(ledger: Ledger) -> GcReport:
+    """Delete blobs no artifact or s3 object references, then reclaim the space."""
+    busy = running_runs(ledger)
+    if busy:
+        raise LedgerflowError(
+            f"{len(busy)} run(s) in progress (e.g. {busy[0][1]}); run gc when they finish"
+        )
+    before = _file_size(ledger)
+    with ledger.write() as conn:
+        unreferenced = "select sha from blob where sha not in (select sha from artifact) " \
+                       "and sha not in (select sha from s3_object)"
+        count = conn.execute(f"select count(*) from ({unreferenced})").fetchone()[0]
+        conn.execute(f"delete from blob_chunk where sha in ({unreferenced})")
+        conn.execute(f"delete from blob where sha in ({unreferenced})")
+    ledger.forget_known_blobs()
+    ledger.execute("pragma wal_checkpoint(truncate)")
+    ledger.execute("vacuum")
+    ledger.execute("pragma wal_checkpoint(truncate)")
+    return GcReport(count, max(0, before - _file_size(ledger)))
+
+
+def _file_size(ledger: Ledger) -> int:
+    total = 0
+    for suffix in ("", "-wal"):
+        try:
+            total += os.path.getsize(f"{ledger.path}{suffix}")
+        except OSError:
+            pass
+    return total
+
+
+# -- doctor ------------------------------------------------------------------------------
+
+
+@dataclass
+class DoctorReport:
+    problems: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    blobs_checked: int = 0
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+
+def doctor(
+    ledger: Ledger,
+    repair: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> DoctorReport:
+    """Check the ledger; with repair=True fix what is safe to fix."""
+    report = DoctorReport()
+    integrity = [r[0] for r in ledger.execute("pragma integrity_check")]
+    if integrity != ["ok"]:
+        report.problems += [f"sqlite integrity: {line}" for line in integrity[:20]]
+    fk = ledger.execute("pragma foreign_key_check").fetchall()
+    for table, rowid, parent, _ in fk[:20]:
+        report.problems.append(f"dangling reference: {table} row {rowid} points to a missing "
+                               f"{parent}")  # fmt: skip
+    _check_blobs(ledger, report, progress)
+    dead = ledger.execute(
+        "select r.id, f.name || '/' || r.run_id, r.host, r.pid from run r "
+        "join flow f on f.id = r.flow_id where r.status = 'running'"
+    ).fetchall()
+    for _, spec, host, pid in dead:
+        if not process_alive(host, pid):
+            report.problems.append(f"run {spec} was left running by a dead process")
+    _check_search_index(ledger, report)
+    if repair and report.problems:
+        _repair(ledger, report)
+    return report
+
+
+def _check_blobs(ledger: Ledger, report: DoctorReport,
+                 progress: Callable[[int, int], None] | None) -> None:  # fmt: skip
+    total = ledger.execute("select count(*) from blob").fetchone()[0]
+    rows = ledger.execute("select sha, raw_size, n_chunks from blob order by sha").fetchall()
+    for i, (sha, raw_size, n_chunks) in enumerate(rows, 1):
+        hasher = hashlib.sha256()
+        size, seqs = 0, 0
+        try:
+            for (seq, frame) in ledger.execute(
+                "select seq, data from blob_chunk where sha = ? order by seq", (sha,)
+            ):
+                if seq != seqs:
+                    raise ValueError(f"chunk {seqs} missing")
+                piece = codec.decompress_chunk(frame, max(raw_size - size, 1))
+                hasher.update(piece)
+                size += len(piece)
+                seqs += 1
+            if seqs != n_chunks:
+                raise ValueError(f"{seqs} of {n_chunks} chunks present")
+            if size != raw_size:
+                raise ValueError(f"{size} bytes, expected {raw_size}")
+            if hasher.hexdigest() != sha:
+                raise ValueError("content does not match its SHA-256")
+        except Exception as e:  # zstd errors too: any failure is a damaged blob
+            report.problems.append(f"blob {sha[:12]} is damaged: {e}")
+        report.blobs_checked = i
+        if progress is not None:
+            progress(i, total)
+    missing = ledger.execute(
+        "select count(*) from artifact where sha not in (select sha from blob)"
+    ).fetchone()[0]
+    if missing:
+        report.problems.append(f"{missing} artifact(s) reference a missing blob")
+
+
+def _expected_search_rows(ledger: Ledger) -> int:
+    return ledger.execute(
+        "select count(*) from artifact where inherited = 0 and substr(name, 1, 1) != '_'"
+    ).fetchone()[0]
+
+
+def _check_search_index(ledger: Ledger, report: DoctorReport) -> None:
+    indexed = ledger.execute("select count(*) from artifact_fts").fetchone()[0]
+    expected = _expected_search_rows(ledger)
+    if indexed != expected:
+        report.problems.append(
+            f"search index has {indexed} entries for {expected} searchable artifacts"
+        )
+    orphans = ledger.execute(
+        "select count(*) from artifact_fts where rowid not in (select id from artifact)"
+    ).fetchone()[0]
+    if orphans:
+        report.problems.append(f"search index has {orphans} entries for deleted artifacts")
+
+
+def _repair(ledger: Ledger, report: DoctorReport) -> None:
+    crashed = mark_crashed(ledger)
+    report.repaired += [f"marked {spec} as crashed" for spec in crashed]
+    if any(p.startswith("search index") for p in report.problems):
+        with ledger.write() as conn:
+            conn.execute("delete from artifact_fts")
+            conn.execute(
+                "insert into artifact_fts(rowid, name, flow, step, preview) "
+                "select a.id, a.name, f.name, t.step, a.preview from artifact a "
+                "join task t on t.id = a.task_id join run r on r.id = t.run_id "
+                "join flow f on f.id = r.flow_id "
+                "where a.inherited = 0 and substr(a.name, 1, 1) != '_'"
+            )
+        report.repaired.append("rebuilt the search index")
+
+
+# -- stats ---------------------------------------------------------------------------------
+
+
+def stats(ledger: Ledger, largest: int = 10) -> dict[str, Any]:
+    """Counts and sizes, overall and per flow. Plain data, ready for JSON."""
+    one = lambda sql: ledger.execute(sql).fetchone()  # noqa: E731
+    runs, tasks, artifacts = one(
+        "select (select count(*) from run), (select count(*) from task), "
+        "(select count(*) from artifact)"
+    )
+    logical = one("select (select coalesce(sum(size), 0) from artifact) + "
+                  "(select coalesce(sum(size), 0) from s3_object)")[0]
+    blobs, raw, stored = one(
+        "select count(*), coalesce(sum(raw_size), 0), coalesce(sum(stored_size), 0) from blob"
+    )
+    per_flow = [
+        {"flow": r[0], "runs": r[1], "tasks": r[2], "artifact_bytes": r[3]}
+        for r in ledger.execute(
+            "select f.name, count(distinct r.id), count(distinct t.id), "
+            "coalesce((select sum(a.size) from artifact a join task t2 on t2.id = a.task_id "
+            "join run r2 on r2.id = t2.run_id where r2.flow_id = f.id), 0) "
+            "from flow f left join run r on r.flow_id = f.id left join task t on t.run_id = r.id "
+            "group by f.id order by f.name"
+        )
+    ]
+    top = [
+        {"pathspec": r[0], "size": r[1], "type": r[2]}
+        for r in ledger.execute(
+            "select pathspec, size, type from artifacts order by size desc limit ?", (largest,)
+        )
+    ]
+    return {
+        "ledger": str(ledger.path),
+        "file_bytes": _file_size(ledger),
+        "runs": runs,
+        "tasks": tasks,
+        "artifacts": artifacts,
+        "blobs": blobs,
+        "logical_bytes": logical,
+        "unique_bytes": raw,
+        "stored_bytes": stored,
+        "dedup_ratio": round(logical / raw, 2) if raw else None,
+        "compression_ratio": round(raw / stored, 2) if stored else None,
+        "flows": per_flow,
+        "largest_artifacts": top,
+    }
