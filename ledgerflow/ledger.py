@@ -30,7 +30,7 @@ from . import codec
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
 from .location import resolve_ledger_path
-from .trust import machine_id
+from .provenance import machine_id
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 30_000

@@ -22,7 +22,7 @@ from . import codec
 from .clock import now_iso
 from .exceptions import LedgerflowError, MetaflowNotFound
 from .ledger import Ledger
-from .trust import require_trust
+from .provenance import require_trust
 
 BYTES, TEXT = "bytes", "text"
 

@@ -5,9 +5,16 @@ from __future__ import annotations
 import ledgerflow
 
 
-def test_every_name_in_all_resolves():
+def test_every_name_in_all_resolves_and_is_not_shadowed_by_a_submodule():
+    import importlib
+    import pkgutil
+    import types
+
+    for info in pkgutil.walk_packages(ledgerflow.__path__, "ledgerflow."):
+        importlib.import_module(info.name)  # a submodule import must not shadow a name
     for name in ledgerflow.__all__:
-        assert getattr(ledgerflow, name) is not None, name
+        value = getattr(ledgerflow, name)
+        assert value is not None and not isinstance(value, types.ModuleType), name
 
 
 def test_metaflow_names_a_ported_flow_imports():

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..clock import parse_iso
 from ..exceptions import MetaflowExceptionWrapper
-from ..trust import require_trust
+from ..provenance import require_trust
 from ..flowspec import ForeachFrame
 from . import _db
 from .base import (
