@@ -15,11 +15,14 @@ known bound (a guard against decompression bombs in files received from others).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import os
 import pickle
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
@@ -59,16 +62,180 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 @dataclass
 class EncodedBlob:
-    """A value's raw encoding, hashed and compressed into chunks ready to store."""
+    """A value's encoding, hashed and compressed into chunks ready to store.
+
+    Chunks stay in memory, or, past SPILL_AT compressed bytes, in a temporary file, so that
+    a multi-GB value costs about one copy of itself in memory, never three."""
 
     sha: str
     encoding: str
     raw_size: int
-    chunks: list[bytes] = field(repr=False)
+    stored_size: int
+    n_chunks: int
+    frames: list[bytes] | None = field(default=None, repr=False)
+    spill_path: str | None = None
+    spill_sizes: list[int] = field(default_factory=list, repr=False)
+    raw: bytes | None = field(default=None, repr=False)  # kept for small values (caching)
+
+    def iter_chunks(self) -> Iterator[bytes]:
+        if self.frames is not None:
+            yield from self.frames
+            return
+        assert self.spill_path is not None
+        with open(self.spill_path, "rb") as f:
+            for size in self.spill_sizes:
+                yield f.read(size)
 
     @property
-    def stored_size(self) -> int:
-        return sum(len(c) for c in self.chunks)
+    def chunks(self) -> list[bytes]:
+        return list(self.iter_chunks())
+
+    def discard(self) -> None:
+        """Remove the spill file, if any (after the blob is stored or found redundant)."""
+        if self.spill_path is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.spill_path)
+            self.spill_path = None
+            self.frames = []
+
+
+# Compressed bytes a BlobWriter keeps in memory before it spills to a temporary file.
+SPILL_AT = 64 * 1024 * 1024
+
+
+class BlobWriter:
+    """A file-like sink: bytes written are hashed and compressed chunk by chunk.
+
+    `pickle` can dump straight into it, so a large value is never held twice in memory."""
+
+    def __init__(self, encoding: str, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 keep_raw: int = 16 * 1024 * 1024):  # fmt: skip
+        self.encoding = encoding
+        self.chunk_size = chunk_size
+        self._hash = hashlib.sha256()
+        self._buf = bytearray()
+        self._frames: list[bytes] = []
+        self._sizes: list[int] = []
+        self._spill: Any = None
+        self._keep_raw = keep_raw
+        self._raw_parts: list[bytes] | None = []
+        self.raw_size = 0
+        self.stored_size = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        written = len(view)
+        while len(view):
+            if not self._buf and len(view) >= self.chunk_size:
+                self._emit(view[: self.chunk_size])  # straight from the caller's buffer
+                view = view[self.chunk_size :]
+                continue
+            room = self.chunk_size - len(self._buf)
+            self._buf += view[:room]
+            view = view[room:]
+            if len(self._buf) == self.chunk_size:
+                self._emit(self._buf)
+                self._buf = bytearray()
+        return written
+
+    def _emit(self, piece: Any) -> None:
+        self._hash.update(piece)
+        self.raw_size += len(piece)
+        if self._raw_parts is not None:
+            if self.raw_size <= self._keep_raw:
+                self._raw_parts.append(bytes(piece))
+            else:
+                self._raw_parts = None
+        frame = _compressor().compress(piece)
+        self.stored_size += len(frame)
+        self._sizes.append(len(frame))
+        if self._spill is None and self.stored_size > SPILL_AT:
+            self._spill = tempfile.NamedTemporaryFile(prefix="ledgerflow-blob-", delete=False)
+            for earlier in self._frames:
+                self._spill.write(earlier)
+            self._frames = []
+        if self._spill is not None:
+            self._spill.write(frame)
+        else:
+            self._frames.append(frame)
+
+    def finish(self, sha: str | None = None) -> EncodedBlob:
+        if self._buf or self.raw_size == 0:
+            self._emit(self._buf)
+            self._buf = bytearray()
+        raw = b"".join(self._raw_parts) if self._raw_parts is not None else None
+        blob = EncodedBlob(
+            sha=sha or self._hash.hexdigest(),
+            encoding=self.encoding,
+            raw_size=self.raw_size,
+            stored_size=self.stored_size,
+            n_chunks=len(self._sizes),
+            raw=raw,
+        )
+        if self._spill is not None:
+            self._spill.close()
+            blob.spill_path, blob.spill_sizes = self._spill.name, list(self._sizes)
+        else:
+            blob.frames = self._frames
+        return blob
+
+
+class ChunkReader:
+    """A file-like view of a blob's raw bytes, decompressing one chunk at a time and
+    hashing as it goes; `pickle.load` reads large values straight into their final buffer
+    (via readinto)."""
+
+    def __init__(self, frames: Iterable[bytes], raw_size: int, chunk_bound: int):
+        self._frames = iter(frames)
+        self._bound = chunk_bound
+        self._piece = memoryview(b"")
+        self._hash = hashlib.sha256()
+        self.raw_size = raw_size
+        self.consumed = 0
+
+    def _refill(self) -> bool:
+        frame = next(self._frames, None)
+        if frame is None:
+            return False
+        piece = decompress_chunk(frame, self._bound)
+        self._hash.update(piece)
+        self._piece = memoryview(piece)
+        return True
+
+    def readinto(self, target: Any) -> int:
+        out = memoryview(target).cast("B")
+        filled = 0
+        while filled < len(out):
+            if not len(self._piece) and not self._refill():
+                break
+            n = min(len(out) - filled, len(self._piece))
+            out[filled : filled + n] = self._piece[:n]
+            self._piece = self._piece[n:]
+            filled += n
+        self.consumed += filled
+        return filled
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            n = self.raw_size - self.consumed
+        buf = bytearray(n)
+        got = self.readinto(buf)
+        return bytes(buf[:got])
+
+    def readline(self) -> bytes:
+        line = bytearray()
+        while True:
+            c = self.read(1)
+            line += c
+            if not c or c == b"\n":
+                return bytes(line)
+
+    def sha_after_draining(self) -> str:
+        """Read what is left and return the SHA-256 of everything."""
+        while len(self._piece) or self._refill():
+            self.consumed += len(self._piece)
+            self._piece = memoryview(b"")
+        return self._hash.hexdigest()
 
 
 def is_json_exact(value: Any, _depth: int = 0) -> bool:
@@ -115,11 +282,7 @@ def sha256(raw: bytes | memoryview) -> str:
 
 def compress_chunks(raw: bytes | memoryview, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[bytes]:
     """Split raw bytes into chunk_size pieces, each compressed into its own zstd frame."""
-    view = memoryview(raw)
-    cctx = _compressor()
-    if len(view) == 0:
-        return [cctx.compress(b"")]
-    return [cctx.compress(view[i : i + chunk_size]) for i in range(0, len(view), chunk_size)]
+    return blob_from_raw(PICKLE, raw, chunk_size).chunks
 
 
 def decompress_chunk(frame: bytes, max_size: int) -> bytes:
@@ -131,36 +294,39 @@ def decompress_chunk(frame: bytes, max_size: int) -> bytes:
     return _decompressor().decompress(frame, max_output_size=max_size)
 
 
-def join_chunks(frames: Iterable[bytes], raw_size: int, chunk_size_hint: int = 0) -> bytes:
+def join_chunks(frames: Iterable[bytes], raw_size: int, chunk_bound: int = 0) -> bytearray:
     """Decompress a blob's chunks into its raw bytes (exactly raw_size of them)."""
-    out = bytearray(raw_size) if raw_size else bytearray()
-    pos = 0
-    for frame in frames:
-        left = raw_size - pos
-        piece = decompress_chunk(frame, max(left, 1))
-        out[pos : pos + len(piece)] = piece
-        pos += len(piece)
-    if pos != raw_size:
-        raise ValueError(f"blob decompressed to {pos} bytes, expected {raw_size}")
-    return bytes(out)
+    out = bytearray(raw_size)
+    reader = ChunkReader(frames, raw_size, chunk_bound or max(raw_size, 1))
+    reader.readinto(out)
+    reader.sha_after_draining()
+    if reader.consumed != raw_size:
+        raise ValueError(f"blob decompressed to {reader.consumed} bytes, expected {raw_size}")
+    return out
 
 
 def encode_blob(value: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> EncodedBlob:
-    """Encode, hash and compress a value in one go."""
-    encoding, raw = encode(value)
-    return blob_from_raw(encoding, raw, chunk_size)
+    """Encode, hash and compress a value in one streaming pass."""
+    if is_json_exact(value):
+        try:
+            encoding, raw = encode(value)
+            return blob_from_raw(encoding, raw, chunk_size)
+        except RecursionError:
+            pass
+    import cloudpickle
+
+    writer = BlobWriter(PICKLE, chunk_size)
+    cloudpickle.CloudPickler(writer, protocol=PICKLE_PROTOCOL).dump(value)
+    return writer.finish()
 
 
 def blob_from_raw(
-    encoding: str, raw: bytes, chunk_size: int = DEFAULT_CHUNK_SIZE, sha: str | None = None
+    encoding: str, raw: Any, chunk_size: int = DEFAULT_CHUNK_SIZE, sha: str | None = None
 ) -> EncodedBlob:
     """Hash (unless the SHA is given) and compress raw encoded bytes."""
-    return EncodedBlob(sha or sha256(raw), encoding, len(raw), compress_chunks(raw, chunk_size))
-
-
-def iter_decompressed(frames: Iterable[bytes], max_chunk: int) -> Iterator[bytes]:
-    for frame in frames:
-        yield decompress_chunk(frame, max_chunk)
+    writer = BlobWriter(encoding, chunk_size)
+    writer.write(raw)
+    return writer.finish(sha)
 
 
 def type_name(value: Any) -> str:

@@ -302,16 +302,17 @@ class Ledger:
                 blob.raw_size,
                 blob.stored_size,
                 self.chunk_size,
-                len(blob.chunks),
+                blob.n_chunks,
                 codec.PYTHON_VERSION if blob.encoding == codec.PICKLE else None,
                 now_iso(),
             ),
         )
         if cur.rowcount == 0:
             return False
+        # One chunk in memory at a time, whether the chunks are in memory or spilled to disk.
         conn.executemany(
             "insert into blob_chunk(sha, seq, data) values (?, ?, ?)",
-            ((blob.sha, seq, chunk) for seq, chunk in enumerate(blob.chunks)),
+            ((blob.sha, seq, chunk) for seq, chunk in enumerate(blob.iter_chunks())),
         )
         return True
 
@@ -326,11 +327,7 @@ class Ledger:
     def has_blob(self, sha: str) -> bool:
         return self.execute("select 1 from blob where sha = ?", (sha,)).fetchone() is not None
 
-    def read_raw(self, sha: str) -> tuple[str, bytes]:
-        """(encoding, raw bytes) of a blob, verified against its SHA-256."""
-        cached = self.cache.get(sha)
-        if cached is not None:
-            return cached
+    def _blob_meta(self, sha: str) -> tuple[str, int, int, int]:
         row = self.execute(
             "select encoding, raw_size, n_chunks, chunk_size from blob where sha = ?", (sha,)
         ).fetchone()
@@ -338,37 +335,76 @@ class Ledger:
             raise CorruptBlobError(
                 f"blob {sha[:12]} is missing from {self.path}; run `ledgerflow doctor`"
             )
-        encoding, raw_size, n_chunks, _chunk_size = row
-        frames = [
-            r[0]
-            for r in self.execute(
-                "select data from blob_chunk where sha = ? order by seq", (sha,)
-            )
-        ]
-        if len(frames) != n_chunks:
-            raise CorruptBlobError(
-                f"blob {sha[:12]} in {self.path} has {len(frames)} of its {n_chunks} chunks; "
-                "run `ledgerflow doctor`"
-            )
+        return row[0], int(row[1]), int(row[2]), int(row[3])
+
+    def _frames(self, sha: str, n_chunks: int) -> Iterator[bytes]:
+        """The blob's stored chunks in order, fetched one at a time."""
+        for seq in range(n_chunks):
+            row = self.execute(
+                "select data from blob_chunk where sha = ? and seq = ?", (sha, seq)
+            ).fetchone()
+            if row is None:
+                raise CorruptBlobError(
+                    f"blob {sha[:12]} in {self.path} lacks chunk {seq} of {n_chunks}; "
+                    "run `ledgerflow doctor`"
+                )
+            yield row[0]
+
+    def _damaged(self, sha: str, why: str) -> CorruptBlobError:
+        return CorruptBlobError(
+            f"blob {sha[:12]} in {self.path} {why} (the file is damaged); run `ledgerflow doctor`"
+        )
+
+    def read_raw(self, sha: str) -> tuple[str, bytes | bytearray]:
+        """(encoding, raw bytes) of a blob, verified against its SHA-256. Large blobs are
+        assembled chunk by chunk into one buffer (a bytearray)."""
+        cached = self.cache.get(sha)
+        if cached is not None:
+            return cached
+        encoding, raw_size, n_chunks, chunk_size = self._blob_meta(sha)
+        out = bytearray(raw_size)
+        reader = codec.ChunkReader(self._frames(sha, n_chunks), raw_size, max(chunk_size, 1))
         try:
-            raw = codec.join_chunks(frames, raw_size)
+            reader.readinto(out)
+            digest = reader.sha_after_draining()
+        except CorruptBlobError:
+            raise
         except Exception as e:
-            raise CorruptBlobError(
-                f"blob {sha[:12]} in {self.path} cannot be decompressed ({e}); "
-                "run `ledgerflow doctor`"
-            ) from None
-        if codec.sha256(raw) != sha:
-            raise CorruptBlobError(
-                f"blob {sha[:12]} in {self.path} does not match its SHA-256 (the file is "
-                "damaged); run `ledgerflow doctor`"
-            )
+            raise self._damaged(sha, f"cannot be decompressed ({e})") from None
+        if reader.consumed != raw_size or digest != sha:
+            raise self._damaged(sha, "does not match its SHA-256")
+        if n_chunks > 1:
+            return encoding, out
+        raw = bytes(out)
         self.cache.put(sha, encoding, raw)
         return encoding, raw
 
     def load(self, sha: str) -> Any:
         """The value stored under a SHA, as a fresh object."""
+        cached = self.cache.get(sha)
+        if cached is None:
+            encoding, raw_size, n_chunks, chunk_size = self._blob_meta(sha)
+            if encoding == codec.PICKLE and n_chunks > 1:
+                return self._load_streaming(sha, raw_size, n_chunks, chunk_size)
         encoding, raw = self.read_raw(sha)
         return codec.decode(encoding, raw)
+
+    def _load_streaming(self, sha: str, raw_size: int, n_chunks: int, chunk_size: int) -> Any:
+        """Unpickle a multi-chunk blob as it decompresses: about one copy of it in memory.
+        The SHA is checked once everything is read; a mismatch raises CorruptBlobError."""
+        import pickle
+
+        reader = codec.ChunkReader(self._frames(sha, n_chunks), raw_size, max(chunk_size, 1))
+        try:
+            value = pickle.load(reader)  # type: ignore[arg-type]
+            digest = reader.sha_after_draining()
+        except CorruptBlobError:
+            raise
+        except Exception as e:
+            raise self._damaged(sha, f"cannot be read ({type(e).__name__}: {e})") from None
+        if reader.consumed != raw_size or digest != sha:
+            raise self._damaged(sha, "does not match its SHA-256")
+        return value
 
     # -- the writes a run makes ---------------------------------------------------------
 
@@ -450,6 +486,8 @@ class Ledger:
                 pks.append(self._insert_task(conn, rec))
         for rec in records:
             self._known_shas.update(b.sha for b in rec.blobs)
+            for blob in rec.blobs:
+                blob.discard()
         return pks
 
     @staticmethod

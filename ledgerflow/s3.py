@@ -110,24 +110,26 @@ class S3:
         """Store obj (bytes, str, or any value) under key; returns its URL."""
         key = _check_key(key)
         if isinstance(obj, (bytes, bytearray, memoryview)):
-            encoding, raw = BYTES, bytes(obj)
+            blob = codec.blob_from_raw(BYTES, obj, self._ledger.chunk_size)  # no copy
         elif isinstance(obj, str):
-            encoding, raw = TEXT, obj.encode("utf-8")
+            blob = codec.blob_from_raw(TEXT, obj.encode("utf-8"), self._ledger.chunk_size)
         else:
-            encoding, raw = codec.encode(obj)
-        blob = codec.blob_from_raw(encoding, raw, self._ledger.chunk_size)
+            blob = codec.encode_blob(obj, self._ledger.chunk_size)
+        encoding = blob.encoding
         with self._ledger.write() as conn:
             exists = conn.execute(
                 "select 1 from s3_object where run_id = ? and key = ?", (self._run_pk, key)
             ).fetchone()
             if exists and not overwrite:
+                blob.discard()
                 return self._url(key)
             self._ledger.put_blob(conn, blob)
             conn.execute(
                 "insert or replace into s3_object(run_id, key, sha, encoding, size, created_at)"
                 " values (?, ?, ?, ?, ?, ?)",
-                (self._run_pk, key, blob.sha, encoding, len(raw), now_iso()),
+                (self._run_pk, key, blob.sha, encoding, blob.raw_size, now_iso()),
             )
+        blob.discard()
         return self._url(key)
 
     def put_many(self, key_objs: Iterable[tuple[str, Any]], overwrite: bool = True) -> list[tuple[str, str]]:

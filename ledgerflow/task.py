@@ -399,17 +399,19 @@ def _internal_values(
 
 
 def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:
-    encoding, raw = codec.encode(value)
-    sha = codec.sha256(raw)
-    if not ledger.knows_blob(sha):
-        result.blobs.append(codec.blob_from_raw(encoding, raw, ledger.chunk_size, sha=sha))
-    ledger.cache.put(sha, encoding, raw)
+    blob = codec.encode_blob(value, ledger.chunk_size)
+    if ledger.knows_blob(blob.sha):
+        blob.discard()  # stored already (deduplicated)
+    else:
+        result.blobs.append(blob)
+    if blob.raw is not None:
+        ledger.cache.put(blob.sha, blob.encoding, blob.raw)
     return ArtifactRecord(
         name=name,
-        sha=sha,
-        encoding=encoding,
+        sha=blob.sha,
+        encoding=blob.encoding,
         type=codec.type_name(value),
-        size=len(raw),
+        size=blob.raw_size,
         value=codec.scalar_value(value),
         preview=codec.preview(value),
     )

@@ -6,7 +6,7 @@ usage errors exit 2 (click); `--debug` shows tracebacks.
 
 from __future__ import annotations
 
-import functools
+import os
 import sys
 from typing import Any, Callable, NoReturn
 
@@ -14,8 +14,9 @@ import click
 
 from .. import __version__
 from ..current import get_username
-from ..exceptions import LedgerflowError
+from ..exceptions import MetaflowTaggingError
 from ..parameters import flow_parameters
+from .common import errors_as_lines as _errors_as_lines
 
 EXECUTOR_NAMES = ["thread", "process", "sequential"]
 
@@ -31,40 +32,7 @@ def main(flow_cls: type, args: list[str] | None = None) -> NoReturn:
 
 
 def _prog_name() -> str:
-    import os
-
     return f"python {os.path.basename(sys.argv[0])}"
-
-
-def _errors_as_lines(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one clear line and exit 1 (tracebacks with --debug)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        debug = ctx.find_root().params.get("debug", False)
-        try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
-            raise
-        except LedgerflowError as e:
-            if debug:
-                raise
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            sys.exit(130)
-        except Exception as e:
-            if debug:
-                raise
-            click.echo(
-                f"Internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
-                err=True,
-            )
-            sys.exit(1)
-
-    return wrapper
 
 
 def _validated_graph(flow_cls: type) -> Any:

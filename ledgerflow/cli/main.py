@@ -18,10 +18,18 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
         except LedgerflowError as e:
             if ctx.params.get("debug"):
                 raise
             click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+        except Exception as e:
+            if ctx.params.get("debug"):
+                raise
+            click.echo(f"Internal error: {type(e).__name__}: {e} (run with --debug for the "
+                       "traceback)", err=True)  # fmt: skip
             sys.exit(1)
 
 
@@ -57,47 +65,130 @@ def _ledger(ctx: click.Context) -> Any:
     return Ledger.open(_ledger_path(ctx))
 
 
+def _echo_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, default=_json_default))
+
+
 @cli.command()
 @click.argument("flow", required=False)
-@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "crashed"]))
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per run, in a list.")
+@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "crashed"]),
+              help="Only runs with this status.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG",
+              help="Only runs having this tag (repeatable: runs having all of them).")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most this many runs.")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of run objects.")
 @click.pass_context
-def runs(ctx: click.Context, flow: str | None, status: str | None, limit: int,
-         as_json: bool) -> None:
-    """List runs, newest first.
+def runs(ctx: click.Context, flow: str | None, status: str | None, tags: tuple[str, ...],
+         limit: int, as_json: bool) -> None:
+    """List runs, newest first, with their status, duration, number of tasks and user tags.
 
-    Example: ledgerflow runs MyFlow --status failed --limit 5
+    A run still recorded as running whose process is gone (on this machine) shows as
+    crashed. --json adds the system tags.
+
+    Example: ledgerflow runs MyFlow --status failed --tag nightly --limit 5
     """
-    ledger = _ledger(ctx)
-    where, params = [], []
-    if flow:
-        where.append("flow = ?")
-        params.append(flow)
-    if status:
-        where.append("status = ?")
-        params.append(status)
-    sql = "select flow, run_id, status, created_at, duration_s, tags from runs"
-    if where:
-        sql += " where " + " and ".join(where)
-    sql += " order by created_at desc limit ?"
-    rows = ledger.execute(sql, (*params, limit)).fetchall()
-    records = [
-        {"flow": r[0], "run_id": r[1], "status": r[2], "created_at": r[3],
-         "duration_s": r[4], "tags": json.loads(r[5] or "[]")}
-        for r in rows
-    ]  # fmt: skip
+    from .reads import recent_runs
+    from .show import echo_runs
+
+    records = recent_runs(_ledger(ctx), flow=flow, status=status, tags=tags, limit=limit)
     if as_json:
-        click.echo(json.dumps(records, indent=2))
-        return
-    if not records:
+        _echo_json(records)
+    elif not records:
         click.echo("No runs.")
-        return
-    click.echo(f"{'FLOW':<24} {'RUN ID':<24} {'STATUS':<10} {'STARTED':<27} DURATION")
-    for r in records:
-        duration = "" if r["duration_s"] is None else f"{r['duration_s']:.3f}s"
-        click.echo(f"{r['flow']:<24} {r['run_id']:<24} {r['status']:<10} "
-                   f"{r['created_at']:<27} {duration}")
+    else:
+        echo_runs(records)
+
+
+@cli.command()
+@click.argument("pathspec")
+@click.option("--load", is_flag=True,
+              help="For an artifact: load and print its value (JSON-encoded values load "
+                   "freely; a pickle written on another machine needs --trust).")
+@click.option("--trust", is_flag=True,
+              help="Allow --load to unpickle a value written on another machine.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (its 'kind' says which).")
+@click.pass_context
+def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bool) -> None:
+    """Show a flow (its recent runs), a run (its steps in graph order, with task counts
+    and statuses), a step (its tasks), a task (its artifacts: type, size, preview) or an
+    artifact (its preview and metadata; the value with --load).
+
+    Never unpickles anything unless --load is given for an artifact.
+
+    Example: ledgerflow show MyFlow/1795700104055947269005/train/3
+    """
+    from . import show as shows
+
+    parts = pathspec.split("/")
+    if len(parts) > len(shows.KINDS) or not all(parts):
+        raise click.BadParameter(
+            f"{pathspec!r} is not a pathspec; expected Flow[/RunId[/step[/TaskId[/name]]]]",
+            param_hint="PATHSPEC",
+        )
+    if load and len(parts) != 5:
+        raise click.UsageError("--load applies to an artifact: Flow/RunId/step/TaskId/name")
+    ledger = _ledger(ctx)
+    if trust:
+        from ..trust import trust as trust_ledger
+
+        trust_ledger(ledger.path)
+    doc = shows.describe(ledger, parts, load=load)
+    if as_json:
+        _echo_json(doc)
+    else:
+        shows.echo(doc)
+
+
+@cli.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object with a list of steps.")
+@click.pass_context
+def diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
+    """Compare the artifacts of two runs, step by step: which changed, were added or were
+    removed. Tasks are matched by step and foreach index (final attempts); values are
+    compared by SHA-256, never loaded. RUN_A and RUN_B are Flow/RunId, or a bare run id
+    when only one flow has it.
+
+    Example: ledgerflow diff MyFlow/1795700104055947269005 1795700291078770596668
+    """
+    from .diff import diff_lines, diff_runs
+
+    ledger = _ledger(ctx)
+    result = diff_runs(ledger, _run_named(ledger, run_a, "RUN_A"),
+                       _run_named(ledger, run_b, "RUN_B"))  # fmt: skip
+    if as_json:
+        _echo_json(result)
+    else:
+        for line in diff_lines(result):
+            click.echo(line)
+
+
+def _run_named(ledger: Any, text: str, hint: str) -> tuple[str, str]:
+    """(flow, run_id) for 'Flow/RunId' or a bare run id that only one flow has."""
+    from ..client import Run
+    from ..exceptions import MetaflowNotFound
+    from .common import all_namespaces
+    from .reads import flows_with_run
+
+    parts = text.split("/")
+    if len(parts) == 1 and parts[0]:
+        flows = flows_with_run(ledger, text)
+        if not flows:
+            raise MetaflowNotFound(f"no flow in ledger {ledger.path} has a run '{text}'")
+        if len(flows) > 1:
+            raise click.BadParameter(
+                f"run id {text!r} is in flows {', '.join(flows)}; write Flow/{text}",
+                param_hint=hint,
+            )
+        parts = [flows[0], text]
+    if len(parts) != 2 or not all(parts):
+        raise click.BadParameter(f"{text!r} is not a run; expected Flow/RunId or a run id",
+                                 param_hint=hint)  # fmt: skip
+    with all_namespaces():
+        Run("/".join(parts), ledger=ledger)  # says which runs there are if it is not
+    return parts[0], parts[1]
 
 
 @cli.command()
@@ -153,7 +244,7 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
         raise click.UsageError("choose one of --json and --csv")
     result = run_sql(query, params, ledger=_ledger_path(ctx))
     if as_json:
-        click.echo(json.dumps(list(result), indent=2, default=_json_default))
+        _echo_json(list(result))
     elif as_csv:
         import csv
 

@@ -1,0 +1,122 @@
+"""What both command lines share: error handling, reading every namespace, durations, and
+plain text tables."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from datetime import datetime
+from typing import Any, Callable, Iterator, Sequence
+
+import click
+
+from ..exceptions import LedgerflowError
+
+
+@contextlib.contextmanager
+def all_namespaces() -> Iterator[None]:
+    """Client objects built inside see every run, whoever ran it (`namespace(None)`).
+
+    A command line names runs explicitly, so the default 'user:<you>' filter would only hide
+    them. The previous setting is put back afterwards because the `ledgerflow` command can
+    run inside another program's process (tests, notebooks) whose namespace is its own.
+    """
+    from ..client import context
+
+    # The private value, not get_namespace(): "not chosen yet" must stay unchosen.
+    previous = context._namespace
+    context.namespace(None)
+    try:
+        yield
+    finally:
+        context._namespace = previous
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one stored ISO timestamp to another (3 decimals), None if either is."""
+    if not start or not end:
+        return None
+    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    return round(delta.total_seconds(), 3)
+
+
+def format_duration(seconds: float | None) -> str:
+    """'0.123s', '12.3s', '4m05s', '2h03m' (empty for None)."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.3f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def short_time(iso: str | None) -> str:
+    """'2026-11-26 13:07:36' from a stored timestamp (UTC, as stored)."""
+    return (iso or "")[:19].replace("T", " ")
+
+
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Left-aligned columns two spaces apart, headers in capitals, no trailing spaces."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return ", ".join(str(v) for v in value)
+    return str(value).replace("\n", " ")
+
+
+def clip(text: str, width: int) -> str:
+    """One line of at most `width` characters, '...' marking a cut."""
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+class PathspecError(click.BadParameter):
+    """A malformed pathspec or run id given on the command line: one line, exit 2."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+def errors_as_lines(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one clear line and exit 1 (tracebacks with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        debug = ctx.find_root().params.get("debug", False)
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except LedgerflowError as e:
+            if debug:
+                raise
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(130)
+        except Exception as e:
+            if debug:
+                raise
+            click.echo(
+                f"Internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+                err=True,
+            )
+            sys.exit(1)
+
+    return wrapper

@@ -1,0 +1,177 @@
+"""`ledgerflow show PATHSPEC`: what a flow, run, step, task or artifact holds.
+
+`describe()` builds the `--json` document (a dict with `kind`), `lines()` the text. The
+Client API resolves the pathspec (so a missing object gets its message saying what is
+there instead); the rows come from `reads`. Nothing is loaded unless `load=True` is given
+for one artifact.
+"""
+
+from __future__ import annotations
+
+import pprint
+from typing import Any
+
+from ..ledger import Ledger
+from . import reads
+from .common import all_namespaces, clip, echo_table, format_duration, short_time
+
+KINDS = ("flow", "run", "step", "task", "artifact")
+FLOW_RUNS = 10  # runs `show FLOW` lists
+
+
+def describe(ledger: Ledger, parts: list[str], load: bool = False) -> dict[str, Any]:
+    """The document for the object named by the pathspec `parts` (1 to 5 of them)."""
+    from ..client import DataArtifact, Flow, Run, Step, Task
+
+    pathspec = "/".join(parts)
+    with all_namespaces():
+        if len(parts) == 1:
+            Flow(pathspec, ledger=ledger)
+            runs = reads.recent_runs(ledger, flow=parts[0], limit=FLOW_RUNS)
+            return {"kind": "flow", "pathspec": pathspec, "flow": parts[0], "runs": runs}
+        flow, run_id = parts[:2]
+        Run(f"{flow}/{run_id}", ledger=ledger)
+        row = reads.run_row(ledger, flow, run_id)
+        run = reads.run_record(ledger, flow, row)
+        if len(parts) == 2:
+            return {"kind": "run", **run, "steps": reads.step_summaries(ledger, run, row["pk"])}
+        step = parts[2]
+        if len(parts) == 3:
+            Step(pathspec, ledger=ledger)
+            tasks = reads.final_tasks(ledger, row["pk"], step)
+            return {
+                "kind": "step", "pathspec": pathspec, "flow": flow, "run_id": run_id,
+                "step": step, "tasks": [reads.task_record(run["pathspec"], t, run["status"])
+                                        for t in tasks],
+            }  # fmt: skip
+        task_id = parts[3]
+        if len(parts) == 4:
+            attempt = Task(pathspec, ledger=ledger).current_attempt
+            task = _task_row(ledger, row["pk"], step, task_id)
+            return {
+                "kind": "task", **reads.task_record(run["pathspec"], task, run["status"]),
+                "flow": flow, "run_id": run_id, "step": step,
+                "artifacts": reads.artifact_records(ledger, flow, run_id, step, task_id,
+                                                    attempt),
+            }  # fmt: skip
+        artifact = DataArtifact(pathspec, ledger=ledger)
+        attempt = artifact.parent.current_attempt
+        record = reads.artifact_record(ledger, flow, run_id, step, task_id, attempt, parts[4])
+        doc = {"kind": "artifact", "pathspec": pathspec, "flow": flow, "run_id": run_id,
+               "step": step, "task_id": task_id, "attempt": attempt, **record}  # fmt: skip
+        if load:
+            value = artifact.data  # pickles written elsewhere need trust (see trust.py)
+            doc["value"] = value if record["encoding"] == "json" else repr(value)
+        return doc
+
+
+def _task_row(ledger: Ledger, run_pk: int, step: str, task_id: str) -> dict[str, Any]:
+    return next(t for t in reads.final_tasks(ledger, run_pk, step) if t["task_id"] == task_id)
+
+
+def echo(doc: dict[str, Any]) -> None:
+    """Print a describe() document as text."""
+    printers = {"flow": _echo_flow, "run": _echo_run, "step": _echo_step, "task": _echo_task,
+                "artifact": _echo_artifact}  # fmt: skip
+    printers[doc["kind"]](doc)
+
+
+def echo_runs(runs: list[dict[str, Any]], with_flow: bool = True) -> None:
+    """The run table of `ledgerflow runs` (and of `show FLOW`, without the flow column)."""
+    headers = ["run id"] + (["flow"] if with_flow else []) + ["status", "started", "duration",
+                                                              "tasks", "tags"]  # fmt: skip
+    echo_table(headers, [
+        [r["run_id"]] + ([r["flow"]] if with_flow else []) + [
+            r["status"], short_time(r["created_at"]), format_duration(r["duration_s"]),
+            r["tasks"], r["tags"]]
+        for r in runs
+    ])  # fmt: skip
+
+
+def _echo_flow(doc: dict[str, Any]) -> None:
+    import click
+
+    runs = doc["runs"]
+    click.echo(f"Flow {doc['flow']}: the newest {len(runs)} run{'s' if len(runs) != 1 else ''}")
+    echo_runs(runs, with_flow=False)
+
+
+def _echo_run(doc: dict[str, Any]) -> None:
+    import click
+
+    click.echo(f"Run {doc['pathspec']}: {doc['status']}, started {short_time(doc['created_at'])}"
+               + (f", took {format_duration(doc['duration_s'])}" if doc["duration_s"] else "")
+               + f", by {doc['user']}")  # fmt: skip
+    click.echo(f"Tags: {', '.join(doc['tags']) or '-'}")
+    click.echo(f"System tags: {', '.join(doc['system_tags'])}")
+    echo_table(["step", "tasks", "status"],
+               [[s["step"], s["tasks"], _status_summary(s)] for s in doc["steps"]])  # fmt: skip
+
+
+def _status_summary(step: dict[str, Any]) -> str:
+    statuses = step["statuses"]
+    if step["tasks"] == 1:
+        return next(iter(statuses))
+    return ", ".join(f"{n} {status}" for status, n in statuses.items())
+
+
+def _echo_step(doc: dict[str, Any]) -> None:
+    import click
+
+    tasks = doc["tasks"]
+    click.echo(f"Step {doc['pathspec']}: {len(tasks)} task{'s' if len(tasks) != 1 else ''}")
+    failed = any(t["exception_type"] for t in tasks)
+    headers = ["task id", "status", "attempt", "index", "started", "duration"]
+    echo_table(headers + (["exception"] if failed else []), [
+        [t["task_id"], t["status"], t["attempt"], t["foreach_index"],
+         short_time(t["started_at"]), format_duration(t["duration_s"])]
+        + ([clip(_exception(t), 60)] if failed else [])
+        for t in tasks
+    ])  # fmt: skip
+
+
+def _exception(task: dict[str, Any]) -> str:
+    if not task["exception_type"]:
+        return ""
+    return f"{task['exception_type']}: {task['exception'] or ''}"
+
+
+def _echo_task(doc: dict[str, Any]) -> None:
+    import click
+
+    index = "" if doc["foreach_index"] is None else f", foreach index {doc['foreach_index']}"
+    click.echo(f"Task {doc['pathspec']}: {doc['status']}, attempt {doc['attempt']}{index}, "
+               f"started {short_time(doc['started_at'])}"
+               + (f", took {format_duration(doc['duration_s'])}" if doc["duration_s"] else ""))  # fmt: skip
+    if doc["exception_type"]:
+        click.echo(f"Exception: {_exception(doc)}")
+    arts = doc["artifacts"]
+    if not arts:
+        click.echo("No artifacts.")
+        return
+    echo_table(["name", "type", "size", "preview"],
+               [[a["name"], a["type"], a["size"], clip(a["preview"], 60)] for a in arts])  # fmt: skip
+
+
+def _echo_artifact(doc: dict[str, Any]) -> None:
+    import click
+
+    click.echo(f"Artifact {doc['pathspec']}")
+    facts = [
+        ("type", doc["type"]),
+        ("size", f"{doc['size']} bytes"),
+        ("encoding", doc["encoding"]),
+        ("sha", doc["sha"]),
+        ("attempt", doc["attempt"]),
+        ("created", doc["created_at"]),
+        ("inherited", "yes (passed on unchanged from a parent task)" if doc["inherited"]
+         else "no"),
+        ("preview", doc["preview"]),
+    ]  # fmt: skip
+    if "value" in doc:  # a pickled value is already its repr()
+        value = doc["value"]
+        facts.append(("value", pprint.pformat(value, width=88) if doc["encoding"] == "json"
+                      else value))  # fmt: skip
+    for key, value in facts:
+        text = str(value).replace("\n", "\n" + " " * 11)
+        click.echo(f"{key + ':':<10} {text}".rstrip())
