@@ -29,6 +29,7 @@ import peewee as pw
 from . import codec
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
+from .liveness import process_gone
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
@@ -124,8 +125,10 @@ class Ledger:
         self._meta: dict[str, str] = {}
         try:
             self._check_and_migrate()
+            if not self.readonly:
+                self.mark_crashed_runs()
         except BaseException:
-            self.db.close()
+            self.db.close_all()
             raise
 
     # -- opening ---------------------------------------------------------------------
@@ -251,6 +254,12 @@ class Ledger:
             raise LedgerReadOnlyError(
                 f"ledger {self.path} is open read-only; copy it somewhere writable to change it"
             )
+        if not self.path.exists():
+            # Writing on would go to an unlinked file that nobody can ever read.
+            raise LedgerError(
+                f"ledger {self.path} was deleted or moved while in use; nothing more is "
+                "written. Restore the file and resume the run, or start a new one"
+            )
         conn = self.conn
         for attempt in range(WRITE_RETRIES + 1):
             try:
@@ -265,14 +274,41 @@ class Ledger:
                 time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
         try:
             yield conn
+        except sqlite3.OperationalError as e:  # e.g. disk full: nothing half-written
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise _write_error(self.path, e) from None
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
             raise
         else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise _write_error(self.path, e) from None
 
     def close(self) -> None:
         self.db.close_all()
+
+    def mark_crashed_runs(self) -> list[str]:
+        """Runs left 'running' by a process that is gone become 'crashed' (done on open).
+        Returns their pathspecs."""
+        rows = self.execute(
+            "select r.id, f.name || '/' || r.run_id, r.host, r.pid from run r "
+            "join flow f on f.id = r.flow_id where r.status = 'running'"
+        ).fetchall()
+        dead = [(pk, spec) for pk, spec, host, pid in rows if process_gone(host, pid)]
+        if dead:
+            with self.write() as conn:
+                conn.executemany(
+                    "update run set status = 'crashed', finished_at = ? "
+                    "where id = ? and status = 'running'",
+                    [(now_iso(), pk) for pk, _ in dead],
+                )
+        return [spec for _, spec in dead]
 
     # -- facts about the file --------------------------------------------------------
 
@@ -565,6 +601,16 @@ class Ledger:
         logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
         conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
         return task_pk
+
+
+def _write_error(path: Path, error: sqlite3.Error) -> LedgerError:
+    text = str(error)
+    if "full" in text:
+        return LedgerError(f"the disk holding {path} is full; nothing was half-written. Free "
+                           "some space, then `resume` the run")  # fmt: skip
+    if "readonly" in text or "read-only" in text:
+        return LedgerReadOnlyError(f"{path} cannot be written (read-only file or folder)")
+    return LedgerError(f"cannot write to {path}: {text}")
 
 
 if hasattr(os, "register_at_fork"):

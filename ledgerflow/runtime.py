@@ -124,6 +124,7 @@ class Runtime:
         self.rerun_steps = rerun_steps or set()
         self._cloned_pks: set[int] = set()
         self._clone_of: dict[str, OriginTask] = {}
+        self._running: dict[Future[TaskResult], Pending] = {}
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -193,11 +194,14 @@ class Runtime:
         try:
             status = self._loop()
         except KeyboardInterrupt:
+            # Ctrl-C: what finished is committed already; mark what was running as
+            # interrupted and the run as failed, then let the caller exit (130).
             self.executor.shutdown(wait=False)
+            self._record_interrupted()
             self.ledger.finish_run(self.run_pk, "failed")
+            self._say("Interrupted: the run is marked failed; `resume` continues it.")
             raise
-        finally:
-            self.executor.shutdown(wait=True)
+        self.executor.shutdown(wait=True)
         self.ledger.finish_run(self.run_pk, status)
         if status == "succeeded":
             self._say("Done!")
@@ -207,7 +211,7 @@ class Runtime:
 
     def _loop(self) -> str:
         ready: list[Pending] = [Pending(self._spec("start", [], [], ()), [], ())]
-        running: dict[Future[TaskResult], Pending] = {}
+        running = self._running
         retries: list[tuple[float, Pending]] = []  # (when, task) for @retry
         end_ok = False
         while ready or running or retries:
@@ -272,6 +276,19 @@ class Runtime:
             )
             ready.extend(self._children(done_task, result))
         return ready, end_ok
+
+    def _record_interrupted(self) -> None:
+        records = []
+        now = now_iso()
+        for future, pending in self._running.items():
+            spec = pending.spec
+            result = TaskResult(spec, "interrupted", now, now, exception_type="KeyboardInterrupt",
+                                exception="interrupted by the user (Ctrl-C)")  # fmt: skip
+            if future.done() and not future.cancelled() and future.exception() is None:
+                result = future.result()  # it finished meanwhile: keep it whole
+            records.append(self._record(pending, result))
+        if records:
+            self.ledger.record_tasks(records)
 
     def _clone(self, pending: Pending) -> TaskResult | None:
         """resume: the origin's result for this task, when it can be reused as is."""

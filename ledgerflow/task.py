@@ -25,6 +25,7 @@ from .decorators import step_decorator
 from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutException
 from .flowspec import FlowSpec, ForeachFrame, Inputs, TaskState, Transition
 from .ledger import ArtifactRecord, Ledger
+from .secrets_check import credential_warning
 
 # Internal artifacts every task writes for itself (never inherited from a parent).
 PER_TASK_INTERNALS = (
@@ -359,6 +360,10 @@ def collect_artifacts(
             break
         record.inherited = (name, record.sha) in passed_on
         final[name] = record
+        if not record.inherited:
+            warning = credential_warning(spec.step, name, value, record.preview)
+            if warning:
+                _warn(result, spec, warning)
     if error is not None:
         result.status = "failed"
         result.transition = None
@@ -372,6 +377,14 @@ def collect_artifacts(
     for name, value in internals.items():
         final[name] = _store(name, value, ledger, result)
     result.artifacts = final
+
+
+def _warn(result: TaskResult, spec: TaskSpec, text: str) -> None:
+    """A warning into the task's stderr (stored) and onto the terminal, even with --quiet."""
+    from .capture import real_stream
+
+    result.stderr += text + "\n"
+    real_stream("stderr").write(f"[{spec.run_id}/{spec.step}/{spec.task_id}] {text}\n")
 
 
 def _internal_values(

@@ -15,29 +15,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from . import codec
-from .clock import now_iso
 from .exceptions import LedgerflowError
 from .ledger import Ledger
+from .liveness import process_gone
 from .sharing import resolve_runs
 
 
 def process_alive(host: str | None, pid: int | None) -> bool:
-    """False only when we can tell the run's process is gone (same host, no such pid)."""
-    if pid is None or host != socket.gethostname():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return not process_gone(host, pid)
 
 
 def running_runs(ledger: Ledger) -> list[tuple[int, str]]:
@@ -47,23 +37,6 @@ def running_runs(ledger: Ledger) -> list[tuple[int, str]]:
         "join flow f on f.id = r.flow_id where r.status = 'running'"
     ).fetchall()
     return [(pk, spec) for pk, spec, host, pid in rows if process_alive(host, pid)]
-
-
-def mark_crashed(ledger: Ledger) -> list[str]:
-    """Mark runs left 'running' by a dead process as crashed. Returns their pathspecs."""
-    rows = ledger.execute(
-        "select r.id, f.name || '/' || r.run_id, r.host, r.pid from run r "
-        "join flow f on f.id = r.flow_id where r.status = 'running'"
-    ).fetchall()
-    dead = [(pk, spec) for pk, spec, host, pid in rows if not process_alive(host, pid)]
-    if dead:
-        with ledger.write() as conn:
-            conn.executemany(
-                "update run set status = 'crashed', finished_at = ? where id = ? "
-                "and status = 'running'",
-                [(now_iso(), pk) for pk, _ in dead],
-            )
-    return [spec for _, spec in dead]
 
 
 # -- rm ----------------------------------------------------------------------------------
@@ -268,7 +241,7 @@ def _check_search_index(ledger: Ledger, report: DoctorReport) -> None:
 
 
 def _repair(ledger: Ledger, report: DoctorReport) -> None:
-    crashed = mark_crashed(ledger)
+    crashed = ledger.mark_crashed_runs()
     report.repaired += [f"marked {spec} as crashed" for spec in crashed]
     if any(p.startswith("search index") for p in report.problems):
         with ledger.write() as conn:

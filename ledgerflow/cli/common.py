@@ -84,8 +84,15 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-class PathspecError(click.BadParameter):
-    """A malformed pathspec or run id given on the command line: one line, exit 2."""
+class UsageError(click.UsageError):
+    """A usage mistake explained in one line (exit 2), without click's usage banner."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class BadParameter(click.BadParameter):
+    """A malformed value (pathspec, run id, tag) on the command line: one line, exit 2."""
 
     def show(self, file: Any = None) -> None:
         click.echo(f"Error: {self.format_message()}", err=True)

@@ -16,6 +16,7 @@ from .. import __version__
 from ..current import get_username
 from ..exceptions import MetaflowTaggingError
 from ..parameters import flow_parameters
+from .common import BadParameter
 from .common import errors_as_lines as _errors_as_lines
 
 EXECUTOR_NAMES = ["thread", "process", "sequential"]
@@ -44,10 +45,38 @@ def _validated_graph(flow_cls: type) -> Any:
     return graph
 
 
+def _script(flow_cls: type) -> str:
+    """'python my_flow.py', for the examples in help texts."""
+    import inspect
+
+    try:
+        path = inspect.getsourcefile(flow_cls) or sys.argv[0]
+    except TypeError:
+        path = sys.argv[0]
+    return f"python {os.path.basename(path)}"
+
+
+def _checked_tags(ctx: click.Context, param: click.Parameter, tags: tuple[str, ...]) -> tuple[str, ...]:
+    """`--tag` values, validated as the Client API validates tags, before any run exists."""
+    from ..client.extras import MAX_USER_TAG_SET_SIZE, validate_tag
+
+    try:
+        checked = tuple(validate_tag(t) for t in tags)
+    except MetaflowTaggingError as e:
+        raise BadParameter(str(e), ctx=ctx, param=param) from None
+    if len(set(checked)) > MAX_USER_TAG_SET_SIZE:
+        raise BadParameter(
+            f"at most {MAX_USER_TAG_SET_SIZE} tags per run, got {len(set(checked))}",
+            ctx=ctx, param=param,
+        )  # fmt: skip
+    return checked
+
+
 def build_cli(flow_cls: type) -> click.Group:
     name = flow_cls.__name__
+    script = _script(flow_cls)
 
-    @click.group(help=f"Run and inspect the flow {name}.")
+    @click.group(help=f"Run and inspect the flow {name}.\n\nExample: {script} run")
     @click.option("--db", "db", default=None, metavar="PATH",
                   help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).")
     @click.option("--quiet", is_flag=True, help="Print only errors and the run id.")
@@ -61,20 +90,22 @@ def build_cli(flow_cls: type) -> click.Group:
     def cli(ctx: click.Context, db: str | None, quiet: bool, debug: bool, **_: Any) -> None:
         ctx.obj = {"db": db, "quiet": quiet}
 
-    @cli.command(help=f"Validate the graph of {name} without running it.")
+    @cli.command(help=f"Validate the graph of {name} without running it.\n\n"
+                      f"Example: {script} check")  # fmt: skip
     @_errors_as_lines
     def check() -> None:
         _validated_graph(flow_cls)
         click.echo(f"The graph of {name} looks good.")
 
-    @cli.command(help=f"Show the steps of {name} and how they connect.")
+    @cli.command(help=f"Show the steps of {name} and how they connect.\n\n"
+                      f"Example: {script} show")  # fmt: skip
     @_errors_as_lines
     def show() -> None:
         graph = _validated_graph(flow_cls)
         click.echo(graph.describe())
 
     run_options = [
-        click.option("--tag", "tags", multiple=True, metavar="TAG",
+        click.option("--tag", "tags", multiple=True, metavar="TAG", callback=_checked_tags,
                      help="Annotate this run with the given tag (repeatable)."),
         click.option("--max-workers", type=click.IntRange(min=1), default=16, show_default=True,
                      help="Maximum number of tasks running at once."),
@@ -95,7 +126,11 @@ def build_cli(flow_cls: type) -> click.Group:
         command = option(command)
     for _, param in reversed(params):
         command = param.option()(command)
-    cli.command(name="run", help=f"Run {name}, recording everything in the ledger.")(command)
+    cli.command(
+        name="run",
+        help=f"Run {name}, recording everything in the ledger.\n\n"
+        f"Example: {script} run --tag nightly --max-workers 4",
+    )(command)
 
     def resume_command(step_to_rerun: str | None, origin_run_id: str | None, **kwargs: Any) -> None:
         _resume(flow_cls, step_to_rerun, origin_run_id, kwargs, params)
@@ -111,8 +146,13 @@ def build_cli(flow_cls: type) -> click.Group:
     cli.command(
         name="resume",
         help=f"Resume a previous run of {name}: successful tasks upstream of STEP_TO_RERUN (by "
-        "default, of the failed steps) are cloned without running; the rest runs again.",
+        "default, of the failed steps) are cloned without running; the rest runs again.\n\n"
+        f"Example: {script} resume train --origin-run-id 1795700104055947269005",
     )(command)
+
+    from .flow_inspect import add_inspect_commands
+
+    add_inspect_commands(cli, flow_cls, script)
     return cli
 
 

@@ -10,6 +10,7 @@ import click
 
 from .. import __version__
 from ..exceptions import LedgerflowError
+from .common import BadParameter, UsageError
 
 
 class _Group(click.Group):
@@ -122,15 +123,15 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
 
     parts = pathspec.split("/")
     if len(parts) > len(shows.KINDS) or not all(parts):
-        raise click.BadParameter(
+        raise BadParameter(
             f"{pathspec!r} is not a pathspec; expected Flow[/RunId[/step[/TaskId[/name]]]]",
             param_hint="PATHSPEC",
         )
     if load and len(parts) != 5:
-        raise click.UsageError("--load applies to an artifact: Flow/RunId/step/TaskId/name")
+        raise UsageError("--load applies to an artifact: Flow/RunId/step/TaskId/name")
     ledger = _ledger(ctx)
     if trust:
-        from ..trust import trust as trust_ledger
+        from .. import trust as trust_ledger
 
         trust_ledger(ledger.path)
     doc = shows.describe(ledger, parts, load=load)
@@ -178,13 +179,13 @@ def _run_named(ledger: Any, text: str, hint: str) -> tuple[str, str]:
         if not flows:
             raise MetaflowNotFound(f"no flow in ledger {ledger.path} has a run '{text}'")
         if len(flows) > 1:
-            raise click.BadParameter(
+            raise BadParameter(
                 f"run id {text!r} is in flows {', '.join(flows)}; write Flow/{text}",
                 param_hint=hint,
             )
         parts = [flows[0], text]
     if len(parts) != 2 or not all(parts):
-        raise click.BadParameter(f"{text!r} is not a run; expected Flow/RunId or a run id",
+        raise BadParameter(f"{text!r} is not a run; expected Flow/RunId or a run id",
                                  param_hint=hint)  # fmt: skip
     with all_namespaces():
         Run("/".join(parts), ledger=ledger)  # says which runs there are if it is not
@@ -241,7 +242,7 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
     from ..query import sql as run_sql
 
     if as_json and as_csv:
-        raise click.UsageError("choose one of --json and --csv")
+        raise UsageError("choose one of --json and --csv")
     result = run_sql(query, params, ledger=_ledger_path(ctx))
     if as_json:
         _echo_json(list(result))

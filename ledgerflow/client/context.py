@@ -9,13 +9,13 @@ import still count. Objects remember the ledger and namespace they were built wi
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import Union
 
 from ..current import get_username
 from ..exceptions import LedgerError, LedgerflowError
 from ..ledger import Ledger
+from ..liveness import process_gone  # noqa: F401  (re-exported)
 from ..location import DEFAULT_NAME, resolve_ledger_path
 
 LedgerLike = Union[str, "os.PathLike[str]", Ledger]
@@ -149,14 +149,4 @@ def open_ledger_file(path: str | os.PathLike[str], readonly: bool | None = None)
 # -- is a run's process still there? -------------------------------------------------------
 
 
-def process_gone(host: str | None, pid: int | None) -> bool:
-    """True only when we can tell for sure: same host and no such process."""
-    if pid is None or host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. PermissionError: it exists but belongs to someone else
-        return False
     return False

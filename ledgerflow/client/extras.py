@@ -6,7 +6,7 @@ import html
 from collections import namedtuple
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..exceptions import LedgerflowError, MetaflowTaggingError
+from ..exceptions import MetaflowTaggingError
 
 if TYPE_CHECKING:
     from .tasks import DataArtifact

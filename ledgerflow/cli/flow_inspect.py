@@ -1,0 +1,315 @@
+"""`python flow.py tag|logs|dump`: Metaflow's commands for looking at (and tagging) the runs
+of one flow, over the Client API.
+
+They see every run of the flow, whoever ran it (`namespace(None)`): the run id says which.
+Headers go to stderr and data to stdout, as in Metaflow, so
+`python flow.py logs 12/start > out.txt` captures just the log text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+import click
+
+from ..exceptions import MetaflowNotFound
+from .common import BadParameter, UsageError, all_namespaces, errors_as_lines
+
+if TYPE_CHECKING:
+    from ..client import Run, Task
+    from ..ledger import Ledger
+
+
+def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
+    """Add `tag` (add, remove, replace, list), `logs` and `dump` to a flow's command line."""
+    flow = flow_cls.__name__
+
+    @cli.group(help=f"Add, remove, replace or list the tags of a run of {flow}.\n\n"
+                    f"Example: {script} tag list --all")  # fmt: skip
+    def tag() -> None:
+        pass
+
+    run_id_option = click.option("--run-id", default=None, metavar="RUN_ID",
+                                 help="The run to tag (required).")  # fmt: skip
+
+    @tag.command("add", help="Add user tags to a run.\n\n"
+                             f"Example: {script} tag add --run-id 1795700104055947269005 "
+                             "baseline nightly")  # fmt: skip
+    @run_id_option
+    @click.argument("tags", nargs=-1, required=True)
+    @errors_as_lines
+    def tag_add(run_id: str | None, tags: tuple[str, ...]) -> None:
+        with all_namespaces():
+            run = _run_to_tag(flow, run_id)
+            run.add_tags(tags)
+        _echo_new_tags(run)
+
+    @tag.command("remove", help="Remove user tags from a run (system tags cannot be "
+                                "removed).\n\n"
+                                f"Example: {script} tag remove --run-id 1795700104055947269005 "
+                                "nightly")  # fmt: skip
+    @run_id_option
+    @click.argument("tags", nargs=-1, required=True)
+    @errors_as_lines
+    def tag_remove(run_id: str | None, tags: tuple[str, ...]) -> None:
+        with all_namespaces():
+            run = _run_to_tag(flow, run_id)
+            run.remove_tags(tags)
+        _echo_new_tags(run)
+
+    @tag.command("replace", help="Replace user tags of a run atomically: removals are "
+                                 "applied first, then additions, in one transaction.\n\n"
+                                 f"Example: {script} tag replace --run-id "
+                                 "1795700104055947269005 --remove candidate --add "
+                                 "production")  # fmt: skip
+    @run_id_option
+    @click.option("--remove", "to_remove", multiple=True, metavar="TAG",
+                  help="A tag to remove (repeatable; at least one).")
+    @click.option("--add", "to_add", multiple=True, metavar="TAG",
+                  help="A tag to add (repeatable; at least one).")
+    @errors_as_lines
+    def tag_replace(run_id: str | None, to_remove: tuple[str, ...], to_add: tuple[str, ...]) -> None:
+        if not to_remove or not to_add:
+            raise UsageError(
+                "give at least one --remove and one --add (to only add or only remove, use "
+                "`tag add` or `tag remove`)"
+            )
+        with all_namespaces():
+            run = _run_to_tag(flow, run_id)
+            run.replace_tags(to_remove, to_add)
+        _echo_new_tags(run)
+
+    @tag.command("list", help=f"List the tags of a run of {flow} (by default its latest "
+                              "run), or of every run with --all. User tags are in bold; "
+                              "with --quiet, one line per run: 'PATHSPEC ; SYSTEM,TAGS ; "
+                              "USER,TAGS'.\n\n"
+                              f"Example: {script} tag list 1795700104055947269005 "
+                              "--hide-system-tags")  # fmt: skip
+    @click.argument("arg_run_id", metavar="[RUN_ID]", required=False)
+    @click.option("--run-id", default=None, metavar="RUN_ID", help="The run to list.")
+    @click.option("--all", "list_all", is_flag=True, help="Every run of the flow, newest first.")
+    @click.option("--hide-system-tags", is_flag=True, help="Only user tags.")
+    @errors_as_lines
+    def tag_list(arg_run_id: str | None, run_id: str | None, list_all: bool,
+                 hide_system_tags: bool) -> None:  # fmt: skip
+        if arg_run_id and run_id:
+            raise UsageError("give the run either as RUN_ID or with --run-id, not both")
+        run_id = arg_run_id or run_id
+        if list_all and run_id:
+            raise UsageError("--all lists every run; leave out the run id")
+        with all_namespaces():
+            if list_all:
+                runs = list(_flow(flow))
+            elif run_id:
+                runs = [_run(flow, run_id)]
+            else:
+                latest = _flow(flow).latest_run
+                runs = [latest] if latest is not None else []
+        if not runs:
+            raise MetaflowNotFound(f"{flow} has no runs in ledger {_ledger_path()}")
+        _echo_tags(runs, hide_system_tags, per_run=list_all)
+
+    @cli.command(help="Print the stdout and stderr a task (or every task of a step) wrote, "
+                      "as stored in the ledger. Headers go to stderr, the text to stdout.\n\n"
+                      f"Example: {script} logs 1795700104055947269005/start --stdout > "
+                      "out.txt")  # fmt: skip
+    @click.argument("input_path", metavar="RUN_ID/STEP[/TASK_ID]")
+    @click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")
+    @click.option("--stderr", "only_stderr", is_flag=True, help="Only stderr.")
+    @click.option("--both", is_flag=True, help="Both stdout and stderr (the default).")
+    @click.option("--attempt", type=click.IntRange(min=0), default=None,
+                  help="This attempt of each task (default: the latest).")
+    @errors_as_lines
+    def logs(input_path: str, only_stdout: bool, only_stderr: bool, both: bool,
+             attempt: int | None) -> None:  # fmt: skip
+        streams = [s for s, wanted in (("stdout", only_stdout), ("stderr", only_stderr)) if wanted]
+        if both or not streams:
+            streams = ["stdout", "stderr"]
+        with all_namespaces():
+            tasks = _tasks(flow, input_path, attempt)
+        for task in tasks:
+            _header(f"Dumping logs of run_id={_ids(task)}")
+            for stream in streams:
+                _header(stream, bold=True)
+                text = task.stdout if stream == "stdout" else task.stderr
+                if text:
+                    click.echo(text, nl=not text.endswith("\n"))
+
+    @cli.command(help="Print the artifacts of a task (or of every task of a step) with "
+                      "their values: 'name [size: N type: <class 'T'>] = value'. Values "
+                      "larger than --max-value-size are not loaded; 0 shows only names, "
+                      "sizes and types.\n\n"
+                      f"Example: {script} dump 1795700104055947269005/train --include "
+                      "accuracy,model")  # fmt: skip
+    @click.argument("input_path", metavar="RUN_ID/STEP[/TASK_ID]")
+    @click.option("--include", default="", metavar="A,B",
+                  help="Only these artifacts (comma-separated names).")
+    @click.option("--max-value-size", type=click.IntRange(min=0), default=1000,
+                  show_default=True, help="Load only values of at most this many bytes.")
+    @click.option("--private", is_flag=True, help="Also internal artifacts (names with _).")
+    @click.option("--trust", is_flag=True,
+                  help="Allow unpickling values written on another machine.")
+    @errors_as_lines
+    def dump(input_path: str, include: str, max_value_size: int, private: bool,
+             trust: bool) -> None:  # fmt: skip
+        from ..ledger import Ledger
+
+        ledger = Ledger.open(_ledger_path())
+        if trust:
+            from .. import trust as trust_ledger
+
+            trust_ledger(ledger.path)
+        names = {n for n in include.split(",") if n}
+        with all_namespaces():
+            for task in _tasks(flow, input_path, None):
+                _header(f"Dumping output of run_id={_ids(task)}")
+                for line in _dump_lines(ledger, task, names, max_value_size, private):
+                    click.echo(line)
+
+
+# -- finding runs and tasks ----------------------------------------------------------------
+
+
+def _ledger_path() -> Path:
+    """The ledger named by --db (or the default location); it must exist."""
+    from ..location import resolve_ledger_path
+
+    path = resolve_ledger_path(click.get_current_context().find_root().obj["db"])
+    if not path.is_file():
+        raise click.ClickException(
+            f"no ledger at {path}; run the flow first or pass --db PATH of an existing ledger"
+        )
+    return path
+
+
+def _flow(flow: str) -> Any:
+    from ..client import Flow
+
+    return Flow(flow, ledger=_ledger_path())
+
+
+def _run(flow: str, run_id: str) -> "Run":
+    from ..client import Run
+
+    if not run_id or "/" in run_id:
+        raise BadParameter(f"{run_id!r} is not a run id of {flow}", param_hint="--run-id")
+    return Run(f"{flow}/{run_id}", ledger=_ledger_path())
+
+
+def _run_to_tag(flow: str, run_id: str | None) -> "Run":
+    if run_id is None:
+        latest = _flow(flow).latest_run
+        hint = f"; the latest run of {flow} is {latest.id}" if latest is not None else ""
+        raise UsageError(f"give the run to tag with --run-id RUN_ID{hint}")
+    return _run(flow, run_id)
+
+
+def _tasks(flow: str, input_path: str, attempt: int | None) -> list["Task"]:
+    """The task RUN_ID/STEP/TASK_ID, or every task of RUN_ID/STEP (by task id), at the
+    given attempt (default: each task's latest)."""
+    from ..client import Step, Task
+
+    parts = input_path.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise BadParameter(
+            f"{input_path!r} is not RUN_ID/STEP or RUN_ID/STEP/TASK_ID",
+            param_hint="RUN_ID/STEP[/TASK_ID]",
+        )
+    pathspec = f"{flow}/{input_path}"
+    if len(parts) == 3:
+        return [Task(pathspec, attempt=attempt, ledger=_ledger_path())]
+    step = Step(pathspec, ledger=_ledger_path())
+    tasks = sorted(step, key=lambda t: (len(t.id), t.id))
+    if attempt is None:
+        return tasks
+    found = [Task(t.pathspec, attempt=attempt, ledger=_ledger_path())
+             for t in tasks if attempt <= t.current_attempt]  # fmt: skip
+    if not found:
+        raise MetaflowNotFound(f"no task of {pathspec} has an attempt {attempt}")
+    return found
+
+
+# -- printing ------------------------------------------------------------------------------
+
+
+def _quiet() -> bool:
+    return bool(click.get_current_context().find_root().obj.get("quiet"))
+
+
+def _header(text: str, bold: bool = False) -> None:
+    """A header line on stderr (none with --quiet)."""
+    if not _quiet():
+        click.secho(text, err=True, bold=bold, fg=None if bold else "magenta")
+
+
+def _ids(task: "Task") -> str:
+    run_id, step, task_id = task.path_components[1:4]
+    return f"{run_id} step={step} task_id={task_id}"
+
+
+def _echo_new_tags(run: "Run") -> None:
+    _header("Operation successful. New tags:")
+    _echo_tags([run], hide_system=False, per_run=False)
+
+
+def _echo_tags(runs: Iterable["Run"], hide_system: bool, per_run: bool) -> None:
+    """Metaflow's tag listing: a header, then the tags in columns (user tags in bold)."""
+    runs = list(runs)
+    if _quiet():
+        for run in runs:
+            system = "" if hide_system else ",".join(sorted(run.system_tags))
+            click.echo(f"{run.pathspec} ; {system} ; {','.join(sorted(run.user_tags))}")
+        return
+    click.echo("\nSystem tags and " + click.style("tags", bold=True) + "; only "
+               + click.style("tags", bold=True) + " can be modified")  # fmt: skip
+    click.echo("-" * 56 + "\n")
+    for run in runs:
+        if per_run:
+            click.echo(f"For run {run.pathspec}")
+        tags = sorted(run.user_tags if hide_system else run.tags)
+        for line in _columns(tags, set(run.user_tags)):
+            click.echo(line)
+        click.echo("")
+
+
+def _columns(tags: list[str], bold: set[str], width: int = 124) -> list[str]:
+    """Tags in as many columns as fit in `width`, filled top to bottom (as Metaflow)."""
+    if not tags:
+        return ["(no tags)"]
+    size = max(len(t) for t in tags)
+    n_cols = max(1, width // (size + 4))
+    per_col = (len(tags) + n_cols - 1) // n_cols
+    lines = []
+    for i in range(per_col):
+        row = [tags[j] for j in range(i, len(tags), per_col)]
+        cells = [(click.style(t, bold=True) if t in bold else t) + " " * (size - len(t))
+                 for t in row]  # fmt: skip
+        lines.append("    ".join(cells).rstrip())
+    return lines
+
+
+def _dump_lines(ledger: "Ledger", task: "Task", names: set[str], max_value_size: int,
+                private: bool) -> list[str]:  # fmt: skip
+    """Metaflow's dump lines for one task, sorted by name; only values of 1 to
+    max_value_size bytes are loaded."""
+    from .reads import artifact_records
+
+    flow, run_id, step, task_id = task.path_components
+    lines = []
+    for art in artifact_records(ledger, flow, run_id, step, task_id, task.current_attempt,
+                                private=private):  # fmt: skip
+        if names and art["name"] not in names:
+            continue
+        if 0 < art["size"] <= max_value_size:
+            value: Any = task[art["name"]].data
+        else:
+            value = "< artifact too large >"
+        lines.append(f"{art['name']} [size: {art['size']} type: {_class(art['type'])}] = {value}")
+    return lines
+
+
+def _class(type_name: str) -> str:
+    """'builtins.float' -> "<class 'float'>", as str(type(value)) prints it."""
+    module, _, qualname = type_name.partition(".")
+    return f"<class '{qualname if module == 'builtins' else type_name}'>"
