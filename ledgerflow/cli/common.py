@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 from datetime import datetime
 from typing import Any, Callable, Iterator, Sequence
@@ -116,7 +117,11 @@ def errors_as_lines(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
-            sys.exit(130)
+            # The runtime has recorded everything; tasks still running in worker threads
+            # cannot be stopped from outside, and a normal exit would wait for them.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         except Exception as e:
             if debug:
                 raise
