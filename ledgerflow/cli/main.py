@@ -282,3 +282,7 @@ def _cell(value: Any) -> str:
 
 def main() -> None:
     cli(prog_name="ledgerflow")
+
+
+# Sharing and upkeep commands live in their own module and register on `cli`.
+from . import upkeep_cmds  # noqa: E402,F401

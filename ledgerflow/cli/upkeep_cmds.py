@@ -1,0 +1,197 @@
+"""`ledgerflow export | import | rm | gc | doctor | stats`: sharing and upkeep commands.
+
+Thin over `ledgerflow.sharing` and `ledgerflow.upkeep`; registered on the `ledgerflow`
+group by `cli/main.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from .main import _ledger, _ledger_path, cli
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
+def _report_copy(report: Any, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.__dict__, indent=2))
+        return
+    for spec in report.copied:
+        click.echo(f"copied   {spec}")
+    for spec in report.already_present:
+        click.echo(f"present  {spec} (identical, skipped)")
+    for spec in report.conflicts:
+        click.echo(f"CONFLICT {spec}: same run id, different content; not overwritten", err=True)
+    click.echo(f"{len(report.copied)} run(s) copied, {report.blobs_copied} blob(s) "
+               f"({_human(report.bytes_copied)}) written")  # fmt: skip
+
+
+@cli.command(name="export")
+@click.argument("pathspecs", nargs=-1, required=True)
+@click.option("--to", "to", required=True, type=click.Path(dir_okay=False),
+              help="The new ledger file to write (must not exist).")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.pass_context
+def export_cmd(ctx: click.Context, pathspecs: tuple[str, ...], to: str, as_json: bool) -> None:
+    """Write runs (Flow/RunId) or whole flows (Flow) to a new, self-contained ledger file
+    holding only the blobs they use.
+
+    Example: ledgerflow export TrainFlow/1795699100562945823027 --to results.db
+    """
+    from ..sharing import export_runs
+
+    _report_copy(export_runs(list(pathspecs), to, ledger=_ledger(ctx)), as_json)
+
+
+@cli.command(name="import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.pass_context
+def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Merge the runs of another ledger file into this one. Runs keep their ids; blobs
+    already here are not copied again; importing twice changes nothing; a run id that
+    exists with different content is reported (exit 1), never overwritten.
+
+    Example: ledgerflow --db mine.db import results-from-alice.db
+    """
+    from ..ledger import Ledger
+    from ..location import resolve_ledger_path
+
+    path = resolve_ledger_path(ctx.find_root().obj["db"])
+    from ..sharing import import_ledger
+
+    report = import_ledger(file, ledger=Ledger.open(path))
+    _report_copy(report, as_json)
+    if report.conflicts:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("pathspecs", nargs=-1, required=True)
+@click.option("--older-than", default=None, metavar="DATE",
+              help="Only runs started before this date (ISO, e.g. 2026-11-01).")
+@click.option("--keep", type=click.IntRange(min=0), default=None,
+              help="Keep the newest N runs of each flow; delete the rest.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def rm(ctx: click.Context, pathspecs: tuple[str, ...], older_than: str | None, keep: int | None,
+       yes: bool) -> None:
+    """Delete runs (Flow/RunId), or a flow's runs (Flow) older than a date or beyond the
+    newest N. A running run is never deleted. Blobs stay until `ledgerflow gc`.
+
+    Example: ledgerflow rm TrainFlow --keep 10 --yes
+    """
+    from ..upkeep import rm as remove
+
+    ledger = _ledger(ctx)
+    if not yes and not (older_than or keep is not None) and any("/" not in p for p in pathspecs):
+        click.confirm(f"Delete every run of {', '.join(pathspecs)}?", abort=True)
+    deleted = remove(ledger, list(pathspecs), older_than=older_than, keep=keep)
+    for spec in deleted:
+        click.echo(f"deleted {spec}")
+    click.echo(f"{len(deleted)} run(s) deleted; `ledgerflow gc` reclaims their space")
+
+
+@cli.command()
+@click.pass_context
+def gc(ctx: click.Context) -> None:
+    """Delete blobs no run references any more, then reclaim the space (VACUUM). Refuses
+    while a run is in progress.
+
+    Example: ledgerflow gc
+    """
+    from ..upkeep import gc as collect
+
+    report = collect(_ledger(ctx))
+    click.echo(f"{report.blobs_deleted} blob(s) deleted, {_human(report.bytes_freed)} freed")
+
+
+@cli.command()
+@click.option("--repair", is_flag=True,
+              help="Fix what is safe to fix: mark dead runs crashed, rebuild the search index.")
+@click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
+@click.pass_context
+def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
+    """Check the ledger: SQLite integrity, every blob's SHA-256, dangling references, runs
+    left running by a dead process, the search index. Exit 0 if healthy, 1 if not. Never
+    unpickles anything.
+
+    Example: ledgerflow --db received.db doctor
+    """
+    from ..ledger import Ledger
+    from ..upkeep import doctor as check
+
+    path = _ledger_path(ctx)
+    ledger = Ledger.open(path) if repair else Ledger.open(path, readonly=True)
+    shown = [0]
+
+    def progress(done: int, total: int) -> None:
+        if not as_json and total >= 1000 and (done - shown[0] >= total // 20 or done == total):
+            shown[0] = done
+            click.echo(f"\rchecking blobs: {done}/{total}", nl=done == total, err=True)
+
+    report = check(ledger, repair=repair, progress=progress)
+    if as_json:
+        click.echo(json.dumps({"healthy": report.healthy, "problems": report.problems,
+                               "repaired": report.repaired,
+                               "blobs_checked": report.blobs_checked}, indent=2))  # fmt: skip
+    else:
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        for fix in report.repaired:
+            click.echo(f"repaired: {fix}")
+        verdict = "healthy" if report.healthy else f"{len(report.problems)} problem(s)"
+        click.echo(f"{ledger.path}: {verdict} ({report.blobs_checked} blobs checked)")
+    if not report.healthy and not (repair and report.repaired and _healthy_now(ledger)):
+        sys.exit(1)
+
+
+def _healthy_now(ledger: Any) -> bool:
+    from ..upkeep import doctor as check
+
+    return check(ledger).healthy
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="All figures as one JSON object.")
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Counts and sizes: runs, tasks, artifacts; logical vs unique vs stored bytes (dedup and
+    compression ratios); per flow; the largest artifacts.
+
+    Example: ledgerflow stats --json
+    """
+    from ..ledger import Ledger
+    from ..upkeep import stats as figures
+
+    s = figures(Ledger.open(_ledger_path(ctx), readonly=True))
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+        return
+    click.echo(f"{s['ledger']}: {_human(s['file_bytes'])} on disk")
+    click.echo(f"{s['runs']} runs, {s['tasks']} tasks, {s['artifacts']} artifacts, "
+               f"{s['blobs']} unique blobs")  # fmt: skip
+    click.echo(f"logical {_human(s['logical_bytes'])} -> unique {_human(s['unique_bytes'])} "
+               f"(dedup x{s['dedup_ratio']}) -> stored {_human(s['stored_bytes'])} "
+               f"(zstd x{s['compression_ratio']})")  # fmt: skip
+    for flow in s["flows"]:
+        click.echo(f"  {flow['flow']}: {flow['runs']} runs, {flow['tasks']} tasks, "
+                   f"{_human(flow['artifact_bytes'])} of artifacts")  # fmt: skip
+    if s["largest_artifacts"]:
+        click.echo("largest artifacts:")
+        for art in s["largest_artifacts"]:
+            click.echo(f"  {_human(art['size']):>9}  {art['pathspec']}  ({art['type']})")
