@@ -365,7 +365,7 @@ class FlowSpec:
         if unresolved:
             raise UnhandledInMergeArtifactsException(
                 f"Step '{state.step_name}' cannot merge the following artifacts due to them "
-                f"having conflicting values:\n[{', '.join(unresolved)}].\nTo remedy this issue, "
+                f"having conflicting values: [{', '.join(unresolved)}]. To remedy this issue, "
                 "be sure to explicitly set those artifacts (using self.<artifact_name> = ...) "
                 "prior to calling merge_artifacts.",
                 unresolved,
@@ -373,7 +373,7 @@ class FlowSpec:
         if missing:
             raise MissingInMergeArtifactsException(
                 f"Step '{state.step_name}' specifies that [{', '.join(include)}] should be "
-                f"merged but [{', '.join(missing)}] are not present.\nTo remedy this issue, "
+                f"merged but [{', '.join(missing)}] are not present. To remedy this issue, "
                 "make sure that the values specified in only come from at least one branch",
                 missing,
             )

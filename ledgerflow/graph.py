@@ -637,6 +637,19 @@ class FlowGraph:
             return "split-switch"
         return "unknown"
 
+    @staticmethod
+    def _decorator_to_dict(deco: Any) -> dict[str, Any]:
+        d = {
+            "name": str(getattr(deco, "name", deco)),
+            "attributes": to_pod(getattr(deco, "attributes", {}) or {}),
+            "statically_defined": bool(getattr(deco, "statically_defined", True)),
+            "inserted_by": to_pod(getattr(deco, "inserted_by", None)),
+        }
+        to_info = getattr(deco, "to_info", None)
+        if callable(to_info):
+            d.update(to_pod(to_info()))
+        return d
+
     def _node_to_dict(self, name: str, node: DAGNode) -> dict[str, Any]:
         d: dict[str, Any] = {
             "name": name,
@@ -645,12 +658,7 @@ class FlowGraph:
             "source_file": node.source_file,
             "doc": node.doc,
             "decorators": [
-                {
-                    "name": str(getattr(deco, "name", deco)),
-                    "attributes": to_pod(getattr(deco, "attributes", {}) or {}),
-                    "statically_defined": bool(getattr(deco, "statically_defined", True)),
-                    "inserted_by": to_pod(getattr(deco, "inserted_by", None)),
-                }
+                self._decorator_to_dict(deco)
                 for deco in node.decorator_objects
                 if not str(getattr(deco, "name", deco)).startswith("_")
             ],

@@ -34,9 +34,9 @@ __all__ = ["LINT_RULES", "RESERVED_WORDS", "check"] + [
     "check_unknown_transitions",
     "check_for_acyclicity",
     "check_for_orphans",
+    "check_empty_foreaches",
     "check_split_join_balance",
     "check_switch_splits",
-    "check_empty_foreaches",
     "check_ambiguous_joins",
     "check_foreach_sources",
 ]
@@ -332,10 +332,11 @@ def check_split_join_balance(graph: FlowGraph) -> None:
             resolved = sorted({branch_of(n) for n in node.in_funcs})
             if set(resolved) != set(roots):
                 _fail(
-                    f"Step '{node.name}' is a join step, but it is reached from branch(es) "
-                    f"{_q(resolved)} while the split in step '{split_name}' has "
-                    f"{len(roots)} branch(es) {_q(roots)}; make every branch of "
-                    f"'{split_name}' (and nothing else) lead to '{node.name}'.",
+                    f"Step '{node.name}' is a join step reached from branch(es) "
+                    f"{_q(resolved)}, but the split it should close, in step '{split_name}', "
+                    f"has branch(es) {_q(roots)}; make exactly the branches of "
+                    f"'{split_name}' lead to '{node.name}', and close any inner split with "
+                    "a join step of its own first.",
                     node,
                 )
             if len({parents(n) for n in node.in_funcs}) > 1:
@@ -478,9 +479,9 @@ LINT_RULES: list[Callable[..., None]] = [
     check_unknown_transitions,
     check_for_acyclicity,
     check_for_orphans,
+    check_empty_foreaches,  # before the balance check, which would otherwise report it vaguely
     check_split_join_balance,
     check_switch_splits,
-    check_empty_foreaches,
     check_ambiguous_joins,
     check_foreach_sources,
 ]

@@ -471,7 +471,13 @@ class Runtime:
         # A failure is always shown, even with --quiet: it is why the run exits 1.
         err = real_stream("stderr")
         prefix = f"[{spec.run_id}/{spec.step}/{spec.task_id}]"
-        for line in (result.traceback or "").rstrip("\n").split("\n"):
-            err.write(f"{prefix} {line}\n")
+        if (result.exception_type or "").startswith("ledgerflow."):
+            # A misuse of ledgerflow's API (self.next, merge_artifacts, a reserved name...):
+            # one line naming the user's line; the traceback is in the task's stderr.
+            where = f"{result.location}: " if result.location else ""
+            err.write(f"{prefix} {where}{result.exception}\n")
+        else:
+            for line in (result.traceback or "").rstrip("\n").split("\n"):
+                err.write(f"{prefix} {line}\n")
         err.write(f"{prefix} Task failed.\n")
         err.flush()

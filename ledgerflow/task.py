@@ -82,6 +82,7 @@ class TaskResult:
     exception_type: str | None = None
     exception: str | None = None
     traceback: str | None = None
+    location: str | None = None  # 'file:line' of the innermost user frame of the failure
     stdout: str = ""
     stderr: str = ""
 
@@ -370,6 +371,7 @@ def collect_artifacts(
         result.exception_type = codec.type_name(error)
         result.exception = str(error)
         result.traceback = format_user_traceback(error)
+        result.location = user_location(error)
         if isinstance(error, ArtifactError) and not final:
             result.artifacts = {}
             return
@@ -430,13 +432,23 @@ def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> Artifac
     )
 
 
-def format_user_traceback(error: BaseException) -> str:
-    """The traceback of the user's code, without ledgerflow's own frames."""
-    frames = [
+def _user_frames(error: BaseException) -> list[traceback.FrameSummary]:
+    return [
         f
         for f in traceback.extract_tb(error.__traceback__)
         if not os.path.abspath(f.filename).startswith(_PACKAGE_DIR + os.sep)
     ]
+
+
+def user_location(error: BaseException) -> str | None:
+    """'flow.py:12' of the user's line that led to the error, if any."""
+    frames = _user_frames(error)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else None
+
+
+def format_user_traceback(error: BaseException) -> str:
+    """The traceback of the user's code, without ledgerflow's own frames."""
+    frames = _user_frames(error)
     lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
     lines += traceback.format_exception_only(type(error), error)
     return "".join(lines)

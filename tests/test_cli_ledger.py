@@ -341,7 +341,7 @@ def _leaf_commands(group: click.Group, prefix: str = "") -> dict[str, click.Comm
 def _readme_commands(section: str) -> list[str]:
     text = (ROOT / "README.md").read_text()
     body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"^\| `([^`]+)`", body, flags=re.M)
+    return re.findall(r"^\| `([^`]+)`", body, flags=re.MULTILINE)
 
 
 def test_every_command_has_an_example_and_a_readme_row() -> None:

@@ -7,8 +7,9 @@ import contextlib
 import functools
 import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import click
 

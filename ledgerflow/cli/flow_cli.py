@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import click
 
@@ -25,10 +26,7 @@ EXECUTOR_NAMES = ["thread", "process", "sequential"]
 def main(flow_cls: type, args: list[str] | None = None) -> NoReturn:
     """Run the flow command line with sys.argv (or args) and exit."""
     cli = build_cli(flow_cls)
-    try:
-        cli.main(args=args, prog_name=_prog_name(), standalone_mode=True)
-    except SystemExit:
-        raise
+    cli.main(args=args, prog_name=_prog_name(), standalone_mode=True)  # exits
     sys.exit(0)
 
 
@@ -56,7 +54,9 @@ def _script(flow_cls: type) -> str:
     return f"python {os.path.basename(path)}"
 
 
-def _checked_tags(ctx: click.Context, param: click.Parameter, tags: tuple[str, ...]) -> tuple[str, ...]:
+def _checked_tags(
+    ctx: click.Context, param: click.Parameter, tags: tuple[str, ...]
+) -> tuple[str, ...]:
     """`--tag` values, validated as the Client API validates tags, before any run exists."""
     from ..client.extras import MAX_USER_TAG_SET_SIZE, validate_tag
 
@@ -76,7 +76,7 @@ def build_cli(flow_cls: type) -> click.Group:
     name = flow_cls.__name__
     script = _script(flow_cls)
 
-    @click.group(help=f"Run and inspect the flow {name}.\n\nExample: {script} run")
+    @click.group(help=f"Run and inspect the flow {name}.\n\n\b\nExample: {script} run")
     @click.option("--db", "db", default=None, metavar="PATH",
                   help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).")
     @click.option("--quiet", is_flag=True, help="Print only errors and the run id.")
@@ -87,18 +87,18 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--environment", hidden=True, default=None)
     @click.version_option(__version__, prog_name="ledgerflow")
     @click.pass_context
-    def cli(ctx: click.Context, db: str | None, quiet: bool, debug: bool, **_: Any) -> None:
+    def cli(ctx: click.Context, /, db: str | None, quiet: bool, debug: bool, **_: Any) -> None:
         ctx.obj = {"db": db, "quiet": quiet}
 
     @cli.command(help=f"Validate the graph of {name} without running it.\n\n"
-                      f"Example: {script} check")  # fmt: skip
+                      f"\b\nExample: {script} check")  # fmt: skip
     @_errors_as_lines
     def check() -> None:
         _validated_graph(flow_cls)
         click.echo(f"The graph of {name} looks good.")
 
     @cli.command(help=f"Show the steps of {name} and how they connect.\n\n"
-                      f"Example: {script} show")  # fmt: skip
+                      f"\b\nExample: {script} show")  # fmt: skip
     @_errors_as_lines
     def show() -> None:
         graph = _validated_graph(flow_cls)
@@ -129,7 +129,7 @@ def build_cli(flow_cls: type) -> click.Group:
     cli.command(
         name="run",
         help=f"Run {name}, recording everything in the ledger.\n\n"
-        f"Example: {script} run --tag nightly --max-workers 4",
+        f"\b\nExample: {script} run --tag nightly --max-workers 4",
     )(command)
 
     def resume_command(step_to_rerun: str | None, origin_run_id: str | None, **kwargs: Any) -> None:
@@ -147,7 +147,7 @@ def build_cli(flow_cls: type) -> click.Group:
         name="resume",
         help=f"Resume a previous run of {name}: successful tasks upstream of STEP_TO_RERUN (by "
         "default, of the failed steps) are cloned without running; the rest runs again.\n\n"
-        f"Example: {script} resume train --origin-run-id 1795700104055947269005",
+        f"\b\nExample: {script} resume train --origin-run-id 1795700104055947269005",
     )(command)
 
     from .flow_inspect import add_inspect_commands

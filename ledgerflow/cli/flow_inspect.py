@@ -8,8 +8,9 @@ Headers go to stderr and data to stdout, as in Metaflow, so
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,7 +27,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
     flow = flow_cls.__name__
 
     @cli.group(help=f"Add, remove, replace or list the tags of a run of {flow}.\n\n"
-                    f"Example: {script} tag list --all")  # fmt: skip
+                    f"\b\nExample: {script} tag list --all")  # fmt: skip
     def tag() -> None:
         pass
 
@@ -34,7 +35,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
                                  help="The run to tag (required).")  # fmt: skip
 
     @tag.command("add", help="Add user tags to a run.\n\n"
-                             f"Example: {script} tag add --run-id 1795700104055947269005 "
+                             f"\b\nExample: {script} tag add --run-id 1795700104055947269005 "
                              "baseline nightly")  # fmt: skip
     @run_id_option
     @click.argument("tags", nargs=-1, required=True)
@@ -47,7 +48,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 
     @tag.command("remove", help="Remove user tags from a run (system tags cannot be "
                                 "removed).\n\n"
-                                f"Example: {script} tag remove --run-id 1795700104055947269005 "
+                                f"\b\nExample: {script} tag remove --run-id 1795700104055947269005 "
                                 "nightly")  # fmt: skip
     @run_id_option
     @click.argument("tags", nargs=-1, required=True)
@@ -60,7 +61,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 
     @tag.command("replace", help="Replace user tags of a run atomically: removals are "
                                  "applied first, then additions, in one transaction.\n\n"
-                                 f"Example: {script} tag replace --run-id "
+                                 f"\b\nExample: {script} tag replace --run-id "
                                  "1795700104055947269005 --remove candidate --add "
                                  "production")  # fmt: skip
     @run_id_option
@@ -84,7 +85,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
                               "run), or of every run with --all. User tags are in bold; "
                               "with --quiet, one line per run: 'PATHSPEC ; SYSTEM,TAGS ; "
                               "USER,TAGS'.\n\n"
-                              f"Example: {script} tag list 1795700104055947269005 "
+                              f"\b\nExample: {script} tag list 1795700104055947269005 "
                               "--hide-system-tags")  # fmt: skip
     @click.argument("arg_run_id", metavar="[RUN_ID]", required=False)
     @click.option("--run-id", default=None, metavar="RUN_ID", help="The run to list.")
@@ -112,14 +113,15 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 
     @cli.command(help="Print the stdout and stderr a task (or every task of a step) wrote, "
                       "as stored in the ledger. Headers go to stderr, the text to stdout.\n\n"
-                      f"Example: {script} logs 1795700104055947269005/start --stdout > "
+                      f"\b\nExample: {script} logs 1795700104055947269005/start --stdout > "
                       "out.txt")  # fmt: skip
     @click.argument("input_path", metavar="RUN_ID/STEP[/TASK_ID]")
     @click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")
     @click.option("--stderr", "only_stderr", is_flag=True, help="Only stderr.")
     @click.option("--both", is_flag=True, help="Both stdout and stderr (the default).")
     @click.option("--attempt", type=click.IntRange(min=0), default=None,
-                  help="This attempt of each task (default: the latest).")
+                  help="This attempt of each task (default: the latest); tasks without it "
+                       "are skipped.")
     @errors_as_lines
     def logs(input_path: str, only_stdout: bool, only_stderr: bool, both: bool,
              attempt: int | None) -> None:  # fmt: skip
@@ -140,7 +142,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
                       "their values: 'name [size: N type: <class 'T'>] = value'. Values "
                       "larger than --max-value-size are not loaded; 0 shows only names, "
                       "sizes and types.\n\n"
-                      f"Example: {script} dump 1795700104055947269005/train --include "
+                      f"\b\nExample: {script} dump 1795700104055947269005/train --include "
                       "accuracy,model")  # fmt: skip
     @click.argument("input_path", metavar="RUN_ID/STEP[/TASK_ID]")
     @click.option("--include", default="", metavar="A,B",
@@ -155,9 +157,9 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
              trust: bool) -> None:  # fmt: skip
         from ..ledger import Ledger
 
-        ledger = Ledger.open(_ledger_path())
+        ledger = Ledger.open(_ledger_path(f"{flow}/{input_path}"))
         if trust:
-            from .. import trust as trust_ledger
+            from ..provenance import trust as trust_ledger
 
             trust_ledger(ledger.path)
         names = {n for n in include.split(",") if n}
@@ -171,14 +173,17 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 # -- finding runs and tasks ----------------------------------------------------------------
 
 
-def _ledger_path() -> Path:
-    """The ledger named by --db (or the default location); it must exist."""
+def _ledger_path(wanted: str = "") -> Path:
+    """The ledger named by --db (or the default location); it must exist. `wanted` names
+    what the command looks for, for the error message."""
     from ..location import resolve_ledger_path
 
     path = resolve_ledger_path(click.get_current_context().find_root().obj["db"])
     if not path.is_file():
+        looked_for = f" (looking for {wanted})" if wanted else ""
         raise click.ClickException(
-            f"no ledger at {path}; run the flow first or pass --db PATH of an existing ledger"
+            f"no ledger at {path}{looked_for}; run the flow first or pass --db PATH of an "
+            "existing ledger"
         )
     return path
 
@@ -186,18 +191,18 @@ def _ledger_path() -> Path:
 def _flow(flow: str) -> Any:
     from ..client import Flow
 
-    return Flow(flow, ledger=_ledger_path())
+    return Flow(flow, ledger=_ledger_path(f"runs of {flow}"))
 
 
-def _run(flow: str, run_id: str) -> "Run":
+def _run(flow: str, run_id: str) -> Run:
     from ..client import Run
 
     if not run_id or "/" in run_id:
         raise BadParameter(f"{run_id!r} is not a run id of {flow}", param_hint="--run-id")
-    return Run(f"{flow}/{run_id}", ledger=_ledger_path())
+    return Run(f"{flow}/{run_id}", ledger=_ledger_path(f"{flow}/{run_id}"))
 
 
-def _run_to_tag(flow: str, run_id: str | None) -> "Run":
+def _run_to_tag(flow: str, run_id: str | None) -> Run:
     if run_id is None:
         latest = _flow(flow).latest_run
         hint = f"; the latest run of {flow} is {latest.id}" if latest is not None else ""
@@ -205,7 +210,7 @@ def _run_to_tag(flow: str, run_id: str | None) -> "Run":
     return _run(flow, run_id)
 
 
-def _tasks(flow: str, input_path: str, attempt: int | None) -> list["Task"]:
+def _tasks(flow: str, input_path: str, attempt: int | None) -> list[Task]:
     """The task RUN_ID/STEP/TASK_ID, or every task of RUN_ID/STEP (by task id), at the
     given attempt (default: each task's latest)."""
     from ..client import Step, Task
@@ -218,8 +223,8 @@ def _tasks(flow: str, input_path: str, attempt: int | None) -> list["Task"]:
         )
     pathspec = f"{flow}/{input_path}"
     if len(parts) == 3:
-        return [Task(pathspec, attempt=attempt, ledger=_ledger_path())]
-    step = Step(pathspec, ledger=_ledger_path())
+        return [Task(pathspec, attempt=attempt, ledger=_ledger_path(pathspec))]
+    step = Step(pathspec, ledger=_ledger_path(pathspec))
     tasks = sorted(step, key=lambda t: (len(t.id), t.id))
     if attempt is None:
         return tasks
@@ -243,17 +248,17 @@ def _header(text: str, bold: bool = False) -> None:
         click.secho(text, err=True, bold=bold, fg=None if bold else "magenta")
 
 
-def _ids(task: "Task") -> str:
+def _ids(task: Task) -> str:
     run_id, step, task_id = task.path_components[1:4]
     return f"{run_id} step={step} task_id={task_id}"
 
 
-def _echo_new_tags(run: "Run") -> None:
+def _echo_new_tags(run: Run) -> None:
     _header("Operation successful. New tags:")
     _echo_tags([run], hide_system=False, per_run=False)
 
 
-def _echo_tags(runs: Iterable["Run"], hide_system: bool, per_run: bool) -> None:
+def _echo_tags(runs: Iterable[Run], hide_system: bool, per_run: bool) -> None:
     """Metaflow's tag listing: a header, then the tags in columns (user tags in bold)."""
     runs = list(runs)
     if _quiet():
@@ -289,7 +294,7 @@ def _columns(tags: list[str], bold: set[str], width: int = 124) -> list[str]:
     return lines
 
 
-def _dump_lines(ledger: "Ledger", task: "Task", names: set[str], max_value_size: int,
+def _dump_lines(ledger: Ledger, task: Task, names: set[str], max_value_size: int,
                 private: bool) -> list[str]:  # fmt: skip
     """Metaflow's dump lines for one task, sorted by name; only values of 1 to
     max_value_size bytes are loaded."""

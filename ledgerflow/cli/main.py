@@ -43,6 +43,7 @@ class _Group(click.Group):
 def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
     """Browse the runs, tasks and artifacts kept in a ledgerflow ledger.
 
+    \b
     Example: ledgerflow --db results.db runs
     """
     ctx.obj = {"db": db}
@@ -87,6 +88,7 @@ def runs(ctx: click.Context, flow: str | None, status: str | None, tags: tuple[s
     A run still recorded as running whose process is gone (on this machine) shows as
     crashed. --json adds the system tags.
 
+    \b
     Example: ledgerflow runs MyFlow --status failed --tag nightly --limit 5
     """
     from .reads import recent_runs
@@ -117,6 +119,7 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
 
     Never unpickles anything unless --load is given for an artifact.
 
+    \b
     Example: ledgerflow show MyFlow/1795700104055947269005/train/3
     """
     from . import show as shows
@@ -131,7 +134,7 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
         raise UsageError("--load applies to an artifact: Flow/RunId/step/TaskId/name")
     ledger = _ledger(ctx)
     if trust:
-        from .. import trust as trust_ledger
+        from ..provenance import trust as trust_ledger
 
         trust_ledger(ledger.path)
     doc = shows.describe(ledger, parts, load=load)
@@ -152,6 +155,7 @@ def diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
     compared by SHA-256, never loaded. RUN_A and RUN_B are Flow/RunId, or a bare run id
     when only one flow has it.
 
+    \b
     Example: ledgerflow diff MyFlow/1795700104055947269005 1795700291078770596668
     """
     from .diff import diff_lines, diff_runs
@@ -208,6 +212,7 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
     Plain words match as given (keyword-17 finds "keyword 17"); FTS5 syntax such as
     "a phrase", prefix*, AND/OR/NOT passes through. Never loads a value.
 
+    \b
     Example: ledgerflow search resnet50 --flow TrainFlow --limit 5
     """
     from ..fulltext import search as run_search
@@ -237,6 +242,7 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
         as_csv: bool) -> None:
     """Run a read-only SQL query over the ledger's views (runs, tasks, artifacts, ...).
 
+    \b
     Example: ledgerflow sql "select run_id, value from artifacts where name = 'accuracy'"
     """
     from ..query import sql as run_sql

@@ -12,11 +12,12 @@ The dicts are the `--json` output of those commands; README.md documents their k
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from ..client.context import process_gone
 from ..exceptions import MetaflowNotFound
 from ..ledger import Ledger
+from ..liveness import process_gone  # what Run.status uses
 from .common import seconds_between
 
 _RUN_COLS = ("r.id as pk, r.run_id as run_id, r.status as status, r.created_at as created_at,"

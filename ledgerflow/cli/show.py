@@ -11,6 +11,8 @@ from __future__ import annotations
 import pprint
 from typing import Any
 
+import click
+
 from ..ledger import Ledger
 from . import reads
 from .common import all_namespaces, clip, echo_table, format_duration, short_time
@@ -89,16 +91,12 @@ def echo_runs(runs: list[dict[str, Any]], with_flow: bool = True) -> None:
 
 
 def _echo_flow(doc: dict[str, Any]) -> None:
-    import click
-
     runs = doc["runs"]
     click.echo(f"Flow {doc['flow']}: the newest {len(runs)} run{'s' if len(runs) != 1 else ''}")
     echo_runs(runs, with_flow=False)
 
 
 def _echo_run(doc: dict[str, Any]) -> None:
-    import click
-
     click.echo(f"Run {doc['pathspec']}: {doc['status']}, started {short_time(doc['created_at'])}"
                + (f", took {format_duration(doc['duration_s'])}" if doc["duration_s"] else "")
                + f", by {doc['user']}")  # fmt: skip
@@ -111,13 +109,11 @@ def _echo_run(doc: dict[str, Any]) -> None:
 def _status_summary(step: dict[str, Any]) -> str:
     statuses = step["statuses"]
     if step["tasks"] == 1:
-        return next(iter(statuses))
+        return str(next(iter(statuses)))
     return ", ".join(f"{n} {status}" for status, n in statuses.items())
 
 
 def _echo_step(doc: dict[str, Any]) -> None:
-    import click
-
     tasks = doc["tasks"]
     click.echo(f"Step {doc['pathspec']}: {len(tasks)} task{'s' if len(tasks) != 1 else ''}")
     failed = any(t["exception_type"] for t in tasks)
@@ -137,8 +133,6 @@ def _exception(task: dict[str, Any]) -> str:
 
 
 def _echo_task(doc: dict[str, Any]) -> None:
-    import click
-
     index = "" if doc["foreach_index"] is None else f", foreach index {doc['foreach_index']}"
     click.echo(f"Task {doc['pathspec']}: {doc['status']}, attempt {doc['attempt']}{index}, "
                f"started {short_time(doc['started_at'])}"
@@ -154,8 +148,6 @@ def _echo_task(doc: dict[str, Any]) -> None:
 
 
 def _echo_artifact(doc: dict[str, Any]) -> None:
-    import click
-
     click.echo(f"Artifact {doc['pathspec']}")
     facts = [
         ("type", doc["type"]),

@@ -343,6 +343,16 @@ class BadStartIncoming:
         pass
 
 
+class BadEndOutgoing:
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.next(self.end)
+
+
 class BadEndNext:
     @step
     def start(self):
@@ -350,7 +360,7 @@ class BadEndNext:
 
     @step
     def end(self):
-        self.next(self.start)
+        self.next()
 
 
 class BadEndNextNotTail:
@@ -630,20 +640,26 @@ class BadUnjoinedSplit:
 
 
 class BadJoinMissingBranch:
+    """The inner split of 'a' is never joined: its branches go straight to the outer join."""
+
     @step
     def start(self):
         self.next(self.a, self.b)
 
     @step
     def a(self):
+        self.next(self.a1, self.a2)
+
+    @step
+    def a1(self):
+        self.next(self.join)
+
+    @step
+    def a2(self):
         self.next(self.join)
 
     @step
     def b(self):
-        self.next(self.join_b)
-
-    @step
-    def join_b(self, inputs):
         self.next(self.join)
 
     @step
@@ -670,28 +686,34 @@ class BadJoinWithoutSplit:
 
 
 class BadCrossJoin:
+    """'y' is a branch of two different splits, so 'ja' joins unrelated splits."""
+
     @step
     def start(self):
         self.next(self.a, self.b)
 
     @step
     def a(self):
-        self.next(self.a1, self.a2)
+        self.next(self.x, self.y)
 
     @step
-    def a1(self):
-        self.next(self.join_a)
+    def x(self):
+        self.next(self.ja)
 
     @step
-    def a2(self):
+    def y(self):
+        self.next(self.ja)
+
+    @step
+    def ja(self, inputs):
         self.next(self.join)
 
     @step
     def b(self):
-        self.next(self.join)
+        self.next(self.z, self.y)
 
     @step
-    def join_a(self, inputs):
+    def z(self):
         self.next(self.join)
 
     @step

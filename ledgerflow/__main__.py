@@ -1,0 +1,5 @@
+"""`python -m ledgerflow`: the `ledgerflow` command."""
+
+from .cli.main import main
+
+main()

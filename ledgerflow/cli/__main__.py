@@ -1,0 +1,5 @@
+"""`python -m ledgerflow.cli`: the `ledgerflow` command."""
+
+from .main import main
+
+main()

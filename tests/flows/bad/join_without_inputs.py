@@ -1,0 +1,27 @@
+from ledgerflow import FlowSpec, step
+
+
+class JoinWithoutInputsFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.a, self.b)
+
+    @step
+    def a(self):
+        self.next(self.join)
+
+    @step
+    def b(self):
+        self.next(self.join)
+
+    @step
+    def join(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    JoinWithoutInputsFlow()
