@@ -3,9 +3,7 @@ each see their own values."""
 
 from __future__ import annotations
 
-import getpass
 import os
-import tempfile
 import threading
 from typing import Any
 
@@ -21,6 +19,8 @@ def get_username() -> str:
         value = os.environ.get(var)
         if value and value != "root":
             return value
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:
@@ -63,6 +63,8 @@ class Current:
         if not d.get("run_id"):
             return None
         if "tempdir" not in d:
+            import tempfile
+
             d["tempdir"] = tempfile.mkdtemp(prefix=f"ledgerflow-{d['step_name']}-")
         return d["tempdir"]
 

@@ -22,7 +22,7 @@ from .exceptions import (
     MissingInMergeArtifactsException,
     UnhandledInMergeArtifactsException,
 )
-from .ledger import ArtifactRecord
+from .records import ArtifactRecord
 
 ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
 

@@ -30,7 +30,8 @@ import inspect
 import os
 import re
 from collections import deque
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 __all__ = ["DAGNode", "FlowGraph", "deindent_docstring", "to_pod"]
 
@@ -114,9 +115,9 @@ def assigned_self_attrs(tree: ast.AST) -> tuple[set[str], bool]:
         targets: list[ast.AST] = []
         if isinstance(node, ast.Assign):
             targets = list(node.targets)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
-            targets = [node.target]
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+        elif isinstance(
+            node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension)
+        ):
             targets = [node.target]
         elif isinstance(node, ast.withitem) and node.optional_vars is not None:
             targets = [node.optional_vars]
@@ -169,9 +170,7 @@ class DAGNode:
         self.source_file = source_file
         self.func_lineno: int = lineno + func_ast.lineno - 1
         self.decorator_objects: list[Any] = list(decos or [])
-        self.decorators: list[str] = [
-            str(getattr(d, "name", d)) for d in self.decorator_objects
-        ]
+        self.decorators: list[str] = [str(getattr(d, "name", d)) for d in self.decorator_objects]
         self.doc = deindent_docstring(doc)
 
         # populated by _parse
@@ -294,27 +293,25 @@ class DAGNode:
         return f"<DAGNode {self.name} {self.type}>"
 
     def __str__(self) -> str:
-        return """*[{0.name} {0.type} ({0.source_file} line {0.func_lineno})]*
-    in_funcs={in_funcs}
-    out_funcs={out_funcs}
-    split_parents={parents}
-    split_branches={branches}
-    matching_join={matching_join}
-    is_inside_foreach={0.is_inside_foreach}
-    decorators={decos}
-    num_args={0.num_args}
-    has_tail_next={0.has_tail_next} (line {0.tail_next_lineno})
-    invalid_tail_next={0.invalid_tail_next}
-    foreach_param={0.foreach_param}
-    condition={0.condition}
-    -> {out_funcs}""".format(
-            self,
-            matching_join=self.matching_join and "[%s]" % self.matching_join,
-            out_funcs=", ".join("[%s]" % x for x in self.out_funcs),
-            in_funcs=", ".join("[%s]" % x for x in sorted(self.in_funcs)),
-            parents=", ".join("[%s]" % x for x in self.split_parents),
-            branches=", ".join("[%s]" % x for x in self.split_branches),
-            decos=" | ".join(self.decorators),
+        def brackets(names) -> str:
+            return ", ".join(f"[{x}]" for x in names)
+
+        matching_join = f"[{self.matching_join}]" if self.matching_join else None
+        return (
+            f"*[{self.name} {self.type} ({self.source_file} line {self.func_lineno})]*\n"
+            f"    in_funcs={brackets(sorted(self.in_funcs))}\n"
+            f"    out_funcs={brackets(self.out_funcs)}\n"
+            f"    split_parents={brackets(self.split_parents)}\n"
+            f"    split_branches={brackets(self.split_branches)}\n"
+            f"    matching_join={matching_join}\n"
+            f"    is_inside_foreach={self.is_inside_foreach}\n"
+            f"    decorators={' | '.join(self.decorators)}\n"
+            f"    num_args={self.num_args}\n"
+            f"    has_tail_next={self.has_tail_next} (line {self.tail_next_lineno})\n"
+            f"    invalid_tail_next={self.invalid_tail_next}\n"
+            f"    foreach_param={self.foreach_param}\n"
+            f"    condition={self.condition}\n"
+            f"    -> {brackets(self.out_funcs)}"
         )
 
 
@@ -362,7 +359,7 @@ class FlowGraph:
         for element in dir(flow_cls):
             try:
                 func = getattr(flow_cls, element)
-            except Exception:  # a descriptor that refuses class access
+            except Exception:  # noqa: BLE001, S112 - a descriptor refusing class access
                 continue
             if not (callable(func) and getattr(func, "is_step", False)):
                 continue
@@ -544,8 +541,12 @@ class FlowGraph:
                         ready.append(n)
         rest = sorted(
             (n for n in nodes if n not in placed),
-            key=lambda n: (nodes[n].source_file != self.file, nodes[n].source_file,
-                           nodes[n].func_lineno, n),
+            key=lambda n: (
+                nodes[n].source_file != self.file,
+                nodes[n].source_file,
+                nodes[n].func_lineno,
+                n,
+            ),
         )
         return order + rest
 
@@ -573,17 +574,17 @@ class FlowGraph:
 
     def describe(self) -> str:
         """The text ``python flow.py show`` prints (Metaflow's ``show``, without colours)."""
-        out = ["\n%s\n" % self.doc]
+        out = [f"\n{self.doc}\n"]
         for name in self.sorted_nodes:
             node = self[name]
             out.append("\n")
             for deco in node.decorators:
-                out.append("@%s\n" % deco)
-            out.append("Step %s\n" % node.name)
+                out.append(f"@{deco}\n")
+            out.append(f"Step {node.name}\n")
             doc = node.doc if node.doc else "?"
             out.append("\n".join(INDENT + x for x in doc.splitlines()) + "\n")
             if node.type != "end":
-                out.append(INDENT + "=> %s\n" % ", ".join(node.out_funcs))
+                out.append(f"{INDENT}=> {', '.join(node.out_funcs)}\n")
         out.append("\n")
         return "".join(out)
 
@@ -594,36 +595,36 @@ class FlowGraph:
             for node in self.nodes.values():
                 if node.type == "split-switch":
                     for case_value, step_name in node.switch_cases.items():
-                        yield '{0} -> {1} [label="{2}" color="blue" fontcolor="blue"];'.format(
-                            node.name, step_name, case_value
+                        yield (
+                            f'{node.name} -> {step_name} [label="{case_value}" '
+                            'color="blue" fontcolor="blue"];'
                         )
                 else:
                     for edge in node.out_funcs:
-                        yield "%s -> %s;" % (node.name, edge)
+                        yield f"{node.name} -> {edge};"
 
         def node_specs():
             for node in self.nodes.values():
                 if node.type == "split-switch":
                     label = f"switch: {node.condition}" if node.condition else "switch"
                     yield (
-                        '"{0.name}" '
-                        '[ label = <<b>{0.name}</b><br/><font point-size="9">{1}</font>> '
+                        f'"{node.name}" '
+                        f'[ label = <<b>{node.name}</b><br/><font point-size="9">{label}</font>> '
                         '  fontname = "Helvetica" '
                         '  shape = "hexagon" '
                         '  style = "filled" fillcolor = "lightgreen" ];'
-                    ).format(node, label)
+                    )
                 else:
                     nodetype = "join" if node.num_args > 1 else node.type
                     yield (
-                        '"{0.name}"'
-                        '[ label = <<b>{0.name}</b> | <font point-size="10">{1}</font>> '
+                        f'"{node.name}"'
+                        f'[ label = <<b>{node.name}</b> | <font point-size="10">{nodetype}</font>> '
                         '  fontname = "Helvetica" '
                         '  shape = "record" ];'
-                    ).format(node, nodetype)
+                    )
 
-        return "digraph {0} {{\n{1}\n{2}\n}}".format(
-            self.name, "\n".join(node_specs()), "\n".join(edge_specs())
-        )
+        nodes, edges = "\n".join(node_specs()), "\n".join(edge_specs())
+        return f"digraph {self.name} {{\n{nodes}\n{edges}\n}}"
 
     @staticmethod
     def _node_to_type(node: DAGNode) -> str:
@@ -710,8 +711,8 @@ class FlowGraph:
         missing = [s for s in (self.start_step, self.end_step) if s not in self]
         if missing:
             raise ValueError(
-                "Cannot compute graph structure: the flow has no %s step; "
-                "add a @step named %s." % (" or ".join(missing), " and ".join(missing))
+                f"Cannot compute graph structure: the flow has no {' or '.join(missing)} "
+                f"step; add a @step named {' and '.join(missing)}."
             )
         graph_structure = populate_block(self.start_step, self.end_step)
         steps_info[self.end_step] = self._node_to_dict(self.end_step, self.nodes[self.end_step])

@@ -20,7 +20,6 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -31,48 +30,13 @@ from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
 from .liveness import process_gone
 from .location import resolve_ledger_path
+from .records import TaskRecord
 from .provenance import machine_id
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 30_000
 WRITE_RETRIES = 5
 CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
-
-
-@dataclass
-class ArtifactRecord:
-    name: str
-    sha: str
-    encoding: str
-    type: str
-    size: int
-    value: Any = None
-    preview: str = ""
-    inherited: bool = False
-
-
-@dataclass
-class TaskRecord:
-    """Everything one finished task attempt writes, committed in one transaction."""
-
-    run_pk: int
-    step: str
-    task_id: str
-    status: str
-    started_at: str
-    finished_at: str | None
-    attempt: int = 0
-    foreach_index: int | None = None
-    foreach_stack: list[Any] = field(default_factory=list)
-    exception_type: str | None = None
-    exception: str | None = None
-    traceback: str | None = None
-    parent_pks: list[int] = field(default_factory=list)
-    artifacts: list[ArtifactRecord] = field(default_factory=list)
-    blobs: list[codec.EncodedBlob] = field(default_factory=list)
-    stdout: str = ""
-    stderr: str = ""
-    origin_pathspec: str | None = None
 
 
 class RawCache:

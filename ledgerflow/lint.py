@@ -16,7 +16,8 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .exceptions import LintError
 from .graph import DAGNode, FlowGraph, assigned_self_attrs, deindent_docstring
@@ -252,7 +253,7 @@ def check_for_acyclicity(graph: FlowGraph) -> None:
             if node.type == "split-switch" and n == node.name:
                 continue
             if color[n] == GREY:
-                loop = path[path.index(n):] + [n]
+                loop = path[path.index(n) :] + [n]
                 _fail(
                     f"Steps {' -> '.join(repr(s) for s in loop)} form a loop; only a switch "
                     "step may loop, and only back to itself "

@@ -10,7 +10,6 @@ import json
 import re
 from typing import Any, Callable
 
-import click
 
 from .exceptions import ParameterError
 
@@ -23,18 +22,34 @@ RESERVED_PARAMETER_NAMES = {
 }  # fmt: skip
 
 
-class JSONTypeClass(click.ParamType):
-    """A click type that parses its value as JSON."""
+class JSONTypeClass:
+    """The type of a Parameter whose value is JSON text (`type=JSONType`)."""
 
     name = "JSON"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def convert(self, value: Any, param: Any = None, ctx: Any = None) -> Any:
         if not isinstance(value, str):
             return value
         try:
             return json.loads(value)
         except ValueError as e:
-            self.fail(f"{value!r} is not valid JSON ({e})", param, ctx)
+            import click
+
+            raise click.BadParameter(f"{value!r} is not valid JSON ({e})", ctx, param) from None
+
+    def click_type(self) -> Any:
+        """A click type for the command line (click is imported only when one is built)."""
+        import click
+
+        outer = self
+
+        class _ClickJSON(click.ParamType):
+            name = "JSON"
+
+            def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+                return outer.convert(value, param, ctx)
+
+        return _ClickJSON()
 
     def __repr__(self) -> str:
         return "JSON"
@@ -101,10 +116,14 @@ class Parameter:
         return value
 
     def click_type(self) -> Any:
+        import click
+
         if self.type in (str, int, float, bool):
             return {str: click.STRING, int: click.INT, float: click.FLOAT, bool: click.BOOL}[
                 self.type
             ]
+        if isinstance(self.type, JSONTypeClass):
+            return self.type.click_type()
         return self.type
 
     def default_value(self) -> Any:
@@ -116,6 +135,8 @@ class Parameter:
 
     def option(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """The click option for `run`."""
+        import click
+
         has_default = self.default is not None
         return click.option(
             f"--{self.name}",
@@ -154,12 +175,16 @@ class IncludeFile(Parameter):
         self.encoding = encoding
 
     def click_type(self) -> Any:
+        import click
+
         return click.Path(dir_okay=False)
 
     def resolve(self, given: Any) -> Any:
         path = given if given is not None else self.default
         if path is None:
             return None
+        import click
+
         try:
             with open(path, "rb") as f:
                 data = f.read()

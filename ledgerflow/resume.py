@@ -15,7 +15,8 @@ from typing import Any
 
 from .exceptions import LedgerflowError
 from .flowspec import ForeachFrame, Transition
-from .ledger import ArtifactRecord, Ledger
+from .ledger import Ledger
+from .records import ArtifactRecord
 
 Position = tuple[str, tuple[int, ...]]
 

@@ -25,7 +25,8 @@ from .decorators import step_decorator
 from .executors import Executor, ThreadExecutor
 from .exceptions import LintError
 from .flowspec import ForeachFrame
-from .ledger import ArtifactRecord, Ledger, TaskRecord
+from .ledger import Ledger
+from .records import ArtifactRecord, TaskRecord
 from .clock import now_iso
 from .parameters import flow_parameters
 from .resume import Origin, OriginTask, cloned_transition

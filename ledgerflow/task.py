@@ -24,7 +24,8 @@ from .current import current
 from .decorators import step_decorator
 from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutException
 from .flowspec import FlowSpec, ForeachFrame, Inputs, TaskState, Transition
-from .ledger import ArtifactRecord, Ledger
+from .ledger import Ledger
+from .records import ArtifactRecord
 from .secrets_check import credential_warning
 
 # Internal artifacts every task writes for itself (never inherited from a parent).

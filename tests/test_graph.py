@@ -37,12 +37,19 @@ def types(graph: FlowGraph) -> dict[str, str | None]:
 @pytest.mark.parametrize(
     "flow, expected",
     [
-        pytest.param(cases.LinearFlow, {"start": "start", "middle": "linear", "end": "end"},
-                     id="linear"),
+        pytest.param(
+            cases.LinearFlow, {"start": "start", "middle": "linear", "end": "end"}, id="linear"
+        ),
         pytest.param(
             cases.SplitFlow,
-            {"start": "split", "a": "linear", "b": "linear", "b2": "linear",
-             "join": "join", "end": "end"},
+            {
+                "start": "split",
+                "a": "linear",
+                "b": "linear",
+                "b2": "linear",
+                "join": "join",
+                "end": "end",
+            },
             id="split",
         ),
         pytest.param(
@@ -55,8 +62,11 @@ def types(graph: FlowGraph) -> dict[str, str | None]:
             {"start": "split-switch", "big": "linear", "small": "linear", "end": "end"},
             id="switch",
         ),
-        pytest.param(cases.SwitchLoopFlow,
-                     {"start": "start", "body": "split-switch", "end": "end"}, id="switch-loop"),
+        pytest.param(
+            cases.SwitchLoopFlow,
+            {"start": "start", "body": "split-switch", "end": "end"},
+            id="switch-loop",
+        ),
         pytest.param(cases.InheritedFlow, {"start": "start", "end": "end"}, id="inherited"),
     ],
 )
@@ -133,8 +143,12 @@ def test_foreach_bookkeeping_and_assigned_attrs():
 def test_nested_foreach():
     graph = FlowGraph(cases.NestedForeachFlow)
     assert types(graph) == {
-        "start": "foreach", "per_outer": "foreach", "per_inner": "linear",
-        "inner_join": "join", "outer_join": "join", "end": "end",
+        "start": "foreach",
+        "per_outer": "foreach",
+        "per_inner": "linear",
+        "inner_join": "join",
+        "outer_join": "join",
+        "end": "end",
     }
     assert graph["start"].matching_join == "outer_join"
     assert graph["per_outer"].matching_join == "inner_join"
@@ -145,7 +159,10 @@ def test_nested_foreach():
     assert inside == {"per_outer", "per_inner", "inner_join"}
     _, structure = graph.output_steps()
     assert structure == [
-        "start", [["per_outer", [["per_inner"]], "inner_join"]], "outer_join", "end",
+        "start",
+        [["per_outer", [["per_inner"]], "inner_join"]],
+        "outer_join",
+        "end",
     ]
 
 
@@ -160,7 +177,10 @@ def test_static_split_inside_foreach():
     assert inside == {"each", "left", "right", "pair_join"}
     _, structure = graph.output_steps()
     assert structure == [
-        "start", [["each", [["left"], ["right"]], "pair_join"]], "each_join", "end",
+        "start",
+        [["each", [["left"], ["right"]], "pair_join"]],
+        "each_join",
+        "end",
     ]
 
 
@@ -251,13 +271,22 @@ def test_graph_info_is_plain_json_with_metaflow_keys():
     graph = FlowGraph(cases.LinearFlow)
     info = graph.to_info(["alpha", "beta"])
     assert list(info) == [
-        "file", "start_step", "end_step", "parameters", "constants", "steps",
-        "graph_structure", "doc", "decorators", "extensions",
+        "file",
+        "start_step",
+        "end_step",
+        "parameters",
+        "constants",
+        "steps",
+        "graph_structure",
+        "doc",
+        "decorators",
+        "extensions",
     ]
     assert json.loads(json.dumps(info)) == info  # only plain JSON types
     assert info["file"] == "cases.py"
     assert info["parameters"] == [
-        {"name": "alpha", "type": "Parameter"}, {"name": "beta", "type": "Parameter"},
+        {"name": "alpha", "type": "Parameter"},
+        {"name": "beta", "type": "Parameter"},
     ]
     assert info["constants"] == []
     assert info["decorators"] == []
@@ -272,10 +301,18 @@ def test_graph_info_is_plain_json_with_metaflow_keys():
         "source_file": graph.file,
         "doc": "",
         "decorators": [
-            {"name": "retry", "attributes": {"times": 3}, "statically_defined": True,
-             "inserted_by": None},
-            {"name": "catch", "attributes": {"var": "err"}, "statically_defined": True,
-             "inserted_by": None},
+            {
+                "name": "retry",
+                "attributes": {"times": 3},
+                "statically_defined": True,
+                "inserted_by": None,
+            },
+            {
+                "name": "catch",
+                "attributes": {"var": "err"},
+                "statically_defined": True,
+                "inserted_by": None,
+            },
         ],
         "next": ["end"],
         "node_info": {},
@@ -284,8 +321,15 @@ def test_graph_info_is_plain_json_with_metaflow_keys():
 
 @pytest.mark.parametrize(
     "flow",
-    [cases.SplitFlow, cases.ForeachFlow, cases.NestedForeachFlow, cases.SplitInForeachFlow,
-     cases.SwitchFlow, cases.SwitchLoopFlow, cases.SwitchInForeachFlow],
+    [
+        cases.SplitFlow,
+        cases.ForeachFlow,
+        cases.NestedForeachFlow,
+        cases.SplitInForeachFlow,
+        cases.SwitchFlow,
+        cases.SwitchLoopFlow,
+        cases.SwitchInForeachFlow,
+    ],
     ids=lambda c: c.__name__,
 )
 def test_graph_info_covers_every_step(flow):
@@ -371,11 +415,18 @@ def test_wide_graph_is_fast():
     lines += ["    @step", "    def start(self):", "        self.next(self.s0)"]
     for i in range(n):
         lines += [
-            "    @step", f"    def s{i}(self):", f"        self.next(self.a{i}, self.b{i})",
-            "    @step", f"    def a{i}(self):", f"        self.next(self.j{i})",
-            "    @step", f"    def b{i}(self):", f"        self.next(self.j{i})",
-            "    @step", f"    def j{i}(self, inputs):",
-            f"        self.next(self.{'s%d' % (i + 1) if i + 1 < n else 'end'})",
+            "    @step",
+            f"    def s{i}(self):",
+            f"        self.next(self.a{i}, self.b{i})",
+            "    @step",
+            f"    def a{i}(self):",
+            f"        self.next(self.j{i})",
+            "    @step",
+            f"    def b{i}(self):",
+            f"        self.next(self.j{i})",
+            "    @step",
+            f"    def j{i}(self, inputs):",
+            f"        self.next(self.{f's{i + 1}' if i + 1 < n else 'end'})",
         ]
     lines += ["    @step", "    def end(self):", "        pass"]
     source = "\n".join(lines) + "\n"
@@ -383,7 +434,7 @@ def test_wide_graph_is_fast():
     path = os.path.abspath("wide_flow.py")
     with open(path, "w") as fh:
         fh.write(source)
-    exec(compile(source, path, "exec"), ns)
+    exec(compile(source, path, "exec"), ns)  # noqa: S102 - our own generated source
     graph = FlowGraph(ns["Wide"])
     assert graph["s24"].matching_join == "j24"
     assert graph.sorted_nodes[-1] == "end"

@@ -166,8 +166,10 @@ def step_order(ledger: Ledger, run_pk: int) -> list[str]:
     return [s for s in graph if s in started] + [s for s in started if s not in graph]
 
 
-def final_tasks(ledger: Ledger, run_pk: int, step: str | None = None) -> list[dict[str, Any]]:
-    """The final attempt of each task of a run (or of one step), by step then task id."""
+def final_tasks(ledger: Ledger, run_pk: int, step: str | None = None,
+                task_id: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """The final attempt of each task of a run (or of one step, or one task), by step then
+    task id."""
     sql = (
         "select t.id as pk, t.step as step, t.task_id as task_id, t.status as status,"
         " t.attempt as attempt, t.foreach_index as foreach_index,"
@@ -179,6 +181,9 @@ def final_tasks(ledger: Ledger, run_pk: int, step: str | None = None) -> list[di
     if step is not None:
         sql += " and t.step = ?"
         params.append(step)
+    if task_id is not None:
+        sql += " and t.task_id = ?"
+        params.append(task_id)
     rows = _rows(ledger, sql, params)
     rows.sort(key=lambda r: (r["step"], _id_key(r["task_id"])))
     return rows

@@ -49,7 +49,7 @@ def describe(ledger: Ledger, parts: list[str], load: bool = False) -> dict[str, 
         task_id = parts[3]
         if len(parts) == 4:
             attempt = Task(pathspec, ledger=ledger).current_attempt
-            task = _task_row(ledger, row["pk"], step, task_id)
+            task = reads.final_tasks(ledger, row["pk"], step, task_id)[0]
             return {
                 "kind": "task", **reads.task_record(run["pathspec"], task, run["status"]),
                 "flow": flow, "run_id": run_id, "step": step,
@@ -62,13 +62,9 @@ def describe(ledger: Ledger, parts: list[str], load: bool = False) -> dict[str, 
         doc = {"kind": "artifact", "pathspec": pathspec, "flow": flow, "run_id": run_id,
                "step": step, "task_id": task_id, "attempt": attempt, **record}  # fmt: skip
         if load:
-            value = artifact.data  # pickles written elsewhere need trust (see trust.py)
+            value = artifact.data  # pickles written elsewhere need trust (see provenance.py)
             doc["value"] = value if record["encoding"] == "json" else repr(value)
         return doc
-
-
-def _task_row(ledger: Ledger, run_pk: int, step: str, task_id: str) -> dict[str, Any]:
-    return next(t for t in reads.final_tasks(ledger, run_pk, step) if t["task_id"] == task_id)
 
 
 def echo(doc: dict[str, Any]) -> None:
