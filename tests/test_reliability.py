@@ -92,8 +92,10 @@ def test_ctrl_c_stops_cleanly_with_exit_130(db_path):
     proc = start("sleepy.py", db_path, "--seconds", "60")
     deadline = time.time() + 30
     while time.time() < deadline:  # wait until the foreach tasks are running
-        rows = query(db_path, "select count(*) from tasks where step = 'start'") \
-            if db_path.exists() else [(0,)]
+        try:
+            rows = query(db_path, "select count(*) from tasks where step = 'start'")
+        except sqlite3.OperationalError:  # the file exists before its schema does
+            rows = [(0,)]
         if rows[0][0]:
             break
         time.sleep(0.1)

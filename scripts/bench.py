@@ -1,0 +1,275 @@
+"""Benchmarks: ledgerflow against Metaflow's local mode, whole-process, medians.
+
+    .venv/bin/python scripts/bench.py --quick                  # about a minute, ledgerflow only
+    .venv/bin/python scripts/bench.py --metaflow /tmp/mfvenv/bin/python --repeat 3
+
+For the Metaflow side, make a throwaway venv (never a ledgerflow dependency):
+
+    python3 -m venv /tmp/mfvenv && /tmp/mfvenv/bin/pip install metaflow==2.19.39
+
+Each workload is a flow written once and run with `from ledgerflow import ...` or
+`from metaflow import ...`. Times are whole processes (interpreter start-up included), the
+median of --repeat runs, measured in this invocation; ratios compare medians of the same run.
+Peak memory is the process's max RSS; size is what the run left on disk (the ledger file, or
+Metaflow's .metaflow folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+LEDGERFLOW_PYTHON = sys.executable
+
+FLOWS = {
+    "linear": """
+        class LinearBench(FlowSpec):
+            @step
+            def start(self):
+                self.x = 1
+                self.next(self.a)
+            @step
+            def a(self):
+                self.x += 1
+                self.next(self.b)
+            @step
+            def b(self):
+                self.x += 1
+                self.next(self.end)
+            @step
+            def end(self):
+                pass
+    """,
+    "foreach": """
+        class ForeachBench(FlowSpec):
+            n = Parameter("n", default=100)
+            @step
+            def start(self):
+                self.items = list(range(int(self.n)))
+                self.next(self.work, foreach="items")
+            @step
+            def work(self):
+                self.out = self.input + 1
+                self.next(self.join)
+            @step
+            def join(self, inputs):
+                self.total = sum(i.out for i in inputs)
+                self.next(self.end)
+            @step
+            def end(self):
+                pass
+    """,
+    "big": """
+        import numpy as np
+        class BigBench(FlowSpec):
+            @step
+            def start(self):
+                rng = np.random.default_rng(0)
+                self.noise = rng.random(25_000_000)          # 200 MB of float64
+                self.zeros = np.zeros(25_000_000)            # 200 MB of zeros
+                self.next(self.middle)
+            @step
+            def middle(self):
+                self.mean = float(self.noise.mean())
+                self.next(self.end)
+            @step
+            def end(self):
+                self.check = float(self.zeros.sum()) + self.mean
+    """,
+    "dedup": """
+        class DedupBench(FlowSpec):
+            @step
+            def start(self):
+                self.items = list(range(50))
+                self.next(self.work, foreach="items")
+            @step
+            def work(self):
+                self.same = bytes(10 * 1024 * 1024)          # the same 10 MB in every task
+                self.next(self.join)
+            @step
+            def join(self, inputs):
+                self.n = len(inputs)
+                self.next(self.end)
+            @step
+            def end(self):
+                pass
+    """,
+    "sleepy": """
+        import time
+        class SleepyBench(FlowSpec):
+            @step
+            def start(self):
+                self.items = list(range(16))
+                self.next(self.nap, foreach="items")
+            @step
+            def nap(self):
+                time.sleep(0.5)
+                self.next(self.join)
+            @step
+            def join(self, inputs):
+                self.next(self.end)
+            @step
+            def end(self):
+                pass
+    """,
+    "cpu": """
+        class CpuBench(FlowSpec):
+            @step
+            def start(self):
+                self.items = list(range(4))
+                self.next(self.burn, foreach="items")
+            @step
+            def burn(self):
+                total = 0
+                for i in range(6_000_000):
+                    total += i * i % 7
+                self.total = total
+                self.next(self.join)
+            @step
+            def join(self, inputs):
+                self.next(self.end)
+            @step
+            def end(self):
+                pass
+    """,
+}
+
+
+def write_flow(folder: Path, name: str, engine: str) -> Path:
+    header = f"from {engine} import FlowSpec, Parameter, step\n"
+    body = textwrap.dedent(FLOWS[name])
+    cls = body.split("class ", 1)[1].split("(", 1)[0]
+    path = folder / f"{name}_{engine}.py"
+    path.write_text(header + body + f"\nif __name__ == '__main__':\n    {cls}()\n")
+    return path
+
+
+@dataclass
+class Sample:
+    seconds: float
+    peak_mb: float
+    disk_mb: float
+
+
+def disk_mb(folder: Path) -> float:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for f in files:
+            if f.endswith((".db", ".db-wal")) or ".metaflow" in root:
+                total += os.path.getsize(os.path.join(root, f))
+    return total / 1e6
+
+
+def run_once(python: str, flow: Path, engine: str, args: list[str], workdir: Path) -> Sample:
+    env = dict(os.environ, USERNAME="bench", METAFLOW_USER="bench")
+    env.pop("LEDGERFLOW_DB", None)
+    cmd = ["/usr/bin/time", "-f", "%M", python, str(flow)]
+    if engine == "ledgerflow":
+        cmd += ["--db", str(workdir / "ledgerflow.db"), "--quiet"]
+    else:
+        cmd += ["--quiet", "--no-pylint"]
+    cmd += ["run", *args]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{engine} {flow.name} failed:\n{proc.stderr[-2000:]}")
+    peak_kb = int(proc.stderr.strip().splitlines()[-1])
+    return Sample(seconds, peak_kb / 1024, disk_mb(workdir))
+
+
+def bench(python: str, engine: str, name: str, args: list[str], repeat: int,
+          fresh: bool = True) -> list[Sample]:  # fmt: skip
+    samples = []
+    with tempfile.TemporaryDirectory(prefix=f"bench-{engine}-") as tmp:
+        folder = Path(tmp)
+        flow = write_flow(folder, name, engine)
+        for _ in range(repeat):
+            work = folder / "work"
+            if fresh and work.exists():
+                shutil.rmtree(work)
+            work.mkdir(exist_ok=True)
+            samples.append(run_once(python, flow, engine, args, work))
+    return samples
+
+
+def median(samples: list[Sample], attr: str) -> float:
+    return statistics.median(getattr(s, attr) for s in samples)
+
+
+def python_startup(python: str, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run([python, "-c", "pass"], check=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def import_time(repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run([LEDGERFLOW_PYTHON, "-c", "import ledgerflow"], check=True)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+WORKLOADS = [
+    # (label, flow, ledgerflow args, metaflow args, quick?)
+    ("linear, 4 tasks", "linear", [], [], True),
+    ("foreach 100 + join", "foreach", ["--n", "100"], ["--n", "100"], True),
+    ("foreach 1000 + join", "foreach", ["--n", "1000", "--max-num-splits", "1000"],
+     ["--n", "1000", "--max-num-splits", "1000"], True),
+    ("200 MB random + 200 MB zeros, 3 steps", "big", [], [], False),
+    ("foreach 50 x same 10 MB", "dedup", [], [], False),
+    ("foreach 16 x sleep 0.5 s (threads)", "sleepy", [], [], True),
+    ("4 CPU-bound tasks, threads", "cpu", ["--executor", "thread"], [], False),
+    ("4 CPU-bound tasks, processes", "cpu", ["--executor", "process"], [], False),
+]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--metaflow", metavar="PYTHON", default=os.environ.get("METAFLOW_PYTHON"),
+                        help="python of a venv with metaflow installed (optional)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="a one-minute subset")
+    parser.add_argument("--only", default=None, help="run workloads whose label contains this")
+    args = parser.parse_args()
+    repeat = 1 if args.quick else args.repeat
+    startup = python_startup(LEDGERFLOW_PYTHON, 5)
+    print(f"python start-up {startup * 1000:.0f} ms; import ledgerflow "
+          f"{(import_time(5) - startup) * 1000:.0f} ms (medians of 5)")
+    print(f"{'workload':42} {'ledgerflow':>11} {'peak MB':>8} {'disk MB':>8}"
+          + (f" {'metaflow':>10} {'peak MB':>8} {'disk MB':>8} {'ratio':>7}" if args.metaflow
+             else ""))  # fmt: skip
+    for label, name, lf_args, mf_args, quick in WORKLOADS:
+        if (args.quick and not quick) or (args.only and args.only not in label):
+            continue
+        if name == "big" and subprocess.run([LEDGERFLOW_PYTHON, "-c", "import numpy"],
+                                            capture_output=True).returncode:  # fmt: skip
+            print(f"{label:42} skipped (numpy is not installed)")
+            continue
+        lf = bench(LEDGERFLOW_PYTHON, "ledgerflow", name, lf_args, repeat)
+        line = (f"{label:42} {median(lf, 'seconds'):10.2f}s {median(lf, 'peak_mb'):8.0f} "
+                f"{median(lf, 'disk_mb'):8.1f}")  # fmt: skip
+        if args.metaflow and "processes" not in label:
+            mf = bench(args.metaflow, "metaflow", name, mf_args, repeat)
+            ratio = median(mf, "seconds") / median(lf, "seconds")
+            line += (f" {median(mf, 'seconds'):9.2f}s {median(mf, 'peak_mb'):8.0f} "
+                     f"{median(mf, 'disk_mb'):8.1f} {ratio:6.1f}x")  # fmt: skip
+        print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()
