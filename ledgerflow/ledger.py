@@ -433,6 +433,7 @@ class Ledger:
         python_version: str = codec.PYTHON_VERSION,
         ledgerflow_version: str | None = None,
         blobs: Iterable[codec.EncodedBlob] = (),
+        graph_info: dict[str, Any] | None = None,
     ) -> int:
         """Insert a run in status 'running' with its tags and the blobs every task shares."""
         flow_pk = self.ensure_flow(flow_name)
@@ -444,8 +445,8 @@ class Ledger:
             cur = conn.execute(
                 "insert into run(flow_id, run_id, status, created_at, params, user, host, pid,"
                 " heartbeat_at, script_name, code, origin_run_id, python_version,"
-                " ledgerflow_version, machine_id)"
-                " values (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " ledgerflow_version, machine_id, graph_info)"
+                " values (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     flow_pk,
                     run_id,
@@ -461,6 +462,7 @@ class Ledger:
                     python_version,
                     ledgerflow_version,
                     machine_id(),
+                    json.dumps(graph_info) if graph_info is not None else None,
                 ),
             )
             run_pk = int(cur.lastrowid)
@@ -510,7 +512,7 @@ class Ledger:
         cur = conn.execute(
             "insert into task(run_id, step, task_id, attempt, status, started_at, finished_at,"
             " foreach_index, foreach_stack, exception_type, exception, traceback,"
-            " origin_pathspec) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " origin_pathspec, transition) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 rec.run_pk,
                 rec.step,
@@ -525,6 +527,7 @@ class Ledger:
                 rec.exception,
                 rec.traceback,
                 rec.origin_pathspec,
+                json.dumps(rec.transition) if rec.transition is not None else None,
             ),
         )
         task_pk = int(cur.lastrowid)

@@ -54,6 +54,7 @@ class Run(BaseModel):
     ledgerflow_version = pw.TextField(null=True)
     # The machine (its ledgerflow machine id) that ran it: pickles from elsewhere need trust.
     machine_id = pw.TextField(null=True)
+    graph_info = pw.TextField(null=True)  # JSON: the flow's graph (the `_graph_info` artifact)
 
     class Meta:
         indexes = ((("flow", "run_id"), True), (("flow", "created_at"), False))
@@ -76,6 +77,9 @@ class Task(BaseModel):
     exception = pw.TextField(null=True)  # str(exception)
     traceback = pw.TextField(null=True)
     origin_pathspec = pw.TextField(null=True)  # the task a resume cloned this one from
+    # JSON {"targets": [...], "foreach": var, "num_splits": n, "condition": var}: what
+    # self.next() did; NULL for a failed task or the end step.
+    transition = pw.TextField(null=True)
 
     class Meta:
         indexes = (
@@ -124,7 +128,8 @@ class BlobChunk(BaseModel):
 class Artifact(BaseModel):
     task = pw.ForeignKeyField(Task, backref="artifacts", on_delete="CASCADE", index=False)
     name = pw.TextField()
-    blob = pw.ForeignKeyField(Blob, column_name="sha", field="sha", index=True)
+    # No index on sha: only gc and export look artifacts up by blob, and they scan.
+    blob = pw.ForeignKeyField(Blob, column_name="sha", field="sha", index=False)
     encoding = pw.TextField()
     type = pw.TextField()  # 'module.Qualname' of the value's type
     size = pw.IntegerField()  # raw (uncompressed) bytes
@@ -172,5 +177,4 @@ class S3Object(BaseModel):
         indexes = ((("run", "key"), True),)
 
 
-V1_MODELS = [Meta, Flow, Run, Task, TaskParent, Blob, BlobChunk, Artifact, Tag, Log]
-MODELS = V1_MODELS + [S3Object]
+MODELS = [Meta, Flow, Run, Task, TaskParent, Blob, BlobChunk, Artifact, Tag, Log, S3Object]

@@ -43,3 +43,4 @@ class TaskRecord:
     stdout: str = ""
     stderr: str = ""
     origin_pathspec: str | None = None
+    transition: dict[str, Any] | None = None

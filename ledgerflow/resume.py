@@ -33,6 +33,7 @@ class OriginTask:
     exception_type: str | None = None
     exception: str | None = None
     traceback: str | None = None
+    transition: dict[str, Any] | None = None  # the task.transition column
 
 
 @dataclass
@@ -79,13 +80,13 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
     # The final attempt of each task, in the order the tasks were created.
     tasks = ledger.execute(
         "select t.id, t.step, t.task_id, t.status, t.foreach_stack, t.exception_type, "
-        "t.exception, t.traceback from task t "
+        "t.exception, t.traceback, t.transition from task t "
         "where t.run_id = ? and t.attempt = (select max(attempt) from task m where "
         "m.run_id = t.run_id and m.step = t.step and m.task_id = t.task_id) "
         "order by cast(t.task_id as integer)",
         (run[0],),
     ).fetchall()
-    for pk, step, task_id, status, stack_json, exc_type, exc, trace in tasks:
+    for pk, step, task_id, status, stack_json, exc_type, exc, trace, transition in tasks:
         stack = [ForeachFrame(*frame) for frame in json.loads(stack_json or "[]")]
         artifacts = {
             r[0]: ArtifactRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
@@ -99,6 +100,7 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
         task = OriginTask(
             pk, f"{flow_name}/{run_id}/{step}/{task_id}", status, artifacts,
             logs.get("stdout", ""), logs.get("stderr", ""), stack, exc_type, exc, trace,
+            json.loads(transition) if transition else None,
         )  # fmt: skip
         position = (step, tuple(f.index for f in stack))
         origin.tasks.setdefault(position, []).append(task)
@@ -108,16 +110,15 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
 
 
 def cloned_transition(ledger: Ledger, task: OriginTask) -> Transition | None:
-    """Rebuild what `self.next()` did in the origin task from its internal artifacts."""
-    if "_transition" not in task.artifacts:
-        return None
-    recorded: Any = ledger.load(task.artifacts["_transition"].sha)
+    """What `self.next()` did in the origin task (its transition column), to schedule the
+    cloned task's children the same way."""
+    recorded = task.transition
     if recorded is None:
         return None
-    targets, foreach = recorded
-    transition = Transition(list(targets), foreach=foreach)
-    if foreach is not None:
-        transition.num_splits = ledger.load(task.artifacts["_foreach_num_splits"].sha)
+    transition = Transition(list(recorded["targets"]), foreach=recorded.get("foreach"),
+                            condition=recorded.get("condition"))  # fmt: skip
+    if transition.foreach is not None:
+        transition.num_splits = recorded["num_splits"]
         transition.foreach_values = ledger.load(task.artifacts["_foreach_values"].sha)
     return transition
 

@@ -25,6 +25,7 @@ from .decorators import step_decorator
 from .executors import Executor, ThreadExecutor
 from .exceptions import LintError
 from .flowspec import ForeachFrame
+from .internals import transition_record
 from .ledger import Ledger
 from .records import ArtifactRecord, TaskRecord
 from .clock import now_iso
@@ -130,7 +131,7 @@ class Runtime:
     # -- set-up ---------------------------------------------------------------------------
 
     def _constants(self) -> tuple[dict[str, ArtifactRecord], list[codec.EncodedBlob]]:
-        """Parameters, `name` and `_graph_info`: encoded once, referenced by every task."""
+        """Parameters and `name`: encoded once, referenced by every task."""
         values: dict[str, Any] = {"name": self.flow_name}
         param_names = [name for name, _ in flow_parameters(self.flow_cls)]
         records: dict[str, ArtifactRecord] = {}
@@ -140,7 +141,7 @@ class Runtime:
                             for n, r in self.origin.params.items()})  # fmt: skip
         else:
             values.update(self.params)
-        values["_graph_info"] = self.graph.to_info(param_names)
+        self.graph_info = self.graph.to_info(param_names)
         blobs = []
         for name, value in values.items():
             blob = codec.encode_blob(value, self.ledger.chunk_size)
@@ -186,6 +187,7 @@ class Runtime:
             origin_run_id=self.origin.run_id if self.origin else None,
             ledgerflow_version=__version__,
             blobs=blobs,
+            graph_info=self.graph_info,
         )
         self.constants = constants
         if self.on_run_id:
@@ -442,6 +444,7 @@ class Runtime:
             stdout=result.stdout,
             stderr=stderr,
             origin_pathspec=origin.pathspec if origin else None,
+            transition=transition_record(result.transition),
         )
 
     # -- terminal -----------------------------------------------------------------------------

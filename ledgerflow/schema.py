@@ -5,8 +5,9 @@ ones inside one `BEGIN IMMEDIATE` transaction, so processes creating the same ne
 the same moment serialize: the first creates the schema, the others find it done.
 
 A migration is a small function `(conn, db)`. Never edit one that has shipped; add the next.
-Migration 1 creates the v1 tables from the peewee models; since those models may have gained
-columns since, a later migration adding a column checks whether it is already there.
+Migration 1 creates the schema from the peewee models as they stand at version 1. Once a
+model changes, the migration that brings old files up to date must not fail on a file that
+migration 1 created from the newer model (check before adding a column).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Callable
 
 import peewee as pw
 
-from .models import MODELS, V1_MODELS, S3Object
+from .models import MODELS
 
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.
@@ -96,41 +97,23 @@ VIEWS_V1 = {
 _BIND_LOCK = threading.Lock()
 
 
-def _v1_tables(conn: sqlite3.Connection, db: pw.Database) -> None:
-    # Models may have gained columns since v1; later migrations add them only if missing.
-    with _BIND_LOCK, db.bind_ctx(V1_MODELS):
-        db.create_tables(V1_MODELS)
+def _v1_schema(conn: sqlite3.Connection, db: pw.Database) -> None:
+    """Tables (from the peewee models), the documented views, and the full-text index."""
+    with _BIND_LOCK, db.bind_ctx(MODELS):
+        db.create_tables(MODELS)
     for sql in VIEWS_V1.values():
         conn.execute(sql)
-
-
-def _v2_search_index(conn: sqlite3.Connection, db: pw.Database) -> None:
-    """Full-text index over the artifacts tasks produce (not the ones passed on unchanged,
-    nor internal `_` ones): name, flow, step and the value's text preview. Its rowid is the
-    artifact's id; the writer fills it in the transaction that writes the task."""
+    # Full-text index over the artifacts tasks produce (not the ones passed on unchanged):
+    # name, flow, step and the value's text preview. Its rowid is the artifact's id; the
+    # writer fills it in the transaction that writes the task.
     conn.execute(
         "create virtual table artifact_fts using fts5("
         "name, flow, step, preview, tokenize = 'unicode61')"
     )
-    conn.execute(
-        "insert into artifact_fts(rowid, name, flow, step, preview) "
-        "select a.id, a.name, f.name, t.step, a.preview from artifact a "
-        "join task t on t.id = a.task_id join run r on r.id = t.run_id "
-        "join flow f on f.id = r.flow_id where a.inherited = 0 and a.name not like '\\_%' escape '\\'"
-    )
-
-
-def _v3_provenance_and_s3(conn: sqlite3.Connection, db: pw.Database) -> None:
-    """run.machine_id (who ran it, for the pickle trust check) and the s3_object table."""
-    columns = {row[1] for row in conn.execute("pragma table_info(run)")}
-    if "machine_id" not in columns:  # a v1 file; new files get it from the model
-        conn.execute("alter table run add column machine_id text")
-    with _BIND_LOCK, db.bind_ctx([S3Object]):
-        db.create_tables([S3Object])
 
 
 Migration = Callable[[sqlite3.Connection, pw.Database], None]
-MIGRATIONS: list[Migration] = [_v1_tables, _v2_search_index, _v3_provenance_and_s3]
+MIGRATIONS: list[Migration] = [_v1_schema]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 OUR_TABLES = [m._meta.table_name for m in MODELS] + list(VIEWS_V1) + ["sqlite_sequence"]

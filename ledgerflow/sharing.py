@@ -20,11 +20,11 @@ from .ledger import Ledger
 _RUN_COLUMNS = (
     "run_id", "status", "created_at", "finished_at", "params", "user", "host", "pid",
     "heartbeat_at", "script_name", "code", "origin_run_id", "python_version",
-    "ledgerflow_version", "machine_id",
+    "ledgerflow_version", "machine_id", "graph_info",
 )  # fmt: skip
 _TASK_COLUMNS = (
     "step", "task_id", "attempt", "status", "started_at", "finished_at", "foreach_index",
-    "foreach_stack", "exception_type", "exception", "traceback", "origin_pathspec",
+    "foreach_stack", "exception_type", "exception", "traceback", "origin_pathspec", "transition",
 )  # fmt: skip
 _ARTIFACT_COLUMNS = ("name", "sha", "encoding", "type", "size", "value", "preview", "inherited")
 

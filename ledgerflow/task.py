@@ -24,15 +24,13 @@ from .current import current
 from .decorators import step_decorator
 from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutException
 from .flowspec import FlowSpec, ForeachFrame, Inputs, TaskState, Transition
+from .internals import INTERNAL_ARTIFACTS
 from .ledger import Ledger
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
 
-# Internal artifacts every task writes for itself (never inherited from a parent).
-PER_TASK_INTERNALS = (
-    "_foreach_stack", "_foreach_var", "_foreach_num_splits", "_transition", "_success",
-    "_task_ok", "_exception", "_current_step", "_iteration_stack",
-)  # fmt: skip
+# Internal artifacts belong to each task (internals.py builds them): never inherited.
+PER_TASK_INTERNALS = INTERNAL_ARTIFACTS
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -393,25 +391,12 @@ def _warn(result: TaskResult, spec: TaskSpec, text: str) -> None:
 def _internal_values(
     flow: FlowSpec, state: TaskState, spec: TaskSpec, result: TaskResult
 ) -> dict[str, Any]:
+    """Internal artifacts stored as such: only `_foreach_values` (see internals.py for the
+    ones built from task columns)."""
     t = result.transition
-    ok = result.status == "succeeded"
-    finished = result.ok
-    values: dict[str, Any] = {
-        "_foreach_stack": list(state.foreach_stack),
-        "_foreach_var": t.foreach if t else None,
-        "_foreach_num_splits": t.num_splits if t else None,
-        "_transition": (list(t.targets), t.foreach) if t else None,
-        "_success": ok,
-        "_task_ok": finished,
-        "_exception": None
-        if finished
-        else {"type": result.exception_type, "exception": result.exception},
-        "_current_step": spec.step,
-        "_iteration_stack": [],
-    }
     if t is not None and t.foreach is not None:
-        values["_foreach_values"] = t.foreach_values
-    return values
+        return {"_foreach_values": t.foreach_values}
+    return {}
 
 
 def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:

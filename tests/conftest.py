@@ -27,3 +27,14 @@ def _isolated_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "ledgerflow.db"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_client_state():
+    """The Client API's namespace and ledger choice are process-wide: reset them around
+    every test, as a new Python process would start."""
+    from ledgerflow.client import context
+
+    context._namespace, context._ledger, context._readonly = False, None, None
+    yield
+    context._namespace, context._ledger, context._readonly = False, None, None

@@ -50,9 +50,27 @@ def load_artifact(db: Path, run_id: str, step: str, name: str, index: int | None
     if index is not None:
         sql += " and t.foreach_index = ?"
         params += (index,)
+    from ledgerflow.internals import INTERNAL_ARTIFACTS
+
+    if name in INTERNAL_ARTIFACTS:  # built from the task's columns: read them as a user does
+        return _internal(db, run_id, step, name, index)
     rows = query(db, sql, params)
     assert len(rows) == 1, f"{len(rows)} artifacts {step}/{name} in run {run_id}"
     return Ledger.open(db).load(rows[0][0])
+
+
+def _internal(db: Path, run_id: str, step: str, name: str, index: int | None) -> Any:
+    from ledgerflow.client import Task
+
+    sql = "select flow, task_id from tasks where run_id = ? and step = ?"
+    params: tuple[Any, ...] = (run_id, step)
+    if index is not None:
+        sql += " and foreach_index = ?"
+        params += (index,)
+    rows = sorted(set(query(db, sql, params)))
+    assert len(rows) == 1, f"{len(rows)} tasks of {step} in run {run_id}"
+    flow, task_id = rows[0]
+    return Task(f"{flow}/{run_id}/{step}/{task_id}", ledger=db)[name].data
 
 
 def latest_run_id(db: Path, flow: str) -> str:

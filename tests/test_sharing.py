@@ -197,7 +197,7 @@ def test_doctor_detects_a_corrupted_blob_in_a_copy(db_path, tmp_path):
     copy = tmp_path / "copy.db"
     shutil.copy(db_path, copy)
     conn = sqlite3.connect(copy)
-    sha, data = conn.execute("select sha, data from blob_chunk where length(data) > 100 "
+    sha, data = conn.execute("select sha, data from blob_chunk order by length(data) desc "
                              "limit 1").fetchone()
     flipped = bytearray(data)
     flipped[len(flipped) // 2] ^= 0xFF

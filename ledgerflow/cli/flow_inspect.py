@@ -301,9 +301,16 @@ def _dump_lines(ledger: Ledger, task: Task, names: set[str], max_value_size: int
     from .reads import artifact_records
 
     flow, run_id, step, task_id = task.path_components
+    arts = artifact_records(ledger, flow, run_id, step, task_id, task.current_attempt,
+                            private=private)  # fmt: skip
+    if private:  # the internal artifacts built from the task's columns (internals.py)
+        from ..internals import INTERNAL_ARTIFACTS
+
+        arts += [{"name": n, "size": task[n].size, "type": task[n].type}
+                 for n in INTERNAL_ARTIFACTS]  # fmt: skip
+        arts.sort(key=lambda a: a["name"])
     lines = []
-    for art in artifact_records(ledger, flow, run_id, step, task_id, task.current_attempt,
-                                private=private):  # fmt: skip
+    for art in arts:
         if names and art["name"] not in names:
             continue
         if 0 < art["size"] <= max_value_size:

@@ -3,7 +3,7 @@
 Every statement starts from an index (flow name, run (flow, created_at) / (flow, run_id),
 task (run, step, task_id, attempt), artifact (task, name), tag (run, tag)); the only table
 read whole is `flow`, which has one row per flow. No value is ever loaded here except a
-run's `_graph_info`, and only when it is JSON-encoded (reading JSON never unpickles): it
+run's graph (`run.graph_info`, plain JSON: nothing is unpickled): it
 gives the steps in graph order.
 
 The dicts are the `--json` output of those commands; README.md documents their keys.
@@ -155,14 +155,10 @@ def step_order(ledger: Ledger, run_pk: int) -> list[str]:
             (run_pk,),
         )
     ]
-    info = ledger.execute(
-        "select a.sha, a.encoding from task t join artifact a on a.task_id = t.id"
-        " where t.run_id = ? and a.name = '_graph_info' limit 1",
-        (run_pk,),
-    ).fetchone()
+    info = ledger.execute("select graph_info from run where id = ?", (run_pk,)).fetchone()
     graph: list[str] = []
-    if info is not None and info[1] == "json":
-        graph = list(ledger.load(info[0]).get("steps", {}))
+    if info is not None and info[0]:
+        graph = list(json.loads(info[0]).get("steps", {}))
     return [s for s in graph if s in started] + [s for s in started if s not in graph]
 
 

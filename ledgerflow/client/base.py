@@ -4,11 +4,14 @@ what is there instead)."""
 
 from __future__ import annotations
 
+import json
+
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
 
 from ..clock import parse_iso
 from ..exceptions import MetaflowInvalidPathspec, MetaflowNamespaceMismatch, MetaflowNotFound
+from ..internals import INTERNAL_ARTIFACTS
 from ..ledger import Ledger
 from . import _db, context
 
@@ -33,7 +36,7 @@ _TASK_COLS = """t.id as pk, t.step as step, t.task_id as task_id, t.attempt as a
        t.status as status, t.started_at as started_at, t.finished_at as finished_at,
        t.foreach_index as foreach_index, t.foreach_stack as foreach_stack,
        t.exception_type as exception_type, t.exception as exception,
-       t.origin_pathspec as origin_pathspec"""
+       t.origin_pathspec as origin_pathspec, t.transition as transition"""
 
 _ARTIFACT_SELECT = """
 select a.name as name, a.sha as sha, a.encoding as encoding, a.type as type, a.size as size,
@@ -344,6 +347,8 @@ def _find_task(
 
 
 def _find_artifact(task: "Task", name: str, requested: str) -> dict[str, Any]:
+    if name in INTERNAL_ARTIFACTS:
+        return _internal_row(task, name)
     row = _db.one(
         task._ledger, _ARTIFACT_SELECT + " where a.task_id = ? and a.name = ?", (task._pk, name)
     )
@@ -352,3 +357,23 @@ def _find_artifact(task: "Task", name: str, requested: str) -> dict[str, Any]:
     names = [a.id for a in task._children()]
     detail = f"task {task.pathspec} has no artifact '{name}' (its artifacts: {_listing(names, 20)})"
     raise _not_found(requested, task._ledger, detail)
+
+
+def _internal_row(task: "Task", name: str) -> dict[str, Any]:
+    """An artifact row for an internal artifact built from the task's columns
+    (see ledgerflow/internals.py); `computed` holds a function giving its value."""
+    from .. import codec
+    from ..internals import internal_value
+
+    def graph_info() -> Any:
+        row = _db.one(task._ledger, "select graph_info from run where id = ?", (task._run._pk,))
+        return json.loads(row["graph_info"]) if row and row["graph_info"] else None
+
+    def compute() -> Any:
+        return internal_value(name, task._row, graph_info)
+
+    value = compute()
+    blob = codec.encode_blob(value)
+    return {"name": name, "sha": blob.sha, "encoding": blob.encoding,
+            "type": codec.type_name(value), "size": blob.raw_size, "inherited": 0,
+            "computed": compute}  # fmt: skip

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from ..clock import parse_iso
 from ..exceptions import MetaflowExceptionWrapper
+from ..internals import INTERNAL_ARTIFACTS
 from ..provenance import require_trust
 from ..flowspec import ForeachFrame
 from . import _db
@@ -210,6 +211,8 @@ class Task(MetaflowObject):
         return DataArtifact._make(self, _find_artifact(self, name, f"{self.pathspec}/{name}"))
 
     def __contains__(self, name: object) -> bool:
+        if name in INTERNAL_ARTIFACTS:
+            return True
         return bool(
             _db.one(
                 self._ledger,
@@ -449,6 +452,9 @@ class DataArtifact(MetaflowObject):
     def data(self) -> Any:
         """The value, decoded from the ledger (a new object each time). A pickle written on
         another machine needs ledgerflow.trust() first (see ledgerflow/trust.py)."""
+        computed = self._row.get("computed")
+        if computed is not None:  # an internal artifact built from the task's columns
+            return computed()
         if self._row["encoding"] == "pickle":
             require_trust(self._task._run._row["machine_id"], self._ledger.path, self.pathspec)
         return self._ledger.load(self._row["sha"])
