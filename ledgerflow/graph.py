@@ -684,7 +684,8 @@ class FlowGraph:
         """
         steps_info: dict[str, dict[str, Any]] = {}
 
-        def populate_block(start_name, end_name):
+        def populate_block(start_name, end_name, above=()):
+            # `above`: the steps on the way here, so a switch looping back stops there.
             cur_name = start_name
             resulting_list: list[Any] = []
             while cur_name != end_name:
@@ -692,15 +693,19 @@ class FlowGraph:
                 steps_info[cur_name] = self._node_to_dict(cur_name, cur_node)
                 resulting_list.append(cur_name)
                 node_type = self._node_to_type(cur_node)
+                path = (*above, *(n for n in resulting_list if isinstance(n, str)))
                 if node_type in ("split-static", "split-foreach"):
                     resulting_list.append(
-                        [populate_block(s, cur_node.matching_join) for s in cur_node.out_funcs]
-                    )
+                        [populate_block(s, cur_node.matching_join, path)
+                         for s in cur_node.out_funcs]
+                    )  # fmt: skip
                     cur_name = cur_node.matching_join
                 elif node_type == "split-switch":
+                    # A case looping back (to itself or an earlier step) is already placed.
                     resulting_list.append(
-                        [populate_block(s, end_name) for s in cur_node.out_funcs if s != cur_name]
-                    )
+                        [populate_block(s, end_name, path) for s in cur_node.out_funcs
+                         if s not in path]
+                    )  # fmt: skip
                     cur_name = end_name
                 elif cur_node.out_funcs:
                     cur_name = cur_node.out_funcs[0]

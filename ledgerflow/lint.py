@@ -242,9 +242,17 @@ def check_unknown_transitions(graph: FlowGraph) -> None:
 
 
 def check_for_acyclicity(graph: FlowGraph) -> None:
-    """No loops, except a switch step that loops back to itself (Metaflow's recursive step)."""
+    """No loops, except through a switch: a switch step may loop back to itself (Metaflow's
+    recursive step) or, beyond Metaflow, to an earlier step, as long as the loop has no
+    split, foreach or join in it (a loop must not open or close a branch)."""
     WHITE, GREY, BLACK = 0, 1, 2
     color = {n.name: WHITE for n in graph}
+
+    def switch_loop(loop: list[str], node: DAGNode) -> bool:
+        inner = [graph[s] for s in loop[:-1]]
+        return node.type == "split-switch" and all(
+            n.type in ("linear", "split-switch", "start") for n in inner
+        )
 
     def visit(node: DAGNode, path: list[str]) -> None:
         color[node.name] = GREY
@@ -254,9 +262,12 @@ def check_for_acyclicity(graph: FlowGraph) -> None:
                 continue
             if color[n] == GREY:
                 loop = path[path.index(n) :] + [n]
+                if switch_loop(loop, node):
+                    continue
                 _fail(
                     f"Steps {' -> '.join(repr(s) for s in loop)} form a loop; only a switch "
-                    "step may loop, and only back to itself "
+                    "step may loop, back to itself or to an earlier step with no split or join "
+                    "in between "
                     f"(e.g. self.next({{'again': self.{node.name}, 'done': self.end}}, "
                     "condition='flag')), so break the loop by fixing the self.next() "
                     "transitions.",

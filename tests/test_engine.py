@@ -197,3 +197,10 @@ def test_show_and_check(db_path):
     proc = run_flow(ENGINE / "branch.py", db=db_path, command="check", top=())
     assert proc.returncode == 0
     assert not db_path.exists()  # show/check never create a ledger
+
+
+def test_a_switch_may_loop_back_to_an_earlier_step(db_path, executor):
+    run("switch_back", db_path, executor)
+    assert query(db_path, "select step, count(*) from tasks group by step order by step") == [
+        ("body", 3), ("check", 3), ("end", 1), ("start", 1)]  # fmt: skip
+    assert art(db_path, "LoopBackFlow", "end", "count") == 3

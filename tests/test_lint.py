@@ -213,9 +213,10 @@ RULE_CASES = [
     pytest.param(
         C.BadSwitchBackLoop,
         "check_for_acyclicity",
-        ["Steps 'body' -> 'check' -> 'body' form a loop", "only back to itself"],
+        ["Steps 'body' -> 'a' -> 'join' -> 'check' -> 'body' form a loop",
+         "no split or join in between"],
         (C.BadSwitchBackLoop.check, "self.next"),
-        id="switch-loop-to-earlier-step",
+        id="switch-loop-across-a-split",
     ),
     pytest.param(
         C.BadOrphan,
@@ -340,6 +341,7 @@ def test_every_rule_has_a_case():
         C.SplitInForeachFlow,
         C.SwitchFlow,
         C.SwitchLoopFlow,
+        C.SwitchBackLoop,
         C.SwitchInForeachFlow,
         C.ParamForeachFlow,
         C.HelperForeachFlow,

@@ -584,8 +584,8 @@ class BadLoop:
         pass
 
 
-class BadSwitchBackLoop:
-    """A switch may loop only to itself (Metaflow 2.19); going back to an earlier step is a loop."""
+class SwitchBackLoop:
+    """Beyond Metaflow 2.19: a switch may loop back to an earlier step (no split in between)."""
 
     @step
     def start(self):
@@ -600,6 +600,40 @@ class BadSwitchBackLoop:
     @step
     def check(self):
         self.flag = "again" if self.i < 3 else "done"
+        self.next({"again": self.body, "done": self.end}, condition="flag")
+
+    @step
+    def end(self):
+        pass
+
+
+class BadSwitchBackLoop:
+    """A loop back through a switch may not contain a split and its join."""
+
+    @step
+    def start(self):
+        self.i = 0
+        self.next(self.body)
+
+    @step
+    def body(self):
+        self.next(self.a, self.b)
+
+    @step
+    def a(self):
+        self.next(self.join)
+
+    @step
+    def b(self):
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.next(self.check)
+
+    @step
+    def check(self):
+        self.flag = "again"
         self.next({"again": self.body, "done": self.end}, condition="flag")
 
     @step
