@@ -204,3 +204,16 @@ def test_a_switch_may_loop_back_to_an_earlier_step(db_path, executor):
     assert query(db_path, "select step, count(*) from tasks group by step order by step") == [
         ("body", 3), ("check", 3), ("end", 1), ("start", 1)]  # fmt: skip
     assert art(db_path, "LoopBackFlow", "end", "count") == 3
+
+
+def test_credential_like_artifacts_warn_without_blocking(db_path):
+    proc = run_flow(ENGINE / "credentials.py", db=db_path)
+    warnings = [line for line in proc.stderr.splitlines() if "Warning: artifact" in line]
+    assert len(warnings) == 2
+    assert "'api_key'" in warnings[0] and "name suggests a credential" in warnings[0]
+    assert "'note'" in warnings[1] and "AWS access key id" in warnings[1]
+    assert all("Don't store credentials" in w for w in warnings)
+    assert query(db_path, "select status from runs") == [("succeeded",)]
+    stored = query(db_path, "select text from log l join task t on t.id = l.task_id "
+                            "where l.stream = 'stderr' and t.step = 'start'")[0][0]
+    assert "api_key" in stored  # the warning is kept with the task's stderr too
