@@ -10,7 +10,8 @@ placed above `@step`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .exceptions import LedgerflowError
 

@@ -26,7 +26,7 @@ class Executor:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
 
-    def submit(self, spec: TaskSpec) -> "Future[TaskResult]":
+    def submit(self, spec: TaskSpec) -> Future[TaskResult]:
         raise NotImplementedError
 
     def shutdown(self, wait: bool = True) -> None:
@@ -41,7 +41,7 @@ class SequentialExecutor(Executor):
     def __init__(self, max_workers: int = 1):
         super().__init__(1)
 
-    def submit(self, spec: TaskSpec) -> "Future[TaskResult]":
+    def submit(self, spec: TaskSpec) -> Future[TaskResult]:
         future: Future[TaskResult] = Future()
         try:
             future.set_result(run_task(spec))
@@ -60,7 +60,7 @@ class ThreadExecutor(Executor):
         super().__init__(max_workers)
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="ledgerflow-task")
 
-    def submit(self, spec: TaskSpec) -> "Future[TaskResult]":
+    def submit(self, spec: TaskSpec) -> Future[TaskResult]:
         return self._pool.submit(run_task, spec)
 
     def shutdown(self, wait: bool = True) -> None:
@@ -80,7 +80,7 @@ class ProcessExecutor(Executor):
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         self._pool = ProcessPoolExecutor(self.max_workers, mp_context=context)
 
-    def submit(self, spec: TaskSpec) -> "Future[TaskResult]":
+    def submit(self, spec: TaskSpec) -> Future[TaskResult]:
         return self._pool.submit(run_task, spec)
 
     def shutdown(self, wait: bool = True) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sys
 from collections import namedtuple
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from .exceptions import (
     ArtifactError,
@@ -77,7 +78,7 @@ class FlowSpec:
     # -- construction for a task -------------------------------------------------------
 
     @classmethod
-    def _for_task(cls, state: TaskState) -> "FlowSpec":
+    def _for_task(cls, state: TaskState) -> FlowSpec:
         self = cls.__new__(cls)
         object.__setattr__(self, "_lf", state)
         return self
@@ -322,7 +323,7 @@ class FlowSpec:
 
     def merge_artifacts(
         self,
-        inputs: "Inputs",
+        inputs: Inputs,
         exclude: list[str] | None = None,
         include: list[str] | None = None,
     ) -> None:

@@ -13,7 +13,7 @@ import os
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .exceptions import LedgerflowError
@@ -67,7 +67,7 @@ def _since_iso(since: str | datetime | None) -> str | None:
         return None
     if isinstance(since, datetime):
         aware = since if since.tzinfo else since.astimezone()
-        return aware.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     try:
         parsed = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
     except ValueError:

@@ -10,7 +10,8 @@ and children inherit it). Read them as in Metaflow: `task["_graph_info"].data`.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .flowspec import ForeachFrame
 

@@ -20,8 +20,9 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import peewee as pw
 
@@ -30,8 +31,8 @@ from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
 from .liveness import process_gone
 from .location import resolve_ledger_path
-from .records import TaskRecord
 from .provenance import machine_id
+from .records import TaskRecord
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 30_000
@@ -71,9 +72,9 @@ class RawCache:
 class Ledger:
     """An open ledger file."""
 
-    _open: dict[tuple[str, bool], "Ledger"] = {}
+    _open: dict[tuple[str, bool], Ledger] = {}
     _open_lock = threading.Lock()
-    _inherited_from_parent: list["Ledger"] = []
+    _inherited_from_parent: list[Ledger] = []
 
     def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None):
         self.path = Path(path).absolute()
@@ -98,7 +99,7 @@ class Ledger:
     # -- opening ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, readonly: bool | None = None) -> "Ledger":
+    def open(cls, path: str | os.PathLike[str] | None = None, readonly: bool | None = None) -> Ledger:
         """The process-wide Ledger for a path (resolved as documented when None)."""
         resolved = resolve_ledger_path(path)
         if readonly is None:

@@ -39,7 +39,7 @@ class TaskRecord:
     traceback: str | None = None
     parent_pks: list[int] = field(default_factory=list)
     artifacts: list[ArtifactRecord] = field(default_factory=list)
-    blobs: list["EncodedBlob"] = field(default_factory=list)
+    blobs: list[EncodedBlob] = field(default_factory=list)
     stdout: str = ""
     stderr: str = ""
     origin_pathspec: str | None = None

@@ -14,22 +14,23 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from . import __version__, codec
 from .capture import real_stream
+from .clock import now_iso
 from .current import get_username
 from .decorators import step_decorator
-from .executors import Executor, ThreadExecutor
 from .exceptions import LintError
+from .executors import Executor, ThreadExecutor
 from .flowspec import ForeachFrame
 from .internals import transition_record
 from .ledger import Ledger
-from .records import ArtifactRecord, TaskRecord
-from .clock import now_iso
 from .parameters import flow_parameters
+from .records import ArtifactRecord, TaskRecord
 from .resume import Origin, OriginTask, cloned_transition
 from .task import TaskResult, TaskSpec, flow_graph, register_flow_class
 
@@ -172,7 +173,8 @@ class Runtime:
         constants, blobs = self._constants()
         self.run_id = new_run_id()
         try:
-            code = open(self.flow_file, encoding="utf-8").read()
+            with open(self.flow_file, encoding="utf-8") as f:
+                code: str | None = f.read()
         except OSError:
             code = None
         self.run_pk = self.ledger.create_run(

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from . import codec
 from .clock import now_iso
@@ -85,7 +86,7 @@ class S3:
         self._ledger, self._run_pk, self._prefix, self._machine = _scope(run, ledger)
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
 
-    def __enter__(self) -> "S3":
+    def __enter__(self) -> S3:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -182,7 +183,7 @@ class S3:
         )
         return [r[0] for r in rows]
 
-    def list_paths(self, keys: Iterable[str] | None = None) -> list["_Listing"]:
+    def list_paths(self, keys: Iterable[str] | None = None) -> list[_Listing]:
         """Objects under each prefix (all of the run's objects when keys is None)."""
         prefixes = list(keys) if keys else [""]
         rows = self._ledger.execute(

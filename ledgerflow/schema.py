@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import peewee as pw
 

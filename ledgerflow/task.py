@@ -14,8 +14,9 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from . import codec
 from .capture import TaskCapture, capturing

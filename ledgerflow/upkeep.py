@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from . import codec
 from .exceptions import LedgerflowError
@@ -100,7 +101,7 @@ def _iso(value: str | datetime) -> str:
             raise LedgerflowError(f"{value!r} is not a date; use ISO form like 2026-11-01") from None
     if value.tzinfo is None:
         value = value.astimezone()
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # -- gc ----------------------------------------------------------------------------------
@@ -272,7 +273,7 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
 
 def stats(ledger: Ledger, largest: int = 10) -> dict[str, Any]:
     """Counts and sizes, overall and per flow. Plain data, ready for JSON."""
-    one = lambda sql: ledger.execute(sql).fetchone()  # noqa: E731
+    one = lambda sql: ledger.execute(sql).fetchone()
     runs, tasks, artifacts = one(
         "select (select count(*) from run), (select count(*) from task), "
         "(select count(*) from artifact)"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -18,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from history_flow import WORDS, HistoryFlow  # noqa: E402
+from history_flow import WORDS, HistoryFlow
 
-from ledgerflow.executors import SequentialExecutor  # noqa: E402
-from ledgerflow.ledger import Ledger  # noqa: E402
-from ledgerflow.query import sql  # noqa: E402
-from ledgerflow.runtime import Runtime  # noqa: E402
-from ledgerflow.fulltext import search  # noqa: E402
+from ledgerflow.executors import SequentialExecutor
+from ledgerflow.fulltext import search
+from ledgerflow.ledger import Ledger
+from ledgerflow.query import sql
+from ledgerflow.runtime import Runtime
 
 
 def build(path: Path, runs: int) -> float:
@@ -39,7 +38,7 @@ def build(path: Path, runs: int) -> float:
 
 def percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
-    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
     return f"p50 {p(0.5):7.2f} ms   p95 {p(0.95):7.2f} ms   max {ordered[-1] * 1000:7.2f} ms"
 
 

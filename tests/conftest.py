@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-
 # One ~/.ledgerflow (holding this "machine's" id) for the session, never the real one. Set
 # at import, before any fixture, so module-scoped fixtures and their subprocesses share it.
 os.environ["LEDGERFLOW_HOME"] = tempfile.mkdtemp(prefix="ledgerflow-home-")

@@ -194,14 +194,18 @@ PYTHON_CASES = [
 @pytest.mark.parametrize("expr, error", PYTHON_CASES, ids=[c[0] for c in PYTHON_CASES])
 def test_python_api(expr, error, ledger):
     import ledgerflow
-    from ledgerflow import (DataArtifact, FlowSpec, Parameter, Run, Task, metadata, namespace,
-                            retry, search, sql, timeout)  # fmt: skip
+    from ledgerflow import namespace
+
+    # The names the expressions use (eval() needs them in scope).
+    scope = {name: getattr(ledgerflow, name) for name in (
+        "DataArtifact", "FlowSpec", "Parameter", "Run", "Task", "metadata", "retry", "search",
+        "sql", "timeout")}  # fmt: skip
 
     namespace(None)
     ledgerflow.use_ledger(ledger)
     try:
         with pytest.raises(Exception) as info:
-            eval(expr)
+            eval(expr, scope)
         assert type(info.value).__name__ == error or error in [
             c.__name__ for c in type(info.value).__mro__], repr(info.value)
         assert str(info.value) and "\n" not in str(info.value).split(". ")[0]

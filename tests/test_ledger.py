@@ -12,8 +12,8 @@ import pytest
 from ledgerflow import codec
 from ledgerflow.exceptions import CorruptBlobError, LedgerReadOnlyError, LedgerSchemaError
 from ledgerflow.ledger import Ledger
-from ledgerflow.records import ArtifactRecord, TaskRecord
 from ledgerflow.location import resolve_ledger_path
+from ledgerflow.records import ArtifactRecord, TaskRecord
 from ledgerflow.schema import SCHEMA_VERSION
 
 from .helpers import query

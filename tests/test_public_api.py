@@ -20,10 +20,31 @@ def test_every_name_in_all_resolves_and_is_not_shadowed_by_a_submodule():
 
 def test_metaflow_names_a_ported_flow_imports():
     from ledgerflow import (  # noqa: F401
-        DataArtifact, Flow, FlowSpec, IncludeFile, JSONType, Metaflow, Parameter, Run, Step,
-        Task, current, default_namespace, get_metadata, get_namespace, metadata, namespace,
-        step, retry, catch, timeout, resources, MetaflowNotFound, MetaflowException,
-        UnhandledInMergeArtifactsException, MissingInMergeArtifactsException,
+        DataArtifact,
+        Flow,
+        FlowSpec,
+        IncludeFile,
+        JSONType,
+        Metaflow,
+        MetaflowException,
+        MetaflowNotFound,
+        MissingInMergeArtifactsException,
+        Parameter,
+        Run,
+        Step,
+        Task,
+        UnhandledInMergeArtifactsException,
+        catch,
+        current,
+        default_namespace,
+        get_metadata,
+        get_namespace,
+        metadata,
+        namespace,
+        resources,
+        retry,
+        step,
+        timeout,
     )  # fmt: skip
 
 

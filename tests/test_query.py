@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 import ledgerflow
 from ledgerflow.cli.main import cli
-from ledgerflow.query import SQLError, sql
 from ledgerflow.fulltext import SearchError, fts_query, search
+from ledgerflow.query import SQLError, sql
 
 from .helpers import run_flow
 

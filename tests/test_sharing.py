@@ -9,11 +9,11 @@ import sqlite3
 import pytest
 
 import ledgerflow
+from ledgerflow import upkeep
 from ledgerflow.client import Run, namespace, use_ledger
 from ledgerflow.exceptions import LedgerflowError, UntrustedLedgerError
 from ledgerflow.ledger import Ledger
 from ledgerflow.sharing import export_runs, import_ledger
-from ledgerflow import upkeep
 
 from .helpers import EXAMPLES, FLOWS, latest_run_id, query, run_flow
 

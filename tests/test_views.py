@@ -46,9 +46,9 @@ def documented_columns() -> dict[str, list[str]]:
     """{view: [columns]} from the README's '### `view`' tables."""
     views: dict[str, list[str]] = {}
     for match in re.finditer(r"^### `(\w+)`(?: and `(\w+)`)?\n(.*?)(?=^### |^## )", README,
-                             re.M | re.S):
+                             re.MULTILINE | re.DOTALL):
         names = [n for n in match.group(1, 2) if n]
-        columns = re.findall(r"^\| `(\w+)` \|", match.group(3), re.M)
+        columns = re.findall(r"^\| `(\w+)` \|", match.group(3), re.MULTILINE)
         for name in names:
             views[name] = columns
     return views
@@ -56,7 +56,7 @@ def documented_columns() -> dict[str, list[str]]:
 
 def readme_queries() -> list[str]:
     section = README.split("### Example queries", 1)[1].split("\n### ", 1)[0]
-    return re.findall(r"```sql\n(.*?)```", section, re.S)
+    return re.findall(r"```sql\n(.*?)```", section, re.DOTALL)
 
 
 @pytest.fixture

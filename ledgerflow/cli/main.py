@@ -291,4 +291,4 @@ def main() -> None:
 
 
 # Sharing and upkeep commands live in their own module and register on `cli`.
-from . import upkeep_cmds  # noqa: E402,F401
+from . import upkeep_cmds  # noqa: F401

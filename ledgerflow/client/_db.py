@@ -6,7 +6,8 @@ Every read the Client API makes goes through `rows()`, so a test can see (and
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..ledger import Ledger
 

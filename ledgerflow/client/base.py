@@ -5,9 +5,9 @@ what is there instead)."""
 from __future__ import annotations
 
 import json
-
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any
 
 from ..clock import parse_iso
 from ..exceptions import MetaflowInvalidPathspec, MetaflowNamespaceMismatch, MetaflowNotFound
@@ -128,7 +128,7 @@ class MetaflowObject:
         self._attempt = parent._attempt if self._NAME in ("task", "artifact") else None
         self._pathspec = None
 
-    def _open_run(self, flow: str, run_id: str, requested: str) -> "Run":
+    def _open_run(self, flow: str, run_id: str, requested: str) -> Run:
         from .runs import Run
 
         run = Run._make(self, _find_run(self._ledger, flow, run_id, requested))
@@ -193,7 +193,7 @@ class MetaflowObject:
     # -- tags and namespace ----------------------------------------------------------------
 
     @property
-    def _run_for_tags(self) -> Optional["Run"]:
+    def _run_for_tags(self) -> Run | None:
         return None
 
     @property
@@ -282,7 +282,7 @@ def _no_flow_detail(ledger: Ledger, flow: str) -> str:
     return f"there is no flow named '{flow}' (flows there: {_listing(names)})"
 
 
-def _find_step_row(run: "Run", step: str, requested: str) -> dict[str, Any]:
+def _find_step_row(run: Run, step: str, requested: str) -> dict[str, Any]:
     row = _db.one(
         run._ledger,
         "select min(started_at) as created_at, count(*) as n from task"
@@ -299,7 +299,7 @@ def _find_step_row(run: "Run", step: str, requested: str) -> dict[str, Any]:
 
 
 def _find_task(
-    run: "Run", step: str, task_id: str, attempt: int | None, requested: str
+    run: Run, step: str, task_id: str, attempt: int | None, requested: str
 ) -> dict[str, Any]:
     sql = (
         f"select {_TASK_COLS}, (select min(t0.started_at) from task t0"
@@ -346,7 +346,7 @@ def _find_task(
     raise _not_found(requested, ledger, detail)
 
 
-def _find_artifact(task: "Task", name: str, requested: str) -> dict[str, Any]:
+def _find_artifact(task: Task, name: str, requested: str) -> dict[str, Any]:
     if name in INTERNAL_ARTIFACTS:
         return _internal_row(task, name)
     row = _db.one(
@@ -359,7 +359,7 @@ def _find_artifact(task: "Task", name: str, requested: str) -> dict[str, Any]:
     raise _not_found(requested, task._ledger, detail)
 
 
-def _internal_row(task: "Task", name: str) -> dict[str, Any]:
+def _internal_row(task: Task, name: str) -> dict[str, Any]:
     """An artifact row for an internal artifact built from the task's columns
     (see ledgerflow/internals.py); `computed` holds a function giving its value."""
     from .. import codec

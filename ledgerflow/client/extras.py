@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import html
 from collections import namedtuple
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from ..exceptions import MetaflowTaggingError
 
@@ -94,7 +95,7 @@ class MetaflowData:
     """`task.data`: artifact values by attribute (`task.data.x`), loaded on access, a fresh
     object each time. `'x' in task.data` tests presence without loading."""
 
-    def __init__(self, artifacts: Iterable["DataArtifact"], _owner: str = ""):
+    def __init__(self, artifacts: Iterable[DataArtifact], _owner: str = ""):
         self._artifacts = {a.id: a for a in artifacts}
         self._owner = _owner
 

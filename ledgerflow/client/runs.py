@@ -4,8 +4,9 @@ filtered by the namespace with indexed SQL; run tags are changed in one transact
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any
 
 from ..clock import parse_iso
 from ..exceptions import MetaflowNamespaceMismatch
@@ -49,11 +50,11 @@ class Metaflow:
         return self._current_namespace is not None
 
     @property
-    def flows(self) -> list["Flow"]:
+    def flows(self) -> list[Flow]:
         """Every flow with at least one run in the current namespace, by name."""
         return list(self)
 
-    def __iter__(self) -> Iterator["Flow"]:
+    def __iter__(self) -> Iterator[Flow]:
         ns = self._current_namespace
         sql = "select f.id as id, f.name as name, f.created_at as created_at from flow f"
         params: tuple[Any, ...] = ()
@@ -66,7 +67,7 @@ class Metaflow:
         for row in _db.rows(self._ledger, sql + " order by f.name", params):
             yield Flow._make(self, row)
 
-    def __getitem__(self, name: str) -> "Flow":
+    def __getitem__(self, name: str) -> Flow:
         return Flow(name, ledger=self._ledger)
 
     def _ipython_key_completions_(self) -> list[str]:
@@ -99,7 +100,7 @@ class Flow(MetaflowObject):
             raise MetaflowNamespaceMismatch(self._current_namespace, requested)
 
     @classmethod
-    def _make(cls, parent: Any, row: dict[str, Any]) -> "Flow":
+    def _make(cls, parent: Any, row: dict[str, Any]) -> Flow:
         flow = cls.__new__(cls)
         flow._adopt(parent)
         flow._row, flow.id = row, row["name"]
@@ -130,7 +131,7 @@ class Flow(MetaflowObject):
 
     def _runs(
         self, tags: Iterable[str] = (), successful: bool = False, limit: int | None = None
-    ) -> list["Run"]:
+    ) -> list[Run]:
         sql = _RUN_SELECT + " where f.id = ?"
         params: list[Any] = [self._row["id"]]
         wanted = list(tags)
@@ -150,26 +151,26 @@ class Flow(MetaflowObject):
             sql += f" limit {int(limit)}"
         return [Run._make(self, row, parent=self) for row in _db.rows(self._ledger, sql, params)]
 
-    def _children(self) -> list["Run"]:
+    def _children(self) -> list[Run]:
         return self._runs()
 
-    def runs(self, *tags: str) -> Iterator["Run"]:
+    def runs(self, *tags: str) -> Iterator[Run]:
         """Runs in the current namespace having every given tag, newest first."""
         return iter(self._runs(tags))
 
     @property
-    def latest_run(self) -> Optional["Run"]:
+    def latest_run(self) -> Run | None:
         """The newest run in the current namespace (maybe still running), or None."""
         found = self._runs(limit=1)
         return found[0] if found else None
 
     @property
-    def latest_successful_run(self) -> Optional["Run"]:
+    def latest_successful_run(self) -> Run | None:
         """The newest run in the current namespace whose end step succeeded, or None."""
         found = self._runs(successful=True, limit=1)
         return found[0] if found else None
 
-    def __getitem__(self, run_id: str) -> "Run":
+    def __getitem__(self, run_id: str) -> Run:
         return self._open_run(self.id, str(run_id), f"{self.id}/{run_id}")._with_parent(self)
 
     def __contains__(self, run_id: object) -> bool:
@@ -195,13 +196,13 @@ class Run(MetaflowObject):
             raise MetaflowNamespaceMismatch(self._current_namespace, requested)
 
     @classmethod
-    def _make(cls, holder: Any, row: dict[str, Any], parent: Flow | None = None) -> "Run":
+    def _make(cls, holder: Any, row: dict[str, Any], parent: Flow | None = None) -> Run:
         run = cls.__new__(cls)
         run._adopt(holder)
         run._set(row, parent)
         return run
 
-    def _with_parent(self, parent: Flow) -> "Run":
+    def _with_parent(self, parent: Flow) -> Run:
         self._parent = parent
         return self
 
@@ -219,7 +220,7 @@ class Run(MetaflowObject):
         self._tags = self._user_tags | self._system_tags
 
     @property
-    def _run_for_tags(self) -> "Run":
+    def _run_for_tags(self) -> Run:
         return self
 
     def _compute_pathspec(self) -> str:
@@ -247,7 +248,7 @@ class Run(MetaflowObject):
         )
         return sorted(r["step"] for r in found)
 
-    def _children(self) -> list["Step"]:
+    def _children(self) -> list[Step]:
         found = _db.rows(
             self._ledger,
             "select step as step, min(started_at) as created_at from task"
@@ -262,11 +263,11 @@ class Run(MetaflowObject):
         steps.sort(key=lambda s: (s._created or "", s.id), reverse=True)
         return steps
 
-    def steps(self, *tags: str) -> Iterator["Step"]:
+    def steps(self, *tags: str) -> Iterator[Step]:
         """The run's steps, newest first (tags: only if the run has them all)."""
         return self._filtered_children(*tags)
 
-    def __getitem__(self, name: str) -> "Step":
+    def __getitem__(self, name: str) -> Step:
         requested = f"{self.pathspec}/{name}"
         row = _find_step_row(self, str(name), requested)
         return Step._make(self, str(name), row["created_at"])
@@ -297,7 +298,7 @@ class Run(MetaflowObject):
         return self._row["origin_run_id"]
 
     @property
-    def end_task(self) -> Optional["Task"]:
+    def end_task(self) -> Task | None:
         """The end step's task, or None while (or if) the run has not reached it."""
         return Step._make(self, END_STEP, None).task
 

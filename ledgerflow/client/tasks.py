@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
+from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import TYPE_CHECKING, Any
 
 from ..clock import parse_iso
 from ..exceptions import MetaflowExceptionWrapper
+from ..flowspec import ForeachFrame
 from ..internals import INTERNAL_ARTIFACTS
 from ..provenance import require_trust
-from ..flowspec import ForeachFrame
 from . import _db
 from .base import (
     _ARTIFACT_SELECT,
@@ -42,7 +43,7 @@ class Step(MetaflowObject):
         self._set(run, ids[2], row["created_at"])
 
     @classmethod
-    def _make(cls, run: Run, name: str, created: str | None) -> "Step":
+    def _make(cls, run: Run, name: str, created: str | None) -> Step:
         step = cls.__new__(cls)
         step._adopt(run)
         step._set(run, name, created)
@@ -72,7 +73,7 @@ class Step(MetaflowObject):
             self._created = row["created_at"] if row else None
         return self._created
 
-    def _children(self) -> list["Task"]:
+    def _children(self) -> list[Task]:
         found = _db.rows(
             self._ledger,
             f"select {_TASK_COLS} from task t where t.run_id = ? and t.step = ?"
@@ -93,17 +94,17 @@ class Step(MetaflowObject):
         return tasks
 
     @property
-    def task(self) -> Optional["Task"]:
+    def task(self) -> Task | None:
         """A task of this step: the only one for a linear step (the newest, as Metaflow)."""
         for t in self:
             return t
         return None
 
-    def tasks(self, *tags: str) -> Iterator["Task"]:
+    def tasks(self, *tags: str) -> Iterator[Task]:
         """The step's tasks, newest first."""
         return self._filtered_children(*tags)
 
-    def __getitem__(self, task_id: str) -> "Task":
+    def __getitem__(self, task_id: str) -> Task:
         requested = f"{self.pathspec}/{task_id}"
         return Task._make(
             self._run, _find_task(self._run, self.id, str(task_id), None, requested), step=self
@@ -131,14 +132,14 @@ class Step(MetaflowObject):
         return task["_graph_info"].data["steps"] if task is not None else {}
 
     @property
-    def parent_steps(self) -> Iterator["Step"]:
+    def parent_steps(self) -> Iterator[Step]:
         """Steps that lead here in the flow's graph (reads `_graph_info`)."""
         for name, info in self._graph_steps().items():
             if self.id in info["next"] and name in self._run:
                 yield self._run[name]
 
     @property
-    def child_steps(self) -> Iterator["Step"]:
+    def child_steps(self) -> Iterator[Step]:
         """Steps this one leads to in the flow's graph (reads `_graph_info`)."""
         info = self._graph_steps().get(self.id, {})
         for name in info.get("next", []):
@@ -161,7 +162,7 @@ class Task(MetaflowObject):
     @classmethod
     def _make(
         cls, run: Run, row: dict[str, Any], step: Step | None = None, holder: Any = None
-    ) -> "Task":
+    ) -> Task:
         task = cls.__new__(cls)
         task._adopt(holder if holder is not None else run)
         task._set(run, row, step)
@@ -199,14 +200,14 @@ class Task(MetaflowObject):
             self._ledger, _ARTIFACT_SELECT + " where a.task_id = ? order by a.name", (self._pk,)
         )
 
-    def _children(self) -> list["DataArtifact"]:
+    def _children(self) -> list[DataArtifact]:
         return [
             DataArtifact._make(self, row)
             for row in self._artifact_rows()
             if not row["name"].startswith("_")
         ]
 
-    def __getitem__(self, name: str) -> "DataArtifact":
+    def __getitem__(self, name: str) -> DataArtifact:
         """The artifact `name` (private ones such as '_graph_info' too)."""
         return DataArtifact._make(self, _find_artifact(self, name, f"{self.pathspec}/{name}"))
 
@@ -335,7 +336,7 @@ class Task(MetaflowObject):
             {(r["step"], r["task_id"]) for r in found}, key=lambda st: (st[0], _id_key(st[1]))
         )
 
-    def _tasks_at(self, pairs: list[tuple[str, str]]) -> Iterator["Task"]:
+    def _tasks_at(self, pairs: list[tuple[str, str]]) -> Iterator[Task]:
         for step, task_id in pairs:
             requested = f"{self._run.pathspec}/{step}/{task_id}"
             yield Task._make(self._run, _find_task(self._run, step, task_id, None, requested))
@@ -351,12 +352,12 @@ class Task(MetaflowObject):
             yield f"{self._run.pathspec}/{step}/{task_id}"
 
     @property
-    def parent_tasks(self) -> Iterator["Task"]:
+    def parent_tasks(self) -> Iterator[Task]:
         """The tasks whose output this task started from (several for a join)."""
         return self._tasks_at(self._related("task_id", "parent_id"))
 
     @property
-    def child_tasks(self) -> Iterator["Task"]:
+    def child_tasks(self) -> Iterator[Task]:
         """The tasks that started from this task's output."""
         return self._tasks_at(self._related("parent_id", "task_id"))
 
@@ -425,7 +426,7 @@ class DataArtifact(MetaflowObject):
         self._set(task, _find_artifact(task, ids[4], requested))
 
     @classmethod
-    def _make(cls, task: Task, row: dict[str, Any]) -> "DataArtifact":
+    def _make(cls, task: Task, row: dict[str, Any]) -> DataArtifact:
         art = cls.__new__(cls)
         art._adopt(task)
         art._set(task, row)

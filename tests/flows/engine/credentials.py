@@ -1,4 +1,6 @@
 from ledgerflow import FlowSpec, step
+
+
 class CredFlow(FlowSpec):
     @step
     def start(self):

@@ -1,5 +1,10 @@
-from ledgerflow import (FlowSpec, MetaflowException, MissingInMergeArtifactsException,
-                        UnhandledInMergeArtifactsException, step)
+from ledgerflow import (
+    FlowSpec,
+    MetaflowException,
+    MissingInMergeArtifactsException,
+    UnhandledInMergeArtifactsException,
+    step,
+)
 
 
 class MergeRulesFlow(FlowSpec):
