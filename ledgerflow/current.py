@@ -68,6 +68,10 @@ class Current:
             d["tempdir"] = tempfile.mkdtemp(prefix=f"ledgerflow-{d['step_name']}-")
         return d["tempdir"]
 
+    def _ledger_path(self) -> str | None:
+        """The ledger the running task writes to (the Client API reads it inside steps)."""
+        return self._local.__dict__.get("ledger_path")
+
     def get(self, name: str, default: Any = None) -> Any:
         value = getattr(self, name, None)
         return default if value is None else value

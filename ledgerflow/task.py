@@ -139,7 +139,6 @@ def run_task(spec: TaskSpec) -> TaskResult:
     cls = flow_class(spec)
     graph = flow_graph(cls)
     ledger = Ledger.open(spec.ledger_path)
-    _client_reads(ledger)
     node = graph[spec.step]
     func = getattr(cls, spec.step)
     parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
@@ -180,13 +179,6 @@ def run_task(spec: TaskSpec) -> TaskResult:
     return result
 
 
-def _client_reads(ledger: Ledger) -> None:
-    """Inside a step, the Client API reads the run's own ledger (e.g. another flow's runs)."""
-    from .client.context import use_ledger
-
-    use_ledger(ledger)
-
-
 def _task_context(spec: TaskSpec, capture: TaskCapture) -> contextlib.ExitStack:
     """Capture output and set `current` for the calling thread, for the task's duration."""
     stack = contextlib.ExitStack()
@@ -195,6 +187,7 @@ def _task_context(spec: TaskSpec, capture: TaskCapture) -> contextlib.ExitStack:
         flow_name=spec.flow_name, run_id=spec.run_id, step_name=spec.step,
         task_id=spec.task_id, retry_count=spec.attempt, origin_run_id=spec.origin_run_id,
         username=spec.username, tags=frozenset(spec.tags), namespace=f"user:{spec.username}",
+        ledger_path=spec.ledger_path,  # the Client API reads the run's ledger inside steps
     )  # fmt: skip
     stack.callback(current._clear)
     return stack

@@ -217,3 +217,13 @@ def test_credential_like_artifacts_warn_without_blocking(db_path):
     stored = query(db_path, "select text from log l join task t on t.id = l.task_id "
                             "where l.stream = 'stderr' and t.step = 'start'")[0][0]
     assert "api_key" in stored  # the warning is kept with the task's stderr too
+
+
+def test_a_step_reads_another_flows_runs_from_the_same_ledger(db_path, tmp_path, monkeypatch):
+    from .helpers import EXAMPLES
+
+    monkeypatch.delenv("LEDGERFLOW_DB")  # only --db says where: the client must follow it
+    other = tmp_path / "elsewhere.db"
+    run_flow(EXAMPLES / "artifact_example.py", db=other)
+    run_flow(ENGINE / "reader_flow.py", db=other)
+    assert art(other, "ReaderFlow", "end", "stats") == 0.95

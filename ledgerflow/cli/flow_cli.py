@@ -58,7 +58,7 @@ def _checked_tags(
     ctx: click.Context, param: click.Parameter, tags: tuple[str, ...]
 ) -> tuple[str, ...]:
     """`--tag` values, validated as the Client API validates tags, before any run exists."""
-    from ..client.extras import MAX_USER_TAG_SET_SIZE, validate_tag
+    from ..tags import MAX_USER_TAG_SET_SIZE, validate_tag
 
     try:
         checked = tuple(validate_tag(t) for t in tags)

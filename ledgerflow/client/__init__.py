@@ -11,7 +11,7 @@ filtered by the namespace (default 'user:<you>'; `namespace(None)` shows all).
 
 from __future__ import annotations
 
-from ..exceptions import MetaflowExceptionWrapper
+from ..exceptions import MetaflowExceptionWrapper, MetaflowTaggingError
 from .base import MetaflowObject
 from .context import (
     default_metadata,
@@ -22,12 +22,7 @@ from .context import (
     namespace,
     use_ledger,
 )
-from .extras import (
-    Metadata,
-    MetaflowCode,
-    MetaflowData,
-    MetaflowTaggingError,
-)
+from .extras import Metadata, MetaflowCode, MetaflowData
 from .runs import Flow, Metaflow, Run
 from .tasks import DataArtifact, Step, Task
 

@@ -111,6 +111,11 @@ def _current_path() -> Path:
         return _ledger.path
     if isinstance(_ledger, Path):
         return _ledger
+    from ..current import current
+
+    running = current._ledger_path()  # inside a step: the run's own ledger
+    if running:
+        return Path(running)
     return resolve_ledger_path(None)
 
 
@@ -126,10 +131,8 @@ def resolve_ledger(ledger: LedgerLike | None = None) -> Ledger:
     if ledger is not None:
         chosen: Ledger | Path = _parse_spec(ledger)
         readonly = None
-    elif _ledger is not None:
-        chosen = _ledger
     else:
-        chosen = resolve_ledger_path(None)
+        chosen = _ledger if isinstance(_ledger, Ledger) else _current_path()
     if isinstance(chosen, Ledger):
         return chosen
     return open_ledger_file(chosen, readonly)

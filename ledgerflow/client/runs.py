@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import parse_iso
-from ..exceptions import MetaflowNamespaceMismatch
+from ..exceptions import MetaflowNamespaceMismatch, MetaflowTaggingError
+from ..tags import MAX_USER_TAG_SET_SIZE, is_stringish, tag_list
 from . import _db, context
 from .base import (
     _RUN_SELECT,
@@ -20,15 +21,7 @@ from .base import (
     _no_flow_detail,
     _not_found,
 )
-from .extras import (
-    MAX_USER_TAG_SET_SIZE,
-    MetaflowCode,
-    MetaflowData,
-    MetaflowTaggingError,
-    html_table,
-    is_stringish,
-    tag_list,
-)
+from .extras import MetaflowCode, MetaflowData, html_table
 from .tasks import Step, Task
 
 
