@@ -35,7 +35,11 @@ PICKLE = "pickle"
 ENCODINGS = (JSON, PICKLE)
 CODEC = "zstd"
 PICKLE_PROTOCOL = 5
-ZSTD_LEVEL = 3
+# Level 1: on this kind of machine ~0.56 GB/s on random float64 against ~0.34 at level 3,
+# for the same ratio there; chunks that do not compress at all get the fast negative level.
+ZSTD_LEVEL = 1
+ZSTD_FAST_LEVEL = -1
+_PROBE = 256 * 1024  # bytes of a chunk compressed first, to tell if it compresses at all
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
 PYTHON_VERSION = "%d.%d.%d" % sys.version_info[:3]
 
@@ -46,12 +50,24 @@ _JSON_MAX_DEPTH = 64
 _local = threading.local()
 
 
-def _compressor() -> zstandard.ZstdCompressor:
-    # zstd (de)compressor objects are not thread-safe: one per thread.
-    c = getattr(_local, "cctx", None)
+def _compressor(level: int = ZSTD_LEVEL) -> zstandard.ZstdCompressor:
+    # zstd (de)compressor objects are not thread-safe: one per thread and level.
+    name = f"cctx{level}"
+    c = getattr(_local, name, None)
     if c is None:
-        c = _local.cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_content_size=True)
+        c = zstandard.ZstdCompressor(level=level, write_content_size=True)
+        setattr(_local, name, c)
     return c
+
+
+def compress_frame(piece: Any) -> bytes:
+    """One zstd frame for a chunk; a chunk whose first 256 KB do not shrink (random data,
+    already-compressed bytes) is framed at the fast level instead of spending time on it."""
+    if len(piece) > 4 * _PROBE:
+        probe = _compressor().compress(piece[:_PROBE])
+        if len(probe) > 0.97 * _PROBE:
+            return _compressor(ZSTD_FAST_LEVEL).compress(piece)
+    return _compressor().compress(piece)
 
 
 def _decompressor() -> zstandard.ZstdDecompressor:
@@ -147,7 +163,7 @@ class BlobWriter:
                 self._raw_parts.append(bytes(piece))
             else:
                 self._raw_parts = None
-        frame = _compressor().compress(piece)
+        frame = compress_frame(piece)
         self.stored_size += len(frame)
         self._sizes.append(len(frame))
         if self._spill is None and self.stored_size > SPILL_AT:
@@ -304,6 +320,34 @@ def join_chunks(frames: Iterable[bytes], raw_size: int, chunk_bound: int = 0) ->
     if reader.consumed != raw_size:
         raise ValueError(f"blob decompressed to {reader.consumed} bytes, expected {raw_size}")
     return out
+
+
+class _HashWriter:
+    """A sink that only hashes and counts: to tell whether a value changed, cheaply."""
+
+    def __init__(self) -> None:
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self.hash.update(view)
+        self.size += len(view)
+        return len(view)
+
+
+def digest(value: Any) -> str:
+    """The SHA-256 a value's blob would have, without compressing or keeping anything."""
+    if is_json_exact(value):
+        try:
+            return sha256(encode(value)[1])
+        except RecursionError:
+            pass
+    import cloudpickle
+
+    sink = _HashWriter()
+    cloudpickle.CloudPickler(sink, protocol=PICKLE_PROTOCOL).dump(value)
+    return sink.hash.hexdigest()
 
 
 def encode_blob(value: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> EncodedBlob:

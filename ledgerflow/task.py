@@ -341,7 +341,7 @@ def collect_artifacts(
     }
     for name, value in user_values.items():
         try:
-            record = _store(name, value, ledger, result)
+            record = _unchanged(name, value, state) or _store(name, value, ledger, result)
         except Exception as e:
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
@@ -391,6 +391,19 @@ def _internal_values(
     if t is not None and t.foreach is not None:
         return {"_foreach_values": t.foreach_values}
     return {}
+
+
+def _unchanged(name: str, value: Any, state: TaskState) -> ArtifactRecord | None:
+    """For a large artifact read from a parent (and so on self), its parent's record when
+    it still hashes the same: unchanged, it is not compressed again."""
+    ref = state.refs.get(name)
+    if ref is None or ref.size < _RECHECK_OVER or codec.digest(value) != ref.sha:
+        return None
+    return ArtifactRecord(**{**ref.__dict__})
+
+
+# Below this size, encoding again costs less than hashing first.
+_RECHECK_OVER = 1024 * 1024
 
 
 def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:

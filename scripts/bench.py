@@ -97,7 +97,7 @@ FLOWS = {
                 self.next(self.join)
             @step
             def join(self, inputs):
-                self.n = len(inputs)
+                self.n = sum(1 for _ in inputs)  # Metaflow's inputs has no len()
                 self.next(self.end)
             @step
             def end(self):
