@@ -55,7 +55,9 @@ def _compressor(level: int = ZSTD_LEVEL) -> zstandard.ZstdCompressor:
     name = f"cctx{level}"
     c = getattr(_local, name, None)
     if c is None:
-        c = zstandard.ZstdCompressor(level=level, write_content_size=True)
+        # Frames carry zstd's checksum: large blobs are verified with it on load (cheap),
+        # small ones against their SHA-256 as well (see Ledger.read_raw).
+        c = zstandard.ZstdCompressor(level=level, write_content_size=True, write_checksum=True)
         setattr(_local, name, c)
     return c
 
@@ -81,7 +83,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 class EncodedBlob:
     """A value's encoding, hashed and compressed into chunks ready to store.
 
-    Chunks stay in memory, or, past SPILL_AT compressed bytes, in a temporary file, so that
+    Chunks stay in memory, or, past SPILL_AT compressed bytes (256 MB), in a temporary file, so that
     a multi-GB value costs about one copy of itself in memory, never three."""
 
     sha: str
@@ -93,6 +95,7 @@ class EncodedBlob:
     spill_path: str | None = None
     spill_sizes: list[int] = field(default_factory=list, repr=False)
     raw: bytes | None = field(default=None, repr=False)  # kept for small values (caching)
+    preview: str = field(default="", repr=False)  # stored with the blob (see models.Blob)
 
     def iter_chunks(self) -> Iterator[bytes]:
         if self.frames is not None:
@@ -117,7 +120,7 @@ class EncodedBlob:
 
 
 # Compressed bytes a BlobWriter keeps in memory before it spills to a temporary file.
-SPILL_AT = 64 * 1024 * 1024
+SPILL_AT = 256 * 1024 * 1024
 
 
 class BlobWriter:
@@ -136,6 +139,8 @@ class BlobWriter:
         self._spill: Any = None
         self._keep_raw = keep_raw
         self._raw_parts: list[bytes] | None = []
+        self._pending: list[Any] = []  # chunks being compressed in the background, in order
+        self._held: Any = None
         self.raw_size = 0
         self.stored_size = 0
 
@@ -163,7 +168,19 @@ class BlobWriter:
                 self._raw_parts.append(bytes(piece))
             else:
                 self._raw_parts = None
-        frame = compress_frame(piece)
+        if self._held is None and not self._pending:
+            self._held = piece  # the first chunk: a value that fits in it compresses inline
+            return
+        # A large value: its chunks compress in a background thread while this one pickles
+        # and hashes the next (zstd and hashlib release the GIL). Two chunks in flight.
+        if self._held is not None:
+            self._pending.append(_background().submit(compress_frame, self._held))
+            self._held = None
+        self._pending.append(_background().submit(compress_frame, piece))
+        while len(self._pending) > 2:
+            self._store_frame(self._pending.pop(0).result())
+
+    def _store_frame(self, frame: bytes) -> None:
         self.stored_size += len(frame)
         self._sizes.append(len(frame))
         if self._spill is None and self.stored_size > SPILL_AT:
@@ -180,6 +197,12 @@ class BlobWriter:
         if self._buf or self.raw_size == 0:
             self._emit(self._buf)
             self._buf = bytearray()
+        if self._held is not None:
+            self._store_frame(compress_frame(self._held))
+            self._held = None
+        for pending in self._pending:
+            self._store_frame(pending.result())
+        self._pending = []
         raw = b"".join(self._raw_parts) if self._raw_parts is not None else None
         blob = EncodedBlob(
             sha=sha or self._hash.hexdigest(),
@@ -197,16 +220,41 @@ class BlobWriter:
         return blob
 
 
+_pool_lock = threading.Lock()
+_pool: Any = None
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has none of the parent's threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _background() -> Any:
+    """One shared thread for compressing chunks of large values."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pool = ThreadPoolExecutor(1, thread_name_prefix="ledgerflow-zstd")
+        return _pool
+
+
 class ChunkReader:
     """A file-like view of a blob's raw bytes, decompressing one chunk at a time and
     hashing as it goes; `pickle.load` reads large values straight into their final buffer
     (via readinto)."""
 
-    def __init__(self, frames: Iterable[bytes], raw_size: int, chunk_bound: int):
+    def __init__(self, frames: Iterable[bytes], raw_size: int, chunk_bound: int,
+                 hash_sha: bool = True):  # fmt: skip
         self._frames = iter(frames)
         self._bound = chunk_bound
         self._piece = memoryview(b"")
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if hash_sha else None
         self.raw_size = raw_size
         self.consumed = 0
 
@@ -215,7 +263,8 @@ class ChunkReader:
         if frame is None:
             return False
         piece = decompress_chunk(frame, self._bound)
-        self._hash.update(piece)
+        if self._hash is not None:
+            self._hash.update(piece)
         self._piece = memoryview(piece)
         return True
 
@@ -247,12 +296,12 @@ class ChunkReader:
             if not c or c == b"\n":
                 return bytes(line)
 
-    def sha_after_draining(self) -> str:
-        """Read what is left and return the SHA-256 of everything."""
+    def sha_after_draining(self) -> str | None:
+        """Read what is left and return the SHA-256 of everything (None when not hashing)."""
         while len(self._piece) or self._refill():
             self.consumed += len(self._piece)
             self._piece = memoryview(b"")
-        return self._hash.hexdigest()
+        return self._hash.hexdigest() if self._hash is not None else None
 
 
 def is_json_exact(value: Any, _depth: int = 0) -> bool:

@@ -110,6 +110,9 @@ class Blob(BaseModel):
     n_chunks = pw.IntegerField()
     python_version = pw.TextField(null=True)  # of the writer; pickles are version-sensitive
     created_at = pw.TextField()
+    # A bounded text preview of the value (codec.preview): a fact of the value, so kept once
+    # per blob rather than on every artifact row that passes the value on.
+    preview = pw.TextField(default="")
 
 
 class BlobChunk(BaseModel):
@@ -136,7 +139,6 @@ class Artifact(BaseModel):
     # The value itself when it is a number, bool or short string; NULL otherwise. No type
     # affinity, so ints stay ints and floats stay floats for `order by value`.
     value = pw.BareField(null=True)
-    preview = pw.TextField(default="")
     # True when the task passed the artifact on unchanged from a parent (same name and SHA).
     inherited = pw.BooleanField(default=False)
 

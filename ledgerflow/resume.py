@@ -91,8 +91,8 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
         artifacts = {
             r[0]: ArtifactRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
             for r in ledger.execute(
-                "select name, sha, encoding, type, size, value, preview, inherited "
-                "from artifact where task_id = ?",
+                "select a.name, a.sha, a.encoding, a.type, a.size, a.value, b.preview, "
+                "a.inherited from artifact a join blob b on b.sha = a.sha where a.task_id = ?",
                 (pk,),
             )
         }

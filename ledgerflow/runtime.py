@@ -146,6 +146,7 @@ class Runtime:
         blobs = []
         for name, value in values.items():
             blob = codec.encode_blob(value, self.ledger.chunk_size)
+            blob.preview = codec.preview(value)
             blobs.append(blob)
             records[name] = ArtifactRecord(
                 name=name,
@@ -154,7 +155,7 @@ class Runtime:
                 type=codec.type_name(value),
                 size=blob.raw_size,
                 value=codec.scalar_value(value),
-                preview=codec.preview(value),
+                preview=blob.preview,
             )
         return records, blobs
 

@@ -80,11 +80,12 @@ VIEWS_V1 = {
                t.finished_at as created_at,
                f.name || '/' || r.run_id || '/' || t.step || '/' || t.task_id || '/' || a.name
                    as pathspec,
-               a.preview as preview,
+               b.preview as preview,
                t.attempt as attempt,
                a.inherited as inherited
         from artifact a join task t on t.id = a.task_id
              join run r on r.id = t.run_id join flow f on f.id = r.flow_id
+             join blob b on b.sha = a.sha
     """,
     "artifacts": """
         create view artifacts as

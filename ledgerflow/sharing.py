@@ -26,7 +26,7 @@ _TASK_COLUMNS = (
     "step", "task_id", "attempt", "status", "started_at", "finished_at", "foreach_index",
     "foreach_stack", "exception_type", "exception", "traceback", "origin_pathspec", "transition",
 )  # fmt: skip
-_ARTIFACT_COLUMNS = ("name", "sha", "encoding", "type", "size", "value", "preview", "inherited")
+_ARTIFACT_COLUMNS = ("name", "sha", "encoding", "type", "size", "value", "inherited")
 
 
 @dataclass
@@ -176,8 +176,10 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
                 f"{', '.join('?' * len(values))})",
                 (next_id, new_task, *values),
             )
-            name, preview, inherited = values[0], values[6], values[7]
+            name, sha, inherited = values[0], values[1], values[6]
             if not inherited and not name.startswith("_"):
+                (preview,) = conn.execute("select preview from blob where sha = ?",
+                                          (sha,)).fetchone()  # fmt: skip
                 conn.execute(
                     "insert into artifact_fts(rowid, name, flow, step, preview) "
                     "values (?, ?, ?, ?, ?)",
@@ -202,13 +204,13 @@ def _copy_blob(source: Ledger, conn: sqlite3.Connection, sha: str, report: CopyR
     if conn.execute("select 1 from blob where sha = ?", (sha,)).fetchone():
         return
     cols = "sha, codec, encoding, raw_size, stored_size, chunk_size, n_chunks, python_version, " \
-           "created_at"
+           "created_at, preview"
     row = source.execute(f"select {cols} from blob where sha = ?", (sha,)).fetchone()
     if row is None:
         raise LedgerflowError(
             f"blob {sha[:12]} is missing from {source.path}; run `ledgerflow doctor` on it"
         )
-    conn.execute(f"insert into blob({cols}) values ({', '.join('?' * 9)})", row)
+    conn.execute(f"insert into blob({cols}) values ({', '.join('?' * len(row))})", row)
     n_chunks = row[6]
     for seq in range(n_chunks):  # one chunk in memory at a time
         (data,) = source.execute(

@@ -408,6 +408,7 @@ _RECHECK_OVER = 1024 * 1024
 
 def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:
     blob = codec.encode_blob(value, ledger.chunk_size)
+    blob.preview = codec.preview(value)
     if ledger.knows_blob(blob.sha):
         blob.discard()  # stored already (deduplicated)
     else:
@@ -421,7 +422,7 @@ def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> Artifac
         type=codec.type_name(value),
         size=blob.raw_size,
         value=codec.scalar_value(value),
-        preview=codec.preview(value),
+        preview=blob.preview,
     )
 
 

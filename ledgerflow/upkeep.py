@@ -260,7 +260,8 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
             conn.execute("delete from artifact_fts")
             conn.execute(
                 "insert into artifact_fts(rowid, name, flow, step, preview) "
-                "select a.id, a.name, f.name, t.step, a.preview from artifact a "
+                "select a.id, a.name, f.name, t.step, b.preview from artifact a "
+                "join blob b on b.sha = a.sha "
                 "join task t on t.id = a.task_id join run r on r.id = t.run_id "
                 "join flow f on f.id = r.flow_id "
                 "where a.inherited = 0 and substr(a.name, 1, 1) != '_'"
