@@ -91,26 +91,35 @@ def search(
     if limit < 1:
         raise SearchError(f"limit must be at least 1, not {limit}")
     match = fts_query(query)
-    where = ["artifact_fts match ?"]
-    params: list[Any] = [match]
+    # Narrow inside the index first (column filters), rank there, and make snippets only
+    # for the best rows: snippet() re-reads each document, so it must not run on every match.
+    narrowing = [f'{column} : "{value.replace(chr(34), chr(34) * 2)}"'
+                 for column, value in (("flow", flow), ("step", step), ("name", name)) if value]
+    if narrowing:
+        match = " AND ".join([f"({match})", *narrowing])
+    exact, params = [], []
     for column, value in (("f.name", flow), ("t.step", step), ("a.name", name)):
         if value is not None:
-            where.append(f"{column} = ?")
+            exact.append(f"{column} = ?")
             params.append(value)
     since_iso = _since_iso(since)
     if since_iso is not None:
-        where.append("t.finished_at >= ?")
+        exact.append("t.finished_at >= ?")
         params.append(since_iso)
+    # Filters checked exactly outside the index may drop some of the best rows: fetch more.
+    inner_limit = limit * 5 if exact else limit
     weights = ", ".join(str(w) for w in _WEIGHTS)
     sql = (
-        "select f.name, r.run_id, t.step, t.task_id, a.name, "
-        "snippet(artifact_fts, 3, '[', ']', '…', 12), "
-        f"bm25(artifact_fts, {weights}) as rank, t.finished_at "
-        "from artifact_fts join artifact a on a.id = artifact_fts.rowid "
-        "join task t on t.id = a.task_id join run r on r.id = t.run_id "
-        "join flow f on f.id = r.flow_id "
-        f"where {' and '.join(where)} order by rank limit ?"
+        "select f.name, r.run_id, t.step, t.task_id, a.name, hit.snip, hit.rank, t.finished_at "
+        "from (select rowid as id, snippet(artifact_fts, 3, '[', ']', '…', 12) as snip, "
+        f"bm25(artifact_fts, {weights}) as rank from artifact_fts "
+        "where artifact_fts match ? order by rank limit ?) hit "
+        "join artifact a on a.id = hit.id join task t on t.id = a.task_id "
+        "join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
+        + (f"where {' and '.join(exact)} " if exact else "")
+        + "order by hit.rank limit ?"
     )
+    params = [match, inner_limit, *params]
     conn = connect_readonly(ledger)
     try:
         rows = conn.execute(sql, (*params, limit)).fetchall()

@@ -32,7 +32,7 @@ from .ledger import Ledger
 from .parameters import flow_parameters
 from .records import ArtifactRecord, TaskRecord
 from .resume import Origin, OriginTask, cloned_transition
-from .task import TaskResult, TaskSpec, flow_graph, register_flow_class
+from .task import TaskResult, TaskSpec, encode_artifact, flow_graph, register_flow_class
 
 
 def new_run_id() -> str:
@@ -145,18 +145,8 @@ class Runtime:
         self.graph_info = self.graph.to_info(param_names)
         blobs = []
         for name, value in values.items():
-            blob = codec.encode_blob(value, self.ledger.chunk_size)
-            blob.preview = codec.preview(value)
+            records[name], blob = encode_artifact(name, value, self.ledger.chunk_size)
             blobs.append(blob)
-            records[name] = ArtifactRecord(
-                name=name,
-                sha=blob.sha,
-                encoding=blob.encoding,
-                type=codec.type_name(value),
-                size=blob.raw_size,
-                value=codec.scalar_value(value),
-                preview=blob.preview,
-            )
         return records, blobs
 
     def _system_tags(self) -> list[str]:

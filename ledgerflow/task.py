@@ -406,16 +406,11 @@ def _unchanged(name: str, value: Any, state: TaskState) -> ArtifactRecord | None
 _RECHECK_OVER = 1024 * 1024
 
 
-def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:
-    blob = codec.encode_blob(value, ledger.chunk_size)
+def encode_artifact(name: str, value: Any, chunk_size: int) -> tuple[ArtifactRecord, codec.EncodedBlob]:
+    """An artifact's record and its encoded blob (hashed, compressed, with its preview)."""
+    blob = codec.encode_blob(value, chunk_size)
     blob.preview = codec.preview(value)
-    if ledger.knows_blob(blob.sha):
-        blob.discard()  # stored already (deduplicated)
-    else:
-        result.blobs.append(blob)
-    if blob.raw is not None:
-        ledger.cache.put(blob.sha, blob.encoding, blob.raw)
-    return ArtifactRecord(
+    record = ArtifactRecord(
         name=name,
         sha=blob.sha,
         encoding=blob.encoding,
@@ -424,6 +419,18 @@ def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> Artifac
         value=codec.scalar_value(value),
         preview=blob.preview,
     )
+    return record, blob
+
+
+def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:
+    record, blob = encode_artifact(name, value, ledger.chunk_size)
+    if ledger.knows_blob(blob.sha):
+        blob.discard()  # stored already (deduplicated)
+    else:
+        result.blobs.append(blob)
+    if blob.raw is not None:
+        ledger.cache.put(blob.sha, blob.encoding, blob.raw)
+    return record
 
 
 def _user_frames(error: BaseException) -> list[traceback.FrameSummary]:
