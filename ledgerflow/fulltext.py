@@ -125,7 +125,7 @@ def search(
         rows = conn.execute(sql, (*params, limit)).fetchall()
         path = conn.execute("pragma database_list").fetchone()[2]
     except sqlite3.OperationalError as e:
-        if "fts5" in str(e) or "syntax error" in str(e) or "no such column" in str(e):
+        if "locked" not in str(e) and "no such table" not in str(e):  # the query's fault
             raise SearchError(
                 f"invalid search query {query!r} ({e}); put literal text in double quotes, "
                 'e.g. search(\'"keyword-17"\')'

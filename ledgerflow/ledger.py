@@ -38,6 +38,7 @@ from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
 BUSY_TIMEOUT_MS = 30_000
 WRITE_RETRIES = 5
 CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
+MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
 
 
 class RawCache:
@@ -145,6 +146,9 @@ class Ledger:
         # a 1000-task foreach's ledger 1.81 MB at 4 KB, 1.97 MB at 8 KB, 2.3+ MB at 16 KB.
         pragmas = [("page_size", 8192)] + pragmas
         pragmas += [("journal_mode", "wal"), ("synchronous", "normal"), ("foreign_keys", 1)]
+        if os.environ.get(MAX_PAGES_ENV):
+            # Test hook: a file that cannot grow past N pages behaves like a full disk.
+            pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))
         return _SqliteDatabase(str(self.path), pragmas=pragmas)
 
     def _check_and_migrate(self) -> None:

@@ -8,6 +8,7 @@ or foreach — which tells a join which sibling tasks it waits for.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import os
@@ -24,7 +25,7 @@ from .capture import real_stream
 from .clock import now_iso
 from .current import get_username
 from .decorators import step_decorator
-from .exceptions import LintError
+from .exceptions import LedgerError, LintError
 from .executors import Executor, ThreadExecutor
 from .flowspec import ForeachFrame
 from .internals import transition_record
@@ -196,6 +197,13 @@ class Runtime:
             self._record_interrupted()
             self.ledger.finish_run(self.run_pk, "failed")
             self._say("Interrupted: the run is marked failed; `resume` continues it.")
+            raise
+        except LedgerError:
+            # The ledger refused a write (disk full, file deleted...): stop, and try to say
+            # so in the ledger; if even that fails, the next open marks the run crashed.
+            self.executor.shutdown(wait=False)
+            with contextlib.suppress(Exception):
+                self.ledger.finish_run(self.run_pk, "failed")
             raise
         self.executor.shutdown(wait=True)
         self.ledger.finish_run(self.run_pk, status)

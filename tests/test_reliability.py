@@ -5,6 +5,7 @@ while joins commit) and checks the file after each kill."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -197,3 +198,36 @@ def test_a_read_only_ledger_file_gives_a_clear_error(tmp_path):
         assert "read-only" in proc.stderr and "Traceback" not in proc.stderr
     finally:
         os.chmod(db, 0o644)
+
+
+def test_a_full_disk_is_one_clear_error_and_nothing_half_written(db_path, monkeypatch):
+    run_flow(RELIABILITY / "killable.py", "--width", "1", db=db_path)  # the file exists
+    monkeypatch.setenv("LEDGERFLOW_TEST_MAX_PAGES", "2000")  # ~16 MB: fills on the 2nd task
+    proc = run_flow(RELIABILITY / "grows.py", db=db_path, check=1)
+    assert "is full" in proc.stderr and "Traceback" not in proc.stderr
+    monkeypatch.delenv("LEDGERFLOW_TEST_MAX_PAGES")
+    assert_whole(db_path)
+    Ledger.forget(db_path)
+    Ledger.open(db_path)  # marks the run crashed if it could not even be marked failed
+    statuses = query(db_path, "select status from runs where flow = 'GrowsFlow'")
+    assert statuses in ([("failed",)], [("crashed",)])
+    done = query(db_path, "select count(*) from tasks where step = 'fill'")[0][0]
+    assert done < 4  # the disk filled up before every task could be written
+
+
+def test_a_ledger_deleted_under_a_running_flow_is_a_clear_error(db_path):
+    proc = start("sleepy.py", db_path, "--seconds", "1.5")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if query(db_path, "select count(*) from tasks where step = 'start'")[0][0]:
+                break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.1)
+    for suffix in ("", "-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{db_path}{suffix}")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "was deleted or moved" in err and "Traceback" not in err
