@@ -201,3 +201,53 @@ def test_cli_search_and_sql(ledger):
 
 def test_python_surface_exports_search_and_sql():
     assert ledgerflow.search is search and ledgerflow.sql is sql
+
+
+def _plan(conn, sql, params=()):
+    return " | ".join(r[3] for r in conn.execute("explain query plan " + sql, params))
+
+
+def test_a_few_thousand_runs_stay_indexed(tmp_path):
+    """2,000 runs written through the ledger API: the documented queries use indexes."""
+    from ledgerflow.clock import now_iso
+    from ledgerflow.ledger import Ledger
+    from ledgerflow.records import TaskRecord
+    from ledgerflow.runtime import new_run_id
+    from ledgerflow.task import encode_artifact
+
+    db = tmp_path / "big.db"
+    ledger = Ledger(db)
+    now = now_iso()
+    batch = []
+    for seed in range(2000):
+        run_pk = ledger.create_run("HistoryFlow", new_run_id(), params={}, user="u", code=None,
+                                   script_name=None)  # fmt: skip
+        arts, blobs = [], []
+        for name, value in (("accuracy", (seed * 7919 % 1000) / 1000),
+                            ("notes", f"model resnet{seed % 7} keyword-{seed}")):  # fmt: skip
+            record, blob = encode_artifact(name, value, ledger.chunk_size)
+            arts.append(record)
+            blobs.append(blob)
+        batch.append(TaskRecord(run_pk, "train", "1", "succeeded", now, now, artifacts=arts,
+                                blobs=blobs))  # fmt: skip
+        if len(batch) == 200:
+            ledger.record_tasks(batch)
+            batch = []
+    ledger.close()
+    conn = sqlite3.connect(db)
+    best = "select run_id, value from artifacts where name = 'accuracy' order by value desc limit 5"
+    plan = _plan(conn, best)
+    assert "artifact_name_value" in plan and "SCAN a " not in plan + " "
+    assert [r[1] for r in sql(best, ledger=db).rows] == [0.999, 0.999, 0.998, 0.998, 0.997]
+    above = "select count(*) from artifacts where name = 'accuracy' and value > 0.9"
+    assert "artifact_name_value" in _plan(conn, above)
+    assert sql(above, ledger=db).rows == [(198,)]
+    hits = search("keyword-1234", ledger=db)
+    assert [h.run_id for h in hits] and "keyword" in hits[0].snippet
+    plan = _plan(conn, "select rowid from artifact_fts where artifact_fts match 'x' "
+                       "order by rank limit 20")
+    assert "VIRTUAL TABLE INDEX" in plan
+    run_plan = _plan(conn, "select r.id from run r join flow f on f.id = r.flow_id "
+                           "where f.name = ? and r.run_id = ?", ("HistoryFlow", "1"))
+    assert "run_flow_id_run_id" in run_plan
+    conn.close()
