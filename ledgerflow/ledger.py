@@ -24,7 +24,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import peewee as pw
 
 from . import codec
 from .clock import now_iso
@@ -127,7 +126,7 @@ class Ledger:
             for key in [k for k in cls._open if k[0] == str(Path(path).absolute())]:
                 cls._open.pop(key).db.close_all()
 
-    def _connect(self) -> pw.SqliteDatabase:
+    def _connect(self) -> "_Connections":
         pragmas: list[tuple[str, Any]] = [("busy_timeout", BUSY_TIMEOUT_MS), ("trusted_schema", "OFF")]
         if self.readonly:
             if not self.path.exists():
@@ -136,7 +135,7 @@ class Ledger:
             # tells SQLite nobody writes it, so it reads without one.
             immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
             target = f"file:{self.path}?mode=ro{immutable}"
-            return _SqliteDatabase(target, uri=True, pragmas=pragmas)
+            return _Connections(target, uri=True, pragmas=pragmas)
         if not self.path.parent.exists():
             raise LedgerError(
                 f"cannot create ledger {self.path}: folder {self.path.parent} does not exist"
@@ -149,7 +148,7 @@ class Ledger:
         if os.environ.get(MAX_PAGES_ENV):
             # Test hook: a file that cannot grow past N pages behaves like a full disk.
             pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))
-        return _SqliteDatabase(str(self.path), pragmas=pragmas)
+        return _Connections(str(self.path), uri=False, pragmas=pragmas)
 
     def _check_and_migrate(self) -> None:
         try:
@@ -167,12 +166,12 @@ class Ledger:
                         self._refuse_foreign_database()
                     for number, migration in enumerate(MIGRATIONS, start=1):
                         if number > version:
-                            migration(self.conn, self.db)
+                            migration(self.conn)
                     if version < SCHEMA_VERSION:
                         self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                         self._init_meta()
                     version = SCHEMA_VERSION
-        except (sqlite3.DatabaseError, pw.DatabaseError) as e:
+        except sqlite3.DatabaseError as e:
             if "locked" in str(e) or "busy" in str(e):
                 raise LedgerError(
                     f"{self.path} stayed locked by another process for over "
@@ -602,29 +601,41 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=Ledger._after_fork_in_child)
 
 
-class _SqliteDatabase(pw.SqliteDatabase):
-    """peewee's SqliteDatabase (one connection per thread) in autocommit mode, since
-    Ledger.write() issues BEGIN itself, remembering every thread's connection so that
-    close_all() can close them."""
+class _Connections:
+    """One SQLite connection per thread, in autocommit mode (Ledger.write() issues BEGIN
+    itself), each set up with the ledger's pragmas; close_all() closes every thread's.
 
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, check_same_thread=False, **kwargs)
-        self._all_connections: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+    (The schema is declared with peewee models, but peewee is imported only to create it:
+    keeping it off this path saves every run its import time.)"""
 
-    def _connect(self) -> sqlite3.Connection:  # type: ignore[override]
-        conn = super()._connect()
-        conn.isolation_level = None
-        with self._all_lock:
-            self._all_connections.append(conn)
+    def __init__(self, target: str, uri: bool, pragmas: list[tuple[str, Any]]):
+        self.target, self.uri, self.pragmas = target, uri, pragmas
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.target, uri=self.uri, isolation_level=None,
+                                   check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)  # fmt: skip
+            try:
+                for name, value in self.pragmas:
+                    conn.execute(f"PRAGMA {name} = {value}")
+            except BaseException:
+                conn.close()
+                raise
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
         return conn
 
     def close_all(self) -> None:
-        with self._all_lock:
-            conns, self._all_connections = self._all_connections, []
+        with self._lock:
+            conns, self._all = self._all, []
         for conn in conns:
             with contextlib.suppress(Exception):
                 conn.close()
-        with contextlib.suppress(Exception):
-            self.close()
+        self._local = threading.local()
 

@@ -4,7 +4,7 @@
 ones inside one `BEGIN IMMEDIATE` transaction, so processes creating the same new file at
 the same moment serialize: the first creates the schema, the others find it done.
 
-A migration is a small function `(conn, db)`. Never edit one that has shipped; add the next.
+A migration is a small function `(conn)`. Never edit one that has shipped; add the next.
 Migration 1 creates the schema from the peewee models as they stand at version 1. Once a
 model changes, the migration that brings old files up to date must not fail on a file that
 migration 1 created from the newer model (check before adding a column).
@@ -13,12 +13,8 @@ migration 1 created from the newer model (check before adding a column).
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable
 
-import peewee as pw
-
-from .models import MODELS
 
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.
@@ -94,14 +90,17 @@ VIEWS_V1 = {
 }
 
 
-# Binding models is process-global state; two ledgers migrating at once must take turns.
-_BIND_LOCK = threading.Lock()
+def _v1_schema(conn: sqlite3.Connection) -> None:
+    """Tables and indexes (DDL generated from the peewee models), the documented views, and
+    the full-text index."""
+    from .models import MODELS, database
 
-
-def _v1_schema(conn: sqlite3.Connection, db: pw.Database) -> None:
-    """Tables (from the peewee models), the documented views, and the full-text index."""
-    with _BIND_LOCK, db.bind_ctx(MODELS):
-        db.create_tables(MODELS)
+    for model in MODELS:
+        statements = [model._schema._create_table(safe=True)]
+        statements += model._schema._create_indexes(safe=True)
+        for statement in statements:
+            sql, params = database.get_sql_context().sql(statement).query()
+            conn.execute(sql, params)
     for sql in VIEWS_V1.values():
         conn.execute(sql)
     # Full-text index over the artifacts tasks produce (not the ones passed on unchanged):
@@ -113,10 +112,14 @@ def _v1_schema(conn: sqlite3.Connection, db: pw.Database) -> None:
     )
 
 
-Migration = Callable[[sqlite3.Connection, pw.Database], None]
+Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [_v1_schema]
 SCHEMA_VERSION = len(MIGRATIONS)
 
-OUR_TABLES = [m._meta.table_name for m in MODELS] + list(VIEWS_V1) + ["sqlite_sequence"]
+# Names in a ledger file; anything else at version 0 means the file is someone else's.
+OUR_TABLES = [
+    "meta", "flow", "run", "task", "task_parent", "blob", "blob_chunk", "artifact", "tag",
+    "log", "s3_object", *VIEWS_V1, "sqlite_sequence",
+]  # fmt: skip
 OUR_TABLES += ["artifact_fts"] + [f"artifact_fts_{part}" for part in
                                   ("data", "idx", "content", "docsize", "config")]

@@ -179,3 +179,22 @@ def test_missing_folder_gives_a_clear_error(tmp_path):
 
     with pytest.raises(LedgerError, match="folder .* does not exist"):
         Ledger(tmp_path / "nope" / "l.db")
+
+
+def test_known_tables_cover_every_model():
+    from ledgerflow.models import MODELS
+    from ledgerflow.schema import OUR_TABLES
+
+    assert {m._meta.table_name for m in MODELS} <= set(OUR_TABLES)
+
+
+def test_peewee_is_imported_only_to_create_a_schema(db_path):
+    import subprocess
+    import sys
+
+    fresh(db_path).close()
+    code = ("import sys; from ledgerflow.ledger import Ledger; Ledger.open(sys.argv[1]); "
+            "print('peewee' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
+                         text=True, check=True).stdout.strip()  # fmt: skip
+    assert out == "False"
