@@ -129,7 +129,7 @@ class BlobWriter:
     `pickle` can dump straight into it, so a large value is never held twice in memory."""
 
     def __init__(self, encoding: str, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                 keep_raw: int = 16 * 1024 * 1024):  # fmt: skip
+                 keep_raw: int = 1024 * 1024):  # fmt: skip
         self.encoding = encoding
         self.chunk_size = chunk_size
         self._hash = hashlib.sha256()

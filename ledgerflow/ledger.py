@@ -43,7 +43,7 @@ MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
 class RawCache:
     """Recently used raw blob bytes by SHA, bounded in total size (thread-safe LRU)."""
 
-    def __init__(self, max_bytes: int = 256 * 1024 * 1024, max_item: int = 16 * 1024 * 1024):
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_item: int = 1024 * 1024):
         self.max_bytes, self.max_item = max_bytes, max_item
         self._items: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._size = 0

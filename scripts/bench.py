@@ -244,7 +244,8 @@ def main() -> None:
                         help="python of a venv with metaflow installed (optional)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a one-minute subset")
-    parser.add_argument("--only", default=None, help="run workloads whose label contains this")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated: run workloads whose label contains one of these")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     startup = python_startup(LEDGERFLOW_PYTHON, 5)
@@ -254,7 +255,8 @@ def main() -> None:
           + (f" {'metaflow':>10} {'peak MB':>8} {'disk MB':>8} {'ratio':>7}" if args.metaflow
              else ""))  # fmt: skip
     for label, name, lf_args, mf_args, quick in WORKLOADS:
-        if (args.quick and not quick) or (args.only and args.only not in label):
+        wanted = [w.strip() for w in (args.only or "").split(",") if w.strip()]
+        if (args.quick and not quick) or (wanted and not any(w in label for w in wanted)):
             continue
         if name == "big" and subprocess.run([LEDGERFLOW_PYTHON, "-c", "import numpy"],
                                             capture_output=True).returncode:  # fmt: skip
