@@ -5,8 +5,8 @@ bounded text preview of its value made when the task was written, so searching n
 or unpickles a value. Plain words are matched as given (`keyword-17` finds the phrase
 "keyword 17"; `resnet50_v2` is found by `resnet50` or `v2` too); FTS5 syntax — "phrases",
 prefix*, AND/OR/NOT, NEAR, column:filters — passes through when the query uses it.
-Ranking is bm25 over the matches, or, for a query matching more than RANK_WINDOW (5,000)
-artifacts, over the most recent 5,000 of them: FTS5 ranks every match it is given, so this
+Ranking is bm25 over the matches, or, for a query matching more than RANK_WINDOW (2,000)
+artifacts, over the most recent 2,000 of them: FTS5 ranks every match it is given, so this
 keeps a search for a common word as fast on 100k runs as on 1k.
 """
 
@@ -25,7 +25,7 @@ from .query import connect_readonly
 # A query using any of these is FTS5 syntax and passes through unchanged.
 _FTS_SYNTAX = re.compile(r'["*^():{}+]|\b(AND|OR|NOT|NEAR)\b')
 # At most this many matches are ranked: the most recent ones.
-RANK_WINDOW = 5000
+RANK_WINDOW = 2000
 # bm25 weights for (name, flow, step, preview): a hit in the name counts most.
 _WEIGHTS = (4.0, 1.0, 1.0, 1.0)
 
