@@ -22,7 +22,6 @@ import math
 import os
 import pickle
 import sys
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -184,6 +183,8 @@ class BlobWriter:
         self.stored_size += len(frame)
         self._sizes.append(len(frame))
         if self._spill is None and self.stored_size > SPILL_AT:
+            import tempfile  # only values past SPILL_AT need it
+
             self._spill = tempfile.NamedTemporaryFile(prefix="ledgerflow-blob-", delete=False)
             for earlier in self._frames:
                 self._spill.write(earlier)

@@ -7,9 +7,8 @@ the task anywhere that can read the ledger: a thread, a process, or (next) anoth
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from .task import TaskResult, TaskSpec, run_task
 
@@ -75,6 +74,10 @@ class ProcessExecutor(Executor):
     name = "process"
 
     def __init__(self, max_workers: int | None = None):
+        # Imported here: multiprocessing costs every run ~10 ms of start-up otherwise.
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         super().__init__(max_workers or os.cpu_count() or 1)
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")

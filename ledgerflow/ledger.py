@@ -18,7 +18,6 @@ import socket
 import sqlite3
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -202,6 +201,8 @@ class Ledger:
             )
 
     def _init_meta(self) -> None:
+        import uuid
+
         rows = [
             ("ledger_id", uuid.uuid4().hex),
             ("created_at", now_iso()),

@@ -76,9 +76,15 @@ def test_sigkill_at_random_moments_never_corrupts_and_resume_completes(db_path):
         run = Run(f"KillableFlow/{run_id}", ledger=db_path)
         for step in run:
             for task in step:
-                if task.successful:  # every finished task is intact and loadable
-                    assert len(task["payload"].data) == 1024 * 1024 if step.id == "work" else True
+                if not task.successful:
+                    continue
+                # every finished task is intact and loadable
+                if step.id == "work":
+                    assert len(task["payload"].data) == 1024 * 1024
+                if step.id in ("start", "work"):
                     assert task.data.items == list(range(40))
+                if step.id == "join":
+                    assert task.data.squares == [i * i for i in range(40)]
     crashed = query(db_path, "select run_id from runs where status = 'crashed' "
                              "order by created_at desc limit 1")[0][0]
     run_flow(RELIABILITY / "killable.py", "--origin-run-id", crashed, db=db_path,
