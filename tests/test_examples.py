@@ -97,3 +97,20 @@ def test_artifact_collections(db_path):
     results = art(db_path, "ArtifactCollections", "analyze", "results")
     assert results["metrics"] == {"accuracy": 0.95, "loss": 0.05}
     assert set(results) == {"metrics", "plots", "tables"}
+
+
+def test_inspecting_artifacts_with_the_client(db_path):
+    import subprocess
+    import sys
+
+    run_example("my_flow", db_path, "--alpha", "0.3")
+    run_id = latest_run_id(db_path, "MyFlow")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "inspect_artifacts.py"), run_id],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "0.93" and lines[2] == "0.93"
+    assert lines[1] == "{'weights': [0.5, 0.3, 0.2], 'alpha': 0.3}"
+    sha = query(db_path, "select sha from artifacts where name = 'accuracy'")[0][0]
+    assert lines[3] == sha
+    assert lines[4].startswith("20")  # a datetime
