@@ -64,8 +64,7 @@ class FlowSpec:
 
     # Names below are the FlowSpec surface; an artifact may not take them.
     _RESERVED = frozenset(
-        {"next", "input", "index", "foreach_stack", "merge_artifacts", "name", "script_name",
-         "cmd", "run", "steps", "tags"}  # fmt: skip
+        {"next", "input", "index", "foreach_stack", "merge_artifacts", "name", "script_name"}
     )
 
     def __init__(self, use_cli: bool = True):

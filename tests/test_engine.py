@@ -227,3 +227,10 @@ def test_a_step_reads_another_flows_runs_from_the_same_ledger(db_path, tmp_path,
     run_flow(EXAMPLES / "artifact_example.py", db=other)
     run_flow(ENGINE / "reader_flow.py", db=other)
     assert art(other, "ReaderFlow", "end", "stats") == 0.95
+
+
+def test_common_artifact_names_that_are_not_flowspec_attributes_are_allowed(db_path):
+    run_flow(ENGINE / "common_names.py", db=db_path)
+    assert art(db_path, "TagsArtFlow", "end", "tags") == ["a", "b"]
+    assert art(db_path, "TagsArtFlow", "end", "steps") == 3
+    assert art(db_path, "TagsArtFlow", "end", "run") == "r"
