@@ -166,8 +166,8 @@ def run_task(spec: TaskSpec) -> TaskResult:
             )
             if state.transition is None and node.type != "end":
                 raise _missing_next(spec.step)
-        except Exception as e:  # the user's step failed; record it, don't crash the run
-            error = e
+        except (Exception, SystemExit) as e:  # the user's step failed (sys.exit too): record
+            error = e                              # it, don't crash the run
     result = TaskResult(spec, "succeeded", started, "")
     result.transition = state.transition if error is None else None
     catch = step_decorator(func, "catch")

@@ -234,3 +234,11 @@ def test_common_artifact_names_that_are_not_flowspec_attributes_are_allowed(db_p
     assert art(db_path, "TagsArtFlow", "end", "tags") == ["a", "b"]
     assert art(db_path, "TagsArtFlow", "end", "steps") == 3
     assert art(db_path, "TagsArtFlow", "end", "run") == "r"
+
+
+def test_a_step_calling_sys_exit_fails_its_task_not_the_runtime(db_path):
+    proc = run_flow(FLOWS / "bad" / "exits.py", db=db_path, check=1)
+    assert "SystemExit: 3" in proc.stderr
+    assert query(db_path, "select status, exception_type from tasks") == [
+        ("failed", "builtins.SystemExit")]  # fmt: skip
+    assert query(db_path, "select status from runs") == [("failed",)]
