@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections import namedtuple
 from collections.abc import Callable
 from typing import Any
 
 from .exceptions import ParameterError
+
+# What a deploy-time (callable) default receives, with Metaflow's field names.
+ParameterContext = namedtuple(
+    "ParameterContext", "flow_name user_name parameter_name logger ds_type configs"
+)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # Options that `run` already has; a Parameter may not take their names.
@@ -127,8 +133,20 @@ class Parameter:
         return self.type
 
     def default_value(self) -> Any:
-        """The default as the step sees it (JSON defaults given as text are parsed)."""
-        default = self.default() if callable(self.default) else self.default
+        """The default as the step sees it (JSON defaults given as text are parsed). A
+        callable default is Metaflow's deploy-time function: it gets a ParameterContext."""
+        default = self.default
+        if callable(default):
+            from .current import get_username
+
+            context = ParameterContext(None, get_username(), self.name, print, "ledger", None)
+            try:
+                default = default(context)
+            except TypeError:
+                default = default()  # a function of no arguments
+        if self.type is JSONType and isinstance(default, str):
+            return json.loads(default)
+        return default
         if self.type is JSONType and isinstance(default, str):
             return json.loads(default)
         return default

@@ -242,3 +242,9 @@ def test_a_step_calling_sys_exit_fails_its_task_not_the_runtime(db_path):
     assert query(db_path, "select status, exception_type from tasks") == [
         ("failed", "builtins.SystemExit")]  # fmt: skip
     assert query(db_path, "select status from runs") == [("failed",)]
+
+
+def test_callable_parameter_defaults_get_a_parameter_context(db_path):
+    proc = run_flow(ENGINE / "deploy_time.py", db=db_path, top=())
+    assert "hi who 5" in proc.stdout
+    assert art(db_path, "DeployFlow", "start", "who") == "hi who"
