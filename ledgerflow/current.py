@@ -9,7 +9,8 @@ from typing import Any
 
 _FIELDS = (
     "flow_name", "run_id", "step_name", "task_id", "retry_count", "origin_run_id",
-    "username", "tags", "namespace",
+    "username", "tags", "namespace", "parameter_names", "project_name", "branch_name",
+    "project_flow_name",
 )  # fmt: skip
 
 
@@ -44,6 +45,11 @@ class Current:
         if name in _FIELDS:
             return self._local.__dict__.get(name)
         raise AttributeError(f"current has no attribute '{name}'")
+
+    @property
+    def is_production(self) -> bool:
+        """Always False: ledgerflow runs are local (Metaflow's production deployments are not)."""
+        return False
 
     @property
     def is_running_flow(self) -> bool:

@@ -187,10 +187,21 @@ def _task_context(spec: TaskSpec, capture: TaskCapture) -> contextlib.ExitStack:
         flow_name=spec.flow_name, run_id=spec.run_id, step_name=spec.step,
         task_id=spec.task_id, retry_count=spec.attempt, origin_run_id=spec.origin_run_id,
         username=spec.username, tags=frozenset(spec.tags), namespace=f"user:{spec.username}",
+        parameter_names=sorted(spec.param_names), **_project(spec),
         ledger_path=spec.ledger_path,  # the Client API reads the run's ledger inside steps
     )  # fmt: skip
     stack.callback(current._clear)
     return stack
+
+
+def _project(spec: TaskSpec) -> dict[str, Any]:
+    """current.project_name/branch_name/project_flow_name for a flow with @project."""
+    project = getattr(flow_class(spec), "_flow_decorators", {}).get("project")
+    if not project or not project.get("name"):
+        return {}
+    branch = f"user.{spec.username}"
+    return {"project_name": project["name"], "branch_name": branch,
+            "project_flow_name": f"{project['name']}.{branch}.{spec.flow_name}"}  # fmt: skip
 
 
 def _call_step(

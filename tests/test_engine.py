@@ -248,3 +248,8 @@ def test_callable_parameter_defaults_get_a_parameter_context(db_path):
     proc = run_flow(ENGINE / "deploy_time.py", db=db_path, top=())
     assert "hi who 5" in proc.stdout
     assert art(db_path, "DeployFlow", "start", "who") == "hi who"
+
+
+def test_current_knows_parameters_and_project(db_path):
+    proc = run_flow(ENGINE / "project_flow.py", db=db_path, top=())
+    assert "['alpha'] demo user.tester demo.user.tester.ProjFlow False" in proc.stdout
