@@ -206,3 +206,45 @@ def step_decorator(func: Any, name: str) -> StepDecorator | None:
         if deco.name == name:
             return deco
     return None
+
+
+STEP_DECORATORS: dict[str, type[StepDecorator]] = {
+    cls.name: cls
+    for cls in (RetryDecorator, CatchDecorator, TimeoutDecorator, EnvironmentDecorator,
+                ResourcesDecorator, BatchDecorator, KubernetesDecorator, CondaDecorator,
+                PypiDecorator, CardDecorator, SecretsDecorator)
+}  # fmt: skip
+
+
+def parse_with(spec: str) -> StepDecorator:
+    """A decorator from Metaflow's `--with` syntax: 'retry' or 'retry:times=2,minutes_between_retries=0'."""
+    import ast
+
+    name, _, args = spec.partition(":")
+    cls = STEP_DECORATORS.get(name.strip())
+    if cls is None:
+        raise LedgerflowError(
+            f"--with {spec!r}: no decorator '{name}'; use one of {', '.join(sorted(STEP_DECORATORS))}"
+        )
+    attributes: dict[str, Any] = {}
+    for pair in filter(None, (p.strip() for p in args.split(","))):
+        key, eq, raw = pair.partition("=")
+        if not eq:
+            raise LedgerflowError(f"--with {spec!r}: write attributes as key=value")
+        try:
+            attributes[key.strip()] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError):
+            attributes[key.strip()] = raw.strip()
+    return cls(**attributes)
+
+
+def apply_with(flow_cls: type, specs: list[str]) -> None:
+    """Add `--with` decorators to every step that does not already have one of that name."""
+    decorators = [parse_with(spec) for spec in specs]
+    for attr in dir(flow_cls):
+        func = getattr(flow_cls, attr, None)
+        if not getattr(func, "is_step", False):
+            continue
+        for deco in decorators:
+            if step_decorator(func, deco.name) is None:
+                func.decorators.append(deco)

@@ -157,3 +157,16 @@ if __name__ == "__main__":
     proc = run_flow(flow, db=db_path, check=None)
     assert proc.returncode != 0
     assert "does not support the attribute 'tims'" in proc.stderr
+
+
+def test_with_adds_decorators_to_every_step(db_path):
+    exits = FLOWS / "bad" / "exits.py"
+    run_flow(exits, "--with", "retry:times=1,minutes_between_retries=0", db=db_path, check=1)
+    assert query(db_path, "select attempt, status from tasks order by attempt") == [
+        (0, "failed"), (1, "failed")]  # fmt: skip
+    run_flow(exits, "--with", "catch:var=problem", db=db_path)
+    run_id = latest_run_id(db_path, "ExitsFlow")
+    assert load_artifact(db_path, run_id, "start", "problem").type == "builtins.SystemExit"
+    assert load_artifact(db_path, run_id, "end", "problem") is None  # reset where no error
+    proc = run_flow(exits, "--with", "nope", db=db_path, check=2)
+    assert "no decorator 'nope'" in proc.stderr and "Traceback" not in proc.stderr

@@ -105,6 +105,9 @@ def build_cli(flow_cls: type) -> click.Group:
         click.echo(graph.describe())
 
     run_options = [
+        click.option("--with", "with_decorators", multiple=True, metavar="DECORATOR",
+                     help="Add a decorator to every step, e.g. --with retry or "
+                          "--with retry:times=2 (repeatable)."),
         click.option("--tag", "tags", multiple=True, metavar="TAG", callback=_checked_tags,
                      help="Annotate this run with the given tag (repeatable)."),
         click.option("--max-workers", type=click.IntRange(min=1), default=16, show_default=True,
@@ -156,7 +159,18 @@ def build_cli(flow_cls: type) -> click.Group:
     return cli
 
 
+def _apply_with(flow_cls: type, options: dict[str, Any]) -> None:
+    from ..decorators import apply_with
+    from ..exceptions import LedgerflowError
+
+    try:
+        apply_with(flow_cls, list(options.get("with_decorators") or ()))
+    except LedgerflowError as e:
+        raise click.BadParameter(str(e), param_hint="'--with'") from None
+
+
 def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]]) -> None:
+    _apply_with(flow_cls, options)
     ctx = click.get_current_context()
     values = {}
     for attr, param in params:
@@ -180,6 +194,7 @@ def _resume(
     from ..ledger import Ledger
     from ..resume import latest_run_id, load_origin, steps_to_rerun
 
+    _apply_with(flow_cls, options)
     graph = _validated_graph(flow_cls)
     ledger = Ledger.open(click.get_current_context().find_root().obj["db"])
     run_id = origin_run_id or latest_run_id(ledger, flow_cls.__name__)
