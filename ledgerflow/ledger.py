@@ -27,7 +27,7 @@ from typing import Any
 from . import codec
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
-from .liveness import process_gone
+from .liveness import run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .records import TaskRecord
@@ -270,10 +270,10 @@ class Ledger:
         """Runs left 'running' by a process that is gone become 'crashed' (done on open).
         Returns their pathspecs."""
         rows = self.execute(
-            "select r.id, f.name || '/' || r.run_id, r.host, r.pid from run r "
+            "select r.id, f.name || '/' || r.run_id, r.host, r.pid, r.heartbeat_at from run r "
             "join flow f on f.id = r.flow_id where r.status = 'running'"
         ).fetchall()
-        dead = [(pk, spec) for pk, spec, host, pid in rows if process_gone(host, pid)]
+        dead = [(pk, spec) for pk, spec, host, pid, beat in rows if run_is_dead(host, pid, beat)]
         if dead:
             with self.write() as conn:
                 conn.executemany(
@@ -484,6 +484,11 @@ class Ledger:
             )
         self._known_shas.update(b.sha for b in blobs)
         return run_pk
+
+    def heartbeat(self, run_pk: int) -> None:
+        """Say the run is still running (see liveness.py)."""
+        with self.write() as conn:
+            conn.execute("update run set heartbeat_at = ? where id = ?", (now_iso(), run_pk))
 
     def finish_run(self, run_pk: int, status: str) -> None:
         with self.write() as conn:

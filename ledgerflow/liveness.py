@@ -1,5 +1,7 @@
-"""Is the process that ran a run still there? Runs record their host and pid; a run left
-'running' by a process that is gone (same host, no such pid) crashed."""
+"""Is the process that ran a run still there? Runs record their host and pid, and beat a
+heartbeat (run.heartbeat_at) every HEARTBEAT_EVERY seconds while running. A run left
+'running' crashed if, on this host, its process is gone, or, seen from another host (a ledger
+copied or exported mid-run), its heartbeat is older than STALE_AFTER."""
 
 from __future__ import annotations
 
@@ -21,3 +23,22 @@ def process_gone(host: str | None, pid: int | None) -> bool:
     except OSError:  # e.g. PermissionError: it exists but belongs to someone else
         return False
     return False
+
+
+HEARTBEAT_EVERY = 30.0  # seconds between a running run's heartbeats
+STALE_AFTER = 600.0  # seconds without a heartbeat after which another host's run is dead
+
+
+def run_is_dead(host: str | None, pid: int | None, heartbeat_at: str | None) -> bool:
+    """True when a run marked 'running' can no longer be running."""
+    if host == socket.gethostname():
+        return process_gone(host, pid)
+    if not heartbeat_at:
+        return False
+    from datetime import datetime, timezone
+
+    try:
+        beat = datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return False
+    return (datetime.now(timezone.utc) - beat).total_seconds() > STALE_AFTER

@@ -29,6 +29,7 @@ from .exceptions import LedgerError, LintError
 from .executors import Executor, ThreadExecutor
 from .flowspec import ForeachFrame
 from .internals import transition_record
+from .liveness import HEARTBEAT_EVERY
 from .ledger import Ledger
 from .parameters import flow_parameters
 from .records import ArtifactRecord, TaskRecord
@@ -129,6 +130,7 @@ class Runtime:
         self._cloned_pks: set[int] = set()
         self._clone_of: dict[str, OriginTask] = {}
         self._running: dict[Future[TaskResult], Pending] = {}
+        self._last_beat = time.monotonic()
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -241,8 +243,12 @@ class Runtime:
                     continue
                 break
             next_retry = min((w for w, _ in retries), default=None)
-            timeout = None if next_retry is None else max(0.0, next_retry - time.monotonic())
+            timeout = HEARTBEAT_EVERY if next_retry is None else \
+                min(HEARTBEAT_EVERY, max(0.0, next_retry - time.monotonic()))
             done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+            if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
+                self.ledger.heartbeat(self.run_pk)
+                self._last_beat = time.monotonic()
             finished = [(running.pop(f), f.result()) for f in done]
             ready, end_ok = self._commit(finished, ready, retries, end_ok)
         return "succeeded" if end_ok and not self.failed else "failed"

@@ -23,21 +23,21 @@ from typing import Any
 from . import codec
 from .exceptions import LedgerflowError
 from .ledger import Ledger
-from .liveness import process_gone
+from .liveness import run_is_dead
 from .sharing import resolve_runs
 
 
-def process_alive(host: str | None, pid: int | None) -> bool:
-    return not process_gone(host, pid)
-
-
 def running_runs(ledger: Ledger) -> list[tuple[int, str]]:
-    """(pk, pathspec) of runs marked running whose process may still be alive."""
+    """(pk, pathspec) of runs marked running that may still be running."""
+    return [(pk, spec) for pk, spec, dead in _running(ledger) if not dead]
+
+
+def _running(ledger: Ledger) -> list[tuple[int, str, bool]]:
     rows = ledger.execute(
-        "select r.id, f.name || '/' || r.run_id, r.host, r.pid from run r "
+        "select r.id, f.name || '/' || r.run_id, r.host, r.pid, r.heartbeat_at from run r "
         "join flow f on f.id = r.flow_id where r.status = 'running'"
     ).fetchall()
-    return [(pk, spec) for pk, spec, host, pid in rows if process_alive(host, pid)]
+    return [(pk, spec, run_is_dead(host, pid, beat)) for pk, spec, host, pid, beat in rows]
 
 
 # -- rm ----------------------------------------------------------------------------------
@@ -184,12 +184,8 @@ def doctor(
         report.problems.append(f"dangling reference: {table} row {rowid} points to a missing "
                                f"{parent}")  # fmt: skip
     _check_blobs(ledger, report, progress)
-    dead = ledger.execute(
-        "select r.id, f.name || '/' || r.run_id, r.host, r.pid from run r "
-        "join flow f on f.id = r.flow_id where r.status = 'running'"
-    ).fetchall()
-    for _, spec, host, pid in dead:
-        if not process_alive(host, pid):
+    for _, spec, dead in _running(ledger):
+        if dead:
             report.problems.append(f"run {spec} was left running by a dead process")
     _check_search_index(ledger, report)
     if repair and report.problems:

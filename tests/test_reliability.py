@@ -237,3 +237,30 @@ def test_a_ledger_deleted_under_a_running_flow_is_a_clear_error(db_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     assert "was deleted or moved" in err and "Traceback" not in err
+
+
+def test_a_run_from_another_host_is_dead_once_its_heartbeat_is_stale(db_path):
+    from datetime import datetime, timedelta, timezone
+
+    from ledgerflow.client import Run
+
+    run_flow(RELIABILITY / "killable.py", "--width", "1", db=db_path)
+    run_id = query(db_path, "select run_id from runs")[0][0]
+
+    def beat(minutes_ago: float) -> None:
+        when = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+        conn = sqlite3.connect(db_path)
+        conn.execute("update run set status = 'running', host = 'another-host', pid = 1, "
+                     "heartbeat_at = ?", (when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),))
+        conn.commit()
+        conn.close()
+        Ledger.forget(db_path)
+
+    beat(1)  # a recent heartbeat: still running elsewhere
+    Ledger.open(db_path)
+    assert query(db_path, "select status from runs") == [("running",)]
+    assert Run(f"KillableFlow/{run_id}", ledger=db_path).status == "running"
+    beat(60)  # an hour without one: that run is dead
+    assert Run(f"KillableFlow/{run_id}", ledger=db_path).status == "crashed"
+    Ledger.open(db_path)
+    assert query(db_path, "select status from runs") == [("crashed",)]

@@ -17,11 +17,12 @@ from typing import Any
 
 from ..exceptions import MetaflowNotFound
 from ..ledger import Ledger
-from ..liveness import process_gone  # what Run.status uses
+from ..liveness import run_is_dead  # what Run.status uses
 from .common import seconds_between
 
 _RUN_COLS = ("r.id as pk, r.run_id as run_id, r.status as status, r.created_at as created_at,"
-             " r.finished_at as finished_at, r.user as user, r.host as host, r.pid as pid")  # fmt: skip
+             " r.finished_at as finished_at, r.user as user, r.host as host, r.pid as pid,"
+             " r.heartbeat_at as heartbeat_at")  # fmt: skip
 
 # The final attempt of each task: what the Client API shows.
 _FINAL_ATTEMPT = ("t.attempt = (select max(m.attempt) from task m where m.run_id = t.run_id"
@@ -45,7 +46,8 @@ def _rows(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> list[dict[str
 def displayed_status(row: dict[str, Any]) -> str:
     """The stored status, except that a 'running' run whose process is gone on this host
     is 'crashed' (as Run.status reads it)."""
-    if row["status"] == "running" and process_gone(row["host"], row["pid"]):
+    if row["status"] == "running" and run_is_dead(row["host"], row["pid"],
+                                                   row.get("heartbeat_at")):  # fmt: skip
         return "crashed"
     return str(row["status"])
 

@@ -24,7 +24,8 @@ END_STEP = "end"  # ledgerflow's graph always ends at 'end'
 _RUN_SELECT = """
 select r.id as pk, f.name as flow, r.run_id as run_id, r.status as status,
        r.created_at as created_at, r.finished_at as finished_at, r.user as user,
-       r.host as host, r.pid as pid, r.script_name as script_name,
+       r.host as host, r.pid as pid, r.heartbeat_at as heartbeat_at,
+       r.script_name as script_name,
        r.origin_run_id as origin_run_id, r.python_version as python_version,
        r.ledgerflow_version as ledgerflow_version, r.machine_id as machine_id,
        (select json_group_array(json_array(g.tag, g.system)) from tag g where g.run_id = r.id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..clock import parse_iso
 from ..exceptions import MetaflowNamespaceMismatch, MetaflowTaggingError
+from ..liveness import run_is_dead
 from ..tags import MAX_USER_TAG_SET_SIZE, is_stringish, tag_list
 from . import _db, context
 from .base import (
@@ -281,7 +282,8 @@ class Run(MetaflowObject):
         """running | succeeded | failed | crashed. A run recorded as running whose process
         is gone (same host, no such pid) reads as crashed; the ledger is not changed."""
         status = self._row["status"]
-        if status == "running" and context.process_gone(self._row["host"], self._row["pid"]):
+        row = self._row
+        if status == "running" and run_is_dead(row["host"], row["pid"], row["heartbeat_at"]):
             return "crashed"
         return status
 
