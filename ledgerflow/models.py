@@ -110,7 +110,7 @@ class Blob(BaseModel):
     n_chunks = pw.IntegerField()
     python_version = pw.TextField(null=True)  # of the writer; pickles are version-sensitive
     created_at = pw.TextField()
-    # A bounded text preview of the value (codec.preview): a fact of the value, so kept once
+    # A bounded text preview of the value (preview.preview): a fact of the value, so kept once
     # per blob rather than on every artifact row that passes the value on.
     preview = pw.TextField(default="")
 

@@ -27,6 +27,7 @@ from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutExceptio
 from .flowspec import FlowSpec, ForeachFrame, Inputs, TaskState, Transition
 from .internals import INTERNAL_ARTIFACTS
 from .ledger import Ledger
+from .preview import preview
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
 
@@ -420,7 +421,7 @@ _RECHECK_OVER = 1024 * 1024
 def encode_artifact(name: str, value: Any, chunk_size: int) -> tuple[ArtifactRecord, codec.EncodedBlob]:
     """An artifact's record and its encoded blob (hashed, compressed, with its preview)."""
     blob = codec.encode_blob(value, chunk_size)
-    blob.preview = codec.preview(value)
+    blob.preview = preview(value)
     record = ArtifactRecord(
         name=name,
         sha=blob.sha,

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ledgerflow import codec
+from ledgerflow.preview import PREVIEW_MAX, preview
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -127,10 +128,10 @@ class Hostile:
 
 
 def test_preview_is_bounded_and_never_calls_repr():
-    assert "Hostile" in codec.preview(Hostile())
-    text = codec.preview({"alpha": 1, "nested": {"name": "resnet50_v2"}, "items": list(range(1000))})
-    assert "alpha" in text and "resnet50_v2" in text and len(text) <= codec.PREVIEW_MAX
-    assert len(codec.preview("x" * 10**6)) == codec.PREVIEW_MAX
+    assert "Hostile" in preview(Hostile())
+    text = preview({"alpha": 1, "nested": {"name": "resnet50_v2"}, "items": list(range(1000))})
+    assert "alpha" in text and "resnet50_v2" in text and len(text) <= PREVIEW_MAX
+    assert len(preview("x" * 10**6)) == PREVIEW_MAX
 
 
 @given(st.binary(max_size=300), st.integers(min_value=1, max_value=64))
