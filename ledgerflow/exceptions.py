@@ -4,6 +4,7 @@ The tree::
 
     LedgerflowError (alias MetaflowException)
     ├── LedgerError                    the ledger file cannot be used
+    │   ├── LedgerNotFoundError        no ledger file there (also a MetaflowNotFound)
     │   ├── LedgerSchemaError          written by a newer ledgerflow / not a ledger
     │   └── LedgerReadOnlyError        a write was attempted on a read-only ledger
     ├── CorruptBlobError               a stored blob does not match its SHA-256
@@ -165,6 +166,11 @@ class MetaflowNotFound(LedgerflowError, KeyError):
     headline = "Object not found"
 
 
+class LedgerNotFoundError(LedgerError, MetaflowNotFound):
+    """There is no ledger file at the path: for the Client API, nothing is found (a
+    MetaflowNotFound, as Metaflow's client says when a flow has no runs)."""
+
+
 class MetaflowNamespaceMismatch(LedgerflowError):
     """The object exists but not in the current namespace."""
 
@@ -189,6 +195,7 @@ __all__ = [
     "InvalidNextException",
     "LedgerError",
     "LedgerReadOnlyError",
+    "LedgerNotFoundError",
     "LedgerSchemaError",
     "LedgerflowError",
     "LintError",

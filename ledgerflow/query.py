@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .exceptions import LedgerError, LedgerflowError
+from .exceptions import LedgerError, LedgerflowError, LedgerNotFoundError
 from .location import resolve_ledger_path
 
 
@@ -42,7 +42,7 @@ def connect_readonly(path: str | os.PathLike[str] | None = None) -> sqlite3.Conn
     """A read-only connection to a ledger file (never creates one)."""
     resolved = resolve_ledger_path(path)
     if not resolved.exists():
-        raise LedgerError(
+        raise LedgerNotFoundError(
             f"no ledger at {resolved}; run a flow first or pass the path of an existing ledger"
         )
     immutable = "" if os.access(resolved.parent, os.W_OK) else "&immutable=1"

@@ -62,3 +62,18 @@ def test_not_found_is_a_key_error_and_invalid_pathspec_a_value_error():
     assert issubclass(ledgerflow.MetaflowInvalidPathspec, ValueError)
     assert issubclass(ledgerflow.UnhandledInMergeArtifactsException,
                       ledgerflow.MergeArtifactsException)
+
+
+def test_a_missing_ledger_is_not_found_for_the_client(tmp_path):
+    from ledgerflow import Flow, MetaflowNotFound
+    from ledgerflow.exceptions import LedgerError
+
+    missing = tmp_path / "nothing.db"
+    for error in (MetaflowNotFound, LedgerError, KeyError):
+        try:
+            Flow("AnyFlow", ledger=missing)
+        except error as e:
+            assert "no ledger at" in str(e)
+        else:
+            raise AssertionError("expected an error")
+    assert not missing.exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Union
 
 from ..current import get_username
-from ..exceptions import LedgerError, LedgerflowError
+from ..exceptions import LedgerflowError, LedgerNotFoundError
 from ..ledger import Ledger
 from ..liveness import process_gone  # noqa: F401  (re-exported)
 from ..location import DEFAULT_NAME, resolve_ledger_path
@@ -139,10 +139,10 @@ def resolve_ledger(ledger: LedgerLike | None = None) -> Ledger:
 
 
 def open_ledger_file(path: str | os.PathLike[str], readonly: bool | None = None) -> Ledger:
-    """The process-wide Ledger for an existing file (LedgerError if there is none)."""
+    """The process-wide Ledger for an existing file (LedgerNotFoundError if there is none)."""
     path = Path(path)
     if not path.is_file():
-        raise LedgerError(
+        raise LedgerNotFoundError(
             f"no ledger at {path}: run a flow there first, or choose an existing ledger "
             "with use_ledger(PATH), metadata('ledger@PATH'), ledger=PATH or $LEDGERFLOW_DB"
         )
