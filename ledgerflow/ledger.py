@@ -31,7 +31,7 @@ from .liveness import run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .records import TaskRecord
-from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
+from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION, searchable
 
 BUSY_TIMEOUT_MS = 30_000
 WRITE_RETRIES = 5
@@ -334,9 +334,6 @@ class Ledger:
         """After blobs were deleted (gc): stop assuming any SHA is present."""
         self._known_shas.clear()
 
-    def has_blob(self, sha: str) -> bool:
-        return self.execute("select 1 from blob where sha = ?", (sha,)).fetchone() is not None
-
     def _blob_meta(self, sha: str) -> tuple[str, int, int, int]:
         row = self.execute(
             "select encoding, raw_size, n_chunks, chunk_size from blob where sha = ?", (sha,)
@@ -578,7 +575,7 @@ class Ledger:
             [
                 (first_id + i, a.name, flow_name, step, a.preview)
                 for i, a in enumerate(rec.artifacts)
-                if not a.inherited and not a.name.startswith("_")
+                if searchable(a.name, a.inherited)
             ],
         )
         logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]

@@ -112,6 +112,15 @@ def _v1_schema(conn: sqlite3.Connection) -> None:
     )
 
 
+def searchable(name: str, inherited: bool) -> bool:
+    """Whether an artifact row goes into the search index: produced by its task, not internal."""
+    return not inherited and not name.startswith("_")
+
+
+# The same rule in SQL, for rebuilding or checking the index (alias `a` for artifact).
+SEARCHABLE_SQL = "a.inherited = 0 and substr(a.name, 1, 1) != '_'"
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [_v1_schema]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .exceptions import LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
 from .ledger import Ledger
+from .schema import searchable
 
 _RUN_COLUMNS = (
     "run_id", "status", "created_at", "finished_at", "params", "user", "host", "pid",
@@ -177,7 +178,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
                 (next_id, new_task, *values),
             )
             name, sha, inherited = values[0], values[1], values[6]
-            if not inherited and not name.startswith("_"):
+            if searchable(name, inherited):
                 (preview,) = conn.execute("select preview from blob where sha = ?",
                                           (sha,)).fetchone()  # fmt: skip
                 conn.execute(

@@ -24,6 +24,7 @@ from . import codec
 from .exceptions import LedgerflowError
 from .ledger import Ledger
 from .liveness import run_is_dead
+from .schema import SEARCHABLE_SQL
 from .sharing import resolve_runs
 
 
@@ -230,7 +231,7 @@ def _check_blobs(ledger: Ledger, report: DoctorReport,
 
 def _expected_search_rows(ledger: Ledger) -> int:
     return ledger.execute(
-        "select count(*) from artifact where inherited = 0 and substr(name, 1, 1) != '_'"
+        f"select count(*) from artifact a where {SEARCHABLE_SQL}"
     ).fetchone()[0]
 
 
@@ -260,7 +261,7 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
                 "join blob b on b.sha = a.sha "
                 "join task t on t.id = a.task_id join run r on r.id = t.run_id "
                 "join flow f on f.id = r.flow_id "
-                "where a.inherited = 0 and substr(a.name, 1, 1) != '_'"
+                f"where {SEARCHABLE_SQL}"
             )
         report.repaired.append("rebuilt the search index")
 

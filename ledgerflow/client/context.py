@@ -15,7 +15,6 @@ from typing import Union
 from ..current import get_username
 from ..exceptions import LedgerflowError, LedgerNotFoundError
 from ..ledger import Ledger
-from ..liveness import process_gone  # noqa: F401  (re-exported)
 from ..location import DEFAULT_NAME, resolve_ledger_path
 
 LedgerLike = Union[str, "os.PathLike[str]", Ledger]
