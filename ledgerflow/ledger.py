@@ -620,19 +620,34 @@ class _Connections:
     def connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            conn = self._open_with_retries()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def _open_with_retries(self) -> sqlite3.Connection:
+        # Switching a brand-new file to WAL while other processes create it too can return
+        # "database is locked" at once, without waiting on the busy timeout: retry a while.
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
             conn = sqlite3.connect(self.target, uri=self.uri, isolation_level=None,
                                    check_same_thread=False,
                                    timeout=BUSY_TIMEOUT_MS / 1000)  # fmt: skip
             try:
                 for name, value in self.pragmas:
                     conn.execute(f"PRAGMA {name} = {value}")
+                return conn
+            except sqlite3.OperationalError as e:
+                conn.close()
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.01, 0.05))
             except BaseException:
                 conn.close()
                 raise
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
 
     def close_all(self) -> None:
         with self._lock:

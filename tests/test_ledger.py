@@ -144,7 +144,8 @@ def _open_and_count(path: str, barrier, out) -> None:
     out.put(ledger.execute("pragma user_version").fetchone()[0])
 
 
-def test_four_processes_creating_the_same_ledger_agree_on_one_schema(tmp_path):
+@pytest.mark.parametrize("round_", range(5))  # the race is narrow: try it several times
+def test_four_processes_creating_the_same_ledger_agree_on_one_schema(tmp_path, round_):
     path = str(tmp_path / "race.db")
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(4), ctx.Queue()
