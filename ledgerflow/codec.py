@@ -259,22 +259,36 @@ class ChunkReader:
         self.raw_size = raw_size
         self.consumed = 0
 
-    def _refill(self) -> bool:
+    def _refill(self, out: memoryview) -> int:
+        """Decompress the next chunk: straight into `out` when it fits whole (no copy,
+        no temporary buffer), else into the pending piece. Returns the bytes put in `out`;
+        -1 at the end of the blob."""
         frame = next(self._frames, None)
         if frame is None:
-            return False
+            return -1
+        size = _declared_size(frame, self._bound)
+        if 0 <= size <= len(out):
+            target = out[:size]
+            decompress_into(frame, target)
+            if self._hash is not None:
+                self._hash.update(target)
+            return size
         piece = decompress_chunk(frame, self._bound)
         if self._hash is not None:
             self._hash.update(piece)
         self._piece = memoryview(piece)
-        return True
+        return 0
 
     def readinto(self, target: Any) -> int:
         out = memoryview(target).cast("B")
         filled = 0
         while filled < len(out):
-            if not len(self._piece) and not self._refill():
-                break
+            if not len(self._piece):
+                got = self._refill(out[filled:])
+                if got < 0:
+                    break
+                filled += got
+                continue
             n = min(len(out) - filled, len(self._piece))
             out[filled : filled + n] = self._piece[:n]
             self._piece = self._piece[n:]
@@ -299,9 +313,12 @@ class ChunkReader:
 
     def sha_after_draining(self) -> str | None:
         """Read what is left and return the SHA-256 of everything (None when not hashing)."""
-        while len(self._piece) or self._refill():
-            self.consumed += len(self._piece)
-            self._piece = memoryview(b"")
+        while True:
+            if len(self._piece):
+                self.consumed += len(self._piece)
+                self._piece = memoryview(b"")
+            elif self._refill(memoryview(b"")) < 0:
+                break
         return self._hash.hexdigest() if self._hash is not None else None
 
 
@@ -352,13 +369,33 @@ def compress_chunks(raw: bytes | memoryview, chunk_size: int = DEFAULT_CHUNK_SIZ
     return blob_from_raw(PICKLE, raw, chunk_size).chunks
 
 
-def decompress_chunk(frame: bytes, max_size: int) -> bytes:
-    """Decompress one stored chunk, refusing to produce more than max_size bytes."""
+def _declared_size(frame: bytes, max_size: int) -> int:
+    """The size a stored chunk declares (-1 if it does not), refused past max_size."""
     declared = zstandard.frame_content_size(frame)
     if declared > max_size:
         raise ValueError(f"zstd frame declares {declared} bytes, more than the {max_size} expected")
+    return declared
+
+
+def decompress_chunk(frame: bytes, max_size: int) -> bytes:
+    """Decompress one stored chunk, refusing to produce more than max_size bytes."""
+    _declared_size(frame, max_size)
     # max_output_size bounds frames that do not declare their size.
     return _decompressor().decompress(frame, max_output_size=max_size)
+
+
+def decompress_into(frame: bytes, target: memoryview) -> None:
+    """Decompress one chunk that declares len(target) bytes straight into target. The frame
+    must end exactly there; reading to its end makes zstd check the frame's checksum."""
+    reader = _decompressor().stream_reader(frame, read_across_frames=False)
+    filled = 0
+    while filled < len(target):
+        n = reader.readinto(target[filled:])
+        if not n:
+            raise ValueError(f"zstd frame ended after {filled} of {len(target)} bytes")
+        filled += n
+    if reader.read(1):
+        raise ValueError(f"zstd frame holds more than the {len(target)} bytes it declares")
 
 
 def join_chunks(frames: Iterable[bytes], raw_size: int, chunk_bound: int = 0) -> bytearray:

@@ -78,6 +78,30 @@ def test_value_larger_than_two_chunks_is_split_and_round_trips(db_path, monkeypa
     assert fresh(db_path).load(sha) == value
 
 
+@pytest.mark.parametrize("where", ["payload", "checksum"])
+@pytest.mark.parametrize("value", [os.urandom(250_000), bytes(250_000)], ids=["random", "zeros"])
+def test_a_flipped_byte_in_a_multi_chunk_blob_is_detected(db_path, monkeypatch, where, value):
+    # Multi-chunk blobs are decompressed straight into the value's buffer and verified by
+    # each zstd frame's checksum: a flipped byte must fail the load, never return bad data.
+    monkeypatch.setenv("LEDGERFLOW_CHUNK_SIZE", "100000")
+    ledger = fresh(db_path)
+    store_task(ledger, new_run(ledger), "1", {"big": value})
+    sha = query(db_path, "select sha from blob")[0][0]
+    data = bytearray(query(db_path, "select data from blob_chunk where sha=? and seq=1", (sha,))[0][0])
+    data[len(data) // 2 if where == "payload" else -1] ^= 0x01
+    ledger.close()
+    Ledger.forget(db_path)
+    conn = sqlite3.connect(db_path)
+    conn.execute("update blob_chunk set data = ? where sha = ? and seq = 1", (bytes(data), sha))
+    conn.commit()
+    conn.close()
+    with pytest.raises(CorruptBlobError, match="run `ledgerflow doctor`"):
+        fresh(db_path).load(sha)
+    Ledger.forget(db_path)
+    with pytest.raises(CorruptBlobError, match="run `ledgerflow doctor`"):
+        fresh(db_path).read_raw(sha)
+
+
 def test_blobs_on_disk_are_zstd_frames(db_path):
     ledger = fresh(db_path)
     store_task(ledger, new_run(ledger), "1", {"x": {"k": "v" * 1000}, "y": 3})
