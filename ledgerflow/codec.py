@@ -235,20 +235,27 @@ if hasattr(os, "register_at_fork"):
 
 
 def _background() -> Any:
-    """One shared thread for compressing chunks of large values."""
+    """Shared threads (one per core, up to 4) compressing and decompressing the chunks of
+    large values while the calling thread pickles, hashes or reads (zstd releases the GIL)."""
     global _pool
     with _pool_lock:
         if _pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
-            _pool = ThreadPoolExecutor(1, thread_name_prefix="ledgerflow-zstd")
+            workers = max(1, min(4, os.cpu_count() or 1))
+            _pool = ThreadPoolExecutor(workers, thread_name_prefix="ledgerflow-zstd")
         return _pool
+
+
+# Chunks at least this large are decompressed in the background threads, in parallel.
+_PARALLEL_FROM = 1024 * 1024
+_IN_FLIGHT = 4  # chunks being decompressed at once (each holds its compressed frame)
 
 
 class ChunkReader:
     """A file-like view of a blob's raw bytes, decompressing one chunk at a time and
     hashing as it goes; `pickle.load` reads large values straight into their final buffer
-    (via readinto)."""
+    (via readinto), whose chunks are decompressed in parallel."""
 
     def __init__(self, frames: Iterable[bytes], raw_size: int, chunk_bound: int,
                  hash_sha: bool = True):  # fmt: skip
@@ -259,16 +266,19 @@ class ChunkReader:
         self.raw_size = raw_size
         self.consumed = 0
 
-    def _refill(self, out: memoryview) -> int:
+    def _refill(self, out: memoryview, jobs: list[Any] | None = None) -> int:
         """Decompress the next chunk: straight into `out` when it fits whole (no copy,
-        no temporary buffer), else into the pending piece. Returns the bytes put in `out`;
-        -1 at the end of the blob."""
+        no temporary buffer; in the background when `jobs` collects the futures), else
+        into the pending piece. Returns the bytes given to `out`; -1 at the end."""
         frame = next(self._frames, None)
         if frame is None:
             return -1
         size = _declared_size(frame, self._bound)
         if 0 <= size <= len(out):
             target = out[:size]
+            if jobs is not None and self._hash is None and size >= _PARALLEL_FROM:
+                jobs.append(_background().submit(decompress_into, frame, target))
+                return size
             decompress_into(frame, target)
             if self._hash is not None:
                 self._hash.update(target)
@@ -282,17 +292,23 @@ class ChunkReader:
     def readinto(self, target: Any) -> int:
         out = memoryview(target).cast("B")
         filled = 0
-        while filled < len(out):
-            if not len(self._piece):
-                got = self._refill(out[filled:])
-                if got < 0:
-                    break
-                filled += got
-                continue
-            n = min(len(out) - filled, len(self._piece))
-            out[filled : filled + n] = self._piece[:n]
-            self._piece = self._piece[n:]
-            filled += n
+        jobs: list[Any] = []
+        try:
+            while filled < len(out):
+                if not len(self._piece):
+                    got = self._refill(out[filled:], jobs)
+                    if got < 0:
+                        break
+                    filled += got
+                    while len(jobs) > _IN_FLIGHT:
+                        jobs.pop(0).result()
+                    continue
+                n = min(len(out) - filled, len(self._piece))
+                out[filled : filled + n] = self._piece[:n]
+                self._piece = self._piece[n:]
+                filled += n
+        finally:
+            _wait_all(jobs)  # never return while a thread still writes into target
         self.consumed += filled
         return filled
 
@@ -320,6 +336,18 @@ class ChunkReader:
             elif self._refill(memoryview(b"")) < 0:
                 break
         return self._hash.hexdigest() if self._hash is not None else None
+
+
+def _wait_all(jobs: list[Any]) -> None:
+    """Wait for every future, then raise the first error among them, if any."""
+    error = None
+    for job in jobs:
+        try:
+            job.result()
+        except BaseException as e:
+            error = error or e
+    if error is not None:
+        raise error
 
 
 def is_json_exact(value: Any, _depth: int = 0) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 
 
 from . import codec
+from .checkpointer import Checkpointer
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
 from .liveness import run_is_dead
@@ -35,6 +36,9 @@ from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION, searchable
 
 BUSY_TIMEOUT_MS = 30_000
 WRITE_RETRIES = 5
+WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
+# Commits adding more blob bytes than this leave their checkpoint to a background thread.
+BACKGROUND_CHECKPOINT_BYTES = 8 << 20
 CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
 MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
 
@@ -86,6 +90,8 @@ class Ledger:
         self._known_shas: set[str] = set()
         self._flow_names: dict[int, str] = {}
         self.db = self._connect()
+        self._wal_bytes = threading.local()  # blob bytes the open write() is adding
+        self.checkpointer = Checkpointer(self.db.connection)
         self._meta: dict[str, str] = {}
         try:
             self._check_and_migrate()
@@ -123,7 +129,7 @@ class Ledger:
         """Close and drop a cached Ledger (tests, and after a file is replaced)."""
         with cls._open_lock:
             for key in [k for k in cls._open if k[0] == str(Path(path).absolute())]:
-                cls._open.pop(key).db.close_all()
+                cls._open.pop(key).close()
 
     def _connect(self) -> "_Connections":
         pragmas: list[tuple[str, Any]] = [("busy_timeout", BUSY_TIMEOUT_MS), ("trusted_schema", "OFF")]
@@ -234,6 +240,7 @@ class Ledger:
                 "written. Restore the file and resume the run, or start a new one"
             )
         conn = self.conn
+        self._wal_bytes.n = 0
         for attempt in range(WRITE_RETRIES + 1):
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -256,14 +263,23 @@ class Ledger:
                 conn.execute("ROLLBACK")
             raise
         else:
+            big = self._wal_bytes.n >= BACKGROUND_CHECKPOINT_BYTES
+            if big:  # this commit must not copy its pages into the file itself
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
             try:
                 conn.execute("COMMIT")
             except sqlite3.OperationalError as e:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
                 raise _write_error(self.path, e) from None
+            finally:
+                if big:
+                    conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+            if big:
+                self.checkpointer.request()
 
     def close(self) -> None:
+        self.checkpointer.finish()
         self.db.close_all()
 
     def mark_crashed_runs(self) -> list[str]:
@@ -319,6 +335,7 @@ class Ledger:
         )
         if cur.rowcount == 0:
             return False
+        self._wal_bytes.n = getattr(self._wal_bytes, "n", 0) + blob.stored_size
         # One chunk in memory at a time, whether the chunks are in memory or spilled to disk.
         conn.executemany(
             "insert into blob_chunk(sha, seq, data) values (?, ?, ?)",
@@ -344,18 +361,34 @@ class Ledger:
             )
         return row[0], int(row[1]), int(row[2]), int(row[3])
 
-    def _frames(self, sha: str, n_chunks: int) -> Iterator[bytes]:
-        """The blob's stored chunks in order, fetched one at a time."""
+    def _frames(self, sha: str, n_chunks: int, raw_size: int) -> Iterator[bytes]:
+        """The blob's stored chunks in order, fetched one at a time. Large ones are read by
+        incremental blob I/O: measured here, 188 MB of 16 MB chunks in 0.05 s, against 0.25 s
+        selecting them as values (SQLite walks each chunk's overflow pages to build it)."""
+        if raw_size < _BLOB_IO_FROM:
+            for seq in range(n_chunks):
+                row = self.execute(
+                    "select data from blob_chunk where sha = ? and seq = ?", (sha, seq)
+                ).fetchone()
+                if row is None:
+                    raise self._missing_chunk(sha, seq, n_chunks)
+                yield row[0]
+            return
+        conn = self.conn
+        ids = dict(conn.execute("select seq, id from blob_chunk where sha = ?", (sha,)))
         for seq in range(n_chunks):
-            row = self.execute(
-                "select data from blob_chunk where sha = ? and seq = ?", (sha, seq)
-            ).fetchone()
-            if row is None:
-                raise CorruptBlobError(
-                    f"blob {sha[:12]} in {self.path} lacks chunk {seq} of {n_chunks}; "
-                    "run `ledgerflow doctor`"
-                )
-            yield row[0]
+            try:
+                with conn.blobopen("blob_chunk", "data", ids[seq], readonly=True) as chunk:
+                    data = chunk.read()
+            except (KeyError, sqlite3.OperationalError):  # gone, e.g. removed meanwhile
+                raise self._missing_chunk(sha, seq, n_chunks) from None
+            yield data
+
+    def _missing_chunk(self, sha: str, seq: int, n_chunks: int) -> CorruptBlobError:
+        return CorruptBlobError(
+            f"blob {sha[:12]} in {self.path} lacks chunk {seq} of {n_chunks}; "
+            "run `ledgerflow doctor`"
+        )
 
     def _damaged(self, sha: str, why: str) -> CorruptBlobError:
         return CorruptBlobError(
@@ -370,7 +403,7 @@ class Ledger:
             return cached
         encoding, raw_size, n_chunks, chunk_size = self._blob_meta(sha)
         out = bytearray(raw_size)
-        reader = codec.ChunkReader(self._frames(sha, n_chunks), raw_size, max(chunk_size, 1),
+        reader = codec.ChunkReader(self._frames(sha, n_chunks, raw_size), raw_size, max(chunk_size, 1),
                                    hash_sha=_verify_sha(n_chunks))  # fmt: skip
         try:
             reader.readinto(out)
@@ -402,7 +435,7 @@ class Ledger:
         The SHA is checked once everything is read; a mismatch raises CorruptBlobError."""
         import pickle
 
-        reader = codec.ChunkReader(self._frames(sha, n_chunks), raw_size, max(chunk_size, 1),
+        reader = codec.ChunkReader(self._frames(sha, n_chunks, raw_size), raw_size, max(chunk_size, 1),
                                    hash_sha=_verify_sha(n_chunks))  # fmt: skip
         try:
             value = pickle.load(reader)  # type: ignore[arg-type]
@@ -581,6 +614,10 @@ class Ledger:
         logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
         conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
         return task_pk
+
+
+# Blobs from this size on are read by incremental blob I/O rather than selected.
+_BLOB_IO_FROM = 1024 * 1024
 
 
 def _verify_sha(n_chunks: int) -> bool:

@@ -189,6 +189,13 @@ class Runtime:
         if self.on_run_id:
             self.on_run_id(self.run_id)
         self._say(f"Workflow starting (run-id {self.run_id}):")
+        try:
+            return self._run_loop()
+        finally:
+            # Copying the last big commits into the file ends with the run, not after it.
+            self.ledger.checkpointer.finish()
+
+    def _run_loop(self) -> RunOutcome:
         status = "failed"
         try:
             status = self._loop()

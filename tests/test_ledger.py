@@ -102,6 +102,26 @@ def test_a_flipped_byte_in_a_multi_chunk_blob_is_detected(db_path, monkeypatch, 
         fresh(db_path).read_raw(sha)
 
 
+def test_a_big_commit_is_checkpointed_in_the_background_into_the_file(db_path, tmp_path):
+    # A commit adding more than BACKGROUND_CHECKPOINT_BYTES leaves copying its pages from the
+    # WAL into the file to a background thread; once finish() returns, the file alone (as
+    # copied by a user, without its -wal) holds the commit.
+    import shutil
+
+    from ledgerflow.ledger import BACKGROUND_CHECKPOINT_BYTES
+
+    ledger = fresh(db_path)
+    value = os.urandom(BACKGROUND_CHECKPOINT_BYTES + 1)
+    store_task(ledger, new_run(ledger), "1", {"big": value})
+    assert ledger.checkpointer._thread is not None, "the background checkpoint was not asked for"
+    ledger.checkpointer.finish()
+    assert ledger.checkpointer._thread is None
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(db_path, copy)  # the -wal file is left behind on purpose
+    (sha,) = query(db_path, "select sha from blob")[0]
+    assert fresh(copy, readonly=True).load(sha) == value
+
+
 def test_blobs_on_disk_are_zstd_frames(db_path):
     ledger = fresh(db_path)
     store_task(ledger, new_run(ledger), "1", {"x": {"k": "v" * 1000}, "y": 3})

@@ -1,0 +1,58 @@
+"""Copying the WAL into the ledger file in a background thread.
+
+In WAL mode every committed page is written twice: into the -wal file at commit, and into the
+ledger file by a checkpoint. SQLite checkpoints inside the commit that crosses 1,000 pages,
+so a task that stores a 200 MB value waits for both copies. Commits that add big blobs turn
+that off for themselves and ask this thread instead, which copies while the next task runs
+(measured: 192 MB of chunks, 0.83 s to commit with the checkpoint, 0.48 s without).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Callable
+
+
+class Checkpointer:
+    """One daemon thread, started on the first request, running PASSIVE checkpoints (they
+    never block readers or writers, and give way to another checkpoint in progress)."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]):
+        self._connect = connect
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop: threading.Event | None = None
+
+    def request(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._stop = threading.Event()
+                self._thread = threading.Thread(target=self._loop, args=(self._stop,),
+                                                name="ledgerflow-checkpoint", daemon=True)  # fmt: skip
+                self._thread.start()
+        self._wanted.set()
+
+    def _loop(self, stop: threading.Event) -> None:
+        conn = self._connect()
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            # A failed checkpoint loses nothing: the pages stay in the WAL for the next one.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            if stop.is_set():
+                return
+
+    def finish(self) -> None:
+        """Run a last checkpoint if one was asked for, then stop the thread. Call before
+        the ledger's connections close, so none closes under a running checkpoint."""
+        with self._lock:
+            thread, stop, self._thread, self._stop = self._thread, self._stop, None, None
+        if thread is None or stop is None:
+            return
+        stop.set()
+        self._wanted.set()
+        thread.join()
