@@ -180,3 +180,27 @@ class S3Object(BaseModel):
 
 
 MODELS = [Meta, Flow, Run, Task, TaskParent, Blob, BlobChunk, Artifact, Tag, Log, S3Object]
+
+
+def create_statements() -> list[str]:
+    """The CREATE TABLE / CREATE INDEX statements these models make, in order. Frozen into
+    ledgerflow/ddl_v1.py (so creating a ledger never imports peewee); tests/test_views.py
+    fails when they differ. Regenerate: python -m ledgerflow.models > ledgerflow/ddl_v1.py"""
+    statements = []
+    for model in MODELS:
+        for statement in [model._schema._create_table(safe=True),
+                          *model._schema._create_indexes(safe=True)]:  # fmt: skip
+            sql, params = database.get_sql_context().sql(statement).query()
+            assert not params, sql
+            statements.append(sql)
+    return statements
+
+
+if __name__ == "__main__":
+    print('"""Schema version 1\'s tables and indexes: generated from ledgerflow/models.py by')
+    print("`python -m ledgerflow.models > ledgerflow/ddl_v1.py`; never edit by hand.\"\"\"")
+    print()
+    print("TABLES_V1 = [")
+    for sql in create_statements():
+        print(f"    {sql!r},")
+    print("]")

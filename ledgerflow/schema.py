@@ -91,16 +91,12 @@ VIEWS_V1 = {
 
 
 def _v1_schema(conn: sqlite3.Connection) -> None:
-    """Tables and indexes (DDL generated from the peewee models), the documented views, and
-    the full-text index."""
-    from .models import MODELS, database
+    """Tables and indexes (DDL generated from the peewee models, frozen in ddl_v1.py), the
+    documented views, and the full-text index."""
+    from .ddl_v1 import TABLES_V1
 
-    for model in MODELS:
-        statements = [model._schema._create_table(safe=True)]
-        statements += model._schema._create_indexes(safe=True)
-        for statement in statements:
-            sql, params = database.get_sql_context().sql(statement).query()
-            conn.execute(sql, params)
+    for sql in TABLES_V1:
+        conn.execute(sql)
     for sql in VIEWS_V1.values():
         conn.execute(sql)
     # Full-text index over the artifacts tasks produce (not the ones passed on unchanged):

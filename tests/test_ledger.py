@@ -233,13 +233,15 @@ def test_known_tables_cover_every_model():
     assert {m._meta.table_name for m in MODELS} <= set(OUR_TABLES)
 
 
-def test_peewee_is_imported_only_to_create_a_schema(db_path):
+def test_peewee_is_never_imported_to_create_or_open_a_ledger(db_path):
+    # peewee declares the schema (models.py); creating a ledger runs the frozen DDL instead.
     import subprocess
     import sys
 
-    fresh(db_path).close()
     code = ("import sys; from ledgerflow.ledger import Ledger; Ledger.open(sys.argv[1]); "
             "print('peewee' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
-                         text=True, check=True).stdout.strip()  # fmt: skip
-    assert out == "False"
+    for _ in ("create", "open"):
+        out = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
+                             text=True, check=True).stdout.strip()  # fmt: skip
+        assert out == "False"
+    assert query(db_path, "select count(*) from sqlite_master where name = 'blob_chunk'") == [(1,)]
