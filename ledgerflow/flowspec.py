@@ -70,7 +70,7 @@ class FlowSpec:
     def __init__(self, use_cli: bool = True):
         object.__setattr__(self, "_lf", None)
         if use_cli:
-            from .cli.flow_cli import main
+            from .cli.plain_run import main
 
             main(type(self))
 

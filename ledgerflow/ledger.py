@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
-import socket
 import sqlite3
 import threading
 import time
@@ -28,7 +26,7 @@ from . import codec
 from .checkpointer import Checkpointer
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
-from .liveness import run_is_dead
+from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .records import TaskRecord
@@ -212,7 +210,7 @@ class Ledger:
         rows = [
             ("ledger_id", uuid.uuid4().hex),
             ("created_at", now_iso()),
-            ("created_on", socket.gethostname()),
+            ("created_on", hostname()),
         ]
         self.conn.executemany("insert or ignore into meta(key, value) values (?, ?)", rows)
 
@@ -251,7 +249,7 @@ class Ledger:
                         f"cannot write to {self.path}: {e}; another process has held its "
                         f"write lock for over {BUSY_TIMEOUT_MS // 1000}s"
                     ) from None
-                time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
+                time.sleep(_jitter(0.05, 0.2) * (attempt + 1))
         try:
             yield conn
         except sqlite3.OperationalError as e:  # e.g. disk full: nothing half-written
@@ -495,7 +493,7 @@ class Ledger:
                     now,
                     json.dumps(params, default=repr, sort_keys=True),
                     user,
-                    socket.gethostname(),
+                    hostname(),
                     os.getpid(),
                     now,
                     script_name,
@@ -627,6 +625,13 @@ def _verify_sha(n_chunks: int) -> bool:
     return n_chunks <= 1
 
 
+def _jitter(low: float, high: float) -> float:
+    """A random pause length, so that waiting writers do not retry in step."""
+    import random  # only writers that meet a lock pay for it
+
+    return random.uniform(low, high)
+
+
 def _write_error(path: Path, error: sqlite3.Error) -> LedgerError:
     text = str(error)
     if "full" in text:
@@ -681,7 +686,7 @@ class _Connections:
                     raise
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(random.uniform(0.01, 0.05))
+                time.sleep(_jitter(0.01, 0.05))
             except BaseException:
                 conn.close()
                 raise

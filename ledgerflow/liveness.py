@@ -6,7 +6,15 @@ copied or exported mid-run), its heartbeat is older than STALE_AFTER."""
 from __future__ import annotations
 
 import os
-import socket
+
+
+def hostname() -> str:
+    """This machine's name, as socket.gethostname() gives it (without importing socket)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
 
 
 def process_gone(host: str | None, pid: int | None) -> bool:
@@ -14,7 +22,7 @@ def process_gone(host: str | None, pid: int | None) -> bool:
 
     (A pid reused by an unrelated process reads as alive: such a run is only marked
     crashed once that process is gone too.)"""
-    if pid is None or host != socket.gethostname():
+    if pid is None or host != hostname():
         return False
     try:
         os.kill(int(pid), 0)
@@ -31,7 +39,7 @@ STALE_AFTER = 600.0  # seconds without a heartbeat after which another host's ru
 
 def run_is_dead(host: str | None, pid: int | None, heartbeat_at: str | None) -> bool:
     """True when a run marked 'running' can no longer be running."""
-    if host == socket.gethostname():
+    if host == hostname():
         return process_gone(host, pid)
     if not heartbeat_at:
         return False

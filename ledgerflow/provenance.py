@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from pathlib import Path
 
 from .exceptions import UntrustedLedgerError
@@ -49,7 +48,7 @@ def _load_or_create() -> str:
             return text
     except OSError:
         pass
-    new = uuid.uuid4().hex
+    new = os.urandom(16).hex()
     try:
         home.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -12,13 +12,12 @@ import contextlib
 import dataclasses
 import inspect
 import os
-import secrets
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, codec
 from .capture import real_stream
@@ -33,14 +32,22 @@ from .liveness import HEARTBEAT_EVERY
 from .ledger import Ledger
 from .parameters import flow_parameters
 from .records import ArtifactRecord, TaskRecord
-from .resume import Origin, OriginTask, cloned_transition
 from .task import TaskResult, TaskSpec, encode_artifact, flow_graph, register_flow_class
+
+if TYPE_CHECKING:
+    from .resume import Origin, OriginTask
+
+
+def _resume() -> Any:
+    from . import resume  # only `resume` runs clone tasks
+
+    return resume
 
 
 def new_run_id() -> str:
     """Microseconds since the epoch plus 6 random digits: sorts by time, and two ledgers
     merged together do not collide."""
-    return f"{time.time_ns() // 1000}{secrets.randbelow(10**6):06d}"
+    return f"{time.time_ns() // 1000}{int.from_bytes(os.urandom(4), 'big') % 10**6:06d}"
 
 
 def _check_decorators(graph: Any, flow_cls: type) -> None:
@@ -327,7 +334,7 @@ class Runtime:
             now,
             now,
             artifacts=dict(candidate.artifacts),
-            transition=cloned_transition(self.ledger, candidate),
+            transition=_resume().cloned_transition(self.ledger, candidate),
             stdout=candidate.stdout,
             stderr=candidate.stderr,
             exception_type=candidate.exception_type,

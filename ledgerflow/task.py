@@ -13,10 +13,9 @@ import importlib.util
 import os
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import codec
 from .capture import TaskCapture, capturing
@@ -30,6 +29,9 @@ from .ledger import Ledger
 from .preview import preview
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
+
+if TYPE_CHECKING:
+    import traceback
 
 # Internal artifacts belong to each task (internals.py builds them): never inherited.
 PER_TASK_INTERNALS = INTERNAL_ARTIFACTS
@@ -446,6 +448,8 @@ def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> Artifac
 
 
 def _user_frames(error: BaseException) -> list[traceback.FrameSummary]:
+    import traceback  # only failures need it
+
     return [
         f
         for f in traceback.extract_tb(error.__traceback__)
@@ -461,6 +465,8 @@ def user_location(error: BaseException) -> str | None:
 
 def format_user_traceback(error: BaseException) -> str:
     """The traceback of the user's code, without ledgerflow's own frames."""
+    import traceback
+
     frames = _user_frames(error)
     lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
     lines += traceback.format_exception_only(type(error), error)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import click
 
-from ..exceptions import LedgerflowError
+from .errors import call_reporting_errors
 
 
 @contextlib.contextmanager
@@ -105,31 +103,10 @@ def errors_as_lines(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        debug = ctx.find_root().params.get("debug", False)
-        try:
-            return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
-            raise
-        except LedgerflowError as e:
-            if debug:
-                raise
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            # The runtime has recorded everything; tasks still running in worker threads
-            # cannot be stopped from outside, and a normal exit would wait for them.
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(130)
-        except Exception as e:
-            if debug:
-                raise
-            click.echo(
-                f"Internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
-                err=True,
-            )
-            sys.exit(1)
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        return call_reporting_errors(
+            lambda: func(*args, **kwargs), debug,
+            passthrough=(click.ClickException, click.exceptions.Exit, click.Abort),
+        )  # fmt: skip
 
     return wrapper

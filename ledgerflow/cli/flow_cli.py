@@ -14,10 +14,10 @@ from typing import Any, NoReturn
 import click
 
 from .. import __version__
-from ..current import get_username
 from ..exceptions import MetaflowTaggingError
 from ..parameters import flow_parameters
 from .common import BadParameter
+from .run_flow import RunOptions, execute_run, validated_graph
 from .common import errors_as_lines as _errors_as_lines
 
 EXECUTOR_NAMES = ["thread", "process", "sequential"]
@@ -32,15 +32,6 @@ def main(flow_cls: type, args: list[str] | None = None) -> NoReturn:
 
 def _prog_name() -> str:
     return f"python {os.path.basename(sys.argv[0])}"
-
-
-def _validated_graph(flow_cls: type) -> Any:
-    from ..lint import check
-    from ..task import flow_graph
-
-    graph = flow_graph(flow_cls)
-    check(graph, flow_cls)
-    return graph
 
 
 def _script(flow_cls: type) -> str:
@@ -94,14 +85,14 @@ def build_cli(flow_cls: type) -> click.Group:
                       f"\b\nExample: {script} check")  # fmt: skip
     @_errors_as_lines
     def check() -> None:
-        _validated_graph(flow_cls)
+        validated_graph(flow_cls)
         click.echo(f"The graph of {name} looks good.")
 
     @cli.command(help=f"Show the steps of {name} and how they connect.\n\n"
                       f"\b\nExample: {script} show")  # fmt: skip
     @_errors_as_lines
     def show() -> None:
-        graph = _validated_graph(flow_cls)
+        graph = validated_graph(flow_cls)
         click.echo(graph.describe())
 
     run_options = [
@@ -174,14 +165,24 @@ def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]])
     ctx = click.get_current_context()
     values = {}
     for attr, param in params:
-        given = options.get(param.name.replace("-", "_"))
+        key = param.name.replace("-", "_")
+        given = options.get(key)
+        if given is None and _given_on_command_line(ctx, key):
+            values[attr] = None  # an explicit JSON null, not "use the default"
+            continue
         values[attr] = param.resolve(given)
         if param.required and values[attr] is None:
             raise click.MissingParameter(
                 param_hint=f"'--{param.name}'", ctx=ctx, param_type="option"
             )
-    _validated_graph(flow_cls)
+    validated_graph(flow_cls)
     _execute(flow_cls, values, options)
+
+
+def _given_on_command_line(ctx: click.Context, key: str) -> bool:
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(key) not in (None, ParameterSource.DEFAULT)
 
 
 def _resume(
@@ -195,7 +196,7 @@ def _resume(
     from ..resume import latest_run_id, load_origin, steps_to_rerun
 
     _apply_with(flow_cls, options)
-    graph = _validated_graph(flow_cls)
+    graph = validated_graph(flow_cls)
     ledger = Ledger.open(click.get_current_context().find_root().obj["db"])
     run_id = origin_run_id or latest_run_id(ledger, flow_cls.__name__)
     origin = load_origin(ledger, flow_cls.__name__, run_id, [attr for attr, _ in params])
@@ -205,41 +206,14 @@ def _resume(
 
 
 def _execute(flow_cls: type, values: dict[str, Any], options: dict[str, Any], **resume: Any) -> None:
-    from ..executors import EXECUTORS
-    from ..ledger import Ledger
-    from ..runtime import Runtime
-
     root = click.get_current_context().find_root().obj
-    quiet = root["quiet"]
-    ledger = Ledger.open(root["db"])
-    if not quiet:
-        click.echo(
-            f"ledgerflow {__version__} executing {flow_cls.__name__} for user:{get_username()} "
-            f"(ledger: {ledger.path})"
-        )
-    executor = EXECUTORS[options["executor"]](options["max_workers"])
-    run_id_file = options.get("run_id_file")
-
-    def on_run_id(run_id: str) -> None:
-        if run_id_file:
-            with open(run_id_file, "w") as f:
-                f.write(run_id)
-
-    runtime = Runtime(
-        flow_cls,
-        ledger,
-        values,
-        executor=executor,
-        tags=list(options["tags"]),
+    run_options = RunOptions(
+        db=root["db"],
+        quiet=root["quiet"],
+        executor=options["executor"],
+        max_workers=options["max_workers"],
         max_num_splits=options["max_num_splits"],
-        quiet=quiet,
-        on_run_id=on_run_id,
-        **resume,
+        tags=list(options["tags"]),
+        run_id_file=options.get("run_id_file"),
     )
-    outcome = runtime.run()
-    if outcome.status != "succeeded":
-        failed = ", ".join(outcome.failed_tasks) or "no task reached the end step"
-        click.echo(f"Run {flow_cls.__name__}/{outcome.run_id} failed: {failed}", err=True)
-        sys.exit(1)
-    if quiet:
-        click.echo(outcome.run_id)
+    execute_run(flow_cls, values, run_options, **resume)
