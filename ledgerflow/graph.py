@@ -33,6 +33,8 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .sourcecode import function_source_lines
+
 __all__ = ["DAGNode", "FlowGraph", "deindent_docstring", "to_pod"]
 
 INDENT = " " * 4
@@ -365,7 +367,7 @@ class FlowGraph:
                 continue
             try:
                 source_file = inspect.getsourcefile(func) or inspect.getfile(func)
-                source_lines, lineno = inspect.getsourcelines(func)
+                source_lines, lineno = function_source_lines(func)
             except (OSError, TypeError) as exc:
                 raise LintError(
                     f"Cannot read the source of step '{element}' ({exc}); define the flow "

@@ -21,6 +21,7 @@ from typing import Any
 
 from .exceptions import LintError
 from .graph import DAGNode, FlowGraph, assigned_self_attrs, deindent_docstring
+from .sourcecode import function_source_lines
 
 __all__ = ["LINT_RULES", "RESERVED_WORDS", "check"] + [
     "check_reserved_words",
@@ -437,7 +438,7 @@ def _helper_method_attrs(flow_cls: type | None) -> tuple[set[str], bool]:
             if not inspect.isfunction(func) or getattr(func, "is_step", False):
                 continue
             try:
-                source = deindent_docstring(inspect.getsource(func))
+                source = deindent_docstring("".join(function_source_lines(func)[0]))
                 found, dyn = assigned_self_attrs(ast.parse(source))
             except (OSError, TypeError, SyntaxError):
                 return names, True  # cannot tell what it sets

@@ -441,3 +441,78 @@ def test_wide_graph_is_fast():
     from ledgerflow import lint
 
     lint.check(graph)
+
+
+TRICKY_SOURCE = '''
+import functools
+
+
+def deco(f):
+    @functools.wraps(f)
+    def wrapper(*a, **k):
+        return f(*a, **k)
+    return wrapper
+
+
+class Outer:
+    @staticmethod
+    @deco
+    def decorated(x):  # a comment
+        return x
+
+    @deco
+    @deco
+    def twice(
+        self,
+        y,
+    ):
+        """Doc."""
+        if y:
+            return 1
+        # a trailing comment inside the body
+
+    def plain(self): return 2
+
+    class Inner:
+        def nested(self):
+            def local():
+                pass
+            return local
+
+
+async def coroutine():
+    await other()
+'''
+
+
+def test_function_source_lines_match_inspect(tmp_path):
+    # The graph reads step sources from one parse of the file; the lines must parse to what
+    # inspect.getsourcelines gives (decorators, nesting, wrapped functions). Comments after a
+    # body's last statement are not part of its AST span, and need not be.
+    import importlib.util
+    import inspect
+    import sys
+
+    from ledgerflow.sourcecode import function_source_lines
+
+    path = tmp_path / "tricky_source.py"
+    path.write_text(TRICKY_SOURCE)
+    spec = importlib.util.spec_from_file_location("tricky_source", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["tricky_source"] = module
+    spec.loader.exec_module(module)
+    functions = [module.deco, module.Outer.decorated, module.Outer.twice, module.Outer.plain,
+                 module.Outer.Inner.nested, module.Outer.Inner().nested(), module.coroutine]
+    for func in functions:
+        expected_lines, expected_first = inspect.getsourcelines(inspect.unwrap(func))
+        lines, first = function_source_lines(func)
+        assert first == expected_first, func
+        assert "".join(expected_lines).startswith("".join(lines)), func
+        assert _parsed(lines) == _parsed(expected_lines), func
+
+
+def _parsed(lines: list[str]) -> str:
+    import ast
+    import textwrap
+
+    return ast.dump(ast.parse(textwrap.dedent("".join(lines))), include_attributes=True)
