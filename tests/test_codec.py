@@ -140,3 +140,15 @@ def test_chunking_round_trips_any_bytes(raw, chunk_size):
     chunks = codec.compress_chunks(raw, chunk_size)
     assert len(chunks) == max(1, -(-len(raw) // chunk_size))
     assert codec.join_chunks(chunks, len(raw)) == raw
+
+
+@given(st.binary(max_size=4096))
+def test_the_builtin_and_openssl_sha256_agree(data):
+    # Small values are hashed by CPython's own SHA-256, large ones by OpenSSL: same digests.
+    import hashlib
+
+    small, large = codec.new_sha256(len(data)), codec.new_sha256(codec._OPENSSL_FROM)
+    assert type(small) is not type(large)
+    small.update(data)
+    large.update(data)
+    assert small.hexdigest() == large.hexdigest() == hashlib.sha256(data).hexdigest()
