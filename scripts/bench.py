@@ -224,6 +224,39 @@ def import_time(repeat: int) -> float:
     return statistics.median(times)
 
 
+# Times, inside one `python linear.py run` process, the imports a run needs and the run
+# itself (graph, ledger, 4 tasks, commits): the split of a linear run's cost.
+_SPLIT = """
+import runpy, sys, time
+t0 = time.perf_counter()
+import ledgerflow, ledgerflow.cli.plain_run, ledgerflow.task, ledgerflow.runtime
+import ledgerflow.executors, ledgerflow.lint, ledgerflow.graph, ledgerflow.ledger
+t1 = time.perf_counter()
+sys.argv = [sys.argv[1], "--db", sys.argv[2], "--quiet", "run"]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit:
+    pass
+print(t1 - t0, time.perf_counter() - t1, file=sys.stderr)
+"""
+
+
+def linear_split(repeat: int) -> tuple[float, float]:
+    """Medians of (imports, run) seconds of a linear run on an existing ledger."""
+    imports, runs = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-split-") as tmp:
+        flow = write_flow(Path(tmp), "linear", "ledgerflow")
+        db = str(Path(tmp) / "ledgerflow.db")
+        for i in range(repeat + 1):
+            proc = subprocess.run([LEDGERFLOW_PYTHON, "-c", _SPLIT, str(flow), db],
+                                  capture_output=True, text=True, check=True)  # fmt: skip
+            if i:  # the first run created the ledger
+                a, b = map(float, proc.stderr.split()[-2:])
+                imports.append(a)
+                runs.append(b)
+    return statistics.median(imports), statistics.median(runs)
+
+
 WORKLOADS = [
     # (label, flow, ledgerflow args, metaflow args, quick?)
     ("linear, 4 tasks", "linear", [], [], True),
@@ -257,6 +290,9 @@ def main() -> None:
     startup = python_startup(LEDGERFLOW_PYTHON, 5)
     print(f"python start-up {startup * 1000:.0f} ms; import ledgerflow "
           f"{(import_time(5) - startup) * 1000:.0f} ms (medians of 5)")
+    imports, run = linear_split(5)
+    print(f"a linear run, inside its process: imports {imports * 1000:.0f} ms, the run "
+          f"itself {run * 1000:.1f} ms (medians of 5)")
     print(f"{'workload':42} {'ledgerflow':>11} {'peak MB':>8} {'disk MB':>8}"
           + (f" {'metaflow':>10} {'peak MB':>8} {'disk MB':>8} {'ratio':>7}" if args.metaflow
              else ""))  # fmt: skip
