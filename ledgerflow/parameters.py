@@ -147,9 +147,6 @@ class Parameter:
         if self.type is JSONType and isinstance(default, str):
             return json.loads(default)
         return default
-        if self.type is JSONType and isinstance(default, str):
-            return json.loads(default)
-        return default
 
     def option(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """The click option for `run`."""
