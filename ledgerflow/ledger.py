@@ -115,6 +115,13 @@ class Ledger:
             return ledger
 
     @classmethod
+    def _before_fork(cls) -> None:
+        # A checkpoint thread inside SQLite when the process forks could leave the child a
+        # mutex held forever: let running checkpoints end first (--executor process forks).
+        for ledger in list(cls._open.values()):
+            ledger.checkpointer.finish()
+
+    @classmethod
     def _after_fork_in_child(cls) -> None:
         # SQLite connections must not cross a fork. Keep the parent's objects referenced
         # (closing them here could disturb the parent's locks) and start afresh.
@@ -654,7 +661,7 @@ def _write_error(path: Path, error: sqlite3.Error) -> LedgerError:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=Ledger._after_fork_in_child)
+    os.register_at_fork(before=Ledger._before_fork, after_in_child=Ledger._after_fork_in_child)
 
 
 class _Connections:

@@ -253,3 +253,18 @@ def test_callable_parameter_defaults_get_a_parameter_context(db_path):
 def test_current_knows_parameters_and_project(db_path):
     proc = run_flow(ENGINE / "project_flow.py", db=db_path, top=())
     assert "['alpha'] demo user.tester demo.user.tester.ProjFlow False" in proc.stdout
+
+
+def test_a_big_value_then_a_foreach_under_every_executor(db_path, executor, tmp_path):
+    # The start step's commit is checkpointed in a background thread; process workers fork
+    # after it. The run must neither hang nor lose anything, and the .db file alone must hold
+    # the run once it is over.
+    import shutil
+
+    run("big_then_foreach", db_path, executor)
+    assert not db_path.with_name(db_path.name + "-wal").exists()
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(db_path, copy)
+    assert query(copy, "select count(*) from runs where status = 'succeeded'") == [(1,)]
+    assert query(copy, "select sum(length(data)) > 12000000 from blob_chunk") == [(1,)]
+    assert art(db_path, "BigThenForeachFlow", "join", "all_ok") is True
