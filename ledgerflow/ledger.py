@@ -10,6 +10,7 @@ once. Readers never block the writer (WAL).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -115,9 +116,10 @@ class Ledger:
             return ledger
 
     @classmethod
-    def _before_fork(cls) -> None:
-        # A checkpoint thread inside SQLite when the process forks could leave the child a
-        # mutex held forever: let running checkpoints end first (--executor process forks).
+    def _finish_checkpoints(cls) -> None:
+        """Let background checkpoints end: before a fork (a checkpoint thread inside SQLite
+        could leave the child a mutex held forever; --executor process forks) and at exit
+        (so that the file alone holds what was written)."""
         for ledger in list(cls._open.values()):
             ledger.checkpointer.finish()
 
@@ -661,7 +663,9 @@ def _write_error(path: Path, error: sqlite3.Error) -> LedgerError:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=Ledger._before_fork, after_in_child=Ledger._after_fork_in_child)
+    os.register_at_fork(before=Ledger._finish_checkpoints,
+                        after_in_child=Ledger._after_fork_in_child)  # fmt: skip
+atexit.register(Ledger._finish_checkpoints)
 
 
 class _Connections:

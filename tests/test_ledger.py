@@ -245,3 +245,22 @@ def test_peewee_is_never_imported_to_create_or_open_a_ledger(db_path):
                              text=True, check=True).stdout.strip()  # fmt: skip
         assert out == "False"
     assert query(db_path, "select count(*) from sqlite_master where name = 'blob_chunk'") == [(1,)]
+
+
+def test_a_process_ending_right_after_a_big_commit_leaves_the_file_whole(db_path, tmp_path):
+    # The background checkpoint is waited for at exit: no -wal file is left, and the file
+    # alone holds the blob.
+    import shutil
+    import subprocess
+    import sys
+
+    code = ("import os, sys\nfrom ledgerflow import codec\nfrom ledgerflow.ledger import Ledger\n"
+            "ledger = Ledger.open(sys.argv[1])\nblob = codec.encode_blob(os.urandom(9 << 20))\n"
+            "with ledger.write() as conn:\n    ledger.put_blob(conn, blob)\nprint(blob.sha)\n")
+    sha = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
+                         text=True, check=True).stdout.strip()  # fmt: skip
+    assert not db_path.with_name(db_path.name + "-wal").exists()
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(db_path, copy)
+    assert query(copy, "select count(*), sum(length(data)) > 9000000 from blob_chunk "
+                       "where sha = ?", (sha,)) == [(1, 1)]
