@@ -257,6 +257,34 @@ def linear_split(repeat: int) -> tuple[float, float]:
     return statistics.median(imports), statistics.median(runs)
 
 
+_READ = """
+import sys
+from {engine} import Run, namespace
+namespace(None)
+assert Run("LinearBench/" + sys.argv[1])["end"].task.data.x == 3
+"""
+
+
+def read_in_fresh_process(python: str, engine: str, repeat: int) -> float:
+    """Median seconds for a new process to read one artifact of one task (import included)."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-read-{engine}-") as tmp:
+        work = Path(tmp)
+        flow = write_flow(work, "linear", engine)
+        env = dict(os.environ, USERNAME="bench", METAFLOW_USER="bench",
+                   LEDGERFLOW_DB=str(work / "ledgerflow.db"))  # fmt: skip
+        cmd = [python, str(flow)] + (["--no-pylint"] if engine == "metaflow" else [])
+        subprocess.run(cmd + ["--quiet", "run", "--run-id-file", str(work / "id")], cwd=work,
+                       env=env, check=True, capture_output=True)  # fmt: skip
+        run_id = (work / "id").read_text().strip()
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            subprocess.run([python, "-c", _READ.format(engine=engine), run_id], cwd=work,
+                           env=env, check=True)  # fmt: skip
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
 WORKLOADS = [
     # (label, flow, ledgerflow args, metaflow args, quick?)
     ("linear, 4 tasks", "linear", [], [], True),
@@ -296,8 +324,8 @@ def main() -> None:
     print(f"{'workload':42} {'ledgerflow':>11} {'peak MB':>8} {'disk MB':>8}"
           + (f" {'metaflow':>10} {'peak MB':>8} {'disk MB':>8} {'ratio':>7}" if args.metaflow
              else ""))  # fmt: skip
+    wanted = [w.strip() for w in (args.only or "").split(",") if w.strip()]
     for label, name, lf_args, mf_args, quick in WORKLOADS:
-        wanted = [w.strip() for w in (args.only or "").split(",") if w.strip()]
         if (args.quick and not quick) or (wanted and not any(w in label for w in wanted)):
             continue
         if name == "big" and subprocess.run([LEDGERFLOW_PYTHON, "-c", "import numpy"],
@@ -313,6 +341,14 @@ def main() -> None:
             ratio = median(mf, "seconds") / median(lf, "seconds")
             line += (f" {median(mf, 'seconds'):9.2f}s {median(mf, 'peak_mb'):8.0f} "
                      f"{median(mf, 'disk_mb'):8.1f} {ratio:6.1f}x")  # fmt: skip
+        print(line, flush=True)
+    label = "read one artifact in a fresh process"
+    if not wanted or any(w in label for w in wanted):
+        lf_read = read_in_fresh_process(LEDGERFLOW_PYTHON, "ledgerflow", max(repeat, 5))
+        line = f"{label:42} {lf_read:10.2f}s"
+        if args.metaflow:
+            mf_read = read_in_fresh_process(args.metaflow, "metaflow", max(repeat, 5))
+            line += f" {'':17} {mf_read:9.2f}s {'':17} {mf_read / lf_read:6.1f}x"
         print(line, flush=True)
 
 
