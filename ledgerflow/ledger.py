@@ -248,6 +248,10 @@ class Ledger:
             )
         conn = self.conn
         self._wal_bytes.n = 0
+        if conn.in_transaction:
+            # Left open by a write interrupted (Ctrl-C) between its BEGIN and its body;
+            # writes never nest, so nothing of it can be meant to last.
+            conn.execute("ROLLBACK")
         for attempt in range(WRITE_RETRIES + 1):
             try:
                 conn.execute("BEGIN IMMEDIATE")

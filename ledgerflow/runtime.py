@@ -210,9 +210,14 @@ class Runtime:
             # Ctrl-C: what finished is committed already; mark what was running as
             # interrupted and the run as failed, then let the caller exit (130).
             self.executor.shutdown(wait=False)
-            self._record_interrupted()
-            self.ledger.finish_run(self.run_pk, "failed")
-            self._say("Interrupted: the run is marked failed; `resume` continues it.")
+            try:
+                self._record_interrupted()
+                self.ledger.finish_run(self.run_pk, "failed")
+                self._say("Interrupted: the run is marked failed; `resume` continues it.")
+            except LedgerError:
+                # Cannot say so in the ledger: the next open marks the run crashed. Still
+                # leave as Ctrl-C asks (exit 130), not as a ledger error.
+                pass
             raise
         except LedgerError:
             # The ledger refused a write (disk full, file deleted...): stop, and try to say

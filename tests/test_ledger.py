@@ -264,3 +264,14 @@ def test_a_process_ending_right_after_a_big_commit_leaves_the_file_whole(db_path
     shutil.copyfile(db_path, copy)
     assert query(copy, "select count(*), sum(length(data)) > 9000000 from blob_chunk "
                        "where sha = ?", (sha,)) == [(1, 1)]
+
+
+def test_a_transaction_left_open_by_an_interrupted_write_does_not_block_the_next(db_path):
+    # Ctrl-C landing between a write's BEGIN and its body leaves the transaction open; the
+    # next write on that connection rolls it back instead of failing.
+    ledger = fresh(db_path)
+    ledger.conn.execute("BEGIN IMMEDIATE")
+    ledger.conn.execute("insert into meta(key, value) values ('half', 'written')")
+    with ledger.write() as conn:
+        conn.execute("insert into meta(key, value) values ('whole', 'written')")
+    assert query(db_path, "select key from meta where value = 'written'") == [("whole",)]
