@@ -25,10 +25,11 @@ import pickle
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import zstandard
+
+from .structs import factory, struct
 
 JSON = "json"
 PICKLE = "pickle"
@@ -105,7 +106,7 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return d
 
 
-@dataclass
+@struct(hidden=("frames", "spill_sizes", "raw", "preview"))
 class EncodedBlob:
     """A value's encoding, hashed and compressed into chunks ready to store.
 
@@ -117,11 +118,11 @@ class EncodedBlob:
     raw_size: int
     stored_size: int
     n_chunks: int
-    frames: list[bytes] | None = field(default=None, repr=False)
+    frames: list[bytes] | None = None
     spill_path: str | None = None
-    spill_sizes: list[int] = field(default_factory=list, repr=False)
-    raw: bytes | None = field(default=None, repr=False)  # kept for small values (caching)
-    preview: str = field(default="", repr=False)  # stored with the blob (see models.Blob)
+    spill_sizes: list[int] = factory(list)
+    raw: bytes | None = None  # kept for small values (caching)
+    preview: str = ""  # stored with the blob (see models.Blob)
 
     def iter_chunks(self) -> Iterator[bytes]:
         if self.frames is not None:

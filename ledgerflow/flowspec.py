@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from collections import namedtuple
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -24,6 +23,7 @@ from .exceptions import (
     UnhandledInMergeArtifactsException,
 )
 from .records import ArtifactRecord
+from .structs import factory, struct
 
 ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
 
@@ -31,7 +31,7 @@ ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
 INTERNAL_ARTIFACTS_SET = {"_foreach_values"}
 
 
-@dataclass
+@struct
 class Transition:
     """What `self.next()` asked for."""
 
@@ -43,19 +43,19 @@ class Transition:
     lineno: int | None = None
 
 
-@dataclass
+@struct
 class TaskState:
     """Per-task state of a flow instance. Never persisted."""
 
     step_name: str
     graph: Any
-    refs: dict[str, ArtifactRecord] = field(default_factory=dict)
+    refs: dict[str, ArtifactRecord] = factory(dict)
     load: Callable[[str], Any] | None = None  # sha -> fresh value
-    foreach_stack: list[ForeachFrame] = field(default_factory=list)
+    foreach_stack: list[ForeachFrame] = factory(list)
     param_names: frozenset[str] = frozenset()
     transition: Transition | None = None
     max_num_splits: int = 100
-    cached_input: dict[int, Any] = field(default_factory=dict)
+    cached_input: dict[int, Any] = factory(dict)
     is_input_view: bool = False
 
 

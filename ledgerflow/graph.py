@@ -20,20 +20,19 @@ A node whose tail is not a recognised ``self.next(...)`` keeps ``type=None``
 (or the type implied by the parts that did parse) and ``invalid_tail_next``
 is set; the linter reports it.
 
-This module does no I/O besides reading step source through :mod:`inspect`.
+This module does no I/O besides reading step source (:mod:`ledgerflow.sourcecode`).
 """
 
 from __future__ import annotations
 
 import ast
-import inspect
 import os
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .sourcecode import function_source_lines
+from .sourcecode import class_file, function_file, function_source_lines
 
 __all__ = ["DAGNode", "FlowGraph", "deindent_docstring", "to_pod"]
 
@@ -346,12 +345,11 @@ class FlowGraph:
 
     @staticmethod
     def _class_file(flow_cls: type, nodes: dict[str, DAGNode]) -> str | None:
-        try:
-            return inspect.getsourcefile(flow_cls) or inspect.getfile(flow_cls)
-        except (TypeError, OSError):
+        file = class_file(flow_cls)
+        if file is None:
             for node in nodes.values():
                 return node.source_file
-            return None
+        return file
 
     @staticmethod
     def _create_nodes(flow_cls: type) -> dict[str, DAGNode]:
@@ -366,7 +364,7 @@ class FlowGraph:
             if not (callable(func) and getattr(func, "is_step", False)):
                 continue
             try:
-                source_file = inspect.getsourcefile(func) or inspect.getfile(func)
+                source_file = function_file(func)
                 source_lines, lineno = function_source_lines(func)
             except (OSError, TypeError) as exc:
                 raise LintError(

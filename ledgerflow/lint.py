@@ -14,8 +14,8 @@ first failure.
 from __future__ import annotations
 
 import ast
-import inspect
 import re
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -68,6 +68,8 @@ def _fail(msg: str, node: DAGNode | None = None, lineno: int | None = None) -> N
 
 
 def _class_location(graph: FlowGraph) -> tuple[int | None, str | None]:
+    import inspect  # only a failing check needs it
+
     try:
         _, lineno = inspect.getsourcelines(graph.flow_cls)
         return lineno, graph.file
@@ -435,7 +437,7 @@ def _helper_method_attrs(flow_cls: type | None) -> tuple[set[str], bool]:
             continue
         for value in vars(klass).values():
             func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-            if not inspect.isfunction(func) or getattr(func, "is_step", False):
+            if not isinstance(func, types.FunctionType) or getattr(func, "is_step", False):
                 continue
             try:
                 source = deindent_docstring("".join(function_source_lines(func)[0]))

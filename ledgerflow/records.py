@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .structs import factory, struct
 
 if TYPE_CHECKING:
     from .codec import EncodedBlob
 
 
-@dataclass
+@struct
 class ArtifactRecord:
     name: str
     sha: str
@@ -21,7 +22,7 @@ class ArtifactRecord:
     inherited: bool = False
 
 
-@dataclass
+@struct
 class TaskRecord:
     """Everything one finished task attempt writes, committed in one transaction."""
 
@@ -33,13 +34,13 @@ class TaskRecord:
     finished_at: str | None
     attempt: int = 0
     foreach_index: int | None = None
-    foreach_stack: list[Any] = field(default_factory=list)
+    foreach_stack: list[Any] = factory(list)
     exception_type: str | None = None
     exception: str | None = None
     traceback: str | None = None
-    parent_pks: list[int] = field(default_factory=list)
-    artifacts: list[ArtifactRecord] = field(default_factory=list)
-    blobs: list[EncodedBlob] = field(default_factory=list)
+    parent_pks: list[int] = factory(list)
+    artifacts: list[ArtifactRecord] = factory(list)
+    blobs: list[EncodedBlob] = factory(list)
     stdout: str = ""
     stderr: str = ""
     origin_pathspec: str | None = None

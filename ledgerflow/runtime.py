@@ -9,14 +9,11 @@ or foreach — which tells a join which sibling tasks it waits for.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import inspect
 import os
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, codec
@@ -32,6 +29,8 @@ from .liveness import HEARTBEAT_EVERY
 from .ledger import Ledger
 from .parameters import flow_parameters
 from .records import ArtifactRecord, TaskRecord
+from .sourcecode import class_file
+from .structs import factory, replace, struct
 from .task import TaskResult, TaskSpec, encode_artifact, flow_graph, register_flow_class
 
 if TYPE_CHECKING:
@@ -65,7 +64,7 @@ def _check_decorators(graph: Any, flow_cls: type) -> None:
             )
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)
 class SplitFrame:
     split_pk: int  # the task that split
     index: int
@@ -73,7 +72,7 @@ class SplitFrame:
     is_foreach: bool
 
 
-@dataclass
+@struct
 class Done:
     """A committed task, as its children need it."""
 
@@ -84,18 +83,18 @@ class Done:
     splits: tuple[SplitFrame, ...]
 
 
-@dataclass
+@struct
 class Pending:
     spec: TaskSpec
     parents: list[Done]
     splits: tuple[SplitFrame, ...]
 
 
-@dataclass
+@struct
 class RunOutcome:
     run_id: str
     status: str  # succeeded | failed
-    failed_tasks: list[str] = field(default_factory=list)
+    failed_tasks: list[str] = factory(list)
 
 
 class Runtime:
@@ -126,7 +125,7 @@ class Runtime:
         self.on_run_id = on_run_id
         self.graph = flow_graph(flow_cls)
         _check_decorators(self.graph, flow_cls)
-        self.flow_file = os.path.abspath(inspect.getsourcefile(flow_cls) or sys.argv[0])
+        self.flow_file = os.path.abspath(class_file(flow_cls) or sys.argv[0])
         self.username = get_username()
         self._next_task_id = 1
         self._waiting_joins: dict[tuple[Any, ...], dict[int, Done]] = {}
@@ -148,7 +147,7 @@ class Runtime:
         records: dict[str, ArtifactRecord] = {}
         if self.origin is not None:
             # A resumed run keeps the origin's parameter values, blobs and all.
-            records.update({n: dataclasses.replace(r, inherited=False)
+            records.update({n: replace(r, inherited=False)
                             for n, r in self.origin.params.items()})  # fmt: skip
         else:
             values.update(self.params)
@@ -356,7 +355,7 @@ class Runtime:
             return None
         deco = step_decorator(getattr(self.flow_cls, spec.step), "retry")
         minutes = float(deco.attributes["minutes_between_retries"]) if deco else 0.0
-        again = dataclasses.replace(spec, attempt=spec.attempt + 1)
+        again = replace(spec, attempt=spec.attempt + 1)
         self._say_task(spec, f"Retrying (attempt {again.attempt + 1} of {spec.max_retries + 1})"
                              + (f" in {minutes:g} minutes." if minutes else "."))
         return time.monotonic() + 60 * minutes, Pending(again, pending.parents, pending.splits)

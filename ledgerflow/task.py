@@ -14,7 +14,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import codec
@@ -29,6 +28,7 @@ from .ledger import Ledger
 from .preview import preview
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
+from .structs import factory, struct
 
 if TYPE_CHECKING:
     import traceback
@@ -39,7 +39,7 @@ PER_TASK_INTERNALS = INTERNAL_ARTIFACTS
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-@dataclass
+@struct
 class TaskSpec:
     """Everything a worker needs to run one task; picklable."""
 
@@ -56,16 +56,16 @@ class TaskSpec:
     max_retries: int = 0  # from @retry(times=...)
     is_join: bool = False
     # One artifact map per parent task (a join has several), and the parents' steps/stacks.
-    inputs: list[dict[str, ArtifactRecord]] = field(default_factory=list)
-    input_steps: list[str] = field(default_factory=list)
-    input_stacks: list[list[ForeachFrame]] = field(default_factory=list)
-    foreach_stack: list[ForeachFrame] = field(default_factory=list)
-    constants: dict[str, ArtifactRecord] = field(default_factory=dict)
+    inputs: list[dict[str, ArtifactRecord]] = factory(list)
+    input_steps: list[str] = factory(list)
+    input_stacks: list[list[ForeachFrame]] = factory(list)
+    foreach_stack: list[ForeachFrame] = factory(list)
+    constants: dict[str, ArtifactRecord] = factory(dict)
     param_names: frozenset[str] = frozenset()
     max_num_splits: int = 100
     echo: bool = True
     username: str | None = None
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = factory(list)
     origin_run_id: str | None = None
 
     @property
@@ -73,14 +73,14 @@ class TaskSpec:
         return f"{self.flow_name}/{self.run_id}/{self.step}/{self.task_id}"
 
 
-@dataclass
+@struct
 class TaskResult:
     spec: TaskSpec
     status: str  # succeeded | failed | caught
     started_at: str
     finished_at: str
-    artifacts: dict[str, ArtifactRecord] = field(default_factory=dict)
-    blobs: list[codec.EncodedBlob] = field(default_factory=list)
+    artifacts: dict[str, ArtifactRecord] = factory(dict)
+    blobs: list[codec.EncodedBlob] = factory(list)
     transition: Transition | None = None
     exception_type: str | None = None
     exception: str | None = None

@@ -29,6 +29,9 @@ def start(flow: str, db, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(RELIABILITY / flow), "--db", str(db), "--quiet", "run", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A suite started in the background (`cmd &`) ignores SIGINT, and children inherit
+        # that: give the flow the default, as a terminal would, so Ctrl-C reaches it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
 
 

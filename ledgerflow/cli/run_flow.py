@@ -4,14 +4,14 @@ path): validate the graph, open the ledger, run, report. Imports no click."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
 from ..current import get_username
+from ..structs import factory, struct
 
 
-@dataclass
+@struct
 class RunOptions:
     """What `run` and `resume` take besides the flow's parameters."""
 
@@ -20,7 +20,7 @@ class RunOptions:
     executor: str = "thread"
     max_workers: int = 16
     max_num_splits: int = 100
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = factory(list)
     run_id_file: str | None = None
 
 

@@ -1,0 +1,110 @@
+"""Plain record classes for the run path, without the cost of `dataclasses`.
+
+`@struct` gives a class with annotated fields an `__init__` (positional or keyword, defaults,
+`factory(list)` for a fresh default per instance), `__repr__` and `__eq__`; `frozen=True`
+makes instances read-only and hashable; `replace()` copies one with some fields changed —
+the part of dataclasses ledgerflow uses. dataclasses imports `inspect` and compiles code for
+every class: ~20 ms of every run's start-up for a dozen classes (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar, dataclass_transform
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+class _Factory:
+    __slots__ = ("make",)
+
+    def __init__(self, make: Any):
+        self.make = make
+
+
+def factory(make: Any) -> Any:
+    """A default made afresh for each instance, e.g. `items: list[int] = factory(list)`."""
+    return _Factory(make)
+
+
+@dataclass_transform(field_specifiers=(factory,))
+def struct(cls: type[T] | None = None, *, frozen: bool = False,
+           hidden: tuple[str, ...] = ()) -> Any:  # fmt: skip
+    """Class decorator; `hidden` fields are left out of the repr (e.g. large bytes)."""
+
+    def wrap(cls: type[T]) -> type[T]:
+        names = tuple(cls.__dict__.get("__annotations__", {}))
+        defaults: dict[str, Any] = {}
+        for name in names:
+            if name in cls.__dict__:
+                defaults[name] = cls.__dict__[name]
+                if isinstance(defaults[name], _Factory):
+                    delattr(cls, name)
+            elif defaults:
+                raise TypeError(f"{cls.__name__}: field '{name}' without a default follows "
+                                "fields with defaults")  # fmt: skip
+        _add_methods(cls, names, defaults, frozen, hidden)
+        return cls
+
+    return wrap if cls is None else wrap(cls)
+
+
+def _add_methods(cls: Any, names: tuple[str, ...], defaults: dict[str, Any], frozen: bool,
+                 hidden: tuple[str, ...]) -> None:  # fmt: skip
+    known = frozenset(names)
+    shown = [n for n in names if n not in hidden]
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(names):
+            raise TypeError(f"{cls.__name__}() takes {len(names)} arguments, got {len(args)}")
+        values = dict(zip(names, args))
+        for key, value in kwargs.items():
+            if key not in known:
+                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument '{key}'")
+            if key in values:
+                raise TypeError(f"{cls.__name__}() got multiple values for argument '{key}'")
+            values[key] = value
+        for name in names:
+            if name not in values:
+                default = defaults.get(name, _MISSING)
+                if default is _MISSING:
+                    raise TypeError(f"{cls.__name__}() missing required argument '{name}'")
+                values[name] = default.make() if isinstance(default, _Factory) else default
+        self.__dict__.update(values)
+
+    def __repr__(self: Any) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in shown)
+        return f"{cls.__qualname__}({fields})"
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in names)
+
+    cls.__init__ = __init__
+    cls.__repr__ = __repr__
+    cls.__eq__ = __eq__
+    cls.__struct_fields__ = names
+    if frozen:
+
+        def __setattr__(self: Any, name: str, value: Any) -> None:
+            raise AttributeError(f"cannot assign to field '{name}' of a frozen {cls.__name__}")
+
+        def __hash__(self: Any) -> int:
+            return hash(tuple(getattr(self, n) for n in names))
+
+        def __delattr__(self: Any, name: str) -> None:
+            raise AttributeError(f"cannot delete field '{name}' of a frozen {cls.__name__}")
+
+        cls.__setattr__ = __setattr__
+        cls.__delattr__ = __delattr__
+        cls.__hash__ = __hash__
+    else:
+        cls.__hash__ = None  # mutable and compared by value, as dataclasses do
+
+
+def replace(obj: T, **changes: Any) -> T:
+    """A copy of a struct with some fields changed."""
+    values = {n: getattr(obj, n) for n in type(obj).__struct_fields__}  # type: ignore[attr-defined]
+    values.update(changes)
+    return type(obj)(**values)

@@ -1,0 +1,86 @@
+"""ledgerflow.structs: the light record classes of the run path behave as the dataclasses
+they replace (fields, defaults, fresh factories, equality, frozen, replace, pickling)."""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+from typing import Any
+
+import pytest
+
+from ledgerflow.structs import factory, replace, struct
+
+
+@struct(hidden=("blob",))
+class Point:
+    x: int
+    y: int = 0
+    tags: list[str] = factory(list)
+    blob: bytes = b""
+
+
+@dataclasses.dataclass
+class PointDC:
+    x: int
+    y: int = 0
+    tags: list[str] = dataclasses.field(default_factory=list)
+    blob: bytes = dataclasses.field(default=b"", repr=False)
+
+
+@struct(frozen=True)
+class Frame:
+    index: int
+    count: int
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    ((1,), {}), ((1, 2), {}), ((1,), {"y": 5}), ((), {"x": 3, "tags": ["a"]}),
+    ((1, 2, ["t"], b"zz"), {}),
+])  # fmt: skip
+def test_construction_equality_and_repr_match_dataclasses(args: tuple, kwargs: dict[str, Any]):
+    ours, theirs = Point(*args, **kwargs), PointDC(*args, **kwargs)
+    assert vars(ours) == vars(theirs)
+    assert repr(ours).replace("Point", "PointDC", 1) == repr(theirs)
+    assert ours == Point(*args, **kwargs) and ours != Point(99)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: Point(), lambda: Point(1, 2, [], b"", 5), lambda: Point(1, x=2), lambda: Point(1, z=3),
+])  # fmt: skip
+def test_wrong_arguments_raise_type_error_like_dataclasses(call):
+    with pytest.raises(TypeError):
+        call()
+
+
+def test_each_instance_gets_its_own_factory_default():
+    a, b = Point(1), Point(2)
+    a.tags.append("only a")
+    assert b.tags == [] and "tags" not in Point.__dict__
+
+
+def test_frozen_structs_are_read_only_and_hashable():
+    f = Frame(1, 3)
+    with pytest.raises(AttributeError):
+        f.index = 2
+    with pytest.raises(AttributeError):
+        del f.count
+    assert {f, Frame(1, 3)} == {Frame(1, 3)} and hash(f) == hash(Frame(1, 3))
+    assert Point.__hash__ is None  # mutable ones are unhashable, as with dataclasses
+
+
+def test_replace_copies_with_changes_and_pickling_round_trips():
+    p = Point(1, 2, ["t"])
+    q = replace(p, y=7)
+    assert (q.x, q.y, q.tags) == (1, 7, ["t"]) and p.y == 2
+    assert pickle.loads(pickle.dumps(p)) == p
+    assert pickle.loads(pickle.dumps(Frame(4, 5))) == Frame(4, 5)
+
+
+def test_a_field_without_default_after_defaults_is_refused():
+    with pytest.raises(TypeError, match="without a default"):
+
+        @struct
+        class Bad:
+            a: int = 1
+            b: int
