@@ -79,7 +79,8 @@ def _add_methods(cls: Any, names: tuple[str, ...], defaults: dict[str, Any], fro
     def __eq__(self: Any, other: Any) -> Any:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in names)
+        # As dataclasses: tuples, so identical objects are equal (e.g. the same NaN).
+        return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
 
     cls.__init__ = __init__
     cls.__repr__ = __repr__

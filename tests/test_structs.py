@@ -53,6 +53,12 @@ def test_wrong_arguments_raise_type_error_like_dataclasses(call):
         call()
 
 
+def test_equality_compares_fields_as_tuples_like_dataclasses():
+    nan = float("nan")  # the same object: equal inside tuples, unequal to itself alone
+    assert Point(nan) == Point(nan) and PointDC(nan) == PointDC(nan)
+    assert Point(1) != PointDC(1) and Point(1) != (1, 0, [], b"")
+
+
 def test_each_instance_gets_its_own_factory_default():
     a, b = Point(1), Point(2)
     a.tags.append("only a")
