@@ -146,8 +146,8 @@ class Ledger:
             # A WAL file in a folder we cannot write cannot get its -shm file; `immutable`
             # tells SQLite nobody writes it, so it reads without one.
             immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
-            target = f"file:{self.path}?mode=ro{immutable}"
-            return _Connections(target, uri=True, pragmas=pragmas)
+            target = f"file:{_uri_path(self.path)}?mode=ro{immutable}"
+            return _Connections(target, uri=True, pragmas=pragmas, path=self.path)
         if not self.path.parent.exists():
             raise LedgerError(
                 f"cannot create ledger {self.path}: folder {self.path.parent} does not exist"
@@ -160,7 +160,10 @@ class Ledger:
         if os.environ.get(MAX_PAGES_ENV):
             # Test hook: a file that cannot grow past N pages behaves like a full disk.
             pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))
-        return _Connections(str(self.path), uri=False, pragmas=pragmas)
+        # The first connection may create the file; later ones (other threads) must find it,
+        # never make a new empty one where a ledger was deleted or moved mid-run.
+        return _Connections(f"file:{_uri_path(self.path)}?mode=rwc", uri=True, pragmas=pragmas,
+                            path=self.path, then=f"file:{_uri_path(self.path)}?mode=rw")  # fmt: skip
 
     def _check_and_migrate(self) -> None:
         try:
@@ -242,10 +245,7 @@ class Ledger:
             )
         if not self.path.exists():
             # Writing on would go to an unlinked file that nobody can ever read.
-            raise LedgerError(
-                f"ledger {self.path} was deleted or moved while in use; nothing more is "
-                "written. Restore the file and resume the run, or start a new one"
-            )
+            raise _gone(self.path)
         conn = self.conn
         self._wal_bytes.n = 0
         if conn.in_transaction:
@@ -649,6 +649,18 @@ def _verify_sha(n_chunks: int) -> bool:
     return n_chunks <= 1
 
 
+def _gone(path: Path) -> LedgerError:
+    return LedgerError(
+        f"ledger {path} was deleted or moved while in use; nothing more is written. "
+        "Restore the file and resume the run, or start a new one"
+    )
+
+
+def _uri_path(path: Path) -> str:
+    """A path for an SQLite `file:` URI ('?', '#' and '%' escaped)."""
+    return str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
 def _jitter(low: float, high: float) -> float:
     """A random pause length, so that waiting writers do not retry in step."""
     import random  # only writers that meet a lock pay for it
@@ -679,8 +691,10 @@ class _Connections:
     (The schema is declared with peewee models, but peewee is imported only to create it:
     keeping it off this path saves every run its import time.)"""
 
-    def __init__(self, target: str, uri: bool, pragmas: list[tuple[str, Any]]):
-        self.target, self.uri, self.pragmas = target, uri, pragmas
+    def __init__(self, target: str, uri: bool, pragmas: list[tuple[str, Any]], path: Path,
+                 then: str | None = None):  # fmt: skip
+        self.target, self.uri, self.pragmas, self.path = target, uri, pragmas, path
+        self._then = then  # the target for connections after the first
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -689,6 +703,8 @@ class _Connections:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = self._open_with_retries()
+            if self._then is not None:
+                self.target, self._then = self._then, None
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
@@ -699,9 +715,14 @@ class _Connections:
         # "database is locked" at once, without waiting on the busy timeout: retry a while.
         deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
         while True:
-            conn = sqlite3.connect(self.target, uri=self.uri, isolation_level=None,
-                                   check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)  # fmt: skip
+            try:
+                conn = sqlite3.connect(self.target, uri=self.uri, isolation_level=None,
+                                       check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_MS / 1000)  # fmt: skip
+            except sqlite3.OperationalError:
+                if not self.path.exists():
+                    raise _gone(self.path) from None
+                raise
             try:
                 for name, value in self.pragmas:
                     conn.execute(f"PRAGMA {name} = {value}")

@@ -275,3 +275,28 @@ def test_a_transaction_left_open_by_an_interrupted_write_does_not_block_the_next
     with ledger.write() as conn:
         conn.execute("insert into meta(key, value) values ('whole', 'written')")
     assert query(db_path, "select key from meta where value = 'written'") == [("whole",)]
+
+
+def test_a_thread_opening_a_deleted_ledger_gets_a_clear_error_and_no_new_file(db_path):
+    # A task thread that opens its connection after the file was deleted must not create a
+    # new, empty ledger in its place: it gets the same one-line error a write would.
+    import threading
+
+    ledger = fresh(db_path)
+    store_task(ledger, new_run(ledger), "1", {"x": 1})
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{db_path}{suffix}"):
+            os.unlink(f"{db_path}{suffix}")
+    errors = []
+
+    def reader():
+        try:
+            ledger.execute("select count(*) from run").fetchone()
+        except Exception as e:  # noqa: BLE001 - the error is what is checked
+            errors.append(e)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "was deleted or moved while in use" in str(errors[0])
+    assert not db_path.exists()
