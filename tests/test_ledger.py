@@ -300,3 +300,15 @@ def test_a_thread_opening_a_deleted_ledger_gets_a_clear_error_and_no_new_file(db
     thread.join()
     assert len(errors) == 1 and "was deleted or moved while in use" in str(errors[0])
     assert not db_path.exists()
+
+
+def test_a_ledger_path_with_uri_characters_works(tmp_path):
+    # Connections use file: URIs; '?', '#' and '%' in a path must stay part of the name.
+    path = tmp_path / "odd ?name#with%25.db"
+    ledger = fresh(path)
+    store_task(ledger, new_run(ledger), "1", {"x": 41})
+    (sha,) = query(path, "select sha from blob")[0]
+    ledger.close()
+    Ledger.forget(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd ?name#with%25.db"]
+    assert fresh(path, readonly=True).load(sha) == 41
