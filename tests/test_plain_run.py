@@ -125,3 +125,19 @@ def test_a_bad_value_still_gets_clicks_message_and_exit_code(db_path):
     proc = run_flow(FLOW, "--count", "abc", db=db_path, check=2)
     assert "Invalid value for '--count'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_defaults_that_need_work_or_may_fail_are_left_to_click():
+    from ledgerflow import FlowSpec, IncludeFile, JSONType, Parameter
+
+    class Deploy(FlowSpec):
+        when = Parameter("when", default=lambda ctx: "now")
+
+    class File(FlowSpec):
+        notes = IncludeFile("notes", default="notes.txt")
+
+    class BadJSON(FlowSpec):
+        config = Parameter("config", type=JSONType, default="{not json")
+
+    for flow in (Deploy, File, BadJSON):
+        assert parse_plain_run(flow, ["run"]) is None, flow.__name__

@@ -42,7 +42,8 @@ def main(flow_cls: type) -> NoReturn:
     sys.exit(0)
 
 
-def parse_plain_run(flow_cls: type, args: list[str]) -> tuple[dict[str, Any], RunOptions, bool] | None:
+def parse_plain_run(flow_cls: type,
+                    args: list[str]) -> tuple[dict[str, Any], RunOptions, bool] | None:  # fmt: skip
     """(parameter values, options, debug) for a plain `run` command line, else None."""
     try:
         at = args.index("run")
@@ -69,7 +70,12 @@ def parse_plain_run(flow_cls: type, args: list[str]) -> tuple[dict[str, Any], Ru
         if text is None:
             if param.required and param.default is None:
                 return None  # click reports it missing
-            values[attr] = param.resolve(None)
+            if callable(param.default) or (param.IS_INCLUDE_FILE and param.default is not None):
+                return None  # deploy-time defaults and files: resolved where errors are reported
+            try:
+                values[attr] = param.resolve(None)
+            except Exception:  # noqa: BLE001 - e.g. a JSON default that does not parse
+                return None  # click's path reports it
             continue
         converted = _convert(param, text[-1])
         if converted is None:
