@@ -3,8 +3,9 @@
 `@struct` gives a class with annotated fields an `__init__` (positional or keyword, defaults,
 `factory(list)` for a fresh default per instance), `__repr__` and `__eq__`; `frozen=True`
 makes instances read-only and hashable; `replace()` copies one with some fields changed —
-the part of dataclasses ledgerflow uses. dataclasses imports `inspect` and compiles code for
-every class: ~20 ms of every run's start-up for a dozen classes (docs/performance.md).
+the part of dataclasses ledgerflow uses (no field inheritance, no ClassVar). dataclasses
+imports `inspect` and compiles code for every class: ~20 ms of every run's start-up for a
+dozen classes (docs/performance.md).
 """
 
 from __future__ import annotations
