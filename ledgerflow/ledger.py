@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -423,19 +423,12 @@ class Ledger:
         cached = self.cache.get(sha)
         if cached is not None:
             return cached
-        encoding, raw_size, n_chunks, chunk_size = self._blob_meta(sha)
+        return self._read_raw(sha, self._blob_meta(sha))
+
+    def _read_raw(self, sha: str, meta: tuple[str, int, int, int]) -> tuple[str, bytes | bytearray]:
+        encoding, raw_size, n_chunks, _ = meta
         out = bytearray(raw_size)
-        reader = codec.ChunkReader(self._frames(sha, n_chunks, raw_size), raw_size, max(chunk_size, 1),
-                                   hash_sha=_verify_sha(n_chunks))  # fmt: skip
-        try:
-            reader.readinto(out)
-            digest = reader.sha_after_draining()
-        except CorruptBlobError:
-            raise
-        except Exception as e:
-            raise self._damaged(sha, f"cannot be decompressed ({e})") from None
-        if reader.consumed != raw_size or digest not in (sha, None):
-            raise self._damaged(sha, "does not match its SHA-256")
+        self._verified_read(sha, meta, lambda reader: reader.readinto(out), "decompressed")
         if n_chunks > 1:
             return encoding, out
         raw = bytes(out)
@@ -445,30 +438,34 @@ class Ledger:
     def load(self, sha: str) -> Any:
         """The value stored under a SHA, as a fresh object."""
         cached = self.cache.get(sha)
-        if cached is None:
-            encoding, raw_size, n_chunks, chunk_size = self._blob_meta(sha)
-            if encoding == codec.PICKLE and n_chunks > 1:
-                return self._load_streaming(sha, raw_size, n_chunks, chunk_size)
-        encoding, raw = self.read_raw(sha)
-        return codec.decode(encoding, raw)
+        if cached is not None:
+            return codec.decode(*cached)
+        meta = self._blob_meta(sha)
+        encoding, _, n_chunks, _ = meta
+        if encoding == codec.PICKLE and n_chunks > 1:
+            # Unpickled as it decompresses: about one copy of the value in memory.
+            import pickle
 
-    def _load_streaming(self, sha: str, raw_size: int, n_chunks: int, chunk_size: int) -> Any:
-        """Unpickle a multi-chunk blob as it decompresses: about one copy of it in memory.
-        The SHA is checked once everything is read; a mismatch raises CorruptBlobError."""
-        import pickle
+            return self._verified_read(sha, meta, pickle.load, "read")
+        return codec.decode(*self._read_raw(sha, meta))
 
-        reader = codec.ChunkReader(self._frames(sha, n_chunks, raw_size), raw_size, max(chunk_size, 1),
-                                   hash_sha=_verify_sha(n_chunks))  # fmt: skip
+    def _verified_read(self, sha: str, meta: tuple[str, int, int, int],
+                       consume: Callable[[codec.ChunkReader], Any], verb: str) -> Any:  # fmt: skip
+        """consume(reader) over the blob's chunks, then check that it read exactly the blob
+        and (one-chunk blobs) its SHA-256; any damage raises CorruptBlobError."""
+        _, raw_size, n_chunks, chunk_size = meta
+        reader = codec.ChunkReader(self._frames(sha, n_chunks, raw_size), raw_size,
+                                   max(chunk_size, 1), hash_sha=_verify_sha(n_chunks))  # fmt: skip
         try:
-            value = pickle.load(reader)  # type: ignore[arg-type]
+            result = consume(reader)
             digest = reader.sha_after_draining()
         except CorruptBlobError:
             raise
         except Exception as e:
-            raise self._damaged(sha, f"cannot be read ({type(e).__name__}: {e})") from None
+            raise self._damaged(sha, f"cannot be {verb} ({type(e).__name__}: {e})") from None
         if reader.consumed != raw_size or digest not in (sha, None):
             raise self._damaged(sha, "does not match its SHA-256")
-        return value
+        return result
 
     # -- the writes a run makes ---------------------------------------------------------
 
