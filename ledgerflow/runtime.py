@@ -43,6 +43,9 @@ def _resume() -> Any:
     return resume
 
 
+DEFAULT_MAX_NUM_SPLITS = 100  # as Metaflow's --max-num-splits
+
+
 def new_run_id() -> str:
     """Microseconds since the epoch plus 6 random digits: sorts by time, and two ledgers
     merged together do not collide."""
@@ -106,7 +109,7 @@ class Runtime:
         *,
         executor: Executor | None = None,
         tags: list[str] | None = None,
-        max_num_splits: int = 100,
+        max_num_splits: int = DEFAULT_MAX_NUM_SPLITS,
         quiet: bool = False,
         echo_logs: bool = True,
         on_run_id: Callable[[str], None] | None = None,

@@ -17,10 +17,14 @@ from .. import __version__
 from ..exceptions import MetaflowTaggingError
 from ..parameters import flow_parameters
 from .common import BadParameter
-from .run_flow import RunOptions, execute_run, validated_graph
+from .run_flow import (
+    EXECUTOR_NAMES,
+    RunOptions,
+    execute_run,
+    validated_graph,
+)
 from .common import errors_as_lines as _errors_as_lines
 
-EXECUTOR_NAMES = ["thread", "process", "sequential"]
 
 
 def main(flow_cls: type, args: list[str] | None = None) -> NoReturn:
@@ -101,11 +105,13 @@ def build_cli(flow_cls: type) -> click.Group:
                           "--with retry:times=2 (repeatable)."),
         click.option("--tag", "tags", multiple=True, metavar="TAG", callback=_checked_tags,
                      help="Annotate this run with the given tag (repeatable)."),
-        click.option("--max-workers", type=click.IntRange(min=1), default=16, show_default=True,
+        click.option("--max-workers", type=click.IntRange(min=1), default=RunOptions.max_workers,
+                     show_default=True,
                      help="Maximum number of tasks running at once."),
-        click.option("--executor", type=click.Choice(EXECUTOR_NAMES), default="thread",
+        click.option("--executor", type=click.Choice(EXECUTOR_NAMES), default=RunOptions.executor,
                      show_default=True, help="Where tasks run: threads, processes, or one by one."),
-        click.option("--max-num-splits", type=click.IntRange(min=1), default=100,
+        click.option("--max-num-splits", type=click.IntRange(min=1),
+                     default=RunOptions.max_num_splits,
                      show_default=True, help="Largest foreach allowed (a guard against mistakes)."),
         click.option("--run-id-file", type=click.Path(dir_okay=False), default=None,
                      help="Write the run id to this file once the run starts."),

@@ -16,10 +16,9 @@ import sys
 from typing import Any, NoReturn
 
 from .errors import call_reporting_errors
-from .run_flow import RunOptions, execute_run, validated_graph
+from .run_flow import EXECUTOR_NAMES, RunOptions, execute_run, validated_graph
 
 _GLOBAL_FLAGS = {"--quiet", "--debug", "--no-pylint"}
-_EXECUTORS = {"thread", "process", "sequential"}
 _RUN_OPTIONS = {"--tag", "--max-workers", "--executor", "--max-num-splits", "--run-id-file"}
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
@@ -131,7 +130,7 @@ def _run_options(globals_: dict[str, list[str]], given: dict[str, list[str]]) ->
             setattr(options, attr, int(text))
     if "--executor" in given:
         options.executor = given["--executor"][-1]
-        if options.executor not in _EXECUTORS:
+        if options.executor not in EXECUTOR_NAMES:
             return None
     if "--run-id-file" in given:
         options.run_id_file = given["--run-id-file"][-1]

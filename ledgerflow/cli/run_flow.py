@@ -8,6 +8,8 @@ from typing import Any
 
 from .. import __version__
 from ..current import get_username
+from ..executors import DEFAULT_MAX_WORKERS, EXECUTORS
+from ..runtime import DEFAULT_MAX_NUM_SPLITS
 from ..structs import factory, struct
 
 
@@ -18,10 +20,13 @@ class RunOptions:
     db: str | None = None
     quiet: bool = False
     executor: str = "thread"
-    max_workers: int = 16
-    max_num_splits: int = 100
+    max_workers: int = DEFAULT_MAX_WORKERS
+    max_num_splits: int = DEFAULT_MAX_NUM_SPLITS
     tags: list[str] = factory(list)
     run_id_file: str | None = None
+
+
+EXECUTOR_NAMES = list(EXECUTORS)
 
 
 def validated_graph(flow_cls: type) -> Any:
@@ -36,7 +41,6 @@ def validated_graph(flow_cls: type) -> Any:
 def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
                 **resume: Any) -> None:  # fmt: skip
     """Run the flow (exit 1 if it fails; with --quiet print only the run id)."""
-    from ..executors import EXECUTORS
     from ..ledger import Ledger
     from ..runtime import Runtime
 
