@@ -30,8 +30,10 @@ class Checkpointer:
         with self._lock:
             if self._thread is None:
                 self._stop = threading.Event()
-                self._thread = threading.Thread(target=self._loop, args=(self._stop,),
-                                                name="ledgerflow-checkpoint", daemon=True)  # fmt: skip
+                self._thread = threading.Thread(
+                    target=self._loop, args=(self._stop,), name="ledgerflow-checkpoint",
+                    daemon=True,
+                )
                 self._thread.start()
         self._wanted.set()
 

@@ -162,8 +162,9 @@ class Ledger:
             pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))
         # The first connection may create the file; later ones (other threads) must find it,
         # never make a new empty one where a ledger was deleted or moved mid-run.
-        return _Connections(f"file:{_uri_path(self.path)}?mode=rwc", uri=True, pragmas=pragmas,
-                            path=self.path, then=f"file:{_uri_path(self.path)}?mode=rw")  # fmt: skip
+        uri = f"file:{_uri_path(self.path)}?mode="
+        return _Connections(uri + "rwc", uri=True, pragmas=pragmas, path=self.path,
+                            then=uri + "rw")  # fmt: skip
 
     def _check_and_migrate(self) -> None:
         try:

@@ -87,7 +87,8 @@ def test_a_flipped_byte_in_a_multi_chunk_blob_is_detected(db_path, monkeypatch, 
     ledger = fresh(db_path)
     store_task(ledger, new_run(ledger), "1", {"big": value})
     sha = query(db_path, "select sha from blob")[0][0]
-    data = bytearray(query(db_path, "select data from blob_chunk where sha=? and seq=1", (sha,))[0][0])
+    (chunk,) = query(db_path, "select data from blob_chunk where sha=? and seq=1", (sha,))[0]
+    data = bytearray(chunk)
     data[len(data) // 2 if where == "payload" else -1] ^= 0x01
     ledger.close()
     Ledger.forget(db_path)

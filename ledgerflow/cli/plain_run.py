@@ -83,8 +83,10 @@ def parse_plain_run(flow_cls: type,
     return values, options, "--debug" in globals_
 
 
-def _pairs(tokens: list[str], takes_value: set[str], flags: set[str],
-           repeatable: frozenset[str] | set[str] = frozenset()) -> dict[str, list[str]] | None:  # fmt: skip
+def _pairs(
+    tokens: list[str], takes_value: set[str], flags: set[str],
+    repeatable: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, list[str]] | None:  # fmt: skip
     """Options and their values; None for anything unknown, repeated or unusual."""
     found: dict[str, list[str]] = {}
     i = 0
