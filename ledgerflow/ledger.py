@@ -162,9 +162,9 @@ class Ledger:
             pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))
         # The first connection may create the file; later ones (other threads) must find it,
         # never make a new empty one where a ledger was deleted or moved mid-run.
-        uri = f"file:{_uri_path(self.path)}?mode="
-        return _Connections(uri + "rwc", uri=True, pragmas=pragmas, path=self.path,
-                            then=uri + "rw")  # fmt: skip
+        base = f"file:{_uri_path(self.path)}?mode="
+        return _Connections(base + "rwc", uri=True, pragmas=pragmas, path=self.path,
+                            then=base + "rw")  # fmt: skip
 
     def _check_and_migrate(self) -> None:
         try:
