@@ -12,6 +12,7 @@ The tree::
     ├── LintError                      the flow's graph is invalid (carries file and line)
     ├── InvalidNextException           self.next() used wrongly at run time
     ├── TimeoutException               a step ran longer than its @timeout
+    ├── TaskCrashed                    a task's process ended without a result (signal, exit)
     ├── ParameterError (ValueError)    a Parameter is declared or given wrongly
     ├── ArtifactError                  an artifact cannot be stored (name or value)
     ├── MergeArtifactsException        merge_artifacts() could not merge
@@ -21,6 +22,8 @@ The tree::
     ├── MetaflowNotFound (KeyError)    no object at this pathspec
     ├── MetaflowNamespaceMismatch      the object exists outside the current namespace
     └── MetaflowInvalidPathspec (ValueError)   the pathspec is malformed
+
+Outside the tree: RunTerminated (a KeyboardInterrupt) when SIGTERM stops a run.
 
 Each message says what is wrong, where, and what to do next.
 """
@@ -87,6 +90,14 @@ class TimeoutException(LedgerflowError):
     """A step ran longer than its @timeout allows."""
 
     headline = "@timeout"
+
+
+class TaskCrashed(LedgerflowError):
+    """A task's process ended without a result: killed by a signal, crashed, or exited."""
+
+
+class RunTerminated(KeyboardInterrupt):
+    """SIGTERM reached a running flow: it stops as on Ctrl-C (exit code 143)."""
 
 
 class MetaflowExceptionWrapper(Exception):

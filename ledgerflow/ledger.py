@@ -304,11 +304,13 @@ class Ledger:
         dead = [(pk, spec) for pk, spec, host, pid, beat in rows if run_is_dead(host, pid, beat)]
         if dead:
             with self.write() as conn:
+                now = now_iso()
                 conn.executemany(
                     "update run set status = 'crashed', finished_at = ? "
                     "where id = ? and status = 'running'",
-                    [(now_iso(), pk) for pk, _ in dead],
+                    [(now, pk) for pk, _ in dead],
                 )
+                conn.executemany(_CRASH_RUNNING_TASKS, [(now, pk) for pk, _ in dead])
         return [spec for _, spec in dead]
 
     # -- facts about the file --------------------------------------------------------
@@ -542,22 +544,48 @@ class Ledger:
 
     def finish_run(self, run_pk: int, status: str) -> None:
         with self.write() as conn:
+            now = now_iso()
             conn.execute(
-                "update run set status = ?, finished_at = ? where id = ?",
-                (status, now_iso(), run_pk),
+                "update run set status = ?, finished_at = ? where id = ?", (status, now, run_pk)
             )
+            # A task the run could not see end (its process vanished with the writer's
+            # ability to record it) ends with the run, as crashed.
+            conn.execute(_CRASH_RUNNING_TASKS, (now, run_pk))
 
     def record_tasks(self, records: list[TaskRecord]) -> list[int]:
-        """Write finished task attempts, all in one transaction. Returns their task pks."""
-        pks: list[int] = []
+        """Write task attempts (finished, or started where `status` is 'running'), all in one
+        transaction. A record with a `pk` finishes the row its start wrote. Returns the pks."""
+        return self.commit_tasks(records, [])[0]
+
+    def commit_tasks(
+        self,
+        finished: list[TaskRecord],
+        started: list[TaskRecord],
+        logs: list[tuple[int, str, str]] = (),  # type: ignore[assignment]
+    ) -> tuple[list[int], list[int]]:
+        """One transaction: finish (or insert) the `finished` attempts, insert the rows of
+        the `started` ones (status 'running'), and add `logs` (task pk, stream, text) output
+        of running tasks. Returns the pks of `finished` and of `started`."""
         with self.write() as conn:
-            for rec in records:
-                pks.append(self._insert_task(conn, rec))
-        for rec in records:
+            self.append_logs_in(conn, list(logs))
+            done = [self._finish_task(conn, rec) if rec.pk else self._insert_task(conn, rec)
+                    for rec in finished]  # fmt: skip
+            begun = [self._insert_task(conn, rec) for rec in started]
+        for rec in finished:
             self._known_shas.update(b.sha for b in rec.blobs)
             for blob in rec.blobs:
                 blob.discard()
-        return pks
+        return done, begun
+
+    def store_blobs(self, blobs: list[codec.EncodedBlob]) -> None:
+        """Commit blobs on their own: a task in its own process stores its large values
+        before the runtime commits the task row that references them."""
+        with self.write() as conn:
+            for blob in blobs:
+                self.put_blob(conn, blob)
+        self._known_shas.update(b.sha for b in blobs)
+        for blob in blobs:
+            blob.discard()
 
     @staticmethod
     def _next_artifact_id(conn: sqlite3.Connection) -> int:
@@ -574,8 +602,6 @@ class Ledger:
         return name
 
     def _insert_task(self, conn: sqlite3.Connection, rec: TaskRecord) -> int:
-        for blob in rec.blobs:
-            self.put_blob(conn, blob)
         cur = conn.execute(
             "insert into task(run_id, step, task_id, attempt, status, started_at, finished_at,"
             " foreach_index, foreach_stack, exception_type, exception, traceback,"
@@ -603,6 +629,45 @@ class Ledger:
                 "insert or ignore into task_parent(task_id, parent_id) values (?, ?)",
                 [(task_pk, p) for p in rec.parent_pks],
             )
+        logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
+        conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
+        self._insert_artifacts(conn, task_pk, rec)
+        return task_pk
+
+    def _finish_task(self, conn: sqlite3.Connection, rec: TaskRecord) -> int:
+        """A started task's row gets its outcome; its output so far is already in `log`."""
+        assert rec.pk is not None
+        conn.execute(
+            "update task set status = ?, started_at = ?, finished_at = ?, exception_type = ?,"
+            " exception = ?, traceback = ?, origin_pathspec = ?, transition = ? where id = ?",
+            (
+                rec.status,
+                rec.started_at,
+                rec.finished_at,
+                rec.exception_type,
+                rec.exception,
+                rec.traceback,
+                rec.origin_pathspec,
+                json.dumps(rec.transition) if rec.transition is not None else None,
+                rec.pk,
+            ),
+        )
+        self.append_logs_in(conn, [(rec.pk, "stdout", rec.stdout), (rec.pk, "stderr", rec.stderr)])
+        self._insert_artifacts(conn, rec.pk, rec)
+        return rec.pk
+
+    @staticmethod
+    def append_logs_in(conn: sqlite3.Connection, chunks: list[tuple[int, str, str]]) -> None:
+        conn.executemany(
+            "update log set text = text || ? where task_id = ? and stream = ?",
+            [(text, pk, stream) for pk, stream, text in chunks if text],
+        )
+
+    def _insert_artifacts(self, conn: sqlite3.Connection, task_pk: int, rec: TaskRecord) -> None:
+        for blob in rec.blobs:
+            self.put_blob(conn, blob)
+        if not rec.artifacts:
+            return
         first_id = self._next_artifact_id(conn)
         conn.executemany(
             "insert into artifact(id, task_id, name, sha, encoding, type, size, value,"
@@ -631,10 +696,12 @@ class Ledger:
                 if searchable(a.name, a.inherited)
             ],
         )
-        logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
-        conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
-        return task_pk
 
+
+# Tasks a run left running when it ended or died: they stopped without an outcome.
+_CRASH_RUNNING_TASKS = (
+    "update task set status = 'crashed', finished_at = ? where run_id = ? and status = 'running'"
+)
 
 # Blobs from this size on are read by incremental blob I/O rather than selected.
 _BLOB_IO_FROM = 1024 * 1024

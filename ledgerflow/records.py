@@ -24,7 +24,9 @@ class ArtifactRecord:
 
 @struct
 class TaskRecord:
-    """Everything one finished task attempt writes, committed in one transaction."""
+    """Everything one task attempt writes, committed in one transaction: when it starts
+    (status 'running', no pk yet) and when it ends (with the pk its start returned; its
+    stdout/stderr are then what the log has not received yet)."""
 
     run_pk: int
     step: str
@@ -45,3 +47,4 @@ class TaskRecord:
     stderr: str = ""
     origin_pathspec: str | None = None
     transition: dict[str, Any] | None = None
+    pk: int | None = None

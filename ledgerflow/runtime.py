@@ -1,5 +1,8 @@
-"""Drive a run: walk the graph, hand ready tasks to an executor, and commit each finished
-task in one transaction from this (the only writing) thread.
+"""Drive a run: walk the graph, hand ready tasks to an executor, and write what happens
+from this (the only writing) thread: a task's row when it starts, its output as it comes
+(every LOG_FLUSH_EVERY seconds or LOG_FLUSH_BYTES), and its outcome when it ends; the
+outcomes of the tasks that ended and the rows of the tasks that start next share one
+transaction.
 
 Bookkeeping per finished task: its artifact map (what its children inherit), its foreach
 stack (Metaflow's `_foreach_stack`) and its split stack — one frame per open split, static
@@ -10,9 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +27,8 @@ from .capture import real_stream
 from .clock import now_iso
 from .current import get_username
 from .decorators import step_decorator
-from .exceptions import LedgerError, LintError
-from .executors import Executor, ThreadExecutor
+from .exceptions import LedgerError, LintError, RunTerminated
+from .executors import Executor
 from .flowspec import ForeachFrame
 from .internals import transition_record
 from .liveness import HEARTBEAT_EVERY
@@ -32,6 +38,7 @@ from .records import ArtifactRecord, TaskRecord
 from .sourcecode import class_file
 from .structs import factory, replace, struct
 from .task import TaskResult, TaskSpec, encode_artifact, flow_graph, register_flow_class
+from .tasklog import LOG_FLUSH_BYTES, LOG_FLUSH_EVERY, TaskLog
 
 if TYPE_CHECKING:
     from .resume import Origin, OriginTask
@@ -91,6 +98,8 @@ class Pending:
     spec: TaskSpec
     parents: list[Done]
     splits: tuple[SplitFrame, ...]
+    pk: int | None = None  # the task row, once started
+    log: TaskLog | None = None  # its output, while it runs
 
 
 @struct
@@ -120,7 +129,11 @@ class Runtime:
         self.flow_name = flow_cls.__name__
         self.ledger = ledger
         self.params = params
-        self.executor = executor or ThreadExecutor()
+        if executor is None:
+            from .executors.processes import ProcessExecutor
+
+            executor = ProcessExecutor()
+        self.executor = executor
         self.tags = list(tags or [])
         self.max_num_splits = max_num_splits
         self.quiet = quiet
@@ -140,6 +153,8 @@ class Runtime:
         self._clone_of: dict[str, OriginTask] = {}
         self._running: dict[Future[TaskResult], Pending] = {}
         self._last_beat = time.monotonic()
+        self._last_flush = time.monotonic()
+        self._log_full: Future[None] = Future()  # set when a task's unsaved output is large
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -199,7 +214,8 @@ class Runtime:
             self.on_run_id(self.run_id)
         self._say(f"Workflow starting (run-id {self.run_id}):")
         try:
-            return self._run_loop()
+            with _sigterm_interrupts():
+                return self._run_loop()
         finally:
             # Copying the last big commits into the file ends with the run, not after it.
             self.ledger.checkpointer.finish()
@@ -208,12 +224,15 @@ class Runtime:
         status = "failed"
         try:
             status = self._loop()
-        except KeyboardInterrupt:
-            # Ctrl-C: what finished is committed already; mark what was running as
-            # interrupted and the run as failed, then let the caller exit (130).
+        except KeyboardInterrupt as e:
+            # Ctrl-C or SIGTERM: what finished is committed already; stop the running tasks,
+            # record them as interrupted with their output, mark the run failed, and let the
+            # caller exit (130, or 143 for SIGTERM).
+            with _sigterm_interrupts(ignore=True), contextlib.suppress(KeyboardInterrupt):
+                self.executor.interrupt()
             self.executor.shutdown(wait=False)
             try:
-                self._record_interrupted()
+                self._record_interrupted(isinstance(e, RunTerminated))
                 self.ledger.finish_run(self.run_pk, "failed")
                 self._say("Interrupted: the run is marked failed; `resume` continues it.")
             except LedgerError:
@@ -237,53 +256,61 @@ class Runtime:
         return RunOutcome(self.run_id, status, self.failed)
 
     def _loop(self) -> str:
-        ready: list[Pending] = [Pending(self._spec("start", [], [], ()), [], ())]
+        ready: deque[Pending] = deque([Pending(self._spec("start", [], [], ()), [], ())])
         running = self._running
-        retries: list[tuple[float, Pending]] = []  # (when, task) for @retry
+        finished: list[tuple[Pending, TaskResult]] = []
         end_ok = False
-        while ready or running or retries:
-            now = time.monotonic()
-            ready += [p for when, p in retries if when <= now]
-            retries = [(when, p) for when, p in retries if when > now]
-            clones: list[tuple[Pending, TaskResult]] = []
-            if not self.failed:
-                for pending in ready:
-                    clone = self._clone(pending)
-                    if clone is not None:
-                        clones.append((pending, clone))
-                        continue
-                    self._say_task(pending.spec, "Task is starting.")
-                    running[self.executor.submit(pending.spec)] = pending
-            ready = []
-            if clones:
-                ready, end_ok = self._commit(clones, ready, retries, end_ok)
-                continue
-            if not running:
-                if retries and not self.failed:
-                    time.sleep(max(0.0, min(w for w, _ in retries) - time.monotonic()))
-                    continue
+        while True:
+            starting: list[Pending] = []
+            slots = self.executor.max_workers - len(running)
+            while ready and not self.failed and len(starting) < slots:
+                pending = ready.popleft()
+                clone = self._clone(pending)
+                if clone is not None:
+                    finished.append((pending, clone))
+                else:
+                    starting.append(pending)
+            if not (finished or starting or running):
                 break
-            next_retry = min((w for w, _ in retries), default=None)
-            timeout = HEARTBEAT_EVERY if next_retry is None else \
-                min(HEARTBEAT_EVERY, max(0.0, next_retry - time.monotonic()))
-            done, _ = wait(list(running), timeout=timeout, return_when=FIRST_COMPLETED)
+            ready, end_ok = self._commit(finished, starting, ready, end_ok)
+            for pending in starting:
+                self._say_task(pending.spec, "Task is starting.")
+                running[self.executor.submit(pending.spec, pending.log)] = pending
+            finished = []
+            if ready and not self.failed and len(running) < self.executor.max_workers:
+                continue  # cloned tasks (resume) made more ready: start them first
+            if not running:
+                continue
+            done, _ = wait([*running, self._log_full], timeout=min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY),
+                           return_when=FIRST_COMPLETED)  # fmt: skip
             if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
                 self.ledger.heartbeat(self.run_pk)
                 self._last_beat = time.monotonic()
-            finished = [(running.pop(f), f.result()) for f in done]
-            ready, end_ok = self._commit(finished, ready, retries, end_ok)
+            finished = [(running.pop(f), f.result()) for f in done if f in running]
         return "succeeded" if end_ok and not self.failed else "failed"
 
     def _commit(
         self,
         finished: list[tuple[Pending, TaskResult]],
-        ready: list[Pending],
-        retries: list[tuple[float, Pending]],
+        starting: list[Pending],
+        ready: deque[Pending],
         end_ok: bool,
-    ) -> tuple[list[Pending], bool]:
-        """Write finished tasks in one transaction, then schedule what they unblock."""
+    ) -> tuple[deque[Pending], bool]:
+        """One transaction: the outcomes of the tasks that ended, the rows of the tasks about
+        to start, and output of running tasks that is due; then schedule what the ended
+        tasks unblock."""
         finished.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
-        pks = self.ledger.record_tasks([self._record(p, r) for p, r in finished])
+        for pending in starting:
+            pending.log = TaskLog(_prefix(pending.spec), self.echo_logs, self._on_log_full)
+        records = [self._record(p, r) for p, r in finished]
+        logs = self._due_logs()
+        pks, started = [], []
+        if records or starting or logs:
+            pks, started = self.ledger.commit_tasks(
+                records, [self._started(p) for p in starting], logs
+            )
+        for pending, pk in zip(starting, started):
+            pending.pk = pk
         for (pending, result), pk in zip(finished, pks):
             if pending.spec.task_id in self._clone_of:
                 self._cloned_pks.add(pk)
@@ -291,7 +318,7 @@ class Runtime:
             if not result.ok:
                 retry = self._retry(pending)
                 if retry is not None:
-                    retries.append(retry)
+                    ready.appendleft(retry)
                 else:
                     self.failed.append(pending.spec.pathspec)
                 continue
@@ -308,15 +335,52 @@ class Runtime:
             ready.extend(self._children(done_task, result))
         return ready, end_ok
 
-    def _record_interrupted(self) -> None:
+    def _on_log_full(self) -> None:
+        """A running task's unsaved output reached LOG_FLUSH_BYTES: wake the loop."""
+        with contextlib.suppress(Exception):  # set already: a wake-up is pending
+            self._log_full.set_result(None)
+
+    def _due_logs(self) -> list[tuple[int, str, str]]:
+        """Running tasks' output not in the ledger yet, if it is time to write it."""
+        now = time.monotonic()
+        if now - self._last_flush < LOG_FLUSH_EVERY and not self._log_full.done():
+            return []
+        self._last_flush = now
+        self._log_full = Future()
+        chunks = []
+        for pending in self._running.values():
+            if pending.log is not None and pending.pk is not None:
+                out, err = pending.log.take()
+                chunks += [(pending.pk, "stdout", out), (pending.pk, "stderr", err)]
+        return chunks
+
+    def _started(self, pending: Pending) -> TaskRecord:
+        spec = pending.spec
+        return TaskRecord(
+            run_pk=self.run_pk,
+            step=spec.step,
+            task_id=spec.task_id,
+            status="running",
+            started_at=now_iso(),
+            finished_at=None,
+            attempt=spec.attempt,
+            foreach_index=spec.foreach_stack[-1].index if spec.foreach_stack else None,
+            foreach_stack=[list(f) for f in spec.foreach_stack],
+            parent_pks=[p.pk for p in pending.parents],
+        )
+
+    def _record_interrupted(self, terminated: bool) -> None:
         records = []
         now = now_iso()
+        why = "stopped by SIGTERM" if terminated else "interrupted by the user (Ctrl-C)"
         for future, pending in self._running.items():
             spec = pending.spec
             result = TaskResult(spec, "interrupted", now, now, exception_type="KeyboardInterrupt",
-                                exception="interrupted by the user (Ctrl-C)")  # fmt: skip
+                                exception=why)  # fmt: skip
             if future.done() and not future.cancelled() and future.exception() is None:
-                result = future.result()  # it finished meanwhile: keep it whole
+                done = future.result()
+                if done.ok:
+                    result = done  # it finished meanwhile: keep it whole
             records.append(self._record(pending, result))
         if records:
             self.ledger.record_tasks(records)
@@ -351,17 +415,15 @@ class Runtime:
 
     # -- scheduling -------------------------------------------------------------------------
 
-    def _retry(self, pending: Pending) -> tuple[float, Pending] | None:
-        """The next attempt of a failed task, if its @retry allows one."""
+    def _retry(self, pending: Pending) -> Pending | None:
+        """The next attempt of a failed task, if its @retry allows one. Retried at once, as
+        Metaflow's local runtime does (`minutes_between_retries` applies on remote compute)."""
         spec = pending.spec
         if spec.attempt >= spec.max_retries:
             return None
-        deco = step_decorator(getattr(self.flow_cls, spec.step), "retry")
-        minutes = float(deco.attributes["minutes_between_retries"]) if deco else 0.0
         again = replace(spec, attempt=spec.attempt + 1)
-        self._say_task(spec, f"Retrying (attempt {again.attempt + 1} of {spec.max_retries + 1})"
-                             + (f" in {minutes:g} minutes." if minutes else "."))
-        return time.monotonic() + 60 * minutes, Pending(again, pending.parents, pending.splits)
+        self._say_task(spec, f"Retrying (attempt {again.attempt + 1} of {spec.max_retries + 1}).")
+        return Pending(again, pending.parents, pending.splits)
 
     def _spec(
         self,
@@ -393,7 +455,6 @@ class Runtime:
             constants=self.constants,
             param_names=frozenset(self.params),
             max_num_splits=self.max_num_splits,
-            echo=self.echo_logs,
             username=self.username,
             tags=self.tags,
             origin_run_id=self.origin.run_id if self.origin else None,
@@ -449,10 +510,15 @@ class Runtime:
 
     def _record(self, pending: Pending, result: TaskResult) -> TaskRecord:
         spec = pending.spec
-        stderr = result.stderr
+        stdout, stderr = result.stdout, result.stderr
+        if pending.log is not None:
+            pending.log.close()
+            stdout, stderr = pending.log.take()
         origin = self._clone_of.get(spec.task_id)
         if result.traceback and origin is None:
             stderr += result.traceback
+        elif result.exception and result.status in ("failed", "interrupted") and origin is None:
+            stderr += f"{result.exception}\n"  # the process died, or Ctrl-C: say why
         return TaskRecord(
             run_pk=self.run_pk,
             step=spec.step,
@@ -469,10 +535,11 @@ class Runtime:
             parent_pks=[p.pk for p in pending.parents],
             artifacts=list(result.artifacts.values()),
             blobs=result.blobs,
-            stdout=result.stdout,
+            stdout=stdout,
             stderr=stderr,
             origin_pathspec=origin.pathspec if origin else None,
             transition=transition_record(result.transition),
+            pk=pending.pk,
         )
 
     # -- terminal -----------------------------------------------------------------------------
@@ -485,10 +552,13 @@ class Runtime:
 
     def _say_task(self, spec: TaskSpec, text: str) -> None:
         if not self.quiet:
-            self._say(f"[{spec.run_id}/{spec.step}/{spec.task_id}] {text}")
+            self._say(f"[{_prefix(spec)}] {text}")
 
     def _report(self, result: TaskResult) -> None:
         spec = result.spec
+        if not self.echo_logs:  # else they were shown with the task's stderr
+            for warning in result.warnings:
+                real_stream("stderr").write(f"[{_prefix(spec)}] {warning}\n")
         origin = self._clone_of.get(spec.task_id)
         if origin is not None:
             self._say_task(spec, f"Cloned from {origin.pathspec}.")
@@ -513,3 +583,26 @@ class Runtime:
                 err.write(f"{prefix} {line}\n")
         err.write(f"{prefix} Task failed.\n")
         err.flush()
+
+
+def _prefix(spec: TaskSpec) -> str:
+    return f"{spec.run_id}/{spec.step}/{spec.task_id}"
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts(ignore: bool = False) -> Iterator[None]:
+    """While the run goes on, SIGTERM stops it as Ctrl-C does (raising RunTerminated, a
+    KeyboardInterrupt), so its tasks are stopped and recorded; with `ignore`, a second
+    SIGTERM does not cut that short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        raise RunTerminated("stopped by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN if ignore else terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import codec
-from .capture import TaskCapture, capturing
+from .capture import capturing
 from .clock import now_iso
 from .current import current
 from .decorators import step_decorator
@@ -33,8 +33,7 @@ from .structs import factory, struct
 if TYPE_CHECKING:
     import traceback
 
-# Internal artifacts belong to each task (internals.py builds them): never inherited.
-PER_TASK_INTERNALS = INTERNAL_ARTIFACTS
+    from .executors import OutputSink
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -63,7 +62,6 @@ class TaskSpec:
     constants: dict[str, ArtifactRecord] = factory(dict)
     param_names: frozenset[str] = frozenset()
     max_num_splits: int = 100
-    echo: bool = True
     username: str | None = None
     tags: list[str] = factory(list)
     origin_run_id: str | None = None
@@ -86,8 +84,11 @@ class TaskResult:
     exception: str | None = None
     traceback: str | None = None
     location: str | None = None  # 'file:line' of the innermost user frame of the failure
+    # Output: a task that ran sent it to its output sink as it came; these hold the text of
+    # a task cloned by `resume` (its origin's output).
     stdout: str = ""
     stderr: str = ""
+    warnings: list[str] = factory(list)  # also in its stderr; shown even with --quiet
 
     @property
     def ok(self) -> bool:
@@ -108,19 +109,24 @@ def register_flow_class(cls: type) -> None:
 
 
 def flow_class(spec: TaskSpec) -> type:
-    cls = _FLOW_CLASSES.get((spec.flow_module, spec.class_name))
+    return load_flow_class(spec.flow_file, spec.flow_module, spec.class_name)
+
+
+def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type:
+    """The flow class, registered in this process or loaded from its file (in a fresh
+    process: as module `_ledgerflow_flow`, so its `__main__` guard stays shut)."""
+    cls = _FLOW_CLASSES.get((flow_module, class_name))
     if cls is not None:
         return cls
     with _lock:
-        # A fresh process: load the flow file as a module (its __main__ guard stays shut).
-        module_spec = importlib.util.spec_from_file_location("_ledgerflow_flow", spec.flow_file)
+        module_spec = importlib.util.spec_from_file_location("_ledgerflow_flow", flow_file)
         if module_spec is None or module_spec.loader is None:
-            raise ImportError(f"cannot load flow file {spec.flow_file}")
+            raise ImportError(f"cannot load flow file {flow_file}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules.setdefault("_ledgerflow_flow", module)
         module_spec.loader.exec_module(module)
-        cls = getattr(module, spec.class_name)
-        _FLOW_CLASSES[(spec.flow_module, spec.class_name)] = cls
+        cls = getattr(module, class_name)
+        _FLOW_CLASSES[(flow_module, class_name)] = cls
         return cls
 
 
@@ -136,16 +142,29 @@ def flow_graph(cls: type) -> Any:
 # -- running a task ------------------------------------------------------------------------
 
 
-def run_task(spec: TaskSpec) -> TaskResult:
-    """Run one task to completion and return what it produced. Never raises for user errors."""
+class StdStreams:
+    """The output sink of a task in a process of its own: the process's own sys.stdout and
+    sys.stderr, whose file descriptors are pipes to the runtime."""
+
+    def write(self, stream: str, text: str) -> None:
+        getattr(sys, stream).write(text)
+
+
+def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False) -> TaskResult:
+    """Run one task to completion and return what it produced. Never raises for user errors.
+
+    `output` receives what the task prints. With `own_process`, the task has the process to
+    itself: its prints already reach the runtime through file descriptors 1 and 2, a timeout
+    interrupts it with SIGALRM, and its large blobs go into the ledger from here."""
     started = now_iso()
+    pid = os.getpid()
     cls = flow_class(spec)
     graph = flow_graph(cls)
     ledger = Ledger.open(spec.ledger_path)
     node = graph[spec.step]
     func = getattr(cls, spec.step)
     parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
-    refs = {k: v for k, v in parent_refs.items() if k not in PER_TASK_INTERNALS}
+    refs = {k: v for k, v in parent_refs.items() if k not in INTERNAL_ARTIFACTS}
     refs.update({k: v for k, v in spec.constants.items() if k not in refs})
     state = TaskState(
         step_name=spec.step,
@@ -157,35 +176,39 @@ def run_task(spec: TaskSpec) -> TaskResult:
         max_num_splits=spec.max_num_splits,
     )
     flow = cls._for_task(state)
-    capture = TaskCapture(f"{spec.run_id}/{spec.step}/{spec.task_id}", spec.echo)
     timeout = step_decorator(func, "timeout")
+    seconds = timeout.total_seconds if timeout else None  # type: ignore[attr-defined]
     error: BaseException | None = None
     with _environment(step_decorator(func, "environment")):
         try:
             args = (_join_inputs(cls, graph, spec, ledger),) if spec.is_join else ()
-            _call_step(
-                getattr(flow, spec.step), args, spec, capture,
-                timeout.total_seconds if timeout else None,  # type: ignore[attr-defined]
-            )
+            call = _call_in_process if own_process else _call_in_thread
+            call(getattr(flow, spec.step), args, spec, output, seconds)
             if state.transition is None and node.type != "end":
                 raise _missing_next(spec.step)
         except (Exception, SystemExit) as e:  # the user's step failed (sys.exit too): record
             error = e                              # it, don't crash the run
+    if os.getpid() != pid:
+        # The step forked and this is the child coming back from it: it must not go on as
+        # the task (a second result, a second commit). Metaflow's tasks are processes too.
+        os._exit(0)
     result = TaskResult(spec, "succeeded", started, "")
     result.transition = state.transition if error is None else None
     catch = step_decorator(func, "catch")
     if catch is not None:
-        error = _apply_catch(catch, flow, node, spec, result, capture, error)
-    result.stdout, result.stderr = capture.text("stdout"), capture.text("stderr")
-    collect_artifacts(flow, state, spec, parent_refs, result, ledger, error)
+        error = _apply_catch(catch, flow, node, spec, result, output, error)
+    store = _store_in_ledger if own_process else _store
+    collect_artifacts(flow, state, spec, parent_refs, result, ledger, error, output, store)
     result.finished_at = now_iso()
     return result
 
 
-def _task_context(spec: TaskSpec, capture: TaskCapture) -> contextlib.ExitStack:
-    """Capture output and set `current` for the calling thread, for the task's duration."""
+def _task_context(spec: TaskSpec, output: OutputSink | None) -> contextlib.ExitStack:
+    """Set `current` (and, for a task sharing the process, route this thread's output to
+    `output`) for the task's duration."""
     stack = contextlib.ExitStack()
-    stack.enter_context(capturing(capture))
+    if output is not None:
+        stack.enter_context(capturing(output))
     current._set(
         flow_name=spec.flow_name, run_id=spec.run_id, step_name=spec.step,
         task_id=spec.task_id, retry_count=spec.attempt, origin_run_id=spec.origin_run_id,
@@ -207,22 +230,47 @@ def _project(spec: TaskSpec) -> dict[str, Any]:
             "project_flow_name": f"{project['name']}.{branch}.{spec.flow_name}"}  # fmt: skip
 
 
-def _call_step(
+def _call_in_process(
     func: Callable[..., Any],
     args: tuple[Any, ...],
     spec: TaskSpec,
-    capture: TaskCapture,
+    output: OutputSink,
     seconds: float | None,
 ) -> None:
-    """Call the step function; with a timeout, in a watched thread of its own."""
+    """Call the step in a process of its own; @timeout interrupts it with SIGALRM, as
+    Metaflow's does (the runtime kills the process if even that does not stop it)."""
+    import signal
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _timed_out(spec, seconds or 0)
+
+    if seconds:
+        signal.signal(signal.SIGALRM, alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        with _task_context(spec, None):
+            func(*args)
+    finally:
+        if seconds:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _call_in_thread(
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    spec: TaskSpec,
+    output: OutputSink,
+    seconds: float | None,
+) -> None:
+    """Call the step in the run's process; with a timeout, in a watched thread of its own."""
     if not seconds:
-        with _task_context(spec, capture):
+        with _task_context(spec, output):
             func(*args)
         return
     outcome: dict[str, BaseException] = {}
 
     def target() -> None:
-        with _task_context(spec, capture):
+        with _task_context(spec, output):
             try:
                 func(*args)
             except BaseException as e:  # handed to the waiting thread
@@ -236,12 +284,16 @@ def _call_step(
         # socket read) finishes first, but its result is ignored: the task has failed.
         _raise_in_thread(worker, _TimedOut)
         worker.join(0.5)
-        raise TimeoutException(
-            f"Step '{spec.step}' timed out after {_duration(seconds)} (@timeout); make the "
-            "step faster or raise its @timeout"
-        )
+        raise _timed_out(spec, seconds)
     if "error" in outcome:
         raise outcome["error"]
+
+
+def _timed_out(spec: TaskSpec, seconds: float) -> TimeoutException:
+    return TimeoutException(
+        f"Step '{spec.step}' timed out after {_duration(seconds)} (@timeout); make the "
+        "step faster or raise its @timeout"
+    )
 
 
 class _TimedOut(BaseException):
@@ -283,7 +335,7 @@ def _apply_catch(
     node: Any,
     spec: TaskSpec,
     result: TaskResult,
-    capture: TaskCapture,
+    output: OutputSink,
     error: BaseException | None,
 ) -> BaseException | None:
     """@catch: once retries are spent, turn a failure into a 'caught' task that goes on."""
@@ -296,8 +348,8 @@ def _apply_catch(
         return error  # a retry comes first; an unstorable artifact cannot be caught
     stacktrace = format_user_traceback(error)
     if catch.attributes.get("print_exception", True):
-        capture.write("stdout", f"@catch caught an exception from {spec.pathspec}\n")
-        capture.write("stdout", "".join(f">  {line}\n" for line in stacktrace.splitlines()))
+        output.write("stdout", f"@catch caught an exception from {spec.pathspec}\n")
+        output.write("stdout", "".join(f">  {line}\n" for line in stacktrace.splitlines()))
     if var:
         object.__setattr__(flow, var, MetaflowExceptionWrapper(error, stacktrace))
     result.status = "caught"
@@ -339,6 +391,8 @@ def collect_artifacts(
     result: TaskResult,
     ledger: Ledger,
     error: BaseException | None,
+    output: OutputSink,
+    store: Store,
 ) -> None:
     """Encode what the step set, add the internal artifacts, and fill `result`."""
     final: dict[str, ArtifactRecord] = {}
@@ -355,7 +409,7 @@ def collect_artifacts(
     }
     for name, value in user_values.items():
         try:
-            record = _unchanged(name, value, state) or _store(name, value, ledger, result)
+            record = _unchanged(name, value, state) or store(name, value, ledger, result)
         except Exception as e:
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
@@ -371,7 +425,8 @@ def collect_artifacts(
         if not record.inherited:
             warning = credential_warning(spec.step, name, value, record.preview)
             if warning:
-                _warn(result, spec, warning)
+                output.write("stderr", warning + "\n")
+                result.warnings.append(warning)
     if error is not None:
         result.status = "failed"
         result.transition = None
@@ -384,16 +439,8 @@ def collect_artifacts(
             return
     internals = _internal_values(flow, state, spec, result)
     for name, value in internals.items():
-        final[name] = _store(name, value, ledger, result)
+        final[name] = store(name, value, ledger, result)
     result.artifacts = final
-
-
-def _warn(result: TaskResult, spec: TaskSpec, text: str) -> None:
-    """A warning into the task's stderr (stored) and onto the terminal, even with --quiet."""
-    from .capture import real_stream
-
-    result.stderr += text + "\n"
-    real_stream("stderr").write(f"[{spec.run_id}/{spec.step}/{spec.task_id}] {text}\n")
 
 
 def _internal_values(
@@ -436,7 +483,11 @@ def encode_artifact(name: str, value: Any, chunk_size: int) -> tuple[ArtifactRec
     return record, blob
 
 
+Store = Callable[[str, Any, Ledger, TaskResult], ArtifactRecord]
+
+
 def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:
+    """Encode a value; its blob goes with the result unless the ledger has it already."""
     record, blob = encode_artifact(name, value, ledger.chunk_size)
     if ledger.knows_blob(blob.sha):
         blob.discard()  # stored already (deduplicated)
@@ -444,6 +495,22 @@ def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> Artifac
         result.blobs.append(blob)
     if blob.raw is not None:
         ledger.cache.put(blob.sha, blob.encoding, blob.raw)
+    return record
+
+
+# A task in its own process writes blobs from this size on into the ledger itself, so their
+# bytes are not copied once more through a pipe into the runtime (which would then hold them).
+WRITE_IN_TASK_FROM = 256 * 1024
+
+
+def _store_in_ledger(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:
+    """As _store, but a large blob is committed to the ledger from the task's process (a
+    content-addressed row: the runtime's task commit then references it)."""
+    record, blob = encode_artifact(name, value, ledger.chunk_size)
+    if blob.raw_size < WRITE_IN_TASK_FROM:
+        result.blobs.append(blob)
+    else:
+        ledger.store_blobs([blob])
     return record
 
 

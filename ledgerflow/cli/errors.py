@@ -7,13 +7,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..exceptions import LedgerflowError
+from ..exceptions import LedgerflowError, RunTerminated
 
 
 def call_reporting_errors(func: Callable[[], Any], debug: bool,
                           passthrough: tuple[type[BaseException], ...] = ()) -> Any:  # fmt: skip
     """Call func; a library error becomes one line on stderr and exit 1 (the traceback with
-    --debug), Ctrl-C exit 130. Exceptions in `passthrough` (click's own) go up untouched."""
+    --debug), Ctrl-C exit 130, SIGTERM (of a run) exit 143. Exceptions in `passthrough` (click's own) go up untouched."""
     try:
         return func()
     except passthrough:
@@ -25,13 +25,14 @@ def call_reporting_errors(func: Callable[[], Any], debug: bool,
             raise
         print(f"Error: {e}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, RunTerminated)
+        print("Terminated." if terminated else "Interrupted.", file=sys.stderr)
         # The runtime has recorded everything; tasks still running in worker threads
-        # cannot be stopped from outside, and a normal exit would wait for them.
+        # (--executor thread) cannot be stopped from outside, and a normal exit would wait.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(143 if terminated else 130)
     except Exception as e:
         if debug:
             raise

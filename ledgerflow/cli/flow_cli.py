@@ -109,7 +109,10 @@ def build_cli(flow_cls: type) -> click.Group:
                      show_default=True,
                      help="Maximum number of tasks running at once."),
         click.option("--executor", type=click.Choice(EXECUTOR_NAMES), default=RunOptions.executor,
-                     show_default=True, help="Where tasks run: threads, processes, or one by one."),
+                     show_default=True,
+                     help="Where tasks run: process (each task in a fresh process of its own), "
+                          "spawn (a fresh interpreter per task), thread (threads of one "
+                          "process: tasks share globals and os.environ), sequential."),
         click.option("--max-num-splits", type=click.IntRange(min=1),
                      default=RunOptions.max_num_splits,
                      show_default=True, help="Largest foreach allowed (a guard against mistakes)."),

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import __version__
 from ..current import get_username
-from ..executors import DEFAULT_MAX_WORKERS, EXECUTORS
+from ..executors import DEFAULT_EXECUTOR, DEFAULT_MAX_WORKERS, EXECUTORS, executor_class
 from ..runtime import DEFAULT_MAX_NUM_SPLITS
 from ..structs import factory, struct
 
@@ -19,7 +19,7 @@ class RunOptions:
 
     db: str | None = None
     quiet: bool = False
-    executor: str = "thread"
+    executor: str = DEFAULT_EXECUTOR
     max_workers: int = DEFAULT_MAX_WORKERS
     max_num_splits: int = DEFAULT_MAX_NUM_SPLITS
     tags: list[str] = factory(list)
@@ -48,7 +48,7 @@ def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
     if not options.quiet:
         print(f"ledgerflow {__version__} executing {flow_cls.__name__} for "
               f"user:{get_username()} (ledger: {ledger.path})")  # fmt: skip
-    executor = EXECUTORS[options.executor](options.max_workers)
+    executor = executor_class(options.executor)(options.max_workers)
 
     def on_run_id(run_id: str) -> None:
         if options.run_id_file:

@@ -1,3 +1,4 @@
+import os
 import threading
 
 from ledgerflow import FlowSpec, current, step
@@ -20,6 +21,7 @@ class ChattyFlow(FlowSpec):
         self.seen_task_id = current.task_id
         self.seen_pathspec = current.pathspec
         self.thread = threading.current_thread().name
+        self.pid = os.getpid()
         self.next(self.join)
 
     @step

@@ -1,0 +1,99 @@
+"""How the runtime and a task's process talk: length-prefixed frames on a socket, and the
+OS facts a task's process needs (dying with its parent, its own stdout/stderr)."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import sys
+
+_HEADER = 8  # bytes of big-endian length before each frame
+
+
+def frame(data: bytes) -> bytes:
+    return len(data).to_bytes(_HEADER, "big") + data
+
+
+def send_frame(sock: socket.socket, data: bytes) -> None:
+    sock.sendall(len(data).to_bytes(_HEADER, "big"))
+    sock.sendall(data)
+
+
+def recv_frame(sock: socket.socket) -> bytes | None:
+    """One whole frame (blocking), or None if the peer closed first."""
+    header = _recv_exactly(sock, _HEADER)
+    if header is None:
+        return None
+    return _recv_exactly(sock, int.from_bytes(header, "big"))
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            return None
+        got += k
+    return bytes(buf)
+
+
+class FrameReader:
+    """Collects one frame from chunks as they arrive (non-blocking reads)."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> bytes | None:
+        """The frame once complete, else None."""
+        self._buf += chunk
+        if len(self._buf) < _HEADER:
+            return None
+        size = int.from_bytes(self._buf[:_HEADER], "big")
+        if len(self._buf) < _HEADER + size:
+            return None
+        return bytes(self._buf[_HEADER : _HEADER + size])
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux), so a run killed
+    with kill -9 takes its fork server and tasks with it. Elsewhere the fork server sees its
+    control socket close and kills its tasks itself."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def own_stdio() -> None:
+    """sys.stdout/sys.stderr as fresh line-buffered UTF-8 writers on file descriptors 1 and 2
+    (pipes to the runtime), replacing whatever the run's process had routed there. The old
+    writers (a logging handler may hold one) still write to the same descriptors; they are
+    flushed at the end too."""
+    _OLD.extend(s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        stream = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", line_buffering=True)  # fmt: skip
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+
+
+_OLD: list[object] = []
+
+
+def flush_stdio() -> None:
+    for stream in (*_OLD, sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # type: ignore[attr-defined]
+        except (OSError, ValueError, AttributeError):
+            pass
