@@ -499,11 +499,15 @@ class Ledger:
         blobs: Iterable[codec.EncodedBlob] = (),
         graph_info: dict[str, Any] | None = None,
     ) -> int:
-        """Insert a run in status 'running' with its tags and the blobs every task shares."""
-        flow_pk = self.ensure_flow(flow_name)
+        """Insert a run in status 'running' (and its flow, the first time) with its tags and
+        the blobs every task shares, in one transaction."""
         now = now_iso()
         blobs = list(blobs)
         with self.write() as conn:
+            conn.execute("insert or ignore into flow(name, created_at) values (?, ?)",
+                         (flow_name, now))  # fmt: skip
+            flow_pk = int(conn.execute("select id from flow where name = ?",
+                                       (flow_name,)).fetchone()[0])  # fmt: skip
             for blob in blobs:
                 self.put_blob(conn, blob)
             cur = conn.execute(
@@ -635,14 +639,14 @@ class Ledger:
         return task_pk
 
     def _finish_task(self, conn: sqlite3.Connection, rec: TaskRecord) -> int:
-        """A started task's row gets its outcome; its output so far is already in `log`."""
+        """A started task's row gets its outcome (its start time stays the one the runtime
+        wrote when it launched the task); its output so far is already in `log`."""
         assert rec.pk is not None
         conn.execute(
-            "update task set status = ?, started_at = ?, finished_at = ?, exception_type = ?,"
+            "update task set status = ?, finished_at = ?, exception_type = ?,"
             " exception = ?, traceback = ?, origin_pathspec = ?, transition = ? where id = ?",
             (
                 rec.status,
-                rec.started_at,
                 rec.finished_at,
                 rec.exception_type,
                 rec.exception,

@@ -259,81 +259,84 @@ class Runtime:
         ready: deque[Pending] = deque([Pending(self._spec("start", [], [], ()), [], ())])
         running = self._running
         finished: list[tuple[Pending, TaskResult]] = []
-        end_ok = False
+        self._end_ok = False
         while True:
+            finished.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
+            # What the ended tasks unblock is scheduled before their outcomes are written, so
+            # the rows of the tasks starting next share that transaction.
+            for pending, result in finished:
+                assert pending.pk is not None
+                self._settle(pending, result, pending.pk, ready)
             starting: list[Pending] = []
+            clones: list[tuple[Pending, TaskResult]] = []
             slots = self.executor.max_workers - len(running)
             while ready and not self.failed and len(starting) < slots:
                 pending = ready.popleft()
                 clone = self._clone(pending)
                 if clone is not None:
-                    finished.append((pending, clone))
+                    clones.append((pending, clone))
                 else:
                     starting.append(pending)
-            if not (finished or starting or running):
-                break
-            ready, end_ok = self._commit(finished, starting, ready, end_ok)
+            self._commit(finished, clones, starting)
+            for pending, result in clones:
+                assert pending.pk is not None
+                self._settle(pending, result, pending.pk, ready)
             for pending in starting:
                 self._say_task(pending.spec, "Task is starting.")
                 running[self.executor.submit(pending.spec, pending.log)] = pending
-            finished = []
-            if ready and not self.failed and len(running) < self.executor.max_workers:
-                continue  # cloned tasks (resume) made more ready: start them first
+            if clones:
+                finished = []
+                continue  # (resume) what the clones unblock starts at once
             if not running:
-                continue
+                break
             done, _ = wait([*running, self._log_full], timeout=min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY),
                            return_when=FIRST_COMPLETED)  # fmt: skip
             if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
                 self.ledger.heartbeat(self.run_pk)
                 self._last_beat = time.monotonic()
             finished = [(running.pop(f), f.result()) for f in done if f in running]
-        return "succeeded" if end_ok and not self.failed else "failed"
+        return "succeeded" if self._end_ok and not self.failed else "failed"
 
     def _commit(
         self,
         finished: list[tuple[Pending, TaskResult]],
+        clones: list[tuple[Pending, TaskResult]],
         starting: list[Pending],
-        ready: deque[Pending],
-        end_ok: bool,
-    ) -> tuple[deque[Pending], bool]:
-        """One transaction: the outcomes of the tasks that ended, the rows of the tasks about
-        to start, and output of running tasks that is due; then schedule what the ended
-        tasks unblock."""
-        finished.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
+    ) -> None:
+        """One transaction: the outcomes of the tasks that ended, the tasks `resume` cloned,
+        the rows of the tasks about to start, and running tasks' output that is due."""
         for pending in starting:
             pending.log = TaskLog(_prefix(pending.spec), self.echo_logs, self._on_log_full)
-        records = [self._record(p, r) for p, r in finished]
+        records = [self._record(p, r) for p, r in finished + clones]
         logs = self._due_logs()
-        pks, started = [], []
-        if records or starting or logs:
-            pks, started = self.ledger.commit_tasks(
-                records, [self._started(p) for p in starting], logs
-            )
+        if not (records or starting or logs):
+            return
+        pks, started = self.ledger.commit_tasks(
+            records, [self._started(p) for p in starting], logs
+        )
         for pending, pk in zip(starting, started):
             pending.pk = pk
-        for (pending, result), pk in zip(finished, pks):
-            if pending.spec.task_id in self._clone_of:
-                self._cloned_pks.add(pk)
-            self._report(result)
-            if not result.ok:
-                retry = self._retry(pending)
-                if retry is not None:
-                    ready.appendleft(retry)
-                else:
-                    self.failed.append(pending.spec.pathspec)
-                continue
-            if pending.spec.step == "end":
-                end_ok = True
-                continue
-            done_task = Done(
-                pk,
-                pending.spec.step,
-                result.artifacts,
-                list(pending.spec.foreach_stack),
-                pending.splits,
-            )
-            ready.extend(self._children(done_task, result))
-        return ready, end_ok
+        for (pending, _), pk in zip(clones, pks[len(finished):]):
+            pending.pk = pk
+            self._cloned_pks.add(pk)
+
+    def _settle(self, pending: Pending, result: TaskResult, pk: int, ready: deque[Pending]) -> None:
+        """Report an ended task and schedule what follows it: its children, its retry, or
+        (when it failed for good) nothing more."""
+        self._report(result)
+        if not result.ok:
+            retry = self._retry(pending)
+            if retry is not None:
+                ready.appendleft(retry)
+            else:
+                self.failed.append(pending.spec.pathspec)
+            return
+        if pending.spec.step == "end":
+            self._end_ok = True
+            return
+        done = Done(pk, pending.spec.step, result.artifacts, list(pending.spec.foreach_stack),
+                    pending.splits)  # fmt: skip
+        ready.extend(self._children(done, result))
 
     def _on_log_full(self) -> None:
         """A running task's unsaved output reached LOG_FLUSH_BYTES: wake the loop."""

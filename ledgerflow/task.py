@@ -21,7 +21,7 @@ from .capture import capturing
 from .clock import now_iso
 from .current import current
 from .decorators import step_decorator
-from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutException
+from .exceptions import ArtifactError, LedgerError, MetaflowExceptionWrapper, TimeoutException
 from .flowspec import FlowSpec, ForeachFrame, Inputs, TaskState, Transition
 from .internals import INTERNAL_ARTIFACTS
 from .ledger import Ledger
@@ -509,8 +509,13 @@ def _store_in_ledger(name: str, value: Any, ledger: Ledger, result: TaskResult) 
     record, blob = encode_artifact(name, value, ledger.chunk_size)
     if blob.raw_size < WRITE_IN_TASK_FROM:
         result.blobs.append(blob)
-    else:
+        return record
+    try:
         ledger.store_blobs([blob])
+    except LedgerError:
+        # Full disk, a locked or vanished file: the blob goes with the result, and the
+        # runtime's own write meets the same error and stops the run with one clear line.
+        result.blobs.append(blob)
     return record
 
 

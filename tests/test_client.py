@@ -642,7 +642,8 @@ def _start_wait_flow(tmp_path, name):
     run_id = _wait_for(lambda: started[1].exists() and started[1].read_text())
     pathspec = f"WaitFlow/{run_id}"
     use_ledger(db)
-    _wait_for(lambda: "start" in Run(pathspec))
+    # a task is in the ledger from the moment it starts: `hold` is there, running
+    _wait_for(lambda: "hold" in Run(pathspec))
     return started, go, pathspec
 
 
@@ -653,8 +654,10 @@ def test_reads_while_a_run_writes(lf, tmp_path):
         assert run.status == "running"
         assert not run.finished and not run.successful and run.end_task is None
         assert run.finished_at is None and run.data is None
-        assert [s.id for s in run] == ["start"]
-        assert run["start"].task.data.started is True
+        assert sorted(s.id for s in run) == ["hold", "start"]
+        assert run["start"].task.data.started is True and run["start"].task.finished
+        hold = run["hold"].task
+        assert not hold.finished and not hold.successful and hold.finished_at is None
         assert Flow("WaitFlow").latest_run == run and Flow("WaitFlow").latest_successful_run is None
     finally:
         go.touch()
