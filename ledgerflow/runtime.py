@@ -20,7 +20,7 @@ from . import __version__, codec
 from .capture import real_stream
 from .clock import now_iso
 from .current import get_username
-from .decorators import step_decorator
+from .decorators import project_tags, step_decorator
 from .exceptions import LedgerError, LintError
 from .executors import Executor, ThreadExecutor
 from .flowspec import ForeachFrame
@@ -167,6 +167,7 @@ class Runtime:
             "runtime:dev",
             f"python_version:{codec.PYTHON_VERSION}",
             f"ledgerflow_version:{__version__}",
+            *project_tags(self.flow_cls, self.username),  # project:, project_branch:
         ]
 
     # -- the run --------------------------------------------------------------------------
