@@ -45,11 +45,11 @@ class RunnerFailed(ExternalCommandFailed, subprocess.CalledProcessError):
 
     def __init__(self, returncode: int, cmd: list[str], stderr: str):
         last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "")
-        ExternalCommandFailed.__init__(
-            self,
-            f"{' '.join(cmd[1:3])} exited {returncode} before the run started: "
-            f"{last or 'no output'}",
-        )
+        message = (f"{os.path.basename(cmd[1])} exited {returncode} before the run started: "
+                   f"{last or 'no output'}")  # fmt: skip
+        # Both bases' state, set directly: their __init__s take different arguments.
+        Exception.__init__(self, message)
+        self.message, self.line_no, self.source_file = message, None, None
         self.returncode, self.cmd, self.output, self.stderr = returncode, cmd, None, stderr
 
     def __str__(self) -> str:

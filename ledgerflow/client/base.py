@@ -234,6 +234,19 @@ class MetaflowObject:
     def _ipython_key_completions_(self) -> list[str]:
         return [child.id for child in self]
 
+    def _repr_html_(self) -> str:
+        """A table for notebooks (Run and Task have their own): a Flow's newest runs, a
+        Step's tasks, an artifact's stored preview. Nothing is unpickled."""
+        from . import extras
+
+        show = {"flow": extras.flow_html, "step": extras.step_html,
+                "artifact": extras.artifact_html}.get(self._NAME)  # fmt: skip
+        if show is None:
+            from .extras import html_table
+
+            return html_table(str(self), [("pathspec", self.pathspec)])
+        return show(self)
+
     # -- times -----------------------------------------------------------------------------
 
     @property
