@@ -187,7 +187,10 @@ class Parameter:
 
     def resolve(self, given: Any, flow_name: str | None = None) -> Any:
         """The parameter's value for a run, from the command line value (None if not given)."""
-        value = self.default_value(flow_name) if given is None else given
+        return self.split(self.default_value(flow_name) if given is None else given)
+
+    def split(self, value: Any) -> Any:
+        """Metaflow's `separator=`: a non-empty string value becomes a list of strings."""
         if self.separator and isinstance(value, str) and value:
             return value.split(self.separator)
         return value

@@ -134,12 +134,12 @@ def build_cli(flow_cls: type) -> click.Group:
         _set_project_env(rest.get("branch"), rest.get("production"))
         ctx.obj = {"db": db, "quiet": quiet, "environment": environment, "with": top_with}
 
-    @cli.command(help="Show all available commands.")
+    @cli.command(help=f"Show all available commands.\n\n\b\nExample: {script} help")
     @click.pass_context
     def help(ctx: click.Context) -> None:
         click.echo(ctx.parent.get_help() if ctx.parent else "")
 
-    @cli.command(help="Print the ledgerflow version.")
+    @cli.command(help=f"Print the ledgerflow version.\n\n\b\nExample: {script} version")
     def version() -> None:
         click.echo(__version__)
 

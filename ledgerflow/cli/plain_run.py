@@ -2,7 +2,8 @@
 
 click costs every run ~20 ms of imports and set-up before its first task starts. This parser
 takes only the plainest command line: the global options --db, --quiet, --debug and
---no-pylint, then `run` with its own options and the flow's parameters, each given once as
+Metaflow's no-ops (--no-pylint, --pylint, --metadata, --datastore, --environment), then
+`run` with its own options and the flow's parameters, each given once as
 `--name value` or `--name=value`, every value valid beyond doubt. For anything else (help,
 --with, a bool or file parameter, a value click would refuse or read differently) it answers
 None and click parses the command line, reporting any mistake exactly as it always does.
@@ -91,7 +92,7 @@ def parse_plain_run(flow_cls: type,
         converted = _convert(param, text[-1])
         if converted is None:
             return None
-        values[attr] = param.resolve(converted[0])  # applies separator=
+        values[attr] = param.split(converted[0])  # separator=
     return values, options, "--debug" in globals_
 
 
