@@ -348,6 +348,7 @@ _INSTEAD = {
     "kubernetes": "runs them on this machine",
     "conda": "does not build environments: they run in this Python",
     "pypi": "does not build environments: they run in this Python",
+    "secrets": "fetches no secrets: set the variables they would hold in the environment",
 }
 
 
@@ -382,6 +383,8 @@ def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[s
             for _, deco in used:
                 missing += [m for m in _missing_packages(deco.attributes) if m not in missing]
             text += f" ({sys.executable})." + _install_hint(missing)
+        elif name == "secrets":
+            text += " before the run."
         else:
             text += "; their cpu/memory/image settings are ignored."
         warnings.append(text)

@@ -297,7 +297,10 @@ def test_loglines_environment_info_and_trigger_have_metaflows_shapes(db_path: Pa
     task = run["start"].task
     lines = list(task.loglines("stdout"))
     assert [line for _, line in lines] == ["hello from start", "second line"]
-    assert all(ts is not None and ts.tzinfo is not None for ts, _ in lines)
+    # naive UTC datetimes, as Metaflow's
+    started = query(db_path, "select started_at from tasks where pathspec = ?",
+                    (task.pathspec,))[0][0]  # fmt: skip
+    assert all(ts.isoformat() == started.rstrip("Z") for ts, _ in lines)
     assert list(task.loglines("stdout", as_unicode=False))[0][1] == b"hello from start"
     assert task.environment_info is None and run["start"].environment_info is None
     assert run.trigger is None
@@ -344,3 +347,25 @@ def test_running_a_flow_in_a_notebook_kernel_says_to_use_nbrunner() -> None:
 
     assert _in_notebook_kernel() is False
     assert os.environ.get("LEDGERFLOW_DB")  # the fixture's ledger, untouched
+
+
+def test_flow_level_environment_decorators_and_secrets_are_warned_about() -> None:
+    from ledgerflow import FlowSpec, pypi_base, secrets, step
+    from ledgerflow.decorators import unapplied_warnings
+
+    @pypi_base(packages={"click": "", "surely-not-installed-pkg": "2.0"})
+    class BaseFlow(FlowSpec):
+        @secrets(sources=["db-creds"])
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    warnings = unapplied_warnings(BaseFlow, environment="local")
+    assert len(warnings) == 2
+    assert "@pypi_base" in warnings[0] and "'surely-not-installed-pkg==2.0'" in warnings[0]
+    assert "@secrets on step start" in warnings[1] and "environment" in warnings[1]
+    assert unapplied_warnings(FlowSpec) == []

@@ -133,7 +133,7 @@ class TaskExtras:
                  meta_dict: Any = None) -> Iterable[tuple[Any, Any]]:  # fmt: skip
         """(timestamp, line) for each line of 'stdout' or 'stderr', as Metaflow's
         `Task.loglines`. ledgerflow stores a task's log as text, not per-line times: every
-        line carries the task's start time (UTC)."""
+        line carries the task's start time (naive UTC, as Metaflow's timestamps)."""
         if stream not in ("stdout", "stderr"):
             raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
         text = self.stdout if stream == "stdout" else self.stderr
@@ -147,7 +147,8 @@ class TaskExtras:
         raw = self._row["started_at"]  # type: ignore[attr-defined]
         if not raw:
             return None
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).astimezone(timezone.utc)
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
     @property
     def environment_info(self) -> dict[str, Any] | None:
