@@ -315,7 +315,6 @@ class ParallelDecorator(StepDecorator):
     """@parallel (Metaflow's multi-node steps): refused when the flow starts."""
 
     name = "parallel"
-    defaults: dict[str, Any] = {}
 
 
 parallel = _factory(ParallelDecorator)
@@ -379,10 +378,10 @@ def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[s
         text = (f"Warning: @{name} on step{'s' if len(used) > 1 else ''} {where} is recorded, "
                 f"not applied: ledgerflow {_INSTEAD[name]}")  # fmt: skip
         if name in ("conda", "pypi"):
-            missing: list[str] = []
+            absent: list[str] = []
             for _, deco in used:
-                missing += [m for m in _missing_packages(deco.attributes) if m not in missing]
-            text += f" ({sys.executable})." + _install_hint(missing)
+                absent += [m for m in _missing_packages(deco.attributes) if m not in absent]
+            text += f" ({sys.executable})." + _install_hint(absent)
         elif name == "secrets":
             text += " before the run."
         else:

@@ -18,9 +18,9 @@ from typing import Any
 from .exceptions import (
     ArtifactError,
     InvalidNextException,
-    ParameterAssignmentError,
     MetaflowException,
     MissingInMergeArtifactsException,
+    ParameterAssignmentError,
     UnhandledInMergeArtifactsException,
 )
 from .records import ArtifactRecord

@@ -10,7 +10,7 @@ import json
 import re
 from collections import namedtuple
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from .exceptions import ParameterError
 
@@ -301,7 +301,7 @@ class Unsupported:
     flow command refuses with one line before anything runs (see
     decorators.unsupported_features), instead of a traceback at import."""
 
-    created: list[Unsupported] = []  # every one made in this process, in order
+    created: ClassVar[list[Unsupported]] = []  # every one made in this process, in order
 
     def __init__(self, feature: str, args: tuple[Any, ...], hint: str):
         self.feature = feature
@@ -323,7 +323,7 @@ class Unsupported:
         return f"<unsupported {self.feature}>"
 
 
-def Config(name: str, *args: Any, **kwargs: Any) -> Any:  # noqa: N802 - Metaflow's name
+def Config(name: str, *args: Any, **kwargs: Any) -> Any:  # Metaflow's name
     """Metaflow's `Config` is not supported: the flow refuses to start, saying so."""
     return Unsupported(
         "Config", (name,),

@@ -26,7 +26,7 @@ import tempfile
 import threading
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Self
 
 from .exceptions import ExternalCommandFailed, LedgerflowError
 
@@ -66,10 +66,10 @@ class ExecutingRun:
         self.command_obj = command
         self.run = run
 
-    def __enter__(self) -> ExecutingRun:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.runner.cleanup()
 
     async def wait(self, timeout: float | None = None, stream: str | None = None) -> ExecutingRun:
@@ -186,6 +186,14 @@ class _Command:
             return "", position
         return data.decode("utf-8", "replace"), position + len(data)
 
+    def _read_bytes(self, stream: str, position: int) -> bytes:
+        try:
+            with open(self.log_files[stream], "rb") as f:
+                f.seek(position)
+                return f.read()
+        except FileNotFoundError:
+            return b""
+
     def read_log(self, stream: str) -> str:
         return self._read_from(stream, 0)[0]
 
@@ -194,14 +202,10 @@ class _Command:
             raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
         position = position or 0
         pending = b""
+        # Plain reads of a local log file (a few KB at a time) do not block the loop.
         while True:
             finished = self.done  # read after checking, so nothing written last is missed
-            try:
-                with open(self.log_files[stream], "rb") as f:
-                    f.seek(position + len(pending))
-                    pending += f.read()
-            except FileNotFoundError:
-                pass
+            pending += self._read_bytes(stream, position + len(pending))
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 position += len(line) + 1
@@ -242,16 +246,16 @@ class Runner:
 
     # -- context manager -----------------------------------------------------------------
 
-    def __enter__(self) -> Runner:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.cleanup()
 
-    async def __aenter__(self) -> Runner:
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         self.cleanup()
 
     def cleanup(self) -> None:

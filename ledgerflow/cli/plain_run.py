@@ -130,8 +130,9 @@ def _run_options(globals_: dict[str, list[str]], given: dict[str, list[str]]) ->
     from ..exceptions import MetaflowTaggingError
     from ..tags import MAX_USER_TAG_SET_SIZE, validate_tag
 
-    options = RunOptions(db=(globals_.get("--db") or [None])[-1], quiet="--quiet" in globals_,
-                         environment=(globals_.get("--environment") or [None])[-1])
+    options = RunOptions(db=(globals_.get("--db") or [None])[-1], quiet="--quiet" in globals_)
+    if "--environment" in globals_:
+        options.environment = globals_["--environment"][-1]
     try:
         options.tags = [validate_tag(t) for t in given.get("--tag", [])]
     except MetaflowTaggingError:

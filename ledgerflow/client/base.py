@@ -5,7 +5,7 @@ what is there instead)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -239,8 +239,10 @@ class MetaflowObject:
         Step's tasks, an artifact's stored preview. Nothing is unpickled."""
         from . import extras
 
-        show = {"flow": extras.flow_html, "step": extras.step_html,
-                "artifact": extras.artifact_html}.get(self._NAME)  # fmt: skip
+        shows: dict[str, Callable[[Any], str]] = {
+            "flow": extras.flow_html, "step": extras.step_html, "artifact": extras.artifact_html,
+        }  # fmt: skip
+        show = shows.get(self._NAME)
         if show is None:
             from .extras import html_table
 

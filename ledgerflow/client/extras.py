@@ -101,11 +101,14 @@ def html_rows(title: str, header: list[str], rows: list[list[Any]]) -> str:
     never from unpickling)."""
     head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td style='text-align:left'>{html.escape('' if c is None else str(c))}"
-                         "</td>" for c in row) + "</tr>"  # fmt: skip
+        "<tr>" + "".join(f"<td style='text-align:left'>{_cell(c)}</td>" for c in row) + "</tr>"
         for row in rows
     )
     return f"<table><caption>{html.escape(title)}</caption><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
 
 
 def dag_lines(graph_info: dict[str, Any] | None) -> list[str]:
@@ -126,9 +129,6 @@ def dag_lines(graph_info: dict[str, Any] | None) -> list[str]:
 class TaskExtras:
     """Metaflow's Task members that have no ledgerflow counterpart of their own."""
 
-    stdout: str
-    stderr: str
-
     def loglines(self, stream: str, as_unicode: bool = True,
                  meta_dict: Any = None) -> Iterable[tuple[Any, Any]]:  # fmt: skip
         """(timestamp, line) for each line of 'stdout' or 'stderr', as Metaflow's
@@ -136,19 +136,19 @@ class TaskExtras:
         line carries the task's start time (naive UTC, as Metaflow's timestamps)."""
         if stream not in ("stdout", "stderr"):
             raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
-        text = self.stdout if stream == "stdout" else self.stderr
+        text: str = getattr(self, stream)
         started = self._started_utc()
         for line in text.splitlines():
             yield started, (line if as_unicode else line.encode("utf-8"))
 
     def _started_utc(self) -> Any:
-        from datetime import datetime, timezone
+        from datetime import UTC, datetime
 
         raw = self._row["started_at"]  # type: ignore[attr-defined]
         if not raw:
             return None
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = datetime.fromisoformat(raw)
+        return moment.astimezone(UTC).replace(tzinfo=None)
 
     @property
     def environment_info(self) -> dict[str, Any] | None:

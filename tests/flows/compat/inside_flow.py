@@ -1,7 +1,6 @@
 """What Metaflow code reads inside a step: current.run/.task, self._current_step,
 self._graph, and AttributeError when assigning a Parameter."""
-from ledgerflow import (FlowSpec, Parameter, batch, conda, current, kubernetes, pypi, retry,
-                        step)
+from ledgerflow import FlowSpec, Parameter, batch, conda, current, kubernetes, pypi, retry, step
 
 
 class InsideFlow(FlowSpec):
