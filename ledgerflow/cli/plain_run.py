@@ -27,7 +27,8 @@ from .run_flow import (
 
 _GLOBAL_FLAGS = {"--quiet", "--debug", "--no-pylint", "--pylint"}
 # Metaflow's top-level options that take a value; only --environment is looked at (warned).
-_GLOBAL_VALUES = {"--db", "--metadata", "--datastore", "--environment"}
+_GLOBAL_VALUES = {"--db", "--metadata", "--datastore", "--datastore-root", "--environment",
+                  "--event-logger", "--monitor"}  # fmt: skip
 _RUN_OPTIONS = {"--tag", "--max-workers", "--executor", "--max-num-splits", "--run-id-file",
                 "--runner-attribute-file", "--max-log-size"}  # fmt: skip
 _INT = re.compile(r"[+-]?[0-9]+")
