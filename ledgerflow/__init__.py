@@ -16,6 +16,7 @@ from .decorators import (
     conda_base,
     environment,
     kubernetes,
+    parallel,
     project,
     pypi,
     pypi_base,
@@ -29,6 +30,7 @@ from .decorators import (
     trigger_on_finish,
 )
 from .exceptions import (
+    ExternalCommandFailed,
     MergeArtifactsException,
     MetaflowException,
     MetaflowExceptionWrapper,
@@ -40,7 +42,7 @@ from .exceptions import (
     UnhandledInMergeArtifactsException,
 )
 from .flowspec import FlowSpec
-from .parameters import IncludeFile, JSONType, Parameter
+from .parameters import Config, IncludeFile, JSONType, Parameter, config_expr
 
 # Read-side names load on first use, so `import ledgerflow` in a flow stays quick.
 _LAZY = {
@@ -49,6 +51,7 @@ _LAZY = {
     "get_namespace": "client", "default_namespace": "client", "metadata": "client",
     "get_metadata": "client", "default_metadata": "client", "use_ledger": "client",
     "search": "fulltext", "sql": "query", "trust": "provenance", "S3": "s3",
+    "Runner": "runner", "NBRunner": "runner", "ExecutingRun": "runner",
 }  # fmt: skip
 
 
@@ -69,7 +72,9 @@ __all__ = [
     "FlowSpec", "step", "Parameter", "IncludeFile", "JSONType", "current",
     "retry", "catch", "timeout", "resources", "environment", "batch", "kubernetes", "conda",
     "pypi", "card", "secrets", "project", "schedule", "conda_base", "pypi_base", "trigger",
-    "trigger_on_finish",
+    "trigger_on_finish", "parallel", "Config", "config_expr",
+    # running from Python and notebooks
+    "Runner", "NBRunner", "ExecutingRun",
     # reading back
     "Metaflow", "Flow", "Run", "Step", "Task", "DataArtifact", "namespace", "get_namespace",
     "default_namespace", "metadata", "get_metadata", "default_metadata", "use_ledger",
@@ -78,5 +83,5 @@ __all__ = [
     "MetaflowException", "MetaflowExceptionWrapper", "MergeArtifactsException",
     "UnhandledInMergeArtifactsException", "MissingInMergeArtifactsException",
     "MetaflowNotFound", "MetaflowNamespaceMismatch", "MetaflowInvalidPathspec",
-    "MetaflowTaggingError",
+    "MetaflowTaggingError", "ExternalCommandFailed",
 ]  # fmt: skip

@@ -10,7 +10,7 @@ from typing import Any
 _FIELDS = (
     "flow_name", "run_id", "step_name", "task_id", "retry_count", "origin_run_id",
     "username", "tags", "namespace", "parameter_names", "project_name", "branch_name",
-    "project_flow_name",
+    "project_flow_name", "is_user_branch",
 )  # fmt: skip
 
 
@@ -48,8 +48,30 @@ class Current:
 
     @property
     def is_production(self) -> bool:
-        """Always False: ledgerflow runs are local (Metaflow's production deployments are not)."""
-        return False
+        """True for a @project flow run with --production (or $METAFLOW_PRODUCTION)."""
+        return bool(self._local.__dict__.get("is_production"))
+
+    @property
+    def run(self) -> Any:
+        """The running run as a Client API `Run` (readable and taggable while it runs);
+        None outside a running flow."""
+        d = self._local.__dict__
+        if not d.get("run_id"):
+            return None
+        from .client import Run
+
+        return Run(f"{d['flow_name']}/{d['run_id']}", ledger=d.get("ledger_path"),
+                   _namespace_check=False)  # fmt: skip
+
+    @property
+    def task(self) -> Any:
+        """The running task as a Client API `Task`; None outside a running flow."""
+        d = self._local.__dict__
+        if not d.get("run_id"):
+            return None
+        from .client import Task
+
+        return Task(self.pathspec, ledger=d.get("ledger_path"), _namespace_check=False)
 
     @property
     def is_running_flow(self) -> bool:

@@ -10,6 +10,8 @@ placed above `@step`.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -248,3 +250,183 @@ def apply_with(flow_cls: type, specs: list[str]) -> None:
         for deco in decorators:
             if step_decorator(func, deco.name) is None:
                 func.decorators.append(deco)
+
+
+# -- @project: branch and flow names exactly as Metaflow composes them ------------------------
+
+_PROJECT_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+def project_info(flow_cls: type, username: str, branch: str | None = None,
+                 production: bool | None = None) -> dict[str, Any]:  # fmt: skip
+    """`current`'s project fields for a flow with @project (else {}): project_name,
+    branch_name, project_flow_name, is_user_branch, is_production.
+
+    The branch comes from @project(branch=, production=), else the arguments (the
+    `--branch`/`--production` options), else $METAFLOW_BRANCH / $METAFLOW_PRODUCTION, as
+    Metaflow reads them: `prod[.B]` in production, `test.B` for a branch B, else
+    `user.<username>` ($METAFLOW_OWNER overrides the user)."""
+    import os
+
+    attrs = getattr(flow_cls, "_flow_decorators", {}).get("project")
+    if attrs is None:
+        return {}
+    name = attrs.get("name")
+    if branch is None:
+        branch = os.environ.get("METAFLOW_BRANCH") or None
+    if production is None:
+        production = os.environ.get("METAFLOW_PRODUCTION", "").lower() in ("1", "true", "yes")
+    if attrs.get("branch") is not None:
+        branch = attrs["branch"]
+    if attrs.get("production") is not None:
+        production = bool(attrs["production"])
+    for what, value in (("@project name", name), ("branch name", branch)):
+        if value is None and what == "branch name":
+            continue
+        if not isinstance(value, str) or not _PROJECT_NAME.match(value) or len(value) > 128:
+            raise LedgerflowError(
+                f"The {what} {value!r} of {flow_cls.__name__} is not valid; use only lowercase "
+                "letters, digits and underscores (at most 128), e.g. @project(name='my_project')"
+            )
+    if branch:
+        branch_name = f"prod.{branch}" if production else f"test.{branch}"
+    elif production:
+        branch_name = "prod"
+    else:
+        branch_name = f"user.{os.environ.get('METAFLOW_OWNER', username)}"
+    return {"project_name": name, "branch_name": branch_name,
+            "project_flow_name": f"{name}.{branch_name}.{flow_cls.__name__}",
+            "is_user_branch": not branch and not production,
+            "is_production": bool(production)}  # fmt: skip
+
+
+def project_tags(flow_cls: type, username: str) -> list[str]:
+    """Metaflow's system tags for a @project run: project:NAME, project_branch:BRANCH."""
+    info = project_info(flow_cls, username)
+    if not info:
+        return []
+    return [f"project:{info['project_name']}", f"project_branch:{info['branch_name']}"]
+
+
+# -- what ledgerflow does not do ---------------------------------------------------------------
+
+
+class ParallelDecorator(StepDecorator):
+    """@parallel (Metaflow's multi-node steps): refused when the flow starts."""
+
+    name = "parallel"
+
+
+parallel = _factory(ParallelDecorator)
+
+
+def unsupported_features(flow_cls: type) -> list[str]:
+    """One line per Metaflow feature the flow uses that ledgerflow does not have; the flow
+    command refuses to start (exit 1) when there is any."""
+    from .parameters import Unsupported
+
+    found = []
+    for attr in dir(flow_cls):
+        value = getattr(flow_cls, attr, None)
+        if isinstance(value, Unsupported):
+            found.append(value.message(f"{flow_cls.__name__}.{attr}"))
+        elif getattr(value, "is_step", False) and step_decorator(value, "parallel"):
+            found.append(
+                f"Step '{attr}' uses @parallel (multi-node steps), which ledgerflow does not "
+                "support; remove @parallel to run the step as a single task"
+            )
+    # config_expr() sits inside decorator attributes: any made while the flow loaded counts.
+    found += [u.message(flow_cls.__name__) for u in Unsupported.created
+              if u.feature == "config_expr"]  # fmt: skip
+    return found
+
+
+# Decorators recorded but not applied, with what ledgerflow does instead.
+_INSTEAD = {
+    "batch": "runs them on this machine",
+    "kubernetes": "runs them on this machine",
+    "conda": "does not build environments: they run in this Python",
+    "pypi": "does not build environments: they run in this Python",
+    "secrets": "fetches no secrets: set the variables they would hold in the environment",
+}
+
+
+def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[str]:
+    """One warning per decorator (and `--environment`) that ledgerflow records but does not
+    apply, naming the steps, what happens instead, and for @pypi/@conda the listed packages
+    missing from this Python."""
+    steps: dict[str, list[tuple[str, StepDecorator]]] = {}
+    for attr in sorted(dir(flow_cls)):
+        func = getattr(flow_cls, attr, None)
+        if not getattr(func, "is_step", False):
+            continue
+        for deco in getattr(func, "decorators", []):
+            if deco.name in _INSTEAD:
+                steps.setdefault(deco.name, []).append((attr, deco))
+    warnings = []
+    flow_decos = getattr(flow_cls, "_flow_decorators", {})
+    for base in ("conda_base", "pypi_base"):
+        if base in flow_decos:
+            missing = _missing_packages(flow_decos[base])
+            warnings.append(
+                f"Warning: @{base} is recorded, not applied: ledgerflow does not build "
+                f"environments; every step runs in this Python ({sys.executable})."
+                + _install_hint(missing)
+            )
+    for name, used in steps.items():
+        where = ", ".join(step for step, _ in used)
+        text = (f"Warning: @{name} on step{'s' if len(used) > 1 else ''} {where} is recorded, "
+                f"not applied: ledgerflow {_INSTEAD[name]}")  # fmt: skip
+        if name in ("conda", "pypi"):
+            absent: list[str] = []
+            for _, deco in used:
+                absent += [m for m in _missing_packages(deco.attributes) if m not in absent]
+            text += f" ({sys.executable})." + _install_hint(absent)
+        elif name == "secrets":
+            text += " before the run."
+        else:
+            text += "; their cpu/memory/image settings are ignored."
+        warnings.append(text)
+    if environment and environment not in ("local",):
+        warnings.append(
+            f"Warning: --environment={environment} is not applied: ledgerflow runs every step "
+            "in this Python; install what the flow needs into it (pip install ...)."
+        )
+    return warnings
+
+
+def _install_hint(missing: list[str]) -> str:
+    if not missing:
+        return " Every package it lists is installed here."
+    quoted = " ".join(f"'{m}'" for m in missing)
+    return f" Missing here: {', '.join(missing)}; install with: pip install {quoted}"
+
+
+def _missing_packages(attributes: dict[str, Any]) -> list[str]:
+    """The `packages=` (and `libraries=`) of @pypi/@conda not installed in this Python, as
+    pip requirement strings ('pandas==2.1.0'); a different installed version counts."""
+    from importlib import metadata
+
+    wanted: dict[str, Any] = {}
+    for key in ("packages", "libraries"):
+        value = attributes.get(key) or {}
+        if isinstance(value, dict):
+            wanted.update(value)
+    missing = []
+    for package, version in wanted.items():
+        spec = f"{package}=={version}" if version else str(package)
+        try:
+            installed = metadata.version(str(package))
+        except metadata.PackageNotFoundError:
+            missing.append(spec)
+            continue
+        if version and not _version_matches(installed, str(version)):
+            missing.append(spec)
+    return missing
+
+
+def _version_matches(installed: str, wanted: str) -> bool:
+    """Metaflow pins exact versions ('2.1.0'); a range ('>=2') is taken as satisfied."""
+    if any(c in wanted for c in "<>=!~,*"):
+        return True
+    return installed == wanted or installed.startswith(wanted + ".")

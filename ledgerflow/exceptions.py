@@ -15,6 +15,8 @@ The tree::
     ├── TaskCrashed                    a task's process ended without a result (signal, exit)
     ├── ParameterError (ValueError)    a Parameter is declared or given wrongly
     ├── ArtifactError                  an artifact cannot be stored (name or value)
+    ├── ParameterAssignmentError (AttributeError)  a step assigned to a Parameter
+    ├── ExternalCommandFailed          a command ledgerflow ran for the user failed
     ├── MergeArtifactsException        merge_artifacts() could not merge
     │   ├── UnhandledInMergeArtifactsException   conflicting values across inputs
     │   └── MissingInMergeArtifactsException     an `include` name is in no input
@@ -143,6 +145,19 @@ class ArtifactError(LedgerflowError):
     headline = "Artifact error"
 
 
+class ParameterAssignmentError(LedgerflowError, AttributeError):
+    """A step assigned to a Parameter (or IncludeFile) attribute: parameters are read-only.
+    An AttributeError, as in Metaflow, so `except AttributeError` catches it."""
+
+    headline = "Parameter assignment"
+
+
+class ExternalCommandFailed(LedgerflowError):
+    """A command run on the user's behalf failed (Metaflow's name, e.g. for Runner)."""
+
+    headline = "External command failed"
+
+
 class MergeArtifactsException(LedgerflowError):
     """merge_artifacts() could not merge; `artifact_names` lists the culprits."""
 
@@ -203,6 +218,7 @@ class MetaflowInvalidPathspec(LedgerflowError, ValueError):
 __all__ = [
     "ArtifactError",
     "CorruptBlobError",
+    "ExternalCommandFailed",
     "InvalidNextException",
     "LedgerError",
     "LedgerReadOnlyError",
@@ -218,6 +234,7 @@ __all__ = [
     "MetaflowNotFound",
     "MetaflowTaggingError",
     "MissingInMergeArtifactsException",
+    "ParameterAssignmentError",
     "ParameterError",
     "TimeoutException",
     "UnhandledInMergeArtifactsException",

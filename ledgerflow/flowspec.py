@@ -20,6 +20,7 @@ from .exceptions import (
     InvalidNextException,
     MetaflowException,
     MissingInMergeArtifactsException,
+    ParameterAssignmentError,
     UnhandledInMergeArtifactsException,
 )
 from .records import ArtifactRecord
@@ -70,6 +71,12 @@ class FlowSpec:
     def __init__(self, use_cli: bool = True):
         object.__setattr__(self, "_lf", None)
         if use_cli:
+            if _in_notebook_kernel():
+                # The kernel's argv (-f kernel.json) is no flow command line.
+                raise MetaflowException(
+                    f"{type(self).__name__}() starts the flow's command line, which a notebook "
+                    f"does not have; run it with NBRunner({type(self).__name__}).nbrun()"
+                )
             from .cli.plain_run import main
 
             main(type(self))
@@ -106,7 +113,7 @@ class FlowSpec:
                     f"FlowSpec; rename the artifact (e.g. self.{name}_value)"
                 )
             if name in state.param_names:
-                raise ArtifactError(
+                raise ParameterAssignmentError(
                     f"Step '{state.step_name}' sets self.{name}, but '{name}' is a Parameter "
                     f"and parameters are read-only; store the new value under another name"
                 )
@@ -145,6 +152,22 @@ class FlowSpec:
     def name(self) -> str:
         """The flow's name (its class name)."""
         return type(self).__name__
+
+    @property
+    def _current_step(self) -> str | None:
+        """The running step's name (Metaflow's attribute, read by some flows)."""
+        state = self._lf
+        return state.step_name if state is not None else None
+
+    @property
+    def _graph(self) -> Any:
+        """The flow's graph: `self._graph[step].out_funcs`, `.type`, ... as in Metaflow."""
+        state = self._lf
+        if state is not None and state.graph is not None:
+            return state.graph
+        from .task import flow_graph
+
+        return flow_graph(type(self))
 
     @property
     def script_name(self) -> str:
@@ -418,6 +441,14 @@ class Inputs:
 
     def __getitem__(self, index: int) -> FlowSpec:
         return self._flows[index]
+
+
+def _in_notebook_kernel() -> bool:
+    """True inside a Jupyter/IPython kernel (not a plain `python flow.py`)."""
+    if "ipykernel" not in sys.modules:
+        return False
+    ipython = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return ipython is not None and "IPKernelApp" in getattr(ipython, "config", {})
 
 
 def _short_repr(value: Any, limit: int = 200) -> str:

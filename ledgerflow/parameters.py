@@ -10,7 +10,7 @@ import json
 import re
 from collections import namedtuple
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from .exceptions import ParameterError
 
@@ -92,8 +92,17 @@ class Parameter:
         self.help = help
         self.required = bool(required)
         self.show_default = show_default
+        # Metaflow's `separator`: the command-line string is split into a list of strings.
+        self.separator = kwargs.pop("separator", None)
         self.kwargs = kwargs
         self.type = self._resolve_type(type, default)
+        if self.separator is not None and not (
+            self.type is str and (default is None or isinstance(default, str) or callable(default))
+        ):
+            raise ParameterError(
+                f"Parameter '{name}': separator= is only allowed for string parameters; "
+                "drop type= or separator="
+            )
 
     @staticmethod
     def _resolve_type(declared: Any, default: Any) -> Any:
@@ -132,21 +141,34 @@ class Parameter:
             return self.type.click_type()
         return self.type
 
-    def default_value(self) -> Any:
+    def default_value(self, flow_name: str | None = None) -> Any:
         """The default as the step sees it (JSON defaults given as text are parsed). A
         callable default is Metaflow's deploy-time function: it gets a ParameterContext."""
         default = self.default
         if callable(default):
-            from .current import get_username
-
-            context = ParameterContext(None, get_username(), self.name, print, "ledger", None)
-            try:
-                default = default(context)
-            except TypeError:
-                default = default()  # a function of no arguments
+            default = self._call_default(default, flow_name)
         if self.type is JSONType and isinstance(default, str):
             return json.loads(default)
         return default
+
+    def _call_default(self, fun: Callable[..., Any], flow_name: str | None) -> Any:
+        from .current import get_username
+
+        context = ParameterContext(flow_name, get_username(), self.name, print, "ledger", None)
+        # How many arguments it takes decides the call, so that a TypeError raised inside
+        # the function is reported as what it is (not as a missing `ctx`).
+        count = _positional_count(fun)
+        try:
+            if count == 0:
+                return fun()
+            if count == 1:
+                return fun(context)
+            return fun(context, False)  # Metaflow's (ctx, deploy_time) form
+        except Exception as e:
+            raise ParameterError(
+                f"Parameter '{self.name}': its default function {_fun_name(fun)} raised "
+                f"{type(e).__name__}: {e}; fix the function or pass --{self.name}"
+            ) from e
 
     def option(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """The click option for `run`."""
@@ -159,12 +181,34 @@ class Parameter:
             type=self.click_type(),
             default=None,
             required=self.required and not has_default,
+            envvar=self.envvars(),
             help=(self.help or "") + (f"  [default: {self.default!r}]" if has_default else ""),
         )
 
-    def resolve(self, given: Any) -> Any:
+    def resolve(self, given: Any, flow_name: str | None = None) -> Any:
         """The parameter's value for a run, from the command line value (None if not given)."""
-        return self.default_value() if given is None else given
+        return self.split(self.default_value(flow_name) if given is None else given)
+
+    def split(self, value: Any) -> Any:
+        """Metaflow's `separator=`: a non-empty string value becomes a list of strings."""
+        if self.separator and isinstance(value, str) and value:
+            return value.split(self.separator)
+        return value
+
+    def envvars(self) -> list[str]:
+        """Environment variables that give the value when the option is not on the command
+        line: LEDGERFLOW_RUN_<NAME>, then Metaflow's METAFLOW_RUN_<NAME>."""
+        key = self.name.replace("-", "_").upper()
+        return [f"LEDGERFLOW_RUN_{key}", f"METAFLOW_RUN_{key}"]
+
+    def from_environment(self) -> str | None:
+        """The value an environment variable gives, if any."""
+        import os
+
+        for var in self.envvars():
+            if var in os.environ:
+                return os.environ[var]
+        return None
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, default={self.default!r})"
@@ -194,7 +238,7 @@ class IncludeFile(Parameter):
 
         return click.Path(dir_okay=False)
 
-    def resolve(self, given: Any) -> Any:
+    def resolve(self, given: Any, flow_name: str | None = None) -> Any:
         path = given if given is not None else self.default
         if path is None:
             return None
@@ -218,6 +262,28 @@ class IncludeFile(Parameter):
             ) from None
 
 
+def _positional_count(fun: Callable[..., Any]) -> int | None:
+    """How many positional arguments `fun` accepts (None: any number, or unknown)."""
+    import inspect
+
+    try:
+        sig = inspect.signature(fun)
+    except (TypeError, ValueError):
+        return None
+    count = 0
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_POSITIONAL:
+            return None
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
+
+
+def _fun_name(fun: Callable[..., Any]) -> str:
+    name = getattr(fun, "__name__", None) or type(fun).__name__
+    return "(a lambda)" if name == "<lambda>" else f"'{name}'"
+
+
 def flow_parameters(flow_cls: type) -> list[tuple[str, Parameter]]:
     """(attribute name, Parameter) pairs of a flow class, in a stable order."""
     found = []
@@ -228,3 +294,43 @@ def flow_parameters(flow_cls: type) -> list[tuple[str, Parameter]]:
         if isinstance(value, Parameter):
             found.append((attr, value))
     return found
+
+
+class Unsupported:
+    """What `Config(...)` and `config_expr(...)` (Metaflow 2.13+) return: a placeholder the
+    flow command refuses with one line before anything runs (see
+    decorators.unsupported_features), instead of a traceback at import."""
+
+    created: ClassVar[list[Unsupported]] = []  # every one made in this process, in order
+
+    def __init__(self, feature: str, args: tuple[Any, ...], hint: str):
+        self.feature = feature
+        self.args = args
+        self.hint = hint
+        Unsupported.created.append(self)
+
+    def message(self, where: str) -> str:
+        shown = ", ".join(repr(a) for a in self.args)
+        return (f"{where} uses {self.feature}({shown}), Metaflow's configs (2.13+), which "
+                f"ledgerflow does not support; {self.hint}")  # fmt: skip
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self  # config.a.b reads at class level stay placeholders
+
+    def __repr__(self) -> str:
+        return f"<unsupported {self.feature}>"
+
+
+def Config(name: str, *args: Any, **kwargs: Any) -> Any:  # Metaflow's name
+    """Metaflow's `Config` is not supported: the flow refuses to start, saying so."""
+    return Unsupported(
+        "Config", (name,),
+        "use a Parameter with type=JSONType (or an IncludeFile) for the values instead",
+    )  # fmt: skip
+
+
+def config_expr(expr: str) -> Any:
+    """Metaflow's `config_expr` is not supported: the flow refuses to start, saying so."""
+    return Unsupported("config_expr", (expr,), "write the value in the decorator instead")

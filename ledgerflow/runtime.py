@@ -26,7 +26,7 @@ from . import __version__, codec
 from .capture import real_stream
 from .clock import now_iso
 from .current import get_username
-from .decorators import step_decorator
+from .decorators import project_tags, step_decorator
 from .exceptions import LedgerError, LintError, RunTerminated
 from .executors import Executor
 from .flowspec import ForeachFrame
@@ -182,6 +182,7 @@ class Runtime:
             "runtime:dev",
             f"python_version:{codec.PYTHON_VERSION}",
             f"ledgerflow_version:{__version__}",
+            *project_tags(self.flow_cls, self.username),  # project:, project_branch:
         ]
 
     # -- the run --------------------------------------------------------------------------

@@ -221,13 +221,10 @@ def _task_context(spec: TaskSpec, output: OutputSink | None) -> contextlib.ExitS
 
 
 def _project(spec: TaskSpec) -> dict[str, Any]:
-    """current.project_name/branch_name/project_flow_name for a flow with @project."""
-    project = getattr(flow_class(spec), "_flow_decorators", {}).get("project")
-    if not project or not project.get("name"):
-        return {}
-    branch = f"user.{spec.username}"
-    return {"project_name": project["name"], "branch_name": branch,
-            "project_flow_name": f"{project['name']}.{branch}.{spec.flow_name}"}  # fmt: skip
+    """current.project_name/branch_name/project_flow_name/is_production for a @project flow."""
+    from .decorators import project_info
+
+    return project_info(flow_class(spec), spec.username or "")
 
 
 def _call_in_process(

@@ -21,9 +21,11 @@ from .run_flow import (
     EXECUTOR_NAMES,
     RunOptions,
     execute_run,
+    parameter_context,
     validated_graph,
 )
 from .common import errors_as_lines as _errors_as_lines
+from .flow_inspect import _header
 
 
 
@@ -67,6 +69,48 @@ def _checked_tags(
     return checked
 
 
+def _metaflow_noops(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Metaflow's top-level options that mean nothing here, accepted (hidden) so scripts
+    written for Metaflow run unchanged: `python flow.py --no-pylint --metadata=local ...`."""
+    for option in reversed([
+        click.option("--pylint/--no-pylint", default=True, hidden=True),
+        click.option("--metadata", hidden=True, default=None),
+        click.option("--datastore", hidden=True, default=None),
+        click.option("--datastore-root", hidden=True, default=None),
+        click.option("--package-suffixes", hidden=True, default=None),
+        click.option("--event-logger", hidden=True, default=None),
+        click.option("--monitor", hidden=True, default=None),
+        click.option("--local-config-file", hidden=True, default=None),
+        click.option("--force-rebuild-environments/--no-force-rebuild-environments",
+                     default=False, hidden=True),
+    ]):  # fmt: skip
+        f = option(f)
+    return f
+
+
+def _project_options(flow_cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--branch` and `--production`, as Metaflow adds them for a flow with @project."""
+
+    def add(f: Callable[..., Any]) -> Callable[..., Any]:
+        if "project" not in getattr(flow_cls, "_flow_decorators", {}):
+            return f
+        f = click.option("--production", is_flag=True, default=None,
+                         help="Use the @project's production branch.")(f)  # fmt: skip
+        return click.option("--branch", default=None,
+                            help="Use this branch of the @project (default: user.<you>).")(f)
+
+    return add
+
+
+def _set_project_env(branch: str | None, production: bool | None) -> None:
+    """Hand --branch/--production to the tasks the way Metaflow's options read them from the
+    environment ($METAFLOW_BRANCH, $METAFLOW_PRODUCTION), so every task process sees them."""
+    if branch:
+        os.environ["METAFLOW_BRANCH"] = branch
+    if production:
+        os.environ["METAFLOW_PRODUCTION"] = "1"
+
+
 def build_cli(flow_cls: type) -> click.Group:
     name = flow_cls.__name__
     script = _script(flow_cls)
@@ -74,16 +118,55 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.group(help=f"Run and inspect the flow {name}.\n\n\b\nExample: {script} run")
     @click.option("--db", "db", default=None, metavar="PATH",
                   help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).")
-    @click.option("--quiet", is_flag=True, help="Print only errors and the run id.")
+    @click.option("--quiet/--not-quiet", default=False, help="Print only errors and the run id.")
     @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-    @click.option("--no-pylint", is_flag=True, hidden=True, help="Accepted for Metaflow compatibility.")
-    @click.option("--metadata", hidden=True, default=None)
-    @click.option("--datastore", hidden=True, default=None)
-    @click.option("--environment", hidden=True, default=None)
+    @click.option("--environment", hidden=True, default=None,
+                  help="Accepted for Metaflow compatibility; anything but 'local' is warned "
+                       "about and not applied.")
+    @click.option("--with", "top_with", multiple=True, hidden=True,
+                  help="Add a decorator to every step (as `run --with`).")
+    @_metaflow_noops
+    @_project_options(flow_cls)
     @click.version_option(__version__, prog_name="ledgerflow")
     @click.pass_context
-    def cli(ctx: click.Context, /, db: str | None, quiet: bool, debug: bool, **_: Any) -> None:
-        ctx.obj = {"db": db, "quiet": quiet}
+    def cli(ctx: click.Context, /, db: str | None, quiet: bool, debug: bool,
+            environment: str | None, top_with: tuple[str, ...], **rest: Any) -> None:  # fmt: skip
+        _set_project_env(rest.get("branch"), rest.get("production"))
+        ctx.obj = {"db": db, "quiet": quiet, "environment": environment, "with": top_with}
+
+    @cli.command(help=f"Show all available commands.\n\n\b\nExample: {script} help")
+    @click.pass_context
+    def help(ctx: click.Context) -> None:
+        click.echo(ctx.parent.get_help() if ctx.parent else "")
+
+    @cli.command(help=f"Print the ledgerflow version.\n\n\b\nExample: {script} version")
+    def version() -> None:
+        click.echo(__version__)
+
+    @cli.command(name="output-dot", help=f"Print the graph of {name} in GraphViz dot.\n\n"
+                                         f"\b\nExample: {script} output-dot | dot -Tpng -o "
+                                         "graph.png")  # fmt: skip
+    @_errors_as_lines
+    def output_dot() -> None:
+        graph = validated_graph(flow_cls)
+        _header("Visualizing the flow as a GraphViz graph")
+        click.echo(graph.output_dot())
+
+    @cli.command(name="output-raw", help=f"Print the internal graph of {name}.\n\n"
+                                         f"\b\nExample: {script} output-raw --json")  # fmt: skip
+    @click.option("--json", "as_json", is_flag=True, help="As JSON (steps and structure).")
+    @_errors_as_lines
+    def output_raw(as_json: bool) -> None:
+        graph = validated_graph(flow_cls)
+        if as_json:
+            import json
+
+            steps, structure = graph.output_steps()
+            _header("Internal representation of the flow in JSON format:")
+            click.echo(json.dumps({"graph": steps, "graph_structure": structure}, indent=4))
+        else:
+            _header("Internal representation of the flow:")
+            click.echo(str(graph))
 
     @cli.command(help=f"Validate the graph of {name} without running it.\n\n"
                       f"\b\nExample: {script} check")  # fmt: skip
@@ -118,6 +201,11 @@ def build_cli(flow_cls: type) -> click.Group:
                      show_default=True, help="Largest foreach allowed (a guard against mistakes)."),
         click.option("--run-id-file", type=click.Path(dir_okay=False), default=None,
                      help="Write the run id to this file once the run starts."),
+        click.option("--runner-attribute-file", type=click.Path(dir_okay=False), default=None,
+                     hidden=True, help="Write {run_id, flow_name, metadata} as JSON to this "
+                     "file once the run starts (what Runner reads)."),
+        click.option("--max-log-size", type=click.IntRange(min=0), default=10, hidden=True,
+                     help="Accepted for Metaflow compatibility; ledgerflow stores logs whole."),
     ]  # fmt: skip
     params = flow_parameters(flow_cls)
 
@@ -127,6 +215,11 @@ def build_cli(flow_cls: type) -> click.Group:
     command: Callable[..., Any] = _errors_as_lines(run_command)
     for option in reversed(run_options):
         command = option(command)
+    command = click.option(
+        "--namespace", "user_namespace", default=None, metavar="NAMESPACE",
+        help="The namespace the Client API uses inside the steps (default: user:<you>; "
+        "--namespace= for every run). The run's own tags do not change.",
+    )(command)  # fmt: skip
     for _, param in reversed(params):
         command = param.option()(command)
     cli.command(
@@ -163,8 +256,9 @@ def _apply_with(flow_cls: type, options: dict[str, Any]) -> None:
     from ..decorators import apply_with
     from ..exceptions import LedgerflowError
 
+    top = click.get_current_context().find_root().obj.get("with") or ()
     try:
-        apply_with(flow_cls, list(options.get("with_decorators") or ()))
+        apply_with(flow_cls, [*top, *(options.get("with_decorators") or ())])
     except LedgerflowError as e:
         raise click.BadParameter(str(e), param_hint="'--with'") from None
 
@@ -173,18 +267,23 @@ def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]])
     _apply_with(flow_cls, options)
     ctx = click.get_current_context()
     values = {}
-    for attr, param in params:
-        key = param.name.replace("-", "_")
-        given = options.get(key)
-        if given is None and _given_on_command_line(ctx, key):
-            values[attr] = None  # an explicit JSON null, not "use the default"
-            continue
-        values[attr] = param.resolve(given)
-        if param.required and values[attr] is None:
-            raise click.MissingParameter(
-                param_hint=f"'--{param.name}'", ctx=ctx, param_type="option"
-            )
+    with parameter_context(flow_cls):
+        for attr, param in params:
+            key = param.name.replace("-", "_")
+            given = options.get(key)
+            if given is None and _given_on_command_line(ctx, key):
+                values[attr] = None  # an explicit JSON null, not "use the default"
+                continue
+            values[attr] = param.resolve(given, flow_cls.__name__)
+            if param.required and values[attr] is None:
+                raise click.MissingParameter(
+                    param_hint=f"'--{param.name}'", ctx=ctx, param_type="option"
+                )
     validated_graph(flow_cls)
+    if options.get("user_namespace") is not None:
+        from ..client import namespace
+
+        namespace(options["user_namespace"] or None)  # the steps' Client API, as Metaflow
     _execute(flow_cls, values, options)
 
 
@@ -224,5 +323,7 @@ def _execute(flow_cls: type, values: dict[str, Any], options: dict[str, Any], **
         max_num_splits=options["max_num_splits"],
         tags=list(options["tags"]),
         run_id_file=options.get("run_id_file"),
+        runner_attribute_file=options.get("runner_attribute_file"),
+        environment=root.get("environment"),
     )
     execute_run(flow_cls, values, run_options, **resume)

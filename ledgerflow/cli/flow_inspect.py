@@ -90,18 +90,33 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
     @click.argument("arg_run_id", metavar="[RUN_ID]", required=False)
     @click.option("--run-id", default=None, metavar="RUN_ID", help="The run to list.")
     @click.option("--all", "list_all", is_flag=True, help="Every run of the flow, newest first.")
+    @click.option("--my-runs", is_flag=True,
+                  help="Every run of the flow in your namespace (user:<you>), newest first.")
     @click.option("--hide-system-tags", is_flag=True, help="Only user tags.")
+    @click.option("--group-by-tag", is_flag=True,
+                  help="For each tag, the runs that have it.")
+    @click.option("--group-by-run", is_flag=True, help="For each run, its tags (the default).")
     @errors_as_lines
-    def tag_list(arg_run_id: str | None, run_id: str | None, list_all: bool,
-                 hide_system_tags: bool) -> None:  # fmt: skip
+    def tag_list(arg_run_id: str | None, run_id: str | None, list_all: bool, my_runs: bool,
+                 hide_system_tags: bool, group_by_tag: bool,
+                 group_by_run: bool) -> None:  # fmt: skip
         if arg_run_id and run_id:
             raise UsageError("give the run either as RUN_ID or with --run-id, not both")
         run_id = arg_run_id or run_id
-        if list_all and run_id:
-            raise UsageError("--all lists every run; leave out the run id")
+        if (list_all or my_runs) and run_id:
+            raise UsageError("--all and --my-runs list several runs; leave out the run id")
+        if list_all and my_runs:
+            raise UsageError("--all cannot be used together with --my-runs")
+        if group_by_tag and group_by_run:
+            raise UsageError("--group-by-tag cannot be used with --group-by-run")
         with all_namespaces():
-            if list_all:
+            if list_all or my_runs:
                 runs = list(_flow(flow))
+                if my_runs:
+                    from ..current import get_username
+
+                    mine = f"user:{get_username()}"
+                    runs = [r for r in runs if mine in r.system_tags]
             elif run_id:
                 runs = [_run(flow, run_id)]
             else:
@@ -109,7 +124,10 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
                 runs = [latest] if latest is not None else []
         if not runs:
             raise MetaflowNotFound(f"{flow} has no runs in ledger {_ledger_path()}")
-        _echo_tags(runs, hide_system_tags, per_run=list_all)
+        if group_by_tag:
+            _echo_runs_by_tag(runs, hide_system_tags)
+        else:
+            _echo_tags(runs, hide_system_tags, per_run=list_all or my_runs or group_by_run)
 
     @cli.command(help="Print the stdout and stderr a task (or every task of a step) wrote, "
                       "as stored in the ledger. Headers go to stderr, the text to stdout.\n\n"
@@ -152,9 +170,12 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
     @click.option("--private", is_flag=True, help="Also internal artifacts (names with _).")
     @click.option("--trust", is_flag=True,
                   help="Allow unpickling values written on another machine.")
+    @click.option("--file", "file", default=None, type=click.Path(dir_okay=False),
+                  help="Write the artifacts, every value loaded whatever its size, as a pickled "
+                       "dict {'RUN_ID/STEP/TASK_ID': {name: value}} to this file (as Metaflow).")
     @errors_as_lines
     def dump(input_path: str, include: str, max_value_size: int, private: bool,
-             trust: bool) -> None:  # fmt: skip
+             trust: bool, file: str | None) -> None:  # fmt: skip
         from ..ledger import Ledger
 
         ledger = Ledger.open(_ledger_path(f"{flow}/{input_path}"))
@@ -163,11 +184,20 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 
             trust_ledger(ledger.path)
         names = {n for n in include.split(",") if n}
+        output: dict[str, dict[str, Any]] = {}
         with all_namespaces():
             for task in _tasks(flow, input_path, None):
                 _header(f"Dumping output of run_id={_ids(task)}")
+                if file is not None:
+                    output["/".join(task.path_components[1:4])] = _dump_dict(
+                        ledger, task, names, private
+                    )
+                    continue
                 for line in _dump_lines(ledger, task, names, max_value_size, private):
                     click.echo(line)
+        if file is not None:
+            _write_pickle(file, output)
+            _header(f"Artifacts written to {file}")
 
 
 # -- finding runs and tasks ----------------------------------------------------------------
@@ -319,6 +349,56 @@ def _dump_lines(ledger: Ledger, task: Task, names: set[str], max_value_size: int
             value = "< artifact too large >"
         lines.append(f"{art['name']} [size: {art['size']} type: {_class(art['type'])}] = {value}")
     return lines
+
+
+def _dump_dict(ledger: Ledger, task: Task, names: set[str], private: bool) -> dict[str, Any]:
+    """{name: value} of a task's artifacts, every value loaded (Metaflow's dump --file)."""
+    from .reads import artifact_records
+
+    flow, run_id, step, task_id = task.path_components
+    wanted = [a["name"] for a in artifact_records(ledger, flow, run_id, step, task_id,
+                                                  task.current_attempt, private=private)]  # fmt: skip
+    if private:
+        from ..internals import INTERNAL_ARTIFACTS
+
+        wanted += list(INTERNAL_ARTIFACTS)
+    return {name: task[name].data for name in sorted(wanted) if not names or name in names}
+
+
+def _write_pickle(path: str, output: dict[str, Any]) -> None:
+    """Write whole or not at all: a temporary file beside the target, then a rename."""
+    import os
+    import pickle
+    import tempfile
+
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".dump-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(output, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _echo_runs_by_tag(runs: list[Run], hide_system: bool) -> None:
+    """Metaflow's `tag list --group-by-tag`: for each tag, the runs having it."""
+    by_tag: dict[tuple[bool, str], list[str]] = {}
+    for run in runs:
+        for t in run.user_tags:
+            by_tag.setdefault((False, t), []).append(run.pathspec)
+        if not hide_system:
+            for t in run.system_tags:
+                by_tag.setdefault((True, t), []).append(run.pathspec)
+    for (system, t), pathspecs in sorted(by_tag.items(), key=lambda kv: kv[0][1]):
+        if _quiet():
+            click.echo(f"{'system' if system else 'user'}:{t} ; {','.join(sorted(pathspecs))}")
+            continue
+        click.echo("For tag " + (t if system else click.style(t, bold=True)))
+        for line in _columns(sorted(pathspecs), set()):
+            click.echo(line)
+        click.echo("")
 
 
 def _class(type_name: str) -> str:

@@ -2,7 +2,8 @@
 
 click costs every run ~20 ms of imports and set-up before its first task starts. This parser
 takes only the plainest command line: the global options --db, --quiet, --debug and
---no-pylint, then `run` with its own options and the flow's parameters, each given once as
+Metaflow's no-ops (--no-pylint, --pylint, --metadata, --datastore, --environment), then
+`run` with its own options and the flow's parameters, each given once as
 `--name value` or `--name=value`, every value valid beyond doubt. For anything else (help,
 --with, a bool or file parameter, a value click would refuse or read differently) it answers
 None and click parses the command line, reporting any mistake exactly as it always does.
@@ -16,16 +17,27 @@ import sys
 from typing import Any, NoReturn
 
 from .errors import call_reporting_errors
-from .run_flow import EXECUTOR_NAMES, RunOptions, execute_run, validated_graph
+from .run_flow import (
+    EXECUTOR_NAMES,
+    RunOptions,
+    execute_run,
+    refuse_unsupported,
+    validated_graph,
+)
 
-_GLOBAL_FLAGS = {"--quiet", "--debug", "--no-pylint"}
-_RUN_OPTIONS = {"--tag", "--max-workers", "--executor", "--max-num-splits", "--run-id-file"}
+_GLOBAL_FLAGS = {"--quiet", "--debug", "--no-pylint", "--pylint"}
+# Metaflow's top-level options that take a value; only --environment is looked at (warned).
+_GLOBAL_VALUES = {"--db", "--metadata", "--datastore", "--datastore-root", "--environment",
+                  "--event-logger", "--monitor"}  # fmt: skip
+_RUN_OPTIONS = {"--tag", "--max-workers", "--executor", "--max-num-splits", "--run-id-file",
+                "--runner-attribute-file", "--max-log-size"}  # fmt: skip
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def main(flow_cls: type) -> NoReturn:
     """The flow's command line: plain `run`s here, everything else through click."""
+    refuse_unsupported(flow_cls)
     parsed = parse_plain_run(flow_cls, sys.argv[1:])
     if parsed is None:
         from .flow_cli import main as click_main
@@ -48,13 +60,13 @@ def parse_plain_run(flow_cls: type,
         at = args.index("run")
     except ValueError:
         return None
-    globals_ = _pairs(args[:at], takes_value={"--db"}, flags=_GLOBAL_FLAGS)
+    globals_ = _pairs(args[:at], takes_value=_GLOBAL_VALUES, flags=_GLOBAL_FLAGS)
     if globals_ is None:
         return None
     from ..parameters import flow_parameters
 
     params = {f"--{p.name}": (attr, p) for attr, p in flow_parameters(flow_cls)}
-    if set(params) & (_RUN_OPTIONS | _GLOBAL_FLAGS | {"--db"}):
+    if set(params) & (_RUN_OPTIONS | _GLOBAL_FLAGS | _GLOBAL_VALUES):
         return None
     given = _pairs(args[at + 1 :], takes_value=_RUN_OPTIONS | set(params), flags=set(),
                    repeatable={"--tag"})  # fmt: skip
@@ -66,6 +78,8 @@ def parse_plain_run(flow_cls: type,
     values: dict[str, Any] = {}
     for option, (attr, param) in params.items():
         text = given.get(option)
+        if text is None and param.from_environment() is not None:
+            return None  # $METAFLOW_RUN_<NAME>: click reads it (and reports a bad value)
         if text is None:
             if param.required and param.default is None:
                 return None  # click reports it missing
@@ -79,7 +93,7 @@ def parse_plain_run(flow_cls: type,
         converted = _convert(param, text[-1])
         if converted is None:
             return None
-        values[attr] = converted[0]
+        values[attr] = param.split(converted[0])  # separator=
     return values, options, "--debug" in globals_
 
 
@@ -118,6 +132,8 @@ def _run_options(globals_: dict[str, list[str]], given: dict[str, list[str]]) ->
     from ..tags import MAX_USER_TAG_SET_SIZE, validate_tag
 
     options = RunOptions(db=(globals_.get("--db") or [None])[-1], quiet="--quiet" in globals_)
+    if "--environment" in globals_:
+        options.environment = globals_["--environment"][-1]
     try:
         options.tags = [validate_tag(t) for t in given.get("--tag", [])]
     except MetaflowTaggingError:
@@ -134,9 +150,16 @@ def _run_options(globals_: dict[str, list[str]], given: dict[str, list[str]]) ->
         options.executor = given["--executor"][-1]
         if options.executor not in EXECUTOR_NAMES:
             return None
-    if "--run-id-file" in given:
-        options.run_id_file = given["--run-id-file"][-1]
-        if not options.run_id_file or os.path.isdir(options.run_id_file):
+    for option, attr in (("--run-id-file", "run_id_file"),
+                         ("--runner-attribute-file", "runner_attribute_file")):  # fmt: skip
+        if option in given:
+            path = given[option][-1]
+            if not path or os.path.isdir(path):
+                return None
+            setattr(options, attr, path)
+    if "--max-log-size" in given:  # accepted; logs are stored whole
+        text = given["--max-log-size"][-1]
+        if not _INT.fullmatch(text) or int(text) < 0:
             return None
     return options
 

@@ -3,7 +3,9 @@ path): validate the graph, open the ledger, run, report. Imports no click."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from .. import __version__
@@ -24,6 +26,8 @@ class RunOptions:
     max_num_splits: int = DEFAULT_MAX_NUM_SPLITS
     tags: list[str] = factory(list)
     run_id_file: str | None = None
+    runner_attribute_file: str | None = None  # JSON for Runner: run_id, flow_name, metadata
+    environment: str | None = None  # Metaflow's --environment: only warned about
 
 
 EXECUTOR_NAMES = list(EXECUTORS)
@@ -38,6 +42,42 @@ def validated_graph(flow_cls: type) -> Any:
     return graph
 
 
+@contextlib.contextmanager
+def parameter_context(flow_cls: type) -> Iterator[None]:
+    """`current` as a parameter's default function sees it in Metaflow: the flow's name, the
+    user and the @project names (no run yet)."""
+    from ..current import current
+    from ..decorators import project_info
+
+    user = get_username()
+    current._set(flow_name=flow_cls.__name__, username=user,
+                 **project_info(flow_cls, user))  # fmt: skip
+    try:
+        yield
+    finally:
+        current._clear()
+
+
+def refuse_unsupported(flow_cls: type) -> None:
+    """Exit 1 with one line per Metaflow feature the flow uses that ledgerflow lacks."""
+    from ..decorators import unsupported_features
+
+    found = unsupported_features(flow_cls)
+    for line in found:
+        print(line, file=sys.stderr)
+    if found:
+        sys.exit(1)
+
+
+def _write_attributes(path: str, run_id: str, flow_name: str, ledger_path: Any) -> None:
+    """Metaflow's runner attribute file: what `Runner` reads to find the run."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"run_id": run_id, "flow_name": flow_name,
+                   "metadata": f"ledger@{ledger_path}"}, f)  # fmt: skip
+
+
 def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
                 **resume: Any) -> None:  # fmt: skip
     """Run the flow (exit 1 if it fails; with --quiet print only the run id)."""
@@ -48,12 +88,19 @@ def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
     if not options.quiet:
         print(f"ledgerflow {__version__} executing {flow_cls.__name__} for "
               f"user:{get_username()} (ledger: {ledger.path})")  # fmt: skip
+    from ..decorators import unapplied_warnings
+
+    for warning in unapplied_warnings(flow_cls, options.environment):
+        print(warning, file=sys.stderr)  # even with --quiet: they explain later failures
     executor = executor_class(options.executor)(options.max_workers)
 
     def on_run_id(run_id: str) -> None:
         if options.run_id_file:
             with open(options.run_id_file, "w") as f:
                 f.write(run_id)
+        if options.runner_attribute_file:
+            _write_attributes(options.runner_attribute_file, run_id, flow_cls.__name__,
+                              ledger.path)  # fmt: skip
 
     runtime = Runtime(
         flow_cls,

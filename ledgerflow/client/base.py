@@ -5,7 +5,7 @@ what is there instead)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -233,6 +233,21 @@ class MetaflowObject:
 
     def _ipython_key_completions_(self) -> list[str]:
         return [child.id for child in self]
+
+    def _repr_html_(self) -> str:
+        """A table for notebooks (Run and Task have their own): a Flow's newest runs, a
+        Step's tasks, an artifact's stored preview. Nothing is unpickled."""
+        from . import extras
+
+        shows: dict[str, Callable[[Any], str]] = {
+            "flow": extras.flow_html, "step": extras.step_html, "artifact": extras.artifact_html,
+        }  # fmt: skip
+        show = shows.get(self._NAME)
+        if show is None:
+            from .extras import html_table
+
+            return html_table(str(self), [("pathspec", self.pathspec)])
+        return show(self)
 
     # -- times -----------------------------------------------------------------------------
 

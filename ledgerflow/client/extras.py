@@ -74,6 +74,13 @@ class MetaflowData:
 
     __repr__ = __str__
 
+    def _repr_html_(self) -> str:
+        """The artifacts' names, types, sizes and stored previews (nothing is loaded)."""
+        arts = self.__dict__.get("_artifacts", {})
+        return html_rows(f"data of {self._owner or 'task'}", ["name", "type", "size", "preview"],
+                         [[a.id, a.type, a.size, stored_preview(a)]
+                          for a in arts.values()])  # fmt: skip
+
 
 def html_table(title: str, rows: list[tuple[str, Any]]) -> str:
     """A small two-column HTML table for notebooks."""
@@ -83,3 +90,114 @@ def html_table(title: str, rows: list[tuple[str, Any]]) -> str:
         for k, v in rows
     )
     return f"<table><caption>{html.escape(title)}</caption>{body}</table>"
+
+
+def _code(text: str) -> str:
+    return f"<code>{html.escape(text)}</code>"
+
+
+def html_rows(title: str, header: list[str], rows: list[list[Any]]) -> str:
+    """An HTML table with a header row, cells escaped (previews come from stored text,
+    never from unpickling)."""
+    head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td style='text-align:left'>{_cell(c)}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><caption>{html.escape(title)}</caption><tr>{head}</tr>{body}</table>"
+
+
+def _cell(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def dag_lines(graph_info: dict[str, Any] | None) -> list[str]:
+    """'start → a, b' per step in graph order, from a run's _graph_info (a foreach says
+    'foreach self.x')."""
+    if not graph_info:
+        return []
+    lines = []
+    for name, step in graph_info.get("steps", {}).items():
+        nexts = ", ".join(step.get("next", []))
+        kind = step.get("type")
+        note = f"  (foreach self.{step['foreach_artifact']})" if kind == "split-foreach" and \
+            step.get("foreach_artifact") else ""  # fmt: skip
+        lines.append(f"{name} → {nexts}{note}" if nexts else name)
+    return lines
+
+
+class TaskExtras:
+    """Metaflow's Task members that have no ledgerflow counterpart of their own."""
+
+    def loglines(self, stream: str, as_unicode: bool = True,
+                 meta_dict: Any = None) -> Iterable[tuple[Any, Any]]:  # fmt: skip
+        """(timestamp, line) for each line of 'stdout' or 'stderr', as Metaflow's
+        `Task.loglines`. ledgerflow stores a task's log as text, not per-line times: every
+        line carries the task's start time (naive UTC, as Metaflow's timestamps)."""
+        if stream not in ("stdout", "stderr"):
+            raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
+        text: str = getattr(self, stream)
+        started = self._started_utc()
+        for line in text.splitlines():
+            yield started, (line if as_unicode else line.encode("utf-8"))
+
+    def _started_utc(self) -> Any:
+        from datetime import UTC, datetime
+
+        raw = self._row["started_at"]  # type: ignore[attr-defined]
+        if not raw:
+            return None
+        moment = datetime.fromisoformat(raw)
+        return moment.astimezone(UTC).replace(tzinfo=None)
+
+    @property
+    def environment_info(self) -> dict[str, Any] | None:
+        """None, as Metaflow for local runs (no code package, no conda environment)."""
+        return None
+
+
+class StepExtras:
+    """Metaflow's Step members that have no ledgerflow counterpart of their own."""
+
+    @property
+    def environment_info(self) -> dict[str, Any] | None:
+        """None, as Metaflow for local runs (see Task.environment_info)."""
+        return None
+
+
+def stored_preview(artifact: Any) -> str:
+    """The artifact's preview as stored with its blob (text; never unpickles). Internal
+    artifacts built from a task's columns are small JSON values: their repr."""
+    from ..preview import preview
+    from . import _db
+
+    computed = artifact._row.get("computed")
+    if computed is not None:
+        return preview(computed())
+    row = _db.one(artifact._ledger, "select preview from blob where sha = ?", (artifact.sha,))
+    return (row["preview"] if row else "") or ""
+
+
+def flow_html(flow: Any, limit: int = 10) -> str:
+    """A flow: its newest runs (pathspec, status, created, user tags)."""
+    runs = flow._runs(limit=limit)
+    rows = [[r.pathspec, r.status, r.created_at, ", ".join(sorted(r.user_tags))] for r in runs]
+    return html_rows(f"Flow('{flow.pathspec}'): newest {len(rows)} runs",
+                     ["run", "status", "created_at", "tags"], rows)  # fmt: skip
+
+
+def step_html(step: Any) -> str:
+    """A step: each task's pathspec, status, attempt, foreach index and times."""
+    rows = [[t.pathspec, t.status, t.current_attempt, t.index, t.created_at, t.finished_at]
+            for t in step]  # fmt: skip
+    return html_rows(str(step), ["task", "status", "attempt", "index", "started_at",
+                                 "finished_at"], rows)  # fmt: skip
+
+
+def artifact_html(artifact: Any) -> str:
+    """An artifact: type, size, encoding, SHA and stored preview (its value is not loaded)."""
+    return html_table(str(artifact), [
+        ("pathspec", artifact.pathspec), ("type", artifact.type), ("size", artifact.size),
+        ("encoding", artifact.encoding), ("sha", artifact.sha),
+        ("preview", stored_preview(artifact)),
+    ])  # fmt: skip

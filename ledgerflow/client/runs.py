@@ -22,7 +22,7 @@ from .base import (
     _no_flow_detail,
     _not_found,
 )
-from .extras import MetaflowCode, MetaflowData, html_table
+from .extras import MetaflowCode, MetaflowData, dag_lines, html_table
 from .tasks import Step, Task
 
 
@@ -397,4 +397,23 @@ class Run(MetaflowObject):
                 ("system tags", ", ".join(sorted(self.system_tags))),
                 ("steps", ", ".join(reversed([s.id for s in self]))),
             ],
-        )
+        ) + self._dag_html()
+
+    def _graph_info(self) -> dict[str, Any] | None:
+        row = _db.one(self._ledger, "select graph_info from run where id = ?", (self._pk,))
+        return json.loads(row["graph_info"]) if row and row["graph_info"] else None
+
+    def _dag_html(self) -> str:
+        """The run's graph, one 'step → next' line per step, in graph order."""
+        import html
+
+        lines = dag_lines(self._graph_info())
+        if not lines:
+            return ""
+        return "<pre>" + html.escape("\n".join(lines)) + "</pre>"
+
+    @property
+    def trigger(self) -> None:
+        """None: ledgerflow runs are never started by events (Metaflow's Trigger is for
+        deployed flows)."""
+        return None

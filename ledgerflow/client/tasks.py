@@ -24,13 +24,13 @@ from .base import (
     _find_task,
     _id_key,
 )
-from .extras import Metadata, MetaflowCode, MetaflowData, html_table
+from .extras import Metadata, MetaflowCode, MetaflowData, StepExtras, TaskExtras, html_table
 
 if TYPE_CHECKING:
     from .runs import Run
 
 
-class Step(MetaflowObject):
+class Step(StepExtras, MetaflowObject):
     """A step of a run: a container of its tasks (several for a foreach), newest first."""
 
     _NAME = "step"
@@ -147,7 +147,7 @@ class Step(MetaflowObject):
                 yield self._run[name]
 
 
-class Task(MetaflowObject):
+class Task(TaskExtras, MetaflowObject):
     """One task (its highest attempt, unless built with attempt=N): a container of its
     public artifacts."""
 
