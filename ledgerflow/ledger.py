@@ -24,6 +24,7 @@ from typing import Any
 
 
 from . import codec
+from .cards.storage import write_card_rows
 from .checkpointer import Checkpointer
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
@@ -633,6 +634,7 @@ class Ledger:
         )
         logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
         conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
+        write_card_rows(conn, task_pk, rec.cards)
         return task_pk
 
 

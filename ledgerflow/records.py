@@ -45,3 +45,4 @@ class TaskRecord:
     stderr: str = ""
     origin_pathspec: str | None = None
     transition: dict[str, Any] | None = None
+    cards: list[Any] = factory(list)  # CardRecords (ledgerflow/cards/storage.py)

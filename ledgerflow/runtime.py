@@ -473,6 +473,7 @@ class Runtime:
             stderr=stderr,
             origin_pathspec=origin.pathspec if origin else None,
             transition=transition_record(result.transition),
+            cards=result.cards,
         )
 
     # -- terminal -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import codec
 from .capture import TaskCapture, capturing
+from .cards.hook import render_task_cards
 from .clock import now_iso
 from .current import current
 from .decorators import step_decorator
@@ -88,6 +89,7 @@ class TaskResult:
     location: str | None = None  # 'file:line' of the innermost user frame of the failure
     stdout: str = ""
     stderr: str = ""
+    cards: list[Any] = factory(list)  # CardRecords (ledgerflow/cards), blobs in `blobs`
 
     @property
     def ok(self) -> bool:
@@ -179,6 +181,7 @@ def run_task(spec: TaskSpec) -> TaskResult:
     result.stdout, result.stderr = capture.text("stdout"), capture.text("stderr")
     collect_artifacts(flow, state, spec, parent_refs, result, ledger, error)
     result.finished_at = now_iso()
+    render_task_cards(func, spec, result, graph, ledger.chunk_size)  # never raises
     return result
 
 
