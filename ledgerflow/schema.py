@@ -119,8 +119,13 @@ def searchable(name: str, inherited: bool) -> bool:
 SEARCHABLE_SQL = "a.inherited = 0 and substr(a.name, 1, 1) != '_'"
 
 
+def index_runs_by_created_at(conn: sqlite3.Connection) -> None:
+    """Newest-first run lists over every flow (`ledgerflow ui`) read one index range."""
+    conn.execute("create index if not exists run_created_at on run(created_at)")
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_schema, add_card_table]
+MIGRATIONS: list[Migration] = [_v1_schema, add_card_table, index_runs_by_created_at]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Names in a ledger file; anything else at version 0 means the file is someone else's.
