@@ -131,7 +131,12 @@ class Handler(BaseHTTPRequestHandler):
 
             html = error_card(f"card {card_pk}", row["type"], row["error"] or "")
         else:
-            html = read_card_html(self.app.ledger, row["sha"])
+            try:
+                html = read_card_html(self.app.ledger, row["sha"])
+            except ValueError as e:  # not text: a tampered ledger; decode nothing
+                from ..cards.render import error_card
+
+                html = error_card(f"card {card_pk}", row["type"], str(e))
         self._send(200, "text/html; charset=utf-8", html.encode("utf-8"), CARD_CSP)
 
     # -- responses

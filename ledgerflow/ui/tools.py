@@ -27,7 +27,8 @@ def search_page(app: Any, text: str, flow: str | None) -> str:
             return frame("Search", "".join(body) + f'<div class="err">{esc(e)}</div>',
                          app.path.name, text)
         rows = [[link(h.pathspec, path("artifact", h.flow, h.run_id, h.step, h.task_id, h.name)),
-                 esc(h.snippet), esc((h.created_at or "")[:19])] for h in hits]  # fmt: skip
+                 esc(h.snippet), esc((h.created_at or "")[:19].replace("T", " "))]
+                for h in hits]  # fmt: skip
         body.append(table(["artifact", "match", "created"], rows, "hits") if rows
                     else '<p class="muted">No matches.</p>')
     return frame(f"Search {text}", "".join(body), app.path.name, text)
