@@ -22,8 +22,7 @@ from pathlib import Path
 import pytest
 
 from ledgerflow.liveness import hostname
-from ledgerflow.ui import make_server
-from ledgerflow.ui import tools
+from ledgerflow.ui import make_server, tools
 
 from .helpers import FLOWS, query, run_flow
 

@@ -19,7 +19,9 @@ _LAZY = {
     "CardContainer": "client",
 }  # fmt: skip
 
-__all__ = sorted(_LAZY)
+__all__ = ["Artifact", "Card", "CardContainer", "Error", "Image", "Markdown",
+           "MetaflowCardComponent", "ProgressBar", "Table", "UserComponent", "VegaChart",
+           "get_cards"]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,8 @@ class Card:
 
     def __init__(self, ledger: Any, row: dict[str, Any], pathspec: str,
                  from_resumed: bool = False, origin_pathspec: str | None = None):  # fmt: skip
-        self._ledger, self._row, self._html = ledger, row, None
+        self._ledger, self._row = ledger, row
+        self._html: str | None = None
         self.type: str = row["type"]
         self.hash: str | None = row["sha"]
         self.error: str | None = row["error"]  # why rendering failed, else None

@@ -300,5 +300,14 @@ class Error(UserComponent):
         return _error_box(self._title or "Error", repr(self._exception))
 
 
-__all__ = ["MetaflowCardComponent", "UserComponent", "Markdown", "Table", "Image",
-           "Artifact", "VegaChart", "ProgressBar", "Error"]  # fmt: skip
+__all__ = [
+    "Artifact",
+    "Error",
+    "Image",
+    "Markdown",
+    "MetaflowCardComponent",
+    "ProgressBar",
+    "Table",
+    "UserComponent",
+    "VegaChart",
+]  # fmt: skip

@@ -9,11 +9,9 @@ with its error (and, with `save_errors=True`, an HTML page showing it).
 from __future__ import annotations
 
 import threading
-import traceback
 from typing import Any
 
-from .collector import default_editable, take_collector
-from .storage import CardRecord
+# Imported by task.py on every run: what only steps with cards need is imported in _render.
 
 
 def render_task_cards(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int) -> None:
@@ -26,6 +24,11 @@ def render_task_cards(func: Any, spec: Any, result: Any, graph: Any, chunk_size:
 
 def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int) -> None:
     cards = [d.attributes for d in getattr(func, "decorators", []) if d.name == "card"]
+    if not cards and not _collectors_in_use():
+        return  # the common case: no @card, no current.card
+    from .collector import default_editable, take_collector
+    from .storage import CardRecord
+
     collector = take_collector(spec.pathspec)
     if not cards:
         if collector is not None and collector._has_default_components:
@@ -54,6 +57,13 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int) -> N
         result.cards.append(CardRecord(type=card_type, id=attrs.get("id"), sha=sha, error=error))
 
 
+def _collectors_in_use() -> bool:
+    import sys
+
+    module = sys.modules.get(f"{__package__}.collector")  # loaded by current.card only
+    return module is not None and bool(module._by_task)
+
+
 def _render_one(card_type: str, task: dict[str, Any], components: list[Any],
                 timeout: float) -> tuple[str | None, str | None]:  # fmt: skip
     """(html, None) or (None, error text), in a watched thread when a timeout applies."""
@@ -69,6 +79,8 @@ def _render_one(card_type: str, task: dict[str, Any], components: list[Any],
         try:
             outcome["html"] = make(task, components)
         except Exception:
+            import traceback
+
             outcome["error"] = traceback.format_exc()
 
     worker = threading.Thread(target=target, name="ledgerflow-card", daemon=True)
@@ -108,7 +120,7 @@ def _task_facts(spec: Any, result: Any, graph: Any) -> dict[str, Any]:
         "finished_at": result.finished_at,
         "parameters": [row(records[n]) for n in sorted(spec.param_names) if n in records],
         "artifacts": [row(r) for n, r in sorted(records.items())
-                      if not n.startswith("_") and n not in spec.param_names],  # fmt: skip
+                      if not n.startswith("_") and n not in spec.param_names],
         "graph_info": graph_info,
     }
 

@@ -8,4 +8,4 @@ from __future__ import annotations
 
 from .server import DEFAULT_PORT, make_server, serve
 
-__all__ = ["serve", "make_server", "DEFAULT_PORT"]
+__all__ = ["DEFAULT_PORT", "make_server", "serve"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..cards.dag import STATUS_COLOURS
@@ -17,7 +17,7 @@ def _t(iso: str | None) -> float | None:
     if not iso:
         return None
     try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(iso).timestamp()
     except ValueError:
         return None
 
@@ -29,7 +29,7 @@ def gantt_svg(tasks: list[dict[str, Any]], step_order: list[str],
         return '<p class="muted">No tasks yet.</p>'
     rank = {s: i for i, s in enumerate(step_order)}
     tasks = sorted(tasks, key=lambda t: (rank.get(t["step"], len(rank)), t["started_at"] or ""))
-    now = datetime.now(timezone.utc).timestamp()
+    now = datetime.now(UTC).timestamp()
     spans = [(_t(t["started_at"]) or now, _t(t["finished_at"]) or now) for t in tasks]
     t0, t1 = min(s for s, _ in spans), max(e for _, e in spans)
     total = max(t1 - t0, 1e-3)

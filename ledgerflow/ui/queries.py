@@ -43,7 +43,8 @@ def runs_page(ledger: Any, flow: str | None, status: str | None, tag: str | None
     """One page of runs, newest first, and the cursor of the next page (None at the end).
     The cursor is 'created_at|id' of the last run looked at; the run(created_at) index
     makes each page one index range, however deep."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if flow:
         where.append("r.flow_id = (select id from flow where name = ?)")
         params.append(flow)

@@ -103,7 +103,8 @@ class Handler(BaseHTTPRequestHandler):
             self._html(200, pages.task_page(app, *rest))
         elif kind == "artifact" and len(rest) == 5:
             load = post and _one(query, "load") == "1"
-            self._html(200, pages.artifact_page(app, *rest, load=load))
+            flow, run_id, step, task_id, name = rest
+            self._html(200, pages.artifact_page(app, flow, run_id, step, task_id, name, load))
         elif kind == "card" and len(rest) == 1 and rest[0].isdigit():
             self._card(int(rest[0]))
         elif kind == "search" and not rest:

@@ -150,4 +150,4 @@ def run_sql(ledger_path: Any, query: str) -> tuple[list[str], list[tuple[Any, ..
     return columns, rows[:SQL_ROWS], len(rows) > SQL_ROWS
 
 
-__all__ = ["search_page", "diff_page", "sql_page", "run_sql", "badge"]
+__all__ = ["badge", "diff_page", "run_sql", "search_page", "sql_page"]
