@@ -96,6 +96,15 @@ class Current:
             d["tempdir"] = tempfile.mkdtemp(prefix=f"ledgerflow-{d['step_name']}-")
         return d["tempdir"]
 
+    @property
+    def card(self) -> Any:
+        """The running task's cards: `current.card.append(Markdown(...))` (ledgerflow/cards)."""
+        from .cards.collector import collector_for
+
+        if self.pathspec is None:
+            raise AttributeError("current.card is available only inside a running step")
+        return collector_for(self.pathspec)
+
     def _ledger_path(self) -> str | None:
         """The ledger the running task writes to (the Client API reads it inside steps)."""
         return self._local.__dict__.get("ledger_path")

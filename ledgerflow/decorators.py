@@ -146,7 +146,31 @@ BatchDecorator = _accepting("batch", _ANY)
 KubernetesDecorator = _accepting("kubernetes", _ANY)
 CondaDecorator = _accepting("conda", _ANY)
 PypiDecorator = _accepting("pypi", _ANY)
-CardDecorator = _accepting("card", _ANY)
+
+
+class CardDecorator(StepDecorator):
+    """Render a card (an HTML report) when the task ends; see ledgerflow/cards/. Several
+    per step are allowed, each with its own `id`."""
+
+    name = "card"
+    defaults = {"type": "default", "id": None, "options": {}, "scope": "task", "rank": None,
+                "timeout": 45, "save_errors": True, "customize": False,
+                "refresh_interval": 5}  # fmt: skip
+
+    def __call__(self, f: F) -> F:
+        if not hasattr(f, "decorators"):
+            f.decorators = []  # type: ignore[attr-defined]
+        for other in f.decorators:  # type: ignore[attr-defined]
+            if other.name == "card" and other.attributes["id"] == self.attributes["id"]:
+                which = f"id={self.attributes['id']!r}" if self.attributes["id"] else "no id"
+                raise LedgerflowError(
+                    f"Step '{f.__name__}' has two @card with {which}; give each @card its own "
+                    "id, e.g. @card(id='summary')"
+                )
+        f.decorators.append(self)  # type: ignore[attr-defined]
+        return f
+
+
 SecretsDecorator = _accepting("secrets", _ANY)
 
 

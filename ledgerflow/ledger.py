@@ -24,6 +24,7 @@ from typing import Any
 
 
 from . import codec
+from .cards.storage import write_card_rows
 from .checkpointer import Checkpointer
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
@@ -670,6 +671,7 @@ class Ledger:
     def _insert_artifacts(self, conn: sqlite3.Connection, task_pk: int, rec: TaskRecord) -> None:
         for blob in rec.blobs:
             self.put_blob(conn, blob)
+        write_card_rows(conn, task_pk, rec.cards)
         if not rec.artifacts:
             return
         first_id = self._next_artifact_id(conn)

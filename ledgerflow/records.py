@@ -48,3 +48,4 @@ class TaskRecord:
     origin_pathspec: str | None = None
     transition: dict[str, Any] | None = None
     pk: int | None = None
+    cards: list[Any] = factory(list)  # CardRecords (ledgerflow/cards/storage.py)

@@ -514,10 +514,11 @@ class Runtime:
 
     def _record(self, pending: Pending, result: TaskResult) -> TaskRecord:
         spec = pending.spec
-        stdout, stderr = result.stdout, result.stderr
+        stdout, stderr = result.stdout, result.stderr  # a clone's, or what the task added
         if pending.log is not None:
             pending.log.close()
-            stdout, stderr = pending.log.take()
+            out, err = pending.log.take()
+            stdout, stderr = out + stdout, err + stderr
         origin = self._clone_of.get(spec.task_id)
         if result.traceback and origin is None:
             stderr += result.traceback
@@ -544,6 +545,7 @@ class Runtime:
             origin_pathspec=origin.pathspec if origin else None,
             transition=transition_record(result.transition),
             pk=pending.pk,
+            cards=result.cards,
         )
 
     # -- terminal -----------------------------------------------------------------------------
@@ -560,9 +562,8 @@ class Runtime:
 
     def _report(self, result: TaskResult) -> None:
         spec = result.spec
-        if not self.echo_logs:  # else they were shown with the task's stderr
-            for warning in result.warnings:
-                real_stream("stderr").write(f"[{_prefix(spec)}] {warning}\n")
+        for warning in result.warnings:
+            real_stream("stderr").write(f"[{_prefix(spec)}] {warning}\n")
         origin = self._clone_of.get(spec.task_id)
         if origin is not None:
             self._say_task(spec, f"Cloned from {origin.pathspec}.")

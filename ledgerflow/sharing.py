@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cards.storage import copy_card_rows
 from .exceptions import LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
 from .ledger import Ledger
 from .schema import searchable
@@ -166,6 +167,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
         if task_id in task_map and parent_id in task_map:
             conn.execute("insert into task_parent(task_id, parent_id) values (?, ?)",
                          (task_map[task_id], task_map[parent_id]))  # fmt: skip
+    copy_card_rows(source, conn, task_map, lambda sha: _copy_blob(source, conn, sha, report))
     acols = ", ".join(_ARTIFACT_COLUMNS)
     next_id = Ledger._next_artifact_id(conn)
     for old_task, new_task in task_map.items():

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import codec
 from .capture import capturing
+from .cards.hook import render_task_cards
 from .clock import now_iso
 from .current import current
 from .decorators import step_decorator
@@ -88,7 +89,8 @@ class TaskResult:
     # a task cloned by `resume` (its origin's output).
     stdout: str = ""
     stderr: str = ""
-    warnings: list[str] = factory(list)  # also in its stderr; shown even with --quiet
+    warnings: list[str] = factory(list)  # the runtime shows them, even with --quiet
+    cards: list[Any] = factory(list)  # CardRecords (ledgerflow/cards), blobs in `blobs`
 
     @property
     def ok(self) -> bool:
@@ -200,6 +202,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False) -> T
     store = _store_in_ledger if own_process else _store
     collect_artifacts(flow, state, spec, parent_refs, result, ledger, error, output, store)
     result.finished_at = now_iso()
+    render_task_cards(func, spec, result, graph, ledger.chunk_size)  # never raises
     return result
 
 
@@ -422,8 +425,7 @@ def collect_artifacts(
         if not record.inherited:
             warning = credential_warning(spec.step, name, value, record.preview)
             if warning:
-                output.write("stderr", warning + "\n")
-                result.warnings.append(warning)
+                warn(result, warning)
     if error is not None:
         result.status = "failed"
         result.transition = None
@@ -478,6 +480,12 @@ def encode_artifact(name: str, value: Any, chunk_size: int) -> tuple[ArtifactRec
         preview=blob.preview,
     )
     return record, blob
+
+
+def warn(result: TaskResult, text: str) -> None:
+    """A warning about the task: stored with its stderr, shown by the runtime."""
+    result.stderr += text + "\n"
+    result.warnings.append(text)
 
 
 Store = Callable[[str, Any, Ledger, TaskResult], ArtifactRecord]

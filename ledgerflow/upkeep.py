@@ -139,7 +139,8 @@ def gc(ledger: Ledger) -> GcReport:
 def _delete_unreferenced(ledger: Ledger) -> int:
     with ledger.write() as conn:
         unreferenced = "select sha from blob where sha not in (select sha from artifact) " \
-                       "and sha not in (select sha from s3_object)"
+                       "and sha not in (select sha from s3_object) " \
+                       "and sha not in (select sha from card where sha is not null)"
         count = conn.execute(f"select count(*) from ({unreferenced})").fetchone()[0]
         conn.execute(f"delete from blob_chunk where sha in ({unreferenced})")
         conn.execute(f"delete from blob where sha in ({unreferenced})")

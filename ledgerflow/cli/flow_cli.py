@@ -249,6 +249,9 @@ def build_cli(flow_cls: type) -> click.Group:
     from .flow_inspect import add_inspect_commands
 
     add_inspect_commands(cli, flow_cls, script)
+    from .card_cmds import add_card_commands  # noqa: E402
+
+    add_card_commands(cli, flow_cls, script)
     return cli
 
 

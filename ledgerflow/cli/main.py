@@ -292,3 +292,4 @@ def main() -> None:
 
 # Sharing and upkeep commands live in their own module and register on `cli`.
 from . import upkeep_cmds  # noqa: F401
+from . import ui_cmd  # noqa: F401,E402

@@ -1,0 +1,114 @@
+"""`get_cards(task)`: a task's cards, as Metaflow's `metaflow.cards.get_cards`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+from .storage import card_rows, read_card_html
+
+
+class Card:
+    """One card of a task: `get()` is its HTML, `view()` opens it in a browser."""
+
+    def __init__(self, ledger: Any, row: dict[str, Any], pathspec: str,
+                 from_resumed: bool = False, origin_pathspec: str | None = None):  # fmt: skip
+        self._ledger, self._row = ledger, row
+        self._html: str | None = None
+        self.type: str = row["type"]
+        self.hash: str | None = row["sha"]
+        self.error: str | None = row["error"]  # why rendering failed, else None
+        self.pathspec = pathspec
+        self.from_resumed = from_resumed
+        self.origin_pathspec = origin_pathspec
+
+    @property
+    def id(self) -> str | None:
+        """The card's id, from `@card(id=...)`."""
+        return self._row["card_id"]
+
+    @property
+    def path(self) -> str:
+        """Where the card is: the task's pathspec, the card's type and position."""
+        return f"{self.pathspec}/card/{self._row['seq']}"
+
+    def get(self) -> str:
+        """The card's HTML (a failed card without saved HTML gives a page showing its error)."""
+        if self._html is None:
+            if self.hash is None:
+                from .render import error_card
+
+                self._html = error_card(self.pathspec, self.type, self.error or "no HTML stored")
+            else:
+                self._html = read_card_html(self._ledger, self.hash)
+        return self._html
+
+    def view(self) -> str:
+        """Write the HTML to a temporary file and open it in the web browser; returns the path."""
+        import webbrowser
+
+        fd, path = tempfile.mkstemp(suffix=".html", prefix="ledgerflow-card-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.get())
+        webbrowser.open("file://" + os.path.abspath(path))
+        return path
+
+    def _repr_html_(self) -> str:
+        import html
+
+        # An iframe keeps the card's styles from leaking into the notebook.
+        return (f'<iframe srcdoc="{html.escape(self.get(), quote=True)}" '
+                'style="width:100%;height:600px;border:1px solid #ddd"></iframe>')
+
+    def __str__(self) -> str:
+        return f"<Card at '{self.path}'>"
+
+    __repr__ = __str__
+
+
+class CardContainer:
+    """The cards of a task: a sequence of `Card`."""
+
+    def __init__(self, cards: list[Card]):
+        self._cards = cards
+
+    def __len__(self) -> int:
+        return len(self._cards)
+
+    def __iter__(self) -> Iterator[Card]:
+        return iter(self._cards)
+
+    def __getitem__(self, index: int) -> Card:
+        return self._cards[index]
+
+    def _repr_html_(self) -> str:
+        return "".join(f"<h3>{c.type} {c.id or ''}</h3>{c._repr_html_()}" for c in self._cards)
+
+
+def get_cards(task: Any, id: str | None = None, type: str | None = None,
+              follow_resumed: bool = True) -> CardContainer:  # fmt: skip
+    """The cards of a task (a `Task` or its pathspec), optionally only those with an id or a
+    type. A task cloned by `resume` shows its origin's cards when it has none itself."""
+    from ..client import Task
+
+    if isinstance(task, str):
+        task = Task(task)
+    if not isinstance(task, Task):
+        raise TypeError(f"get_cards needs a Task or a task pathspec, not {type_name(task)}")
+    ledger = task._ledger
+    rows = card_rows(ledger.conn, [task._pk])
+    pathspec, origin = task.pathspec, None
+    if not rows and follow_resumed and task.origin_pathspec:
+        origin_task = Task(task.origin_pathspec, ledger=ledger.path)
+        rows = card_rows(ledger.conn, [origin_task._pk])
+        origin = task.origin_pathspec
+    cards = [Card(ledger, r, pathspec, from_resumed=origin is not None, origin_pathspec=origin)
+             for r in rows
+             if (id is None or r["card_id"] == id) and (type is None or r["type"] == type)]
+    return CardContainer(cards)
+
+
+def type_name(value: Any) -> str:
+    return value.__class__.__name__

@@ -1,0 +1,405 @@
+"""`ledgerflow ui`: the pages over real ledgers (flows run by the real CLI), read with
+urllib and with a real browser (Debian's headless chromium), and a received ledger holding
+a malicious pickle that browsing must never unpickle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledgerflow.liveness import hostname
+from ledgerflow.ui import make_server, tools
+
+from .helpers import FLOWS, query, run_flow
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed here (apt-get install -y chromium; .ci/run "
+           "installs it)")  # fmt: skip
+
+
+def chromium(url: str, out_dir: Path, screenshot: str | None = None,
+             budget_ms: int | None = None) -> str:  # fmt: skip
+    """The DOM of a page after it loaded in headless chromium (and a screenshot of it)."""
+    profile = tempfile.mkdtemp(prefix="chromium-profile-", dir=out_dir)
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", f"--user-data-dir={profile}", "--window-size=1300,1000",
+            "--dump-dom"]  # fmt: skip
+    if budget_ms:
+        args.append(f"--virtual-time-budget={budget_ms}")
+    if screenshot:
+        args.append(f"--screenshot={out_dir / screenshot}")
+    proc = subprocess.run([*args, url], capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    if screenshot:
+        assert (out_dir / screenshot).stat().st_size > 5000  # a real picture, not a blank
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A ledger with a card flow, a foreach flow and a failed run."""
+    folder = tmp_path_factory.mktemp("ui")
+    db = folder / "ledgerflow.db"
+    ids = {}
+    for name, flow, args, code in (
+        ("card", FLOWS / "cards" / "card_flow.py", (), 0),
+        ("foreach", FLOWS / "client" / "foreach_flow.py", ("--tag", "nightly"), 0),
+        ("failed", FLOWS / "client" / "linear_flow.py", ("--fail", "true"), 1),
+        ("linear", FLOWS / "client" / "linear_flow.py", ("--alpha", "5"), 0),
+    ):
+        run_flow(flow, *args, "--run-id-file", str(folder / name), db=db, check=code)
+        ids[name] = (folder / name).read_text().strip()
+    ids["db"] = str(db)
+    return ids
+
+
+def _serve(db: str | Path, **kw) -> tuple[object, str]:
+    server, url = make_server(db, port=0, **kw)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, url.rstrip("/")
+
+
+@pytest.fixture
+def ui(ledger) -> Iterator[str]:
+    server, url = _serve(ledger["db"])
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+def get(url: str, data: dict[str, str] | None = None) -> tuple[int, str]:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    try:
+        with urllib.request.urlopen(url, data=body, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+# -- pages, read as HTML --------------------------------------------------------------------
+
+
+def test_runs_list_newest_first_with_filters(ui, ledger):
+    status, html = get(ui + "/")
+    assert status == 200
+    order = [ledger[k] for k in ("linear", "failed", "foreach", "card")]
+    assert [m for m in re.findall(r'href="/run/\w+/(\d+)"', html)] == order
+    _, only = get(ui + "/?flow=LinearFlow")
+    assert ledger["linear"] in only and ledger["card"] not in only
+    _, failed = get(ui + "/?status=failed")
+    assert ledger["failed"] in failed and ledger["linear"] not in failed
+    _, tagged = get(ui + "/?tag=nightly")
+    assert ledger["foreach"] in tagged and ledger["linear"] not in tagged
+
+
+def test_run_page_draws_the_dag_and_the_timeline(ui, ledger):
+    status, html = get(f"{ui}/run/LinearFlow/{ledger['failed']}")
+    assert status == 200
+    assert html.count('class="lf-node"') == 3
+    assert 'data-step="middle" data-status="failed"' in html
+    assert 'data-step="end" data-status="none"' in html  # never ran
+    assert html.count('class="lf-bar"') == 2  # start and middle ran
+
+
+def test_task_page_shows_logs_artifacts_cards(ui, ledger):
+    _, html = get(f"{ui}/task/LinearFlow/{ledger['linear']}/start/1")
+    assert "hello from start" in html and "warning from start" in html
+    assert "datetime.date" in html and "pickle" in html  # the type and encoding, no value
+    _, failed = get(f"{ui}/task/LinearFlow/{ledger['failed']}/middle/2")
+    assert "builtins.ValueError" in failed and "boom 42" in failed
+    _, cards = get(f"{ui}/task/CardFlow/{ledger['card']}/two/2")
+    assert cards.count('<iframe class="card-frame" sandbox=""') == 2
+    card_ids = re.findall(r'src="/card/(\d+)"', cards)
+    status, card = get(f"{ui}/card/{card_ids[1]}")
+    assert status == 200 and "Summary card" in card
+
+
+def test_artifact_page_shows_json_values_and_asks_before_unpickling(ui, ledger):
+    _, html = get(f"{ui}/artifact/LinearFlow/{ledger['linear']}/start/1/payload")
+    assert "&quot;numbers&quot;" in html  # a JSON value is shown (decoding JSON runs nothing)
+    _, html = get(f"{ui}/artifact/LinearFlow/{ledger['linear']}/start/1/when")
+    assert "Load value (unpickles)" in html and "datetime.date(2020" not in html
+    # Written on this machine: the Client API's trust rule lets an explicit load through.
+    _, loaded = get(f"{ui}/artifact/LinearFlow/{ledger['linear']}/start/1/when", {"load": "1"})
+    assert "datetime.date(2020, 1, 2)" in loaded
+
+
+def test_search_diff_and_sql_pages(ui, ledger):
+    _, html = get(ui + "/search?q=numbers")
+    assert f"LinearFlow/{ledger['linear']}/start/1/payload" in html
+    _, bad = get(ui + "/search?q=" + urllib.parse.quote('"unterminated'))
+    assert 'class="err"' in bad
+    a, b = f"LinearFlow/{ledger['linear']}", f"LinearFlow/{ledger['failed']}"
+    _, diff = get(ui + "/diff?" + urllib.parse.urlencode({"a": a, "b": b}))
+    assert "<pre>5</pre>" in diff and "<pre>3</pre>" in diff  # alpha side by side
+    _, nodiff = get(ui + "/diff?" + urllib.parse.urlencode({"a": a, "b": "Nope/1"}))
+    assert "no run &#x27;Nope/1&#x27;" in nodiff
+    _, sql = get(ui + "/sql?" + urllib.parse.urlencode(
+        {"q": "select run_id, status from runs where status = 'failed'"}))
+    assert ledger["failed"] in sql and "1 row(s)" in sql
+    _, refused = get(ui + "/sql?" + urllib.parse.urlencode({"q": "delete from run"}))
+    assert "read-only" in refused
+    assert query(Path(ledger["db"]), "select count(*) from run") == [(4,)]
+
+
+def test_sql_page_stops_a_runaway_query(ledger, monkeypatch):
+    monkeypatch.setattr(tools, "SQL_SECONDS", 0.2)
+    endless = ("with recursive n(i) as (select 1 union all select i + 1 from n) "
+               "select count(*) from n")
+    with pytest.raises(Exception, match="longer than 0.2 s"):
+        tools.run_sql(ledger["db"], endless)
+
+
+def test_only_this_server_name_is_answered(ui):
+    request = urllib.request.Request(ui + "/", headers={"Host": "evil.example:80"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(request, timeout=10)
+    assert e.value.code == 403
+
+
+def test_unknown_pages_are_404(ui, ledger):
+    for path in ("/run/NoFlow/1", f"/task/LinearFlow/{ledger['linear']}/start/99", "/card/999",
+                 "/nothing/here", f"/artifact/LinearFlow/{ledger['linear']}/start/1/nope"):
+        status, html = get(ui + path)
+        assert status == 404 and "Not found" in html, path
+
+
+def test_runs_are_paged_by_keyset(tmp_path, ledger):
+    db = tmp_path / "many.db"
+    shutil.copy(ledger["db"], db)
+    conn = sqlite3.connect(db)
+    cols = ("flow_id, status, finished_at, params, user, host, pid, heartbeat_at, "
+            "script_name, code, origin_run_id, python_version, ledgerflow_version, "
+            "machine_id, graph_info")
+    for i in range(120):
+        conn.execute(f"insert into run(run_id, created_at, {cols}) select ?, ?, {cols} from run "
+                     "where run_id = ?", (f"9{i:05d}", f"2030-01-01T00:{i // 60:02d}:{i % 60:02d}"
+                                          ".000000Z", ledger["linear"]))  # fmt: skip
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        seen, page, pages = [], url + "/?flow=LinearFlow", 0
+        while page:
+            _, html = get(page)
+            seen += re.findall(r'href="/run/LinearFlow/(\d+)"', html)
+            more = re.search(r'href="(/\?[^"]*after=[^"]*)"', html)
+            page = url + more.group(1).replace("&amp;", "&") if more else None
+            pages += 1
+        assert pages == 3 and len(seen) == 122 and len(set(seen)) == 122
+        assert seen[:3] == ["900119", "900118", "900117"]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_browsing_never_writes_nor_marks_runs_crashed(tmp_path, ledger):
+    db = tmp_path / "copy.db"
+    shutil.copy(ledger["db"], db)
+    conn = sqlite3.connect(db)
+    # A run whose process is gone: the UI shows it crashed but must not write that down.
+    conn.execute("update run set status = 'running', finished_at = null, host = ?, pid = ? "
+                 "where run_id = ?", (hostname(), 2**22 + 7, ledger["linear"]))
+    conn.commit()
+    conn.execute("pragma wal_checkpoint(truncate)")
+    conn.close()
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    server, url = _serve(db)
+    try:
+        pages = crawl(url)
+        assert len(pages) > 40
+        _, html = get(url + "/?status=crashed")
+        assert ledger["linear"] in html
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
+    assert query(db, "select status from run where run_id = ?", (ledger["linear"],)) == \
+        [("running",)]
+
+
+def crawl(url: str, post_loads: bool = False) -> dict[str, str]:
+    """Every page reachable from the runs list (and, with post_loads, every artifact's
+    'Load value' button pressed)."""
+    seen: dict[str, str] = {}
+    todo = ["/"]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        status, html = get(url + path)
+        assert status == 200, (path, html[-500:])
+        seen[path] = html
+        if post_loads and path.startswith("/artifact/"):
+            status, loaded = get(url + path, {"load": "1"})
+            assert status == 200
+            seen[path + " (load)"] = loaded
+        for link in re.findall(r'(?:href|src|data-poll)="(/[^"]*)"', html):
+            link = link.replace("&amp;", "&")
+            if link not in seen and not link.startswith("/api/"):
+                todo.append(link)
+    return seen
+
+
+# -- a received ledger with a malicious pickle ------------------------------------------------
+
+
+@pytest.fixture
+def evil_ledger(tmp_path, monkeypatch) -> tuple[Path, Path, str]:
+    marker = tmp_path / "MARKER"
+    db = tmp_path / "received.db"
+    monkeypatch.setenv("EVIL_MARKER", str(marker))
+    monkeypatch.setenv("LEDGERFLOW_MACHINE_ID", "someone-elses-laptop")
+    run_flow(FLOWS / "cards" / "evil_flow.py", "--run-id-file", str(tmp_path / "id"), db=db)
+    monkeypatch.delenv("LEDGERFLOW_MACHINE_ID")
+    run_id = (tmp_path / "id").read_text().strip()
+    # Tamper as an attacker could: a card row pointing at the pickle's blob.
+    conn = sqlite3.connect(db)
+    conn.execute("insert into card(task_id, seq, type, sha) select a.task_id, 1, 'default', "
+                 "a.sha from artifact a where a.name = 'evil'")
+    conn.commit()
+    conn.close()
+    assert not marker.exists()
+    return db, marker, run_id
+
+
+def test_browsing_a_received_ledger_never_unpickles(evil_ledger, tmp_path):
+    db, marker, run_id = evil_ledger
+    server, url = _serve(db)
+    try:
+        pages = crawl(url, post_loads=True)
+        refused = pages[f"/artifact/EvilFlow/{run_id}/start/1/evil (load)"]
+        assert "Not loaded" in refused and "pickle written on another machine" in refused
+        assert "<script>alert(1)</script>" not in "".join(pages.values())
+        if CHROMIUM:
+            for path in ("/", f"/run/EvilFlow/{run_id}", f"/task/EvilFlow/{run_id}/start/1",
+                         f"/artifact/EvilFlow/{run_id}/start/1/evil", "/card/1", "/card/2",
+                         "/search?q=evil"):
+                chromium(url + path, tmp_path, budget_ms=2000)
+        assert not marker.exists(), "browsing unpickled the malicious value"
+    finally:
+        server.shutdown()
+        server.server_close()
+    # The same button on a server started with --trust does load it: the marker works.
+    server, url = _serve(db, trust=True)
+    try:
+        get(f"{url}/artifact/EvilFlow/{run_id}/start/1/evil", {"load": "1"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert marker.read_text() == "X\n"
+
+
+# -- in a real browser ------------------------------------------------------------------------
+
+
+@needs_chromium
+def test_in_a_browser_runs_run_dag_card_artifact_search_sql(ui, ledger, tmp_path):
+    dom = chromium(ui + "/", tmp_path, "runs.png")
+    assert dom.count('href="/run/') == 4
+    run_path = f"/run/ForeachFlow/{ledger['foreach']}"
+    assert f'href="{run_path}"' in dom
+    dom = chromium(ui + run_path, tmp_path, "run.png")
+    graph = json.loads(query(Path(ledger["db"]), "select graph_info from run where run_id = ?",
+                             (ledger["foreach"],))[0][0])
+    nodes = re.findall(r'<g class="lf-node" data-step="(\w+)" data-status="(\w+)"', dom)
+    assert sorted(s for s, _ in nodes) == sorted(graph["steps"])  # one node per step
+    assert {status for _, status in nodes} == {"succeeded"}
+    assert dom.count('class="lf-bar"') == 10  # the timeline has every task
+    task = f"/task/CardFlow/{ledger['card']}/start/1"
+    dom = chromium(ui + task, tmp_path, "task-with-card.png")
+    (card_id,) = re.findall(r'src="/card/(\d+)"', dom)
+    dom = chromium(f"{ui}/card/{card_id}", tmp_path, "card.png")
+    assert "Training report" in dom and 'class="lf-vega"' in dom
+    dom = chromium(f"{ui}/artifact/CardFlow/{ledger['card']}/start/1/scores", tmp_path,
+                   "artifact.png")
+    assert "&quot;a&quot;: 1" in dom or '"a": 1' in dom
+    dom = chromium(ui + "/search?q=scores", tmp_path, "search.png")
+    assert f"CardFlow/{ledger['card']}/start/1/scores" in dom
+    sql = urllib.parse.urlencode({"q": "select step, count(*) as n from tasks group by step "
+                                       "order by step"})
+    dom = chromium(f"{ui}/sql?{sql}", tmp_path, "sql.png")
+    assert 'class="sql-result"' in dom and "<td>body</td><td>3</td>" in dom
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+        "artifact.png", "card.png", "run.png", "runs.png", "search.png", "sql.png",
+        "task-with-card.png"]
+
+
+@needs_chromium
+def test_logs_update_in_the_browser_while_the_run_runs(tmp_path, ledger):
+    db = tmp_path / "live.db"
+    shutil.copy(ledger["db"], db)
+    conn = sqlite3.connect(db)
+    run_pk = conn.execute("select id from run where run_id = ?", (ledger["linear"],)).fetchone()[0]
+    # This very process plays the running run (alive, on this host); `end` is still running.
+    conn.execute("update run set status = 'running', finished_at = null, host = ?, pid = ?, "
+                 "heartbeat_at = ? where id = ?", (hostname(), os.getpid(),
+                                                   "2099-01-01T00:00:00.000000Z", run_pk))
+    task_pk = conn.execute("select id from task where run_id = ? and step = 'end'",
+                           (run_pk,)).fetchone()[0]
+    conn.execute("update task set status = 'running', finished_at = null where id = ?", (task_pk,))
+    conn.execute("update log set text = 'line one\n' where task_id = ? and stream = 'stdout'",
+                 (task_pk,))
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    polled = []
+
+    class Writes(server.RequestHandlerClass):
+        """The task prints a second line just as the page first polls for news."""
+
+        def do_GET(self):
+            if self.path.startswith("/api/logs/") and not polled:
+                with sqlite3.connect(db) as c:
+                    c.execute("update log set text = 'line one\nline two\n' where task_id = ? "
+                              "and stream = 'stdout'", (task_pk,))
+            if self.path.startswith("/api/logs/"):
+                polled.append(self.path)
+            super().do_GET()
+
+    server.RequestHandlerClass = Writes
+    try:
+        page = f"{url}/task/LinearFlow/{ledger['linear']}/end/3"
+        _, first = get(page)
+        assert "line one" in first and "line two" not in first and 'data-live="1"' in first
+        dom = chromium(page, tmp_path, "live-logs.png", budget_ms=6000)
+        assert "line one\nline two" in dom
+        assert len(polled) >= 2  # it went on polling while the task ran
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_ui_command_refuses_a_missing_ledger_and_a_busy_port(tmp_path, ledger):
+    from click.testing import CliRunner
+
+    from ledgerflow.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.db"), "ui"])
+    assert result.exit_code == 1 and "no ledger at" in result.output
+    server, url = _serve(ledger["db"])
+    try:
+        port = url.rsplit(":", 1)[1]
+        result = CliRunner().invoke(cli, ["--db", ledger["db"], "ui", "--port", port])
+        assert result.exit_code == 1 and "choose another --port" in result.output
+        assert "Traceback" not in result.output
+    finally:
+        server.shutdown()
+        server.server_close()
