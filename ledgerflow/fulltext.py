@@ -90,7 +90,7 @@ def search(
     since: str | datetime | None = None,
     limit: int = 20,
     *,
-    ledger: str | os.PathLike[str] | None = None,
+    ledger: Any = None,
 ) -> list[SearchHit]:
     """Artifacts whose name, flow, step or value text match `query`, ranked by bm25."""
     if limit < 1:
