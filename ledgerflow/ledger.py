@@ -26,6 +26,7 @@ from typing import Any
 from . import codec
 from .checkpointer import Checkpointer
 from .clock import now_iso
+from .fulltext import index_task_text
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
 from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
@@ -633,6 +634,7 @@ class Ledger:
         )
         logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
         conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
+        index_task_text(conn, task_pk)  # logs and exception, for search --kind log|exception
         return task_pk
 
 

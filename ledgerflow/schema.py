@@ -117,8 +117,17 @@ def searchable(name: str, inherited: bool) -> bool:
 SEARCHABLE_SQL = "a.inherited = 0 and substr(a.name, 1, 1) != '_'"
 
 
+def _index_task_logs_and_exceptions(conn: sqlite3.Connection) -> None:
+    """Full-text index over task logs and exception text (`search --kind log|exception`),
+    filled from what the ledger already holds."""
+    from .fulltext import TASK_FTS_DDL, rebuild_task_index
+
+    conn.execute(TASK_FTS_DDL)
+    rebuild_task_index(conn)
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_schema]
+MIGRATIONS: list[Migration] = [_v1_schema, _index_task_logs_and_exceptions]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Names in a ledger file; anything else at version 0 means the file is someone else's.
@@ -126,5 +135,5 @@ OUR_TABLES = [
     "meta", "flow", "run", "task", "task_parent", "blob", "blob_chunk", "artifact", "tag",
     "log", "s3_object", *VIEWS_V1, "sqlite_sequence",
 ]  # fmt: skip
-OUR_TABLES += ["artifact_fts"] + [f"artifact_fts_{part}" for part in
-                                  ("data", "idx", "content", "docsize", "config")]
+OUR_TABLES += [f"{fts}{part}" for fts in ("artifact_fts", "task_fts")
+               for part in ("", "_data", "_idx", "_content", "_docsize", "_config")]

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .exceptions import LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
+from .fulltext import index_task_text
 from .ledger import Ledger
 from .schema import searchable
 
@@ -191,6 +192,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
                                            (old_task,)).fetchall():  # fmt: skip
             conn.execute("insert into log(task_id, stream, text) values (?, ?, ?)",
                          (new_task, stream, text))  # fmt: skip
+        index_task_text(conn, new_task)
     for key, sha, encoding, size, created in source.execute(
         "select key, sha, encoding, size, created_at from s3_object where run_id = ?", (run_pk,)
     ).fetchall():

@@ -138,7 +138,8 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
 
     ledger = _ledger(ctx)
     parts = expand_pathspec(ledger, pathspec, "PATHSPEC",
-                            "Flow[/RunId[/step[/TaskId[/name]]]]", len(shows.KINDS))
+                            "a pathspec; expected Flow[/RunId[/step[/TaskId[/name]]]]",
+                            len(shows.KINDS))  # fmt: skip
     if load and len(parts) != 5:
         raise UsageError("--load applies to an artifact: Flow/RunId/step/TaskId/name")
     if trust:
@@ -173,7 +174,8 @@ def logs(ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool
     from .reads import log_tasks
 
     ledger = _ledger(ctx)
-    parts = expand_pathspec(ledger, pathspec, "PATHSPEC", "Flow/RunId[/step[/TaskId]]", 4)
+    parts = expand_pathspec(ledger, pathspec, "PATHSPEC",
+                            "a pathspec; expected Flow/RunId[/step[/TaskId]]", 4)
     if len(parts) < 2:
         raise BadParameter(f"{pathspec!r} names a flow; give a run, step or task: "
                            "Flow/RunId[/step[/TaskId]]", param_hint="PATHSPEC")  # fmt: skip
@@ -215,10 +217,10 @@ def diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
 
 def _run_named(ledger: Any, text: str, hint: str) -> tuple[str, str]:
     """(flow, run_id) for 'Flow/RunId' or a bare run id that only one flow has."""
-    parts = expand_pathspec(ledger, text, hint, "Flow/RunId or a run id", 2)
+    expected = "a run; expected Flow/RunId or a run id"
+    parts = expand_pathspec(ledger, text, hint, expected, 2)
     if len(parts) != 2:
-        raise BadParameter(f"{text!r} is not a run; expected Flow/RunId or a run id",
-                           param_hint=hint)  # fmt: skip
+        raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
     return parts[0], parts[1]
 
 
@@ -234,7 +236,7 @@ def expand_pathspec(ledger: Any, text: str, hint: str, expected: str,
 
     parts = text.split("/")
     if len(parts) > most or not all(parts):
-        raise BadParameter(f"{text!r} is not a pathspec; expected {expected}", param_hint=hint)
+        raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
     if parts[0].isdigit():
         flows = flows_with_run(ledger, parts[0])
         if not flows:
@@ -246,9 +248,8 @@ def expand_pathspec(ledger: Any, text: str, hint: str, expected: str,
             )
         parts = [flows[0], *parts]
         if len(parts) > most:
-            raise BadParameter(f"{text!r} is not a pathspec; expected {expected}",
-                               param_hint=hint)  # fmt: skip
-    require_flow(ledger, parts[0])
+            raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
+    require_flow(ledger, parts[0], text)
     if len(parts) >= 2:
         with all_namespaces():
             Run("/".join(parts[:2]), ledger=ledger)  # says which runs there are if it is not
@@ -261,33 +262,43 @@ def expand_pathspec(ledger: Any, text: str, hint: str, expected: str,
 @click.option("--step", default=None, help="Only artifacts of this step.")
 @click.option("--name", default=None, help="Only artifacts with this name.")
 @click.option("--since", default=None, metavar="DATE", help="Only tasks finished since (ISO date).")
+@click.option("--kind", type=click.Choice(["artifact", "log", "exception"]), default=None,
+              help="Only artifacts, only task logs (stdout, stderr) or only exceptions.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of hits.")
 @click.pass_context
 def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
-           name: str | None, since: str | None, limit: int, as_json: bool) -> None:
-    """Full-text search over artifact names and values, best match first.
+           name: str | None, since: str | None, kind: str | None, limit: int,
+           as_json: bool) -> None:
+    """Full-text search over artifact names and values, task logs and exception text,
+    best match first. A log or exception hit names the task and the stream.
 
     Plain words match as given (keyword-17 finds "keyword 17"); FTS5 syntax such as
     "a phrase", prefix*, AND/OR/NOT passes through. Never loads a value.
 
     \b
-    Example: ledgerflow search resnet50 --flow TrainFlow --limit 5
+    Example: ledgerflow search "bad item" --kind exception --flow TrainFlow --limit 5
     """
     from ..fulltext import search as run_search
 
+    path = _ledger_path(ctx)
+    if flow is not None:
+        from .reads import require_flow
+
+        require_flow(_ledger(ctx), flow)
     hits = run_search(text, flow=flow, step=step, name=name, since=since, limit=limit,
-                      ledger=_ledger_path(ctx))  # fmt: skip
+                      kind=kind, ledger=path)  # fmt: skip
     if as_json:
         keys = ("pathspec", "flow", "run_id", "step", "task_id", "name", "snippet", "rank",
-                "created_at")  # fmt: skip
+                "created_at", "kind")  # fmt: skip
         click.echo(json.dumps([{k: getattr(h, k) for k in keys} for h in hits], indent=2))
         return
     if not hits:
         click.echo("No matches.")
         return
     for hit in hits:
-        click.echo(f"{hit.pathspec}\n    {hit.snippet}")
+        where = hit.pathspec if hit.kind == "artifact" else f"{hit.pathspec} ({hit.name})"
+        click.echo(f"{where}\n    {hit.snippet}")
 
 
 @cli.command()

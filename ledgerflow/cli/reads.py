@@ -44,7 +44,7 @@ def _rows(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> list[dict[str
 # -- flows -----------------------------------------------------------------------------
 
 
-def require_flow(ledger: Ledger, name: str) -> None:
+def require_flow(ledger: Ledger, name: str, pathspec: str | None = None) -> None:
     """MetaflowNotFound naming the closest flows when the ledger has no flow `name`: a typo
     must not read as 'no runs'."""
     if ledger.execute("select 1 from flow where name = ?", (name,)).fetchone():
@@ -53,11 +53,11 @@ def require_flow(ledger: Ledger, name: str) -> None:
     # Case-insensitive closeness, so 'trainflow' suggests 'TrainFlow'.
     by_lower = {n.lower(): n for n in names}
     close = [by_lower[n] for n in difflib.get_close_matches(name.lower(), by_lower, n=3,
-                                                             cutoff=0.6)]  # fmt: skip
-    hint = f"did you mean {' or '.join(repr(n) for n in close)}? " if close else ""
+                                                             cutoff=0.75)]  # fmt: skip
+    hint = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
     there = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") or "none"
-    raise MetaflowNotFound(f"no flow {name!r} in ledger {ledger.path}; {hint}(flows there: "
-                           f"{there})")  # fmt: skip
+    raise MetaflowNotFound(f"{pathspec or name} does not exist in ledger {ledger.path}: there "
+                           f"is no flow named {name!r}{hint} (flows there: {there})")  # fmt: skip
 
 
 # -- runs ------------------------------------------------------------------------------
