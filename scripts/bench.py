@@ -285,6 +285,66 @@ def read_in_fresh_process(python: str, engine: str, repeat: int) -> float:
     return statistics.median(times)
 
 
+def progress_overhead(repeat: int) -> None:
+    """foreach 1000 + join under each console mode, interleaved, medians: --quiet (prints
+    nothing), the default to a pipe (first lines, then summaries), the default on a
+    terminal (a pty: the live line), --verbose (every line, as before progress.py)."""
+    modes = {"--quiet": (["--quiet"], False), "default, pipe": ([], False),
+             "default, terminal": ([], True), "--verbose": (["--verbose"], False)}  # fmt: skip
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    env = dict(os.environ, USERNAME="bench", METAFLOW_USER="bench")
+    env.pop("LEDGERFLOW_DB", None)
+    with tempfile.TemporaryDirectory(prefix="bench-progress-") as tmp:
+        folder = Path(tmp)
+        flow = write_flow(folder, "foreach", "ledgerflow")
+        for _ in range(repeat):
+            for mode, (top, tty) in modes.items():
+                db = folder / "ledgerflow.db"
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+                cmd = [LEDGERFLOW_PYTHON, str(flow), "--db", str(db), *top, "run", "--n", "1000",
+                       "--max-num-splits", "1000"]  # fmt: skip
+                times[mode].append(_timed_run(cmd, folder, env, tty))
+    base = statistics.median(times["--quiet"])
+    for mode, samples in times.items():
+        med = statistics.median(samples)
+        print(f"  foreach 1000 + join, {mode:18} {med:6.3f}s  "
+              f"({(med / base - 1) * 100:+.1f}% vs --quiet; median of {repeat})", flush=True)
+
+
+def _timed_run(cmd: list[str], cwd: Path, env: dict[str, str], tty: bool) -> float:
+    """Seconds for one run, its stdout read as it comes from a pipe or from a pty."""
+    if not tty:
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)  # fmt: skip
+        seconds = time.perf_counter() - started
+    else:
+        import pty
+        import threading
+
+        master, slave = pty.openpty()
+
+        def drain() -> None:
+            try:
+                while os.read(master, 65536):
+                    pass
+            except OSError:
+                pass
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=slave, stderr=subprocess.PIPE)
+        seconds = time.perf_counter() - started
+        os.close(slave)
+        reader.join(timeout=5)
+        os.close(master)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]!r}")
+    return seconds
+
+
 WORKLOADS = [
     # (label, flow, ledgerflow args, metaflow args, quick?)
     ("linear, 4 tasks", "linear", [], [], True),
@@ -342,6 +402,9 @@ def main() -> None:
             line += (f" {median(mf, 'seconds'):9.2f}s {median(mf, 'peak_mb'):8.0f} "
                      f"{median(mf, 'disk_mb'):8.1f} {ratio:6.1f}x")  # fmt: skip
         print(line, flush=True)
+    if not wanted or any(w in "progress" for w in wanted):
+        print("run console overhead (progress.py):", flush=True)
+        progress_overhead(max(repeat, 5))
     label = "read one artifact in a fresh process"
     if not wanted or any(w in label for w in wanted):
         lf_read = read_in_fresh_process(LEDGERFLOW_PYTHON, "ledgerflow", max(repeat, 5))

@@ -75,6 +75,8 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--db", "db", default=None, metavar="PATH",
                   help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).")
     @click.option("--quiet", is_flag=True, help="Print only errors and the run id.")
+    @click.option("--verbose", is_flag=True,
+                  help="Print every task's start and end lines, however wide the run.")
     @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
     @click.option("--no-pylint", is_flag=True, hidden=True, help="Accepted for Metaflow compatibility.")
     @click.option("--metadata", hidden=True, default=None)
@@ -82,8 +84,9 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--environment", hidden=True, default=None)
     @click.version_option(__version__, prog_name="ledgerflow")
     @click.pass_context
-    def cli(ctx: click.Context, /, db: str | None, quiet: bool, debug: bool, **_: Any) -> None:
-        ctx.obj = {"db": db, "quiet": quiet}
+    def cli(ctx: click.Context, /, db: str | None, quiet: bool, debug: bool, verbose: bool,
+            **_: Any) -> None:  # fmt: skip
+        ctx.obj = {"db": db, "quiet": quiet, "verbose": verbose}
 
     @cli.command(help=f"Validate the graph of {name} without running it.\n\n"
                       f"\b\nExample: {script} check")  # fmt: skip
@@ -216,6 +219,7 @@ def _execute(flow_cls: type, values: dict[str, Any], options: dict[str, Any], **
     run_options = RunOptions(
         db=root["db"],
         quiet=root["quiet"],
+        verbose=root.get("verbose", False),
         executor=options["executor"],
         max_workers=options["max_workers"],
         max_num_splits=options["max_num_splits"],
