@@ -115,7 +115,7 @@ def rm(ctx: click.Context, pathspecs: tuple[str, ...], older_than: str | None, k
                    f"{blobs} blob(s), {_human(size)} stored")  # fmt: skip
         if dry_run or not planned:
             return
-        if not sys.stdin.isatty():
+        if not _interactive():
             raise UsageError(f"rm would delete {len(planned)} runs; pass --yes to delete them "
                              "without asking")  # fmt: skip
         click.confirm(f"Delete these {len(planned)} runs?", abort=True)
@@ -123,6 +123,11 @@ def rm(ctx: click.Context, pathspecs: tuple[str, ...], older_than: str | None, k
     for spec in deleted:
         click.echo(f"deleted {spec}")
     click.echo(f"{len(deleted)} run(s) deleted; `ledgerflow gc` reclaims their space")
+
+
+def _interactive() -> bool:
+    """Someone at a terminal can answer a question (else rm refuses and names --yes)."""
+    return sys.stdin.isatty()
 
 
 def _run_or_flow(ledger: Any, text: str) -> str:
