@@ -203,3 +203,41 @@ def _is_tty(out: TextIO) -> bool:
         return out.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class Counter:
+    """Progress of a long command (doctor's blob check, export, import) as a callable
+    `(done, total)`: 'checking blobs: 500/1000, 2.1s, 238.1/s'. The same renderings as a
+    run: a live line on a terminal, else a line every SUMMARY_EVERY seconds and a last one.
+    Nothing until the work has taken SHOW_AFTER seconds, so quick commands stay quiet."""
+
+    SHOW_AFTER = 1.0
+
+    def __init__(self, label: str, out: TextIO | None = None, *, tty: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        import sys
+
+        out = sys.stderr if out is None else out  # stdout stays the command's output
+        self.label = label
+        self.clock = clock
+        self.started = clock()
+        self.shown = False
+        self._next = self.started + self.SHOW_AFTER
+        self._console = Progress(out, tty=tty, clock=clock)
+
+    def __call__(self, done: int, total: int) -> None:
+        now = self.clock()
+        last = done >= total
+        if now < self._next and not (last and self.shown):
+            return
+        elapsed = max(now - self.started, 1e-9)
+        text = f"{self.label}: {done}/{total}, {elapsed:.1f}s, {done / elapsed:.1f}/s"
+        console = self._console
+        if console.tty and not last:
+            self._next = now + REDRAW_EVERY
+            console._write(f"\r\x1b[K{text}\r")
+            console._live = text
+        else:
+            self._next = now + SUMMARY_EVERY
+            console._line(text)
+        self.shown = True

@@ -370,3 +370,15 @@ def test_sql_and_search_follow_use_ledger(lf, tmp_path, monkeypatch):
     with pytest.raises(ledgerflow.MetaflowException, match="no ledger at"):
         ledgerflow.sql("select 1")
     assert os.environ["LEDGERFLOW_DB"].endswith("elsewhere.db")
+
+
+def test_export_and_import_report_their_progress(lf, tmp_path):
+    from ledgerflow.sharing import export_runs, import_ledger
+
+    calls: list[tuple[int, int]] = []
+    import_ledger(lf.db, ledger=tmp_path / "mine.db", progress=lambda *a: calls.append(a))
+    assert calls == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
+    calls.clear()
+    export_runs(["CliFlow"], tmp_path / "out.db", ledger=lf.db,
+                progress=lambda *a: calls.append(a))  # fmt: skip
+    assert calls == [(1, 3), (2, 3), (3, 3)]

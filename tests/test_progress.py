@@ -138,3 +138,31 @@ def test_a_wide_run_through_the_cli_prints_a_summary_not_every_task(db_path, tmp
     assert len([line for line in verbose if "/fan/" in line]) == 120
     assert not any(" fan: 60/60" in line for line in verbose)
     assert run_flow(flow, db=db_path).stdout.strip().isdigit()  # --quiet: the run id only
+
+
+def test_long_commands_show_progress_the_same_way():
+    from ledgerflow.progress import Counter
+
+    clock = Clock()
+    pipe = io.StringIO()
+    counter = Counter("checking blobs", pipe, tty=False, clock=clock)
+    for done in range(1, 2001):
+        clock.now += 0.01  # 20 s in all
+        counter(done, 2000)
+    lines = _lines(pipe)
+    assert lines[0] == "checking blobs: 100/2000, 1.0s, 100.0/s"  # quiet for the first second
+    assert lines[-1] == "checking blobs: 2000/2000, 20.0s, 100.0/s"
+    assert len(lines) == 2 + int((20 - 1) / SUMMARY_EVERY)
+    quick, clock = io.StringIO(), Clock()
+    counter = Counter("checking blobs", quick, tty=False, clock=clock)
+    for done in range(1, 11):
+        counter(done, 10)
+    assert quick.getvalue() == ""  # a quick command prints nothing
+    tty, clock = io.StringIO(), Clock()
+    counter = Counter("importing runs", tty, tty=True, clock=clock)
+    for done in range(1, 301):
+        clock.now += 0.01
+        counter(done, 300)
+    live = re.findall(r"\r\x1b\[K(importing runs: [^\r\n]*)\r", tty.getvalue())
+    assert 15 <= len(live) <= 21 and live[0].startswith("importing runs: 100/300")
+    assert tty.getvalue().endswith("importing runs: 300/300, 3.0s, 100.0/s\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import click
@@ -55,9 +56,12 @@ def export_cmd(ctx: click.Context, pathspecs: tuple[str, ...], to: str, as_json:
     """
     from ..sharing import export_runs
 
+    from ..progress import Counter
+
     ledger = _ledger(ctx)
     specs = [_run_or_flow(ledger, p) for p in pathspecs]
-    _report_copy(export_runs(specs, to, ledger=ledger), as_json)
+    _report_copy(export_runs(specs, to, ledger=ledger, progress=Counter("exporting runs")),
+                 as_json)  # fmt: skip
 
 
 @cli.command(name="import")
@@ -77,7 +81,9 @@ def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
     path = resolve_ledger_path(ctx.find_root().obj["db"])
     from ..sharing import import_ledger
 
-    report = import_ledger(file, ledger=Ledger.open(path))
+    from ..progress import Counter
+
+    report = import_ledger(file, ledger=Ledger.open(path), progress=Counter("importing runs"))
     _report_copy(report, as_json)
     if report.conflicts:
         sys.exit(1)
@@ -158,8 +164,12 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
         click.echo(f"{blobs} blob(s) would be deleted, {_human(size)} stored (the file shrinks "
                    "by about that much)")  # fmt: skip
         return
+    started = time.monotonic()
+    if sys.stderr.isatty():  # the delete and VACUUM are single statements: say what runs
+        click.echo("deleting unused blobs, then reclaiming the space (VACUUM)...", err=True)
     report = collect(ledger)
-    click.echo(f"{report.blobs_deleted} blob(s) deleted, {_human(report.bytes_freed)} freed")
+    click.echo(f"{report.blobs_deleted} blob(s) deleted, {_human(report.bytes_freed)} freed "
+               f"in {time.monotonic() - started:.1f}s")  # fmt: skip
 
 
 @cli.command()
@@ -177,16 +187,11 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
     from ..ledger import Ledger
     from ..upkeep import doctor as check
 
+    from ..progress import Counter
+
     path = _ledger_path(ctx)
     ledger = Ledger.open(path) if repair else Ledger.open(path, readonly=True)
-    shown = [0]
-
-    def progress(done: int, total: int) -> None:
-        if not as_json and total >= 1000 and (done - shown[0] >= total // 20 or done == total):
-            shown[0] = done
-            click.echo(f"\rchecking blobs: {done}/{total}", nl=done == total, err=True)
-
-    report = check(ledger, repair=repair, progress=progress)
+    report = check(ledger, repair=repair, progress=Counter("checking blobs"))
     if as_json:
         click.echo(json.dumps({"healthy": report.healthy, "problems": report.problems,
                                "repaired": report.repaired,
