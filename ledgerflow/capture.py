@@ -50,8 +50,13 @@ def _echo(stream: str, prefix: str, lines: list[str]) -> None:
     real = _REAL[stream]
     stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     with _echo_lock:
-        real.write("".join(f"{stamp} [{prefix}] {line}\n" for line in lines))
-        real.flush()
+        try:
+            real.write("".join(f"{stamp} [{prefix}] {line}\n" for line in lines))
+            real.flush()
+        except (OSError, ValueError):
+            # The terminal's reader went away (`run | head`): the text is still the task's
+            # log; the echo must not fail the user's print().
+            pass
 
 
 class _Router(io.TextIOBase):

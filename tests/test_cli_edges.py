@@ -382,3 +382,19 @@ def test_export_and_import_report_their_progress(lf, tmp_path):
     export_runs(["CliFlow"], tmp_path / "out.db", ledger=lf.db,
                 progress=lambda *a: calls.append(a))  # fmt: skip
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+@pytest.mark.parametrize("executor", ["thread", "process"])
+def test_a_run_whose_reader_went_away_still_succeeds_and_keeps_its_logs(tmp_path, executor):
+    """`python flow.py run | head -1`: the tasks' print() must not fail on the echo."""
+    db = tmp_path / "piped.db"
+    proc = subprocess.Popen([sys.executable, str(CLI_FLOW), "--db", str(db), "run",
+                             "--executor", executor], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    assert query(db, "select status from runs") == [("succeeded",)]
+    assert invoke(db, "logs", f"CliFlow/{query(db, 'select run_id from runs')[0][0]}/start",
+                  "--stdout").stdout == "hello from start\n"
