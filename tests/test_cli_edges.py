@@ -391,6 +391,7 @@ def test_a_run_whose_reader_went_away_still_succeeds_and_keeps_its_logs(tmp_path
     proc = subprocess.Popen([sys.executable, str(CLI_FLOW), "--db", str(db), "run",
                              "--executor", executor], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout.readline().startswith(b"ledgerflow ")  # as `head -1` does
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 0, err
