@@ -35,6 +35,6 @@ def screen_time(value: str | datetime | None = None) -> str:
     elif not value:
         return ""
     else:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone()
+        moment = datetime.fromisoformat(value).astimezone()  # Python 3.11+ reads the 'Z'
     offset = moment.strftime("%z")  # '+0100'
     return f"{moment:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"

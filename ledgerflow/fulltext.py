@@ -239,7 +239,7 @@ def _artifact_hits(conn: sqlite3.Connection, match: str, flow: str | None, step:
             pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}/{r[4]}",
             flow=r[0], run_id=r[1], step=r[2], task_id=r[3], name=r[4],
             snippet=r[5], rank=r[6], created_at=r[7], ledger_path=path,
-        )  # fmt: skip
+        )
         for r in rows
     ]
 
@@ -269,7 +269,7 @@ def _task_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str
             flow=r[0], run_id=r[1], step=r[2], task_id=r[3], name=_TEXT_NAMES[r[4]],
             snippet=r[5].replace("\n", " ").strip(), rank=r[6], created_at=r[7], ledger_path=path,
             kind="exception" if r[4] == TEXT_KINDS["exception"] else "log",
-        )  # fmt: skip
+        )
         for r in rows
     ]
 

@@ -36,7 +36,7 @@ REDRAW_EVERY = 0.1  # seconds between redraws of the live line on a terminal
 class _StepCount:
     """Tasks of one step: how many the foreach(es) announced, started, ended, failed."""
 
-    __slots__ = ("total", "started", "ended", "failed", "first_at", "shown", "open", "summed")
+    __slots__ = ("ended", "failed", "first_at", "open", "shown", "started", "summed", "total")
 
     def __init__(self, now: float):
         self.total = 0

@@ -47,7 +47,7 @@ def ledger_path(ledger: Any = None) -> Path:
     if ledger is None:
         return _current_path()
     chosen = _parse_spec(ledger)  # also 'ledger@PATH' and a folder holding ledgerflow.db
-    return Path(getattr(chosen, "path", chosen))
+    return chosen if isinstance(chosen, Path) else chosen.path
 
 
 def connect_readonly(path: Any = None) -> sqlite3.Connection:

@@ -47,8 +47,9 @@ def test_a_pipe_gets_the_first_lines_then_summaries_and_a_last_one():
     progress = Progress(out, tty=False, clock=clock)
     _wide_step(progress, clock, 2000, fail={5, 1500})
     lines = _lines(out)
-    assert lines[:3] == ["[1/start/1] Task is starting.", "[1/start/1] Foreach yields 2000 child "
-                         "steps.", "[1/start/1] Task finished successfully."]  # fmt: skip
+    assert lines[:3] == ["[1/start/1] Task is starting.",
+                         "[1/start/1] Foreach yields 2000 child steps.",
+                         "[1/start/1] Task finished successfully."]
     starts = [line for line in lines if line.endswith("Task is starting.")]
     ends = [line for line in lines if line.endswith("finished successfully.")]
     assert len(starts) == 1 + FIRST_TASK_LINES and len(ends) == FIRST_TASK_LINES  # one failed

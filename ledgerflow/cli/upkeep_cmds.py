@@ -54,9 +54,8 @@ def export_cmd(ctx: click.Context, pathspecs: tuple[str, ...], to: str, as_json:
 
     Example: ledgerflow export TrainFlow/1795699100562945823027 --to results.db
     """
-    from ..sharing import export_runs
-
     from ..progress import Counter
+    from ..sharing import export_runs
 
     ledger = _ledger(ctx)
     specs = [_run_or_flow(ledger, p) for p in pathspecs]
@@ -79,9 +78,8 @@ def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
     from ..location import resolve_ledger_path
 
     path = resolve_ledger_path(ctx.find_root().obj["db"])
-    from ..sharing import import_ledger
-
     from ..progress import Counter
+    from ..sharing import import_ledger
 
     report = import_ledger(file, ledger=Ledger.open(path), progress=Counter("importing runs"))
     _report_copy(report, as_json)
@@ -185,9 +183,8 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
     Example: ledgerflow --db received.db doctor
     """
     from ..ledger import Ledger
-    from ..upkeep import doctor as check
-
     from ..progress import Counter
+    from ..upkeep import doctor as check
 
     path = _ledger_path(ctx)
     ledger = Ledger.open(path) if repair else Ledger.open(path, readonly=True)
