@@ -26,8 +26,8 @@ from typing import Any
 from . import codec
 from .checkpointer import Checkpointer
 from .clock import now_iso
-from .fulltext import index_task_text
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
+from .fulltext import index_task_text
 from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id

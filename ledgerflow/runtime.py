@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, codec
 from .capture import real_stream
 from .clock import now_iso
-from .progress import Progress
 from .current import get_username
 from .decorators import step_decorator
 from .exceptions import LedgerError, LintError
@@ -29,6 +28,7 @@ from .internals import transition_record
 from .liveness import HEARTBEAT_EVERY
 from .ledger import Ledger
 from .parameters import flow_parameters
+from .progress import Progress
 from .records import ArtifactRecord, TaskRecord
 from .sourcecode import class_file
 from .structs import factory, replace, struct
