@@ -44,7 +44,7 @@ class _StepCount:
         self.first_at = now
         self.shown = 0  # tasks whose lines were printed (at most FIRST_TASK_LINES)
         self.open: set[str] = set()  # shown tasks still running: their end is shown too
-        self.summed = False  # its last summary is printed
+        self.summed = -1  # `ended` when its last summary was printed
 
     @property
     def cut(self) -> bool:
@@ -111,7 +111,7 @@ class Progress:
         elif self.verbose or shown or status == "caught":
             self._line(f"{prefix} {text}")
         if count.cut and not self.verbose and count.ended == count.total and not count.running:
-            count.summed = True  # the step is done: its last summary now, not at the run's end
+            count.summed = count.ended  # all its tasks are done: say so now, not at the end
             self._line(count.text(step, self.clock()))
         self._tick()
 
@@ -134,7 +134,7 @@ class Progress:
         if self.verbose:
             return
         for step, count in self.steps.items():
-            if count.cut and not count.summed:
+            if count.cut and count.summed != count.ended:  # (a nested foreach may add more)
                 self._line(count.text(step, now))
 
     # -- rendering ---------------------------------------------------------------------

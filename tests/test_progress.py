@@ -167,3 +167,23 @@ def test_long_commands_show_progress_the_same_way():
     live = re.findall(r"\r\x1b\[K(importing runs: [^\r\n]*)\r", tty.getvalue())
     assert 15 <= len(live) <= 21 and live[0].startswith("importing runs: 100/300")
     assert tty.getvalue().endswith("importing runs: 300/300, 3.0s, 100.0/s\n")
+
+
+def test_a_nested_foreach_adds_to_the_inner_steps_total():
+    out, clock = io.StringIO(), Clock()
+    progress = Progress(out, tty=False, clock=clock)
+    for parent in (1, 2):
+        prefix = f"[1/outer/{parent}]"
+        progress.task_started("outer", prefix)
+        progress.foreach_yields(prefix, "outer", "inner", 30)
+        progress.task_ended("outer", prefix, "succeeded", "Task finished successfully.")
+        for i in range(30):
+            progress.task_started("inner", f"[1/inner/{parent}{i}]")
+        for i in range(30):
+            clock.now += 0.1
+            progress.task_ended("inner", f"[1/inner/{parent}{i}]", "succeeded", "ok")
+    progress.run_done()
+    summaries = [line for line in _lines(out) if line.startswith("inner: ")]
+    assert summaries[-1].startswith("inner: 60/60 done, 0 in progress, 0 failed, 6.0s")
+    assert sum(line.startswith("inner: 30/30 done") for line in summaries) == 1
+    assert sum("Foreach yields 30 child steps." in line for line in _lines(out)) == 2
