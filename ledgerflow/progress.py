@@ -108,7 +108,11 @@ class Progress:
                 shown = True
         if status == "failed":
             count.failed += 1
-        elif self.verbose or shown or status == "caught":
+            # The runtime prints the failure on stderr next: leave it a clean line (the live
+            # line comes back at the next event).
+            self._clear_live()
+            return
+        if self.verbose or shown or status == "caught":
             self._line(f"{prefix} {text}")
         if count.cut and not self.verbose and count.ended == count.total and not count.running:
             count.summed = count.ended  # all its tasks are done: say so now, not at the end
