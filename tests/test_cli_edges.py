@@ -83,9 +83,11 @@ def _ledgerflow(*args: str, **kwargs) -> subprocess.Popen:
 # -- closed pipes ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [["runs"], ["show", "CliFlow"], ["sql", "select * from tasks"],
+@pytest.mark.parametrize("args", [["runs"], ["runs", "--json"], ["show", "CliFlow"],
+                                  ["sql", "select * from tasks"],
+                                  ["sql", "--csv", "select * from tasks"],
                                   ["logs", "CliFlow/{a}"], ["search", "fan"],
-                                  ["stats"]])  # fmt: skip
+                                  ["diff", "{a}", "{a}"], ["stats"]])  # fmt: skip
 def test_a_closed_pipe_ends_quietly_with_exit_0(lf, args):
     """`ledgerflow runs | head -1`: the reader has gone before we write."""
     args = [a.replace("{a}", lf.a) for a in args]
