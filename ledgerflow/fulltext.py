@@ -66,6 +66,17 @@ def rebuild_task_index(conn: sqlite3.Connection) -> int:
     return len(rows)
 
 
+def task_index_counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(rows in task_fts, rows it should have): doctor's check that the index is whole."""
+    indexed = conn.execute("select count(*) from task_fts").fetchone()[0]
+    expected = conn.execute(
+        "select (select count(*) from (select distinct task_id, stream from log "
+        "where text != '' and stream in ('stdout', 'stderr'))) + "
+        "(select count(*) from task where exception_type is not null)"
+    ).fetchone()[0]
+    return int(indexed), int(expected)
+
+
 def _task_texts(conn: sqlite3.Connection, where: str,
                 params: tuple[Any, ...]) -> list[tuple[int, str]]:  # fmt: skip
     # Logs in rowid order, so a log written in several rows (while the task ran) reads whole.

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import codec
 from .exceptions import LedgerflowError
-from .fulltext import forget_run_text, rebuild_task_index
+from .fulltext import forget_run_text, rebuild_task_index, task_index_counts
 from .ledger import Ledger
 from .liveness import run_is_dead
 from .schema import SEARCHABLE_SQL
@@ -284,6 +284,10 @@ def _check_search_index(ledger: Ledger, report: DoctorReport) -> None:
     ).fetchone()[0]
     if orphans:
         report.problems.append(f"search index has {orphans} entries for deleted artifacts")
+    indexed, expected = task_index_counts(ledger.conn)
+    if indexed != expected:
+        report.problems.append(f"search index has {indexed} entries for {expected} task logs "
+                               "and exceptions")  # fmt: skip
 
 
 def _repair(ledger: Ledger, report: DoctorReport) -> None:

@@ -332,11 +332,12 @@ def test_a_ledger_from_before_the_log_index_is_indexed_when_opened(lf, tmp_path)
 def test_doctor_repair_rebuilds_the_log_index(lf, tmp_path):
     db = _copy(lf.db, tmp_path / "copy.db")
     conn = sqlite3.connect(db)
-    conn.execute("delete from task_fts")
-    conn.execute("delete from artifact_fts")
+    conn.execute("delete from task_fts")  # only the log index: doctor must notice that too
     conn.commit()
     conn.close()
+    assert "search index has 0 entries for " in invoke(db, "doctor", code=1).stdout
     invoke(db, "doctor", "--repair")
+    invoke(db, "doctor")  # healthy again
     assert {h.kind for h in ledgerflow.search("boom", ledger=db)} == {"log", "exception"}
 
 
