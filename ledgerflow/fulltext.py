@@ -45,8 +45,23 @@ TASK_FTS_DDL = "create virtual table task_fts using fts5(text, tokenize = 'unico
 def index_task_text(conn: sqlite3.Connection, task_pk: int) -> None:
     """Index a task attempt's logs (whatever the log table holds for it) and exception.
     Called by the writer in the transaction that writes the task."""
-    rows = _task_texts(conn, "where t.id = ?", (task_pk,))
-    conn.executemany("insert or replace into task_fts(rowid, text) values (?, ?)", rows)
+    # Two primary-key/index lookups, no join: this runs once per task in the writer.
+    texts: dict[str, list[str]] = {}
+    for stream, text in conn.execute(
+        "select stream, text from log where task_id = ? and text != '' order by rowid",
+        (task_pk,),
+    ):
+        texts.setdefault(stream, []).append(text)
+    rows = [(task_pk * 4 + TEXT_KINDS[stream], "".join(parts))
+            for stream, parts in texts.items() if stream in TEXT_KINDS]  # fmt: skip
+    failed = conn.execute(
+        "select exception_type, exception from task where id = ? and exception_type is not null",
+        (task_pk,),
+    ).fetchone()
+    if failed is not None:
+        rows.append((task_pk * 4 + TEXT_KINDS["exception"], f"{failed[0]}: {failed[1] or ''}"))
+    if rows:
+        conn.executemany("insert or replace into task_fts(rowid, text) values (?, ?)", rows)
 
 
 def forget_run_text(conn: sqlite3.Connection, run_pk: int) -> None:
