@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .exceptions import LedgerflowError
 from .query import connect_readonly
+from .structs import struct
 
 # A query using any of these is FTS5 syntax and passes through unchanged.
 _FTS_SYNTAX = re.compile(r'["*^():{}+]|\b(AND|OR|NOT|NEAR)\b')
@@ -115,7 +115,7 @@ class SearchError(LedgerflowError, ValueError):
     """The search query is not valid FTS5 syntax."""
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)  # not dataclasses: the writer imports this module on the run path
 class SearchHit:
     """One artifact, task log or task exception matching a search, best first. For a log
     or an exception, `pathspec` is the task's and `name` is 'stdout', 'stderr' or

@@ -21,7 +21,6 @@ display goes quiet and the run goes on.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -169,6 +168,8 @@ class Progress:
                 self._line(count.text(step, now))
 
     def _draw_live(self, now: float) -> None:
+        import shutil  # here: a terminal only, and not on every run's import path
+
         parts = [count.text(step, now) for step, count in self._busy()]
         width = max(20, shutil.get_terminal_size((100, 24)).columns - 1)
         live = " | ".join(parts)[:width]

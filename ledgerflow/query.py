@@ -9,23 +9,23 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .exceptions import LedgerError, LedgerflowError, LedgerNotFoundError
+from .structs import factory, struct
 
 
 class SQLError(LedgerflowError, ValueError):
     """A query given to sql() is invalid or tries to write."""
 
 
-@dataclass
+@struct
 class SQLResult:
     """Rows of a query: iterate for dicts, or use `.columns` and `.rows`."""
 
     columns: list[str]
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = factory(list)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return (dict(zip(self.columns, row)) for row in self.rows)
