@@ -402,3 +402,17 @@ def test_a_run_whose_reader_went_away_still_succeeds_and_keeps_its_logs(tmp_path
     assert query(db, "select status from runs") == [("succeeded",)]
     assert invoke(db, "logs", f"CliFlow/{query(db, 'select run_id from runs')[0][0]}/start",
                   "--stdout").stdout == "hello from start\n"
+
+
+def test_the_readme_says_how_to_reach_the_venv_before_using_it():
+    """After the two set-up commands, a reader's next `python ...` or `ledgerflow ...` must
+    find the install: the README says to activate .venv (or to prefix .venv/bin/) first."""
+    from tests.helpers import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    first_bare = min(text.index(b) for b in blocks
+                     if re.search(r"^(python|ledgerflow) ", b, flags=re.M))  # fmt: skip
+    assert -1 < text.find(". .venv/bin/activate") < first_bare
+    # Options the README shows are where the command line takes them.
+    assert "tag list --quiet" not in text and "--quiet tag list" in text
