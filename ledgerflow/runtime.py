@@ -494,13 +494,13 @@ class Runtime:
     def _report(self, result: TaskResult) -> None:
         spec = result.spec
         origin = self._clone_of.get(spec.task_id)
+        if result.transition is not None and result.transition.foreach is not None:
+            self.progress.foreach_yields(_prefix(spec), spec.step, result.transition.targets[0],
+                                         int(result.transition.num_splits or 0))  # fmt: skip
         if origin is not None:
             self.progress.task_ended(spec.step, _prefix(spec), "cloned",
                                      f"Cloned from {origin.pathspec}.")  # fmt: skip
             return
-        if result.transition is not None and result.transition.foreach is not None:
-            self.progress.foreach_yields(_prefix(spec), spec.step, result.transition.targets[0],
-                                         int(result.transition.num_splits or 0))  # fmt: skip
         if result.status == "succeeded":
             self.progress.task_ended(spec.step, _prefix(spec), "succeeded",
                                      "Task finished successfully.")  # fmt: skip
