@@ -360,8 +360,7 @@ def _timed_run(cmd: list[str], cwd: Path, env: dict[str, str], tty: bool) -> tup
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     if not tty:
         started = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)  # fmt: skip
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
         seconds = time.perf_counter() - started
     else:
         import pty
@@ -379,7 +378,8 @@ def _timed_run(cmd: list[str], cwd: Path, env: dict[str, str], tty: bool) -> tup
         reader = threading.Thread(target=drain, daemon=True)
         reader.start()
         started = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=slave, stderr=subprocess.PIPE)
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=slave, stderr=subprocess.PIPE,
+                              check=False)  # fmt: skip
         seconds = time.perf_counter() - started
         os.close(slave)
         reader.join(timeout=5)

@@ -410,9 +410,9 @@ def test_the_readme_says_how_to_reach_the_venv_before_using_it():
     from tests.helpers import ROOT
 
     text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    blocks = re.findall(r"```sh\n(.*?)```", text, flags=re.DOTALL)
     first_bare = min(text.index(b) for b in blocks
-                     if re.search(r"^(python|ledgerflow) ", b, flags=re.M))  # fmt: skip
+                     if re.search(r"^(python|ledgerflow) ", b, flags=re.MULTILINE))  # fmt: skip
     assert -1 < text.find(". .venv/bin/activate") < first_bare
     # Options the README shows are where the command line takes them.
     assert "tag list --quiet" not in text and "--quiet tag list" in text
