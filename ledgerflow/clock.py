@@ -1,18 +1,40 @@
-"""Timestamps as the ledger stores them: ISO-8601 UTC text with microseconds."""
+"""Time, one rule everywhere: the ledger, JSON and SQL hold ISO-8601 UTC text with
+microseconds (`2026-11-26T13:07:36.123456Z`); screens show local time with its offset
+(`2026-11-26 14:07:36 +01:00`), so a reader always sees which zone a time is in."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+_STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
+
 
 def now_iso() -> str:
     """The current UTC time, e.g. '2026-11-26T13:07:36.123456Z'."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime(_STORED)
 
 
 def parse_iso(text: str | None) -> datetime | None:
     """A stored timestamp as a naive local datetime, as Metaflow's client returns them."""
     if not text:
         return None
-    aware = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    aware = datetime.strptime(text, _STORED).replace(tzinfo=UTC)
     return aware.astimezone().replace(tzinfo=None)
+
+
+def screen_time(value: str | datetime | None = None) -> str:
+    """A time as screens show it: local, to the second, with the UTC offset.
+
+    Takes a stored ISO timestamp, an aware datetime (a naive one is taken as local time), or
+    nothing for now. '' for an empty stored value.
+    """
+    if value is None:
+        moment = datetime.now().astimezone()
+    elif isinstance(value, datetime):
+        moment = value.astimezone()  # a naive datetime is read as local time
+    elif not value:
+        return ""
+    else:
+        moment = datetime.fromisoformat(value).astimezone()  # Python 3.11+ reads the 'Z'
+    offset = moment.strftime("%z")  # '+0100'
+    return f"{moment:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"

@@ -1,8 +1,13 @@
-"""Full-text search over artifacts: `ledgerflow.search("resnet50", flow="Train")`.
+"""Full-text search over artifacts, task logs and exceptions:
+`ledgerflow.search("resnet50", flow="Train")`, `search("bad item", kind="log")`.
 
-The index (`artifact_fts`, FTS5) holds each produced artifact's name, flow, step and a
-bounded text preview of its value made when the task was written, so searching never loads
-or unpickles a value. Plain words are matched as given (`keyword-17` finds the phrase
+Two FTS5 indexes, both filled by the writer in the transaction that writes a task:
+`artifact_fts` holds each produced artifact's name, flow, step and a bounded text preview of
+its value, so searching never loads or unpickles a value; `task_fts` holds each task
+attempt's stdout, stderr and exception ("builtins.ValueError: bad item"), one row each,
+its rowid `task id * 4 + kind` (see TEXT_KINDS) so a task's rows are found without a scan.
+`index_task_text()` is what the writer calls; `forget_run_text()` what `rm` calls;
+`rebuild_task_index()` the rebuild path (a migration, `doctor --repair`). Plain words are matched as given (`keyword-17` finds the phrase
 "keyword 17"; `resnet50_v2` is found by `resnet50` or `v2` too); FTS5 syntax — "phrases",
 prefix*, AND/OR/NOT, NEAR, column:filters — passes through when the query uses it.
 Ranking is bm25 over the matches, or, for a query matching more than RANK_WINDOW (2,000)
@@ -12,15 +17,14 @@ keeps a search for a common word as fast on 100k runs as on 1k.
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from .exceptions import LedgerflowError
 from .query import connect_readonly
+from .structs import struct
 
 # A query using any of these is FTS5 syntax and passes through unchanged.
 _FTS_SYNTAX = re.compile(r'["*^():{}+]|\b(AND|OR|NOT|NEAR)\b')
@@ -28,15 +32,94 @@ _FTS_SYNTAX = re.compile(r'["*^():{}+]|\b(AND|OR|NOT|NEAR)\b')
 RANK_WINDOW = 2000
 # bm25 weights for (name, flow, step, preview): a hit in the name counts most.
 _WEIGHTS = (4.0, 1.0, 1.0, 1.0)
+# What a search can look in (`kind=`), and the codes of task_fts rows (rowid % 4).
+KINDS = ("artifact", "log", "exception")
+TEXT_KINDS = {"stdout": 0, "stderr": 1, "exception": 2}
+_TEXT_NAMES = {code: name for name, code in TEXT_KINDS.items()}
+TASK_FTS_DDL = "create virtual table task_fts using fts5(text, tokenize = 'unicode61')"
+
+
+# -- the task text index (the writer's side) ---------------------------------------------
+
+
+def index_task_text(conn: sqlite3.Connection, task_pk: int) -> None:
+    """Index a task attempt's logs (whatever the log table holds for it) and exception.
+    Called by the writer in the transaction that writes the task."""
+    # Two primary-key/index lookups, no join: this runs once per task in the writer.
+    texts: dict[str, list[str]] = {}
+    for stream, text in conn.execute(
+        "select stream, text from log where task_id = ? and text != '' order by rowid",
+        (task_pk,),
+    ):
+        texts.setdefault(stream, []).append(text)
+    rows = [(task_pk * 4 + TEXT_KINDS[stream], "".join(parts))
+            for stream, parts in texts.items() if stream in TEXT_KINDS]  # fmt: skip
+    failed = conn.execute(
+        "select exception_type, exception from task where id = ? and exception_type is not null",
+        (task_pk,),
+    ).fetchone()
+    if failed is not None:
+        rows.append((task_pk * 4 + TEXT_KINDS["exception"], f"{failed[0]}: {failed[1] or ''}"))
+    if rows:
+        conn.executemany("insert or replace into task_fts(rowid, text) values (?, ?)", rows)
+
+
+def forget_run_text(conn: sqlite3.Connection, run_pk: int) -> None:
+    """Drop a run's rows from task_fts (a virtual table: deletes do not cascade into it)."""
+    conn.execute(
+        "delete from task_fts where rowid in (select t.id * 4 + k.code from task t, "
+        "(select 0 as code union all select 1 union all select 2) k where t.run_id = ?)",
+        (run_pk,),
+    )
+
+
+def rebuild_task_index(conn: sqlite3.Connection) -> int:
+    """Fill task_fts anew from every task's logs and exception; returns the rows indexed."""
+    conn.execute("delete from task_fts")
+    rows = _task_texts(conn, "", ())
+    conn.executemany("insert into task_fts(rowid, text) values (?, ?)", rows)
+    return len(rows)
+
+
+def task_index_counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(rows in task_fts, rows it should have): doctor's check that the index is whole."""
+    indexed = conn.execute("select count(*) from task_fts").fetchone()[0]
+    expected = conn.execute(
+        "select (select count(*) from (select distinct task_id, stream from log "
+        "where text != '' and stream in ('stdout', 'stderr'))) + "
+        "(select count(*) from task where exception_type is not null)"
+    ).fetchone()[0]
+    return int(indexed), int(expected)
+
+
+def _task_texts(conn: sqlite3.Connection, where: str,
+                params: tuple[Any, ...]) -> list[tuple[int, str]]:  # fmt: skip
+    # Logs in rowid order, so a log written in several rows (while the task ran) reads whole.
+    logs: dict[tuple[int, str], list[str]] = {}
+    for task_pk, stream, text in conn.execute(
+        f"select l.task_id, l.stream, l.text from log l join task t on t.id = l.task_id "
+        f"{where} order by l.rowid", params,
+    ):  # fmt: skip
+        if text and stream in TEXT_KINDS:
+            logs.setdefault((task_pk, stream), []).append(text)
+    rows = [(pk * 4 + TEXT_KINDS[stream], "".join(parts)) for (pk, stream), parts in logs.items()]
+    cond = f"{where} and" if where else "where"
+    rows += [(pk * 4 + TEXT_KINDS["exception"], f"{etype}: {message or ''}")
+             for pk, etype, message in conn.execute(
+                 f"select t.id, t.exception_type, t.exception from task t {cond} "
+                 "t.exception_type is not null", params)]  # fmt: skip
+    return rows
 
 
 class SearchError(LedgerflowError, ValueError):
     """The search query is not valid FTS5 syntax."""
 
 
-@dataclass(frozen=True)
+@struct(frozen=True)  # not dataclasses: the writer imports this module on the run path
 class SearchHit:
-    """One artifact matching a search, best first."""
+    """One artifact, task log or task exception matching a search, best first. For a log
+    or an exception, `pathspec` is the task's and `name` is 'stdout', 'stderr' or
+    'exception'."""
 
     pathspec: str
     flow: str
@@ -48,13 +131,24 @@ class SearchHit:
     rank: float
     created_at: str
     ledger_path: str
+    kind: str = "artifact"  # artifact | log | exception
 
     @property
     def artifact(self) -> Any:
-        """The matching DataArtifact (loading its value is up to you: `.data`)."""
+        """The matching DataArtifact (loading its value is up to you: `.data`); None for a
+        log or exception hit."""
         from .client import DataArtifact
 
+        if self.kind != "artifact":
+            return None
         return DataArtifact(self.pathspec, ledger=self.ledger_path)
+
+    @property
+    def task(self) -> Any:
+        """The Task holding the match."""
+        from .client import Task
+
+        return Task("/".join(self.pathspec.split("/")[:4]), ledger=self.ledger_path)
 
 
 def fts_query(text: str) -> str:
@@ -90,27 +184,67 @@ def search(
     since: str | datetime | None = None,
     limit: int = 20,
     *,
-    ledger: str | os.PathLike[str] | None = None,
+    kind: str | None = None,
+    ledger: Any = None,
 ) -> list[SearchHit]:
-    """Artifacts whose name, flow, step or value text match `query`, ranked by bm25."""
+    """Artifacts (name, flow, step, value text), task logs and exceptions matching `query`,
+    ranked by bm25. `kind` keeps one of 'artifact', 'log', 'exception'; `name` (an
+    artifact's name) searches artifacts only. `ledger`: a path or a `Ledger`; by default the
+    one `use_ledger()` chose."""
     if limit < 1:
         raise SearchError(f"limit must be at least 1, not {limit}")
+    if kind is not None and kind not in KINDS:
+        raise SearchError(f"kind={kind!r} is not one of {', '.join(KINDS)}")
     match = fts_query(query)
+    since_iso = _since_iso(since)
+    conn = connect_readonly(ledger)
+    try:
+        path = conn.execute("pragma database_list").fetchone()[2]
+        hits: list[SearchHit] = []
+        if kind in (None, "artifact"):
+            hits += _artifact_hits(conn, match, flow, step, name, since_iso, limit, path)
+        # A ledger not yet migrated (opened read-only since) has no task_fts: artifacts only.
+        has_text = conn.execute(
+            "select 1 from sqlite_master where name = 'task_fts'").fetchone()  # fmt: skip
+        if kind != "artifact" and name is None and has_text:
+            kinds = {"log": (0, 1), "exception": (2,)}.get(kind or "", (0, 1, 2))
+            hits += _task_hits(conn, match, flow, step, since_iso, limit, path, kinds)
+    except sqlite3.OperationalError as e:
+        if "locked" not in str(e) and "no such table" not in str(e):  # the query's fault
+            raise SearchError(
+                f"invalid search query {query!r} ({e}); put literal text in double quotes, "
+                'e.g. search(\'"keyword-17"\')'
+            ) from None
+        raise LedgerflowError(f"search failed: {e}") from None
+    finally:
+        conn.close()
+    hits.sort(key=lambda h: h.rank)
+    return hits[:limit]
+
+
+def _oldest_ranked(conn: sqlite3.Connection, table: str, match: str) -> int:
+    """bm25 has no top-k shortcut: a query matching more than RANK_WINDOW rows is ranked
+    among the most recent RANK_WINDOW of them (ids grow with time)."""
+    oldest = conn.execute(
+        f"select rowid from {table} where {table} match ? order by rowid desc limit 1 offset ?",
+        (match, RANK_WINDOW - 1),
+    ).fetchone()
+    return int(oldest[0]) if oldest else -(2**62)
+
+
+def _artifact_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str | None,
+                   name: str | None, since_iso: str | None, limit: int,
+                   path: str) -> list[SearchHit]:  # fmt: skip
     # Narrow inside the index first (column filters), rank there, and make snippets only
     # for the best rows: snippet() re-reads each document, so it must not run on every match.
     narrowing = [f'{column} : "{value.replace(chr(34), chr(34) * 2)}"'
                  for column, value in (("flow", flow), ("step", step), ("name", name)) if value]
     if narrowing:
         match = " AND ".join([f"({match})", *narrowing])
-    exact, params = [], []
-    for column, value in (("f.name", flow), ("t.step", step), ("a.name", name)):
-        if value is not None:
-            exact.append(f"{column} = ?")
-            params.append(value)
-    since_iso = _since_iso(since)
-    if since_iso is not None:
-        exact.append("t.finished_at >= ?")
-        params.append(since_iso)
+    exact, params = _exact_filters(flow, step, since_iso)
+    if name is not None:
+        exact.append("a.name = ?")
+        params.append(name)
     # Filters checked exactly outside the index may drop some of the best rows: fetch more.
     inner_limit = limit * 5 if exact else limit
     weights = ", ".join(str(w) for w in _WEIGHTS)
@@ -124,33 +258,56 @@ def search(
         + (f"where {' and '.join(exact)} " if exact else "")
         + "order by hit.rank limit ?"
     )
-    params = [match, inner_limit, *params]
-    window = (
-        "select rowid from artifact_fts where artifact_fts match ? "
-        "order by rowid desc limit 1 offset ?"
-    )
-    conn = connect_readonly(ledger)
-    try:
-        # bm25 has no top-k shortcut: a query matching more than RANK_WINDOW artifacts is
-        # ranked among the most recent RANK_WINDOW of them (ids grow with time).
-        oldest = conn.execute(window, (match, RANK_WINDOW - 1)).fetchone()
-        params.insert(1, oldest[0] if oldest else 0)
-        rows = conn.execute(sql, (*params, limit)).fetchall()
-        path = conn.execute("pragma database_list").fetchone()[2]
-    except sqlite3.OperationalError as e:
-        if "locked" not in str(e) and "no such table" not in str(e):  # the query's fault
-            raise SearchError(
-                f"invalid search query {query!r} ({e}); put literal text in double quotes, "
-                'e.g. search(\'"keyword-17"\')'
-            ) from None
-        raise LedgerflowError(f"search failed: {e}") from None
-    finally:
-        conn.close()
+    oldest = _oldest_ranked(conn, "artifact_fts", match)
+    rows = conn.execute(sql, (match, oldest, inner_limit, *params, limit)).fetchall()
     return [
         SearchHit(
             pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}/{r[4]}",
             flow=r[0], run_id=r[1], step=r[2], task_id=r[3], name=r[4],
             snippet=r[5], rank=r[6], created_at=r[7], ledger_path=path,
-        )  # fmt: skip
+        )
         for r in rows
     ]
+
+
+def _task_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str | None,
+               since_iso: str | None, limit: int, path: str,
+               kinds: tuple[int, ...]) -> list[SearchHit]:  # fmt: skip
+    exact, params = _exact_filters(flow, step, since_iso)
+    if len(kinds) < len(TEXT_KINDS):
+        exact.append(f"hit.id % 4 in ({', '.join(str(k) for k in kinds)})")
+    # flow, step and kind are checked outside the index: fetch more than asked.
+    inner_limit = limit * 5 if exact else limit
+    sql = (
+        "select f.name, r.run_id, t.step, t.task_id, hit.id % 4, hit.snip, hit.rank, "
+        "t.finished_at from (select rowid as id, snippet(task_fts, 0, '[', ']', '…', 12) "
+        "as snip, bm25(task_fts) as rank from task_fts where task_fts match ? and rowid >= ? "
+        "order by rank limit ?) hit join task t on t.id = hit.id / 4 "
+        "join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
+        + (f"where {' and '.join(exact)} " if exact else "")
+        + "order by hit.rank limit ?"
+    )
+    oldest = _oldest_ranked(conn, "task_fts", match)
+    rows = conn.execute(sql, (match, oldest, inner_limit, *params, limit)).fetchall()
+    return [
+        SearchHit(
+            pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}",
+            flow=r[0], run_id=r[1], step=r[2], task_id=r[3], name=_TEXT_NAMES[r[4]],
+            snippet=r[5].replace("\n", " ").strip(), rank=r[6], created_at=r[7], ledger_path=path,
+            kind="exception" if r[4] == TEXT_KINDS["exception"] else "log",
+        )
+        for r in rows
+    ]
+
+
+def _exact_filters(flow: str | None, step: str | None,
+                   since_iso: str | None) -> tuple[list[str], list[Any]]:  # fmt: skip
+    exact, params = [], []
+    for column, value in (("f.name", flow), ("t.step", step)):
+        if value is not None:
+            exact.append(f"{column} = ?")
+            params.append(value)
+    if since_iso is not None:
+        exact.append("t.finished_at >= ?")
+        params.append(since_iso)
+    return exact, params

@@ -28,6 +28,7 @@ from .cards.storage import write_card_rows
 from .checkpointer import Checkpointer
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
+from .fulltext import index_task_text
 from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
@@ -79,8 +80,12 @@ class Ledger:
     _open_lock = threading.Lock()
     _inherited_from_parent: list[Ledger] = []
 
-    def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None):
+    def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None,
+                 task: bool = False):  # fmt: skip
         self.path = Path(path).absolute()
+        # A task's own process opens the run's ledger as it is: never creating the file (it
+        # may have been deleted mid-run), migrating it or marking runs crashed.
+        self._task = task
         if readonly is None:
             readonly = self.path.exists() and not os.access(self.path, os.W_OK)
         self.readonly = readonly
@@ -93,6 +98,8 @@ class Ledger:
         self._wal_bytes = threading.local()  # blob bytes the open write() is adding
         self.checkpointer = Checkpointer(self.db.connection)
         self._meta: dict[str, str] = {}
+        if task:
+            return
         try:
             self._check_and_migrate()
             if not self.readonly:
@@ -114,6 +121,16 @@ class Ledger:
             ledger = cls._open.get(key)
             if ledger is None:
                 ledger = cls._open[key] = cls(resolved, readonly=readonly)
+            return ledger
+
+    @classmethod
+    def for_task(cls, path: str) -> Ledger:
+        """The run's ledger, as a task in a process of its own opens it (once per process)."""
+        key = (path, "task")
+        with cls._open_lock:
+            ledger = cls._open.get(key)  # type: ignore[call-overload]
+            if ledger is None:
+                ledger = cls._open[key] = cls(path, readonly=False, task=True)  # type: ignore[index]
             return ledger
 
     @classmethod
@@ -164,7 +181,7 @@ class Ledger:
         # The first connection may create the file; later ones (other threads) must find it,
         # never make a new empty one where a ledger was deleted or moved mid-run.
         base = f"file:{_uri_path(self.path)}?mode="
-        return _Connections(base + "rwc", uri=True, pragmas=pragmas, path=self.path,
+        return _Connections(base + ("rw" if self._task else "rwc"), uri=True, pragmas=pragmas, path=self.path,
                             then=base + "rw")  # fmt: skip
 
     def _check_and_migrate(self) -> None:
@@ -637,6 +654,8 @@ class Ledger:
         logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
         conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
         self._insert_artifacts(conn, task_pk, rec)
+        if rec.status != "running":
+            index_task_text(conn, task_pk)  # logs and exception, for search --kind log|exception
         return task_pk
 
     def _finish_task(self, conn: sqlite3.Connection, rec: TaskRecord) -> int:
@@ -659,6 +678,7 @@ class Ledger:
         )
         self.append_logs_in(conn, [(rec.pk, "stdout", rec.stdout), (rec.pk, "stderr", rec.stderr)])
         self._insert_artifacts(conn, rec.pk, rec)
+        index_task_text(conn, rec.pk)
         return rec.pk
 
     @staticmethod

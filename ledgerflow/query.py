@@ -9,24 +9,23 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .exceptions import LedgerError, LedgerflowError, LedgerNotFoundError
-from .location import resolve_ledger_path
+from .structs import factory, struct
 
 
 class SQLError(LedgerflowError, ValueError):
     """A query given to sql() is invalid or tries to write."""
 
 
-@dataclass
+@struct
 class SQLResult:
     """Rows of a query: iterate for dicts, or use `.columns` and `.rows`."""
 
     columns: list[str]
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = factory(list)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return (dict(zip(self.columns, row)) for row in self.rows)
@@ -38,9 +37,23 @@ class SQLResult:
         return dict(zip(self.columns, self.rows[index]))
 
 
-def connect_readonly(path: str | os.PathLike[str] | None = None) -> sqlite3.Connection:
-    """A read-only connection to a ledger file (never creates one)."""
-    resolved = resolve_ledger_path(path)
+def ledger_path(ledger: Any = None) -> Path:
+    """The ledger file a library call reads, by the one rule every call follows: the
+    `ledger=` given (a path or a `Ledger`), else the one chosen with `use_ledger()` /
+    `metadata()`, else, inside a step, the run's own ledger, else the default location
+    ($LEDGERFLOW_DB, then the nearest ledgerflow.db)."""
+    from .client.context import _current_path, _parse_spec  # the Client API's rule
+
+    if ledger is None:
+        return _current_path()
+    chosen = _parse_spec(ledger)  # also 'ledger@PATH' and a folder holding ledgerflow.db
+    return chosen if isinstance(chosen, Path) else chosen.path
+
+
+def connect_readonly(path: Any = None) -> sqlite3.Connection:
+    """A read-only connection to a ledger file (never creates one); `path` as ledger_path()
+    takes it."""
+    resolved = ledger_path(path)
     if not resolved.exists():
         raise LedgerNotFoundError(
             f"no ledger at {resolved}; run a flow first or pass the path of an existing ledger"
@@ -74,9 +87,10 @@ def sql(
     query: str,
     params: Sequence[Any] | dict[str, Any] = (),
     *,
-    ledger: str | os.PathLike[str] | None = None,
+    ledger: Any = None,
 ) -> SQLResult:
-    """Run one read-only SQL statement on the ledger and return its rows.
+    """Run one read-only SQL statement on the ledger and return its rows. `ledger`: a path
+    or a `Ledger`; by default the ledger `use_ledger()` chose (see ledger_path()).
 
     >>> best = sql("select run_id, value from artifacts where name = ? order by value desc",
     ...            ["accuracy"])

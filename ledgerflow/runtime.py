@@ -34,6 +34,7 @@ from .internals import transition_record
 from .liveness import HEARTBEAT_EVERY
 from .ledger import Ledger
 from .parameters import flow_parameters
+from .progress import Progress
 from .records import ArtifactRecord, TaskRecord
 from .sourcecode import class_file
 from .structs import factory, replace, struct
@@ -51,6 +52,10 @@ def _resume() -> Any:
 
 
 DEFAULT_MAX_NUM_SPLITS = 100  # as Metaflow's --max-num-splits
+
+
+def _prefix(spec: TaskSpec) -> str:
+    return f"[{spec.run_id}/{spec.step}/{spec.task_id}]"
 
 
 def new_run_id() -> str:
@@ -120,6 +125,7 @@ class Runtime:
         tags: list[str] | None = None,
         max_num_splits: int = DEFAULT_MAX_NUM_SPLITS,
         quiet: bool = False,
+        verbose: bool = False,
         echo_logs: bool = True,
         on_run_id: Callable[[str], None] | None = None,
         origin: Origin | None = None,
@@ -137,6 +143,7 @@ class Runtime:
         self.tags = list(tags or [])
         self.max_num_splits = max_num_splits
         self.quiet = quiet
+        self.progress = Progress(real_stream("stdout"), quiet=quiet, verbose=verbose)
         self.echo_logs = echo_logs and not quiet
         self.on_run_id = on_run_id
         self.graph = flow_graph(flow_cls)
@@ -250,6 +257,7 @@ class Runtime:
             raise
         self.executor.shutdown(wait=True)
         self.ledger.finish_run(self.run_pk, status)
+        self.progress.run_done()
         if status == "succeeded":
             self._say("Done!")
         else:
@@ -283,7 +291,7 @@ class Runtime:
                 assert pending.pk is not None
                 self._settle(pending, result, pending.pk, ready)
             for pending in starting:
-                self._say_task(pending.spec, "Task is starting.")
+                self.progress.task_started(pending.spec.step, _prefix(pending.spec))
                 running[self.executor.submit(pending.spec, pending.log)] = pending
             if clones:
                 finished = []
@@ -551,30 +559,33 @@ class Runtime:
     # -- terminal -----------------------------------------------------------------------------
 
     def _say(self, text: str) -> None:
-        if not self.quiet:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-            real_stream("stdout").write(f"{stamp} {text}\n")
-            real_stream("stdout").flush()
+        self.progress.say(text)  # progress.py decides what a wide run prints
 
     def _say_task(self, spec: TaskSpec, text: str) -> None:
-        if not self.quiet:
-            self._say(f"[{_prefix(spec)}] {text}")
+        self.progress.task_note(_prefix(spec), text)
 
     def _report(self, result: TaskResult) -> None:
         spec = result.spec
         for warning in result.warnings:
             real_stream("stderr").write(f"[{_prefix(spec)}] {warning}\n")
         origin = self._clone_of.get(spec.task_id)
+        if result.transition is not None and result.transition.foreach is not None:
+            self.progress.foreach_yields(_prefix(spec), spec.step, result.transition.targets[0],
+                                         int(result.transition.num_splits or 0))  # fmt: skip
         if origin is not None:
-            self._say_task(spec, f"Cloned from {origin.pathspec}.")
+            self.progress.task_ended(spec.step, _prefix(spec), "cloned",
+                                     f"Cloned from {origin.pathspec}.")  # fmt: skip
             return
         if result.status == "succeeded":
-            self._say_task(spec, "Task finished successfully.")
+            self.progress.task_ended(spec.step, _prefix(spec), "succeeded",
+                                     "Task finished successfully.")  # fmt: skip
             return
         if result.status == "caught":
-            self._say_task(spec, f"Task failed ({result.exception_type}); @catch let the "
-                                 "flow go on.")
+            self.progress.task_ended(spec.step, _prefix(spec), "caught",
+                                     f"Task failed ({result.exception_type}); @catch let the "
+                                     "flow go on.")  # fmt: skip
             return
+        self.progress.task_ended(spec.step, _prefix(spec), "failed")
         # A failure is always shown, even with --quiet: it is why the run exits 1.
         err = real_stream("stderr")
         prefix = f"[{spec.run_id}/{spec.step}/{spec.task_id}]"

@@ -126,8 +126,19 @@ def index_runs_by_created_at(conn: sqlite3.Connection) -> None:
     conn.execute("create index if not exists run_status_created_at on run(status, created_at)")
 
 
+def _index_task_logs_and_exceptions(conn: sqlite3.Connection) -> None:
+    """Full-text index over task logs and exception text (`search --kind log|exception`),
+    filled from what the ledger already holds."""
+    from .fulltext import TASK_FTS_DDL, rebuild_task_index
+
+    conn.execute(TASK_FTS_DDL)
+    rebuild_task_index(conn)
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_schema, add_card_table, index_runs_by_created_at]
+MIGRATIONS: list[Migration] = [
+    _v1_schema, add_card_table, index_runs_by_created_at, _index_task_logs_and_exceptions,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Names in a ledger file; anything else at version 0 means the file is someone else's.
@@ -135,5 +146,5 @@ OUR_TABLES = [
     "meta", "flow", "run", "task", "task_parent", "blob", "blob_chunk", "artifact", "tag",
     "log", "s3_object", *VIEWS_V1, "sqlite_sequence", "card",
 ]  # fmt: skip
-OUR_TABLES += ["artifact_fts"] + [f"artifact_fts_{part}" for part in
-                                  ("data", "idx", "content", "docsize", "config")]
+OUR_TABLES += [f"{fts}{part}" for fts in ("artifact_fts", "task_fts")
+               for part in ("", "_data", "_idx", "_content", "_docsize", "_config")]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cards.storage import copy_card_rows
 from .exceptions import LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
+from .fulltext import index_task_text
 from .ledger import Ledger
 from .schema import searchable
 
@@ -61,7 +63,8 @@ def resolve_runs(ledger: Ledger, pathspecs: list[str]) -> list[int]:
 
 
 def export_runs(pathspecs: list[str], to: str | os.PathLike[str], *,
-                ledger: str | os.PathLike[str] | Ledger | None = None) -> CopyReport:  # fmt: skip
+                ledger: str | os.PathLike[str] | Ledger | None = None,
+                progress: Callable[[int, int], None] | None = None) -> CopyReport:  # fmt: skip
     """Write the given runs (or whole flows), and only the blobs they use, to a new ledger."""
     source = ledger if isinstance(ledger, Ledger) else Ledger.open(ledger)
     target_path = Path(to).absolute()
@@ -70,13 +73,14 @@ def export_runs(pathspecs: list[str], to: str | os.PathLike[str], *,
     run_pks = resolve_runs(source, pathspecs)
     target = Ledger(target_path)
     try:
-        return copy_runs(source, target, run_pks)
+        return copy_runs(source, target, run_pks, progress)
     finally:
         target.close()
 
 
 def import_ledger(path: str | os.PathLike[str], *,
-                  ledger: str | os.PathLike[str] | Ledger | None = None) -> CopyReport:  # fmt: skip
+                  ledger: str | os.PathLike[str] | Ledger | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> CopyReport:  # fmt: skip
     """Merge every run of the ledger file at `path` into this ledger."""
     source_path = Path(path).absolute()
     if not source_path.exists():
@@ -91,7 +95,7 @@ def import_ledger(path: str | os.PathLike[str], *,
                 f"{source_path} is a copy of this very ledger ({target.path}); nothing to import"
             )
         run_pks = [r[0] for r in source.execute("select id from run order by created_at")]
-        return copy_runs(source, target, run_pks)
+        return copy_runs(source, target, run_pks, progress)
     finally:
         source.close()
 
@@ -110,10 +114,14 @@ def run_digest(ledger: Ledger, run_pk: int) -> str:
     return digest.hexdigest()
 
 
-def copy_runs(source: Ledger, target: Ledger, run_pks: list[int]) -> CopyReport:
-    """Copy runs from one open ledger to another, each run in one transaction."""
+def copy_runs(source: Ledger, target: Ledger, run_pks: list[int],
+              progress: Callable[[int, int], None] | None = None) -> CopyReport:  # fmt: skip
+    """Copy runs from one open ledger to another, each run in one transaction; `progress`
+    is called with (runs done, runs in all) after each."""
     report = CopyReport()
-    for run_pk in run_pks:
+    for done, run_pk in enumerate(run_pks, 1):
+        if progress is not None and done > 1:
+            progress(done - 1, len(run_pks))
         flow_name, run_id = source.execute(
             "select f.name, r.run_id from run r join flow f on f.id = r.flow_id where r.id = ?",
             (run_pk,),
@@ -132,6 +140,8 @@ def copy_runs(source: Ledger, target: Ledger, run_pks: list[int]) -> CopyReport:
         with target.write() as conn:
             _copy_one(source, target, conn, run_pk, flow_pk, flow_name, report)
         report.copied.append(pathspec)
+    if progress is not None and run_pks:
+        progress(len(run_pks), len(run_pks))
     return report
 
 
@@ -193,6 +203,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
                                            (old_task,)).fetchall():  # fmt: skip
             conn.execute("insert into log(task_id, stream, text) values (?, ?, ?)",
                          (new_task, stream, text))  # fmt: skip
+        index_task_text(conn, new_task)
     for key, sha, encoding, size, created in source.execute(
         "select key, sha, encoding, size, created_at from s3_object where run_id = ?", (run_pk,)
     ).fetchall():

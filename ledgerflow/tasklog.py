@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime
-
 from .capture import real_stream
+from .clock import screen_time
 
 LOG_FLUSH_EVERY = 1.0  # seconds
 LOG_FLUSH_BYTES = 64 * 1024
@@ -64,8 +63,13 @@ class TaskLog:
 
 
 def _echo(stream: str, prefix: str, lines: list[str]) -> None:
-    stamp = datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    stamp = screen_time()  # the one rule for times on screens (clock.py)
     with _echo_lock:
-        real = real_stream(stream)
-        real.write("".join(f"{stamp} [{prefix}] {line}\n" for line in lines))
-        real.flush()
+        try:
+            real = real_stream(stream)
+            real.write("".join(f"{stamp} [{prefix}] {line}\n" for line in lines))
+            real.flush()
+        except (OSError, ValueError):
+            # The terminal's reader went away (`run | head`): the text is still the task's
+            # log; the echo must not fail the run.
+            pass

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from . import codec
 from .exceptions import LedgerflowError
+from .fulltext import forget_run_text, rebuild_task_index, task_index_counts
 from .ledger import Ledger
 from .liveness import run_is_dead
 from .schema import SEARCHABLE_SQL
@@ -49,9 +50,11 @@ def rm(
     pathspecs: list[str],
     older_than: str | datetime | None = None,
     keep: int | None = None,
+    dry_run: bool = False,
 ) -> list[str]:
     """Delete runs: 'Flow/RunId' ones, or a flow's runs older than a date / beyond the
-    newest `keep`. Returns the deleted pathspecs. Running runs are refused."""
+    newest `keep`. Returns the deleted pathspecs (with dry_run=True, the ones it would
+    delete, deleting nothing). Running runs are refused."""
     pks = resolve_runs(ledger, pathspecs)
     if older_than is not None or keep is not None:
         pks = _filter_runs(ledger, pks, older_than, keep)
@@ -64,6 +67,8 @@ def rm(
     names = dict(ledger.execute(
         "select r.id, f.name || '/' || r.run_id from run r join flow f on f.id = r.flow_id"
     ).fetchall())  # fmt: skip
+    if dry_run:
+        return [names[pk] for pk in pks]
     with ledger.write() as conn:
         for pk in pks:
             # The search index is a virtual table: foreign keys do not cascade into it.
@@ -72,6 +77,7 @@ def rm(
                 "join task t on t.id = a.task_id where t.run_id = ?)",
                 (pk,),
             )
+            forget_run_text(conn, pk)
             conn.execute("delete from run where id = ?", (pk,))
     return [names[pk] for pk in pks]
 
@@ -103,6 +109,22 @@ def _iso(value: str | datetime) -> str:
     if value.tzinfo is None:
         value = value.astimezone()
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def freeable(ledger: Ledger, without: Sequence[str] = ()) -> tuple[int, int]:
+    """(blobs, stored bytes) that gc would delete once the runs `without` (pathspecs, as
+    rm returns them) are gone: blobs no artifact or s3 object of any other run uses."""
+    pks = resolve_runs(ledger, list(without)) if without else []
+    marks = ",".join("?" * len(pks))
+    other = f" where t.run_id not in ({marks})" if pks else ""
+    other_s3 = f" where run_id not in ({marks})" if pks else ""
+    count, size = ledger.execute(
+        "select count(*), coalesce(sum(stored_size), 0) from blob where sha not in "
+        f"(select a.sha from artifact a join task t on t.id = a.task_id{other}) and sha not in "
+        f"(select sha from s3_object{other_s3})",
+        [*pks, *pks],
+    ).fetchone()
+    return int(count), int(size)
 
 
 # -- gc ----------------------------------------------------------------------------------
@@ -165,6 +187,7 @@ class DoctorReport:
     problems: list[str] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
     blobs_checked: int = 0
+    damaged_blobs: dict[str, list[str]] = field(default_factory=dict)  # sha -> who uses it
 
     @property
     def healthy(self) -> bool:
@@ -219,7 +242,10 @@ def _check_blobs(ledger: Ledger, report: DoctorReport,
             if hasher.hexdigest() != sha:
                 raise ValueError("content does not match its SHA-256")
         except Exception as e:  # zstd errors too: any failure is a damaged blob
-            report.problems.append(f"blob {sha[:12]} is damaged: {e}")
+            users = blob_users(ledger, sha)
+            report.damaged_blobs[sha] = users
+            used = f"; used by {', '.join(users)}" if users else "; used by no run"
+            report.problems.append(f"blob {sha[:12]} is damaged: {e}{used}")
         report.blobs_checked = i
         if progress is not None:
             progress(i, total)
@@ -228,6 +254,17 @@ def _check_blobs(ledger: Ledger, report: DoctorReport,
     ).fetchone()[0]
     if missing:
         report.problems.append(f"{missing} artifact(s) reference a missing blob")
+
+
+def blob_users(ledger: Ledger, sha: str) -> list[str]:
+    """Pathspecs of what uses a blob: the artifacts that produced it (not the tasks that
+    passed it on) and the S3 objects ('Flow/RunId s3:key')."""
+    artifacts = [r[0] for r in ledger.execute(
+        "select pathspec from artifacts where sha = ? order by pathspec", (sha,))]  # fmt: skip
+    objects = [f"{r[0]} s3:{r[1]}" for r in ledger.execute(
+        "select f.name || '/' || r.run_id, o.key from s3_object o join run r on r.id = o.run_id "
+        "join flow f on f.id = r.flow_id where o.sha = ? order by 1, 2", (sha,))]  # fmt: skip
+    return artifacts + objects
 
 
 def _expected_search_rows(ledger: Ledger) -> int:
@@ -248,6 +285,10 @@ def _check_search_index(ledger: Ledger, report: DoctorReport) -> None:
     ).fetchone()[0]
     if orphans:
         report.problems.append(f"search index has {orphans} entries for deleted artifacts")
+    indexed, expected = task_index_counts(ledger.conn)
+    if indexed != expected:
+        report.problems.append(f"search index has {indexed} entries for {expected} task logs "
+                               "and exceptions")  # fmt: skip
 
 
 def _repair(ledger: Ledger, report: DoctorReport) -> None:
@@ -264,6 +305,7 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
                 "join flow f on f.id = r.flow_id "
                 f"where {SEARCHABLE_SQL}"
             )
+            rebuild_task_index(conn)
         report.repaired.append("rebuilt the search index")
 
 

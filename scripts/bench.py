@@ -285,6 +285,112 @@ def read_in_fresh_process(python: str, engine: str, repeat: int) -> float:
     return statistics.median(times)
 
 
+def progress_overhead(repeat: int) -> None:
+    """foreach 1000 + join under each console mode, interleaved, medians: --quiet (prints
+    nothing), the default to a pipe (first lines, then summaries), the default on a
+    terminal (a pty: the live line), --verbose (every line, as before progress.py)."""
+    modes = {"--quiet": (["--quiet"], False), "default, pipe": ([], False),
+             "default, terminal": ([], True), "--verbose": (["--verbose"], False)}  # fmt: skip
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}
+    env = dict(os.environ, USERNAME="bench", METAFLOW_USER="bench")
+    env.pop("LEDGERFLOW_DB", None)
+    with tempfile.TemporaryDirectory(prefix="bench-progress-") as tmp:
+        folder = Path(tmp)
+        flow = write_flow(folder, "foreach", "ledgerflow")
+        for _ in range(repeat):
+            for mode, (top, tty) in modes.items():
+                db = folder / "ledgerflow.db"
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{db}{suffix}").unlink(missing_ok=True)
+                cmd = [LEDGERFLOW_PYTHON, str(flow), "--db", str(db), *top, "run", "--n", "1000",
+                       "--max-num-splits", "1000"]  # fmt: skip
+                wall, cpu_s = _timed_run(cmd, folder, env, tty)
+                times[mode].append(wall)
+                cpu[mode].append(cpu_s)
+    # CPU seconds (the run's user + system time) hold steadier than wall time when other
+    # work shares the machine; both are shown.
+    base = statistics.median(times["--quiet"])
+    base_cpu = statistics.median(cpu["--quiet"])
+    for mode, samples in times.items():
+        med, med_cpu = statistics.median(samples), statistics.median(cpu[mode])
+        print(f"  foreach 1000 + join, {mode:18} {med:6.3f}s wall "
+              f"({(med / base - 1) * 100:+5.1f}%), {med_cpu:6.3f}s CPU "
+              f"({(med_cpu / base_cpu - 1) * 100:+5.1f}%) vs --quiet; medians of {repeat}",
+              flush=True)  # fmt: skip
+    # Whole runs on a busy machine vary by a few percent; the renderer's own cost, timed
+    # alone for the same 1,000-task foreach, says how much of that is the display's.
+    for label, kwargs in (("pipe", {"tty": False}), ("terminal", {"tty": True}),
+                          ("--verbose", {"tty": False, "verbose": True})):  # fmt: skip
+        cost = statistics.median(_renderer_seconds(**kwargs) for _ in range(repeat))
+        print(f"  the renderer alone, {label:10} {cost * 1000:6.2f} ms for 1,000 tasks "
+              f"({cost / base * 100:.2f}% of the --quiet run)", flush=True)
+
+
+def _renderer_seconds(**kwargs: bool) -> float:
+    """Seconds the events of a foreach 1000 + join take in progress.Progress."""
+    import io
+
+    from ledgerflow.progress import Progress
+
+    out = io.StringIO()
+    started = time.perf_counter()
+    progress = Progress(out, **kwargs)
+    progress.say("Workflow starting (run-id 1):")
+    progress.task_started("start", "[1/start/1]")
+    progress.foreach_yields("[1/start/1]", "start", "work", 1000)
+    progress.task_ended("start", "[1/start/1]", "succeeded", "Task finished successfully.")
+    for i in range(1000):
+        progress.task_started("work", f"[1/work/{i + 2}]")
+    for i in range(1000):
+        progress.task_ended("work", f"[1/work/{i + 2}]", "succeeded",
+                            "Task finished successfully.")  # fmt: skip
+    for step, task in (("join", 1002), ("end", 1003)):
+        progress.task_started(step, f"[1/{step}/{task}]")
+        progress.task_ended(step, f"[1/{step}/{task}]", "succeeded", "Task finished successfully.")
+    progress.run_done()
+    progress.say("Done!")
+    return time.perf_counter() - started
+
+
+def _timed_run(cmd: list[str], cwd: Path, env: dict[str, str], tty: bool) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run, its stdout read from a pipe or from a pty."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if not tty:
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
+        seconds = time.perf_counter() - started
+    else:
+        import pty
+        import threading
+
+        master, slave = pty.openpty()
+
+        def drain() -> None:
+            try:
+                while os.read(master, 65536):
+                    pass
+            except OSError:
+                pass
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        started = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=slave, stderr=subprocess.PIPE,
+                              check=False)  # fmt: skip
+        seconds = time.perf_counter() - started
+        os.close(slave)
+        reader.join(timeout=5)
+        os.close(master)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]!r}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return seconds, cpu
+
+
 WORKLOADS = [
     # (label, flow, ledgerflow args, metaflow args, quick?)
     ("linear, 4 tasks", "linear", [], [], True),
@@ -342,6 +448,9 @@ def main() -> None:
             line += (f" {median(mf, 'seconds'):9.2f}s {median(mf, 'peak_mb'):8.0f} "
                      f"{median(mf, 'disk_mb'):8.1f} {ratio:6.1f}x")  # fmt: skip
         print(line, flush=True)
+    if not wanted or any(w in "progress" for w in wanted):
+        print("run console overhead (progress.py):", flush=True)
+        progress_overhead(max(repeat, 5))
     label = "read one artifact in a fresh process"
     if not wanted or any(w in label for w in wanted):
         lf_read = read_in_fresh_process(LEDGERFLOW_PYTHON, "ledgerflow", max(repeat, 5))

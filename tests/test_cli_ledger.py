@@ -29,12 +29,13 @@ CLI_FLOW = FLOWS / "cli" / "cli_flow.py"
 LINEAR_FLOW = FLOWS / "engine" / "linear.py"
 
 RUN_KEYS = {"pathspec", "flow", "run_id", "status", "created_at", "finished_at", "duration_s",
-            "tasks", "user", "tags", "system_tags"}  # fmt: skip
+            "tasks", "user", "tags", "system_tags", "params"}  # fmt: skip
 TASK_KEYS = {"pathspec", "task_id", "status", "attempt", "foreach_index", "started_at",
              "finished_at", "duration_s", "exception_type", "exception"}  # fmt: skip
 ARTIFACT_KEYS = {"name", "type", "size", "encoding", "sha", "preview", "inherited"}
 STEP_DIFF_KEYS = {"step", "tasks_a", "tasks_b", "changed", "added", "removed", "tasks"}
 TASK_DIFF_KEYS = {"index", "a", "b", "changed", "added", "removed"}
+TASK_DIFF_MATCHED_KEYS = TASK_DIFF_KEYS | {"values"}  # old -> new of the changed artifacts
 
 
 def _start(db: Path, flow: Path, name: str, *args: str) -> tuple[subprocess.Popen[str], Path]:
@@ -98,7 +99,10 @@ def test_runs_table_newest_first(lf: SimpleNamespace) -> None:
     assert by_id[lf.a][1:3] == ["CliFlow", "succeeded"]
     assert by_id[lf.a][-3:] == ["6", "cpu,", "nightly"]  # tasks, then the user tags
     assert by_id[lf.failed][2] == "failed"
-    assert invoke(lf, "runs", "NoSuchFlow").stdout == "No runs.\n"
+    # An unknown flow is an error naming the closest flows, not "No runs." (issue 15).
+    err = invoke(lf, "runs", "CliFlo", code=1).stderr
+    assert "no flow named 'CliFlo'; did you mean 'CliFlow'?" in err
+    assert invoke(lf, "runs", "CliFlow", "--status", "running").stdout == "No runs.\n"
 
 
 def test_runs_json_and_filters(lf: SimpleNamespace) -> None:
@@ -193,7 +197,7 @@ def test_show_flow_and_run(lf: SimpleNamespace) -> None:
     ]  # fmt: skip
     lines = invoke(lf, "show", f"CliFlow/{lf.a}").stdout.splitlines()
     assert lines[0].startswith(f"Run CliFlow/{lf.a}: succeeded, started ")
-    assert lines[1] == "Tags: cpu, nightly"
+    assert lines[1:3] == ["Parameters: alpha=0.5 fail=false n=3", "Tags: cpu, nightly"]
     table = [line.split(None, 2) for line in lines[lines.index("STEP   TASKS  STATUS"):]]
     assert table[1:] == [["start", "1", "succeeded"], ["fan", "3", "3 succeeded"],
                          ["join", "1", "succeeded"], ["end", "1", "succeeded"]]  # fmt: skip
@@ -213,7 +217,8 @@ def test_show_step_and_task(lf: SimpleNamespace) -> None:
     assert "EXCEPTION" in text and "builtins.ValueError: boom in fan" in text
 
     task = invoke_json(lf, "show", f"CliFlow/{lf.a}/start/1")
-    assert set(task) == TASK_KEYS | {"kind", "flow", "run_id", "step", "artifacts"}
+    assert set(task) == TASK_KEYS | {"kind", "flow", "run_id", "step", "artifacts",
+                                     "stdout_tail", "stderr_tail"}  # fmt: skip
     arts = {a["name"]: a for a in task["artifacts"]}
     assert list(arts) == ["alpha", "big", "fail", "items", "n", "name", "when", "x"]  # no _x
     assert all(set(a) == ARTIFACT_KEYS for a in arts.values())
@@ -280,7 +285,8 @@ def test_diff(lf: SimpleNamespace) -> None:
     steps = {s["step"]: s for s in result["steps"]}
     assert list(steps) == ["start", "fan", "join", "end"]
     assert all(set(s) == STEP_DIFF_KEYS for s in steps.values())
-    assert all(set(t) == TASK_DIFF_KEYS for s in steps.values() for t in s["tasks"])
+    assert all(set(t) == (TASK_DIFF_MATCHED_KEYS if t["a"] and t["b"] else TASK_DIFF_KEYS)
+               for s in steps.values() for t in s["tasks"])  # fmt: skip
     start = steps["start"]
     assert (start["changed"], start["added"], start["removed"]) == (["alpha", "items", "n", "x"],
                                                                     [], [])
@@ -292,12 +298,15 @@ def test_diff(lf: SimpleNamespace) -> None:
     assert steps["join"]["changed"] == ["total"] and steps["end"]["tasks"] == []
 
     lines = invoke(lf, "diff", lf.a, lf.b).stdout.splitlines()
-    assert lines[:3] == [f"A: CliFlow/{lf.a}", f"B: CliFlow/{lf.b}",
-                         "start: changed alpha, items, n, x"]  # fmt: skip
-    assert lines[3] == "fan: 3 tasks in A, 4 in B (matched by foreach index)"
-    assert lines[4].startswith("  fan[1] (task 3 vs 3): changed y")
-    assert lines[5] == f"  fan[3]: only in B (CliFlow/{lf.b}/fan/5)"
-    assert lines[6:] == ["join: changed total", "end: no differences"]
+    # Changed plain values show old -> new (their stored JSON text; nothing is unpickled).
+    assert lines[:7] == [f"A: CliFlow/{lf.a}", f"B: CliFlow/{lf.b}",
+                         "start: changed alpha, items, n, x", "  alpha: 0.5 -> 0.7",
+                         "  items: [0,1,2] -> [0,1,2,3]", "  n: 3 -> 4", "  x: 0.5 -> 0.7"]
+    assert lines[7] == "fan: 3 tasks in A, 4 in B (matched by foreach index)"
+    assert lines[8].startswith("  fan[1] (task 3 vs 3): changed y")
+    assert lines[9] == "    y: 0.5 -> 0.7"
+    assert lines[10] == f"  fan[3]: only in B (CliFlow/{lf.b}/fan/5)"
+    assert lines[11:] == ["join: changed total", "  total: 4.5 -> 10.7", "end: no differences"]
 
     same = invoke_json(lf, "diff", lf.a, lf.a)
     assert same["identical"] and all(not s["tasks"] for s in same["steps"])

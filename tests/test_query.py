@@ -187,7 +187,7 @@ def test_cli_search_and_sql(ledger):
     hits = json.loads(out.output)
     assert {h["name"] for h in hits} == {"note", "description"}
     assert set(hits[0]) == {"pathspec", "flow", "run_id", "step", "task_id", "name", "snippet",
-                            "rank", "created_at"}
+                            "rank", "created_at", "kind"}
     out = runner.invoke(cli, ["--db", str(ledger), "sql", "--json",
                               "select flow, count(*) as n from runs group by flow order by flow"])
     assert json.loads(out.output) == [{"flow": "OtherFlow", "n": 1}, {"flow": "TrainFlow", "n": 2}]

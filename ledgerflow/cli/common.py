@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ..clock import screen_time
 from .errors import call_reporting_errors
 
 
@@ -57,8 +58,8 @@ def format_duration(seconds: float | None) -> str:
 
 
 def short_time(iso: str | None) -> str:
-    """'2026-11-26 13:07:36' from a stored timestamp (UTC, as stored)."""
-    return (iso or "")[:19].replace("T", " ")
+    """A stored timestamp as screens show it: local time with its offset (clock.py's rule)."""
+    return screen_time(iso)
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

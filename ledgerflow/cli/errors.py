@@ -5,9 +5,22 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from ..exceptions import LedgerflowError, RunTerminated
+
+
+def exit_on_closed_pipe() -> NoReturn:
+    """The reader of our output went away (`ledgerflow runs | head -2`): stop quietly and
+    exit 0, as git does. stdout is pointed at /dev/null first, so the flush Python does at
+    exit cannot raise a second BrokenPipeError ("Exception ignored ...") on the way out."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (e.g. click's test runner)
+        pass
+    sys.exit(0)
+
 
 
 def call_reporting_errors(func: Callable[[], Any], debug: bool,
@@ -20,6 +33,8 @@ def call_reporting_errors(func: Callable[[], Any], debug: bool,
         raise
     except SystemExit:
         raise
+    except BrokenPipeError:
+        exit_on_closed_pipe()
     except LedgerflowError as e:
         if debug:
             raise

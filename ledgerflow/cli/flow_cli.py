@@ -119,6 +119,8 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--db", "db", default=None, metavar="PATH",
                   help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).")
     @click.option("--quiet/--not-quiet", default=False, help="Print only errors and the run id.")
+    @click.option("--verbose", is_flag=True,
+                  help="Print every task's start and end lines, however wide the run.")
     @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
     @click.option("--environment", hidden=True, default=None,
                   help="Accepted for Metaflow compatibility; anything but 'local' is warned "
@@ -129,10 +131,11 @@ def build_cli(flow_cls: type) -> click.Group:
     @_project_options(flow_cls)
     @click.version_option(__version__, prog_name="ledgerflow")
     @click.pass_context
-    def cli(ctx: click.Context, /, db: str | None, quiet: bool, debug: bool,
+    def cli(ctx: click.Context, /, db: str | None, quiet: bool, debug: bool, verbose: bool,
             environment: str | None, top_with: tuple[str, ...], **rest: Any) -> None:  # fmt: skip
         _set_project_env(rest.get("branch"), rest.get("production"))
-        ctx.obj = {"db": db, "quiet": quiet, "environment": environment, "with": top_with}
+        ctx.obj = {"db": db, "quiet": quiet, "verbose": verbose, "environment": environment,
+                   "with": top_with}
 
     @cli.command(help=f"Show all available commands.\n\n\b\nExample: {script} help")
     @click.pass_context
@@ -321,6 +324,7 @@ def _execute(flow_cls: type, values: dict[str, Any], options: dict[str, Any], **
     run_options = RunOptions(
         db=root["db"],
         quiet=root["quiet"],
+        verbose=root.get("verbose", False),
         executor=options["executor"],
         max_workers=options["max_workers"],
         max_num_splits=options["max_num_splits"],

@@ -11,6 +11,7 @@ import click
 from .. import __version__
 from ..exceptions import LedgerflowError
 from .common import BadParameter, UsageError
+from .errors import exit_on_closed_pipe
 
 
 class _Group(click.Group):
@@ -21,6 +22,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
+        except BrokenPipeError:
+            exit_on_closed_pipe()
         except LedgerflowError as e:
             if ctx.params.get("debug"):
                 raise
@@ -79,28 +82,34 @@ def _echo_json(doc: Any) -> None:
               help="Only runs having this tag (repeatable: runs having all of them).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
               help="At most this many runs.")
+@click.option("--params", "with_params", is_flag=True,
+              help="Add a column with each run's parameter values.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of run objects.")
 @click.pass_context
 def runs(ctx: click.Context, flow: str | None, status: str | None, tags: tuple[str, ...],
-         limit: int, as_json: bool) -> None:
+         limit: int, with_params: bool, as_json: bool) -> None:
     """List runs, newest first, with their status, duration, number of tasks and user tags.
 
     A run still recorded as running whose process is gone (on this machine) shows as
-    crashed. --json adds the system tags.
+    crashed. --json adds the system tags and the parameters. Times are local, with
+    their UTC offset.
 
     \b
-    Example: ledgerflow runs MyFlow --status failed --tag nightly --limit 5
+    Example: ledgerflow runs MyFlow --status failed --tag nightly --limit 5 --params
     """
-    from .reads import recent_runs
+    from .reads import recent_runs, require_flow
     from .show import echo_runs
 
-    records = recent_runs(_ledger(ctx), flow=flow, status=status, tags=tags, limit=limit)
+    ledger = _ledger(ctx)
+    if flow is not None:
+        require_flow(ledger, flow)
+    records = recent_runs(ledger, flow=flow, status=status, tags=tags, limit=limit)
     if as_json:
         _echo_json(records)
     elif not records:
         click.echo("No runs.")
     else:
-        echo_runs(records)
+        echo_runs(records, with_params=with_params)
 
 
 @cli.command()
@@ -119,20 +128,20 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
 
     Never unpickles anything unless --load is given for an artifact.
 
+    A pathspec may start with a bare run id (1795700104055947269005/train) when only one
+    flow has that run. A task shows the tail of its stdout and stderr too.
+
     \b
     Example: ledgerflow show MyFlow/1795700104055947269005/train/3
     """
     from . import show as shows
 
-    parts = pathspec.split("/")
-    if len(parts) > len(shows.KINDS) or not all(parts):
-        raise BadParameter(
-            f"{pathspec!r} is not a pathspec; expected Flow[/RunId[/step[/TaskId[/name]]]]",
-            param_hint="PATHSPEC",
-        )
+    ledger = _ledger(ctx)
+    parts = expand_pathspec(ledger, pathspec, "PATHSPEC",
+                            "a pathspec; expected Flow[/RunId[/step[/TaskId[/name]]]]",
+                            len(shows.KINDS))  # fmt: skip
     if load and len(parts) != 5:
         raise UsageError("--load applies to an artifact: Flow/RunId/step/TaskId/name")
-    ledger = _ledger(ctx)
     if trust:
         from ..provenance import trust as trust_ledger
 
@@ -142,6 +151,42 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
         _echo_json(doc)
     else:
         shows.echo(doc)
+
+
+@cli.command()
+@click.argument("pathspec")
+@click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")
+@click.option("--stderr", "only_stderr", is_flag=True, help="Only stderr.")
+@click.option("--attempt", type=click.IntRange(min=0), default=None,
+              help="This attempt of each task (default: the latest); tasks without it are "
+                   "skipped.")
+@click.pass_context
+def logs(ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool,
+         attempt: int | None) -> None:
+    """Print what a task (Flow/RunId/step/TaskId), every task of a step (Flow/RunId/step)
+    or of a run (Flow/RunId) wrote to stdout and stderr, as stored in the ledger: no flow
+    file needed. A pathspec may start with a bare run id. Headers go to stderr, the text
+    to stdout (as the flow command's `logs`).
+
+    \b
+    Example: ledgerflow logs 1795700104055947269005/train --stderr > train.err
+    """
+    from .reads import log_tasks
+
+    ledger = _ledger(ctx)
+    parts = expand_pathspec(ledger, pathspec, "PATHSPEC",
+                            "a pathspec; expected Flow/RunId[/step[/TaskId]]", 4)
+    if len(parts) < 2:
+        raise BadParameter(f"{pathspec!r} names a flow; give a run, step or task: "
+                           "Flow/RunId[/step[/TaskId]]", param_hint="PATHSPEC")  # fmt: skip
+    streams = [s for s, wanted in (("stdout", only_stdout), ("stderr", only_stderr)) if wanted]
+    for task in log_tasks(ledger, parts, attempt):
+        click.echo(f"Logs of {task.pathspec} (attempt {task.current_attempt})", err=True)
+        for stream in streams or ["stdout", "stderr"]:
+            text = task.stdout if stream == "stdout" else task.stderr
+            click.secho(stream, err=True, bold=True)
+            if text:
+                click.echo(text, nl=not text.endswith("\n"))
 
 
 @cli.command()
@@ -172,28 +217,43 @@ def diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
 
 def _run_named(ledger: Any, text: str, hint: str) -> tuple[str, str]:
     """(flow, run_id) for 'Flow/RunId' or a bare run id that only one flow has."""
+    expected = "a run; expected Flow/RunId or a run id"
+    parts = expand_pathspec(ledger, text, hint, expected, 2)
+    if len(parts) != 2:
+        raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
+    return parts[0], parts[1]
+
+
+def expand_pathspec(ledger: Any, text: str, hint: str, expected: str,
+                    most: int) -> list[str]:  # fmt: skip
+    """The parts of a pathspec, checked: at most `most` non-empty parts, the flow known
+    (else the closest names), and a leading bare run id (all digits: a flow is a class name,
+    so it cannot be one) replaced by Flow/RunId when only one flow has that run."""
     from ..client import Run
     from ..exceptions import MetaflowNotFound
     from .common import all_namespaces
-    from .reads import flows_with_run
+    from .reads import flows_with_run, require_flow
 
     parts = text.split("/")
-    if len(parts) == 1 and parts[0]:
-        flows = flows_with_run(ledger, text)
+    if len(parts) > most or not all(parts):
+        raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
+    if parts[0].isdigit():
+        flows = flows_with_run(ledger, parts[0])
         if not flows:
-            raise MetaflowNotFound(f"no flow in ledger {ledger.path} has a run '{text}'")
+            raise MetaflowNotFound(f"no flow in ledger {ledger.path} has a run '{parts[0]}'")
         if len(flows) > 1:
             raise BadParameter(
-                f"run id {text!r} is in flows {', '.join(flows)}; write Flow/{text}",
+                f"run id {parts[0]!r} is in flows {', '.join(flows)}; write Flow/{text}",
                 param_hint=hint,
             )
-        parts = [flows[0], text]
-    if len(parts) != 2 or not all(parts):
-        raise BadParameter(f"{text!r} is not a run; expected Flow/RunId or a run id",
-                                 param_hint=hint)  # fmt: skip
-    with all_namespaces():
-        Run("/".join(parts), ledger=ledger)  # says which runs there are if it is not
-    return parts[0], parts[1]
+        parts = [flows[0], *parts]
+        if len(parts) > most:
+            raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
+    require_flow(ledger, parts[0], text)
+    if len(parts) >= 2:
+        with all_namespaces():
+            Run("/".join(parts[:2]), ledger=ledger)  # says which runs there are if it is not
+    return parts
 
 
 @cli.command()
@@ -202,33 +262,43 @@ def _run_named(ledger: Any, text: str, hint: str) -> tuple[str, str]:
 @click.option("--step", default=None, help="Only artifacts of this step.")
 @click.option("--name", default=None, help="Only artifacts with this name.")
 @click.option("--since", default=None, metavar="DATE", help="Only tasks finished since (ISO date).")
+@click.option("--kind", type=click.Choice(["artifact", "log", "exception"]), default=None,
+              help="Only artifacts, only task logs (stdout, stderr) or only exceptions.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of hits.")
 @click.pass_context
 def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
-           name: str | None, since: str | None, limit: int, as_json: bool) -> None:
-    """Full-text search over artifact names and values, best match first.
+           name: str | None, since: str | None, kind: str | None, limit: int,
+           as_json: bool) -> None:
+    """Full-text search over artifact names and values, task logs and exception text,
+    best match first. A log or exception hit names the task and the stream.
 
     Plain words match as given (keyword-17 finds "keyword 17"); FTS5 syntax such as
     "a phrase", prefix*, AND/OR/NOT passes through. Never loads a value.
 
     \b
-    Example: ledgerflow search resnet50 --flow TrainFlow --limit 5
+    Example: ledgerflow search "bad item" --kind exception --flow TrainFlow --limit 5
     """
     from ..fulltext import search as run_search
 
+    path = _ledger_path(ctx)
+    if flow is not None:
+        from .reads import require_flow
+
+        require_flow(_ledger(ctx), flow)
     hits = run_search(text, flow=flow, step=step, name=name, since=since, limit=limit,
-                      ledger=_ledger_path(ctx))  # fmt: skip
+                      kind=kind, ledger=path)  # fmt: skip
     if as_json:
         keys = ("pathspec", "flow", "run_id", "step", "task_id", "name", "snippet", "rank",
-                "created_at")  # fmt: skip
+                "created_at", "kind")  # fmt: skip
         click.echo(json.dumps([{k: getattr(h, k) for k in keys} for h in hits], indent=2))
         return
     if not hits:
         click.echo("No matches.")
         return
     for hit in hits:
-        click.echo(f"{hit.pathspec}\n    {hit.snippet}")
+        where = hit.pathspec if hit.kind == "artifact" else f"{hit.pathspec} ({hit.name})"
+        click.echo(f"{where}\n    {hit.snippet}")
 
 
 @cli.command()
@@ -255,7 +325,7 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
     elif as_csv:
         import csv
 
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")  # not CRLF: for shell pipelines
         writer.writerow(result.columns)
         writer.writerows(result.rows)
     else:

@@ -11,6 +11,7 @@ The dicts are the `--json` output of those commands; README.md documents their k
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Iterable
 from typing import Any
@@ -22,7 +23,7 @@ from .common import seconds_between
 
 _RUN_COLS = ("r.id as pk, r.run_id as run_id, r.status as status, r.created_at as created_at,"
              " r.finished_at as finished_at, r.user as user, r.host as host, r.pid as pid,"
-             " r.heartbeat_at as heartbeat_at")  # fmt: skip
+             " r.heartbeat_at as heartbeat_at, r.params as params")  # fmt: skip
 
 # The final attempt of each task: what the Client API shows.
 _FINAL_ATTEMPT = ("t.attempt = (select max(m.attempt) from task m where m.run_id = t.run_id"
@@ -38,6 +39,25 @@ def _rows(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> list[dict[str
     cur = ledger.execute(sql, params)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+# -- flows -----------------------------------------------------------------------------
+
+
+def require_flow(ledger: Ledger, name: str, pathspec: str | None = None) -> None:
+    """MetaflowNotFound naming the closest flows when the ledger has no flow `name`: a typo
+    must not read as 'no runs'."""
+    if ledger.execute("select 1 from flow where name = ?", (name,)).fetchone():
+        return
+    names = [r[0] for r in ledger.execute("select name from flow order by name")]
+    # Case-insensitive closeness, so 'trainflow' suggests 'TrainFlow'.
+    by_lower = {n.lower(): n for n in names}
+    close = [by_lower[n] for n in difflib.get_close_matches(name.lower(), by_lower, n=3,
+                                                             cutoff=0.75)]  # fmt: skip
+    hint = f"; did you mean {' or '.join(repr(n) for n in close)}?" if close else ""
+    there = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "") or "none"
+    raise MetaflowNotFound(f"{pathspec or name} does not exist in ledger {ledger.path}: there "
+                           f"is no flow named {name!r}{hint} (flows there: {there})")  # fmt: skip
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -115,6 +135,7 @@ def run_record(ledger: Ledger, flow: str, row: dict[str, Any]) -> dict[str, Any]
         "user": row["user"],
         "tags": sorted(t["tag"] for t in tags if not t["system"]),
         "system_tags": sorted(t["tag"] for t in tags if t["system"]),
+        "params": json.loads(row["params"] or "{}"),
     }
 
 
@@ -143,6 +164,35 @@ def flows_with_run(ledger: Ledger, run_id: str) -> list[str]:
 
 
 # -- steps and tasks -------------------------------------------------------------------
+
+
+def log_tasks(ledger: Ledger, parts: list[str], attempt: int | None = None) -> list[Any]:
+    """Client Tasks for `ledgerflow logs`: the task, or every task of the step or of the run
+    (steps in graph order, tasks by id), at `attempt` (default: each task's latest). Their
+    .stdout/.stderr read whatever the log table holds, a running task's output too."""
+    from ..client import Run, Step, Task
+    from .common import all_namespaces
+
+    pathspec = "/".join(parts)
+    with all_namespaces():
+        if len(parts) == 4:
+            return [Task(pathspec, attempt=attempt, ledger=ledger)]
+        if len(parts) == 3:
+            steps = [Step(pathspec, ledger=ledger)]
+        else:
+            run = Run(pathspec, ledger=ledger)
+            by_name = {s.id: s for s in run}
+            row = run_row(ledger, parts[0], parts[1])
+            steps = [by_name[name] for name in step_order(ledger, row["pk"]) if name in by_name]
+        tasks = [t for step in steps for t in sorted(step, key=lambda t: _id_key(t.id))]
+        if attempt is None:
+            return tasks
+        found = [Task(t.pathspec, attempt=attempt, ledger=ledger)
+                 for t in tasks if attempt <= t.current_attempt]  # fmt: skip
+    if not found:
+        raise MetaflowNotFound(f"no task of {pathspec} has an attempt {attempt}")
+    return found
+
 
 
 def step_order(ledger: Ledger, run_pk: int) -> list[str]:
@@ -272,16 +322,17 @@ def _artifact(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def task_shas(ledger: Ledger, run_pk: int) -> dict[int, dict[str, tuple[str, bool]]]:
-    """For every task attempt of a run: artifact name -> (SHA, inherited). Public ones only."""
-    out: dict[int, dict[str, tuple[str, bool]]] = {}
-    for task_pk, name, sha, inherited in ledger.execute(
-        "select t.id, a.name, a.sha, a.inherited from task t join artifact a"
-        " on a.task_id = t.id where t.run_id = ?",
+def task_shas(ledger: Ledger, run_pk: int) -> dict[int, dict[str, tuple[str, bool, int, str]]]:
+    """For every task attempt of a run: artifact name -> (SHA, inherited, size, encoding).
+    Public ones only."""
+    out: dict[int, dict[str, tuple[str, bool, int, str]]] = {}
+    for task_pk, name, sha, inherited, size, encoding in ledger.execute(
+        "select t.id, a.name, a.sha, a.inherited, a.size, a.encoding from task t"
+        " join artifact a on a.task_id = t.id where t.run_id = ?",
         (run_pk,),
     ):
         if not name.startswith("_"):
-            out.setdefault(task_pk, {})[name] = (sha, bool(inherited))
+            out.setdefault(task_pk, {})[name] = (sha, bool(inherited), size, encoding)
     return out
 
 

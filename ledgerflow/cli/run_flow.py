@@ -21,6 +21,7 @@ class RunOptions:
 
     db: str | None = None
     quiet: bool = False
+    verbose: bool = False
     executor: str = DEFAULT_EXECUTOR
     max_workers: int = DEFAULT_MAX_WORKERS
     max_num_splits: int = DEFAULT_MAX_NUM_SPLITS
@@ -110,6 +111,7 @@ def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
         tags=list(options.tags),
         max_num_splits=options.max_num_splits,
         quiet=options.quiet,
+        verbose=options.verbose,
         on_run_id=on_run_id,
         **resume,
     )

@@ -8,6 +8,7 @@ for one artifact.
 
 from __future__ import annotations
 
+import json
 import pprint
 from typing import Any
 
@@ -19,6 +20,12 @@ from .common import all_namespaces, clip, echo_table, format_duration, short_tim
 
 KINDS = ("flow", "run", "step", "task", "artifact")
 FLOW_RUNS = 10  # runs `show FLOW` lists
+LOG_TAIL = 10  # lines of each stream `show TASK` prints
+
+
+def tail(text: str, lines: int = LOG_TAIL) -> str:
+    """The last `lines` lines of a log ('' for none)."""
+    return "".join(text.splitlines(keepends=True)[-lines:])
 
 
 def describe(ledger: Ledger, parts: list[str], load: bool = False) -> dict[str, Any]:
@@ -48,13 +55,16 @@ def describe(ledger: Ledger, parts: list[str], load: bool = False) -> dict[str, 
             }  # fmt: skip
         task_id = parts[3]
         if len(parts) == 4:
-            attempt = Task(pathspec, ledger=ledger).current_attempt
+            client_task = Task(pathspec, ledger=ledger)
+            attempt = client_task.current_attempt
             task = reads.final_tasks(ledger, row["pk"], step, task_id)[0]
             return {
                 "kind": "task", **reads.task_record(run["pathspec"], task, run["status"]),
                 "flow": flow, "run_id": run_id, "step": step,
                 "artifacts": reads.artifact_records(ledger, flow, run_id, step, task_id,
                                                     attempt),
+                # whatever the log table holds so far (a running task's output too)
+                "stdout_tail": tail(client_task.stdout), "stderr_tail": tail(client_task.stderr),
             }  # fmt: skip
         artifact = DataArtifact(pathspec, ledger=ledger)
         attempt = artifact.parent.current_attempt
@@ -74,16 +84,22 @@ def echo(doc: dict[str, Any]) -> None:
     printers[doc["kind"]](doc)
 
 
-def echo_runs(runs: list[dict[str, Any]], with_flow: bool = True) -> None:
+def echo_runs(runs: list[dict[str, Any]], with_flow: bool = True,
+              with_params: bool = False) -> None:  # fmt: skip
     """The run table of `ledgerflow runs` (and of `show FLOW`, without the flow column)."""
     headers = ["run id"] + (["flow"] if with_flow else []) + ["status", "started", "duration",
                                                               "tasks", "tags"]  # fmt: skip
-    echo_table(headers, [
+    echo_table(headers + (["params"] if with_params else []), [
         [r["run_id"]] + ([r["flow"]] if with_flow else []) + [
             r["status"], short_time(r["created_at"]), format_duration(r["duration_s"]),
-            r["tasks"], r["tags"]]
+            r["tasks"], r["tags"]] + ([params_text(r["params"])] if with_params else [])
         for r in runs
     ])  # fmt: skip
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """'alpha=0.5 n=3': parameter values as JSON text, in name order."""
+    return " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(params.items()))
 
 
 def _echo_flow(doc: dict[str, Any]) -> None:
@@ -96,6 +112,7 @@ def _echo_run(doc: dict[str, Any]) -> None:
     click.echo(f"Run {doc['pathspec']}: {doc['status']}, started {short_time(doc['created_at'])}"
                + (f", took {format_duration(doc['duration_s'])}" if doc["duration_s"] else "")
                + f", by {doc['user']}")  # fmt: skip
+    click.echo(f"Parameters: {params_text(doc['params']) or '-'}")
     click.echo(f"Tags: {', '.join(doc['tags']) or '-'}")
     click.echo(f"System tags: {', '.join(doc['system_tags'])}")
     echo_table(["step", "tasks", "status"],
@@ -138,9 +155,16 @@ def _echo_task(doc: dict[str, Any]) -> None:
     arts = doc["artifacts"]
     if not arts:
         click.echo("No artifacts.")
-        return
-    echo_table(["name", "type", "size", "preview"],
-               [[a["name"], a["type"], a["size"], clip(a["preview"], 60)] for a in arts])  # fmt: skip
+    else:
+        echo_table(["name", "type", "size", "preview"],
+                   [[a["name"], a["type"], a["size"], clip(a["preview"], 60)] for a in arts])  # fmt: skip
+    for stream in ("stdout", "stderr"):
+        text = doc[f"{stream}_tail"]
+        if text:
+            click.echo(f"{stream} (last {LOG_TAIL} lines; all: ledgerflow logs "
+                       f"{doc['pathspec']}):")  # fmt: skip
+            for line in text.splitlines():
+                click.echo(f"  {line}")
 
 
 def _echo_artifact(doc: dict[str, Any]) -> None:
@@ -151,7 +175,7 @@ def _echo_artifact(doc: dict[str, Any]) -> None:
         ("encoding", doc["encoding"]),
         ("sha", doc["sha"]),
         ("attempt", doc["attempt"]),
-        ("created", doc["created_at"]),
+        ("created", short_time(doc["created_at"])),
         ("inherited", "yes (passed on unchanged from a parent task)" if doc["inherited"]
          else "no"),
         ("preview", doc["preview"]),

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import click
 
+from .common import UsageError
 from .main import _ledger, _ledger_path, cli
 
 
@@ -52,9 +54,13 @@ def export_cmd(ctx: click.Context, pathspecs: tuple[str, ...], to: str, as_json:
 
     Example: ledgerflow export TrainFlow/1795699100562945823027 --to results.db
     """
+    from ..progress import Counter
     from ..sharing import export_runs
 
-    _report_copy(export_runs(list(pathspecs), to, ledger=_ledger(ctx)), as_json)
+    ledger = _ledger(ctx)
+    specs = [_run_or_flow(ledger, p) for p in pathspecs]
+    _report_copy(export_runs(specs, to, ledger=ledger, progress=Counter("exporting runs")),
+                 as_json)  # fmt: skip
 
 
 @cli.command(name="import")
@@ -72,9 +78,10 @@ def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
     from ..location import resolve_ledger_path
 
     path = resolve_ledger_path(ctx.find_root().obj["db"])
+    from ..progress import Counter
     from ..sharing import import_ledger
 
-    report = import_ledger(file, ledger=Ledger.open(path))
+    report = import_ledger(file, ledger=Ledger.open(path), progress=Counter("importing runs"))
     _report_copy(report, as_json)
     if report.conflicts:
         sys.exit(1)
@@ -86,38 +93,81 @@ def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
               help="Only runs started before this date (ISO, e.g. 2026-11-01).")
 @click.option("--keep", type=click.IntRange(min=0), default=None,
               help="Keep the newest N runs of each flow; delete the rest.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--dry-run", is_flag=True,
+              help="Print the runs that would be deleted and the bytes gc would then free.")
+@click.option("--yes", is_flag=True, help="Do not ask before deleting more than one run.")
 @click.pass_context
 def rm(ctx: click.Context, pathspecs: tuple[str, ...], older_than: str | None, keep: int | None,
-       yes: bool) -> None:
-    """Delete runs (Flow/RunId), or a flow's runs (Flow) older than a date or beyond the
-    newest N. A running run is never deleted. Blobs stay until `ledgerflow gc`.
+       dry_run: bool, yes: bool) -> None:
+    """Delete runs (Flow/RunId or a bare run id), or a flow's runs (Flow) older than a date
+    or beyond the newest N. A running run is never deleted. Asks before deleting more than
+    one run (--yes does not ask). Blobs stay until `ledgerflow gc`.
 
-    Example: ledgerflow rm TrainFlow --keep 10 --yes
+    Example: ledgerflow rm TrainFlow --keep 10 --dry-run
     """
+    from ..upkeep import freeable
     from ..upkeep import rm as remove
 
     ledger = _ledger(ctx)
-    if not yes and not (older_than or keep is not None) and any("/" not in p for p in pathspecs):
-        click.confirm(f"Delete every run of {', '.join(pathspecs)}?", abort=True)
-    deleted = remove(ledger, list(pathspecs), older_than=older_than, keep=keep)
+    specs = [_run_or_flow(ledger, p) for p in pathspecs]
+    planned = remove(ledger, specs, older_than=older_than, keep=keep, dry_run=True)
+    if dry_run or (len(planned) > 1 and not yes):
+        for spec in planned:
+            click.echo(f"would delete {spec}")
+        blobs, size = freeable(ledger, planned)
+        click.echo(f"{len(planned)} run(s) would be deleted; `ledgerflow gc` would then free "
+                   f"{blobs} blob(s), {_human(size)} stored")  # fmt: skip
+        if dry_run or not planned:
+            return
+        if not _interactive():
+            raise UsageError(f"rm would delete {len(planned)} runs; pass --yes to delete them "
+                             "without asking")  # fmt: skip
+        click.confirm(f"Delete these {len(planned)} runs?", abort=True)
+    deleted = remove(ledger, specs, older_than=older_than, keep=keep)
     for spec in deleted:
         click.echo(f"deleted {spec}")
     click.echo(f"{len(deleted)} run(s) deleted; `ledgerflow gc` reclaims their space")
 
 
+def _interactive() -> bool:
+    """Someone at a terminal can answer a question (else rm refuses and names --yes)."""
+    return sys.stdin.isatty()
+
+
+def _run_or_flow(ledger: Any, text: str) -> str:
+    """'Flow' or 'Flow/RunId', checked (the closest flows named on a typo), with a bare run
+    id expanded."""
+    from .main import expand_pathspec
+
+    return "/".join(expand_pathspec(ledger, text, "PATHSPEC",
+                                    "a flow or run; expected Flow, Flow/RunId or a run id", 2))
+
+
 @cli.command()
+@click.option("--dry-run", is_flag=True,
+              help="Print how many blobs would be deleted and their stored bytes; delete nothing.")
 @click.pass_context
-def gc(ctx: click.Context) -> None:
+def gc(ctx: click.Context, dry_run: bool) -> None:
     """Delete blobs no run references any more, then reclaim the space (VACUUM). Refuses
     while a run is in progress.
 
-    Example: ledgerflow gc
+    Example: ledgerflow gc --dry-run
     """
+    from ..upkeep import freeable
     from ..upkeep import gc as collect
 
-    report = collect(_ledger(ctx))
-    click.echo(f"{report.blobs_deleted} blob(s) deleted, {_human(report.bytes_freed)} freed")
+    ledger = _ledger(ctx)
+    if dry_run:
+        blobs, size = freeable(ledger)
+        click.echo(f"{blobs} blob(s) would be deleted, {_human(size)} stored (the file shrinks "
+                   "by about that much)")  # fmt: skip
+        return
+    started = time.monotonic()
+    if sys.stderr.isatty():  # the delete and VACUUM are single statements: say what runs
+        click.echo("deleting unused blobs, then reclaiming the space (VACUUM)...", err=True)
+    report = collect(ledger)
+    click.echo(f"{report.blobs_deleted} blob(s) deleted, {_human(report.bytes_freed)} freed "
+               f"in {time.monotonic() - started:.1f}s")  # fmt: skip
 
 
 @cli.command()
@@ -133,22 +183,19 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
     Example: ledgerflow --db received.db doctor
     """
     from ..ledger import Ledger
+    from ..progress import Counter
     from ..upkeep import doctor as check
 
     path = _ledger_path(ctx)
     ledger = Ledger.open(path) if repair else Ledger.open(path, readonly=True)
-    shown = [0]
-
-    def progress(done: int, total: int) -> None:
-        if not as_json and total >= 1000 and (done - shown[0] >= total // 20 or done == total):
-            shown[0] = done
-            click.echo(f"\rchecking blobs: {done}/{total}", nl=done == total, err=True)
-
-    report = check(ledger, repair=repair, progress=progress)
+    report = check(ledger, repair=repair, progress=Counter("checking blobs"))
     if as_json:
         click.echo(json.dumps({"healthy": report.healthy, "problems": report.problems,
                                "repaired": report.repaired,
-                               "blobs_checked": report.blobs_checked}, indent=2))  # fmt: skip
+                               "blobs_checked": report.blobs_checked,
+                               "damaged_blobs": [{"sha": sha, "used_by": users} for sha, users
+                                                 in report.damaged_blobs.items()]},
+                              indent=2))  # fmt: skip
     else:
         for problem in report.problems:
             click.echo(f"problem: {problem}")
