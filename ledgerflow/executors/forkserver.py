@@ -17,6 +17,7 @@ exits. On Linux the server and every task also die with their parent (PR_SET_PDE
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import select
@@ -42,6 +43,10 @@ def serve(control: socket.socket) -> NoReturn:
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        # Every object alive now moves out of the collector's sight: a task's collections
+        # then never write to them, so their pages stay shared with the server instead of
+        # being copied into each task (Python's advice for forking servers).
+        gc.freeze()
         _loop(control, wake_r, wake_w)
     except OSError:
         pass  # the runtime closed the control socket: the run is over
