@@ -17,7 +17,6 @@ import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ from typing import Any
 from . import codec
 from .checkpointer import Checkpointer
 from .clock import now_iso
-from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
+from .blobstore import BlobStore, RawCache
+from .exceptions import LedgerError, LedgerReadOnlyError, LedgerSchemaError
 from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
@@ -42,35 +42,6 @@ CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
 MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
 
 
-class RawCache:
-    """Recently used raw blob bytes by SHA, bounded in total size (thread-safe LRU)."""
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_item: int = 1024 * 1024):
-        self.max_bytes, self.max_item = max_bytes, max_item
-        self._items: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, sha: str) -> tuple[str, bytes] | None:
-        with self._lock:
-            item = self._items.get(sha)
-            if item is not None:
-                self._items.move_to_end(sha)
-            return item
-
-    def put(self, sha: str, encoding: str, raw: bytes) -> None:
-        if len(raw) > self.max_item:
-            return
-        with self._lock:
-            if sha in self._items:
-                return
-            self._items[sha] = (encoding, raw)
-            self._size += len(raw)
-            while self._size > self.max_bytes:
-                _, (_, old) = self._items.popitem(last=False)
-                self._size -= len(old)
-
-
 class Ledger:
     """An open ledger file."""
 
@@ -84,12 +55,11 @@ class Ledger:
             readonly = self.path.exists() and not os.access(self.path, os.W_OK)
         self.readonly = readonly
         self.chunk_size = int(os.environ.get(CHUNK_SIZE_ENV) or codec.DEFAULT_CHUNK_SIZE)
-        self.cache = RawCache()
-        # SHAs committed to this file by this process: their blobs need not be built again.
-        self._known_shas: set[str] = set()
         self._flow_names: dict[int, str] = {}
         self.db = self._connect()
-        self._wal_bytes = threading.local()  # blob bytes the open write() is adding
+        self.blobs = BlobStore(self.path, self.db.connection, self.chunk_size)
+        # SHAs committed to this file by this process (the writes below add to it).
+        self._known_shas = self.blobs.known_shas
         self.checkpointer = Checkpointer(self.db.connection)
         self._meta: dict[str, str] = {}
         try:
@@ -248,7 +218,7 @@ class Ledger:
             # Writing on would go to an unlinked file that nobody can ever read.
             raise _gone(self.path)
         conn = self.conn
-        self._wal_bytes.n = 0
+        self.blobs.reset_pending()
         if conn.in_transaction:
             # Left open by a write interrupted (Ctrl-C) between its BEGIN and its body;
             # writes never nest, so nothing of it can be meant to last.
@@ -275,7 +245,7 @@ class Ledger:
                 conn.execute("ROLLBACK")
             raise
         else:
-            big = self._wal_bytes.n >= BACKGROUND_CHECKPOINT_BYTES
+            big = self.blobs.pending_bytes() >= BACKGROUND_CHECKPOINT_BYTES
             if big:  # this commit must not copy its pages into the file itself
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
             try:
@@ -325,148 +295,32 @@ class Ledger:
     def ledger_id(self) -> str:
         return self.meta("ledger_id") or ""
 
-    # -- blobs -------------------------------------------------------------------------
+    # -- blobs (see blobstore.py) -------------------------------------------------------
+
+    @property
+    def cache(self) -> RawCache:
+        return self.blobs.cache
 
     def put_blob(self, conn: sqlite3.Connection, blob: codec.EncodedBlob) -> bool:
         """Store a blob unless its SHA is already present. Call inside write(). True if new."""
-        cur = conn.execute(
-            "insert or ignore into blob(sha, codec, encoding, raw_size, stored_size, chunk_size,"
-            " n_chunks, python_version, created_at, preview) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                blob.sha,
-                codec.CODEC,
-                blob.encoding,
-                blob.raw_size,
-                blob.stored_size,
-                self.chunk_size,
-                blob.n_chunks,
-                codec.PYTHON_VERSION if blob.encoding == codec.PICKLE else None,
-                now_iso(),
-                blob.preview,
-            ),
-        )
-        if cur.rowcount == 0:
-            return False
-        self._wal_bytes.n = getattr(self._wal_bytes, "n", 0) + blob.stored_size
-        # One chunk in memory at a time, whether the chunks are in memory or spilled to disk.
-        if blob.raw_size < _BLOB_IO_FROM:
-            conn.executemany(
-                "insert into blob_chunk(sha, seq, data) values (?, ?, ?)",
-                ((blob.sha, seq, chunk) for seq, chunk in enumerate(blob.iter_chunks())),
-            )
-            return True
-        # Large chunks go in by incremental blob I/O: a zeroblob row, then its bytes written
-        # in place (188 MB: 0.33 s, against 0.41 s binding each chunk as a value).
-        for seq, chunk in enumerate(blob.iter_chunks()):
-            row_id = conn.execute(
-                "insert into blob_chunk(sha, seq, data) values (?, ?, zeroblob(?))",
-                (blob.sha, seq, len(chunk)),
-            ).lastrowid
-            with conn.blobopen("blob_chunk", "data", row_id) as target:
-                target.write(chunk)
-        return True
+        return self.blobs.put(conn, blob)
 
     def knows_blob(self, sha: str) -> bool:
         """True if this process has seen the blob committed (cheap, no query)."""
-        return sha in self._known_shas
+        return self.blobs.knows(sha)
 
     def forget_known_blobs(self) -> None:
         """After blobs were deleted (gc): stop assuming any SHA is present."""
-        self._known_shas.clear()
-
-    def _blob_meta(self, sha: str) -> tuple[str, int, int, int]:
-        row = self.execute(
-            "select encoding, raw_size, n_chunks, chunk_size from blob where sha = ?", (sha,)
-        ).fetchone()
-        if row is None:
-            raise CorruptBlobError(
-                f"blob {sha[:12]} is missing from {self.path}; run `ledgerflow doctor`"
-            )
-        return row[0], int(row[1]), int(row[2]), int(row[3])
-
-    def _frames(self, sha: str, n_chunks: int, raw_size: int) -> Iterator[bytes]:
-        """The blob's stored chunks in order, fetched one at a time. Large ones are read by
-        incremental blob I/O: measured here, 188 MB of 16 MB chunks in 0.05 s, against 0.25 s
-        selecting them as values (SQLite walks each chunk's overflow pages to build it)."""
-        if raw_size < _BLOB_IO_FROM:
-            for seq in range(n_chunks):
-                row = self.execute(
-                    "select data from blob_chunk where sha = ? and seq = ?", (sha, seq)
-                ).fetchone()
-                if row is None:
-                    raise self._missing_chunk(sha, seq, n_chunks)
-                yield row[0]
-            return
-        conn = self.conn
-        ids = dict(conn.execute("select seq, id from blob_chunk where sha = ?", (sha,)))
-        for seq in range(n_chunks):
-            try:
-                with conn.blobopen("blob_chunk", "data", ids[seq], readonly=True) as chunk:
-                    data = chunk.read()
-            except (KeyError, sqlite3.OperationalError):  # gone, e.g. removed meanwhile
-                raise self._missing_chunk(sha, seq, n_chunks) from None
-            yield data
-
-    def _missing_chunk(self, sha: str, seq: int, n_chunks: int) -> CorruptBlobError:
-        return CorruptBlobError(
-            f"blob {sha[:12]} in {self.path} lacks chunk {seq} of {n_chunks}; "
-            "run `ledgerflow doctor`"
-        )
-
-    def _damaged(self, sha: str, why: str) -> CorruptBlobError:
-        return CorruptBlobError(
-            f"blob {sha[:12]} in {self.path} {why} (the file is damaged); run `ledgerflow doctor`"
-        )
+        self.blobs.forget_known()
 
     def read_raw(self, sha: str) -> tuple[str, bytes | bytearray]:
-        """(encoding, raw bytes) of a blob, verified against its SHA-256. Large blobs are
-        assembled chunk by chunk into one buffer (a bytearray)."""
-        cached = self.cache.get(sha)
-        if cached is not None:
-            return cached
-        return self._read_raw(sha, self._blob_meta(sha))
+        """(encoding, raw bytes) of a blob, verified against its SHA-256."""
+        return self.blobs.read_raw(sha)
 
-    def _read_raw(self, sha: str, meta: tuple[str, int, int, int]) -> tuple[str, bytes | bytearray]:
-        encoding, raw_size, n_chunks, _ = meta
-        out = bytearray(raw_size)
-        self._verified_read(sha, meta, lambda reader: reader.readinto(out), "decompressed")
-        if n_chunks > 1:
-            return encoding, out
-        raw = bytes(out)
-        self.cache.put(sha, encoding, raw)
-        return encoding, raw
-
-    def load(self, sha: str) -> Any:
-        """The value stored under a SHA, as a fresh object."""
-        cached = self.cache.get(sha)
-        if cached is not None:
-            return codec.decode(*cached)
-        meta = self._blob_meta(sha)
-        encoding, _, n_chunks, _ = meta
-        if encoding == codec.PICKLE and n_chunks > 1:
-            # Unpickled as it decompresses: about one copy of the value in memory.
-            import pickle
-
-            return self._verified_read(sha, meta, pickle.load, "read")
-        return codec.decode(*self._read_raw(sha, meta))
-
-    def _verified_read(self, sha: str, meta: tuple[str, int, int, int],
-                       consume: Callable[[codec.ChunkReader], Any], verb: str) -> Any:  # fmt: skip
-        """consume(reader) over the blob's chunks, then check that it read exactly the blob
-        and (one-chunk blobs) its SHA-256; any damage raises CorruptBlobError."""
-        _, raw_size, n_chunks, chunk_size = meta
-        reader = codec.ChunkReader(self._frames(sha, n_chunks, raw_size), raw_size,
-                                   max(chunk_size, 1), hash_sha=_verify_sha(n_chunks))  # fmt: skip
-        try:
-            result = consume(reader)
-            digest = reader.sha_after_draining()
-        except CorruptBlobError:
-            raise
-        except Exception as e:
-            raise self._damaged(sha, f"cannot be {verb} ({type(e).__name__}: {e})") from None
-        if reader.consumed != raw_size or digest not in (sha, None):
-            raise self._damaged(sha, "does not match its SHA-256")
-        return result
+    def load(self, sha: str, before_unpickle: Callable[[], None] | None = None) -> Any:
+        """The value stored under a SHA, as a fresh object, verified before it is decoded;
+        `before_unpickle` (a trust check) runs first when the blob is a pickle."""
+        return self.blobs.load(sha, before_unpickle)
 
     # -- the writes a run makes ---------------------------------------------------------
 
@@ -634,17 +488,6 @@ class Ledger:
         logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
         conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
         return task_pk
-
-
-# Blobs from this size on are read by incremental blob I/O rather than selected.
-_BLOB_IO_FROM = 1024 * 1024
-
-
-def _verify_sha(n_chunks: int) -> bool:
-    """Loads check a blob against its SHA-256 when it is one chunk (the common, small case).
-    Larger blobs are checked chunk by chunk by zstd's frame checksums and their exact sizes,
-    at a fraction of the cost; `ledgerflow doctor` re-hashes every blob in full."""
-    return n_chunks <= 1
 
 
 def _gone(path: Path) -> LedgerError:
