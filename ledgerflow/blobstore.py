@@ -38,6 +38,8 @@ BLOB_IO_FROM = 1024 * 1024
 # The largest chunk a ledger may declare: 4x the default, the most LEDGERFLOW_CHUNK_SIZE may
 # ask for. A blob row claiming bigger chunks is damaged or hostile, never ours.
 MAX_CHUNK_SIZE = 4 * codec.DEFAULT_CHUNK_SIZE
+# What a blob's bytes are: codec's encodings, and the raw bytes / UTF-8 text of S3 objects.
+BLOB_ENCODINGS = (*codec.ENCODINGS, "bytes", "text")
 # Bytes of a stored chunk that always hold its zstd frame header (at most 18 bytes).
 _HEADER_BYTES = 32
 
@@ -91,7 +93,7 @@ def check_meta(sha: Any, encoding: Any, raw_size: Any, n_chunks: Any, chunk_size
         return "has no valid SHA-256"
     if codec_name != codec.CODEC:
         return f"uses codec {codec_name!r}, not {codec.CODEC!r}"
-    if encoding not in codec.ENCODINGS:
+    if encoding not in BLOB_ENCODINGS:
         return f"has an unknown encoding {encoding!r}"
     for name, value in (("raw_size", raw_size), ("n_chunks", n_chunks),
                         ("chunk_size", chunk_size)):  # fmt: skip
@@ -272,6 +274,10 @@ class BlobStore:
                 before_unpickle()
             return codec.decode(encoding, raw)
         try:
+            if encoding == "bytes":
+                return bytes(raw)
+            if encoding == "text":
+                return bytes(raw).decode("utf-8")
             return codec.decode(encoding, raw)
         except (ValueError, RecursionError) as e:  # verified bytes, yet not JSON: not ours
             raise self._damaged(sha, f"is labelled {encoding} but is not ({e})") from None

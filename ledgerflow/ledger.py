@@ -31,6 +31,7 @@ from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .records import TaskRecord
+from .identify import CORE_TABLES, table_names, unknown_objects
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION, searchable
 
 BUSY_TIMEOUT_MS = 30_000
@@ -49,13 +50,20 @@ class Ledger:
     _open_lock = threading.Lock()
     _inherited_from_parent: list[Ledger] = []
 
-    def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None):
+    def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None, *,
+                 reader: bool = False):  # fmt: skip
         self.path = Path(path).absolute()
         if readonly is None:
             readonly = self.path.exists() and not os.access(self.path, os.W_OK)
-        self.readonly = readonly
+        # A reader's connections cannot write (mode=ro, query_only): opening never changes
+        # the file, never marks runs crashed, never fires a trigger planted in it. A
+        # `reader` that is not readonly writes (tags, say) through a writer opened then.
+        self.readonly = readonly or reader
+        self._writes_on_demand = reader and not readonly
+        self.stale = False  # a reader that could not see the WAL (see _connect)
         self.chunk_size = int(os.environ.get(CHUNK_SIZE_ENV) or codec.DEFAULT_CHUNK_SIZE)
         self._flow_names: dict[int, str] = {}
+        self._writer: Ledger | None = None
         self.db = self._connect()
         self.blobs = BlobStore(self.path, self.db.connection, self.chunk_size)
         # SHAs committed to this file by this process (the writes below add to it).
@@ -63,8 +71,13 @@ class Ledger:
         self.checkpointer = Checkpointer(self.db.connection)
         self._meta: dict[str, str] = {}
         try:
-            self._check_and_migrate()
+            created = self._check_and_migrate()
             if not self.readonly:
+                self._refuse_unknown_objects()
+                if created:
+                    from .trust_store import record_own
+
+                    record_own(self.ledger_id, self.path)
                 self.mark_crashed_runs()
         except BaseException:
             self.db.close_all()
@@ -73,16 +86,20 @@ class Ledger:
     # -- opening ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, readonly: bool | None = None) -> Ledger:
-        """The process-wide Ledger for a path (resolved as documented when None)."""
+    def open(cls, path: str | os.PathLike[str] | None = None, readonly: bool | None = None,
+             *, reader: bool = False) -> Ledger:  # fmt: skip
+        """The process-wide Ledger for a path (resolved as documented when None).
+
+        Commands and the Client API that read pass reader=True: the file is opened so that
+        reading cannot write to it; a write they make later opens the ledger's writer."""
         resolved = resolve_ledger_path(path)
         if readonly is None:
             readonly = resolved.exists() and not os.access(resolved, os.W_OK)
-        key = (str(resolved), bool(readonly))
+        key = (str(resolved), bool(readonly), bool(reader and not readonly))
         with cls._open_lock:
             ledger = cls._open.get(key)
             if ledger is None:
-                ledger = cls._open[key] = cls(resolved, readonly=readonly)
+                ledger = cls._open[key] = cls(resolved, readonly=readonly, reader=reader)
             return ledger
 
     @classmethod
@@ -113,11 +130,9 @@ class Ledger:
         if self.readonly:
             if not self.path.exists():
                 raise LedgerError(f"ledger {self.path} does not exist; check the path given to --db")
-            # A WAL file in a folder we cannot write cannot get its -shm file; `immutable`
-            # tells SQLite nobody writes it, so it reads without one.
-            immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
-            target = f"file:{_uri_path(self.path)}?mode=ro{immutable}"
-            return _Connections(target, uri=True, pragmas=pragmas, path=self.path)
+            pragmas.append(("query_only", 1))
+            return _Connections(self._readonly_target(), uri=True, pragmas=pragmas,
+                                path=self.path)  # fmt: skip
         if not self.path.parent.exists():
             raise LedgerError(
                 f"cannot create ledger {self.path}: folder {self.path.parent} does not exist"
@@ -125,8 +140,11 @@ class Ledger:
         # 8 KB pages (set before the file's first write; a no-op afterwards). Measured here
         # (scripts/bench.py): 200+200 MB flow 3.23 s at 4 KB, 2.75 s at 8 KB, 2.72 s at 16 KB;
         # a 1000-task foreach's ledger 1.81 MB at 4 KB, 1.97 MB at 8 KB, 2.3+ MB at 16 KB.
+        # WAL is set once, when the ledger is created (_check_and_migrate): setting it on
+        # every connection would change another application's file before we know what it
+        # is, and costs each connection a lock a reader without busy timeout could meet.
         pragmas = [("page_size", 8192)] + pragmas
-        pragmas += [("journal_mode", "wal"), ("synchronous", "normal"), ("foreign_keys", 1)]
+        pragmas += [("synchronous", "normal"), ("foreign_keys", 1)]
         if os.environ.get(MAX_PAGES_ENV):
             # Test hook: a file that cannot grow past N pages behaves like a full disk.
             pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))
@@ -136,25 +154,68 @@ class Ledger:
         return _Connections(base + "rwc", uri=True, pragmas=pragmas, path=self.path,
                             then=base + "rw")  # fmt: skip
 
-    def _check_and_migrate(self) -> None:
+    def _readonly_target(self) -> str:
+        """`mode=ro` sees everything, WAL included, but needs the -shm file, which SQLite
+        creates beside the ledger, or finds there. In a folder we cannot write and without a
+        -shm, only `immutable=1` opens the file: it ignores the WAL, so when the WAL holds
+        anything the view may be stale, and we say so."""
+        target = f"file:{_uri_path(self.path)}?mode=ro"
+        if os.access(self.path.parent, os.W_OK):
+            return target
+        wal, shm = Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
+        if shm.exists() and os.access(shm, os.R_OK):
+            try:  # a writer's -shm we may read: the exact view
+                probe = sqlite3.connect(target, uri=True)
+                try:
+                    probe.execute("select count(*) from sqlite_master").fetchone()
+                    return target
+                finally:
+                    probe.close()
+            except sqlite3.Error:
+                pass
+        if wal.exists() and wal.stat().st_size > 0:
+            import warnings
+
+            self.stale = True
+            warnings.warn(
+                f"{self.path}: its folder is not writable and its -wal file cannot be read "
+                "without one, so what is shown may miss the latest changes; copy the ledger "
+                "(with its -wal file) to a writable folder for the full view",
+                StaleViewWarning, stacklevel=4,
+            )  # fmt: skip
+        return target + "&immutable=1"
+
+    def _check_and_migrate(self) -> bool:
+        """Tell what the file is before changing anything in it, then (writers) create or
+        migrate it. True if this call created the ledger."""
+        created = False
         try:
-            version = self._user_version()
+            version, names = self._user_version(), table_names(self.conn)
+            self._refuse_foreign(version, names)
             if version < SCHEMA_VERSION:
                 if self.readonly:
+                    if version == 0:
+                        raise LedgerSchemaError(
+                            f"{self.path} is an empty file, not a ledgerflow ledger; run a "
+                            "flow to create one, or pass the path of a ledger to --db"
+                        )
                     raise LedgerSchemaError(
                         f"{self.path} was written by an older ledgerflow (schema {version}); "
                         "open it once with write access to upgrade it"
                     )
-                with self.write():
+                if version == 0 and not names:
+                    # A new file: WAL from its first transaction on (persistent in the file).
+                    _switch_to_wal(self.conn)
+                with self.write() as conn:
                     # Re-read under the write lock: another process may have migrated already.
                     version = self._user_version()
-                    if version == 0:
-                        self._refuse_foreign_database()
+                    self._refuse_foreign(version, table_names(conn))
+                    created = version == 0
                     for number, migration in enumerate(MIGRATIONS, start=1):
                         if number > version:
-                            migration(self.conn)
+                            migration(conn)
                     if version < SCHEMA_VERSION:
-                        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                         self._init_meta()
                     version = SCHEMA_VERSION
         except sqlite3.DatabaseError as e:
@@ -163,28 +224,42 @@ class Ledger:
                     f"{self.path} stayed locked by another process for over "
                     f"{BUSY_TIMEOUT_MS // 1000}s; try again when it finishes"
                 ) from None
-            raise LedgerSchemaError(
-                f"{self.path} is not a ledgerflow ledger ({e}); pass the path of a ledger "
-                "file to --db, or move this file away"
-            ) from None
+            raise _unreadable(self.path, e) from None
         if version > SCHEMA_VERSION:
             raise LedgerSchemaError(
                 f"{self.path} uses ledger schema {version}, newer than this ledgerflow "
                 f"understands ({SCHEMA_VERSION}); upgrade ledgerflow to open it"
             )
+        return created
 
     def _user_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def _refuse_foreign_database(self) -> None:
-        names = {r[0] for r in self.conn.execute(
-            "select name from sqlite_master where type in ('table', 'view')"
-        )}
-        foreign = names - set(OUR_TABLES)
+    def _refuse_foreign(self, version: int, names: set[str]) -> None:
+        """Another application's SQLite file is refused before anything changes in it."""
+        if not names:
+            return
+        if version == 0:
+            foreign = sorted(names - set(OUR_TABLES))
+        else:
+            foreign = sorted(names - set(OUR_TABLES)) if not CORE_TABLES <= names else []
+            if not CORE_TABLES <= names and not foreign:
+                foreign = sorted(names)
         if foreign:
             raise LedgerSchemaError(
                 f"{self.path} is an SQLite database but not a ledgerflow ledger (it has "
-                f"tables {', '.join(sorted(foreign)[:5])}); choose another file for --db"
+                f"tables {', '.join(foreign[:5])}); choose another file for --db"
+            )
+
+    def _refuse_unknown_objects(self) -> None:
+        """Writers refuse a ledger holding triggers, views or tables ledgerflow did not make:
+        a planted trigger would run on our first write."""
+        unknown = unknown_objects(self.conn, self._user_version())
+        if unknown:
+            raise LedgerSchemaError(
+                f"{self.path} holds schema objects ledgerflow did not create "
+                f"({', '.join(unknown[:5])}); it is refused for writing. Run `ledgerflow "
+                "doctor` on it, and drop them with sqlite3 if they are yours"
             )
 
     def _init_meta(self) -> None:
@@ -210,6 +285,12 @@ class Ledger:
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A `BEGIN IMMEDIATE` transaction, retried while another writer holds the lock."""
+        if self._writes_on_demand:
+            if self._writer is None:
+                self._writer = Ledger.open(self.path, readonly=False)
+            with self._writer.write() as conn:
+                yield conn
+            return
         if self.readonly:
             raise LedgerReadOnlyError(
                 f"ledger {self.path} is open read-only; copy it somewhere writable to change it"
@@ -507,6 +588,35 @@ def _jitter(low: float, high: float) -> float:
     import random  # only writers that meet a lock pay for it
 
     return random.uniform(low, high)
+
+
+def _switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Switching a brand-new file to WAL while other processes create it too can return
+    "database is locked" at once, without waiting on the busy timeout: retry a while."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = wal").fetchall()
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(_jitter(0.01, 0.05))
+
+
+class StaleViewWarning(UserWarning):
+    """A read-only view of a ledger that may miss its latest changes (see Ledger._connect)."""
+
+
+def _unreadable(path: Path, error: sqlite3.DatabaseError) -> LedgerError:
+    text = str(error)
+    if "disk I/O" in text or "full" in text or "unable to open" in text:
+        return LedgerError(f"cannot read {path}: {text}; check the disk and the file's "
+                           "permissions, then try again")  # fmt: skip
+    return LedgerSchemaError(
+        f"{path} is not a ledgerflow ledger ({text}); pass the path of a ledger file to "
+        "--db, or move this file away"
+    )
 
 
 def _write_error(path: Path, error: sqlite3.Error) -> LedgerError:

@@ -117,14 +117,23 @@ def searchable(name: str, inherited: bool) -> bool:
 SEARCHABLE_SQL = "a.inherited = 0 and substr(a.name, 1, 1) != '_'"
 
 
+def _imported_runs_table(conn: sqlite3.Connection) -> None:
+    """Runs that `import`/`export` brought from a ledger the user had not trusted: their
+    pickles need trust even inside the user's own ledger (see trust_store.py)."""
+    conn.execute(
+        "create table if not exists imported_run (run_id integer primary key "
+        "references run(id) on delete cascade, source_ledger_id text, imported_at text)"
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = [_v1_schema]
+MIGRATIONS: list[Migration] = [_v1_schema, _imported_runs_table]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Names in a ledger file; anything else at version 0 means the file is someone else's.
 OUR_TABLES = [
     "meta", "flow", "run", "task", "task_parent", "blob", "blob_chunk", "artifact", "tag",
-    "log", "s3_object", *VIEWS_V1, "sqlite_sequence",
+    "log", "s3_object", "imported_run", *VIEWS_V1, "sqlite_sequence",
 ]  # fmt: skip
 OUR_TABLES += ["artifact_fts"] + [f"artifact_fts_{part}" for part in
                                   ("data", "idx", "content", "docsize", "config")]

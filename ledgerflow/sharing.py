@@ -62,7 +62,7 @@ def resolve_runs(ledger: Ledger, pathspecs: list[str]) -> list[int]:
 def export_runs(pathspecs: list[str], to: str | os.PathLike[str], *,
                 ledger: str | os.PathLike[str] | Ledger | None = None) -> CopyReport:  # fmt: skip
     """Write the given runs (or whole flows), and only the blobs they use, to a new ledger."""
-    source = ledger if isinstance(ledger, Ledger) else Ledger.open(ledger)
+    source = ledger if isinstance(ledger, Ledger) else Ledger.open(ledger, reader=True)
     target_path = Path(to).absolute()
     if target_path.exists():
         raise LedgerflowError(f"{target_path} already exists; export to a new file")

@@ -64,7 +64,7 @@ def _ledger_path(ctx: click.Context) -> Any:
 def _ledger(ctx: click.Context) -> Any:
     from ..ledger import Ledger
 
-    return Ledger.open(_ledger_path(ctx))
+    return Ledger.open(_ledger_path(ctx), reader=True)  # reading never writes
 
 
 def _echo_json(doc: Any) -> None:

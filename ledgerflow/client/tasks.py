@@ -13,7 +13,7 @@ from ..clock import parse_iso
 from ..exceptions import MetaflowExceptionWrapper
 from ..flowspec import ForeachFrame
 from ..internals import INTERNAL_ARTIFACTS
-from ..provenance import require_trust
+from ..trust_store import require_trust
 from . import _db
 from .base import (
     _ARTIFACT_SELECT,
@@ -452,13 +452,17 @@ class DataArtifact(MetaflowObject):
     @property
     def data(self) -> Any:
         """The value, decoded from the ledger (a new object each time). A pickle written on
-        another machine needs ledgerflow.trust() first (see ledgerflow/trust.py)."""
+        another machine needs ledgerflow.trust() first (see ledgerflow/trust_store.py)."""
         computed = self._row.get("computed")
         if computed is not None:  # an internal artifact built from the task's columns
             return computed()
-        if self._row["encoding"] == "pickle":
-            require_trust(self._task._run._row["machine_id"], self._ledger.path, self.pathspec)
-        return self._ledger.load(self._row["sha"])
+        # The trust check runs on the encoding of the blob actually decoded, never on the
+        # artifact row's label (which a hostile ledger may set to 'json').
+        run_pk = self._task._run._row["pk"]
+        return self._ledger.load(
+            self._row["sha"],
+            before_unpickle=lambda: require_trust(self._ledger, run_pk, self.pathspec),
+        )
 
     @property
     def sha(self) -> str:

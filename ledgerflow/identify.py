@@ -1,0 +1,48 @@
+"""What an SQLite file is, told from its schema alone, before anything is changed in it.
+
+- `CORE_TABLES` are in every ledgerflow ledger; a file with tables but without them belongs
+  to another application and is never touched.
+- `unknown_objects` lists what a ledger holds beyond what ledgerflow's own migrations create
+  (compared by type, name and SQL text): a trigger planted in a file someone sent would run
+  on the first write, a view could make every query hang. `doctor` reports them; writers
+  refuse such a file.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+
+from .schema import MIGRATIONS
+
+CORE_TABLES = frozenset({"meta", "flow", "run", "task", "blob", "blob_chunk", "artifact"})
+
+
+@functools.cache
+def expected_objects(version: int) -> frozenset[tuple[str, str, str | None]]:
+    """(type, name, sql) of every schema object migrations 1..version create."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for migration in MIGRATIONS[:version]:
+            migration(conn)
+        return frozenset(conn.execute("select type, name, sql from sqlite_master").fetchall())
+    finally:
+        conn.close()
+
+
+def unknown_objects(conn: sqlite3.Connection, version: int) -> list[str]:
+    """'trigger x', 'view runs (changed)', ... for objects a ledger of this version lacks."""
+    expected = expected_objects(version)
+    known_names = {(t, n) for t, n, _ in expected}
+    found = []
+    for kind, name, sql in conn.execute("select type, name, sql from sqlite_master"):
+        if (kind, name, sql) in expected or name == "sqlite_sequence" or name == "sqlite_stat1":
+            continue
+        found.append(f"{kind} {name}" + (" (changed)" if (kind, name) in known_names else ""))
+    return sorted(found)
+
+
+def table_names(conn: sqlite3.Connection) -> set[str]:
+    return {r[0] for r in conn.execute(
+        "select name from sqlite_master where type in ('table', 'view')"
+    )}  # fmt: skip
