@@ -76,6 +76,7 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
         raise LedgerflowError(
             f"run {flow_name}/{run_id} does not exist in {ledger.path}; check --origin-run-id"
         )
+    _require_trust_to_resume(ledger, run[0], f"{flow_name}/{run_id}")
     origin = Origin(run_id)
     # The final attempt of each task, in the order the tasks were created.
     tasks = ledger.execute(
@@ -107,6 +108,27 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
         if step == "start":
             origin.params = {n: artifacts[n] for n in param_names if n in artifacts}
     return origin
+
+
+def _require_trust_to_resume(ledger: Ledger, run_pk: int, pathspec: str) -> None:
+    """Resuming clones the origin's values into the new run, whose steps then load them:
+    from a run whose pickles need trust (an imported one, a received ledger), resuming
+    needs the same trust as loading them. Decided on the blobs' own encodings."""
+    from .trust_store import ENV_TRUST, run_trusted
+
+    if run_trusted(ledger, run_pk):
+        return
+    pickled = ledger.execute(
+        "select 1 from artifact a join task t on t.id = a.task_id join blob b on b.sha = a.sha "
+        "where t.run_id = ? and b.encoding != 'json' limit 1", (run_pk,)).fetchone()  # fmt: skip
+    if pickled:
+        from .exceptions import UntrustedLedgerError
+
+        raise UntrustedLedgerError(
+            f"resuming {pathspec} would unpickle its values, and it comes from a ledger you "
+            f"have not trusted; if you trust it, run `ledgerflow trust {ledger.path}` or set "
+            f"{ENV_TRUST}=1, then resume again"
+        )
 
 
 def cloned_transition(ledger: Ledger, task: OriginTask) -> Transition | None:

@@ -118,11 +118,13 @@ SEARCHABLE_SQL = "a.inherited = 0 and substr(a.name, 1, 1) != '_'"
 
 
 def _imported_runs_table(conn: sqlite3.Connection) -> None:
-    """Runs that `import`/`export` brought from a ledger the user had not trusted: their
-    pickles need trust even inside the user's own ledger (see trust_store.py)."""
+    """Runs that `import`/`export` copied in from another ledger. `trusted` = 0 when the
+    user had not trusted them there: their pickles need trust even inside the user's own
+    ledger (see trust_store.py). A copied run is never live (see liveness.py)."""
     conn.execute(
         "create table if not exists imported_run (run_id integer primary key "
-        "references run(id) on delete cascade, source_ledger_id text, imported_at text)"
+        "references run(id) on delete cascade, source_ledger_id text, imported_at text, "
+        "trusted integer not null default 0)"
     )
 
 

@@ -14,8 +14,9 @@ A run's pickles load when one of these holds:
    or `ledgerflow.trust(path, remember=True)` / `ledgerflow trust PATH` (kept in the store);
 3. the ledger is one of the user's own — the store records each ledger created here, by its
    id *and* its real path, when it is created — and the run was not brought in by
-   `import`/`export` from a ledger that was not trusted (those runs are listed in the
-   ledger's `imported_run` table by the import itself).
+   `import`/`export` from a ledger that was not trusted (the copy itself lists every run it
+   writes in the target's `imported_run` table, with whether it was trusted where it came
+   from; nothing in the source file decides that).
 
 A received file sits at another path, so it is never "own", whatever ids it carries.
 """
@@ -124,11 +125,11 @@ def run_trusted(ledger: Ledger, run_pk: int) -> bool:
         return False
     try:
         imported = ledger.execute(
-            "select 1 from imported_run where run_id = ?", (run_pk,)
+            "select trusted from imported_run where run_id = ?", (run_pk,)
         ).fetchone()
     except Exception:  # no such table: not a ledger this version wrote; trust nothing
         return False
-    return imported is None
+    return imported is None or imported[0] == 1
 
 
 def require_trust(ledger: Ledger, run_pk: int, what: str) -> None:

@@ -13,15 +13,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from . import codec
-from .exceptions import LedgerflowError
+from .exceptions import CorruptBlobError, LedgerflowError
+from .identify import unknown_objects
 from .ledger import Ledger
 from .liveness import run_is_dead
 from .schema import SEARCHABLE_SQL
@@ -184,6 +183,7 @@ def doctor(
     for table, rowid, parent, _ in fk[:20]:
         report.problems.append(f"dangling reference: {table} row {rowid} points to a missing "
                                f"{parent}")  # fmt: skip
+    _check_schema(ledger, report)
     _check_blobs(ledger, report, progress)
     for _, spec, dead in _running(ledger):
         if dead:
@@ -196,29 +196,15 @@ def doctor(
 
 def _check_blobs(ledger: Ledger, report: DoctorReport,
                  progress: Callable[[int, int], None] | None) -> None:  # fmt: skip
+    """Re-hash every blob, one chunk in memory at a time, bounded by the blob's checked
+    chunk sizes (never by a size the file claims: see blobstore.py)."""
     total = ledger.execute("select count(*) from blob").fetchone()[0]
-    rows = ledger.execute("select sha, raw_size, n_chunks from blob order by sha").fetchall()
-    for i, (sha, raw_size, n_chunks) in enumerate(rows, 1):
-        hasher = hashlib.sha256()
-        size, seqs = 0, 0
+    shas = [r[0] for r in ledger.execute("select sha from blob order by sha").fetchall()]
+    for i, sha in enumerate(shas, 1):
         try:
-            for (seq, frame) in ledger.execute(
-                "select seq, data from blob_chunk where sha = ? order by seq", (sha,)
-            ):
-                if seq != seqs:
-                    raise ValueError(f"chunk {seqs} missing")
-                piece = codec.decompress_chunk(frame, max(raw_size - size, 1))
-                hasher.update(piece)
-                size += len(piece)
-                seqs += 1
-            if seqs != n_chunks:
-                raise ValueError(f"{seqs} of {n_chunks} chunks present")
-            if size != raw_size:
-                raise ValueError(f"{size} bytes, expected {raw_size}")
-            if hasher.hexdigest() != sha:
-                raise ValueError("content does not match its SHA-256")
-        except Exception as e:  # zstd errors too: any failure is a damaged blob
-            report.problems.append(f"blob {sha[:12]} is damaged: {e}")
+            ledger.blobs.verify(ledger.blobs.meta(sha))
+        except CorruptBlobError as e:
+            report.problems.append(f"blob {str(sha)[:12]} is damaged: {_why(e, str(sha), ledger)}")
         report.blobs_checked = i
         if progress is not None:
             progress(i, total)
@@ -227,6 +213,30 @@ def _check_blobs(ledger: Ledger, report: DoctorReport,
     ).fetchone()[0]
     if missing:
         report.problems.append(f"{missing} artifact(s) reference a missing blob")
+    # The encoding decides whether loading unpickles: an artifact whose label differs from
+    # its blob's is how a pickle would pass for plain data.
+    for name, label, actual, pathspec in ledger.execute(
+        "select a.name, a.encoding, b.encoding, f.name || '/' || r.run_id || '/' || t.step "
+        "|| '/' || t.task_id from artifact a join blob b on b.sha = a.sha join task t on "
+        "t.id = a.task_id join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
+        "where a.encoding is not b.encoding limit 20"
+    ):
+        report.problems.append(f"artifact {pathspec}/{name} is labelled {label!r} but its "
+                               f"blob is {actual!r}")  # fmt: skip
+
+
+def _why(error: CorruptBlobError, sha: str, ledger: Ledger) -> str:
+    """The reason in a blob error, without the blob's name, path and advice around it."""
+    text = str(error).removeprefix(f"blob {sha[:12]} in {ledger.path} ")
+    return text.split(" (the file is damaged)")[0].split("; run `ledgerflow doctor`")[0]
+
+
+def _check_schema(ledger: Ledger, report: DoctorReport) -> None:
+    version = ledger.execute("pragma user_version").fetchone()[0]
+    for name in unknown_objects(ledger.conn, version):
+        report.problems.append(f"schema: {name} was not created by ledgerflow (a trigger runs "
+                               "on writes, a view on reads: writers refuse this file; drop it "
+                               "with sqlite3 if it is yours)")  # fmt: skip
 
 
 def _expected_search_rows(ledger: Ledger) -> int:
