@@ -155,35 +155,10 @@ class Ledger:
                             then=base + "rw")  # fmt: skip
 
     def _readonly_target(self) -> str:
-        """`mode=ro` sees everything, WAL included, but needs the -shm file, which SQLite
-        creates beside the ledger, or finds there. In a folder we cannot write and without a
-        -shm, only `immutable=1` opens the file: it ignores the WAL, so when the WAL holds
-        anything the view may be stale, and we say so."""
-        target = f"file:{_uri_path(self.path)}?mode=ro"
-        if os.access(self.path.parent, os.W_OK):
-            return target
-        wal, shm = Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
-        if shm.exists() and os.access(shm, os.R_OK):
-            try:  # a writer's -shm we may read: the exact view
-                probe = sqlite3.connect(target, uri=True)
-                try:
-                    probe.execute("select count(*) from sqlite_master").fetchone()
-                    return target
-                finally:
-                    probe.close()
-            except sqlite3.Error:
-                pass
-        if wal.exists() and wal.stat().st_size > 0:
-            import warnings
-
-            self.stale = True
-            warnings.warn(
-                f"{self.path}: its folder is not writable and its -wal file cannot be read "
-                "without one, so what is shown may miss the latest changes; copy the ledger "
-                "(with its -wal file) to a writable folder for the full view",
-                StaleViewWarning, stacklevel=4,
-            )  # fmt: skip
-        return target + "&immutable=1"
+        target, self.stale = readonly_target(self.path)
+        if self.stale:
+            warn_stale(self.path)
+        return target
 
     def _check_and_migrate(self) -> bool:
         """Tell what the file is before changing anything in it, then (writers) create or
@@ -588,6 +563,61 @@ def _jitter(low: float, high: float) -> float:
     import random  # only writers that meet a lock pay for it
 
     return random.uniform(low, high)
+
+
+def readonly_target(path: Path) -> tuple[str, bool]:
+    """The URI that opens a ledger read-only, and whether that view may be stale.
+
+    `mode=ro` sees everything, WAL included, but needs the -shm file, which SQLite creates
+    beside the ledger, or finds there. In a folder we cannot write and without a readable
+    -shm, only `immutable=1` opens the file: it ignores the WAL, so when the WAL holds
+    anything the view may miss the latest changes."""
+    target = f"file:{_uri_path(path)}?mode=ro"
+    if os.access(path.parent, os.W_OK):
+        return target, False
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    if shm.exists() and os.access(shm, os.R_OK):
+        try:  # a writer's -shm we may read: the exact view
+            probe = sqlite3.connect(target, uri=True)
+            try:
+                probe.execute("select count(*) from sqlite_master").fetchone()
+                return target, False
+            finally:
+                probe.close()
+        except sqlite3.Error:
+            pass
+    stale = wal.exists() and wal.stat().st_size > 0
+    return target + "&immutable=1", stale
+
+
+def warn_stale(path: Path) -> None:
+    import warnings
+
+    warnings.warn(
+        f"{path}: its folder is not writable and its -wal file cannot be read without "
+        "one, so what is shown may miss the latest changes; copy the ledger (with its -wal "
+        "file) to a writable folder for the full view",
+        StaleViewWarning, stacklevel=3,
+    )  # fmt: skip
+
+
+def identify_readonly(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse (one line) a file that is not a ledger this ledgerflow can read, before a
+    query meets a missing table."""
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        names = table_names(conn)
+    except sqlite3.DatabaseError as e:
+        raise _unreadable(path, e) from None
+    if not CORE_TABLES <= names:
+        shown = ", ".join(sorted(names)[:5]) or "no tables"
+        raise LedgerSchemaError(f"{path} is not a ledgerflow ledger (it has {shown}); pass the "
+                                "path of a ledger file to --db")  # fmt: skip
+    if version > SCHEMA_VERSION:
+        raise LedgerSchemaError(
+            f"{path} uses ledger schema {version}, newer than this ledgerflow understands "
+            f"({SCHEMA_VERSION}); upgrade ledgerflow to open it"
+        )
 
 
 def _switch_to_wal(conn: sqlite3.Connection) -> None:

@@ -279,8 +279,18 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
 # -- stats ---------------------------------------------------------------------------------
 
 
+STATS_TIMEOUT = 120.0  # seconds: a hostile view must not make stats hang
+
+
 def stats(ledger: Ledger, largest: int = 10) -> dict[str, Any]:
     """Counts and sizes, overall and per flow. Plain data, ready for JSON."""
+    from .query import time_limit
+
+    with time_limit(ledger.conn, STATS_TIMEOUT):
+        return _stats(ledger, largest)
+
+
+def _stats(ledger: Ledger, largest: int) -> dict[str, Any]:
     one = lambda sql: ledger.execute(sql).fetchone()
     runs, tasks, artifacts = one(
         "select (select count(*) from run), (select count(*) from task), "
@@ -304,7 +314,11 @@ def stats(ledger: Ledger, largest: int = 10) -> dict[str, Any]:
     top = [
         {"pathspec": r[0], "size": r[1], "type": r[2]}
         for r in ledger.execute(
-            "select pathspec, size, type from artifacts order by size desc limit ?", (largest,)
+            # The tables, not the `artifacts` view: a file from elsewhere may redefine a view.
+            "select f.name || '/' || r.run_id || '/' || t.step || '/' || t.task_id || '/' || "
+            "a.name, a.size, a.type from artifact a join task t on t.id = a.task_id "
+            "join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
+            "where a.inherited = 0 order by a.size desc limit ?", (largest,)
         )
     ]
     return {

@@ -144,6 +144,31 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
         shows.echo(doc)
 
 
+@cli.command(name="trust")
+@click.argument("file", type=click.Path(dir_okay=False))
+def trust_cmd(file: str) -> None:
+    """Trust a ledger file you received: its pickled values may then load (unpickling runs
+    code). Remembered in your trust store for this file at this path (see trust_store.py).
+
+    \b
+    Example: ledgerflow trust ~/Downloads/results.db
+    """
+    from ..trust_store import trust
+
+    path = _existing(file)
+    trust(path, remember=True)
+    click.echo(f"Trusted {path}: its pickled values load from now on.")
+
+
+def _existing(file: str) -> Any:
+    from pathlib import Path
+
+    path = Path(file).absolute()
+    if not path.is_file():
+        raise click.ClickException(f"no ledger at {path}; pass the path of a ledger file")
+    return path
+
+
 @cli.command()
 @click.argument("run_a")
 @click.argument("run_b")
@@ -237,9 +262,11 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
               help="A value for the next ? placeholder (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of row objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, metavar="SECONDS", help="Stop a query that runs longer.")
 @click.pass_context
 def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
-        as_csv: bool) -> None:
+        as_csv: bool, timeout: float) -> None:
     """Run a read-only SQL query over the ledger's views (runs, tasks, artifacts, ...).
 
     \b
@@ -249,7 +276,7 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv")
-    result = run_sql(query, params, ledger=_ledger_path(ctx))
+    result = run_sql(query, params, ledger=_ledger_path(ctx), timeout=timeout)
     if as_json:
         _echo_json(list(result))
     elif as_csv:
