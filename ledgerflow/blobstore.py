@@ -32,6 +32,7 @@ import sqlite3
 from . import codec
 from .clock import now_iso
 from .exceptions import CorruptBlobError
+from .preview import storable_text
 
 # Blobs from this size on are read by incremental blob I/O rather than selected.
 BLOB_IO_FROM = 1024 * 1024
@@ -169,7 +170,7 @@ class BlobStore:
                 blob.n_chunks,
                 codec.PYTHON_VERSION if blob.encoding == codec.PICKLE else None,
                 now_iso(),
-                blob.preview,
+                storable_text(blob.preview),
             ),
         )
         if cur.rowcount == 0:

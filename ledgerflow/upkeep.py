@@ -32,12 +32,16 @@ def running_runs(ledger: Ledger) -> list[tuple[int, str]]:
     return [(pk, spec) for pk, spec, dead in _running(ledger) if not dead]
 
 
-def _running(ledger: Ledger) -> list[tuple[int, str, bool]]:
-    rows = ledger.execute(
-        "select r.id, f.name || '/' || r.run_id, r.host, r.pid, r.heartbeat_at from run r "
+def _running(ledger: Ledger, conn: Any = None) -> list[tuple[int, str, bool]]:
+    """(pk, pathspec, dead) of runs marked running. A run copied in by import/export is
+    never live, whatever its host, pid and heartbeat say (they came with the file)."""
+    rows = (conn or ledger).execute(
+        "select r.id, f.name || '/' || r.run_id, r.host, r.pid, r.heartbeat_at, "
+        "exists (select 1 from imported_run i where i.run_id = r.id) from run r "
         "join flow f on f.id = r.flow_id where r.status = 'running'"
     ).fetchall()
-    return [(pk, spec, run_is_dead(host, pid, beat)) for pk, spec, host, pid, beat in rows]
+    return [(pk, spec, bool(copied) or run_is_dead(host, pid, beat))
+            for pk, spec, host, pid, beat, copied in rows]  # fmt: skip
 
 
 # -- rm ----------------------------------------------------------------------------------
@@ -114,15 +118,18 @@ class GcReport:
 
 
 def gc(ledger: Ledger) -> GcReport:
-    """Delete blobs no artifact or s3 object references, then reclaim the space."""
-    busy = running_runs(ledger)
-    if busy:
-        raise LedgerflowError(
-            f"{len(busy)} run(s) in progress (e.g. {busy[0][1]}); run gc when they finish"
-        )
+    """Delete blobs no artifact or s3 object references, then reclaim the space.
+
+    A run stores blobs before anything references them (its IncludeFiles when it is
+    created; a task's values just before its row), so gc never deletes while a run is live.
+    The check is made inside gc's own write transaction: no run can be created, nor a task
+    commit, between the check and the delete."""
+    if ledger.readonly:
+        ledger = Ledger.open(ledger.path, readonly=False)
     before = _file_size(ledger)
     # artifact.sha has no index: checking each deleted blob's foreign key would scan the
     # artifact table once per blob. The delete below only takes unreferenced blobs.
+    # (foreign_keys only changes outside a transaction; write() uses this same connection.)
     ledger.execute("pragma foreign_keys = off")
     try:
         count = _delete_unreferenced(ledger)
@@ -137,6 +144,11 @@ def gc(ledger: Ledger) -> GcReport:
 
 def _delete_unreferenced(ledger: Ledger) -> int:
     with ledger.write() as conn:
+        busy = [spec for _, spec, dead in _running(ledger, conn) if not dead]
+        if busy:
+            raise LedgerflowError(
+                f"{len(busy)} run(s) in progress (e.g. {busy[0]}); run gc when they finish"
+            )
         unreferenced = "select sha from blob where sha not in (select sha from artifact) " \
                        "and sha not in (select sha from s3_object)"
         count = conn.execute(f"select count(*) from ({unreferenced})").fetchone()[0]

@@ -332,3 +332,35 @@ def test_import_refuses_a_damaged_blob_with_one_line_and_writes_nothing(sent, tm
     exported = tmp_path / "exported.db"
     assert "nothing was written" in one_line(cli("export", run_of(sent), "--to", str(exported),
                                                  db=sent))  # fmt: skip
+
+
+# -- 15. an imported run is never live --------------------------------------------------------
+
+
+def test_an_imported_running_run_with_a_future_heartbeat_blocks_neither_gc_nor_rm(sent, tmp_path):
+    sql(sent, "update run set status = 'running', host = ?, pid = ?, heartbeat_at = "
+              "'2999-01-01T00:00:00.000000Z'", (os.uname().nodename, os.getpid()))  # fmt: skip
+    mine = tmp_path / "mine.db"
+    Ledger(mine).close()
+    assert cli("import", str(sent), db=mine).returncode == 0
+    assert cli("gc", db=mine).returncode == 0
+    assert cli("rm", run_of(mine), "--yes", db=mine).returncode == 0
+    assert query(mine, "select count(*) from run") == [(0,)]
+
+
+def test_a_heartbeat_from_the_future_is_no_sign_of_life():
+    from ledgerflow.liveness import run_is_dead
+
+    assert run_is_dead("elsewhere", 1, "2999-01-01T00:00:00.000000Z")
+
+
+# -- 10. a lone surrogate is stored, not a crash ------------------------------------------------
+
+
+def test_strings_with_lone_surrogates_are_stored_exactly(db_path):
+    run_flow(FLOWS / "hostile" / "surrogate_flow.py", db=db_path)
+    run = Run(f"SurrogateFlow/{latest_run_id(db_path, 'SurrogateFlow')}", ledger=db_path)
+    assert run.successful
+    assert run.data.file_name == "report-\udcff.csv" and run.data.names == ["ok", "\ud800abc"]
+    previews = query(db_path, "select preview from artifacts where name = 'file_name'")
+    assert previews == [("report-\\udcff.csv",)]
