@@ -17,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,13 @@ WRITE_RETRIES = 5
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 # Commits adding more blob bytes than this leave their checkpoint to a background thread.
 BACKGROUND_CHECKPOINT_BYTES = 8 << 20
+# A WAL file bigger than this is shrunk back to it when it starts over (see close()).
+WAL_SIZE_LIMIT = 64 << 20
 CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
 MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
+
+
+_writers: "weakref.WeakSet[Ledger]"
 
 
 class Ledger:
@@ -70,6 +76,8 @@ class Ledger:
         self._known_shas = self.blobs.known_shas
         self.checkpointer = Checkpointer(self.db.connection)
         self._meta: dict[str, str] = {}
+        if not self.readonly:
+            _writers.add(self)  # checkpointed at exit (see checkpoint_before_close)
         try:
             created = self._check_and_migrate()
             if not self.readonly:
@@ -114,7 +122,8 @@ class Ledger:
     def _after_fork_in_child(cls) -> None:
         # SQLite connections must not cross a fork. Keep the parent's objects referenced
         # (closing them here could disturb the parent's locks) and start afresh.
-        cls._inherited_from_parent = list(cls._open.values())
+        cls._inherited_from_parent = list(cls._open.values()) + list(_writers)
+        _writers.clear()  # never checkpointed from here: their connections are the parent's
         cls._open = {}
         cls._open_lock = threading.Lock()
 
@@ -144,7 +153,8 @@ class Ledger:
         # every connection would change another application's file before we know what it
         # is, and costs each connection a lock a reader without busy timeout could meet.
         pragmas = [("page_size", 8192)] + pragmas
-        pragmas += [("synchronous", "normal"), ("foreign_keys", 1)]
+        pragmas += [("synchronous", "normal"), ("foreign_keys", 1),
+                    ("journal_size_limit", WAL_SIZE_LIMIT)]
         if os.environ.get(MAX_PAGES_ENV):
             # Test hook: a file that cannot grow past N pages behaves like a full disk.
             pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))
@@ -318,7 +328,32 @@ class Ledger:
 
     def close(self) -> None:
         self.checkpointer.finish()
+        self.checkpoint_before_close()
         self.db.close_all()
+
+    def checkpoint_before_close(self) -> None:
+        """Copy what the WAL holds into the file (PASSIVE: never blocks a reader), so that
+        the .db file alone holds every commit. Writers' connections skip SQLite's own
+        checkpoint on close, which locks every reader out while it runs (see
+        _no_checkpoint_on_close)."""
+        if self.readonly or not self.db.has_connections():
+            return
+        with contextlib.suppress(sqlite3.Error, LedgerError):
+            busy, frames, done = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            wal = Path(f"{self.path}-wal")
+            if frames == done and wal.exists() and wal.stat().st_size > WAL_SIZE_LIMIT:
+                # All copied, but the file keeps its size until a write starts the WAL
+                # over, and then shrinks to journal_size_limit: make that small write.
+                with self.write() as conn:
+                    conn.execute("insert or replace into meta(key, value) values "
+                                 "('wal_reset_at', ?)", (now_iso(),))  # fmt: skip
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    @classmethod
+    def _checkpoint_at_exit(cls) -> None:
+        cls._finish_checkpoints()
+        for ledger in list(_writers):
+            ledger.checkpoint_before_close()
 
     def mark_crashed_runs(self) -> list[str]:
         """Runs left 'running' by a process that is gone become 'crashed' (done on open).
@@ -620,6 +655,43 @@ def identify_readonly(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
+# sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL): Python 3.12 has
+# Connection.setconfig for it; on 3.11 we reach the C API through ctypes.
+_NO_CKPT_ON_CLOSE = 1006
+
+
+def _no_checkpoint_on_close(conn: sqlite3.Connection, path: Path) -> None:
+    """Stop SQLite checkpointing when this process closes the last connection to the file.
+    That checkpoint holds an EXCLUSIVE lock on the database while it copies the WAL and
+    deletes it: a reader with no busy timeout (a plain `sqlite3` shell, pandas) starting a
+    query then gets "database is locked" (measured: hundreds of refused queries in 0.1-0.3 s
+    each time the last of several writer processes exits). Ledger.checkpoint_before_close
+    runs a PASSIVE checkpoint instead, which never blocks a reader; the -wal file stays.
+
+    The connection's `sqlite3 *` is read from the CPython object (its first field) and
+    checked by asking SQLite for its file name: on any doubt nothing is done."""
+    setconfig = getattr(conn, "setconfig", None)
+    if setconfig is not None:  # Python 3.12+
+        with contextlib.suppress(Exception):
+            setconfig(_NO_CKPT_ON_CLOSE, True)
+        return
+    try:
+        import ctypes
+        import _sqlite3
+
+        lib = ctypes.CDLL(_sqlite3.__file__)
+        handle = ctypes.c_void_p.from_address(id(conn) + 2 * ctypes.sizeof(ctypes.c_void_p))
+        lib.sqlite3_db_filename.restype = ctypes.c_char_p
+        lib.sqlite3_db_filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        name = lib.sqlite3_db_filename(handle.value, b"main")
+        if not name or os.path.realpath(os.fsdecode(name)) != os.path.realpath(path):
+            return
+        lib.sqlite3_db_config(ctypes.c_void_p(handle.value), ctypes.c_int(_NO_CKPT_ON_CLOSE),
+                              ctypes.c_int(1), ctypes.c_void_p(None))  # fmt: skip
+    except Exception:  # pragma: no cover - an unusual build: keep SQLite's default
+        return
+
+
 def _switch_to_wal(conn: sqlite3.Connection) -> None:
     """Switching a brand-new file to WAL while other processes create it too can return
     "database is locked" at once, without waiting on the busy timeout: retry a while."""
@@ -659,10 +731,12 @@ def _write_error(path: Path, error: sqlite3.Error) -> LedgerError:
     return LedgerError(f"cannot write to {path}: {text}")
 
 
+_writers = weakref.WeakSet()
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=Ledger._finish_checkpoints,
                         after_in_child=Ledger._after_fork_in_child)  # fmt: skip
-atexit.register(Ledger._finish_checkpoints)
+atexit.register(Ledger._checkpoint_at_exit)
 
 
 class _Connections:
@@ -707,6 +781,8 @@ class _Connections:
             try:
                 for name, value in self.pragmas:
                     conn.execute(f"PRAGMA {name} = {value}")
+                if not self.target.split("?", 1)[1].startswith("mode=ro"):
+                    _no_checkpoint_on_close(conn, self.path)
                 return conn
             except sqlite3.OperationalError as e:
                 conn.close()
@@ -718,6 +794,9 @@ class _Connections:
             except BaseException:
                 conn.close()
                 raise
+
+    def has_connections(self) -> bool:
+        return bool(self._all)
 
     def close_all(self) -> None:
         with self._lock:
