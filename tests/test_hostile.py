@@ -364,3 +364,37 @@ def test_strings_with_lone_surrogates_are_stored_exactly(db_path):
     assert run.data.file_name == "report-\udcff.csv" and run.data.names == ["ok", "\ud800abc"]
     previews = query(db_path, "select preview from artifacts where name = 'file_name'")
     assert previews == [("report-\\udcff.csv",)]
+
+
+# -- 13. bounded work: time limits and Ctrl-C ---------------------------------------------------
+
+FOREVER = "with recursive r(i) as (select 1 union all select i + 1 from r) select count(*) from r"
+
+
+def test_sql_stops_a_query_past_its_time_limit(sent):
+    assert "ran longer than 0.5s" in one_line(cli("sql", FOREVER, "--timeout", "0.5", db=sent))
+    sql(sent, "drop view runs")
+    sql(sent, f"create view runs as {FOREVER}")  # a hostile view
+    assert "ran longer than 0.5s" in one_line(cli("sql", "select * from runs", "--timeout",
+                                                  "0.5", db=sent))  # fmt: skip
+    stats = cli("stats", "--json", db=sent)  # reads the tables, never a view
+    assert stats.returncode == 0, stats.stderr
+    from ledgerflow.query import QueryTimeout
+    from ledgerflow.query import sql as run_sql
+
+    with pytest.raises(QueryTimeout):
+        run_sql(FOREVER, ledger=sent, timeout=0.2)
+
+
+def test_ctrl_c_stops_a_running_query_at_once(sent):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "ledgerflow", "--db", str(sent), "sql",
+                             FOREVER, "--timeout", "600"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(1.5)  # let it start the query
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)  # a hang guard, not a timing assertion
+    assert proc.returncode != 0 and err.strip() == "Aborted!", err  # click's Ctrl-C line
