@@ -28,6 +28,7 @@ from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
 from .ledger import Ledger
 from .schema import searchable
+from .secrets_check import index_text
 from .trust_store import run_trusted
 
 _RUN_COLUMNS = (
@@ -292,7 +293,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
                 conn.execute(
                     "insert into artifact_fts(rowid, name, flow, step, preview) "
                     "values (?, ?, ?, ?, ?)",
-                    (next_id, name, flow_name, step, preview),
+                    (next_id, name, flow_name, step, index_text(name, preview)),
                 )
             next_id += 1
         for stream, text in source.execute("select stream, text from log where task_id = ?",

@@ -24,6 +24,7 @@ from .identify import unknown_objects
 from .ledger import Ledger
 from .liveness import run_is_dead
 from .schema import SEARCHABLE_SQL
+from .secrets_check import index_text
 from .sharing import resolve_runs
 
 
@@ -277,13 +278,18 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
     if any(p.startswith("search index") for p in report.problems):
         with ledger.write() as conn:
             conn.execute("delete from artifact_fts")
-            conn.execute(
-                "insert into artifact_fts(rowid, name, flow, step, preview) "
+            rows = conn.execute(
                 "select a.id, a.name, f.name, t.step, b.preview from artifact a "
                 "join blob b on b.sha = a.sha "
                 "join task t on t.id = a.task_id join run r on r.id = t.run_id "
                 "join flow f on f.id = r.flow_id "
                 f"where {SEARCHABLE_SQL}"
+            )
+            conn.executemany(
+                "insert into artifact_fts(rowid, name, flow, step, preview) "
+                "values (?, ?, ?, ?, ?)",
+                # suspected credentials are never indexed (secrets_check.index_text)
+                ((i, n, f, st, index_text(n, p or "")) for i, n, f, st, p in rows.fetchall()),
             )
         report.repaired.append("rebuilt the search index")
 
