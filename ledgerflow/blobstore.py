@@ -21,13 +21,13 @@ assumes the rows lie:
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-import sqlite3
 
 from . import codec
 from .clock import now_iso
@@ -396,7 +396,7 @@ class _ReadSnapshot:
             self.conn.execute("BEGIN")
             self.began = True
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.began and self.conn.in_transaction:
             try:
                 self.conn.execute("COMMIT")

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import functools
+import json
 import sqlite3
+from typing import Any
 
 from .schema import MIGRATIONS
 
@@ -40,6 +42,25 @@ def unknown_objects(conn: sqlite3.Connection, version: int) -> list[str]:
             continue
         found.append(f"{kind} {name}" + (" (changed)" if (kind, name) in known_names else ""))
     return sorted(found)
+
+
+def stored_json(text: str | None, what: str, default: Any = None) -> Any:
+    """A JSON column's value; LedgerError (one line) when a damaged or forged file holds
+    something else there."""
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        from .exceptions import LedgerError
+
+        raise LedgerError(f"{what} in the ledger is not valid JSON ({e}); the file is "
+                          "damaged: run `ledgerflow doctor`") from None  # fmt: skip
+
+
+# JSON columns `doctor` checks (table, column).
+JSON_COLUMNS = [("run", "params"), ("run", "graph_info"), ("task", "foreach_stack"),
+                ("task", "transition")]
 
 
 def table_names(conn: sqlite3.Connection) -> set[str]:

@@ -22,17 +22,16 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-
 from . import codec
+from .blobstore import BlobStore, RawCache
 from .checkpointer import Checkpointer
 from .clock import now_iso
-from .blobstore import BlobStore, RawCache
 from .exceptions import LedgerError, LedgerReadOnlyError, LedgerSchemaError
+from .identify import CORE_TABLES, table_names, unknown_objects
 from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .records import TaskRecord
-from .identify import CORE_TABLES, table_names, unknown_objects
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION, searchable
 
 BUSY_TIMEOUT_MS = 30_000
@@ -46,7 +45,7 @@ CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
 MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
 
 
-_writers: "weakref.WeakSet[Ledger]"
+_writers: weakref.WeakSet[Ledger]
 
 
 class Ledger:
@@ -134,7 +133,7 @@ class Ledger:
             for key in [k for k in cls._open if k[0] == str(Path(path).absolute())]:
                 cls._open.pop(key).close()
 
-    def _connect(self) -> "_Connections":
+    def _connect(self) -> _Connections:
         pragmas: list[tuple[str, Any]] = [("busy_timeout", BUSY_TIMEOUT_MS), ("trusted_schema", "OFF")]
         if self.readonly:
             if not self.path.exists():
@@ -339,7 +338,7 @@ class Ledger:
         if self.readonly or not self.db.has_connections():
             return
         with contextlib.suppress(sqlite3.Error, LedgerError):
-            busy, frames, done = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            _, frames, done = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             wal = Path(f"{self.path}-wal")
             if frames == done and wal.exists() and wal.stat().st_size > WAL_SIZE_LIMIT:
                 # All copied, but the file keeps its size until a write starts the WAL
@@ -676,8 +675,8 @@ def _no_checkpoint_on_close(conn: sqlite3.Connection, path: Path) -> None:
             setconfig(_NO_CKPT_ON_CLOSE, True)
         return
     try:
-        import ctypes
         import _sqlite3
+        import ctypes
 
         lib = ctypes.CDLL(_sqlite3.__file__)
         handle = ctypes.c_void_p.from_address(id(conn) + 2 * ctypes.sizeof(ctypes.c_void_p))

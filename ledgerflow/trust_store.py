@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +128,7 @@ def run_trusted(ledger: Ledger, run_pk: int) -> bool:
         imported = ledger.execute(
             "select trusted from imported_run where run_id = ?", (run_pk,)
         ).fetchone()
-    except Exception:  # no such table: not a ledger this version wrote; trust nothing
+    except sqlite3.Error:  # no such table: not a ledger this version wrote; trust nothing
         return False
     return imported is None or imported[0] == 1
 

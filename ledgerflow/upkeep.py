@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .exceptions import CorruptBlobError, LedgerflowError
-from .identify import unknown_objects
+from .identify import JSON_COLUMNS, unknown_objects
 from .ledger import Ledger
 from .liveness import run_is_dead
 from .schema import SEARCHABLE_SQL
@@ -197,6 +197,7 @@ def doctor(
         report.problems.append(f"dangling reference: {table} row {rowid} points to a missing "
                                f"{parent}")  # fmt: skip
     _check_schema(ledger, report)
+    _check_json_columns(ledger, report)
     _check_blobs(ledger, report, progress)
     for _, spec, dead in _running(ledger):
         if dead:
@@ -242,6 +243,14 @@ def _why(error: CorruptBlobError, sha: str, ledger: Ledger) -> str:
     """The reason in a blob error, without the blob's name, path and advice around it."""
     text = str(error).removeprefix(f"blob {sha[:12]} in {ledger.path} ")
     return text.split(" (the file is damaged)")[0].split("; run `ledgerflow doctor`")[0]
+
+
+def _check_json_columns(ledger: Ledger, report: DoctorReport) -> None:
+    for table, column in JSON_COLUMNS:
+        bad = ledger.execute(f"select count(*) from {table} where {column} is not null and "
+                             f"json_valid({column}) = 0").fetchone()[0]  # fmt: skip
+        if bad:
+            report.problems.append(f"{bad} {table} row(s) hold malformed JSON in {column}")
 
 
 def _check_schema(ledger: Ledger, report: DoctorReport) -> None:

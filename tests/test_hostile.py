@@ -398,3 +398,72 @@ def test_ctrl_c_stops_a_running_query_at_once(sent):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)  # a hang guard, not a timing assertion
     assert proc.returncode != 0 and err.strip() == "Aborted!", err  # click's Ctrl-C line
+
+
+# -- one clear line instead of internal errors --------------------------------------------------
+
+
+def test_four_concurrent_imports_of_one_file_copy_it_once(sent, tmp_path):
+    mine = tmp_path / "mine.db"
+    Ledger(mine).close()
+    procs = [subprocess.Popen([sys.executable, "-m", "ledgerflow", "--db", str(mine), "import",
+                               str(sent)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]  # fmt: skip
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert query(mine, "select count(*) from run") == [(1,)]
+    assert query(mine, "select count(*) from artifact") == query(sent, "select count(*) from artifact")
+
+
+def test_malformed_json_columns_give_one_line(sent):
+    spec = run_of(sent)
+    sql(sent, "update task set foreach_stack = '[[1,2' where step = 'work'")
+    sql(sent, "update run set graph_info = '{not json'")
+    for args in (["show", spec], ["diff", spec, spec]):
+        assert "not valid JSON" in one_line(cli(*args, db=sent)), args
+    with pytest.raises(Exception, match="not valid JSON") as caught:
+        Run(spec, ledger=sent)["work"].task.foreach_stack()
+    assert "LedgerError" in type(caught.value).__name__
+    doctor = cli("doctor", db=sent)
+    assert "malformed JSON in graph_info" in doctor.stdout
+    assert "malformed JSON in foreach_stack" in doctor.stdout
+
+
+def test_limits_beyond_sqlite_integers_are_a_usage_error(sent):
+    proc = cli("runs", "--limit", "99999999999999999999999", db=sent)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--limit" in proc.stderr
+
+
+def test_a_newer_schema_is_refused_by_search_and_sql_too(sent):
+    sql(sent, "pragma user_version = 99")
+    for args in (["search", "label"], ["sql", "select 1"], ["runs"]):
+        assert "schema 99, newer than this ledgerflow" in one_line(cli(*args, db=sent)), args
+
+
+def test_a_json_blob_that_is_not_json_is_a_corrupt_blob_error(sent):
+    sha = add_blob(sent, b"\xff\xfe not json", "json")
+    pathspec = point_json_artifact_at(sent, sha)
+    from ledgerflow.client import DataArtifact
+
+    with pytest.raises(CorruptBlobError, match="labelled json but is not"):
+        DataArtifact(pathspec, ledger=sent).data
+
+
+def test_a_disk_error_is_not_called_a_foreign_file():
+    from ledgerflow.ledger import _unreadable
+
+    error = _unreadable(Path("/x/ledgerflow.db"), sqlite3.OperationalError("disk I/O error"))
+    assert "not a ledgerflow ledger" not in str(error) and "check the disk" in str(error)
+
+
+def test_terminal_control_sequences_are_escaped_on_screen(sent):
+    evil = "name\x1b]0;pwned\x07\rfake"
+    sql(sent, "update blob set preview = ? where sha in (select sha from artifact where "
+              "name = 'items')", (evil,))  # fmt: skip
+    spec = run_of(sent)
+    for args in (["show", f"{spec}/start/1"], ["show", f"{spec}/start/1/items"]):
+        proc = cli(*args, db=sent)
+        assert proc.returncode == 0 and "\x1b" not in proc.stdout and "\r" not in proc.stdout
+        assert "\\x1b]0;pwned\\x07\\x0dfake" in proc.stdout

@@ -10,7 +10,7 @@ import click
 
 from .. import __version__
 from ..exceptions import LedgerflowError
-from .common import BadParameter, UsageError
+from .common import BadParameter, UsageError, printable
 
 
 class _Group(click.Group):
@@ -77,7 +77,7 @@ def _echo_json(doc: Any) -> None:
               help="Only runs with this status.")
 @click.option("--tag", "tags", multiple=True, metavar="TAG",
               help="Only runs having this tag (repeatable: runs having all of them).")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True,
               help="At most this many runs.")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of run objects.")
 @click.pass_context
@@ -227,7 +227,7 @@ def _run_named(ledger: Any, text: str, hint: str) -> tuple[str, str]:
 @click.option("--step", default=None, help="Only artifacts of this step.")
 @click.option("--name", default=None, help="Only artifacts with this name.")
 @click.option("--since", default=None, metavar="DATE", help="Only tasks finished since (ISO date).")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of hits.")
 @click.pass_context
 def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
@@ -253,7 +253,7 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
         click.echo("No matches.")
         return
     for hit in hits:
-        click.echo(f"{hit.pathspec}\n    {hit.snippet}")
+        click.echo(printable(f"{hit.pathspec}\n    {hit.snippet}"))
 
 
 @cli.command()

@@ -3,7 +3,6 @@ unless built with attempt=N; only `DataArtifact.data` (and `task.data.x`) decode
 
 from __future__ import annotations
 
-import json
 from collections import namedtuple
 from collections.abc import Iterator
 from datetime import datetime
@@ -274,7 +273,15 @@ class Task(MetaflowObject):
     def foreach_stack(self) -> list[ForeachFrame]:
         """One frame per enclosing foreach, outermost first: (step, var, num_splits, index,
         value), where value is the item's repr."""
-        return [ForeachFrame(*frame) for frame in json.loads(self._row["foreach_stack"] or "[]")]
+        from ..exceptions import LedgerError
+        from ..identify import stored_json
+
+        stack = stored_json(self._row["foreach_stack"], f"{self.pathspec}'s foreach_stack", [])
+        try:
+            return [ForeachFrame(*frame) for frame in stack]
+        except TypeError:
+            raise LedgerError(f"{self.pathspec}'s foreach_stack in the ledger is malformed; "
+                              "the file is damaged: run `ledgerflow doctor`") from None
 
     @property
     def finished_at(self) -> datetime | None:
