@@ -467,3 +467,31 @@ def test_terminal_control_sequences_are_escaped_on_screen(sent):
         proc = cli(*args, db=sent)
         assert proc.returncode == 0 and "\x1b" not in proc.stdout and "\r" not in proc.stdout
         assert "\\x1b]0;pwned\\x07\\x0dfake" in proc.stdout
+
+
+# -- 9. resume of a run killed before start finished ---------------------------------------------
+
+
+def test_resume_of_a_run_killed_during_start_uses_its_parameters(db_path):
+    import signal
+    import time
+
+    flow = FLOWS / "hostile" / "slow_start.py"
+    proc = subprocess.Popen([sys.executable, str(flow), "--db", str(db_path), "--quiet", "run",
+                             "--alpha", "21"], env={**os.environ, "SLOW_START": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 60  # a hang guard
+    while time.monotonic() < deadline:
+        if db_path.exists() and query(db_path, "select count(*) from sqlite_master where "
+                                               "name = 'run'") == [(1,)]:  # fmt: skip
+            if query(db_path, "select count(*) from run") == [(1,)]:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    origin = latest_run_id(db_path, "SlowStartFlow")
+    assert query(db_path, "select count(*) from task") == [(0,)]
+    run_flow(flow, "--origin-run-id", origin, db=db_path, command="resume")
+    namespace(None)
+    resumed = Run(f"SlowStartFlow/{latest_run_id(db_path, 'SlowStartFlow')}", ledger=db_path)
+    assert resumed.successful and resumed.data.doubled == 42
