@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-SCAN_CHARS = 1 << 20  # characters of a value's text scanned, in all
+# Characters of a value's text scanned, in all: past the 2,000 of a preview, within a cost a
+# task never notices (binary values, bytes, are not scanned: keys are text).
+SCAN_CHARS = 64 * 1024
 _SCAN_ITEMS = 10_000  # container items looked at, in all
 
 # Words that name a credential, matched on a name split at '_', '-', '.', and camelCase.
@@ -80,8 +82,6 @@ def _scan(value: Any) -> str | None:
         budget[1] -= 1
         if isinstance(v, str):
             text(v)
-        elif isinstance(v, (bytes, bytearray)):
-            text(bytes(v[: budget[0]]).decode("latin-1"))
         elif isinstance(v, dict):
             for k, item in v.items():
                 if isinstance(k, str) and name_suggests_credential(k) and item:
