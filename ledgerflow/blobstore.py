@@ -190,7 +190,7 @@ class BlobStore:
                 "insert into blob_chunk(sha, seq, data) values (?, ?, zeroblob(?))",
                 (blob.sha, seq, len(chunk)),
             ).lastrowid
-            with conn.blobopen("blob_chunk", "data", row_id) as target:
+            with conn.blobopen("blob_chunk", "data", int(row_id or 0)) as target:
                 target.write(chunk)
         return True
 
@@ -293,7 +293,7 @@ class BlobStore:
         # Decompressed in parallel straight into the buffer, then hashed once, before
         # anything decodes it.
         self._stream(meta, lambda reader: reader.readinto(out), "decompressed")
-        if codec.sha256(out) != meta.sha:
+        if codec.sha256(memoryview(out)) != meta.sha:
             raise self._damaged(meta.sha, "does not match its SHA-256")
         if meta.n_chunks > 1:
             return meta.encoding, out

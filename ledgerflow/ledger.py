@@ -51,7 +51,7 @@ _writers: weakref.WeakSet[Ledger]
 class Ledger:
     """An open ledger file."""
 
-    _open: dict[tuple[str, bool], Ledger] = {}
+    _open: dict[tuple[str, bool, bool], Ledger] = {}
     _open_lock = threading.Lock()
     _inherited_from_parent: list[Ledger] = []
 

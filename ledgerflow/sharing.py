@@ -308,7 +308,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
             "values (?, ?, ?, ?, ?, ?)",
             (new_run, key, sha, encoding, size, created),
         )
-    return int(new_run)
+    return int(new_run or 0)
 
 
 def _copy_blob(source: Ledger, conn: sqlite3.Connection, sha: str, report: CopyReport) -> None:

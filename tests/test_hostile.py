@@ -396,7 +396,7 @@ def test_ctrl_c_stops_a_running_query_at_once(sent):
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(1.5)  # let it start the query
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)  # a hang guard, not a timing assertion
+    _, err = proc.communicate(timeout=30)  # a hang guard, not a timing assertion
     assert proc.returncode != 0 and err.strip() == "Aborted!", err  # click's Ctrl-C line
 
 

@@ -65,7 +65,7 @@ def _pretend_folder_unwritable(monkeypatch, folder) -> None:
 
 def _ledger_with_runs_in_its_wal(db_path, runs: int) -> Ledger:
     """A writer that keeps its connection open with commits still only in the WAL."""
-    from .test_ledger import new_run  # noqa: PLC0415
+    from .test_ledger import new_run
 
     Ledger(db_path).close()  # the schema in the file itself
     writer = Ledger(db_path)
