@@ -39,8 +39,10 @@ WRITE_RETRIES = 5
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 # Commits adding more blob bytes than this leave their checkpoint to a background thread.
 BACKGROUND_CHECKPOINT_BYTES = 8 << 20
-# A WAL file bigger than this is shrunk back to it when it starts over (see close()).
+# A WAL file bigger than this is shrunk back to it when it starts over; at close, one bigger
+# than WAL_KEPT_AT_CLOSE is started over and shrunk to a few pages (see close()).
 WAL_SIZE_LIMIT = 64 << 20
+WAL_KEPT_AT_CLOSE = 256 << 10
 CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
 MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
 
@@ -340,13 +342,16 @@ class Ledger:
         with contextlib.suppress(sqlite3.Error, LedgerError):
             _, frames, done = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             wal = Path(f"{self.path}-wal")
-            if frames == done and wal.exists() and wal.stat().st_size > WAL_SIZE_LIMIT:
+            if frames == done and wal.exists() and wal.stat().st_size > WAL_KEPT_AT_CLOSE:
                 # All copied, but the file keeps its size until a write starts the WAL
-                # over, and then shrinks to journal_size_limit: make that small write.
+                # over, when it shrinks to journal_size_limit: make that small write with
+                # the limit at 0, so what stays beside the ledger is a few pages.
+                self.conn.execute("PRAGMA journal_size_limit = 0")
                 with self.write() as conn:
                     conn.execute("insert or replace into meta(key, value) values "
                                  "('wal_reset_at', ?)", (now_iso(),))  # fmt: skip
                 self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
 
     @classmethod
     def _checkpoint_at_exit(cls) -> None:
