@@ -25,7 +25,6 @@ import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +74,16 @@ class RawCache:
                 self._size -= len(old)
 
 
-@dataclass(frozen=True)
 class BlobMeta:
-    """A blob row, checked for sense (see BlobStore.meta)."""
+    """A blob row, checked for sense (see BlobStore.meta). (A plain class: a dataclass or
+    NamedTuple would cost this module's import 1-4 ms, paid by every run.)"""
 
-    sha: str
-    encoding: str
-    raw_size: int
-    n_chunks: int
-    chunk_size: int
+    __slots__ = ("sha", "encoding", "raw_size", "n_chunks", "chunk_size")
+
+    def __init__(self, sha: str, encoding: str, raw_size: int, n_chunks: int,
+                 chunk_size: int):  # fmt: skip
+        self.sha, self.encoding, self.raw_size = sha, encoding, raw_size
+        self.n_chunks, self.chunk_size = n_chunks, chunk_size
 
 
 def check_meta(sha: Any, encoding: Any, raw_size: Any, n_chunks: Any, chunk_size: Any,
