@@ -68,7 +68,7 @@ class Ledger:
         self.readonly = readonly or reader
         self._writes_on_demand = reader and not readonly
         self.stale = False  # a reader that could not see the WAL (see _connect)
-        self.chunk_size = int(os.environ.get(CHUNK_SIZE_ENV) or codec.DEFAULT_CHUNK_SIZE)
+        self.chunk_size = _chunk_size()
         self._flow_names: dict[int, str] = {}
         self._writer: Ledger | None = None
         self.db = self._connect()
@@ -602,6 +602,17 @@ def _jitter(low: float, high: float) -> float:
     import random  # only writers that meet a lock pay for it
 
     return random.uniform(low, high)
+
+
+def _chunk_size() -> int:
+    """$LEDGERFLOW_CHUNK_SIZE, else the default; never past what readers accept."""
+    from .blobstore import MAX_CHUNK_SIZE
+
+    text = os.environ.get(CHUNK_SIZE_ENV) or str(codec.DEFAULT_CHUNK_SIZE)
+    if not text.isdigit() or not 1024 <= int(text) <= MAX_CHUNK_SIZE:
+        raise LedgerError(f"{CHUNK_SIZE_ENV}={text!r} is not a chunk size; give bytes between "
+                          f"1024 and {MAX_CHUNK_SIZE}, or unset it")  # fmt: skip
+    return int(text)
 
 
 def readonly_target(path: Path) -> tuple[str, bool]:
