@@ -13,9 +13,11 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
-from .schema import MIGRATIONS
+from .exceptions import LedgerError, LedgerSchemaError
+from .schema import MIGRATIONS, SCHEMA_VERSION
 
 CORE_TABLES = frozenset({"meta", "flow", "run", "task", "blob", "blob_chunk", "artifact"})
 
@@ -52,8 +54,6 @@ def stored_json(text: str | None, what: str, default: Any = None) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as e:
-        from .exceptions import LedgerError
-
         raise LedgerError(f"{what} in the ledger is not valid JSON ({e}); the file is "
                           "damaged: run `ledgerflow doctor`") from None  # fmt: skip
 
@@ -67,3 +67,33 @@ def table_names(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute(
         "select name from sqlite_master where type in ('table', 'view')"
     )}  # fmt: skip
+
+
+def identify_readonly(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse (one line) a file that is not a ledger this ledgerflow can read, before a
+    query meets a missing table."""
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        names = table_names(conn)
+    except sqlite3.DatabaseError as e:
+        raise unreadable(path, e) from None
+    if not CORE_TABLES <= names:
+        shown = ", ".join(sorted(names)[:5]) or "no tables"
+        raise LedgerSchemaError(f"{path} is not a ledgerflow ledger (it has {shown}); pass the "
+                                "path of a ledger file to --db")  # fmt: skip
+    if version > SCHEMA_VERSION:
+        raise LedgerSchemaError(
+            f"{path} uses ledger schema {version}, newer than this ledgerflow understands "
+            f"({SCHEMA_VERSION}); upgrade ledgerflow to open it"
+        )
+
+
+def unreadable(path: Path, error: sqlite3.DatabaseError) -> LedgerError:
+    text = str(error)
+    if "disk I/O" in text or "full" in text or "unable to open" in text:
+        return LedgerError(f"cannot read {path}: {text}; check the disk and the file's "
+                           "permissions, then try again")  # fmt: skip
+    return LedgerSchemaError(
+        f"{path} is not a ledgerflow ledger ({text}); pass the path of a ledger file to "
+        "--db, or move this file away"
+    )

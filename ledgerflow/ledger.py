@@ -26,15 +26,25 @@ from . import codec
 from .blobstore import BlobStore, RawCache
 from .checkpointer import Checkpointer
 from .clock import now_iso
+from .connections import (
+    BUSY_TIMEOUT_MS,
+    Connections,
+    StaleViewWarning,  # noqa: F401  (importable from here)
+    _gone,
+    _jitter,
+    _uri_path,
+    readonly_target,
+    switch_to_wal,
+    warn_stale,
+)
 from .exceptions import LedgerError, LedgerReadOnlyError, LedgerSchemaError
-from .identify import CORE_TABLES, table_names, unknown_objects
+from .identify import CORE_TABLES, table_names, unknown_objects, unreadable
 from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .records import TaskRecord
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION, searchable
 
-BUSY_TIMEOUT_MS = 30_000
 WRITE_RETRIES = 5
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 # Commits adding more blob bytes than this leave their checkpoint to a background thread.
@@ -135,13 +145,13 @@ class Ledger:
             for key in [k for k in cls._open if k[0] == str(Path(path).absolute())]:
                 cls._open.pop(key).close()
 
-    def _connect(self) -> _Connections:
+    def _connect(self) -> Connections:
         pragmas: list[tuple[str, Any]] = [("busy_timeout", BUSY_TIMEOUT_MS), ("trusted_schema", "OFF")]
         if self.readonly:
             if not self.path.exists():
                 raise LedgerError(f"ledger {self.path} does not exist; check the path given to --db")
             pragmas.append(("query_only", 1))
-            return _Connections(self._readonly_target(), uri=True, pragmas=pragmas,
+            return Connections(self._readonly_target(), uri=True, pragmas=pragmas,
                                 path=self.path)  # fmt: skip
         if not self.path.parent.exists():
             raise LedgerError(
@@ -162,7 +172,7 @@ class Ledger:
         # The first connection may create the file; later ones (other threads) must find it,
         # never make a new empty one where a ledger was deleted or moved mid-run.
         base = f"file:{_uri_path(self.path)}?mode="
-        return _Connections(base + "rwc", uri=True, pragmas=pragmas, path=self.path,
+        return Connections(base + "rwc", uri=True, pragmas=pragmas, path=self.path,
                             then=base + "rw")  # fmt: skip
 
     def _readonly_target(self) -> str:
@@ -191,7 +201,7 @@ class Ledger:
                     )
                 if version == 0 and not names:
                     # A new file: WAL from its first transaction on (persistent in the file).
-                    _switch_to_wal(self.conn)
+                    switch_to_wal(self.conn)
                 with self.write() as conn:
                     # Re-read under the write lock: another process may have migrated already.
                     version = self._user_version()
@@ -210,7 +220,7 @@ class Ledger:
                     f"{self.path} stayed locked by another process for over "
                     f"{BUSY_TIMEOUT_MS // 1000}s; try again when it finishes"
                 ) from None
-            raise _unreadable(self.path, e) from None
+            raise unreadable(self.path, e) from None
         if version > SCHEMA_VERSION:
             raise LedgerSchemaError(
                 f"{self.path} uses ledger schema {version}, newer than this ledgerflow "
@@ -585,25 +595,6 @@ class Ledger:
         return task_pk
 
 
-def _gone(path: Path) -> LedgerError:
-    return LedgerError(
-        f"ledger {path} was deleted or moved while in use; nothing more is written. "
-        "Restore the file and resume the run, or start a new one"
-    )
-
-
-def _uri_path(path: Path) -> str:
-    """A path for an SQLite `file:` URI ('?', '#' and '%' escaped)."""
-    return str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-
-
-def _jitter(low: float, high: float) -> float:
-    """A random pause length, so that waiting writers do not retry in step."""
-    import random  # only writers that meet a lock pay for it
-
-    return random.uniform(low, high)
-
-
 def _chunk_size() -> int:
     """$LEDGERFLOW_CHUNK_SIZE, else the default; never past what readers accept."""
     from .blobstore import MAX_CHUNK_SIZE
@@ -613,127 +604,6 @@ def _chunk_size() -> int:
         raise LedgerError(f"{CHUNK_SIZE_ENV}={text!r} is not a chunk size; give bytes between "
                           f"1024 and {MAX_CHUNK_SIZE}, or unset it")  # fmt: skip
     return int(text)
-
-
-def readonly_target(path: Path) -> tuple[str, bool]:
-    """The URI that opens a ledger read-only, and whether that view may be stale.
-
-    `mode=ro` sees everything, WAL included, but needs the -shm file, which SQLite creates
-    beside the ledger, or finds there. In a folder we cannot write and without a readable
-    -shm, only `immutable=1` opens the file: it ignores the WAL, so when the WAL holds
-    anything the view may miss the latest changes."""
-    target = f"file:{_uri_path(path)}?mode=ro"
-    if os.access(path.parent, os.W_OK):
-        return target, False
-    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
-    if shm.exists() and os.access(shm, os.R_OK):
-        try:  # a writer's -shm we may read: the exact view
-            probe = sqlite3.connect(target, uri=True)
-            try:
-                probe.execute("select count(*) from sqlite_master").fetchone()
-                return target, False
-            finally:
-                probe.close()
-        except sqlite3.Error:
-            pass
-    stale = wal.exists() and wal.stat().st_size > 0
-    return target + "&immutable=1", stale
-
-
-def warn_stale(path: Path) -> None:
-    import warnings
-
-    warnings.warn(
-        f"{path}: its folder is not writable and its -wal file cannot be read without "
-        "one, so what is shown may miss the latest changes; copy the ledger (with its -wal "
-        "file) to a writable folder for the full view",
-        StaleViewWarning, stacklevel=3,
-    )  # fmt: skip
-
-
-def identify_readonly(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse (one line) a file that is not a ledger this ledgerflow can read, before a
-    query meets a missing table."""
-    try:
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        names = table_names(conn)
-    except sqlite3.DatabaseError as e:
-        raise _unreadable(path, e) from None
-    if not CORE_TABLES <= names:
-        shown = ", ".join(sorted(names)[:5]) or "no tables"
-        raise LedgerSchemaError(f"{path} is not a ledgerflow ledger (it has {shown}); pass the "
-                                "path of a ledger file to --db")  # fmt: skip
-    if version > SCHEMA_VERSION:
-        raise LedgerSchemaError(
-            f"{path} uses ledger schema {version}, newer than this ledgerflow understands "
-            f"({SCHEMA_VERSION}); upgrade ledgerflow to open it"
-        )
-
-
-# sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL): Python 3.12 has
-# Connection.setconfig for it; on 3.11 we reach the C API through ctypes.
-_NO_CKPT_ON_CLOSE = 1006
-
-
-def _no_checkpoint_on_close(conn: sqlite3.Connection, path: Path) -> None:
-    """Stop SQLite checkpointing when this process closes the last connection to the file.
-    That checkpoint holds an EXCLUSIVE lock on the database while it copies the WAL and
-    deletes it: a reader with no busy timeout (a plain `sqlite3` shell, pandas) starting a
-    query then gets "database is locked" (measured: hundreds of refused queries in 0.1-0.3 s
-    each time the last of several writer processes exits). Ledger.checkpoint_before_close
-    runs a PASSIVE checkpoint instead, which never blocks a reader; the -wal file stays.
-
-    The connection's `sqlite3 *` is read from the CPython object (its first field) and
-    checked by asking SQLite for its file name: on any doubt nothing is done."""
-    setconfig = getattr(conn, "setconfig", None)
-    if setconfig is not None:  # Python 3.12+
-        with contextlib.suppress(Exception):
-            setconfig(_NO_CKPT_ON_CLOSE, True)
-        return
-    try:
-        import _sqlite3
-        import ctypes
-
-        lib = ctypes.CDLL(_sqlite3.__file__)
-        handle = ctypes.c_void_p.from_address(id(conn) + 2 * ctypes.sizeof(ctypes.c_void_p))
-        lib.sqlite3_db_filename.restype = ctypes.c_char_p
-        lib.sqlite3_db_filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        name = lib.sqlite3_db_filename(handle.value, b"main")
-        if not name or os.path.realpath(os.fsdecode(name)) != os.path.realpath(path):
-            return
-        lib.sqlite3_db_config(ctypes.c_void_p(handle.value), ctypes.c_int(_NO_CKPT_ON_CLOSE),
-                              ctypes.c_int(1), ctypes.c_void_p(None))  # fmt: skip
-    except Exception:  # pragma: no cover - an unusual build: keep SQLite's default
-        return
-
-
-def _switch_to_wal(conn: sqlite3.Connection) -> None:
-    """Switching a brand-new file to WAL while other processes create it too can return
-    "database is locked" at once, without waiting on the busy timeout: retry a while."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = wal").fetchall()
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(_jitter(0.01, 0.05))
-
-
-class StaleViewWarning(UserWarning):
-    """A read-only view of a ledger that may miss its latest changes (see Ledger._connect)."""
-
-
-def _unreadable(path: Path, error: sqlite3.DatabaseError) -> LedgerError:
-    text = str(error)
-    if "disk I/O" in text or "full" in text or "unable to open" in text:
-        return LedgerError(f"cannot read {path}: {text}; check the disk and the file's "
-                           "permissions, then try again")  # fmt: skip
-    return LedgerSchemaError(
-        f"{path} is not a ledgerflow ledger ({text}); pass the path of a ledger file to "
-        "--db, or move this file away"
-    )
 
 
 def _write_error(path: Path, error: sqlite3.Error) -> LedgerError:
@@ -752,72 +622,3 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=Ledger._finish_checkpoints,
                         after_in_child=Ledger._after_fork_in_child)  # fmt: skip
 atexit.register(Ledger._checkpoint_at_exit)
-
-
-class _Connections:
-    """One SQLite connection per thread, in autocommit mode (Ledger.write() issues BEGIN
-    itself), each set up with the ledger's pragmas; close_all() closes every thread's.
-
-    (The schema is declared with peewee models, but peewee is imported only to create it:
-    keeping it off this path saves every run its import time.)"""
-
-    def __init__(self, target: str, uri: bool, pragmas: list[tuple[str, Any]], path: Path,
-                 then: str | None = None):  # fmt: skip
-        self.target, self.uri, self.pragmas, self.path = target, uri, pragmas, path
-        self._then = then  # the target for connections after the first
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-
-    def connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._open_with_retries()
-            if self._then is not None:
-                self.target, self._then = self._then, None
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    def _open_with_retries(self) -> sqlite3.Connection:
-        # Switching a brand-new file to WAL while other processes create it too can return
-        # "database is locked" at once, without waiting on the busy timeout: retry a while.
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                conn = sqlite3.connect(self.target, uri=self.uri, isolation_level=None,
-                                       check_same_thread=False,
-                                       timeout=BUSY_TIMEOUT_MS / 1000)  # fmt: skip
-            except sqlite3.OperationalError:
-                if not self.path.exists():
-                    raise _gone(self.path) from None
-                raise
-            try:
-                for name, value in self.pragmas:
-                    conn.execute(f"PRAGMA {name} = {value}")
-                if not self.target.split("?", 1)[1].startswith("mode=ro"):
-                    _no_checkpoint_on_close(conn, self.path)
-                return conn
-            except sqlite3.OperationalError as e:
-                conn.close()
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(_jitter(0.01, 0.05))
-            except BaseException:
-                conn.close()
-                raise
-
-    def has_connections(self) -> bool:
-        return bool(self._all)
-
-    def close_all(self) -> None:
-        with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            with contextlib.suppress(Exception):
-                conn.close()
-        self._local = threading.local()
-

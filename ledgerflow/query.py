@@ -49,7 +49,8 @@ def connect_readonly(path: str | os.PathLike[str] | None = None) -> sqlite3.Conn
         raise LedgerNotFoundError(
             f"no ledger at {resolved}; run a flow first or pass the path of an existing ledger"
         )
-    from .ledger import identify_readonly, readonly_target, warn_stale
+    from .connections import readonly_target, warn_stale
+    from .identify import identify_readonly
 
     resolved = Path(resolved).absolute()
     target, stale = readonly_target(resolved)

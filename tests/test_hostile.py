@@ -452,7 +452,7 @@ def test_a_json_blob_that_is_not_json_is_a_corrupt_blob_error(sent):
 
 
 def test_a_disk_error_is_not_called_a_foreign_file():
-    from ledgerflow.ledger import _unreadable
+    from ledgerflow.identify import unreadable as _unreadable
 
     error = _unreadable(Path("/x/ledgerflow.db"), sqlite3.OperationalError("disk I/O error"))
     assert "not a ledgerflow ledger" not in str(error) and "check the disk" in str(error)

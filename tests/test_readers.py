@@ -10,7 +10,8 @@ import warnings
 import pytest
 
 from ledgerflow import sql
-from ledgerflow.ledger import Ledger, StaleViewWarning
+from ledgerflow.connections import StaleViewWarning
+from ledgerflow.ledger import Ledger
 
 from .helpers import FLOWS, query, run_flow
 
