@@ -24,7 +24,7 @@ BUSY_TIMEOUT_MS = 30_000
 
 
 class StaleViewWarning(UserWarning):
-    """A read-only view of a ledger that may miss its latest changes (see Ledger._connect)."""
+    """A read-only view of a ledger that may miss its latest changes (see readonly_target)."""
 
 
 def _gone(path: Path) -> LedgerError:

@@ -346,7 +346,7 @@ class Ledger:
         """Copy what the WAL holds into the file (PASSIVE: never blocks a reader), so that
         the .db file alone holds every commit. Writers' connections skip SQLite's own
         checkpoint on close, which locks every reader out while it runs (see
-        _no_checkpoint_on_close)."""
+        connections.no_checkpoint_on_close)."""
         if self.readonly or not self.db.has_connections():
             return
         with contextlib.suppress(sqlite3.Error, LedgerError):

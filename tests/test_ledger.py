@@ -260,7 +260,7 @@ def test_a_process_ending_right_after_a_big_commit_leaves_the_file_whole(db_path
             "with ledger.write() as conn:\n    ledger.put_blob(conn, blob)\nprint(blob.sha)\n")
     sha = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
                          text=True, check=True).stdout.strip()  # fmt: skip
-    # (The -wal file stays, fully copied: deleting it would lock readers out; see ledger.py.)
+    # (The -wal file stays, fully copied: deleting it would lock readers out; see connections.py.)
     copy = tmp_path / "copy.db"
     shutil.copyfile(db_path, copy)
     assert query(copy, "select count(*), sum(length(data)) > 9000000 from blob_chunk "
