@@ -102,6 +102,11 @@ def no_checkpoint_on_close(conn: sqlite3.Connection, path: Path) -> None:
         with contextlib.suppress(Exception):
             setconfig(_NO_CKPT_ON_CLOSE, True)
         return
+    import platform
+    import sys
+
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return  # variadic C calls there pass arguments unlike ctypes' plain calls
     try:
         import _sqlite3
         import ctypes
@@ -113,8 +118,10 @@ def no_checkpoint_on_close(conn: sqlite3.Connection, path: Path) -> None:
         name = lib.sqlite3_db_filename(handle.value, b"main")
         if not name or os.path.realpath(os.fsdecode(name)) != os.path.realpath(path):
             return
+        now = ctypes.c_int(-1)
         lib.sqlite3_db_config(ctypes.c_void_p(handle.value), ctypes.c_int(_NO_CKPT_ON_CLOSE),
-                              ctypes.c_int(1), ctypes.c_void_p(None))  # fmt: skip
+                              ctypes.c_int(1), ctypes.byref(now))  # fmt: skip
+        # SQLite writes the setting now in force into `now`: 1 if it took.
     except Exception:  # pragma: no cover - an unusual build: keep SQLite's default
         return
 
