@@ -50,7 +50,7 @@ _LAZY = {
     "Task": "client", "DataArtifact": "client", "namespace": "client",
     "get_namespace": "client", "default_namespace": "client", "metadata": "client",
     "get_metadata": "client", "default_metadata": "client", "use_ledger": "client",
-    "search": "fulltext", "sql": "query", "trust": "provenance", "S3": "s3",
+    "search": "fulltext", "sql": "query", "trust": "trust_store", "S3": "s3",
     "Runner": "runner", "NBRunner": "runner", "ExecutingRun": "runner",
 }  # fmt: skip
 

@@ -537,6 +537,16 @@ def scalar_value(value: Any) -> Any:
         return value if -(2**63) <= value < 2**63 else None
     if t is float:
         return value if math.isfinite(value) else None
-    if t is str and len(value) <= SCALAR_TEXT_MAX:
+    if t is str and len(value) <= SCALAR_TEXT_MAX and _utf8(value):
         return value
     return None
+
+
+def _utf8(text: str) -> bool:
+    """False for a string SQLite cannot store as text (a lone surrogate: the value itself
+    is kept exactly, pickled)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False

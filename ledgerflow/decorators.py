@@ -124,6 +124,14 @@ class EnvironmentDecorator(StepDecorator):
     name = "environment"
     defaults = {"vars": {}}
 
+    def to_info(self) -> dict[str, Any]:
+        # The run's _graph_info is stored in the ledger (and shared with it): the variables'
+        # names only, never their values (often credentials).
+        info = super().to_info()
+        info["attributes"] = {**info["attributes"],
+                              "vars": {str(k): None for k in self.attributes["vars"] or {}}}
+        return info
+
 
 def _accepting(name: str, defaults: dict[str, Any]) -> type[StepDecorator]:
     """A decorator ledgerflow records but does not act on (it runs everything locally)."""

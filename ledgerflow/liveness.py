@@ -1,7 +1,8 @@
 """Is the process that ran a run still there? Runs record their host and pid, and beat a
 heartbeat (run.heartbeat_at) every HEARTBEAT_EVERY seconds while running. A run left
 'running' crashed if, on this host, its process is gone, or, seen from another host (a ledger
-copied or exported mid-run), its heartbeat is older than STALE_AFTER."""
+copied or exported mid-run), its heartbeat is older than STALE_AFTER (or claims to be further
+in the future). Runs copied in by import/export are never live (upkeep._running)."""
 
 from __future__ import annotations
 
@@ -49,4 +50,7 @@ def run_is_dead(host: str | None, pid: int | None, heartbeat_at: str | None) -> 
         beat = datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     except ValueError:
         return False
-    return (datetime.now(timezone.utc) - beat).total_seconds() > STALE_AFTER
+    age = (datetime.now(timezone.utc) - beat).total_seconds()
+    # A heartbeat from the future (a clock far ahead, or a forged row in a file from
+    # elsewhere) is no sign of life: beyond the same horizon either way, the run is dead.
+    return abs(age) > STALE_AFTER

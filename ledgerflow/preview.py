@@ -60,7 +60,17 @@ def preview(value: Any, limit: int = PREVIEW_MAX) -> str:
         walk(value, 0)
     except Exception:  # a preview must never fail a task
         return type_name(value)[:limit]
-    return " ".join(out)[:limit]
+    return storable_text(" ".join(out)[:limit])
+
+
+def storable_text(text: str) -> str:
+    """Text SQLite can store (UTF-8): a lone surrogate, as os.fsdecode gives for a file name
+    that is not UTF-8, is written as its escape (\\udcff) instead of failing the write."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _describe_array_like(v: Any) -> str | None:

@@ -170,8 +170,9 @@ class Runtime:
         values: dict[str, Any] = {"name": self.flow_name}
         param_names = [name for name, _ in flow_parameters(self.flow_cls)]
         records: dict[str, ArtifactRecord] = {}
-        if self.origin is not None:
-            # A resumed run keeps the origin's parameter values, blobs and all.
+        if self.origin is not None and self.origin.params:
+            # A resumed run keeps the origin's parameter values, blobs and all (an origin
+            # stopped before start finished has none: its recorded values come as params).
             records.update({n: replace(r, inherited=False)
                             for n, r in self.origin.params.items()})  # fmt: skip
         else:

@@ -23,7 +23,7 @@ from . import codec
 from .clock import now_iso
 from .exceptions import LedgerflowError, MetaflowNotFound
 from .ledger import Ledger
-from .provenance import require_trust
+from .trust_store import require_trust
 
 BYTES, TEXT = "bytes", "text"
 
@@ -169,7 +169,7 @@ class S3:
         return S3Object(key, self._url(key), size, encoding, raw, self._dir(), self._check_trust)
 
     def _check_trust(self, what: str) -> None:
-        require_trust(self._machine, self._ledger.path, what)
+        require_trust(self._ledger, self._run_pk, what)
 
     def get_many(self, keys: Iterable[str], return_missing: bool = False) -> list[Any]:
         return [self.get(key, return_missing) for key in keys]

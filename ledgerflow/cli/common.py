@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -75,13 +76,34 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, (list, tuple, frozenset, set)):
-        return ", ".join(str(v) for v in value)
-    return str(value).replace("\n", " ")
+        return printable(", ".join(str(v) for v in value))
+    return printable(str(value).replace("\n", " "))
+
+
+# C0 controls but tab and newline, DEL, C1 controls: what a terminal may act on (ESC opens
+# colour, title and OSC 8 link sequences, CR rewrites the line).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: control characters shown as escapes (\\x1b)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def printable_doc(doc: Any) -> Any:
+    """A JSON-like document with every string made printable (for text output)."""
+    if isinstance(doc, str):
+        return printable(doc)
+    if isinstance(doc, dict):
+        return {k: printable_doc(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [printable_doc(v) for v in doc]
+    return doc
 
 
 def clip(text: str, width: int) -> str:
     """One line of at most `width` characters, '...' marking a cut."""
-    text = text.replace("\n", " ")
+    text = printable(text.replace("\n", " "))
     return text if len(text) <= width else text[: width - 3] + "..."
 
 

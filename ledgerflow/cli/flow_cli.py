@@ -315,7 +315,7 @@ def _resume(
     run_id = origin_run_id or latest_run_id(ledger, flow_cls.__name__)
     origin = load_origin(ledger, flow_cls.__name__, run_id, [attr for attr, _ in params])
     rerun = steps_to_rerun(graph, step_to_rerun) if step_to_rerun else set()
-    values = {name: ledger.load(record.sha) for name, record in origin.params.items()}
+    values = origin.parameter_values(ledger, params)
     _execute(flow_cls, values, options, origin=origin, rerun_steps=rerun)
 
 

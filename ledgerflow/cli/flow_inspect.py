@@ -178,7 +178,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
              trust: bool, file: str | None) -> None:  # fmt: skip
         from ..ledger import Ledger
 
-        ledger = Ledger.open(_ledger_path(f"{flow}/{input_path}"))
+        ledger = Ledger.open(_ledger_path(f"{flow}/{input_path}"), reader=True)
         if trust:
             from ..provenance import trust as trust_ledger
 

@@ -10,7 +10,7 @@ import click
 
 from .. import __version__
 from ..exceptions import LedgerflowError
-from .common import BadParameter, UsageError
+from .common import BadParameter, UsageError, printable
 from .errors import exit_on_closed_pipe
 
 
@@ -67,7 +67,7 @@ def _ledger_path(ctx: click.Context) -> Any:
 def _ledger(ctx: click.Context) -> Any:
     from ..ledger import Ledger
 
-    return Ledger.open(_ledger_path(ctx))
+    return Ledger.open(_ledger_path(ctx), reader=True)  # reading never writes
 
 
 def _echo_json(doc: Any) -> None:
@@ -80,7 +80,7 @@ def _echo_json(doc: Any) -> None:
               help="Only runs with this status.")
 @click.option("--tag", "tags", multiple=True, metavar="TAG",
               help="Only runs having this tag (repeatable: runs having all of them).")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True,
               help="At most this many runs.")
 @click.option("--params", "with_params", is_flag=True,
               help="Add a column with each run's parameter values.")
@@ -151,6 +151,31 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
         _echo_json(doc)
     else:
         shows.echo(doc)
+
+
+@cli.command(name="trust")
+@click.argument("file", type=click.Path(dir_okay=False))
+def trust_cmd(file: str) -> None:
+    """Trust a ledger file you received: its pickled values may then load (unpickling runs
+    code). Remembered in your trust store for this file at this path (see trust_store.py).
+
+    \b
+    Example: ledgerflow trust ~/Downloads/results.db
+    """
+    from ..trust_store import trust
+
+    path = _existing(file)
+    trust(path, remember=True)
+    click.echo(f"Trusted {path}: its pickled values load from now on.")
+
+
+def _existing(file: str) -> Any:
+    from pathlib import Path
+
+    path = Path(file).absolute()
+    if not path.is_file():
+        raise click.ClickException(f"no ledger at {path}; pass the path of a ledger file")
+    return path
 
 
 @cli.command()
@@ -264,7 +289,7 @@ def expand_pathspec(ledger: Any, text: str, hint: str, expected: str,
 @click.option("--since", default=None, metavar="DATE", help="Only tasks finished since (ISO date).")
 @click.option("--kind", type=click.Choice(["artifact", "log", "exception"]), default=None,
               help="Only artifacts, only task logs (stdout, stderr) or only exceptions.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of hits.")
 @click.pass_context
 def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
@@ -298,7 +323,7 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
         return
     for hit in hits:
         where = hit.pathspec if hit.kind == "artifact" else f"{hit.pathspec} ({hit.name})"
-        click.echo(f"{where}\n    {hit.snippet}")
+        click.echo(printable(f"{where}\n    {hit.snippet}"))
 
 
 @cli.command()
@@ -307,9 +332,11 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
               help="A value for the next ? placeholder (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of row objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, metavar="SECONDS", help="Stop a query that runs longer.")
 @click.pass_context
 def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
-        as_csv: bool) -> None:
+        as_csv: bool, timeout: float) -> None:
     """Run a read-only SQL query over the ledger's views (runs, tasks, artifacts, ...).
 
     \b
@@ -319,7 +346,7 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv")
-    result = run_sql(query, params, ledger=_ledger_path(ctx))
+    result = run_sql(query, params, ledger=_ledger_path(ctx), timeout=timeout)
     if as_json:
         _echo_json(list(result))
     elif as_csv:

@@ -16,7 +16,8 @@ import click
 
 from ..ledger import Ledger
 from . import reads
-from .common import all_namespaces, clip, echo_table, format_duration, short_time
+from .common import (all_namespaces, clip, echo_table, format_duration, printable_doc,
+                     short_time)
 
 KINDS = ("flow", "run", "step", "task", "artifact")
 FLOW_RUNS = 10  # runs `show FLOW` lists
@@ -81,7 +82,7 @@ def echo(doc: dict[str, Any]) -> None:
     """Print a describe() document as text."""
     printers = {"flow": _echo_flow, "run": _echo_run, "step": _echo_step, "task": _echo_task,
                 "artifact": _echo_artifact}  # fmt: skip
-    printers[doc["kind"]](doc)
+    printers[doc["kind"]](printable_doc(doc))  # names and previews may hold escape codes
 
 
 def echo_runs(runs: list[dict[str, Any]], with_flow: bool = True,

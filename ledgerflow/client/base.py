@@ -383,7 +383,9 @@ def _internal_row(task: Task, name: str) -> dict[str, Any]:
 
     def graph_info() -> Any:
         row = _db.one(task._ledger, "select graph_info from run where id = ?", (task._run._pk,))
-        return json.loads(row["graph_info"]) if row and row["graph_info"] else None
+        from ..identify import stored_json
+
+        return stored_json(row["graph_info"], f"{task._run.pathspec}'s graph_info") if row else None
 
     def compute() -> Any:
         return internal_value(name, task._row, graph_info)

@@ -145,7 +145,7 @@ def open_ledger_file(path: str | os.PathLike[str], readonly: bool | None = None)
             f"no ledger at {path}: run a flow there first, or choose an existing ledger "
             "with use_ledger(PATH), metadata('ledger@PATH'), ledger=PATH or $LEDGERFLOW_DB"
         )
-    return Ledger.open(path, readonly=readonly)
+    return Ledger.open(path, readonly=readonly, reader=True)  # reading never writes
 
 
 # -- is a run's process still there? -------------------------------------------------------

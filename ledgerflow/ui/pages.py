@@ -228,7 +228,7 @@ def artifact_page(app: Any, flow: str, run_id: str, step: str, task_id: str, nam
                     '<p class="muted">Too large to show here; use the Client API.</p>'))
     elif load:
         try:
-            body.append(f"<h2>Value</h2><pre>{esc(load_pickled(app.ledger, run['machine_id'], pathspec, art['sha']))}</pre>")
+            body.append(f"<h2>Value</h2><pre>{esc(load_pickled(app.ledger, run['pk'], pathspec, art['sha']))}</pre>")
         except LedgerflowError as e:
             body.append(f'<div class="warn">Not loaded: {esc(e)}</div>')
         except Exception as e:  # the pickle itself failed to load (a missing module, ...)

@@ -37,7 +37,7 @@ class App:
 
     def __init__(self, path: str | Path, trust: bool = False):
         from ..ledger import Ledger
-        from ..provenance import trust as trust_ledger
+        from ..trust_store import trust as trust_ledger
 
         self.path = Path(path).absolute()
         self.ledger = Ledger.open(self.path, readonly=True)
