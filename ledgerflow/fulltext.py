@@ -22,7 +22,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from .exceptions import LedgerflowError
+from .exceptions import LedgerflowError, SearchError
 from .query import connect_readonly
 from .structs import struct
 
@@ -109,10 +109,6 @@ def _task_texts(conn: sqlite3.Connection, where: str,
                  f"select t.id, t.exception_type, t.exception from task t {cond} "
                  "t.exception_type is not null", params)]  # fmt: skip
     return rows
-
-
-class SearchError(LedgerflowError, ValueError):
-    """The search query is not valid FTS5 syntax."""
 
 
 @struct(frozen=True)  # not dataclasses: the writer imports this module on the run path

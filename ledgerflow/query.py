@@ -16,12 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .exceptions import LedgerError, LedgerflowError, LedgerNotFoundError
+from .exceptions import LedgerError, LedgerNotFoundError, QueryTimeout, SQLError
 from .structs import factory, struct
-
-
-class SQLError(LedgerflowError, ValueError):
-    """A query given to sql() is invalid or tries to write."""
 
 
 @struct
@@ -84,10 +80,6 @@ def connect_readonly(path: Any = None) -> sqlite3.Connection:
 
 DEFAULT_TIMEOUT = 60.0  # seconds a sql() query may run
 _CHECK_EVERY = 10_000  # SQLite VM steps between checks of the clock (and of Ctrl-C)
-
-
-class QueryTimeout(SQLError):
-    """A query ran past its time limit and was stopped."""
 
 
 @contextlib.contextmanager

@@ -15,6 +15,9 @@ import click
 from ..clock import screen_time
 from .errors import call_reporting_errors
 
+# What click reports itself (usage errors exit 2, --help and --version exit 0, Abort 1).
+CLICK_OWN = (click.ClickException, click.exceptions.Exit, click.Abort)
+
 
 @contextlib.contextmanager
 def all_namespaces() -> Iterator[None]:
@@ -122,14 +125,11 @@ class BadParameter(click.BadParameter):
 
 
 def errors_as_lines(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one clear line and exit 1 (tracebacks with --debug)."""
+    """Report library errors as `cli/errors.py` does, for one command of a group."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = click.get_current_context().find_root().params.get("debug", False)
-        return call_reporting_errors(
-            lambda: func(*args, **kwargs), debug,
-            passthrough=(click.ClickException, click.exceptions.Exit, click.Abort),
-        )  # fmt: skip
+        return call_reporting_errors(lambda: func(*args, **kwargs), debug, passthrough=CLICK_OWN)
 
     return wrapper

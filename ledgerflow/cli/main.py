@@ -9,32 +9,16 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..exceptions import LedgerflowError
-from .common import BadParameter, UsageError, printable
-from .errors import exit_on_closed_pipe
+from .common import CLICK_OWN, BadParameter, UsageError, printable
+from .errors import call_reporting_errors
 
 
 class _Group(click.Group):
-    """Library errors become one line and exit 1; tracebacks only with --debug."""
+    """Library errors become one line and their exit code; tracebacks only with --debug."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
-            raise
-        except BrokenPipeError:
-            exit_on_closed_pipe()
-        except LedgerflowError as e:
-            if ctx.params.get("debug"):
-                raise
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(1)
-        except Exception as e:
-            if ctx.params.get("debug"):
-                raise
-            click.echo(f"Internal error: {type(e).__name__}: {e} (run with --debug for the "
-                       "traceback)", err=True)  # fmt: skip
-            sys.exit(1)
+        return call_reporting_errors(lambda: super(_Group, self).invoke(ctx),
+                                     bool(ctx.params.get("debug")), passthrough=CLICK_OWN)
 
 
 @click.group(cls=_Group)
