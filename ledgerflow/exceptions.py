@@ -242,7 +242,6 @@ __all__ = [
     "ParameterAssignmentError",
     "ParameterError",
     "QueryTimeout",
-    "RunnerFailed",
     "RunTerminated",
     "SQLError",
     "SearchError",

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from .clock import stored_iso
 from .exceptions import LedgerflowError, SearchError
 from .query import connect_readonly
 from .structs import struct
@@ -160,16 +161,12 @@ def fts_query(text: str) -> str:
 def _since_iso(since: str | datetime | None) -> str | None:
     if since is None:
         return None
-    if isinstance(since, datetime):
-        aware = since if since.tzinfo else since.astimezone()
-        return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     try:
-        parsed = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
+        return stored_iso(since)
     except ValueError:
         raise SearchError(
             f"since={since!r} is not a date; use ISO form like '2026-11-01' or a datetime"
         ) from None
-    return _since_iso(parsed)
 
 
 def search(

@@ -16,7 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .exceptions import LedgerError, LedgerNotFoundError, QueryTimeout, SQLError
+from .exceptions import LedgerError, QueryTimeout, SQLError
+from .location import existing_ledger
 from .structs import factory, struct
 
 
@@ -53,11 +54,8 @@ def ledger_path(ledger: Any = None) -> Path:
 def connect_readonly(path: Any = None) -> sqlite3.Connection:
     """A read-only connection to a ledger file (never creates one); `path` as ledger_path()
     takes it."""
-    resolved = ledger_path(path)
-    if not resolved.exists():
-        raise LedgerNotFoundError(
-            f"no ledger at {resolved}; run a flow first or pass the path of an existing ledger"
-        )
+    resolved = existing_ledger(ledger_path(path),
+                               "run a flow first or pass the path of an existing ledger")
     from .connections import readonly_target, warn_stale
     from .identify import identify_readonly
 

@@ -30,6 +30,7 @@ from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
 from .fulltext import index_task_text
 from .ledger import Ledger
+from .location import existing_ledger
 from .schema import searchable
 from .secrets_check import index_text
 from .trust_store import run_trusted
@@ -95,9 +96,7 @@ def import_ledger(path: str | os.PathLike[str], *,
                   ledger: str | os.PathLike[str] | Ledger | None = None,
                   progress: Callable[[int, int], None] | None = None) -> CopyReport:  # fmt: skip
     """Merge every run of the ledger file at `path` into this ledger."""
-    source_path = Path(path).absolute()
-    if not source_path.exists():
-        raise LedgerflowError(f"no ledger at {source_path}; check the path to import")
+    source_path = existing_ledger(path, "check the path to import")
     target = ledger if isinstance(ledger, Ledger) else Ledger.open(ledger)
     if source_path == target.path:
         raise LedgerflowError(f"cannot import {source_path} into itself")

@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from .clock import stored_iso
 from .exceptions import CorruptBlobError, LedgerflowError
 from .fulltext import forget_run_text, rebuild_task_index, task_index_counts
 from .identify import JSON_COLUMNS, unknown_objects
@@ -105,14 +106,10 @@ def _filter_runs(ledger: Ledger, pks: list[int], older_than: Any, keep: int | No
 
 
 def _iso(value: str | datetime) -> str:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise LedgerflowError(f"{value!r} is not a date; use ISO form like 2026-11-01") from None
-    if value.tzinfo is None:
-        value = value.astimezone()
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return stored_iso(value)
+    except ValueError:
+        raise LedgerflowError(f"{value!r} is not a date; use ISO form like 2026-11-01") from None
 
 
 def freeable(ledger: Ledger, without: Sequence[str] = ()) -> tuple[int, int]:

@@ -7,12 +7,10 @@ import contextlib
 import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 import click
 
-from ..clock import screen_time
 from .errors import call_reporting_errors
 
 # What click reports itself (usage errors exit 2, --help and --version exit 0, Abort 1).
@@ -36,34 +34,6 @@ def all_namespaces() -> Iterator[None]:
         yield
     finally:
         context._namespace = previous
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    """Seconds from one stored ISO timestamp to another (3 decimals), None if either is."""
-    if not start or not end:
-        return None
-    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-    return round(delta.total_seconds(), 3)
-
-
-def format_duration(seconds: float | None) -> str:
-    """'0.123s', '12.3s', '4m05s', '2h03m' (empty for None)."""
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{seconds:.3f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def short_time(iso: str | None) -> str:
-    """A stored timestamp as screens show it: local time with its offset (clock.py's rule)."""
-    return screen_time(iso)
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

@@ -9,8 +9,10 @@ from typing import Any
 import click
 
 from .. import __version__
+from . import ui_cmd, upkeep_cmds
 from .common import CLICK_OWN, BadParameter, UsageError, printable
 from .errors import call_reporting_errors
+from .ledger_args import echo_json, expand_pathspec, ledger_path, open_ledger, run_named
 
 
 class _Group(click.Group):
@@ -34,28 +36,6 @@ def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
     Example: ledgerflow --db results.db runs
     """
     ctx.obj = {"db": db}
-
-
-def _ledger_path(ctx: click.Context) -> Any:
-    """The ledger file this command reads; it must exist (commands never create one)."""
-    from ..location import resolve_ledger_path
-
-    path = resolve_ledger_path(ctx.find_root().obj["db"])
-    if not path.exists():
-        raise click.ClickException(
-            f"no ledger at {path}; run a flow first or pass --db PATH of an existing ledger"
-        )
-    return path
-
-
-def _ledger(ctx: click.Context) -> Any:
-    from ..ledger import Ledger
-
-    return Ledger.open(_ledger_path(ctx), reader=True)  # reading never writes
-
-
-def _echo_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, default=_json_default))
 
 
 @cli.command()
@@ -84,12 +64,12 @@ def runs(ctx: click.Context, flow: str | None, status: str | None, tags: tuple[s
     from .reads import recent_runs, require_flow
     from .show import echo_runs
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     if flow is not None:
         require_flow(ledger, flow)
     records = recent_runs(ledger, flow=flow, status=status, tags=tags, limit=limit)
     if as_json:
-        _echo_json(records)
+        echo_json(records)
     elif not records:
         click.echo("No runs.")
     else:
@@ -120,7 +100,7 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
     """
     from . import show as shows
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     parts = expand_pathspec(ledger, pathspec, "PATHSPEC",
                             "a pathspec; expected Flow[/RunId[/step[/TaskId[/name]]]]",
                             len(shows.KINDS))  # fmt: skip
@@ -132,7 +112,7 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
         trust_ledger(ledger.path)
     doc = shows.describe(ledger, parts, load=load)
     if as_json:
-        _echo_json(doc)
+        echo_json(doc)
     else:
         shows.echo(doc)
 
@@ -146,20 +126,12 @@ def trust_cmd(file: str) -> None:
     \b
     Example: ledgerflow trust ~/Downloads/results.db
     """
+    from ..location import existing_ledger
     from ..trust_store import trust
 
-    path = _existing(file)
+    path = existing_ledger(file, "pass the path of a ledger file")
     trust(path, remember=True)
     click.echo(f"Trusted {path}: its pickled values load from now on.")
-
-
-def _existing(file: str) -> Any:
-    from pathlib import Path
-
-    path = Path(file).absolute()
-    if not path.is_file():
-        raise click.ClickException(f"no ledger at {path}; pass the path of a ledger file")
-    return path
 
 
 @cli.command()
@@ -182,7 +154,7 @@ def logs(ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool
     """
     from .reads import log_tasks
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     parts = expand_pathspec(ledger, pathspec, "PATHSPEC",
                             "a pathspec; expected Flow/RunId[/step[/TaskId]]", 4)
     if len(parts) < 2:
@@ -214,55 +186,14 @@ def diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
     """
     from .diff import diff_lines, diff_runs
 
-    ledger = _ledger(ctx)
-    result = diff_runs(ledger, _run_named(ledger, run_a, "RUN_A"),
-                       _run_named(ledger, run_b, "RUN_B"))  # fmt: skip
+    ledger = open_ledger(ctx)
+    result = diff_runs(ledger, run_named(ledger, run_a, "RUN_A"),
+                       run_named(ledger, run_b, "RUN_B"))  # fmt: skip
     if as_json:
-        _echo_json(result)
+        echo_json(result)
     else:
         for line in diff_lines(result):
             click.echo(line)
-
-
-def _run_named(ledger: Any, text: str, hint: str) -> tuple[str, str]:
-    """(flow, run_id) for 'Flow/RunId' or a bare run id that only one flow has."""
-    expected = "a run; expected Flow/RunId or a run id"
-    parts = expand_pathspec(ledger, text, hint, expected, 2)
-    if len(parts) != 2:
-        raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
-    return parts[0], parts[1]
-
-
-def expand_pathspec(ledger: Any, text: str, hint: str, expected: str,
-                    most: int) -> list[str]:  # fmt: skip
-    """The parts of a pathspec, checked: at most `most` non-empty parts, the flow known
-    (else the closest names), and a leading bare run id (all digits: a flow is a class name,
-    so it cannot be one) replaced by Flow/RunId when only one flow has that run."""
-    from ..client import Run
-    from ..exceptions import MetaflowNotFound
-    from .common import all_namespaces
-    from .reads import flows_with_run, require_flow
-
-    parts = text.split("/")
-    if len(parts) > most or not all(parts):
-        raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
-    if parts[0].isdigit():
-        flows = flows_with_run(ledger, parts[0])
-        if not flows:
-            raise MetaflowNotFound(f"no flow in ledger {ledger.path} has a run '{parts[0]}'")
-        if len(flows) > 1:
-            raise BadParameter(
-                f"run id {parts[0]!r} is in flows {', '.join(flows)}; write Flow/{text}",
-                param_hint=hint,
-            )
-        parts = [flows[0], *parts]
-        if len(parts) > most:
-            raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
-    require_flow(ledger, parts[0], text)
-    if len(parts) >= 2:
-        with all_namespaces():
-            Run("/".join(parts[:2]), ledger=ledger)  # says which runs there are if it is not
-    return parts
 
 
 @cli.command()
@@ -290,11 +221,11 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
     """
     from ..fulltext import search as run_search
 
-    path = _ledger_path(ctx)
+    path = ledger_path(ctx)
     if flow is not None:
         from .reads import require_flow
 
-        require_flow(_ledger(ctx), flow)
+        require_flow(open_ledger(ctx), flow)
     hits = run_search(text, flow=flow, step=step, name=name, since=since, limit=limit,
                       kind=kind, ledger=path)  # fmt: skip
     if as_json:
@@ -330,9 +261,9 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv")
-    result = run_sql(query, params, ledger=_ledger_path(ctx), timeout=timeout)
+    result = run_sql(query, params, ledger=ledger_path(ctx), timeout=timeout)
     if as_json:
-        _echo_json(list(result))
+        echo_json(list(result))
     elif as_csv:
         import csv
 
@@ -341,12 +272,6 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
         writer.writerows(result.rows)
     else:
         _print_table(result.columns, result.rows)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    return str(value)
 
 
 def _print_table(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
@@ -371,6 +296,7 @@ def main() -> None:
     cli(prog_name="ledgerflow")
 
 
-# Sharing and upkeep commands live in their own module and register on `cli`.
-from . import upkeep_cmds  # noqa: F401
-from . import ui_cmd  # noqa: F401,E402
+# Sharing, upkeep and the web UI are commands of their own modules, added here: they import
+# nothing from this module (imports run one way).
+for _command in (*upkeep_cmds.COMMANDS, ui_cmd.ui):
+    cli.add_command(_command)

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from ..cards.dag import dag_svg, layers, step_status
+from ..clock import format_duration, screen_time, seconds_between
 from . import queries as q
 from .gantt import gantt_svg
 from .layout import badge, esc, frame, link, path, table
@@ -21,13 +22,11 @@ def _page(app: Any, title: str, body: str, search: str = "") -> str:
 
 
 def _duration(start: str | None, end: str | None) -> str:
-    from ..cli.common import format_duration, seconds_between
-
     return format_duration(seconds_between(start, end))
 
 
 def _time(iso: str | None) -> str:
-    return esc((iso or "")[:19].replace("T", " "))
+    return esc(screen_time(iso))  # local time with its offset, as every screen (clock.py)
 
 
 # -- runs ------------------------------------------------------------------------------------
