@@ -77,7 +77,7 @@ class FlowSpec:
                     f"{type(self).__name__}() starts the flow's command line, which a notebook "
                     f"does not have; run it with NBRunner({type(self).__name__}).nbrun()"
                 )
-            from .cli.plain_run import main
+            from .cli.flow_cli import main  # the one upward import: the flow runs its CLI
 
             main(type(self))
 

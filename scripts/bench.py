@@ -229,7 +229,7 @@ def import_time(repeat: int) -> float:
 _SPLIT = """
 import runpy, sys, time
 t0 = time.perf_counter()
-import ledgerflow, ledgerflow.cli.plain_run, ledgerflow.task, ledgerflow.runtime
+import ledgerflow, ledgerflow.cli.flow_cli, ledgerflow.task, ledgerflow.runtime
 import ledgerflow.executors, ledgerflow.lint, ledgerflow.graph, ledgerflow.ledger
 t1 = time.perf_counter()
 sys.argv = [sys.argv[1], "--db", sys.argv[2], "--quiet", "run"]
