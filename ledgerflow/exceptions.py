@@ -26,6 +26,8 @@ The tree::
     ├── SearchError (ValueError)       a search() query is not valid FTS5 syntax
     ├── MetaflowTaggingError           a tag is invalid, or a system tag was to be removed
     ├── MetaflowNotFound (KeyError)    no object at this pathspec
+    │   ├── LedgerNotFoundError        (drawn above: also a LedgerError)
+    │   └── MetaflowS3NotFound         no S3 object under this key (s3.py re-exports it)
     ├── MetaflowNamespaceMismatch      the object exists outside the current namespace
     └── MetaflowInvalidPathspec (ValueError)   the pathspec is malformed
 
@@ -205,6 +207,10 @@ class LedgerNotFoundError(LedgerError, MetaflowNotFound):
     # A MetaflowNotFound too: Metaflow's client says so when a flow has no runs.
 
 
+class MetaflowS3NotFound(MetaflowNotFound):
+    """No S3 object under this key for this run."""
+
+
 class MetaflowNamespaceMismatch(LedgerflowError):
     """The object exists but not in the current namespace."""
 
@@ -237,6 +243,7 @@ __all__ = [
     "MetaflowInvalidPathspec",
     "MetaflowNamespaceMismatch",
     "MetaflowNotFound",
+    "MetaflowS3NotFound",
     "MetaflowTaggingError",
     "MissingInMergeArtifactsException",
     "ParameterAssignmentError",

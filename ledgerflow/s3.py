@@ -21,15 +21,11 @@ from typing import Any
 
 from . import codec
 from .clock import now_iso
-from .exceptions import LedgerflowError, MetaflowNotFound
+from .exceptions import LedgerflowError, MetaflowS3NotFound
 from .ledger import Ledger
 from .trust_store import require_trust
 
 BYTES, TEXT = "bytes", "text"
-
-
-class MetaflowS3NotFound(MetaflowNotFound):
-    """No object under this key for this run."""
 
 
 @dataclass

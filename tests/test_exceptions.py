@@ -117,3 +117,27 @@ def test_the_ledgerflow_command_uses_the_one_handler(tmp_path, error, code, line
     assert proc.returncode == code, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(line), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_no_error_class_is_defined_outside_exceptions_py():
+    """Errors live in the one tree; the exceptions allowed elsewhere say why."""
+    import importlib
+    import pkgutil
+
+    allowed = {
+        "ledgerflow.runner.RunnerFailed",  # drawn in the tree; here to keep subprocess lazy
+        "ledgerflow.task._TimedOut",  # private: how @timeout interrupts a step, never seen
+        "ledgerflow.cli.common.UsageError",  # click's own tree (exit 2), for the CLI's edge
+        "ledgerflow.cli.common.BadParameter",
+    }
+    found = set()
+    for info in pkgutil.walk_packages(ledgerflow.__path__, "ledgerflow."):
+        if info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if (isinstance(value, type) and issubclass(value, BaseException)
+                    and not issubclass(value, Warning)
+                    and value.__module__ == module.__name__ != exceptions.__name__):
+                found.add(f"{module.__name__}.{value.__qualname__}")
+    assert found == allowed

@@ -8,13 +8,14 @@ from typing import Any
 
 from ..cards.dag import dag_svg, layers, step_status
 from ..clock import format_duration, screen_time, seconds_between
+from ..exceptions import MetaflowNotFound
 from . import queries as q
 from .gantt import gantt_svg
 from .layout import badge, esc, frame, link, path, table
 
 
-class NotFound(Exception):
-    """The page asked for does not exist (404)."""
+# A page that does not exist answers 404, as does any object a page looks up and misses.
+NotFound = MetaflowNotFound
 
 
 def _page(app: Any, title: str, body: str, search: str = "") -> str:
