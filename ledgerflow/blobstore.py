@@ -75,8 +75,9 @@ class RawCache:
 
 
 class BlobMeta:
-    """A blob row, checked for sense (see BlobStore.meta). (A plain class: a dataclass or
-    NamedTuple would cost this module's import 1-4 ms, paid by every run.)"""
+    """A blob row, checked for sense (see BlobStore.meta)."""
+
+    # Not a @struct (the record style elsewhere): read per blob, so __slots__ and no checks.
 
     __slots__ = ("sha", "encoding", "raw_size", "n_chunks", "chunk_size")
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import zstandard
 
-from .structs import factory, struct
+from .structs import field, struct
 
 JSON = "json"
 PICKLE = "pickle"
@@ -120,7 +120,7 @@ class EncodedBlob:
     n_chunks: int
     frames: list[bytes] | None = None
     spill_path: str | None = None
-    spill_sizes: list[int] = factory(list)
+    spill_sizes: list[int] = field(factory=list)
     raw: bytes | None = None  # kept for small values (caching)
     preview: str = ""  # stored with the blob (see models.Blob)
 

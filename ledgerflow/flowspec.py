@@ -24,7 +24,7 @@ from .exceptions import (
     UnhandledInMergeArtifactsException,
 )
 from .records import ArtifactRecord
-from .structs import factory, struct
+from .structs import field, struct
 
 ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
 
@@ -50,13 +50,13 @@ class TaskState:
 
     step_name: str
     graph: Any
-    refs: dict[str, ArtifactRecord] = factory(dict)
+    refs: dict[str, ArtifactRecord] = field(factory=dict)
     load: Callable[[str], Any] | None = None  # sha -> fresh value
-    foreach_stack: list[ForeachFrame] = factory(list)
+    foreach_stack: list[ForeachFrame] = field(factory=list)
     param_names: frozenset[str] = frozenset()
     transition: Transition | None = None
     max_num_splits: int = 100
-    cached_input: dict[int, Any] = factory(dict)
+    cached_input: dict[int, Any] = field(factory=dict)
     is_input_view: bool = False
 
 

@@ -112,7 +112,7 @@ def _task_texts(conn: sqlite3.Connection, where: str,
     return rows
 
 
-@struct(frozen=True)  # not dataclasses: the writer imports this module on the run path
+@struct(frozen=True)
 class SearchHit:
     """One artifact, task log or task exception matching a search, best first. For a log
     or an exception, `pathspec` is the task's and `name` is 'stdout', 'stderr' or

@@ -18,7 +18,7 @@ from typing import Any
 
 from .exceptions import LedgerError, QueryTimeout, SQLError
 from .location import existing_ledger
-from .structs import factory, struct
+from .structs import field, struct
 
 
 @struct
@@ -26,7 +26,7 @@ class SQLResult:
     """Rows of a query: iterate for dicts, or use `.columns` and `.rows`."""
 
     columns: list[str]
-    rows: list[tuple[Any, ...]] = factory(list)
+    rows: list[tuple[Any, ...]] = field(factory=list)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return (dict(zip(self.columns, row)) for row in self.rows)

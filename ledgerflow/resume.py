@@ -10,7 +10,6 @@ asked to re-run. Everything else runs again.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import LedgerflowError
@@ -18,11 +17,12 @@ from .flowspec import ForeachFrame, Transition
 from .identify import stored_json
 from .ledger import Ledger
 from .records import ArtifactRecord
+from .structs import field, struct
 
 Position = tuple[str, tuple[int, ...]]
 
 
-@dataclass
+@struct
 class OriginTask:
     pk: int
     pathspec: str
@@ -37,14 +37,14 @@ class OriginTask:
     transition: dict[str, Any] | None = None  # the task.transition column
 
 
-@dataclass
+@struct
 class Origin:
     run_id: str
-    tasks: dict[Position, list[OriginTask]] = field(default_factory=dict)
-    params: dict[str, ArtifactRecord] = field(default_factory=dict)
-    _used: dict[Position, int] = field(default_factory=dict)
+    tasks: dict[Position, list[OriginTask]] = field(factory=dict)
+    params: dict[str, ArtifactRecord] = field(factory=dict)
+    _used: dict[Position, int] = field(factory=dict)
     # The run row's `params` (JSON), for an origin stopped before its start task finished.
-    recorded_params: dict[str, Any] = field(default_factory=dict)
+    recorded_params: dict[str, Any] = field(factory=dict)
     pathspec: str = ""
 
     def parameter_values(self, ledger: Ledger, params: list[tuple[str, Any]]) -> dict[str, Any]:

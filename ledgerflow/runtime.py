@@ -37,7 +37,7 @@ from .parameters import flow_parameters
 from .progress import Progress
 from .records import ArtifactRecord, TaskRecord
 from .sourcecode import class_file
-from .structs import factory, replace, struct
+from .structs import field, replace, struct
 from .task import TaskResult, TaskSpec, encode_artifact, flow_graph, register_flow_class
 from .tasklog import LOG_FLUSH_BYTES, LOG_FLUSH_EVERY, TaskLog
 
@@ -111,7 +111,7 @@ class Pending:
 class RunOutcome:
     run_id: str
     status: str  # succeeded | failed
-    failed_tasks: list[str] = factory(list)
+    failed_tasks: list[str] = field(factory=list)
 
 
 class Runtime:

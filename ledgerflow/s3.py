@@ -16,19 +16,19 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from . import codec
 from .clock import now_iso
-from .exceptions import LedgerflowError, MetaflowS3NotFound
+from .exceptions import LedgerflowError, MetaflowNotFound, MetaflowS3NotFound
 from .ledger import Ledger
+from .structs import struct
 from .trust_store import require_trust
 
 BYTES, TEXT = "bytes", "text"
 
 
-@dataclass
+@struct
 class S3Object:
     """What `get` returns: `.blob` (bytes, or the value for non-bytes puts), `.text`,
     `.path` (a temporary file with the bytes), `.key`, `.url`, `.size`, `.exists`."""
@@ -193,7 +193,7 @@ class S3:
         return out
 
 
-@dataclass
+@struct
 class _Listing:
     key: str
     url: str
@@ -201,7 +201,7 @@ class _Listing:
     exists = True
 
 
-@dataclass
+@struct
 class _Missing:
     key: str
     url: str

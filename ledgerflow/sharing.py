@@ -19,7 +19,6 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from .ledger import Ledger
 from .location import existing_ledger
 from .schema import searchable
 from .secrets_check import index_text
+from .structs import field, struct
 from .trust_store import run_trusted
 
 _RUN_COLUMNS = (
@@ -47,13 +47,13 @@ _TASK_COLUMNS = (
 _ARTIFACT_COLUMNS = ("name", "sha", "encoding", "type", "size", "value", "inherited")
 
 
-@dataclass
+@struct
 class CopyReport:
     """What an export or import did."""
 
-    copied: list[str] = field(default_factory=list)  # pathspecs of runs written
-    already_present: list[str] = field(default_factory=list)  # identical runs skipped
-    conflicts: list[str] = field(default_factory=list)  # same id, different content
+    copied: list[str] = field(factory=list)  # pathspecs of runs written
+    already_present: list[str] = field(factory=list)  # identical runs skipped
+    conflicts: list[str] = field(factory=list)  # same id, different content
     blobs_copied: int = 0
     bytes_copied: int = 0
 

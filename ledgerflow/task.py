@@ -29,7 +29,7 @@ from .ledger import Ledger
 from .preview import preview
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
-from .structs import factory, struct
+from .structs import field, struct
 
 if TYPE_CHECKING:
     import traceback
@@ -56,15 +56,15 @@ class TaskSpec:
     max_retries: int = 0  # from @retry(times=...)
     is_join: bool = False
     # One artifact map per parent task (a join has several), and the parents' steps/stacks.
-    inputs: list[dict[str, ArtifactRecord]] = factory(list)
-    input_steps: list[str] = factory(list)
-    input_stacks: list[list[ForeachFrame]] = factory(list)
-    foreach_stack: list[ForeachFrame] = factory(list)
-    constants: dict[str, ArtifactRecord] = factory(dict)
+    inputs: list[dict[str, ArtifactRecord]] = field(factory=list)
+    input_steps: list[str] = field(factory=list)
+    input_stacks: list[list[ForeachFrame]] = field(factory=list)
+    foreach_stack: list[ForeachFrame] = field(factory=list)
+    constants: dict[str, ArtifactRecord] = field(factory=dict)
     param_names: frozenset[str] = frozenset()
     max_num_splits: int = 100
     username: str | None = None
-    tags: list[str] = factory(list)
+    tags: list[str] = field(factory=list)
     origin_run_id: str | None = None
 
     @property
@@ -78,8 +78,8 @@ class TaskResult:
     status: str  # succeeded | failed | caught
     started_at: str
     finished_at: str
-    artifacts: dict[str, ArtifactRecord] = factory(dict)
-    blobs: list[codec.EncodedBlob] = factory(list)
+    artifacts: dict[str, ArtifactRecord] = field(factory=dict)
+    blobs: list[codec.EncodedBlob] = field(factory=list)
     transition: Transition | None = None
     exception_type: str | None = None
     exception: str | None = None
@@ -89,8 +89,8 @@ class TaskResult:
     # a task cloned by `resume` (its origin's output).
     stdout: str = ""
     stderr: str = ""
-    warnings: list[str] = factory(list)  # the runtime shows them, even with --quiet
-    cards: list[Any] = factory(list)  # CardRecords (ledgerflow/cards), blobs in `blobs`
+    warnings: list[str] = field(factory=list)  # the runtime shows them, even with --quiet
+    cards: list[Any] = field(factory=list)  # CardRecords (ledgerflow/cards), blobs in `blobs`
 
     @property
     def ok(self) -> bool:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +27,7 @@ from .liveness import run_is_dead
 from .schema import SEARCHABLE_SQL
 from .secrets_check import index_text
 from .sharing import resolve_runs
+from .structs import field, struct
 
 
 def running_runs(ledger: Ledger) -> list[tuple[int, str]]:
@@ -131,7 +131,7 @@ def freeable(ledger: Ledger, without: Sequence[str] = ()) -> tuple[int, int]:
 # -- gc ----------------------------------------------------------------------------------
 
 
-@dataclass
+@struct
 class GcReport:
     blobs_deleted: int
     bytes_freed: int  # file size before minus after
@@ -191,12 +191,12 @@ def _file_size(ledger: Ledger) -> int:
 # -- doctor ------------------------------------------------------------------------------
 
 
-@dataclass
+@struct
 class DoctorReport:
-    problems: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
+    problems: list[str] = field(factory=list)
+    repaired: list[str] = field(factory=list)
     blobs_checked: int = 0
-    damaged_blobs: dict[str, list[str]] = field(default_factory=dict)  # sha -> who uses it
+    damaged_blobs: dict[str, list[str]] = field(factory=dict)  # sha -> who uses it
 
     @property
     def healthy(self) -> bool:
