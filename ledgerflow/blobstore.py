@@ -264,7 +264,7 @@ class BlobStore:
                 seen += len(piece)
         except CorruptBlobError:
             raise
-        except Exception as e:  # zstd errors too: any failure is a damaged blob
+        except Exception as e:  # noqa: BLE001 - zstd errors too: any failure is a damaged blob
             raise self._damaged(meta.sha, f"cannot be read ({type(e).__name__}: {e})") from None
         if seen != meta.raw_size or hasher.hexdigest() != meta.sha:
             raise self._damaged(meta.sha, "does not match its SHA-256")
@@ -312,7 +312,7 @@ class BlobStore:
             reader.sha_after_draining()
         except CorruptBlobError:
             raise
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - any failure reading a blob means it is damaged
             raise self._damaged(meta.sha, f"cannot be {verb} ({type(e).__name__}: {e})") from None
         if reader.consumed != meta.raw_size:
             raise self._damaged(meta.sha, f"holds {reader.consumed} bytes, not {meta.raw_size}")

@@ -42,7 +42,7 @@ ZSTD_LEVEL = 1
 ZSTD_FAST_LEVEL = -1
 _PROBE = 256 * 1024  # bytes of a chunk compressed first, to tell if it compresses at all
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
-PYTHON_VERSION = "%d.%d.%d" % sys.version_info[:3]
+PYTHON_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
 
 # Strings up to this many characters are stored in the queryable `value` column.
 SCALAR_TEXT_MAX = 256
@@ -374,7 +374,7 @@ def _wait_all(jobs: list[Any]) -> None:
     for job in jobs:
         try:
             job.result()
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - the first error is raised once all finish
             error = error or e
     if error is not None:
         raise error

@@ -455,6 +455,6 @@ def _short_repr(value: Any, limit: int = 200) -> str:
     """repr() for display, bounded. User __repr__ methods may raise: never propagate."""
     try:
         text = repr(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - user __repr__ may raise anything
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from . import codec
-from .cards.storage import write_card_rows
 from .blobstore import BlobStore, RawCache
+from .cards.storage import write_card_rows
 from .checkpointer import Checkpointer
 from .clock import now_iso
 from .connections import (
@@ -39,14 +39,14 @@ from .connections import (
     warn_stale,
 )
 from .exceptions import LedgerError, LedgerReadOnlyError, LedgerSchemaError
-from .identify import CORE_TABLES, table_names, unknown_objects, unreadable
 from .fulltext import index_task_text
-from .secrets_check import index_text
+from .identify import CORE_TABLES, table_names, unknown_objects, unreadable
 from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .records import TaskRecord
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION, searchable
+from .secrets_check import index_text
 
 WRITE_RETRIES = 5
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default

@@ -7,6 +7,7 @@ in the future). Runs copied in by import/export are never live (upkeep._running)
 from __future__ import annotations
 
 import os
+from datetime import UTC
 
 
 def hostname() -> str:
@@ -44,13 +45,13 @@ def run_is_dead(host: str | None, pid: int | None, heartbeat_at: str | None) -> 
         return process_gone(host, pid)
     if not heartbeat_at:
         return False
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
-        beat = datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        beat = datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except ValueError:
         return False
-    age = (datetime.now(timezone.utc) - beat).total_seconds()
+    age = (datetime.now(UTC) - beat).total_seconds()
     # A heartbeat from the future (a clock far ahead, or a forged row in a file from
     # elsewhere) is no sign of life: beyond the same horizon either way, the run is dead.
     return abs(age) > STALE_AFTER

@@ -7,7 +7,6 @@ from typing import Any
 
 from .codec import type_name
 
-
 PREVIEW_MAX = 2000
 _PREVIEW_ITEMS = 50
 
@@ -58,7 +57,7 @@ def preview(value: Any, limit: int = PREVIEW_MAX) -> str:
 
     try:
         walk(value, 0)
-    except Exception:  # a preview must never fail a task
+    except Exception:  # noqa: BLE001 - a preview must never fail a task
         return type_name(value)[:limit]
     return storable_text(" ".join(out)[:limit])
 
@@ -90,7 +89,7 @@ def _describe_array_like(v: Any) -> str | None:
     if columns is not None:
         try:
             parts.append("columns: " + " ".join(str(c) for c in list(columns)[:_PREVIEW_ITEMS]))
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - a preview must never fail a task
             pass
     return " ".join(parts)
 

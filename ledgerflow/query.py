@@ -9,7 +9,6 @@ someone sent) cannot run forever: a progress handler stops it after `timeout` se
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence

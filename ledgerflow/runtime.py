@@ -31,15 +31,15 @@ from .exceptions import LedgerError, LintError, RunTerminated
 from .executors import Executor
 from .flowspec import ForeachFrame
 from .internals import transition_record
-from .liveness import HEARTBEAT_EVERY
 from .ledger import Ledger
+from .liveness import HEARTBEAT_EVERY
 from .parameters import flow_parameters
 from .progress import Progress
 from .records import ArtifactRecord, TaskRecord
 from .sourcecode import class_file
 from .structs import field, replace, struct
 from .task import TaskResult, TaskSpec, encode_artifact, flow_graph, register_flow_class
-from .tasklog import LOG_FLUSH_BYTES, LOG_FLUSH_EVERY, TaskLog
+from .tasklog import LOG_FLUSH_EVERY, TaskLog
 
 if TYPE_CHECKING:
     from .resume import Origin, OriginTask

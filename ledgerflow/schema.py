@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 from .cards.storage import add_card_table
 
-
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.
 VIEWS_V1 = {

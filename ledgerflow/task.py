@@ -188,8 +188,9 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False) -> T
             call(getattr(flow, spec.step), args, spec, output, seconds)
             if state.transition is None and node.type != "end":
                 raise _missing_next(spec.step)
-        except (Exception, SystemExit) as e:  # the user's step failed (sys.exit too): record
-            error = e                              # it, don't crash the run
+        # The user's step failed (sys.exit too): record it, don't crash the run.
+        except (Exception, SystemExit) as e:  # noqa: BLE001
+            error = e
     if os.getpid() != pid:
         # The step forked and this is the child coming back from it: it must not go on as
         # the task (a second result, a second commit). Metaflow's tasks are processes too.
@@ -273,7 +274,7 @@ def _call_in_thread(
         with _task_context(spec, output):
             try:
                 func(*args)
-            except BaseException as e:  # handed to the waiting thread
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
                 outcome["error"] = e
 
     worker = threading.Thread(target=target, name=f"ledgerflow-{spec.step}", daemon=True)
@@ -410,7 +411,7 @@ def collect_artifacts(
     for name, value in user_values.items():
         try:
             record = _unchanged(name, value, state) or store(name, value, ledger, result)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the error is recorded for the artifact's name
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
             error = ArtifactError(

@@ -359,7 +359,9 @@ def stats(ledger: Ledger, largest: int = 10) -> dict[str, Any]:
 
 
 def _stats(ledger: Ledger, largest: int) -> dict[str, Any]:
-    one = lambda sql: ledger.execute(sql).fetchone()
+    def one(sql: str) -> Any:
+        return ledger.execute(sql).fetchone()
+
     runs, tasks, artifacts = one(
         "select (select count(*) from run), (select count(*) from task), "
         "(select count(*) from artifact)"

@@ -108,7 +108,7 @@ def test_chunks_are_independent_zstd_frames():
 
 def test_decompression_is_bounded():
     frame = codec.compress_chunks(b"\0" * 1_000_000)[0]
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError):
         codec.decompress_chunk(frame, max_size=1000)
 
 

@@ -17,6 +17,7 @@ from .. import __version__
 from ..exceptions import MetaflowTaggingError
 from ..parameters import flow_parameters
 from .common import BadParameter
+from .common import errors_as_lines as _errors_as_lines
 from .run_flow import (
     EXECUTOR_NAMES,
     RunOptions,
@@ -25,7 +26,6 @@ from .run_flow import (
     refuse_unsupported,
     validated_graph,
 )
-from .common import errors_as_lines as _errors_as_lines
 
 
 def main(flow_cls: type, args: list[str] | None = None) -> NoReturn:

@@ -16,11 +16,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from ..clock import seconds_between
 from ..exceptions import LedgerError, MetaflowNotFound
 from ..identify import stored_json
 from ..ledger import Ledger
 from ..liveness import run_is_dead  # what Run.status uses
-from ..clock import seconds_between
 
 _RUN_COLS = ("r.id as pk, r.run_id as run_id, r.status as status, r.created_at as created_at,"
              " r.finished_at as finished_at, r.user as user, r.host as host, r.pid as pid,"

@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
+from ..clock import format_duration, screen_time
 from ..ledger import Ledger
 from . import reads
-from ..clock import format_duration, screen_time
 from .common import all_namespaces, clip, echo_table, printable_doc
 
 KINDS = ("flow", "run", "step", "task", "artifact")

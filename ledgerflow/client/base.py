@@ -4,7 +4,6 @@ what is there instead)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -155,8 +154,8 @@ class MetaflowObject:
 
     def __str__(self) -> str:
         if self._attempt is not None:
-            return "%s('%s', attempt=%d)" % (type(self).__name__, self.pathspec, self._attempt)
-        return "%s('%s')" % (type(self).__name__, self.pathspec)
+            return f"{type(self).__name__}('{self.pathspec}', attempt={self._attempt:d})"
+        return f"{type(self).__name__}('{self.pathspec}')"
 
     __repr__ = __str__
 

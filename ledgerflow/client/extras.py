@@ -70,7 +70,7 @@ class MetaflowData:
         return list(self._artifacts) + list(object.__dir__(self))
 
     def __str__(self) -> str:
-        return "<MetaflowData: %s>" % ", ".join(self._artifacts)
+        return f"<MetaflowData: {', '.join(self._artifacts)}>"
 
     __repr__ = __str__
 

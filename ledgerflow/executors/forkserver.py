@@ -50,7 +50,7 @@ def serve(control: socket.socket) -> NoReturn:
         _loop(control, wake_r, wake_w)
     except OSError:
         pass  # the runtime closed the control socket: the run is over
-    except BaseException:  # pragma: no cover - a bug here: say so, and end the server
+    except BaseException:  # pragma: no cover  # noqa: BLE001 - a bug here: say so, and end
         import traceback
 
         traceback.print_exc()
@@ -151,7 +151,7 @@ def run_child(sock_fd: int) -> NoReturn:
         result.spec = None  # the runtime has it
         flush_stdio()
         send_frame(sock, _dumps_result(result))
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the task's process reports anything and exits
         import traceback
 
         traceback.print_exc()
@@ -164,7 +164,7 @@ def run_child(sock_fd: int) -> NoReturn:
 def _dumps_result(result: object) -> bytes:
     try:
         return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - an unpicklable result is reported as the task's failure
         # e.g. foreach values that pickle cannot send back by reference (a lambda): the task
         # fails with the reason rather than the run.
         from ..task import TaskResult

@@ -224,7 +224,7 @@ class ProcessExecutor(Executor):
         try:
             while self._io_once():
                 pass
-        except BaseException as e:  # pragma: no cover - a bug here must not hang the run
+        except BaseException as e:  # pragma: no cover  # noqa: BLE001 - must not hang the run
             with self._lock:
                 tasks, self._tasks = list(self._tasks.values()), {}
             for task in tasks:
@@ -385,7 +385,7 @@ def _failed(task: _Task, why: str) -> TaskResult:
 def _loads_result(task: _Task, frame: bytes) -> TaskResult:
     try:
         result = pickle.loads(frame)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a result that cannot be read fails its task
         return _failed(task, f"the task's result cannot be read here ({type(e).__name__}: {e})")
     assert isinstance(result, TaskResult)
     return result
@@ -440,7 +440,7 @@ def _wait_all(tasks: list[_Task], seconds: float) -> None:
             return
         try:
             task.future.exception(timeout=remaining)
-        except Exception:
+        except Exception:  # noqa: BLE001 - only waiting here; the error is read elsewhere
             return
 
 

@@ -13,7 +13,6 @@ from . import queries as q
 from .gantt import gantt_svg
 from .layout import badge, esc, frame, link, path, table
 
-
 # A page that does not exist answers 404, as does any object a page looks up and misses.
 NotFound = MetaflowNotFound
 
@@ -231,7 +230,8 @@ def artifact_page(app: Any, flow: str, run_id: str, step: str, task_id: str, nam
             body.append(f"<h2>Value</h2><pre>{esc(load_pickled(app.ledger, run['pk'], pathspec, art['sha']))}</pre>")
         except LedgerflowError as e:
             body.append(f'<div class="warn">Not loaded: {esc(e)}</div>')
-        except Exception as e:  # the pickle itself failed to load (a missing module, ...)
+        # The pickle itself failed to load (a missing module, ...).
+        except Exception as e:  # noqa: BLE001
             body.append(f'<div class="err">The value could not be loaded: {esc(type(e).__name__)}: {esc(e)}</div>')
     else:
         body.append('<h2>Value</h2><p>This value is a pickle. Loading it runs code from the '
