@@ -409,7 +409,7 @@ def encode(value: Any) -> tuple[str, bytes]:
     return PICKLE, cloudpickle.dumps(value, protocol=PICKLE_PROTOCOL)
 
 
-def decode(encoding: str, raw: bytes | memoryview) -> Any:
+def decode(encoding: str, raw: bytes | bytearray | memoryview) -> Any:
     """Turn raw bytes back into a value. Unpickles when encoding is 'pickle'."""
     if encoding == JSON:
         return json.loads(bytes(raw).decode("utf-8"))

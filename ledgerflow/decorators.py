@@ -277,7 +277,7 @@ def apply_with(flow_cls: type, specs: list[str]) -> None:
     decorators = [parse_with(spec) for spec in specs]
     for attr in dir(flow_cls):
         func = getattr(flow_cls, attr, None)
-        if not getattr(func, "is_step", False):
+        if func is None or not getattr(func, "is_step", False):
             continue
         for deco in decorators:
             if step_decorator(func, deco.name) is None:

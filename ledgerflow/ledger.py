@@ -20,7 +20,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import codec
 from .blobstore import BlobStore, RawCache
@@ -66,7 +66,7 @@ _writers: weakref.WeakSet[Ledger]
 class Ledger:
     """An open ledger file."""
 
-    _open: dict[tuple[str, bool, bool], Ledger] = {}
+    _open: dict[tuple[Any, ...], Ledger] = {}  # (path, readonly, reader) or (path, "task")
     _open_lock = threading.Lock()
     _inherited_from_parent: list[Ledger] = []
 
@@ -134,7 +134,7 @@ class Ledger:
         """The run's ledger, as a task in a process of its own opens it (once per process)."""
         key = (path, "task")
         with cls._open_lock:
-            ledger = cls._open.get(key)  # type: ignore[call-overload]
+            ledger = cls._open.get(key)
             if ledger is None:
                 ledger = cls._open[key] = cls(path, readonly=False, task=True)  # type: ignore[index]
             return ledger
@@ -511,7 +511,7 @@ class Ledger:
                     json.dumps(graph_info) if graph_info is not None else None,
                 ),
             )
-            run_pk = int(cur.lastrowid)
+            run_pk = cast(int, cur.lastrowid)  # set by the insert just made
             conn.executemany(
                 "insert or ignore into tag(run_id, tag, system) values (?, ?, ?)",
                 [(run_pk, t, 0) for t in tags] + [(run_pk, t, 1) for t in system_tags],
@@ -605,7 +605,7 @@ class Ledger:
                 json.dumps(rec.transition) if rec.transition is not None else None,
             ),
         )
-        task_pk = int(cur.lastrowid)
+        task_pk = cast(int, cur.lastrowid)  # set by the insert just made
         if rec.parent_pks:
             conn.executemany(
                 "insert or ignore into task_parent(task_id, parent_id) values (?, ?)",

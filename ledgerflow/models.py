@@ -188,8 +188,8 @@ def create_statements() -> list[str]:
     fails when they differ. Regenerate: python -m ledgerflow.models > ledgerflow/ddl_v1.py"""
     statements = []
     for model in MODELS:
-        for statement in [model._schema._create_table(safe=True),
-                          *model._schema._create_indexes(safe=True)]:  # fmt: skip
+        schema = model._schema  # type: ignore[attr-defined]  # set by peewee's metaclass
+        for statement in [schema._create_table(safe=True), *schema._create_indexes(safe=True)]:
             sql, params = database.get_sql_context().sql(statement).query()
             assert not params, sql
             statements.append(sql)

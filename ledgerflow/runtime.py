@@ -54,10 +54,6 @@ def _resume() -> Any:
 DEFAULT_MAX_NUM_SPLITS = 100  # as Metaflow's --max-num-splits
 
 
-def _prefix(spec: TaskSpec) -> str:
-    return f"[{spec.run_id}/{spec.step}/{spec.task_id}]"
-
-
 def new_run_id() -> str:
     """Microseconds since the epoch plus 6 random digits: sorts by time, and two ledgers
     merged together do not collide."""
@@ -293,13 +289,15 @@ class Runtime:
                 self._settle(pending, result, pending.pk, ready)
             for pending in starting:
                 self.progress.task_started(pending.spec.step, _prefix(pending.spec))
+                assert pending.log is not None  # given in _commit
                 running[self.executor.submit(pending.spec, pending.log)] = pending
             if clones:
                 finished = []
                 continue  # (resume) what the clones unblock starts at once
             if not running:
                 break
-            done, _ = wait([*running, self._log_full], timeout=min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY),
+            waiting: list[Future[Any]] = [*running, self._log_full]
+            done, _ = wait(waiting, timeout=min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY),
                            return_when=FIRST_COMPLETED)  # fmt: skip
             if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
                 self.ledger.heartbeat(self.run_pk)
@@ -484,8 +482,10 @@ class Runtime:
             for index in range(count):
                 frame = ForeachFrame(target, transition.foreach, count, index, values[index])
                 split = SplitFrame(parent.pk, index, count, True)
-                children.append(self._next(target, parent, [*parent.foreach_stack, frame],
-                                           (*parent.splits, split)))  # fmt: skip
+                child = self._next(target, parent, [*parent.foreach_stack, frame],
+                                   (*parent.splits, split))  # fmt: skip
+                assert child is not None  # a foreach's target is never a join
+                children.append(child)
             return children
         targets = transition.targets
         for index, target in enumerate(targets):

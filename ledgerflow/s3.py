@@ -37,7 +37,7 @@ class S3Object:
     url: str
     size: int
     encoding: str
-    _raw: bytes
+    _raw: bytes | bytearray
     _tmpdir: str
     _trust_check: Any = None
 
@@ -136,7 +136,7 @@ class S3:
         """Store local files: pairs of (key, path) (or objects with .key and .path)."""
         out = []
         for item in key_paths:
-            key, path = (item.key, item.path) if hasattr(item, "path") else item
+            key, path = (item.key, item.path) if hasattr(item, "path") else item  # type: ignore[union-attr]
             try:
                 with open(path, "rb") as f:
                     data = f.read()

@@ -20,7 +20,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import codec
 from .blobstore import check_meta
@@ -277,10 +277,10 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
     for old_id, *values in source.execute(
         f"select id, {tcols} from task where run_id = ? order by id", (run_pk,)
     ).fetchall():
-        task_map[old_id] = conn.execute(
+        task_map[old_id] = cast(int, conn.execute(
             f"insert into task(run_id, {tcols}) values (?, {', '.join('?' * len(values))})",
             (new_run, *values),
-        ).lastrowid
+        ).lastrowid)  # set by the insert
     for task_id, parent_id in source.execute(
         "select tp.task_id, tp.parent_id from task_parent tp join task t on t.id = tp.task_id "
         "where t.run_id = ?", (run_pk,)).fetchall():  # fmt: skip

@@ -100,21 +100,21 @@ class TaskResult:
 
 # -- flow classes and graphs, per process ------------------------------------------------
 
-_FLOW_CLASSES: dict[tuple[str, str], type] = {}
+_FLOW_CLASSES: dict[tuple[str, str], type[FlowSpec]] = {}
 _GRAPHS: dict[type, Any] = {}
 _lock = threading.Lock()
 
 
-def register_flow_class(cls: type) -> None:
+def register_flow_class(cls: type[FlowSpec]) -> None:
     """Make a flow class resolvable by workers in this process (and forked children)."""
     _FLOW_CLASSES[(cls.__module__, cls.__name__)] = cls
 
 
-def flow_class(spec: TaskSpec) -> type:
+def flow_class(spec: TaskSpec) -> type[FlowSpec]:
     return load_flow_class(spec.flow_file, spec.flow_module, spec.class_name)
 
 
-def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type:
+def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type[FlowSpec]:
     """The flow class, registered in this process or loaded from its file (in a fresh
     process: as module `_ledgerflow_flow`, so its `__main__` guard stays shut)."""
     cls = _FLOW_CLASSES.get((flow_module, class_name))
@@ -369,7 +369,7 @@ def _missing_next(step: str) -> Exception:
     )
 
 
-def _join_inputs(cls: type, graph: Any, spec: TaskSpec, ledger: Ledger) -> Inputs:
+def _join_inputs(cls: type[FlowSpec], graph: Any, spec: TaskSpec, ledger: Ledger) -> Inputs:
     flows = []
     for refs, step, stack in zip(spec.inputs, spec.input_steps, spec.input_stacks):
         state = TaskState(

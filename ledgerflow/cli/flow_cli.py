@@ -311,7 +311,7 @@ def _apply_with(flow_cls: type, options: dict[str, Any]) -> None:
 def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]]) -> None:
     _apply_with(flow_cls, options)
     ctx = click.get_current_context()
-    values = {}
+    values: dict[str, Any] = {}
     with parameter_context(flow_cls):
         for attr, param in params:
             key = param.name.replace("-", "_")

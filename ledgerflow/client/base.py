@@ -103,7 +103,7 @@ class MetaflowObject:
         self._ledger = context.resolve_ledger(ledger)
         self._current_namespace = _current_namespace or context.get_namespace()
         self._namespace_check = bool(_namespace_check) and self._current_namespace is not None
-        self._pathspec = None
+        self._pathspec: str | None = None
         self._lookup(ids, "/".join(ids))
 
     @classmethod

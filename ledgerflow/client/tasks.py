@@ -230,7 +230,8 @@ class Task(TaskExtras, MetaflowObject):
     def artifacts(self) -> Any:
         """`task.artifacts.x`: the DataArtifact x; iterable, like Metaflow's namedtuple."""
         arts = self._children()
-        return namedtuple("MetaflowArtifacts", [a.id for a in arts])._make(arts)  # type: ignore[misc]
+        fields = namedtuple("MetaflowArtifacts", [a.id for a in arts])  # type: ignore[misc]
+        return fields._make(arts)
 
     # -- state -----------------------------------------------------------------------------
 

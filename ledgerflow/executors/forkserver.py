@@ -24,7 +24,7 @@ import select
 import signal
 import socket
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .wire import die_with_parent, flush_stdio, own_stdio, recv_frame, send_frame
 
@@ -62,7 +62,8 @@ def _loop(control: socket.socket, wake_r: int, wake_w: int) -> None:
     keys: dict[int, int] = {}  # task key -> pid
     parent = os.getppid()
     while True:
-        readable, _, _ = select.select([control, wake_r], [], [], 1.0)
+        watched: list[Any] = [control, wake_r]
+        readable, _, _ = select.select(watched, [], [], 1.0)
         if os.getppid() != parent:  # the run's process died (where no PDEATHSIG says so)
             readable = [control]
         if wake_r in readable:
@@ -75,7 +76,7 @@ def _loop(control: socket.socket, wake_r: int, wake_w: int) -> None:
             _reap(control, pids, keys)
         if control not in readable:
             continue
-        msg, fds = b"", []
+        msg, fds = b"", list[int]()
         if os.getppid() == parent:
             msg, fds, _flags, _addr = socket.recv_fds(control, 4096, 3)
         kind, key, arg = pickle.loads(msg) if msg else ("stop", 0, 0)
@@ -148,7 +149,7 @@ def run_child(sock_fd: int) -> NoReturn:
             os._exit(0)  # the run stopped before this task could begin
         spec = pickle.loads(frame)
         result = run_task(spec, StdStreams(), own_process=True)
-        result.spec = None  # the runtime has it
+        result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
         flush_stdio()
         send_frame(sock, _dumps_result(result))
     except BaseException:  # noqa: BLE001 - the task's process reports anything and exits

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from typing import Any
 
 _HEADER = 8  # bytes of big-endian length before each frame
 
@@ -88,12 +89,12 @@ def own_stdio() -> None:
     os.close(devnull)
 
 
-_OLD: list[object] = []
+_OLD: list[Any] = []  # streams with a flush()
 
 
 def flush_stdio() -> None:
     for stream in (*_OLD, sys.stdout, sys.stderr):
         try:
-            stream.flush()  # type: ignore[attr-defined]
+            stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
