@@ -424,11 +424,6 @@ def sha256(raw: bytes | memoryview) -> str:
     return hasher.hexdigest()
 
 
-def compress_chunks(raw: bytes | memoryview, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[bytes]:
-    """Split raw bytes into chunk_size pieces, each compressed into its own zstd frame."""
-    return blob_from_raw(PICKLE, raw, chunk_size).chunks
-
-
 def _declared_size(frame: bytes, max_size: int) -> int:
     """The size a stored chunk declares (-1 if it does not), refused past max_size."""
     declared = zstandard.frame_content_size(frame)
@@ -456,17 +451,6 @@ def decompress_into(frame: bytes, target: memoryview) -> None:
         filled += n
     if reader.read(1):
         raise ValueError(f"zstd frame holds more than the {len(target)} bytes it declares")
-
-
-def join_chunks(frames: Iterable[bytes], raw_size: int, chunk_bound: int = 0) -> bytearray:
-    """Decompress a blob's chunks into its raw bytes (exactly raw_size of them)."""
-    out = bytearray(raw_size)
-    reader = ChunkReader(frames, raw_size, chunk_bound or max(raw_size, 1))
-    reader.readinto(out)
-    reader.sha_after_draining()
-    if reader.consumed != raw_size:
-        raise ValueError(f"blob decompressed to {reader.consumed} bytes, expected {raw_size}")
-    return out
 
 
 class _HashWriter:

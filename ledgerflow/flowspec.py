@@ -28,10 +28,6 @@ from .structs import field, struct
 
 ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
 
-# Internal artifacts that merge_artifacts never considers unless named in `include`.
-INTERNAL_ARTIFACTS_SET = {"_foreach_values"}
-
-
 @struct
 class Transition:
     """What `self.next()` asked for."""

@@ -1,8 +1,8 @@
 """The only module that opens a ledger file: pragmas, schema migrations, transactions,
-blob storage, and the writes a run makes.
+and the writes a run makes (blobs through `blobstore.py`).
 
 One `Ledger` per file per process (`Ledger.open`). Each thread gets its own SQLite
-connection (peewee's thread-local connection state). Writes go through `write()`, a
+connection (`connections.py`). Writes go through `write()`, a
 `BEGIN IMMEDIATE` transaction: taking the write lock up front means SQLite's busy timeout
 applies, where a deferred transaction that later upgrades would fail with SQLITE_BUSY at
 once. Readers never block the writer (WAL).

@@ -437,15 +437,13 @@ def collect_artifacts(
         if isinstance(error, ArtifactError) and not final:
             result.artifacts = {}
             return
-    internals = _internal_values(flow, state, spec, result)
+    internals = _internal_values(result)
     for name, value in internals.items():
         final[name] = store(name, value, ledger, result)
     result.artifacts = final
 
 
-def _internal_values(
-    flow: FlowSpec, state: TaskState, spec: TaskSpec, result: TaskResult
-) -> dict[str, Any]:
+def _internal_values(result: TaskResult) -> dict[str, Any]:
     """Internal artifacts stored as such: only `_foreach_values` (see internals.py for the
     ones built from task columns)."""
     t = result.transition

@@ -162,7 +162,7 @@ def test_corrupted_blob_is_detected_on_load(db_path):
     ledger = fresh(db_path)
     store_task(ledger, new_run(ledger), "1", {"x": "precious " * 100})
     sha = query(db_path, "select sha from blob")[0][0]
-    other = codec.compress_chunks(b'"tampered"')[0]
+    other = codec.blob_from_raw(codec.PICKLE, b'"tampered"', codec.DEFAULT_CHUNK_SIZE).chunks[0]
     conn = sqlite3.connect(db_path)
     conn.execute("update blob_chunk set data = ? where sha = ?", (other, sha))
     conn.commit()

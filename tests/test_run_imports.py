@@ -32,3 +32,29 @@ def test_a_bad_value_gets_clicks_message_and_exit_code(db_path):
     proc = run_flow(FLOW, "--count", "abc", db=db_path, check=2)
     assert "Invalid value for '--count'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_reading_a_ledger_never_imports_peewee(db_path):
+    """peewee is a schema tool only (README): the Client API, search, sql and the ledgerflow
+    command read without it."""
+    import subprocess
+    import sys
+
+    run_id = run_flow(FLOW, db=db_path).stdout.strip()
+    code = (
+        "import sys, ledgerflow\n"
+        "from ledgerflow import Run, namespace, search, sql\n"
+        "from ledgerflow.cli.main import cli\n"
+        "namespace(None)\n"
+        f"run = Run('ParamsFlow/{run_id}', ledger=sys.argv[1])\n"
+        "assert run['start'].task.data.count == 5\n"
+        "search('x', ledger=sys.argv[1]); sql('select 1', ledger=sys.argv[1])\n"
+        "try:\n"
+        "    cli(['--db', sys.argv[1], 'runs'], standalone_mode=False)\n"
+        "finally:\n"
+        "    print('peewee' in sys.modules, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "False"

@@ -36,21 +36,28 @@ def all_namespaces() -> Iterator[None]:
         context._namespace = previous
 
 
-def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Left-aligned columns two spaces apart, headers in capitals, no trailing spaces."""
-    cells = [[_cell(v) for v in row] for row in rows]
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, raw: bool = False) -> None:
+    """The one table printer: left-aligned columns two spaces apart, no trailing spaces,
+    every cell printable and on one line. Headers are in capitals and None is blank, unless
+    `raw` (SQL results: column names as written, NULL, cells cut at 60 characters, bytes as
+    their size)."""
+    cells = [[_cell(v, raw) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip())
+    shown = headers if raw else [h.upper() for h in headers]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(shown, widths)).rstrip())
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, raw: bool = False) -> str:
     if value is None:
-        return ""
-    if isinstance(value, (list, tuple, frozenset, set)):
+        return "NULL" if raw else ""
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (list, tuple, frozenset, set)) and not raw:
         return printable(", ".join(str(v) for v in value))
-    return printable(str(value).replace("\n", " "))
+    text = printable(str(value).replace("\n", " "))
+    return text[:57] + "..." if raw and len(text) > 60 else text
 
 
 # C0 controls but tab and newline, DEL, C1 controls: what a terminal may act on (ESC opens

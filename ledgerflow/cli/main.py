@@ -10,7 +10,7 @@ import click
 
 from .. import __version__
 from . import ui_cmd, upkeep_cmds
-from .common import CLICK_OWN, BadParameter, UsageError, printable
+from .common import CLICK_OWN, BadParameter, UsageError, echo_table, printable
 from .errors import call_reporting_errors
 from .ledger_args import echo_json, expand_pathspec, ledger_path, open_ledger, run_named
 
@@ -271,25 +271,8 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
         writer.writerow(result.columns)
         writer.writerows(result.rows)
     else:
-        _print_table(result.columns, result.rows)
-
-
-def _print_table(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
-    click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= 60 else text[:57] + "..."
+        echo_table(result.columns, result.rows, raw=True)
+        click.echo(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})")
 
 
 def main() -> None:

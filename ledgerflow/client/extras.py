@@ -92,10 +92,6 @@ def html_table(title: str, rows: list[tuple[str, Any]]) -> str:
     return f"<table><caption>{html.escape(title)}</caption>{body}</table>"
 
 
-def _code(text: str) -> str:
-    return f"<code>{html.escape(text)}</code>"
-
-
 def html_rows(title: str, header: list[str], rows: list[list[Any]]) -> str:
     """An HTML table with a header row, cells escaped (previews come from stored text,
     never from unpickling)."""
