@@ -1,10 +1,6 @@
 """ledgerflow: run Metaflow-style flows and keep every run, task, log and artifact in one
 SQLite file. Change `from metaflow import ...` to `from ledgerflow import ...`."""
 
-from __future__ import annotations
-
-from typing import Any
-
 __version__ = "0.1.0"
 
 from .current import current
@@ -55,7 +51,7 @@ _LAZY = {
 }  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ledgerflow' has no attribute '{name}'")
