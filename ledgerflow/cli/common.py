@@ -1,5 +1,5 @@
-"""What both command lines share: error handling, reading every namespace, durations, and
-plain text tables."""
+"""What both command lines share: click's side of error handling, reading every namespace,
+printable text, and the one table printer."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Running a flow from its command line, whichever parser read it (click, or the plain fast
-path): validate the graph, open the ledger, run, report. Imports no click."""
+"""Running a flow from its command line once click has read it: validate the graph, open
+the ledger, run, report. Imports no click itself."""
 
 from __future__ import annotations
 
