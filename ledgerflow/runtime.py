@@ -32,6 +32,7 @@ from .executors import Executor
 from .flowspec import ForeachFrame
 from .internals import transition_record
 from .liveness import HEARTBEAT_EVERY
+from .blobstore import RawCache
 from .ledger import Ledger
 from .parameters import flow_parameters
 from .progress import Progress
@@ -53,6 +54,7 @@ def _resume() -> Any:
 
 DEFAULT_MAX_NUM_SPLITS = 100  # as Metaflow's --max-num-splits
 PRELOAD_BUDGET = 256 * 1024  # bytes of input values sent with a task's spec
+PRELOAD_CACHE = 8 * 1024 * 1024  # bytes of recent small values the runtime keeps for that
 
 
 def _prefix(spec: TaskSpec) -> str:
@@ -163,6 +165,9 @@ class Runtime:
         self._last_beat = time.monotonic()
         self._last_flush = time.monotonic()
         self._log_full: Future[None] = Future()  # set when a task's unsaved output is large
+        # The bytes of recent small values, sent with the specs of the tasks that read them
+        # (bounded: a wide foreach must not grow the runtime).
+        self._recent = RawCache(max_bytes=PRELOAD_CACHE, max_item=PRELOAD_BUDGET)
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -188,8 +193,8 @@ class Runtime:
 
     def _remember(self, blob: codec.EncodedBlob) -> None:
         """Keep a small value's bytes at hand, to send with the specs of tasks that read it."""
-        if blob.raw is not None:
-            self.ledger.cache.put(blob.sha, blob.encoding, blob.raw)
+        if blob.raw is not None and not self.executor.in_process:
+            self._recent.put(blob.sha, blob.encoding, blob.raw)
 
     def _preloaded(self, inputs: list[dict[str, ArtifactRecord]]) -> dict[str, tuple[str, bytes]]:
         """The bytes of a task's small inputs, as far as the runtime has them, within
@@ -203,7 +208,7 @@ class Runtime:
             for ref in refs.values():
                 if ref.sha in found or ref.size > budget:
                     continue
-                cached = self.ledger.cache.get(ref.sha)
+                cached = self._recent.get(ref.sha)
                 if cached is not None:
                     found[ref.sha] = cached
                     budget -= len(cached[1])
