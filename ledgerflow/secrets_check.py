@@ -41,10 +41,13 @@ _VALUE = [
 ]
 
 
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_SEPARATORS = re.compile(r"[-.\s]+")
+
+
 def _snake(name: str) -> str:
     """'awsSecretAccessKey' -> 'aws_secret_access_key'; 'DB-Password' -> 'db_password'."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return re.sub(r"[-.\s]+", "_", text).lower()
+    return _SEPARATORS.sub("_", _CAMEL.sub(r"\1_\2", name)).lower()
 
 
 def name_suggests_credential(name: str) -> bool:

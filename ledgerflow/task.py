@@ -61,6 +61,8 @@ class TaskSpec:
     input_stacks: list[list[ForeachFrame]] = field(factory=list)
     foreach_stack: list[ForeachFrame] = field(factory=list)
     constants: dict[str, ArtifactRecord] = field(factory=dict)
+    # sha -> (encoding, bytes) of small inputs the runtime had at hand (see runtime.py)
+    preloaded: dict[str, tuple[str, bytes]] = field(factory=dict)
     param_names: frozenset[str] = frozenset()
     max_num_splits: int = 100
     username: str | None = None
@@ -163,6 +165,8 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False) -> T
     cls = flow_class(spec)
     graph = flow_graph(cls)
     ledger = Ledger.for_task(spec.ledger_path) if own_process else Ledger.open(spec.ledger_path)
+    for sha, (encoding, raw) in spec.preloaded.items():
+        ledger.cache.put(sha, encoding, raw)
     node = graph[spec.step]
     func = getattr(cls, spec.step)
     parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}

@@ -50,6 +50,8 @@ class RunsAtSubmit(Executor):
     submitted, 8 slots wide: every task started in one round has finished by the time the
     runtime waits, so which tasks finish together is certain, not a matter of timing."""
 
+    in_process = True  # runs tasks in the runtime's own process, as SequentialExecutor does
+
     def __init__(self):
         super().__init__(8)
 

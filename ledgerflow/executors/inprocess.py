@@ -18,6 +18,8 @@ from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
 class SequentialExecutor(Executor):
     """Runs each task in the calling thread, one at a time. Simplest to debug."""
 
+    in_process = True
+
     def __init__(self, max_workers: int = 1):
         super().__init__(1)
 
@@ -34,6 +36,8 @@ class SequentialExecutor(Executor):
 class ThreadExecutor(Executor):
     """Runs tasks in a pool of threads: cheap to start, shares the process.
     Suits I/O-bound steps and steps whose libraries release the GIL."""
+
+    in_process = True
 
     def __init__(self, max_workers: int = DEFAULT_MAX_WORKERS):
         super().__init__(max_workers)

@@ -33,7 +33,7 @@ from ..clock import now_iso
 from ..exceptions import TaskCrashed
 from ..task import TaskResult, TaskSpec, flow_class
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
-from .wire import FrameReader, frame
+from .wire import FrameReader, pickled_frame
 
 # How long a task may outlive its @timeout (its own SIGALRM should have stopped it) before
 # the runtime kills its process, and how long Ctrl-C/SIGTERM waits before SIGKILL.
@@ -99,8 +99,7 @@ class ProcessExecutor(Executor):
             theirs.close()
         for fd in (out_r, err_r, mine.fileno()):
             os.set_blocking(fd, False)
-        payload = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
-        task.outbox = memoryview(frame(payload))  # sent by the I/O thread as the task reads
+        task.outbox = pickled_frame(spec)  # sent by the I/O thread as the task reads it
         self._post(("register", key, 0))  # the I/O thread alone touches its selector
         return task.future
 
