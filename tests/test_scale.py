@@ -1,0 +1,167 @@
+"""Reads that stay flat at scale: a step's tasks a page at a time (order and attempts as
+Metaflow shows them), `show STEP` on a wide step, and the schema migrations on an old ledger.
+Timings live in scripts/bench_scale.py; these tests check correctness only."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ledgerflow import Step, namespace
+from ledgerflow.cli.main import cli
+from ledgerflow.client import _db
+from ledgerflow.ledger import Ledger
+from ledgerflow.records import TaskRecord
+
+from .helpers import FLOWS, query, run_flow
+
+WIDE = FLOWS / "scale" / "wide_retry.py"
+
+
+@pytest.fixture(scope="module")
+def wide_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One real run of a 160-task foreach where every 7th task needed a second attempt."""
+    db = tmp_path_factory.mktemp("wide") / "ledgerflow.db"
+    proc = run_flow(WIDE, "--max-num-splits", "200", db=db)
+    return db, proc.stdout.strip().splitlines()[-1]
+
+
+def expected_order(db: Path, run_id: str, step: str) -> list[tuple[str, int]]:
+    """(task id, latest attempt), newest first, computed from plain SQL as Metaflow orders:
+    by when the task's first attempt started, then task id numerically."""
+    latest: dict[str, int] = {}
+    first: dict[str, str] = {}
+    for task_id, attempt, started in query(
+        db, "select task_id, attempt, started_at from tasks where run_id = ? and step = ?",
+        (run_id, step),
+    ):  # fmt: skip
+        latest[task_id] = max(latest.get(task_id, attempt), attempt)
+        first[task_id] = min(first.get(task_id, started), started)
+    ids = sorted(latest, key=lambda t: (first[t], len(t), t), reverse=True)
+    return [(t, latest[t]) for t in ids]
+
+
+def test_step_iterates_every_task_once_newest_first_at_its_latest_attempt(wide_run):
+    db, run_id = wide_run
+    namespace(None)
+    tasks = list(Step(f"WideRetryFlow/{run_id}/fan", ledger=db))
+    want = expected_order(db, run_id, "fan")
+    assert len(want) == 160  # more than two pages (50, then 100)
+    assert [(t.id, t.current_attempt) for t in tasks] == want
+    retried = [t for t in tasks if t.index % 7 == 0]
+    assert retried and all(t.current_attempt == 1 and t.successful for t in retried)
+    assert all(t.data.square == t.index**2 for t in tasks[:3])
+
+
+def test_first_tasks_of_a_wide_step_take_one_short_query(wide_run):
+    db, run_id = wide_run
+    namespace(None)
+    step = Step(f"WideRetryFlow/{run_id}/fan", ledger=db)
+    seen: list[tuple[str, tuple]] = []
+    _db.trace = lambda sql, params: seen.append((sql, params))
+    try:
+        first = list(itertools.islice(step, 5))
+        newest = step.task
+    finally:
+        _db.trace = None
+    assert [t.id for t in first] == [t for t, _ in expected_order(db, run_id, "fan")[:5]]
+    assert newest == first[0]
+    task_reads = [params for sql, params in seen if "from task" in sql]
+    # one page of 50 for the five tasks, one row for .task: never the whole step
+    assert [params[-1] for params in task_reads] == [50, 1]
+
+
+def test_step_tags_filter_and_finished_at_read_the_whole_step(wide_run):
+    db, run_id = wide_run
+    namespace(None)
+    step = Step(f"WideRetryFlow/{run_id}/fan", ledger=db)
+    tag = sorted(step.parent.system_tags)[0]
+    assert len(list(step.tasks(tag))) == 160  # a task's tags are its run's
+    assert list(step.tasks(tag, "no-such-tag")) == []
+    last = max(row[0] for row in query(
+        db, "select finished_at from tasks where run_id = ? and step = 'fan'", (run_id,)))  # fmt: skip
+    assert step.finished_at is not None
+    assert step.finished_at.strftime("%Y-%m-%dT%H:%M:%S") == last[:19]
+
+
+def _record_tied_step(db: Path, n: int) -> str:
+    """A step of n tasks all started at the same instant (the order falls back on the task
+    id), written through the ledger's writer; tasks 1, 11, 21... have three attempts."""
+    ledger = Ledger.open(db)
+    run_pk = ledger.create_run("TiedFlow", "1", params={}, user="t", code=None,
+                               script_name="tied.py")  # fmt: skip
+    same = "2026-01-01T00:00:00.000000Z"
+    records = []
+    for i in range(1, n + 1):
+        tries = 3 if i % 10 == 1 else 1
+        records += [TaskRecord(run_pk, "fan", str(i), "failed" if a < tries - 1 else "succeeded",
+                               same, same, attempt=a, foreach_index=i - 1)
+                    for a in range(tries)]  # fmt: skip
+    ledger.record_tasks(records)
+    ledger.finish_run(run_pk, "succeeded")
+    Ledger.forget(db)
+    return "TiedFlow/1/fan"
+
+
+def test_paging_keeps_ties_in_task_id_order_without_repeats(db_path):
+    pathspec = _record_tied_step(db_path, 260)  # pages of 50, 100, 200: crosses two bounds
+    namespace(None)
+    tasks = list(Step(pathspec, ledger=db_path))
+    assert [t.id for t in tasks] == [str(i) for i in range(260, 0, -1)]
+    assert {t.id: t.current_attempt for t in tasks if t.current_attempt} == {
+        str(i): 2 for i in range(1, 261, 10)}  # fmt: skip
+    assert all(t.successful for t in tasks)
+
+
+def test_show_step_lists_a_page_by_task_id_and_counts_every_task(db_path):
+    _record_tied_step(db_path, 260)
+    runner = CliRunner()
+    out = runner.invoke(cli, ["--db", str(db_path), "show", "TiedFlow/1/fan"],
+                        catch_exceptions=False)  # fmt: skip
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert lines[0] == ("Step TiedFlow/1/fan: 260 tasks (the first 100 by task id; "
+                        "--limit N for more, 0 for all)")  # fmt: skip
+    assert [line.split()[0] for line in lines[2:]] == [str(i) for i in range(1, 101)]
+    assert lines[2].split()[1:3] == ["succeeded", "2"]  # task 1: its latest attempt
+    every = runner.invoke(cli, ["--db", str(db_path), "show", "--limit", "0", "--json",
+                                "TiedFlow/1/fan"], catch_exceptions=False)  # fmt: skip
+    doc = json.loads(every.output)
+    assert doc["task_count"] == 260 and len(doc["tasks"]) == 260
+    few = runner.invoke(cli, ["--db", str(db_path), "show", "--limit", "3", "--json",
+                              "TiedFlow/1/fan"], catch_exceptions=False)  # fmt: skip
+    doc = json.loads(few.output)
+    assert doc["task_count"] == 260 and [t["task_id"] for t in doc["tasks"]] == ["1", "2", "3"]
+
+
+def test_show_run_counts_each_steps_final_attempts(wide_run):
+    db, run_id = wide_run
+    out = CliRunner().invoke(cli, ["--db", str(db), "show", "--json", f"WideRetryFlow/{run_id}"],
+                             catch_exceptions=False)  # fmt: skip
+    steps = {s["step"]: s for s in json.loads(out.output)["steps"]}
+    assert steps["fan"]["tasks"] == 160
+    assert steps["fan"]["statuses"] == {"succeeded": 160}  # the failed first attempts: not final
+    assert list(steps) == ["start", "fan", "join", "end"]
+
+
+def test_show_rejects_a_negative_limit(db_path):
+    _record_tied_step(db_path, 3)
+    out = CliRunner().invoke(cli, ["--db", str(db_path), "show", "--limit", "-1",
+                                   "TiedFlow/1/fan"])  # fmt: skip
+    assert out.exit_code == 2 and "--limit" in out.output
+    assert "Traceback" not in out.output
+
+
+def test_sqlite3_sees_the_same_tasks(db_path):
+    """The rows the pages come from are the documented `tasks` view's, for any SQLite tool."""
+    _record_tied_step(db_path, 12)
+    conn = sqlite3.connect(db_path)
+    n = conn.execute("select count(distinct task_id) from tasks where flow = 'TiedFlow'").fetchone()
+    conn.close()
+    namespace(None)
+    assert n[0] == len(list(Step("TiedFlow/1/fan", ledger=db_path))) == 12
