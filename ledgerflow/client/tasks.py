@@ -81,18 +81,17 @@ class Step(StepExtras, MetaflowObject):
     # after the last task of the one before (keyset paging: no OFFSET rescans).
     _FIRST_PAGE, _MAX_PAGE = 50, 1000
     _PAGE_SQL = (
-        f"select {_TASK_COLS}, k.created as created_at from"
-        " (select task_id, min(started_at) as created, max(attempt) as last from task"
-        " where run_id = ? and step = ? group by task_id) k"
-        " join task t on t.run_id = ? and t.step = ? and t.task_id = k.task_id"
-        " and t.attempt = k.last {after}"
-        " order by k.created desc, length(k.task_id) desc, k.task_id desc limit ?"
+        f"select {_TASK_COLS}, (select min(t0.started_at) from task t0 where"
+        " t0.run_id = t.run_id and t0.step = t.step and t0.task_id = t.task_id) as created_at"
+        " from task t where t.run_id = ? and t.step = ? and t.attempt = (select max(m.attempt)"
+        " from task m where m.run_id = t.run_id and m.step = t.step and m.task_id = t.task_id)"
+        " {after} order by created_at desc, length(t.task_id) desc, t.task_id desc limit ?"
     )
-    _AFTER = "where (k.created, length(k.task_id), k.task_id) < (?, ?, ?)"
+    _AFTER = "and (created_at, length(t.task_id), t.task_id) < (?, ?, ?)"
 
     def _pages(self, first: int = _FIRST_PAGE) -> Iterator[list[Task]]:
         size, after = first, None
-        base = (self._run._pk, self.id, self._run._pk, self.id)
+        base = (self._run._pk, self.id)
         while True:
             if after is None:
                 rows = _db.rows(self._ledger, self._PAGE_SQL.format(after=""), (*base, size))
