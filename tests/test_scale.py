@@ -165,3 +165,57 @@ def test_sqlite3_sees_the_same_tasks(db_path):
     conn.close()
     namespace(None)
     assert n[0] == len(list(Step("TiedFlow/1/fan", ledger=db_path))) == 12
+
+
+def test_gc_with_nothing_to_collect_leaves_the_file_alone(wide_run, tmp_path):
+    from ledgerflow import upkeep
+
+    db = tmp_path / "copy.db"
+    src = sqlite3.connect(wide_run[0])
+    src.execute("vacuum into ?", (str(db),))  # a compact copy: no free pages to take back
+    src.close()
+    ledger = Ledger.open(db)
+    seen: list[str] = []
+    ledger.conn.set_trace_callback(seen.append)
+    report = upkeep.gc(ledger)
+    assert report.blobs_deleted == 0
+    assert not [s for s in seen if s.strip().lower() == "vacuum"]  # no rewrite of the file
+    blobs = query(db, "select count(*) from blob")[0][0]
+
+    # After rm, gc deletes the blobs only that run used, and takes the space back.
+    run = query(db, "select pathspec from runs")[0][0]
+    upkeep.rm(ledger, [run])
+    seen.clear()
+    report = upkeep.gc(ledger)
+    ledger.conn.set_trace_callback(None)
+    assert report.blobs_deleted > 0
+    assert [s for s in seen if s.strip().lower() == "vacuum"]
+    assert query(db, "select count(*) from blob")[0][0] == blobs - report.blobs_deleted
+    assert query(db, "select count(*) from blob where sha not in (select sha from artifact)"
+                     " and sha not in (select sha from s3_object)") == [(0,)]  # fmt: skip
+    assert query(db, "pragma integrity_check") == [("ok",)]
+    Ledger.forget(db)
+
+
+def test_stats_agree_with_plain_sql(wide_run, db_path):
+    from ledgerflow import upkeep
+
+    db = wide_run[0]
+    _record_tied_step(db_path, 3)  # a second ledger: its flow has runs but no artifacts
+    for path in (db, db_path):
+        figures = upkeep.stats(Ledger.open(path, readonly=True), largest=3)
+        runs, tasks, arts, size = query(path, "select (select count(*) from run), (select "
+                                        "count(*) from task), (select count(*) from artifact),"
+                                        " (select coalesce(sum(size), 0) from artifact)")[0]  # fmt: skip
+        assert (figures["runs"], figures["tasks"], figures["artifacts"]) == (runs, tasks, arts)
+        assert figures["logical_bytes"] == size
+        per_flow = query(path, "select flow, count(distinct run_id), count(*),"
+                               " coalesce((select sum(size) from all_artifacts a"
+                               " where a.flow = t.flow), 0) from tasks t group by flow"
+                               " order by flow")  # fmt: skip
+        assert [(f["flow"], f["runs"], f["tasks"], f["artifact_bytes"])
+                for f in figures["flows"]] == per_flow  # fmt: skip
+        largest = query(path, "select pathspec, size from artifacts order by size desc limit 3")
+        assert [a["size"] for a in figures["largest_artifacts"]] == [s for _, s in largest]
+        assert {a["pathspec"] for a in figures["largest_artifacts"]} <= {
+            p for p, in query(path, "select pathspec from artifacts")}  # fmt: skip
