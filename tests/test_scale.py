@@ -219,3 +219,67 @@ def test_stats_agree_with_plain_sql(wide_run, db_path):
         assert [a["size"] for a in figures["largest_artifacts"]] == [s for _, s in largest]
         assert {a["pathspec"] for a in figures["largest_artifacts"]} <= {
             p for p, in query(path, "select pathspec from artifacts")}  # fmt: skip
+
+
+def _downgrade_search_index(db: Path) -> None:
+    """Make `db` what the previous ledgerflow wrote: artifact_fts without prefix indexes (as
+    migration 1 creates it), filled the same way, one schema version lower."""
+    from ledgerflow.schema import MIGRATIONS, SEARCHABLE_SQL
+
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("drop table artifact_fts")
+        conn.execute("create virtual table artifact_fts using fts5("
+                     "name, flow, step, preview, tokenize = 'unicode61')")  # fmt: skip
+        conn.execute(
+            "insert into artifact_fts(rowid, name, flow, step, preview) select a.id, a.name, "
+            "f.name, t.step, b.preview from artifact a join blob b on b.sha = a.sha join task t "
+            "on t.id = a.task_id join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
+            f"where {SEARCHABLE_SQL}"
+        )
+        conn.execute(f"pragma user_version = {len(MIGRATIONS) - 1}")
+    conn.close()
+
+
+def test_old_ledger_gets_prefix_indexes_and_finds_the_same(wide_run, tmp_path):
+    from ledgerflow import search
+    from ledgerflow.fulltext import PREFIX_LENGTHS
+    from ledgerflow.schema import MIGRATIONS
+
+    db = tmp_path / "old.db"
+    src = sqlite3.connect(wide_run[0])
+    src.execute("vacuum into ?", (str(db),))
+    src.close()
+    _downgrade_search_index(db)
+    queries = ["squ*", "sq*", "square", "it*", '"fan"', "ite* OR tot*"]
+
+    def results() -> dict[str, list[tuple[str, str, float]]]:
+        return {q: [(h.pathspec, h.snippet, round(h.rank, 9))
+                    for h in search(q, limit=50, kind="artifact", ledger=db)]
+                for q in queries}  # fmt: skip
+
+    before = results()
+    assert len(before["squ*"]) == 50 and before["it*"]
+    Ledger.open(db)  # opening for writing migrates
+    Ledger.forget(db)
+    ddl = query(db, "select sql from sqlite_master where name = 'artifact_fts'")[0][0]
+    assert f"prefix = '{PREFIX_LENGTHS}'" in ddl
+    assert query(db, "pragma user_version") == [(len(MIGRATIONS),)]
+    assert not query(db, "select name from sqlite_master where name like '%unprefixed%'")
+    assert results() == before
+    n_indexed = query(db, "select count(*) from artifact_fts")[0][0]
+    assert n_indexed == query(db, "select count(*) from artifacts where name not like '\\_%'"
+                                  " escape '\\'")[0][0]  # fmt: skip
+    out = CliRunner().invoke(cli, ["--db", str(db), "doctor"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+
+
+def test_a_new_ledger_has_prefix_indexes_and_its_writer_fills_them(wide_run):
+    from ledgerflow.fulltext import PREFIX_LENGTHS
+
+    db = wide_run[0]
+    ddl = query(db, "select sql from sqlite_master where name = 'artifact_fts'")[0][0]
+    assert f"prefix = '{PREFIX_LENGTHS}'" in ddl
+    # every fan task's `square` is found by a 3-character prefix (the prefix index)
+    hits = query(db, "select count(*) from artifact_fts where artifact_fts match 'squ*'")
+    assert hits == [(160,)]
