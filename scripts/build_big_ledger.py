@@ -46,8 +46,11 @@ def run_values(seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
         "model_name": f"resnet{50 + seed % 7}_v{seed % 3}",
         "notes": " ".join(WORDS[(seed * 7 + i) % len(WORDS)] for i in range(12))
         + f" keyword-{seed}",
-        "config": {"lr": 10 ** -(1 + seed % 4), "batch_size": 32 * (1 + seed % 4),
-                   "optimizer": ["sgd", "adam", "adamw"][seed % 3]},  # fmt: skip
+        "config": {
+            "lr": 10 ** -(1 + seed % 4),
+            "batch_size": 32 * (1 + seed % 4),
+            "optimizer": ["sgd", "adam", "adamw"][seed % 3],
+        },
         "dataset": f"s3://bucket/data/part-{seed % 200:04d}.parquet",
         "features": [f"f{(seed + i) % 40}" for i in range(6)],
     }

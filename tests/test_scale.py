@@ -80,7 +80,7 @@ def test_step_tags_filter_and_finished_at_read_the_whole_step(wide_run):
     db, run_id = wide_run
     namespace(None)
     step = Step(f"WideRetryFlow/{run_id}/fan", ledger=db)
-    tag = sorted(step.parent.system_tags)[0]
+    tag = min(step.parent.system_tags)
     assert len(list(step.tasks(tag))) == 160  # a task's tags are its run's
     assert list(step.tasks(tag, "no-such-tag")) == []
     last = max(row[0] for row in query(
