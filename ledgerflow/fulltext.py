@@ -265,8 +265,7 @@ def _artifact_hits(conn: sqlite3.Connection, match: str, flow: str | None, step:
     # ranking query it ran for every ranked match (half the time of a search at 100k runs).
     narrowing = [f'{column} : "{value.replace(chr(34), chr(34) * 2)}"'
                  for column, value in (("flow", flow), ("step", step), ("name", name)) if value]
-    if narrowing:
-        match = " AND ".join([f"({match})", *narrowing])
+    narrowed = " AND ".join([f"({match})", *narrowing]) if narrowing else match
     exact, params = _exact_filters(flow, step, since_iso)
     if name is not None:
         exact.append("a.name = ?")
@@ -274,19 +273,37 @@ def _artifact_hits(conn: sqlite3.Connection, match: str, flow: str | None, step:
     # Filters checked exactly outside the index may drop some of the best rows: fetch more.
     inner_limit = limit * 5 if exact else limit
     weights = ", ".join(str(w) for w in _WEIGHTS)
+    # bm25() first counts the rows holding each phrase of the query, reading its whole
+    # doclist: a filter phrase such as `flow : "Train"` (a quarter of all rows) cost more
+    # than the search itself. So the narrowed query only picks the candidates (iterating,
+    # no ranking), and bm25 ranks them by the user's words alone: the same order (the
+    # filter phrase adds nearly the same to every candidate), 2.5-6x faster at 100k runs.
+    # `+rowid` keeps SQLite from looking the candidates up one by one in the index.
+    candidates = ("and +rowid in (select rowid from artifact_fts where artifact_fts match ? "
+                  "and rowid >= ?) ") if narrowing else ""  # fmt: skip
     sql = (
         "select f.name, r.run_id, t.step, t.task_id, a.name, hit.id, hit.rank, t.finished_at "
         "from (select rowid as id, "
         f"bm25(artifact_fts, {weights}) as rank from artifact_fts "
-        "where artifact_fts match ? and rowid >= ? order by rank limit ?) hit "
+        f"where artifact_fts match ? and rowid >= ? {candidates}order by rank limit ?) hit "
         "join artifact a on a.id = hit.id join task t on t.id = a.task_id "
         "join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
         + (f"where {' and '.join(exact)} " if exact else "")
         + "order by hit.rank limit ?"
     )
-    oldest = _oldest_ranked(conn, "artifact_fts", match)
-    rows = conn.execute(sql, (match, oldest, inner_limit, *params, limit)).fetchall()
-    snips = _snippets(conn, "artifact_fts", 3, match, [r[5] for r in rows])
+    oldest = _oldest_ranked(conn, "artifact_fts", narrowed)
+    if narrowing:
+        if oldest < 0:  # fewer candidates than the window: start at the first of them
+            first = conn.execute("select rowid from artifact_fts where artifact_fts match ? "
+                                 "order by rowid limit 1", (narrowed,)).fetchone()  # fmt: skip
+            if first is None:
+                return []
+            oldest = int(first[0])
+        ranked = (match, oldest, narrowed, oldest)
+    else:
+        ranked = (match, oldest)
+    rows = conn.execute(sql, (*ranked, inner_limit, *params, limit)).fetchall()
+    snips = _snippets(conn, "artifact_fts", 3, narrowed, [r[5] for r in rows])
     return [
         SearchHit(
             pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}/{r[4]}",

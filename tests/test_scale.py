@@ -283,3 +283,57 @@ def test_a_new_ledger_has_prefix_indexes_and_its_writer_fills_them(wide_run):
     # every fan task's `square` is found by a 3-character prefix (the prefix index)
     hits = query(db, "select count(*) from artifact_fts where artifact_fts match 'squ*'")
     assert hits == [(160,)]
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """400 runs of four flows written by scripts/build_big_ledger.py (the benchmark's
+    builder, through the ledger's own writer)."""
+    import sys
+
+    sys.path.insert(0, str(FLOWS.parent.parent / "scripts"))
+    try:
+        import build_big_ledger
+    finally:
+        sys.path.pop(0)
+    db = tmp_path_factory.mktemp("history") / "ledgerflow.db"
+    ledger = Ledger.open(db)
+    build_big_ledger.add_runs(ledger, 0, 400)
+    Ledger.forget(db)
+    return db
+
+
+def _reference_ranks(db: Path, narrowed: str) -> dict[int, float]:
+    """bm25 of every row matching the whole narrowed query, filters included: how search
+    ranked filtered queries before it ranked candidates by the user's words alone."""
+    return dict(query(db, "select rowid, bm25(artifact_fts, 4.0, 1.0, 1.0, 1.0) from "
+                          "artifact_fts where artifact_fts match ?", (narrowed,)))  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "flow", "step", "narrowed"), [
+    ("resnet5*", "TrainFlow", None, '(resnet5*) AND flow : "TrainFlow"'),
+    ("alpha", "EvalFlow", "start", '("alpha") AND flow : "EvalFlow" AND step : "start"'),
+    ("loss", None, "train", '("loss") AND step : "train"'),
+    ("lr sgd", "SweepFlow", None, '("lr" "sgd") AND flow : "SweepFlow"'),
+])  # fmt: skip
+def test_filtered_search_finds_every_match_in_the_old_order(history, text, flow, step,
+                                                            narrowed):  # fmt: skip
+    from ledgerflow import search
+
+    hits = search(text, flow=flow, step=step, limit=500, kind="artifact", ledger=history)
+    ids = dict(query(history, "select f.name || '/' || r.run_id || '/' || t.step || '/' ||"
+                              " t.task_id || '/' || a.name, a.id from artifact a join task t"
+                              " on t.id = a.task_id join run r on r.id = t.run_id join flow f"
+                              " on f.id = r.flow_id where a.inherited = 0"))  # fmt: skip
+    reference = _reference_ranks(history, narrowed)
+    assert hits and {ids[h.pathspec] for h in hits} == set(reference)
+    assert all(h.flow == flow for h in hits if flow) and all(h.step == step for h in hits if step)
+    old_order = [reference[ids[h.pathspec]] for h in hits]
+    assert old_order == sorted(old_order)  # ties aside, the order bm25 gave with the filters
+
+
+def test_filtered_search_with_no_candidates_is_empty(history):
+    from ledgerflow import search
+
+    assert search("resnet5*", flow="NoSuchFlow", ledger=history) == []
+    assert search("keyword", step="end", name="seed", ledger=history) == []
