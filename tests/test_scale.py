@@ -337,3 +337,27 @@ def test_filtered_search_with_no_candidates_is_empty(history):
 
     assert search("resnet5*", flow="NoSuchFlow", ledger=history) == []
     assert search("keyword", step="end", name="seed", ledger=history) == []
+
+
+def test_a_wide_steps_notebook_table_shows_one_page(db_path):
+    _record_tied_step(db_path, 260)
+    namespace(None)
+    step = Step("TiedFlow/1/fan", ledger=db_path)
+    html = step._repr_html_()
+    shown = [f"TiedFlow/1/fan/{i}<" for i in range(161, 261)]  # the newest 100
+    assert all(cell in html for cell in shown)
+    assert "TiedFlow/1/fan/160<" not in html and "more tasks" in html
+    small = Step(_record_small(db_path), ledger=db_path)._repr_html_()
+    assert "more tasks" not in small
+
+
+def _record_small(db: Path) -> str:
+    ledger = Ledger.open(db)
+    run_pk = ledger.create_run("SmallFlow", "1", params={}, user="t", code=None,
+                               script_name="small.py")  # fmt: skip
+    same = "2026-01-01T00:00:00.000000Z"
+    ledger.record_tasks([TaskRecord(run_pk, "fan", str(i), "succeeded", same, same)
+                         for i in range(1, 4)])  # fmt: skip
+    ledger.finish_run(run_pk, "succeeded")
+    Ledger.forget(db)
+    return "SmallFlow/1/fan"
