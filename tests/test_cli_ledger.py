@@ -205,7 +205,8 @@ def test_show_flow_and_run(lf: SimpleNamespace) -> None:
 
 def test_show_step_and_task(lf: SimpleNamespace) -> None:
     step = invoke_json(lf, "show", f"CliFlow/{lf.failed}/fan")
-    assert set(step) == {"kind", "pathspec", "flow", "run_id", "step", "tasks"}
+    assert set(step) == {"kind", "pathspec", "flow", "run_id", "step", "tasks",
+                         "task_count"}
     assert [(t["task_id"], t["status"], t["foreach_index"]) for t in step["tasks"]] == [
         ("2", "succeeded", 0), ("3", "succeeded", 1), ("4", "failed", 2)
     ]

@@ -83,9 +83,12 @@ def runs(ctx: click.Context, flow: str | None, status: str | None, tags: tuple[s
                    "freely; a pickle written on another machine needs --trust).")
 @click.option("--trust", is_flag=True,
               help="Allow --load to unpickle a value written on another machine.")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
+              help="For a step: list at most this many tasks, by task id (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (its 'kind' says which).")
 @click.pass_context
-def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bool) -> None:
+def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, limit: int,
+         as_json: bool) -> None:
     """Show a flow (its recent runs), a run (its steps in graph order, with task counts
     and statuses), a step (its tasks), a task (its artifacts: type, size, preview) or an
     artifact (its preview and metadata; the value with --load).
@@ -110,7 +113,7 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
         from ..provenance import trust as trust_ledger
 
         trust_ledger(ledger.path)
-    doc = shows.describe(ledger, parts, load=load)
+    doc = shows.describe(ledger, parts, load=load, limit=limit)
     if as_json:
         echo_json(doc)
     else:

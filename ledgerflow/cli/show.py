@@ -22,6 +22,7 @@ from .common import all_namespaces, clip, echo_table, printable_doc
 KINDS = ("flow", "run", "step", "task", "artifact")
 FLOW_RUNS = 10  # runs `show FLOW` lists
 LOG_TAIL = 10  # lines of each stream `show TASK` prints
+STEP_TASKS = 100  # tasks `show STEP` lists unless --limit says otherwise
 
 
 def tail(text: str, lines: int = LOG_TAIL) -> str:
@@ -29,8 +30,10 @@ def tail(text: str, lines: int = LOG_TAIL) -> str:
     return "".join(text.splitlines(keepends=True)[-lines:])
 
 
-def describe(ledger: Ledger, parts: list[str], load: bool = False) -> dict[str, Any]:
-    """The document for the object named by the pathspec `parts` (1 to 5 of them)."""
+def describe(ledger: Ledger, parts: list[str], load: bool = False,
+             limit: int = STEP_TASKS) -> dict[str, Any]:  # fmt: skip
+    """The document for the object named by the pathspec `parts` (1 to 5 of them). A step
+    lists its first `limit` tasks by task id (0: all) and counts them all (`task_count`)."""
     from ..client import DataArtifact, Flow, Run, Step, Task
 
     pathspec = "/".join(parts)
@@ -48,11 +51,11 @@ def describe(ledger: Ledger, parts: list[str], load: bool = False) -> dict[str, 
         step = parts[2]
         if len(parts) == 3:
             Step(pathspec, ledger=ledger)
-            tasks = reads.final_tasks(ledger, row["pk"], step)
+            tasks, total = reads.step_tasks(ledger, row["pk"], step, limit or None)
             return {
                 "kind": "step", "pathspec": pathspec, "flow": flow, "run_id": run_id,
-                "step": step, "tasks": [reads.task_record(run["pathspec"], t, run["status"])
-                                        for t in tasks],
+                "step": step, "task_count": total,
+                "tasks": [reads.task_record(run["pathspec"], t, run["status"]) for t in tasks],
             }  # fmt: skip
         task_id = parts[3]
         if len(parts) == 4:
@@ -128,8 +131,10 @@ def _status_summary(step: dict[str, Any]) -> str:
 
 
 def _echo_step(doc: dict[str, Any]) -> None:
-    tasks = doc["tasks"]
-    click.echo(f"Step {doc['pathspec']}: {len(tasks)} task{'s' if len(tasks) != 1 else ''}")
+    tasks, total = doc["tasks"], doc["task_count"]
+    shown = f" (the first {len(tasks)} by task id; --limit N for more, 0 for all)" \
+        if len(tasks) < total else ""
+    click.echo(f"Step {doc['pathspec']}: {total} task{'s' if total != 1 else ''}{shown}")
     failed = any(t["exception_type"] for t in tasks)
     headers = ["task id", "status", "attempt", "index", "started", "duration"]
     echo_table(headers + (["exception"] if failed else []), [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 from collections import namedtuple
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -182,10 +183,14 @@ def flow_html(flow: Any, limit: int = 10) -> str:
                      ["run", "status", "created_at", "tags"], rows)  # fmt: skip
 
 
-def step_html(step: Any) -> str:
-    """A step: each task's pathspec, status, attempt, foreach index and times."""
+def step_html(step: Any, limit: int = 100) -> str:
+    """A step: its newest `limit` tasks' pathspec, status, attempt, foreach index and times
+    (a 10,000-task foreach shows one page, not a 10,000-row table)."""
+    tasks = list(itertools.islice(step, limit + 1))
     rows = [[t.pathspec, t.status, t.current_attempt, t.index, t.created_at, t.finished_at]
-            for t in step]  # fmt: skip
+            for t in tasks[:limit]]  # fmt: skip
+    if len(tasks) > limit:
+        rows.append([f"... more tasks: iterate {step!r} for all", *[None] * 5])
     return html_rows(str(step), ["task", "status", "attempt", "index", "started_at",
                                  "finished_at"], rows)  # fmt: skip
 
