@@ -6,11 +6,11 @@ Two FTS5 indexes, both filled by the writer in the transaction that writes a tas
 its value, so searching never loads or unpickles a value; `task_fts` holds each task
 attempt's stdout, stderr and exception ("builtins.ValueError: bad item"), one row each,
 its rowid `task id * 4 + kind` (see TEXT_KINDS) so a task's rows are found without a scan.
-`index_task_text()` is what the writer calls; `forget_run_text()` what `rm` calls;
-`rebuild_task_index()` the rebuild path (a migration, `doctor --repair`). Plain words are matched as given (`keyword-17` finds the phrase
+How the indexes are created, filled, rebuilt and dropped is search_index.py's; this module
+only reads them. Plain words are matched as given (`keyword-17` finds the phrase
 "keyword 17"; `resnet50_v2` is found by `resnet50` or `v2` too); FTS5 syntax — "phrases",
 prefix*, AND/OR/NOT, NEAR, column:filters — passes through when the query uses it.
-Prefix queries of 2 to 8 characters read a prefix index (PREFIX_LENGTHS), so they cost
+Prefix queries of 2 to 8 characters read a prefix index (search_index.PREFIX_LENGTHS), so they cost
 what a plain word costs. Ranking is bm25 over the matches, or, for a query matching more
 than RANK_WINDOW (2,000) artifacts, over the most recent 2,000 of them: FTS5 ranks every
 match it is given, so this
@@ -27,6 +27,7 @@ from typing import Any
 from .clock import stored_iso
 from .exceptions import LedgerflowError, SearchError
 from .query import connect_readonly
+from .search_index import TEXT_KINDS
 from .structs import struct
 
 # A query using any of these is FTS5 syntax and passes through unchanged.
@@ -37,106 +38,7 @@ RANK_WINDOW = 2000
 _WEIGHTS = (4.0, 1.0, 1.0, 1.0)
 # What a search can look in (`kind=`), and the codes of task_fts rows (rowid % 4).
 KINDS = ("artifact", "log", "exception")
-TEXT_KINDS = {"stdout": 0, "stderr": 1, "exception": 2}
 _TEXT_NAMES = {code: name for name, code in TEXT_KINDS.items()}
-TASK_FTS_DDL = "create virtual table task_fts using fts5(text, tokenize = 'unicode61')"
-# Prefix indexes for 2- to 8-character prefixes: FTS5 answers `resnet5*` by merging the
-# whole doclist of every word starting with it (a search for `resnet5*`: 21 ms of CPU at
-# 100k runs, growing with the ledger) unless it indexes prefixes of that exact length, when the query reads one
-# doclist lazily like a plain word (that search: 8.5 ms). Longer prefixes match few words: cheap anyway.
-# The cost: the artifact index grows from 42 to ~190 MB at 1M artifacts (about 16% of the
-# ledger). Logs (task_fts) keep no prefix index: their text is much larger.
-PREFIX_LENGTHS = "2 3 4 5 6 7 8"
-ARTIFACT_FTS_DDL = (
-    "create virtual table artifact_fts using fts5("
-    f"name, flow, step, preview, tokenize = 'unicode61', prefix = '{PREFIX_LENGTHS}')"
-)
-
-
-# -- the task text index (the writer's side) ---------------------------------------------
-
-
-def index_task_text(conn: sqlite3.Connection, task_pk: int) -> None:
-    """Index a task attempt's logs (whatever the log table holds for it) and exception.
-    Called by the writer in the transaction that writes the task."""
-    # Two primary-key/index lookups, no join: this runs once per task in the writer.
-    texts: dict[str, list[str]] = {}
-    for stream, text in conn.execute(
-        "select stream, text from log where task_id = ? and text != '' order by rowid",
-        (task_pk,),
-    ):
-        texts.setdefault(stream, []).append(text)
-    rows = [(task_pk * 4 + TEXT_KINDS[stream], "".join(parts))
-            for stream, parts in texts.items() if stream in TEXT_KINDS]  # fmt: skip
-    failed = conn.execute(
-        "select exception_type, exception from task where id = ? and exception_type is not null",
-        (task_pk,),
-    ).fetchone()
-    if failed is not None:
-        rows.append((task_pk * 4 + TEXT_KINDS["exception"], f"{failed[0]}: {failed[1] or ''}"))
-    if rows:
-        conn.executemany("insert or replace into task_fts(rowid, text) values (?, ?)", rows)
-
-
-def forget_run_text(conn: sqlite3.Connection, run_pk: int) -> None:
-    """Drop a run's rows from task_fts (a virtual table: deletes do not cascade into it)."""
-    conn.execute(
-        "delete from task_fts where rowid in (select t.id * 4 + k.code from task t, "
-        "(select 0 as code union all select 1 union all select 2) k where t.run_id = ?)",
-        (run_pk,),
-    )
-
-
-def add_prefix_indexes(conn: sqlite3.Connection) -> None:
-    """Rebuild artifact_fts with prefix indexes (an FTS5 table's options cannot be altered):
-    a new table filled from the old one's stored columns, then the old one dropped."""
-    conn.execute("alter table artifact_fts rename to artifact_fts_unprefixed")
-    conn.execute(ARTIFACT_FTS_DDL)
-    conn.execute(
-        "insert into artifact_fts(rowid, name, flow, step, preview) "
-        "select rowid, name, flow, step, preview from artifact_fts_unprefixed"
-    )
-    conn.execute("drop table artifact_fts_unprefixed")
-
-
-def rebuild_task_index(conn: sqlite3.Connection) -> int:
-    """Fill task_fts anew from every task's logs and exception; returns the rows indexed."""
-    conn.execute("delete from task_fts")
-    rows = _task_texts(conn, "", ())
-    conn.executemany("insert into task_fts(rowid, text) values (?, ?)", rows)
-    return len(rows)
-
-
-def task_index_counts(conn: sqlite3.Connection) -> tuple[int, int]:
-    """(rows in task_fts, rows it should have): doctor's check that the index is whole."""
-    indexed = conn.execute("select count(*) from task_fts").fetchone()[0]
-    expected = conn.execute(
-        "select (select count(*) from (select distinct task_id, stream from log "
-        "where text != '' and stream in ('stdout', 'stderr'))) + "
-        "(select count(*) from task where exception_type is not null)"
-    ).fetchone()[0]
-    return int(indexed), int(expected)
-
-
-def _task_texts(conn: sqlite3.Connection, where: str,
-                params: tuple[Any, ...]) -> list[tuple[int, str]]:  # fmt: skip
-    # Logs in rowid order, so a log written in several rows (while the task ran) reads whole.
-    logs: dict[tuple[int, str], list[str]] = {}
-    for task_pk, stream, text in conn.execute(
-        f"select l.task_id, l.stream, l.text from log l join task t on t.id = l.task_id "
-        f"{where} order by l.rowid", params,
-    ):  # fmt: skip
-        if text and stream in TEXT_KINDS:
-            logs.setdefault((task_pk, stream), []).append(text)
-    rows = [(pk * 4 + TEXT_KINDS[stream], "".join(parts)) for (pk, stream), parts in logs.items()]
-    cond = f"{where} and" if where else "where"
-    rows += [(pk * 4 + TEXT_KINDS["exception"], f"{etype}: {message or ''}")
-             for pk, etype, message in conn.execute(
-                 f"select t.id, t.exception_type, t.exception from task t {cond} "
-                 "t.exception_type is not null", params)]  # fmt: skip
-    return rows
-
-
 @struct(frozen=True)
 class SearchHit:
     """One artifact, task log or task exception matching a search, best first. For a log

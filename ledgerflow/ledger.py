@@ -39,14 +39,13 @@ from .connections import (
     warn_stale,
 )
 from .exceptions import LedgerError, LedgerReadOnlyError, LedgerSchemaError
-from .fulltext import index_task_text
 from .identify import CORE_TABLES, table_names, unknown_objects, unreadable
 from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .records import TaskRecord
-from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION, searchable
-from .secrets_check import index_text
+from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
+from .search_index import index_artifacts, index_task_text
 
 WRITE_RETRIES = 5
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
@@ -673,16 +672,9 @@ class Ledger:
                 for i, a in enumerate(rec.artifacts)
             ],
         )
-        flow_name, step = self._flow_name(conn, rec.run_pk), rec.step
-        conn.executemany(
-            "insert into artifact_fts(rowid, name, flow, step, preview) values (?, ?, ?, ?, ?)",
-            [
-                # suspected credentials are never indexed (secrets_check.index_text)
-                (first_id + i, a.name, flow_name, step, index_text(a.name, a.preview))
-                for i, a in enumerate(rec.artifacts)
-                if searchable(a.name, a.inherited)
-            ],
-        )
+        flow_name = self._flow_name(conn, rec.run_pk)
+        index_artifacts(conn, ((first_id + i, a.name, a.inherited, flow_name, rec.step, a.preview)
+                               for i, a in enumerate(rec.artifacts)))  # fmt: skip
 
 
 # Tasks a run left running when it ended or died: they stopped without an outcome.

@@ -128,7 +128,7 @@ def index_runs_by_created_at(conn: sqlite3.Connection) -> None:
 def _index_task_logs_and_exceptions(conn: sqlite3.Connection) -> None:
     """Full-text index over task logs and exception text (`search --kind log|exception`),
     filled from what the ledger already holds."""
-    from .fulltext import TASK_FTS_DDL, rebuild_task_index
+    from .search_index import TASK_FTS_DDL, rebuild_task_index
 
     conn.execute(TASK_FTS_DDL)
     rebuild_task_index(conn)
@@ -148,8 +148,8 @@ def _imported_runs_table(conn: sqlite3.Connection) -> None:
 def index_search_prefixes(conn: sqlite3.Connection) -> None:
     """Prefix searches (`resnet5*`) read one doclist instead of merging every matching
     word's (5 ms for the merge alone at 100k runs, growing), now 0.2 ms (see
-    fulltext.PREFIX_LENGTHS). On a ledger of 1M artifacts the rebuild takes ~18 s, once."""
-    from .fulltext import add_prefix_indexes
+    search_index.PREFIX_LENGTHS). On a ledger of 1M artifacts the rebuild takes ~18 s, once."""
+    from .search_index import add_prefix_indexes
 
     add_prefix_indexes(conn)
 

@@ -27,11 +27,10 @@ from .blobstore import check_meta
 from .cards.storage import copy_card_rows, has_card_table
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
-from .fulltext import index_task_text
 from .ledger import Ledger
 from .location import existing_ledger
 from .schema import searchable
-from .secrets_check import index_text
+from .search_index import index_artifacts, index_task_text
 from .structs import field, struct
 from .trust_store import run_trusted
 
@@ -303,11 +302,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
             if searchable(name, inherited):
                 (preview,) = conn.execute("select preview from blob where sha = ?",
                                           (sha,)).fetchone()  # fmt: skip
-                conn.execute(
-                    "insert into artifact_fts(rowid, name, flow, step, preview) "
-                    "values (?, ?, ?, ?, ?)",
-                    (next_id, name, flow_name, step, index_text(name, preview)),
-                )
+                index_artifacts(conn, [(next_id, name, inherited, flow_name, step, preview)])
             next_id += 1
         for stream, text in source.execute("select stream, text from log where task_id = ?",
                                            (old_task,)).fetchall():  # fmt: skip

@@ -20,12 +20,11 @@ from typing import Any
 
 from .clock import stored_iso
 from .exceptions import CorruptBlobError, LedgerflowError
-from .fulltext import forget_run_text, rebuild_task_index, task_index_counts
 from .identify import JSON_COLUMNS, unknown_objects
 from .ledger import Ledger
 from .liveness import run_is_dead
-from .schema import SEARCHABLE_SQL
-from .secrets_check import index_text
+from .search_index import artifact_index_problems, forget_run, task_index_counts
+from .search_index import rebuild as rebuild_search_indexes
 from .sharing import resolve_runs
 from .structs import field, struct
 
@@ -76,13 +75,7 @@ def rm(
         return [names[pk] for pk in pks]
     with ledger.write() as conn:
         for pk in pks:
-            # The search index is a virtual table: foreign keys do not cascade into it.
-            conn.execute(
-                "delete from artifact_fts where rowid in (select a.id from artifact a "
-                "join task t on t.id = a.task_id where t.run_id = ?)",
-                (pk,),
-            )
-            forget_run_text(conn, pk)
+            forget_run(conn, pk)  # the search indexes are virtual tables: no cascade
             conn.execute("delete from run where id = ?", (pk,))
     return [names[pk] for pk in pks]
 
@@ -308,24 +301,8 @@ def blob_users(ledger: Ledger, sha: str) -> list[str]:
     return artifacts + objects
 
 
-def _expected_search_rows(ledger: Ledger) -> int:
-    return ledger.execute(
-        f"select count(*) from artifact a where {SEARCHABLE_SQL}"
-    ).fetchone()[0]
-
-
 def _check_search_index(ledger: Ledger, report: DoctorReport) -> None:
-    indexed = ledger.execute("select count(*) from artifact_fts").fetchone()[0]
-    expected = _expected_search_rows(ledger)
-    if indexed != expected:
-        report.problems.append(
-            f"search index has {indexed} entries for {expected} searchable artifacts"
-        )
-    orphans = ledger.execute(
-        "select count(*) from artifact_fts where rowid not in (select id from artifact)"
-    ).fetchone()[0]
-    if orphans:
-        report.problems.append(f"search index has {orphans} entries for deleted artifacts")
+    report.problems += artifact_index_problems(ledger.conn)
     indexed, expected = task_index_counts(ledger.conn)
     if indexed != expected:
         report.problems.append(f"search index has {indexed} entries for {expected} task logs "
@@ -337,21 +314,7 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
     report.repaired += [f"marked {spec} as crashed" for spec in crashed]
     if any(p.startswith("search index") for p in report.problems):
         with ledger.write() as conn:
-            conn.execute("delete from artifact_fts")
-            rows = conn.execute(
-                "select a.id, a.name, f.name, t.step, b.preview from artifact a "
-                "join blob b on b.sha = a.sha "
-                "join task t on t.id = a.task_id join run r on r.id = t.run_id "
-                "join flow f on f.id = r.flow_id "
-                f"where {SEARCHABLE_SQL}"
-            )
-            conn.executemany(
-                "insert into artifact_fts(rowid, name, flow, step, preview) "
-                "values (?, ?, ?, ?, ?)",
-                # suspected credentials are never indexed (secrets_check.index_text)
-                ((i, n, f, st, index_text(n, p or "")) for i, n, f, st, p in rows.fetchall()),
-            )
-            rebuild_task_index(conn)
+            rebuild_search_indexes(conn)
         report.repaired.append("rebuilt the search index")
 
 

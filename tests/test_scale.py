@@ -243,8 +243,8 @@ def _downgrade_search_index(db: Path) -> None:
 
 def test_old_ledger_gets_prefix_indexes_and_finds_the_same(wide_run, tmp_path):
     from ledgerflow import search
-    from ledgerflow.fulltext import PREFIX_LENGTHS
     from ledgerflow.schema import MIGRATIONS
+    from ledgerflow.search_index import PREFIX_LENGTHS
 
     db = tmp_path / "old.db"
     src = sqlite3.connect(wide_run[0])
@@ -275,7 +275,7 @@ def test_old_ledger_gets_prefix_indexes_and_finds_the_same(wide_run, tmp_path):
 
 
 def test_a_new_ledger_has_prefix_indexes_and_its_writer_fills_them(wide_run):
-    from ledgerflow.fulltext import PREFIX_LENGTHS
+    from ledgerflow.search_index import PREFIX_LENGTHS
 
     db = wide_run[0]
     ddl = query(db, "select sql from sqlite_master where name = 'artifact_fts'")[0][0]

@@ -1,0 +1,189 @@
+"""The full-text indexes' whole life: their tables, filling them as tasks are written,
+dropping a run's rows, rebuilding and checking them. fulltext.py reads them (search).
+
+`artifact_fts` holds each produced artifact's name, flow, step and a bounded text preview
+of its value (never a suspected credential: secrets_check.index_text), its rowid the
+artifact's id. `task_fts` holds each task attempt's stdout, stderr and exception, one row
+each, its rowid `task id * 4 + kind` (TEXT_KINDS), so a task's rows are found without a scan.
+
+Why no triggers keep them in step (as sqlite-utils' enable_fts does): ledgerflow opens
+files with `trusted_schema=OFF` (a ledger may come from someone else), and SQLite then
+refuses to let a trigger write to an FTS5 table ("unsafe use of virtual table"). So the
+writer fills them in the transaction that writes a task (`index_artifacts`,
+`index_task_text`), `rm` drops a run's rows (`forget_run`: deletes do not cascade into a
+virtual table), and `doctor --repair` and migrations rebuild them (`rebuild`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+
+from .schema import SEARCHABLE_SQL, searchable
+from .secrets_check import index_text
+
+TEXT_KINDS = {"stdout": 0, "stderr": 1, "exception": 2}
+
+
+# -- artifacts ----------------------------------------------------------------------------
+
+
+def index_artifacts(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, bool, str, str, str]]) -> None:
+    """Index produced artifacts: (artifact id, name, inherited, flow, step, preview) rows;
+    inherited and internal ones are skipped (schema.searchable)."""
+    conn.executemany(
+        "insert into artifact_fts(rowid, name, flow, step, preview) values (?, ?, ?, ?, ?)",
+        [(pk, name, flow, step, index_text(name, preview or ""))
+         for pk, name, inherited, flow, step, preview in rows
+         if searchable(name, inherited)],
+    )  # fmt: skip
+
+
+def rebuild_artifact_index(conn: sqlite3.Connection) -> None:
+    conn.execute("delete from artifact_fts")
+    rows = conn.execute(
+        "select a.id, a.name, f.name, t.step, b.preview from artifact a "
+        "join blob b on b.sha = a.sha join task t on t.id = a.task_id "
+        f"join run r on r.id = t.run_id join flow f on f.id = r.flow_id where {SEARCHABLE_SQL}"
+    )
+    conn.executemany(
+        "insert into artifact_fts(rowid, name, flow, step, preview) values (?, ?, ?, ?, ?)",
+        ((i, n, f, st, index_text(n, p or "")) for i, n, f, st, p in rows.fetchall()),
+    )
+
+
+def artifact_index_problems(conn: sqlite3.Connection) -> list[str]:
+    """What doctor reports about artifact_fts: entries missing or left over."""
+    problems = []
+    indexed = conn.execute("select count(*) from artifact_fts").fetchone()[0]
+    expected = conn.execute(f"select count(*) from artifact a where {SEARCHABLE_SQL}").fetchone()[0]
+    if indexed != expected:
+        problems.append(f"search index has {indexed} entries for {expected} searchable artifacts")
+    orphans = conn.execute(
+        "select count(*) from artifact_fts where rowid not in (select id from artifact)"
+    ).fetchone()[0]
+    if orphans:
+        problems.append(f"search index has {orphans} entries for deleted artifacts")
+    return problems
+
+
+# -- both -----------------------------------------------------------------------------------
+
+
+def forget_run(conn: sqlite3.Connection, run_pk: int) -> None:
+    """Drop a run's rows from both indexes, before the run itself is deleted."""
+    conn.execute(
+        "delete from artifact_fts where rowid in (select a.id from artifact a "
+        "join task t on t.id = a.task_id where t.run_id = ?)",
+        (run_pk,),
+    )
+    forget_run_text(conn, run_pk)
+
+
+def rebuild(conn: sqlite3.Connection) -> None:
+    """Both indexes anew from what the ledger holds (doctor --repair)."""
+    rebuild_artifact_index(conn)
+    rebuild_task_index(conn)
+
+
+# -- task logs and exceptions -------------------------------------------------------------
+
+
+TASK_FTS_DDL = "create virtual table task_fts using fts5(text, tokenize = 'unicode61')"
+# Prefix indexes for 2- to 8-character prefixes: FTS5 answers `resnet5*` by merging the
+# whole doclist of every word starting with it (a search for `resnet5*`: 21 ms of CPU at
+# 100k runs, growing with the ledger) unless it indexes prefixes of that exact length, when the query reads one
+# doclist lazily like a plain word (that search: 8.5 ms). Longer prefixes match few words: cheap anyway.
+# The cost: the artifact index grows from 42 to ~190 MB at 1M artifacts (about 16% of the
+# ledger). Logs (task_fts) keep no prefix index: their text is much larger.
+PREFIX_LENGTHS = "2 3 4 5 6 7 8"
+ARTIFACT_FTS_DDL = (
+    "create virtual table artifact_fts using fts5("
+    f"name, flow, step, preview, tokenize = 'unicode61', prefix = '{PREFIX_LENGTHS}')"
+)
+
+
+
+
+def index_task_text(conn: sqlite3.Connection, task_pk: int) -> None:
+    """Index a task attempt's logs (whatever the log table holds for it) and exception.
+    Called by the writer in the transaction that writes the task."""
+    # Two primary-key/index lookups, no join: this runs once per task in the writer.
+    texts: dict[str, list[str]] = {}
+    for stream, text in conn.execute(
+        "select stream, text from log where task_id = ? and text != '' order by rowid",
+        (task_pk,),
+    ):
+        texts.setdefault(stream, []).append(text)
+    rows = [(task_pk * 4 + TEXT_KINDS[stream], "".join(parts))
+            for stream, parts in texts.items() if stream in TEXT_KINDS]  # fmt: skip
+    failed = conn.execute(
+        "select exception_type, exception from task where id = ? and exception_type is not null",
+        (task_pk,),
+    ).fetchone()
+    if failed is not None:
+        rows.append((task_pk * 4 + TEXT_KINDS["exception"], f"{failed[0]}: {failed[1] or ''}"))
+    if rows:
+        conn.executemany("insert or replace into task_fts(rowid, text) values (?, ?)", rows)
+
+
+def forget_run_text(conn: sqlite3.Connection, run_pk: int) -> None:
+    """Drop a run's rows from task_fts (a virtual table: deletes do not cascade into it)."""
+    conn.execute(
+        "delete from task_fts where rowid in (select t.id * 4 + k.code from task t, "
+        "(select 0 as code union all select 1 union all select 2) k where t.run_id = ?)",
+        (run_pk,),
+    )
+
+
+def add_prefix_indexes(conn: sqlite3.Connection) -> None:
+    """Rebuild artifact_fts with prefix indexes (an FTS5 table's options cannot be altered):
+    a new table filled from the old one's stored columns, then the old one dropped."""
+    conn.execute("alter table artifact_fts rename to artifact_fts_unprefixed")
+    conn.execute(ARTIFACT_FTS_DDL)
+    conn.execute(
+        "insert into artifact_fts(rowid, name, flow, step, preview) "
+        "select rowid, name, flow, step, preview from artifact_fts_unprefixed"
+    )
+    conn.execute("drop table artifact_fts_unprefixed")
+
+
+def rebuild_task_index(conn: sqlite3.Connection) -> int:
+    """Fill task_fts anew from every task's logs and exception; returns the rows indexed."""
+    conn.execute("delete from task_fts")
+    rows = _task_texts(conn, "", ())
+    conn.executemany("insert into task_fts(rowid, text) values (?, ?)", rows)
+    return len(rows)
+
+
+def task_index_counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    """(rows in task_fts, rows it should have): doctor's check that the index is whole."""
+    indexed = conn.execute("select count(*) from task_fts").fetchone()[0]
+    expected = conn.execute(
+        "select (select count(*) from (select distinct task_id, stream from log "
+        "where text != '' and stream in ('stdout', 'stderr'))) + "
+        "(select count(*) from task where exception_type is not null)"
+    ).fetchone()[0]
+    return int(indexed), int(expected)
+
+
+def _task_texts(conn: sqlite3.Connection, where: str,
+                params: tuple[Any, ...]) -> list[tuple[int, str]]:  # fmt: skip
+    # Logs in rowid order, so a log written in several rows (while the task ran) reads whole.
+    logs: dict[tuple[int, str], list[str]] = {}
+    for task_pk, stream, text in conn.execute(
+        f"select l.task_id, l.stream, l.text from log l join task t on t.id = l.task_id "
+        f"{where} order by l.rowid", params,
+    ):  # fmt: skip
+        if text and stream in TEXT_KINDS:
+            logs.setdefault((task_pk, stream), []).append(text)
+    rows = [(pk * 4 + TEXT_KINDS[stream], "".join(parts)) for (pk, stream), parts in logs.items()]
+    cond = f"{where} and" if where else "where"
+    rows += [(pk * 4 + TEXT_KINDS["exception"], f"{etype}: {message or ''}")
+             for pk, etype, message in conn.execute(
+                 f"select t.id, t.exception_type, t.exception from task t {cond} "
+                 "t.exception_type is not null", params)]  # fmt: skip
+    return rows
+
+
