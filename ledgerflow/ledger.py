@@ -42,6 +42,10 @@ WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 BACKGROUND_CHECKPOINT_BYTES = 8 << 20
 CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
 MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
+# Set in processes that must never open a ledger: the Dask workers DaskExecutor starts (and
+# the tests' workers). Their tasks get inputs shipped and return blobs; an open there is a
+# bug, or a step calling the Client API where the ledger is not.
+FORBID_ENV = "LEDGERFLOW_FORBID_LEDGER"
 
 
 class RawCache:
@@ -83,6 +87,12 @@ class Ledger:
     def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None,
                  task: bool = False):  # fmt: skip
         self.path = Path(path).absolute()
+        if os.environ.get(FORBID_ENV):
+            raise LedgerError(
+                f"this process may not open a ledger ({self.path}): it is a remote worker "
+                f"({FORBID_ENV} is set); a step run on Dask gets its inputs through self, "
+                "so read other runs before the run, not with the Client API inside a step"
+            )
         # A task's own process opens the run's ledger as it is: never creating the file (it
         # may have been deleted mid-run), migrating it or marking runs crashed.
         self._task = task
@@ -627,7 +637,8 @@ class Ledger:
         cur = conn.execute(
             "insert into task(run_id, step, task_id, attempt, status, started_at, finished_at,"
             " foreach_index, foreach_stack, exception_type, exception, traceback,"
-            " origin_pathspec, transition) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " origin_pathspec, transition, host)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 rec.run_pk,
                 rec.step,
@@ -643,6 +654,7 @@ class Ledger:
                 rec.traceback,
                 rec.origin_pathspec,
                 json.dumps(rec.transition) if rec.transition is not None else None,
+                rec.host,
             ),
         )
         task_pk = int(cur.lastrowid)
@@ -664,7 +676,8 @@ class Ledger:
         assert rec.pk is not None
         conn.execute(
             "update task set status = ?, finished_at = ?, exception_type = ?,"
-            " exception = ?, traceback = ?, origin_pathspec = ?, transition = ? where id = ?",
+            " exception = ?, traceback = ?, origin_pathspec = ?, transition = ?, host = ?"
+            " where id = ?",
             (
                 rec.status,
                 rec.finished_at,
@@ -673,6 +686,7 @@ class Ledger:
                 rec.traceback,
                 rec.origin_pathspec,
                 json.dumps(rec.transition) if rec.transition is not None else None,
+                rec.host,
                 rec.pk,
             ),
         )

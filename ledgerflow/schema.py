@@ -135,9 +135,16 @@ def _index_task_logs_and_exceptions(conn: sqlite3.Connection) -> None:
     rebuild_task_index(conn)
 
 
+def add_task_host(conn: sqlite3.Connection) -> None:
+    """The machine a task ran on, where it is not the run's (a Dask worker); NULL for tasks
+    that ran on the run's own machine."""
+    conn.execute("alter table task add column host text")
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [
     _v1_schema, add_card_table, index_runs_by_created_at, _index_task_logs_and_exceptions,
+    add_task_host,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
