@@ -30,7 +30,7 @@ _GLOBAL_FLAGS = {"--quiet", "--debug", "--no-pylint", "--pylint"}
 _GLOBAL_VALUES = {"--db", "--metadata", "--datastore", "--datastore-root", "--environment",
                   "--event-logger", "--monitor"}  # fmt: skip
 _RUN_OPTIONS = {"--tag", "--max-workers", "--executor", "--max-num-splits", "--run-id-file",
-                "--runner-attribute-file", "--max-log-size"}  # fmt: skip
+                "--runner-attribute-file", "--max-log-size", "--dask-scheduler"}  # fmt: skip
 _INT = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
@@ -150,6 +150,8 @@ def _run_options(globals_: dict[str, list[str]], given: dict[str, list[str]]) ->
         options.executor = given["--executor"][-1]
         if options.executor not in EXECUTOR_NAMES:
             return None
+    if "--dask-scheduler" in given:
+        options.dask_scheduler = given["--dask-scheduler"][-1] or None
     for option, attr in (("--run-id-file", "run_id_file"),
                          ("--runner-attribute-file", "runner_attribute_file")):  # fmt: skip
         if option in given:
