@@ -143,6 +143,8 @@ def test_a_failing_task_under_catch(cluster, tmp_path):
     proc = run_flow(DASK / "caught.py", "--fail_at_end", "true", *dask_args(cluster), db=db,
                     check=1)  # fmt: skip
     assert "KeyError: 'uncaught on the worker'" in proc.stderr
+    # the flow's code went by value, and its traceback still names the user's file and line
+    assert f'File "{DASK / "caught.py"}", line' in proc.stderr
     assert query(db, "select t.status from task t join run r on r.id = t.run_id "
                      "where step = 'end' and r.run_id = ?", (latest_run(db),)) == [("failed",)]
 

@@ -126,8 +126,8 @@ class DaskExecutor(Executor):
         if self.client is None:
             address = self._scheduler or os.environ.get(SCHEDULER_ENV)
             try:
-                if address:
-                    self.client = distributed.Client(address, timeout="10s")
+                if address:  # waits distributed.comm.timeouts.connect (30 s by default)
+                    self.client = distributed.Client(address)
                 else:
                     self._cluster = local_cluster()
                     self.client = distributed.Client(self._cluster)
@@ -326,6 +326,7 @@ def run_on_worker(spec: TaskSpec, flow: bytes, inputs: dict[str, tuple[str, byte
             import cloudpickle
 
             cls, graph = cloudpickle.loads(flow)
+            restore_filenames(cls, spec.flow_file)
             _WORKER_FLOWS[token] = (cls, graph)
             register_flow_class(cls, spec.flow_module)
             _GRAPHS[cls] = graph
@@ -334,6 +335,35 @@ def run_on_worker(spec: TaskSpec, flow: bytes, inputs: dict[str, tuple[str, byte
     sink.close()
     result.host = hostname()
     return result, sink.text["stdout"], sink.text["stderr"]
+
+
+def restore_filenames(cls: type, flow_file: str) -> None:
+    """Code shipped by value comes with its file name replaced by '<dynamic-code>'
+    (cloudpickle's choice): give the flow's steps, and the functions of the flow file they
+    call, their file back, so tracebacks and failure locations name the user's lines."""
+    import types
+
+    def fix(code: types.CodeType) -> types.CodeType:
+        if code.co_filename != "<dynamic-code>":
+            return code
+        consts = tuple(fix(c) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+        return code.replace(co_filename=flow_file, co_consts=consts)
+
+    seen: set[int] = set()
+
+    def visit(value: Any) -> None:
+        func = getattr(value, "__func__", value)  # staticmethod/classmethod
+        if not isinstance(func, types.FunctionType) or id(func) in seen:
+            return
+        seen.add(id(func))
+        func.__code__ = fix(func.__code__)
+        for name in func.__code__.co_names:
+            visit(func.__globals__.get(name))
+        visit(getattr(func, "__wrapped__", None))
+
+    for klass in cls.__mro__:
+        for value in vars(klass).values():
+            visit(value)
 
 
 class ShippedBlobs:
