@@ -72,7 +72,7 @@ class DaskExecutor(Executor):
         ledger = self._ledger(spec.ledger_path)
         shas = {r.sha for refs in spec.inputs for r in refs.values()}
         shas |= {r.sha for r in spec.constants.values()}
-        inputs = {sha: self._ship_blob(sha, ledger) for sha in sorted(shas)}
+        inputs = self._ship_blobs(shas, ledger)
         # The class is registered on workers under a name of its own (its code's hash), so
         # two flows named alike, or two versions of one, never mix on a shared cluster.
         remote = replace(spec, flow_module=f"{spec.flow_module}@{token}")
@@ -163,16 +163,23 @@ class DaskExecutor(Executor):
                 self._flows[cls] = shipped
         return shipped
 
-    def _ship_blob(self, sha: str, ledger: Any) -> Any:
+    def _ship_blobs(self, shas: set[str], ledger: Any) -> dict[str, Any]:
+        """The scattered futures of these blobs; those not on the cluster yet (or lost with
+        a worker) are read from the ledger and scattered, in one call."""
         with self._ship_lock:
-            future = self._blobs.get(sha)
-        if future is None or future.status != "finished":
-            encoding, raw = ledger.read_raw(sha)
-            key = f"ledgerflow-blob-{sha}"
-            future = self.client.scatter({key: (encoding, bytes(raw))}, hash=False)[key]
+            have = {sha: self._blobs.get(sha) for sha in shas}
+        missing = sorted(sha for sha, f in have.items() if f is None or f.status != "finished")
+        if missing:
+            data = {}
+            for sha in missing:
+                encoding, raw = ledger.read_raw(sha)
+                data[f"ledgerflow-blob-{sha}"] = (encoding, bytes(raw))
+            scattered = self.client.scatter(data, hash=False)
+            del data  # the workers hold them now
             with self._ship_lock:
-                self._blobs[sha] = future
-        return future
+                for sha in missing:
+                    have[sha] = self._blobs[sha] = scattered[f"ledgerflow-blob-{sha}"]
+        return have
 
     def _forget_lost(self) -> None:
         """After a worker died: stop using what was scattered to it alone (Dask cannot
