@@ -6,6 +6,7 @@ through the real CLI, pointed at it with --dask-scheduler."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -222,3 +223,48 @@ def test_dask_executor_from_python(cluster, tmp_path):
     assert outcome.status == "succeeded"
     assert load_artifact(tmp_path / "py.db", outcome.run_id, "join", "values") == [10, 20, 30]
     assert cluster[1].status == "running"  # a client passed in stays open
+
+
+def running_work(db: Path) -> bool:
+    import sqlite3
+
+    try:
+        return bool(query(db, "select 1 from task where step = 'work' and status = 'running'"))
+    except sqlite3.OperationalError:  # the run has not made its tables yet
+        return False
+
+
+def test_a_lost_scheduler_fails_the_run_and_resume_completes_it(cluster, tmp_path):
+    import time
+
+    from ledgerflow.executors.dask import local_cluster
+
+    db, hold = tmp_path / "l.db", tmp_path / "hold"
+    hold.touch()
+    doomed = local_cluster(n_workers=1)
+    proc = subprocess.Popen(
+        [sys.executable, str(DASK / "waits.py"), "--db", str(db), "--quiet", "run", "--hold",
+         str(hold), "--executor", "dask", "--dask-scheduler", doomed.scheduler_address],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not running_work(db):
+            time.sleep(0.05)
+        doomed.sync(doomed.scheduler.close)  # the scheduler goes away mid-task
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        for nanny in doomed.workers.values():  # no scheduler to say goodbye to: just end them
+            nanny.process.process.kill()
+        with contextlib.suppress(Exception):
+            doomed.close(timeout=1)
+    assert proc.returncode == 1
+    assert f"lost the Dask scheduler at {doomed.scheduler_address}; `resume` continues" in err
+    assert "Traceback" not in err
+    origin = latest_run(db)
+    assert query(db, "select status from runs where run_id = ?", (origin,)) == [("failed",)]
+    hold.unlink()
+    run_flow(DASK / "waits.py", *dask_args(cluster), db=db, command="resume")
+    resumed = latest_run(db)
+    assert query(db, "select status from runs where run_id = ?", (resumed,)) == [("succeeded",)]
+    assert load_artifact(db, resumed, "join", "values") == [2, 4]

@@ -67,23 +67,29 @@ class DaskExecutor(Executor):
     # -- the contract -----------------------------------------------------------------------
 
     def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
-        client = self._start()
-        token, flow = self._ship_flow(spec)
+        client = self._start()  # a scheduler that cannot be reached: one line, no run
         ledger = self._ledger(spec.ledger_path)
-        shas = {r.sha for refs in spec.inputs for r in refs.values()}
-        shas |= {r.sha for r in spec.constants.values()}
-        inputs = self._ship_blobs(shas, ledger)
-        # The class is registered on workers under a name of its own (its code's hash), so
-        # two flows named alike, or two versions of one, never mix on a shared cluster.
-        remote = replace(spec, flow_module=f"{spec.flow_module}@{token}")
         key = f"ledgerflow-task-{spec.run_id}-{spec.task_id}-{spec.attempt}-{uuid.uuid4().hex[:8]}"
         task = _Task(key, spec, output)
         with self._lock:
             self._tasks[key] = task
-        task.dask_future = client.submit(
-            run_on_worker, remote, flow, inputs, self._topic, key, ledger.chunk_size,
-            key=key, pure=False, retries=0,
-        )  # fmt: skip
+        try:
+            token, flow = self._ship_flow(spec)
+            shas = {r.sha for refs in spec.inputs for r in refs.values()}
+            shas |= {r.sha for r in spec.constants.values()}
+            inputs = self._ship_blobs(shas, ledger)
+            # The class is registered on workers under a name of its own (its code's hash),
+            # so two flows named alike, or two versions of one, never mix on a shared cluster.
+            remote = replace(spec, flow_module=f"{spec.flow_module}@{token}")
+            task.dask_future = client.submit(
+                run_on_worker, remote, flow, inputs, self._topic, key, ledger.chunk_size,
+                key=key, pure=False, retries=0,
+            )  # fmt: skip
+        except LedgerflowError:
+            raise  # the ledger's own errors stop the run as with any executor
+        except Exception as e:  # the scheduler went away mid-run, most likely
+            self._complete(task, _failed(task, "failed", self._failure(e)))
+            return task.future
         task.dask_future.add_done_callback(lambda f: self._finish(task, f))
         return task.future
 
@@ -110,9 +116,16 @@ class DaskExecutor(Executor):
                 future.release()
         self._blobs.clear()
         self._flows.clear()
+        if self._lost:
+            # The client's reconnection attempts would log a traceback each on the way out;
+            # the tasks' failures already said what happened.
+            import logging
+
+            for name in ("distributed.client", "distributed.comm", "distributed.core"):
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         if self._given is None:
             with contextlib.suppress(Exception):
-                self.client.close()
+                self.client.close(timeout=5)
             if self._cluster is not None:
                 with contextlib.suppress(Exception):
                     self._cluster.close()
@@ -214,7 +227,7 @@ class DaskExecutor(Executor):
         except BaseException as e:  # a dead worker, a lost scheduler, a cancelled task
             if type(e).__name__ == "KilledWorker":
                 self._forget_lost()  # before the runtime can submit a retry
-            self._complete(task, _failed(task, "failed", _why(e, self._scheduler_address())))
+            self._complete(task, _failed(task, "failed", self._failure(e)))
             return
         finally:
             with contextlib.suppress(Exception):
@@ -238,10 +251,21 @@ class DaskExecutor(Executor):
         if not task.future.done():
             task.future.set_result(result)
 
-    def _scheduler_address(self) -> str:
+    def _failure(self, error: BaseException) -> str:
+        """Why a task failed outside its step (a dead worker, a lost scheduler)."""
+        if self.client.status != "running" or \
+                isinstance(error, OSError):  # distributed's CommClosedError  # fmt: skip
+            self._lost = True
+            return (f"lost the Dask scheduler at {self._address()}; `resume` continues the "
+                    "run once a scheduler is back")  # fmt: skip
+        return _why(error, self._address())
+
+    def _address(self) -> str:
         with contextlib.suppress(Exception):
             return str(self.client.scheduler.address)
         return "?"
+
+    _lost = False
 
 
 class _Task:
