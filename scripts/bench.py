@@ -27,8 +27,8 @@ import tempfile
 import textwrap
 import time
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 LEDGERFLOW_PYTHON = sys.executable
 
