@@ -268,3 +268,11 @@ def test_a_lost_scheduler_fails_the_run_and_resume_completes_it(cluster, tmp_pat
     resumed = latest_run(db)
     assert query(db, "select status from runs where run_id = ?", (resumed,)) == [("succeeded",)]
     assert load_artifact(db, resumed, "join", "values") == [2, 4]
+
+
+def test_timeout_stops_a_step_on_a_worker(cluster, tmp_path):
+    db = tmp_path / "l.db"
+    proc = run_flow(DASK / "timeout.py", *dask_args(cluster), db=db, check=1)
+    assert "Step 'stuck' timed out after 1 seconds (@timeout)" in proc.stderr
+    assert query(db, "select status, exception_type from task where step = 'stuck'") == [
+        ("failed", "ledgerflow.exceptions.TimeoutException")]
