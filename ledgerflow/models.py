@@ -80,7 +80,6 @@ class Task(BaseModel):
     # JSON {"targets": [...], "foreach": var, "num_splits": n, "condition": var}: what
     # self.next() did; NULL for a failed task or the end step.
     transition = pw.TextField(null=True)
-    host = pw.TextField(null=True)  # where it ran, if not on the run's machine (a Dask worker)
 
     class Meta:
         indexes = (

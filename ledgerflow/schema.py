@@ -138,7 +138,9 @@ def _index_task_logs_and_exceptions(conn: sqlite3.Connection) -> None:
 def add_task_host(conn: sqlite3.Connection) -> None:
     """The machine a task ran on, where it is not the run's (a Dask worker); NULL for tasks
     that ran on the run's own machine."""
-    conn.execute("alter table task add column host text")
+    columns = {row[1] for row in conn.execute("pragma table_info(task)")}
+    if "host" not in columns:  # idempotent, as the other migrations are
+        conn.execute("alter table task add column host text")
 
 
 Migration = Callable[[sqlite3.Connection], None]
