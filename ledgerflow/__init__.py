@@ -1,10 +1,6 @@
 """ledgerflow: run Metaflow-style flows and keep every run, task, log and artifact in one
 SQLite file. Change `from metaflow import ...` to `from ledgerflow import ...`."""
 
-from __future__ import annotations
-
-from typing import Any
-
 __version__ = "0.1.0"
 
 from .current import current
@@ -50,12 +46,12 @@ _LAZY = {
     "Task": "client", "DataArtifact": "client", "namespace": "client",
     "get_namespace": "client", "default_namespace": "client", "metadata": "client",
     "get_metadata": "client", "default_metadata": "client", "use_ledger": "client",
-    "search": "fulltext", "sql": "query", "trust": "provenance", "S3": "s3",
+    "search": "fulltext", "sql": "query", "trust": "trust_store", "S3": "s3",
     "Runner": "runner", "NBRunner": "runner", "ExecutingRun": "runner",
 }  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'ledgerflow' has no attribute '{name}'")

@@ -14,6 +14,17 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime(_STORED)
 
 
+def stored_iso(value: str | datetime) -> str:
+    """A date a user gave (ISO text, an aware datetime, or a naive one read as local time)
+    in the stored form, to compare with stored timestamps. ValueError for text that is not
+    an ISO date; the caller says which argument was wrong."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        value = value.astimezone()
+    return value.astimezone(UTC).strftime(_STORED)
+
+
 def parse_iso(text: str | None) -> datetime | None:
     """A stored timestamp as a naive local datetime, as Metaflow's client returns them."""
     if not text:
@@ -38,3 +49,26 @@ def screen_time(value: str | datetime | None = None) -> str:
         moment = datetime.fromisoformat(value).astimezone()  # Python 3.11+ reads the 'Z'
     offset = moment.strftime("%z")  # '+0100'
     return f"{moment:%Y-%m-%d %H:%M:%S} {offset[:3]}:{offset[3:]}"
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds from one stored timestamp to another (3 decimals), None if either is."""
+    if not start or not end:
+        return None
+    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    return round(delta.total_seconds(), 3)
+
+
+def format_duration(seconds: float | None) -> str:
+    """A duration as screens show it: '0.123s', '12.3s', '4m05s', '2h03m' ('' for None)."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.3f}s"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

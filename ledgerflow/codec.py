@@ -29,7 +29,7 @@ from typing import Any
 
 import zstandard
 
-from .structs import factory, struct
+from .structs import field, struct
 
 JSON = "json"
 PICKLE = "pickle"
@@ -42,7 +42,7 @@ ZSTD_LEVEL = 1
 ZSTD_FAST_LEVEL = -1
 _PROBE = 256 * 1024  # bytes of a chunk compressed first, to tell if it compresses at all
 DEFAULT_CHUNK_SIZE = 16 * 1024 * 1024
-PYTHON_VERSION = "%d.%d.%d" % sys.version_info[:3]
+PYTHON_VERSION = "{}.{}.{}".format(*sys.version_info[:3])
 
 # Strings up to this many characters are stored in the queryable `value` column.
 SCALAR_TEXT_MAX = 256
@@ -120,7 +120,7 @@ class EncodedBlob:
     n_chunks: int
     frames: list[bytes] | None = None
     spill_path: str | None = None
-    spill_sizes: list[int] = factory(list)
+    spill_sizes: list[int] = field(factory=list)
     raw: bytes | None = None  # kept for small values (caching)
     preview: str = ""  # stored with the blob (see models.Blob)
 
@@ -374,7 +374,7 @@ def _wait_all(jobs: list[Any]) -> None:
     for job in jobs:
         try:
             job.result()
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - the first error is raised once all finish
             error = error or e
     if error is not None:
         raise error
@@ -409,7 +409,7 @@ def encode(value: Any) -> tuple[str, bytes]:
     return PICKLE, cloudpickle.dumps(value, protocol=PICKLE_PROTOCOL)
 
 
-def decode(encoding: str, raw: bytes | memoryview) -> Any:
+def decode(encoding: str, raw: bytes | bytearray | memoryview) -> Any:
     """Turn raw bytes back into a value. Unpickles when encoding is 'pickle'."""
     if encoding == JSON:
         return json.loads(bytes(raw).decode("utf-8"))
@@ -422,11 +422,6 @@ def sha256(raw: bytes | memoryview) -> str:
     hasher = new_sha256(len(raw))
     hasher.update(raw)
     return hasher.hexdigest()
-
-
-def compress_chunks(raw: bytes | memoryview, chunk_size: int = DEFAULT_CHUNK_SIZE) -> list[bytes]:
-    """Split raw bytes into chunk_size pieces, each compressed into its own zstd frame."""
-    return blob_from_raw(PICKLE, raw, chunk_size).chunks
 
 
 def _declared_size(frame: bytes, max_size: int) -> int:
@@ -456,17 +451,6 @@ def decompress_into(frame: bytes, target: memoryview) -> None:
         filled += n
     if reader.read(1):
         raise ValueError(f"zstd frame holds more than the {len(target)} bytes it declares")
-
-
-def join_chunks(frames: Iterable[bytes], raw_size: int, chunk_bound: int = 0) -> bytearray:
-    """Decompress a blob's chunks into its raw bytes (exactly raw_size of them)."""
-    out = bytearray(raw_size)
-    reader = ChunkReader(frames, raw_size, chunk_bound or max(raw_size, 1))
-    reader.readinto(out)
-    reader.sha_after_draining()
-    if reader.consumed != raw_size:
-        raise ValueError(f"blob decompressed to {reader.consumed} bytes, expected {raw_size}")
-    return out
 
 
 class _HashWriter:
@@ -537,6 +521,16 @@ def scalar_value(value: Any) -> Any:
         return value if -(2**63) <= value < 2**63 else None
     if t is float:
         return value if math.isfinite(value) else None
-    if t is str and len(value) <= SCALAR_TEXT_MAX:
+    if t is str and len(value) <= SCALAR_TEXT_MAX and _utf8(value):
         return value
     return None
+
+
+def _utf8(text: str) -> bool:
+    """False for a string SQLite cannot store as text (a lone surrogate: the value itself
+    is kept exactly, pickled)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False

@@ -24,7 +24,7 @@ def get_username() -> str:
 
     try:
         return getpass.getuser()
-    except Exception:
+    except Exception:  # noqa: BLE001 - no user name in this environment
         return "unknown"
 
 

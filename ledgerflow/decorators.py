@@ -124,6 +124,14 @@ class EnvironmentDecorator(StepDecorator):
     name = "environment"
     defaults = {"vars": {}}
 
+    def to_info(self) -> dict[str, Any]:
+        # The run's _graph_info is stored in the ledger (and shared with it): the variables'
+        # names only, never their values (often credentials).
+        info = super().to_info()
+        info["attributes"] = {**info["attributes"],
+                              "vars": {str(k): None for k in self.attributes["vars"] or {}}}
+        return info
+
 
 def _accepting(name: str, defaults: dict[str, Any]) -> type[StepDecorator]:
     """A decorator ledgerflow records but does not act on (it runs everything locally)."""
@@ -269,7 +277,7 @@ def apply_with(flow_cls: type, specs: list[str]) -> None:
     decorators = [parse_with(spec) for spec in specs]
     for attr in dir(flow_cls):
         func = getattr(flow_cls, attr, None)
-        if not getattr(func, "is_step", False):
+        if func is None or not getattr(func, "is_step", False):
             continue
         for deco in decorators:
             if step_decorator(func, deco.name) is None:

@@ -6,8 +6,8 @@ The tree::
     ├── LedgerError                    the ledger file cannot be used
     │   ├── LedgerNotFoundError        no ledger file there (also a MetaflowNotFound)
     │   ├── LedgerSchemaError          written by a newer ledgerflow / not a ledger
-    │   └── LedgerReadOnlyError        a write was attempted on a read-only ledger
-    ├── CorruptBlobError               a stored blob does not match its SHA-256
+    │   ├── LedgerReadOnlyError        a write was attempted on a read-only ledger
+    │   └── CorruptBlobError           a stored blob does not match its SHA-256
     ├── UntrustedLedgerError           unpickling from a ledger not written here needs opt-in
     ├── LintError                      the flow's graph is invalid (carries file and line)
     ├── InvalidNextException           self.next() used wrongly at run time
@@ -17,26 +17,40 @@ The tree::
     ├── ArtifactError                  an artifact cannot be stored (name or value)
     ├── ParameterAssignmentError (AttributeError)  a step assigned to a Parameter
     ├── ExternalCommandFailed          a command ledgerflow ran for the user failed
+    │   └── RunnerFailed (CalledProcessError)  the flow command exited before the run started
     ├── MergeArtifactsException        merge_artifacts() could not merge
     │   ├── UnhandledInMergeArtifactsException   conflicting values across inputs
     │   └── MissingInMergeArtifactsException     an `include` name is in no input
+    ├── SQLError (ValueError)          a sql() query is invalid or tries to write
+    │   └── QueryTimeout               a query ran past its time limit
+    ├── SearchError (ValueError)       a search() query is not valid FTS5 syntax
     ├── MetaflowTaggingError           a tag is invalid, or a system tag was to be removed
     ├── MetaflowNotFound (KeyError)    no object at this pathspec
+    │   ├── LedgerNotFoundError        (drawn above: also a LedgerError)
+    │   └── MetaflowS3NotFound         no S3 object under this key (s3.py re-exports it)
     ├── MetaflowNamespaceMismatch      the object exists outside the current namespace
     └── MetaflowInvalidPathspec (ValueError)   the pathspec is malformed
 
-Outside the tree: RunTerminated (a KeyboardInterrupt) when SIGTERM stops a run.
+Every class is defined here except RunnerFailed, which lives in runner.py so that importing
+ledgerflow does not import subprocess. Outside the tree: RunTerminated (a KeyboardInterrupt) when SIGTERM stops a run, and
+MetaflowExceptionWrapper, what @catch stores (plain strings, never raised by ledgerflow).
 
-Each message says what is wrong, where, and what to do next.
+Each message says what is wrong, where, and what to do next. Every error carries the exit
+code a command line ends with (`exit_code`, 1) and shows itself as one line (`show()`), as
+click's `ClickException` does; `cli/errors.py` is the one place that uses them.
 """
 
 from __future__ import annotations
+
+import sys
+from typing import IO
 
 
 class LedgerflowError(Exception):
     """Base of every ledgerflow error."""
 
-    headline = "Flow failed"
+    #: The command line's exit status for this error (as click's `ClickException`).
+    exit_code = 1
 
     def __init__(self, msg: str = "", lineno: int | None = None, source_file: str | None = None):
         self.message = msg
@@ -50,14 +64,20 @@ class LedgerflowError(Exception):
             return f"{self.source_file}:{self.line_no}: {self.message}"
         return self.message
 
+    def format_message(self) -> str:
+        """The one line a command line shows (click's name for it)."""
+        return str(self)
+
+    def show(self, file: IO[str] | None = None) -> None:
+        """Print the error as one line, `Error: ...`, on stderr (or `file`), as click does."""
+        print(f"Error: {self.format_message()}", file=file if file is not None else sys.stderr)
+
 
 MetaflowException = LedgerflowError
 
 
 class LedgerError(LedgerflowError):
     """The ledger file cannot be opened or used."""
-
-    headline = "Ledger error"
 
 
 class LedgerSchemaError(LedgerError):
@@ -79,19 +99,13 @@ class UntrustedLedgerError(LedgerflowError):
 class LintError(LedgerflowError):
     """The flow's graph is invalid; raised before anything runs."""
 
-    headline = "Validity checker found an issue"
-
 
 class InvalidNextException(LedgerflowError):
     """self.next() was called in a way the graph does not allow."""
 
-    headline = "Invalid self.next() transition detected"
-
 
 class TimeoutException(LedgerflowError):
     """A step ran longer than its @timeout allows."""
-
-    headline = "@timeout"
 
 
 class TaskCrashed(LedgerflowError):
@@ -103,9 +117,9 @@ class RunTerminated(KeyboardInterrupt):
 
 
 class MetaflowExceptionWrapper(Exception):
-    """What @catch stores: the caught exception's `type`, `exception` text and `stacktrace`.
+    """What @catch stores: the caught exception's `type`, `exception` and `stacktrace`."""
 
-    Plain strings only, so loading it never needs the original exception class."""
+    # Plain strings only, so loading it never needs the original exception class.
 
     def __init__(self, exc: BaseException | None = None, stacktrace: str | None = None):
         if exc is not None:
@@ -136,32 +150,23 @@ def _restore_wrapper(type_: str, exception: str, stacktrace: str | None) -> Meta
 class ParameterError(LedgerflowError, ValueError):
     """A Parameter is declared or given wrongly."""
 
-    headline = "Invalid parameter"
-
 
 class ArtifactError(LedgerflowError):
     """An artifact cannot be stored: a reserved name or a value that cannot be serialized."""
 
-    headline = "Artifact error"
-
 
 class ParameterAssignmentError(LedgerflowError, AttributeError):
-    """A step assigned to a Parameter (or IncludeFile) attribute: parameters are read-only.
-    An AttributeError, as in Metaflow, so `except AttributeError` catches it."""
+    """A step assigned to a Parameter (or IncludeFile) attribute: parameters are read-only."""
 
-    headline = "Parameter assignment"
+    # An AttributeError, as in Metaflow, so `except AttributeError` catches it.
 
 
 class ExternalCommandFailed(LedgerflowError):
     """A command run on the user's behalf failed (Metaflow's name, e.g. for Runner)."""
 
-    headline = "External command failed"
-
 
 class MergeArtifactsException(LedgerflowError):
     """merge_artifacts() could not merge; `artifact_names` lists the culprits."""
-
-    headline = "Merge artifacts failed"
 
     def __init__(self, msg: str, unhandled: list[str]):
         super().__init__(msg)
@@ -171,36 +176,43 @@ class MergeArtifactsException(LedgerflowError):
 class UnhandledInMergeArtifactsException(MergeArtifactsException):
     """Inputs carry different values for the same artifact and the join did not set it."""
 
-    headline = "Unhandled artifacts in merge"
-
 
 class MissingInMergeArtifactsException(MergeArtifactsException):
     """An artifact named in `include` is present in no input."""
 
-    headline = "Missing artifacts in merge"
+
+class SQLError(LedgerflowError, ValueError):
+    """A query given to sql() is invalid or tries to write."""
+
+
+class QueryTimeout(SQLError):
+    """A query ran past its time limit and was stopped."""
+
+
+class SearchError(LedgerflowError, ValueError):
+    """The search query is not valid FTS5 syntax."""
 
 
 class MetaflowTaggingError(LedgerflowError):
     """A tag is invalid, or a system tag was to be removed."""
 
-    headline = "Tagging error"
-
 
 class MetaflowNotFound(LedgerflowError, KeyError):
     """No flow, run, step, task or artifact exists at this pathspec."""
 
-    headline = "Object not found"
-
 
 class LedgerNotFoundError(LedgerError, MetaflowNotFound):
-    """There is no ledger file at the path: for the Client API, nothing is found (a
-    MetaflowNotFound, as Metaflow's client says when a flow has no runs)."""
+    """There is no ledger file at the path, so nothing is found there."""
+
+    # A MetaflowNotFound too: Metaflow's client says so when a flow has no runs.
+
+
+class MetaflowS3NotFound(MetaflowNotFound):
+    """No S3 object under this key for this run."""
 
 
 class MetaflowNamespaceMismatch(LedgerflowError):
     """The object exists but not in the current namespace."""
-
-    headline = "Object not in the current namespace"
 
     def __init__(self, namespace: str | None, pathspec: str = ""):
         where = f"{pathspec} is " if pathspec else "Object "
@@ -212,7 +224,6 @@ class MetaflowNamespaceMismatch(LedgerflowError):
 class MetaflowInvalidPathspec(LedgerflowError, ValueError):
     """The pathspec is malformed."""
 
-    headline = "Invalid pathspec"
 
 
 __all__ = [
@@ -232,10 +243,15 @@ __all__ = [
     "MetaflowInvalidPathspec",
     "MetaflowNamespaceMismatch",
     "MetaflowNotFound",
+    "MetaflowS3NotFound",
     "MetaflowTaggingError",
     "MissingInMergeArtifactsException",
     "ParameterAssignmentError",
     "ParameterError",
+    "QueryTimeout",
+    "RunTerminated",
+    "SQLError",
+    "SearchError",
     "TimeoutException",
     "UnhandledInMergeArtifactsException",
     "UntrustedLedgerError",

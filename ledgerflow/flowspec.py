@@ -24,13 +24,9 @@ from .exceptions import (
     UnhandledInMergeArtifactsException,
 )
 from .records import ArtifactRecord
-from .structs import factory, struct
+from .structs import field, struct
 
 ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
-
-# Internal artifacts that merge_artifacts never considers unless named in `include`.
-INTERNAL_ARTIFACTS_SET = {"_foreach_values"}
-
 
 @struct
 class Transition:
@@ -50,13 +46,13 @@ class TaskState:
 
     step_name: str
     graph: Any
-    refs: dict[str, ArtifactRecord] = factory(dict)
+    refs: dict[str, ArtifactRecord] = field(factory=dict)
     load: Callable[[str], Any] | None = None  # sha -> fresh value
-    foreach_stack: list[ForeachFrame] = factory(list)
+    foreach_stack: list[ForeachFrame] = field(factory=list)
     param_names: frozenset[str] = frozenset()
     transition: Transition | None = None
     max_num_splits: int = 100
-    cached_input: dict[int, Any] = factory(dict)
+    cached_input: dict[int, Any] = field(factory=dict)
     is_input_view: bool = False
 
 
@@ -77,7 +73,7 @@ class FlowSpec:
                     f"{type(self).__name__}() starts the flow's command line, which a notebook "
                     f"does not have; run it with NBRunner({type(self).__name__}).nbrun()"
                 )
-            from .cli.plain_run import main
+            from .cli.flow_cli import main  # the one upward import: the flow runs its CLI
 
             main(type(self))
 
@@ -455,6 +451,6 @@ def _short_repr(value: Any, limit: int = 200) -> str:
     """repr() for display, bounded. User __repr__ methods may raise: never propagate."""
     try:
         text = repr(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - user __repr__ may raise anything
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."

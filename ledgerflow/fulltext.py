@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from .exceptions import LedgerflowError
+from .clock import stored_iso
+from .exceptions import LedgerflowError, SearchError
 from .query import connect_readonly
 from .structs import struct
 
@@ -111,11 +112,7 @@ def _task_texts(conn: sqlite3.Connection, where: str,
     return rows
 
 
-class SearchError(LedgerflowError, ValueError):
-    """The search query is not valid FTS5 syntax."""
-
-
-@struct(frozen=True)  # not dataclasses: the writer imports this module on the run path
+@struct(frozen=True)
 class SearchHit:
     """One artifact, task log or task exception matching a search, best first. For a log
     or an exception, `pathspec` is the task's and `name` is 'stdout', 'stderr' or
@@ -164,16 +161,12 @@ def fts_query(text: str) -> str:
 def _since_iso(since: str | datetime | None) -> str | None:
     if since is None:
         return None
-    if isinstance(since, datetime):
-        aware = since if since.tzinfo else since.astimezone()
-        return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     try:
-        parsed = datetime.fromisoformat(str(since).replace("Z", "+00:00"))
+        return stored_iso(since)
     except ValueError:
         raise SearchError(
             f"since={since!r} is not a date; use ISO form like '2026-11-01' or a datetime"
         ) from None
-    return _since_iso(parsed)
 
 
 def search(

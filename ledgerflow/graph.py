@@ -215,7 +215,7 @@ class DAGNode:
     def _parse(self, func_ast: ast.FunctionDef | ast.AsyncFunctionDef, lineno: int) -> None:
         self.num_args = len(func_ast.args.args)
 
-        calls = [n for n in ast.walk(func_ast) if _is_self_next(n)]
+        calls = [n for n in ast.walk(func_ast) if isinstance(n, ast.Call) and _is_self_next(n)]
         self.next_call_linenos = sorted(lineno + c.lineno - 1 for c in calls)
         self.num_next_calls = len(calls)
         self.assigned_attrs, self.dynamic_setattr = assigned_self_attrs(func_ast)

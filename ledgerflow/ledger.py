@@ -1,8 +1,8 @@
 """The only module that opens a ledger file: pragmas, schema migrations, transactions,
-blob storage, and the writes a run makes.
+and the writes a run makes (blobs through `blobstore.py`).
 
 One `Ledger` per file per process (`Ledger.open`). Each thread gets its own SQLite
-connection (peewee's thread-local connection state). Writes go through `write()`, a
+connection (`connections.py`). Writes go through `write()`, a
 `BEGIN IMMEDIATE` transaction: taking the write lock up front means SQLite's busy timeout
 applies, where a deferred transaction that later upgrades would fail with SQLITE_BUSY at
 once. Readers never block the writer (WAL).
@@ -17,29 +17,45 @@ import os
 import sqlite3
 import threading
 import time
-from collections import OrderedDict
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
-
+from typing import Any, cast
 
 from . import codec
+from .blobstore import BlobStore, RawCache
 from .cards.storage import write_card_rows
 from .checkpointer import Checkpointer
 from .clock import now_iso
-from .exceptions import CorruptBlobError, LedgerError, LedgerReadOnlyError, LedgerSchemaError
+from .connections import (
+    BUSY_TIMEOUT_MS,
+    Connections,
+    StaleViewWarning,  # noqa: F401  (importable from here)
+    _gone,
+    _jitter,
+    _uri_path,
+    readonly_target,
+    switch_to_wal,
+    warn_stale,
+)
+from .exceptions import LedgerError, LedgerReadOnlyError, LedgerSchemaError
 from .fulltext import index_task_text
+from .identify import CORE_TABLES, table_names, unknown_objects, unreadable
 from .liveness import hostname, run_is_dead
 from .location import resolve_ledger_path
 from .provenance import machine_id
 from .records import TaskRecord
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION, searchable
+from .secrets_check import index_text
 
-BUSY_TIMEOUT_MS = 30_000
 WRITE_RETRIES = 5
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
 # Commits adding more blob bytes than this leave their checkpoint to a background thread.
 BACKGROUND_CHECKPOINT_BYTES = 8 << 20
+# A WAL file bigger than this is shrunk back to it when it starts over; at close, one bigger
+# than WAL_KEPT_AT_CLOSE is started over and shrunk to a few pages (see close()).
+WAL_SIZE_LIMIT = 64 << 20
+WAL_KEPT_AT_CLOSE = 256 << 10
 CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
 MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
 # Set in processes that must never open a ledger: the Dask workers DaskExecutor starts (and
@@ -48,44 +64,18 @@ MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
 FORBID_ENV = "LEDGERFLOW_FORBID_LEDGER"
 
 
-class RawCache:
-    """Recently used raw blob bytes by SHA, bounded in total size (thread-safe LRU)."""
-
-    def __init__(self, max_bytes: int = 64 * 1024 * 1024, max_item: int = 1024 * 1024):
-        self.max_bytes, self.max_item = max_bytes, max_item
-        self._items: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
-        self._size = 0
-        self._lock = threading.Lock()
-
-    def get(self, sha: str) -> tuple[str, bytes] | None:
-        with self._lock:
-            item = self._items.get(sha)
-            if item is not None:
-                self._items.move_to_end(sha)
-            return item
-
-    def put(self, sha: str, encoding: str, raw: bytes) -> None:
-        if len(raw) > self.max_item:
-            return
-        with self._lock:
-            if sha in self._items:
-                return
-            self._items[sha] = (encoding, raw)
-            self._size += len(raw)
-            while self._size > self.max_bytes:
-                _, (_, old) = self._items.popitem(last=False)
-                self._size -= len(old)
+_writers: weakref.WeakSet[Ledger]
 
 
 class Ledger:
     """An open ledger file."""
 
-    _open: dict[tuple[str, bool], Ledger] = {}
+    _open: dict[tuple[Any, ...], Ledger] = {}  # (path, readonly, reader) or (path, "task")
     _open_lock = threading.Lock()
     _inherited_from_parent: list[Ledger] = []
 
-    def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None,
-                 task: bool = False):  # fmt: skip
+    def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None, *,
+                 reader: bool = False, task: bool = False):  # fmt: skip
         self.path = Path(path).absolute()
         if os.environ.get(FORBID_ENV):
             raise LedgerError(
@@ -98,21 +88,33 @@ class Ledger:
         self._task = task
         if readonly is None:
             readonly = self.path.exists() and not os.access(self.path, os.W_OK)
-        self.readonly = readonly
-        self.chunk_size = int(os.environ.get(CHUNK_SIZE_ENV) or codec.DEFAULT_CHUNK_SIZE)
-        self.cache = RawCache()
-        # SHAs committed to this file by this process: their blobs need not be built again.
-        self._known_shas: set[str] = set()
+        # A reader's connections cannot write (mode=ro, query_only): opening never changes
+        # the file, never marks runs crashed, never fires a trigger planted in it. A
+        # `reader` that is not readonly writes (tags, say) through a writer opened then.
+        self.readonly = readonly or reader
+        self._writes_on_demand = reader and not readonly
+        self.stale = False  # a reader that could not see the WAL (see _connect)
+        self.chunk_size = _chunk_size()
         self._flow_names: dict[int, str] = {}
+        self._writer: Ledger | None = None
         self.db = self._connect()
-        self._wal_bytes = threading.local()  # blob bytes the open write() is adding
+        self.blobs = BlobStore(self.path, self.db.connection, self.chunk_size)
+        # SHAs committed to this file by this process (the writes below add to it).
+        self._known_shas = self.blobs.known_shas
         self.checkpointer = Checkpointer(self.db.connection)
         self._meta: dict[str, str] = {}
         if task:
             return
+        if not self.readonly:
+            _writers.add(self)  # checkpointed at exit (see checkpoint_before_close)
         try:
-            self._check_and_migrate()
+            created = self._check_and_migrate()
             if not self.readonly:
+                self._refuse_unknown_objects()
+                if created:
+                    from .trust_store import record_own
+
+                    record_own(self.ledger_id, self.path)
                 self.mark_crashed_runs()
         except BaseException:
             self.db.close_all()
@@ -121,16 +123,20 @@ class Ledger:
     # -- opening ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, readonly: bool | None = None) -> Ledger:
-        """The process-wide Ledger for a path (resolved as documented when None)."""
+    def open(cls, path: str | os.PathLike[str] | None = None, readonly: bool | None = None,
+             *, reader: bool = False) -> Ledger:  # fmt: skip
+        """The process-wide Ledger for a path (resolved as documented when None).
+
+        Commands and the Client API that read pass reader=True: the file is opened so that
+        reading cannot write to it; a write they make later opens the ledger's writer."""
         resolved = resolve_ledger_path(path)
         if readonly is None:
             readonly = resolved.exists() and not os.access(resolved, os.W_OK)
-        key = (str(resolved), bool(readonly))
+        key = (str(resolved), bool(readonly), bool(reader and not readonly))
         with cls._open_lock:
             ledger = cls._open.get(key)
             if ledger is None:
-                ledger = cls._open[key] = cls(resolved, readonly=readonly)
+                ledger = cls._open[key] = cls(resolved, readonly=readonly, reader=reader)
             return ledger
 
     @classmethod
@@ -138,7 +144,7 @@ class Ledger:
         """The run's ledger, as a task in a process of its own opens it (once per process)."""
         key = (path, "task")
         with cls._open_lock:
-            ledger = cls._open.get(key)  # type: ignore[call-overload]
+            ledger = cls._open.get(key)
             if ledger is None:
                 ledger = cls._open[key] = cls(path, readonly=False, task=True)  # type: ignore[index]
             return ledger
@@ -155,7 +161,8 @@ class Ledger:
     def _after_fork_in_child(cls) -> None:
         # SQLite connections must not cross a fork. Keep the parent's objects referenced
         # (closing them here could disturb the parent's locks) and start afresh.
-        cls._inherited_from_parent = list(cls._open.values())
+        cls._inherited_from_parent = list(cls._open.values()) + list(_writers)
+        _writers.clear()  # never checkpointed from here: their connections are the parent's
         cls._open = {}
         cls._open_lock = threading.Lock()
 
@@ -166,16 +173,14 @@ class Ledger:
             for key in [k for k in cls._open if k[0] == str(Path(path).absolute())]:
                 cls._open.pop(key).close()
 
-    def _connect(self) -> "_Connections":
+    def _connect(self) -> Connections:
         pragmas: list[tuple[str, Any]] = [("busy_timeout", BUSY_TIMEOUT_MS), ("trusted_schema", "OFF")]
         if self.readonly:
             if not self.path.exists():
                 raise LedgerError(f"ledger {self.path} does not exist; check the path given to --db")
-            # A WAL file in a folder we cannot write cannot get its -shm file; `immutable`
-            # tells SQLite nobody writes it, so it reads without one.
-            immutable = "&immutable=1" if not os.access(self.path.parent, os.W_OK) else ""
-            target = f"file:{_uri_path(self.path)}?mode=ro{immutable}"
-            return _Connections(target, uri=True, pragmas=pragmas, path=self.path)
+            pragmas.append(("query_only", 1))
+            return Connections(self._readonly_target(), uri=True, pragmas=pragmas,
+                                path=self.path)  # fmt: skip
         if not self.path.parent.exists():
             raise LedgerError(
                 f"cannot create ledger {self.path}: folder {self.path.parent} does not exist"
@@ -183,36 +188,59 @@ class Ledger:
         # 8 KB pages (set before the file's first write; a no-op afterwards). Measured here
         # (scripts/bench.py): 200+200 MB flow 3.23 s at 4 KB, 2.75 s at 8 KB, 2.72 s at 16 KB;
         # a 1000-task foreach's ledger 1.81 MB at 4 KB, 1.97 MB at 8 KB, 2.3+ MB at 16 KB.
+        # WAL is set once, when the ledger is created (_check_and_migrate): setting it on
+        # every connection would change another application's file before we know what it
+        # is, and costs each connection a lock a reader without busy timeout could meet.
         pragmas = [("page_size", 8192)] + pragmas
-        pragmas += [("journal_mode", "wal"), ("synchronous", "normal"), ("foreign_keys", 1)]
+        pragmas += [("synchronous", "normal"), ("foreign_keys", 1),
+                    ("journal_size_limit", WAL_SIZE_LIMIT)]
         if os.environ.get(MAX_PAGES_ENV):
             # Test hook: a file that cannot grow past N pages behaves like a full disk.
             pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))
         # The first connection may create the file; later ones (other threads) must find it,
         # never make a new empty one where a ledger was deleted or moved mid-run.
         base = f"file:{_uri_path(self.path)}?mode="
-        return _Connections(base + ("rw" if self._task else "rwc"), uri=True, pragmas=pragmas, path=self.path,
+        return Connections(base + ("rw" if self._task else "rwc"), uri=True, pragmas=pragmas,
+                           path=self.path,
                             then=base + "rw")  # fmt: skip
 
-    def _check_and_migrate(self) -> None:
+    def _readonly_target(self) -> str:
+        target, self.stale = readonly_target(self.path)
+        if self.stale:
+            warn_stale(self.path)
+        return target
+
+    def _check_and_migrate(self) -> bool:
+        """Tell what the file is before changing anything in it, then (writers) create or
+        migrate it. True if this call created the ledger."""
+        created = False
         try:
-            version = self._user_version()
+            version, names = self._user_version(), table_names(self.conn)
+            self._refuse_foreign(version, names)
             if version < SCHEMA_VERSION:
                 if self.readonly:
+                    if version == 0:
+                        raise LedgerSchemaError(
+                            f"{self.path} is an empty file, not a ledgerflow ledger; run a "
+                            "flow to create one, or pass the path of a ledger to --db"
+                        )
                     raise LedgerSchemaError(
                         f"{self.path} was written by an older ledgerflow (schema {version}); "
                         "open it once with write access to upgrade it"
                     )
-                with self.write():
+                if version == 0 and not names:
+                    # A new file: WAL from its first transaction on (persistent in the file).
+                    switch_to_wal(self.conn)
+                with self.write() as conn:
                     # Re-read under the write lock: another process may have migrated already.
                     version = self._user_version()
-                    if version == 0:
-                        self._refuse_foreign_database()
+                    self._refuse_foreign(version, table_names(conn))
+                    created = version == 0
                     for number, migration in enumerate(MIGRATIONS, start=1):
                         if number > version:
-                            migration(self.conn)
+                            migration(conn)
                     if version < SCHEMA_VERSION:
-                        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                         self._init_meta()
                     version = SCHEMA_VERSION
         except sqlite3.DatabaseError as e:
@@ -221,28 +249,42 @@ class Ledger:
                     f"{self.path} stayed locked by another process for over "
                     f"{BUSY_TIMEOUT_MS // 1000}s; try again when it finishes"
                 ) from None
-            raise LedgerSchemaError(
-                f"{self.path} is not a ledgerflow ledger ({e}); pass the path of a ledger "
-                "file to --db, or move this file away"
-            ) from None
+            raise unreadable(self.path, e) from None
         if version > SCHEMA_VERSION:
             raise LedgerSchemaError(
                 f"{self.path} uses ledger schema {version}, newer than this ledgerflow "
                 f"understands ({SCHEMA_VERSION}); upgrade ledgerflow to open it"
             )
+        return created
 
     def _user_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
 
-    def _refuse_foreign_database(self) -> None:
-        names = {r[0] for r in self.conn.execute(
-            "select name from sqlite_master where type in ('table', 'view')"
-        )}
-        foreign = names - set(OUR_TABLES)
+    def _refuse_foreign(self, version: int, names: set[str]) -> None:
+        """Another application's SQLite file is refused before anything changes in it."""
+        if not names:
+            return
+        if version == 0:
+            foreign = sorted(names - set(OUR_TABLES))
+        else:
+            foreign = sorted(names - set(OUR_TABLES)) if not CORE_TABLES <= names else []
+            if not CORE_TABLES <= names and not foreign:
+                foreign = sorted(names)
         if foreign:
             raise LedgerSchemaError(
                 f"{self.path} is an SQLite database but not a ledgerflow ledger (it has "
-                f"tables {', '.join(sorted(foreign)[:5])}); choose another file for --db"
+                f"tables {', '.join(foreign[:5])}); choose another file for --db"
+            )
+
+    def _refuse_unknown_objects(self) -> None:
+        """Writers refuse a ledger holding triggers, views or tables ledgerflow did not make:
+        a planted trigger would run on our first write."""
+        unknown = unknown_objects(self.conn, self._user_version())
+        if unknown:
+            raise LedgerSchemaError(
+                f"{self.path} holds schema objects ledgerflow did not create "
+                f"({', '.join(unknown[:5])}); it is refused for writing. Run `ledgerflow "
+                "doctor` on it, and drop them with sqlite3 if they are yours"
             )
 
     def _init_meta(self) -> None:
@@ -268,6 +310,12 @@ class Ledger:
     @contextlib.contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A `BEGIN IMMEDIATE` transaction, retried while another writer holds the lock."""
+        if self._writes_on_demand:
+            if self._writer is None:
+                self._writer = Ledger.open(self.path, readonly=False)
+            with self._writer.write() as conn:
+                yield conn
+            return
         if self.readonly:
             raise LedgerReadOnlyError(
                 f"ledger {self.path} is open read-only; copy it somewhere writable to change it"
@@ -276,7 +324,7 @@ class Ledger:
             # Writing on would go to an unlinked file that nobody can ever read.
             raise _gone(self.path)
         conn = self.conn
-        self._wal_bytes.n = 0
+        self.blobs.reset_pending()
         if conn.in_transaction:
             # Left open by a write interrupted (Ctrl-C) between its BEGIN and its body;
             # writes never nest, so nothing of it can be meant to last.
@@ -303,7 +351,7 @@ class Ledger:
                 conn.execute("ROLLBACK")
             raise
         else:
-            big = self._wal_bytes.n >= BACKGROUND_CHECKPOINT_BYTES
+            big = self.blobs.pending_bytes() >= BACKGROUND_CHECKPOINT_BYTES
             if big:  # this commit must not copy its pages into the file itself
                 conn.execute("PRAGMA wal_autocheckpoint = 0")
             try:
@@ -320,7 +368,35 @@ class Ledger:
 
     def close(self) -> None:
         self.checkpointer.finish()
+        self.checkpoint_before_close()
         self.db.close_all()
+
+    def checkpoint_before_close(self) -> None:
+        """Copy what the WAL holds into the file (PASSIVE: never blocks a reader), so that
+        the .db file alone holds every commit. Writers' connections skip SQLite's own
+        checkpoint on close, which locks every reader out while it runs (see
+        connections.no_checkpoint_on_close)."""
+        if self.readonly or not self.db.has_connections():
+            return
+        with contextlib.suppress(sqlite3.Error, LedgerError):
+            _, frames, done = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            wal = Path(f"{self.path}-wal")
+            if frames == done and wal.exists() and wal.stat().st_size > WAL_KEPT_AT_CLOSE:
+                # All copied, but the file keeps its size until a write starts the WAL
+                # over, when it shrinks to journal_size_limit: make that small write with
+                # the limit at 0, so what stays beside the ledger is a few pages.
+                self.conn.execute("PRAGMA journal_size_limit = 0")
+                with self.write() as conn:
+                    conn.execute("insert or replace into meta(key, value) values "
+                                 "('wal_reset_at', ?)", (now_iso(),))  # fmt: skip
+                self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
+
+    @classmethod
+    def _checkpoint_at_exit(cls) -> None:
+        cls._finish_checkpoints()
+        for ledger in list(_writers):
+            ledger.checkpoint_before_close()
 
     def mark_crashed_runs(self) -> list[str]:
         """Runs left 'running' by a process that is gone become 'crashed' (done on open).
@@ -355,148 +431,32 @@ class Ledger:
     def ledger_id(self) -> str:
         return self.meta("ledger_id") or ""
 
-    # -- blobs -------------------------------------------------------------------------
+    # -- blobs (see blobstore.py) -------------------------------------------------------
+
+    @property
+    def cache(self) -> RawCache:
+        return self.blobs.cache
 
     def put_blob(self, conn: sqlite3.Connection, blob: codec.EncodedBlob) -> bool:
         """Store a blob unless its SHA is already present. Call inside write(). True if new."""
-        cur = conn.execute(
-            "insert or ignore into blob(sha, codec, encoding, raw_size, stored_size, chunk_size,"
-            " n_chunks, python_version, created_at, preview) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                blob.sha,
-                codec.CODEC,
-                blob.encoding,
-                blob.raw_size,
-                blob.stored_size,
-                self.chunk_size,
-                blob.n_chunks,
-                codec.PYTHON_VERSION if blob.encoding == codec.PICKLE else None,
-                now_iso(),
-                blob.preview,
-            ),
-        )
-        if cur.rowcount == 0:
-            return False
-        self._wal_bytes.n = getattr(self._wal_bytes, "n", 0) + blob.stored_size
-        # One chunk in memory at a time, whether the chunks are in memory or spilled to disk.
-        if blob.raw_size < _BLOB_IO_FROM:
-            conn.executemany(
-                "insert into blob_chunk(sha, seq, data) values (?, ?, ?)",
-                ((blob.sha, seq, chunk) for seq, chunk in enumerate(blob.iter_chunks())),
-            )
-            return True
-        # Large chunks go in by incremental blob I/O: a zeroblob row, then its bytes written
-        # in place (188 MB: 0.33 s, against 0.41 s binding each chunk as a value).
-        for seq, chunk in enumerate(blob.iter_chunks()):
-            row_id = conn.execute(
-                "insert into blob_chunk(sha, seq, data) values (?, ?, zeroblob(?))",
-                (blob.sha, seq, len(chunk)),
-            ).lastrowid
-            with conn.blobopen("blob_chunk", "data", row_id) as target:
-                target.write(chunk)
-        return True
+        return self.blobs.put(conn, blob)
 
     def knows_blob(self, sha: str) -> bool:
         """True if this process has seen the blob committed (cheap, no query)."""
-        return sha in self._known_shas
+        return self.blobs.knows(sha)
 
     def forget_known_blobs(self) -> None:
         """After blobs were deleted (gc): stop assuming any SHA is present."""
-        self._known_shas.clear()
-
-    def _blob_meta(self, sha: str) -> tuple[str, int, int, int]:
-        row = self.execute(
-            "select encoding, raw_size, n_chunks, chunk_size from blob where sha = ?", (sha,)
-        ).fetchone()
-        if row is None:
-            raise CorruptBlobError(
-                f"blob {sha[:12]} is missing from {self.path}; run `ledgerflow doctor`"
-            )
-        return row[0], int(row[1]), int(row[2]), int(row[3])
-
-    def _frames(self, sha: str, n_chunks: int, raw_size: int) -> Iterator[bytes]:
-        """The blob's stored chunks in order, fetched one at a time. Large ones are read by
-        incremental blob I/O: measured here, 188 MB of 16 MB chunks in 0.05 s, against 0.25 s
-        selecting them as values (SQLite walks each chunk's overflow pages to build it)."""
-        if raw_size < _BLOB_IO_FROM:
-            for seq in range(n_chunks):
-                row = self.execute(
-                    "select data from blob_chunk where sha = ? and seq = ?", (sha, seq)
-                ).fetchone()
-                if row is None:
-                    raise self._missing_chunk(sha, seq, n_chunks)
-                yield row[0]
-            return
-        conn = self.conn
-        ids = dict(conn.execute("select seq, id from blob_chunk where sha = ?", (sha,)))
-        for seq in range(n_chunks):
-            try:
-                with conn.blobopen("blob_chunk", "data", ids[seq], readonly=True) as chunk:
-                    data = chunk.read()
-            except (KeyError, sqlite3.OperationalError):  # gone, e.g. removed meanwhile
-                raise self._missing_chunk(sha, seq, n_chunks) from None
-            yield data
-
-    def _missing_chunk(self, sha: str, seq: int, n_chunks: int) -> CorruptBlobError:
-        return CorruptBlobError(
-            f"blob {sha[:12]} in {self.path} lacks chunk {seq} of {n_chunks}; "
-            "run `ledgerflow doctor`"
-        )
-
-    def _damaged(self, sha: str, why: str) -> CorruptBlobError:
-        return CorruptBlobError(
-            f"blob {sha[:12]} in {self.path} {why} (the file is damaged); run `ledgerflow doctor`"
-        )
+        self.blobs.forget_known()
 
     def read_raw(self, sha: str) -> tuple[str, bytes | bytearray]:
-        """(encoding, raw bytes) of a blob, verified against its SHA-256. Large blobs are
-        assembled chunk by chunk into one buffer (a bytearray)."""
-        cached = self.cache.get(sha)
-        if cached is not None:
-            return cached
-        return self._read_raw(sha, self._blob_meta(sha))
+        """(encoding, raw bytes) of a blob, verified against its SHA-256."""
+        return self.blobs.read_raw(sha)
 
-    def _read_raw(self, sha: str, meta: tuple[str, int, int, int]) -> tuple[str, bytes | bytearray]:
-        encoding, raw_size, n_chunks, _ = meta
-        out = bytearray(raw_size)
-        self._verified_read(sha, meta, lambda reader: reader.readinto(out), "decompressed")
-        if n_chunks > 1:
-            return encoding, out
-        raw = bytes(out)
-        self.cache.put(sha, encoding, raw)
-        return encoding, raw
-
-    def load(self, sha: str) -> Any:
-        """The value stored under a SHA, as a fresh object."""
-        cached = self.cache.get(sha)
-        if cached is not None:
-            return codec.decode(*cached)
-        meta = self._blob_meta(sha)
-        encoding, _, n_chunks, _ = meta
-        if encoding == codec.PICKLE and n_chunks > 1:
-            # Unpickled as it decompresses: about one copy of the value in memory.
-            import pickle
-
-            return self._verified_read(sha, meta, pickle.load, "read")
-        return codec.decode(*self._read_raw(sha, meta))
-
-    def _verified_read(self, sha: str, meta: tuple[str, int, int, int],
-                       consume: Callable[[codec.ChunkReader], Any], verb: str) -> Any:  # fmt: skip
-        """consume(reader) over the blob's chunks, then check that it read exactly the blob
-        and (one-chunk blobs) its SHA-256; any damage raises CorruptBlobError."""
-        _, raw_size, n_chunks, chunk_size = meta
-        reader = codec.ChunkReader(self._frames(sha, n_chunks, raw_size), raw_size,
-                                   max(chunk_size, 1), hash_sha=_verify_sha(n_chunks))  # fmt: skip
-        try:
-            result = consume(reader)
-            digest = reader.sha_after_draining()
-        except CorruptBlobError:
-            raise
-        except Exception as e:
-            raise self._damaged(sha, f"cannot be {verb} ({type(e).__name__}: {e})") from None
-        if reader.consumed != raw_size or digest not in (sha, None):
-            raise self._damaged(sha, "does not match its SHA-256")
-        return result
+    def load(self, sha: str, before_unpickle: Callable[[], None] | None = None) -> Any:
+        """The value stored under a SHA, as a fresh object, verified before it is decoded;
+        `before_unpickle` (a trust check) runs first when the blob is a pickle."""
+        return self.blobs.load(sha, before_unpickle)
 
     # -- the writes a run makes ---------------------------------------------------------
 
@@ -561,7 +521,7 @@ class Ledger:
                     json.dumps(graph_info) if graph_info is not None else None,
                 ),
             )
-            run_pk = int(cur.lastrowid)
+            run_pk = cast(int, cur.lastrowid)  # set by the insert just made
             conn.executemany(
                 "insert or ignore into tag(run_id, tag, system) values (?, ?, ?)",
                 [(run_pk, t, 0) for t in tags] + [(run_pk, t, 1) for t in system_tags],
@@ -657,7 +617,7 @@ class Ledger:
                 rec.host,
             ),
         )
-        task_pk = int(cur.lastrowid)
+        task_pk = cast(int, cur.lastrowid)  # set by the insert just made
         if rec.parent_pks:
             conn.executemany(
                 "insert or ignore into task_parent(task_id, parent_id) values (?, ?)",
@@ -731,7 +691,8 @@ class Ledger:
         conn.executemany(
             "insert into artifact_fts(rowid, name, flow, step, preview) values (?, ?, ?, ?, ?)",
             [
-                (first_id + i, a.name, flow_name, step, a.preview)
+                # suspected credentials are never indexed (secrets_check.index_text)
+                (first_id + i, a.name, flow_name, step, index_text(a.name, a.preview))
                 for i, a in enumerate(rec.artifacts)
                 if searchable(a.name, a.inherited)
             ],
@@ -743,34 +704,16 @@ _CRASH_RUNNING_TASKS = (
     "update task set status = 'crashed', finished_at = ? where run_id = ? and status = 'running'"
 )
 
-# Blobs from this size on are read by incremental blob I/O rather than selected.
-_BLOB_IO_FROM = 1024 * 1024
 
+def _chunk_size() -> int:
+    """$LEDGERFLOW_CHUNK_SIZE, else the default; never past what readers accept."""
+    from .blobstore import MAX_CHUNK_SIZE
 
-def _verify_sha(n_chunks: int) -> bool:
-    """Loads check a blob against its SHA-256 when it is one chunk (the common, small case).
-    Larger blobs are checked chunk by chunk by zstd's frame checksums and their exact sizes,
-    at a fraction of the cost; `ledgerflow doctor` re-hashes every blob in full."""
-    return n_chunks <= 1
-
-
-def _gone(path: Path) -> LedgerError:
-    return LedgerError(
-        f"ledger {path} was deleted or moved while in use; nothing more is written. "
-        "Restore the file and resume the run, or start a new one"
-    )
-
-
-def _uri_path(path: Path) -> str:
-    """A path for an SQLite `file:` URI ('?', '#' and '%' escaped)."""
-    return str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-
-
-def _jitter(low: float, high: float) -> float:
-    """A random pause length, so that waiting writers do not retry in step."""
-    import random  # only writers that meet a lock pay for it
-
-    return random.uniform(low, high)
+    text = os.environ.get(CHUNK_SIZE_ENV) or str(codec.DEFAULT_CHUNK_SIZE)
+    if not text.isdigit() or not 1024 <= int(text) <= MAX_CHUNK_SIZE:
+        raise LedgerError(f"{CHUNK_SIZE_ENV}={text!r} is not a chunk size; give bytes between "
+                          f"1024 and {MAX_CHUNK_SIZE}, or unset it")  # fmt: skip
+    return int(text)
 
 
 def _write_error(path: Path, error: sqlite3.Error) -> LedgerError:
@@ -783,71 +726,9 @@ def _write_error(path: Path, error: sqlite3.Error) -> LedgerError:
     return LedgerError(f"cannot write to {path}: {text}")
 
 
+_writers = weakref.WeakSet()
+
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=Ledger._finish_checkpoints,
                         after_in_child=Ledger._after_fork_in_child)  # fmt: skip
-atexit.register(Ledger._finish_checkpoints)
-
-
-class _Connections:
-    """One SQLite connection per thread, in autocommit mode (Ledger.write() issues BEGIN
-    itself), each set up with the ledger's pragmas; close_all() closes every thread's.
-
-    (The schema is declared with peewee models, but peewee is imported only to create it:
-    keeping it off this path saves every run its import time.)"""
-
-    def __init__(self, target: str, uri: bool, pragmas: list[tuple[str, Any]], path: Path,
-                 then: str | None = None):  # fmt: skip
-        self.target, self.uri, self.pragmas, self.path = target, uri, pragmas, path
-        self._then = then  # the target for connections after the first
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-
-    def connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._open_with_retries()
-            if self._then is not None:
-                self.target, self._then = self._then, None
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
-
-    def _open_with_retries(self) -> sqlite3.Connection:
-        # Switching a brand-new file to WAL while other processes create it too can return
-        # "database is locked" at once, without waiting on the busy timeout: retry a while.
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-        while True:
-            try:
-                conn = sqlite3.connect(self.target, uri=self.uri, isolation_level=None,
-                                       check_same_thread=False,
-                                       timeout=BUSY_TIMEOUT_MS / 1000)  # fmt: skip
-            except sqlite3.OperationalError:
-                if not self.path.exists():
-                    raise _gone(self.path) from None
-                raise
-            try:
-                for name, value in self.pragmas:
-                    conn.execute(f"PRAGMA {name} = {value}")
-                return conn
-            except sqlite3.OperationalError as e:
-                conn.close()
-                if "locked" not in str(e) and "busy" not in str(e):
-                    raise
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(_jitter(0.01, 0.05))
-            except BaseException:
-                conn.close()
-                raise
-
-    def close_all(self) -> None:
-        with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            with contextlib.suppress(Exception):
-                conn.close()
-        self._local = threading.local()
-
+atexit.register(Ledger._checkpoint_at_exit)

@@ -1,11 +1,13 @@
 """Is the process that ran a run still there? Runs record their host and pid, and beat a
 heartbeat (run.heartbeat_at) every HEARTBEAT_EVERY seconds while running. A run left
 'running' crashed if, on this host, its process is gone, or, seen from another host (a ledger
-copied or exported mid-run), its heartbeat is older than STALE_AFTER."""
+copied or exported mid-run), its heartbeat is older than STALE_AFTER (or claims to be further
+in the future). Runs copied in by import/export are never live (upkeep._running)."""
 
 from __future__ import annotations
 
 import os
+from datetime import UTC
 
 
 def hostname() -> str:
@@ -43,10 +45,13 @@ def run_is_dead(host: str | None, pid: int | None, heartbeat_at: str | None) -> 
         return process_gone(host, pid)
     if not heartbeat_at:
         return False
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
-        beat = datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        beat = datetime.strptime(heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     except ValueError:
         return False
-    return (datetime.now(timezone.utc) - beat).total_seconds() > STALE_AFTER
+    age = (datetime.now(UTC) - beat).total_seconds()
+    # A heartbeat from the future (a clock far ahead, or a forged row in a file from
+    # elsewhere) is no sign of life: beyond the same horizon either way, the run is dead.
+    return abs(age) > STALE_AFTER

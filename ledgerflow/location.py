@@ -22,3 +22,14 @@ def resolve_ledger_path(explicit: str | os.PathLike[str] | None = None) -> Path:
         if candidate.is_file():
             return candidate
     return cwd / DEFAULT_NAME
+
+
+def existing_ledger(path: str | os.PathLike[str], fix: str) -> Path:
+    """`path`, made absolute, if a ledger file is there; else LedgerNotFoundError saying
+    'no ledger at PATH; FIX'. The one "the ledger must exist" check: reading never creates."""
+    found = Path(path).expanduser().absolute()
+    if not found.is_file():
+        from .exceptions import LedgerNotFoundError
+
+        raise LedgerNotFoundError(f"no ledger at {found}; {fix}")
+    return found

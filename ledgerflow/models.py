@@ -1,13 +1,15 @@
 """The ledger's tables, declared as peewee models. Declarations only: no queries here.
 
 Tables are singular (`run`, `task`, `artifact`, ...); the documented, friendlier views
-(`runs`, `tasks`, `artifacts`) are created by the migrations in `ledger.py`. All times are
+(`runs`, `tasks`, `artifacts`) are created by the migrations in `schema.py`. All times are
 ISO-8601 UTC text with microseconds (`2026-11-26T13:07:36.123456Z`), so they sort as text
 and work with SQLite's date functions.
 
-Models are bound to a deferred database; `ledger.py` binds them to a ledger file only to
-create the schema. Each `Ledger` owns its own connection, so several ledgers can be open
-in one process (export/import).
+peewee is a schema tool here: these models declare the version-1 tables and generate their
+DDL (`python -m ledgerflow.models > ledgerflow/ddl_v1.py`), which is what creates a ledger;
+no run, open or read imports this module. Tables and indexes added since are plain-SQL
+migrations in `schema.py`. The models are bound to a deferred database that is never
+opened: it only renders the DDL.
 """
 
 from __future__ import annotations
@@ -188,8 +190,8 @@ def create_statements() -> list[str]:
     fails when they differ. Regenerate: python -m ledgerflow.models > ledgerflow/ddl_v1.py"""
     statements = []
     for model in MODELS:
-        for statement in [model._schema._create_table(safe=True),
-                          *model._schema._create_indexes(safe=True)]:  # fmt: skip
+        schema = model._schema  # type: ignore[attr-defined]  # set by peewee's metaclass
+        for statement in [schema._create_table(safe=True), *schema._create_indexes(safe=True)]:
             sql, params = database.get_sql_context().sql(statement).query()
             assert not params, sql
             statements.append(sql)

@@ -7,7 +7,6 @@ from typing import Any
 
 from .codec import type_name
 
-
 PREVIEW_MAX = 2000
 _PREVIEW_ITEMS = 50
 
@@ -58,9 +57,19 @@ def preview(value: Any, limit: int = PREVIEW_MAX) -> str:
 
     try:
         walk(value, 0)
-    except Exception:  # a preview must never fail a task
+    except Exception:  # noqa: BLE001 - a preview must never fail a task
         return type_name(value)[:limit]
-    return " ".join(out)[:limit]
+    return storable_text(" ".join(out)[:limit])
+
+
+def storable_text(text: str) -> str:
+    """Text SQLite can store (UTF-8): a lone surrogate, as os.fsdecode gives for a file name
+    that is not UTF-8, is written as its escape (\\udcff) instead of failing the write."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _describe_array_like(v: Any) -> str | None:
@@ -80,7 +89,7 @@ def _describe_array_like(v: Any) -> str | None:
     if columns is not None:
         try:
             parts.append("columns: " + " ".join(str(c) for c in list(columns)[:_PREVIEW_ITEMS]))
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - a preview must never fail a task
             pass
     return " ".join(parts)
 

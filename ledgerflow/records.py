@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .structs import factory, struct
+from .structs import field, struct
 
 if TYPE_CHECKING:
     from .codec import EncodedBlob
@@ -36,17 +36,17 @@ class TaskRecord:
     finished_at: str | None
     attempt: int = 0
     foreach_index: int | None = None
-    foreach_stack: list[Any] = factory(list)
+    foreach_stack: list[Any] = field(factory=list)
     exception_type: str | None = None
     exception: str | None = None
     traceback: str | None = None
-    parent_pks: list[int] = factory(list)
-    artifacts: list[ArtifactRecord] = factory(list)
-    blobs: list[EncodedBlob] = factory(list)
+    parent_pks: list[int] = field(factory=list)
+    artifacts: list[ArtifactRecord] = field(factory=list)
+    blobs: list[EncodedBlob] = field(factory=list)
     stdout: str = ""
     stderr: str = ""
     origin_pathspec: str | None = None
     transition: dict[str, Any] | None = None
     pk: int | None = None
-    cards: list[Any] = factory(list)  # CardRecords (ledgerflow/cards/storage.py)
+    cards: list[Any] = field(factory=list)  # CardRecords (ledgerflow/cards/storage.py)
     host: str | None = None  # the machine it ran on, if not the run's (a Dask worker)

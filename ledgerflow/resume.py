@@ -10,18 +10,19 @@ asked to re-run. Everything else runs again.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import LedgerflowError
 from .flowspec import ForeachFrame, Transition
+from .identify import stored_json
 from .ledger import Ledger
 from .records import ArtifactRecord
+from .structs import field, struct
 
 Position = tuple[str, tuple[int, ...]]
 
 
-@dataclass
+@struct
 class OriginTask:
     pk: int
     pathspec: str
@@ -36,12 +37,31 @@ class OriginTask:
     transition: dict[str, Any] | None = None  # the task.transition column
 
 
-@dataclass
+@struct
 class Origin:
     run_id: str
-    tasks: dict[Position, list[OriginTask]] = field(default_factory=dict)
-    params: dict[str, ArtifactRecord] = field(default_factory=dict)
-    _used: dict[Position, int] = field(default_factory=dict)
+    tasks: dict[Position, list[OriginTask]] = field(factory=dict)
+    params: dict[str, ArtifactRecord] = field(factory=dict)
+    _used: dict[Position, int] = field(factory=dict)
+    # The run row's `params` (JSON), for an origin stopped before its start task finished.
+    recorded_params: dict[str, Any] = field(factory=dict)
+    pathspec: str = ""
+
+    def parameter_values(self, ledger: Ledger, params: list[tuple[str, Any]]) -> dict[str, Any]:
+        """The origin's parameter values: from its start task's artifacts, or, when it was
+        stopped before start finished, from the values its run row recorded (JSON: a file's
+        contents, recorded by their repr, cannot come back that way)."""
+        if self.params:
+            return {name: ledger.load(record.sha) for name, record in self.params.items()}
+        names = [name for name, _ in params]
+        missing = [n for n, p in params
+                   if n not in self.recorded_params or type(p).__name__ == "IncludeFile"]
+        if missing:
+            raise LedgerflowError(
+                f"cannot resume {self.pathspec}: it stopped before its start step finished "
+                f"and did not record parameter '{missing[0]}'; run the flow again instead"
+            )
+        return {n: self.recorded_params[n] for n in names}
 
     def take(self, step: str, foreach_stack: list[ForeachFrame]) -> OriginTask | None:
         """The origin's next task at this position, if it finished successfully."""
@@ -69,14 +89,16 @@ def latest_run_id(ledger: Ledger, flow_name: str) -> str:
 
 def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[str]) -> Origin:
     run = ledger.execute(
-        "select r.id from run r join flow f on f.id = r.flow_id where f.name = ? and r.run_id = ?",
-        (flow_name, run_id),
-    ).fetchone()
+        "select r.id, r.params from run r join flow f on f.id = r.flow_id where f.name = ? "
+        "and r.run_id = ?", (flow_name, run_id)).fetchone()  # fmt: skip
     if run is None:
         raise LedgerflowError(
             f"run {flow_name}/{run_id} does not exist in {ledger.path}; check --origin-run-id"
         )
-    origin = Origin(run_id)
+    _require_trust_to_resume(ledger, run[0], f"{flow_name}/{run_id}")
+    origin = Origin(run_id, pathspec=f"{flow_name}/{run_id}")
+    recorded = stored_json(run[1], f"run {flow_name}/{run_id}'s params", {})
+    origin.recorded_params = recorded if isinstance(recorded, dict) else {}
     # The final attempt of each task, in the order the tasks were created.
     tasks = ledger.execute(
         "select t.id, t.step, t.task_id, t.status, t.foreach_stack, t.exception_type, "
@@ -107,6 +129,27 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
         if step == "start":
             origin.params = {n: artifacts[n] for n in param_names if n in artifacts}
     return origin
+
+
+def _require_trust_to_resume(ledger: Ledger, run_pk: int, pathspec: str) -> None:
+    """Resuming clones the origin's values into the new run, whose steps then load them:
+    from a run whose pickles need trust (an imported one, a received ledger), resuming
+    needs the same trust as loading them. Decided on the blobs' own encodings."""
+    from .trust_store import ENV_TRUST, run_trusted
+
+    if run_trusted(ledger, run_pk):
+        return
+    pickled = ledger.execute(
+        "select 1 from artifact a join task t on t.id = a.task_id join blob b on b.sha = a.sha "
+        "where t.run_id = ? and b.encoding != 'json' limit 1", (run_pk,)).fetchone()  # fmt: skip
+    if pickled:
+        from .exceptions import UntrustedLedgerError
+
+        raise UntrustedLedgerError(
+            f"resuming {pathspec} would unpickle its values, and it comes from a ledger you "
+            f"have not trusted; if you trust it, run `ledgerflow trust {ledger.path}` or set "
+            f"{ENV_TRUST}=1, then resume again"
+        )
 
 
 def cloned_transition(ledger: Ledger, task: OriginTask) -> Transition | None:

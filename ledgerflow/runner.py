@@ -40,8 +40,9 @@ _NO_FLAGS = {"pylint": "--no-pylint", "quiet": "--not-quiet",
 
 
 class RunnerFailed(ExternalCommandFailed, subprocess.CalledProcessError):
-    """The flow command exited before the run started (a usage error, a bad parameter, a
-    flow that does not load). Also a `subprocess.CalledProcessError`, as Metaflow raises."""
+    """The flow command exited before the run started (usage error, bad parameter, ...)."""
+
+    # Also a `subprocess.CalledProcessError`, as Metaflow raises.
 
     def __init__(self, returncode: int, cmd: list[str], stderr: str):
         last = next((line for line in reversed(stderr.splitlines()) if line.strip()), "")

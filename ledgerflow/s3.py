@@ -16,23 +16,19 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from . import codec
 from .clock import now_iso
-from .exceptions import LedgerflowError, MetaflowNotFound
+from .exceptions import LedgerflowError, MetaflowNotFound, MetaflowS3NotFound
 from .ledger import Ledger
-from .provenance import require_trust
+from .structs import struct
+from .trust_store import require_trust
 
 BYTES, TEXT = "bytes", "text"
 
 
-class MetaflowS3NotFound(MetaflowNotFound):
-    """No object under this key for this run."""
-
-
-@dataclass
+@struct
 class S3Object:
     """What `get` returns: `.blob` (bytes, or the value for non-bytes puts), `.text`,
     `.path` (a temporary file with the bytes), `.key`, `.url`, `.size`, `.exists`."""
@@ -41,7 +37,7 @@ class S3Object:
     url: str
     size: int
     encoding: str
-    _raw: bytes
+    _raw: bytes | bytearray
     _tmpdir: str
     _trust_check: Any = None
 
@@ -140,7 +136,7 @@ class S3:
         """Store local files: pairs of (key, path) (or objects with .key and .path)."""
         out = []
         for item in key_paths:
-            key, path = (item.key, item.path) if hasattr(item, "path") else item
+            key, path = (item.key, item.path) if hasattr(item, "path") else item  # type: ignore[union-attr]
             try:
                 with open(path, "rb") as f:
                     data = f.read()
@@ -169,7 +165,7 @@ class S3:
         return S3Object(key, self._url(key), size, encoding, raw, self._dir(), self._check_trust)
 
     def _check_trust(self, what: str) -> None:
-        require_trust(self._machine, self._ledger.path, what)
+        require_trust(self._ledger, self._run_pk, what)
 
     def get_many(self, keys: Iterable[str], return_missing: bool = False) -> list[Any]:
         return [self.get(key, return_missing) for key in keys]
@@ -197,7 +193,7 @@ class S3:
         return out
 
 
-@dataclass
+@struct
 class _Listing:
     key: str
     url: str
@@ -205,7 +201,7 @@ class _Listing:
     exists = True
 
 
-@dataclass
+@struct
 class _Missing:
     key: str
     url: str

@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 from .cards.storage import add_card_table
 
-
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.
 VIEWS_V1 = {
@@ -143,17 +142,28 @@ def add_task_host(conn: sqlite3.Connection) -> None:
         conn.execute("alter table task add column host text")
 
 
+def _imported_runs_table(conn: sqlite3.Connection) -> None:
+    """Runs that `import`/`export` copied in from another ledger. `trusted` = 0 when the
+    user had not trusted them there: their pickles need trust even inside the user's own
+    ledger (see trust_store.py). A copied run is never live (see liveness.py)."""
+    conn.execute(
+        "create table if not exists imported_run (run_id integer primary key "
+        "references run(id) on delete cascade, source_ledger_id text, imported_at text, "
+        "trusted integer not null default 0)"
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [
     _v1_schema, add_card_table, index_runs_by_created_at, _index_task_logs_and_exceptions,
-    add_task_host,
+    _imported_runs_table, add_task_host,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Names in a ledger file; anything else at version 0 means the file is someone else's.
 OUR_TABLES = [
     "meta", "flow", "run", "task", "task_parent", "blob", "blob_chunk", "artifact", "tag",
-    "log", "s3_object", *VIEWS_V1, "sqlite_sequence", "card",
+    "log", "s3_object", "imported_run", *VIEWS_V1, "sqlite_sequence", "card",
 ]  # fmt: skip
 OUR_TABLES += [f"{fts}{part}" for fts in ("artifact_fts", "task_fts")
                for part in ("", "_data", "_idx", "_content", "_docsize", "_config")]

@@ -1,7 +1,15 @@
-"""A warning when an artifact looks like a credential. Never blocks the run.
+"""A warning when an artifact looks like a credential (never blocks the run), and the rule
+that keeps suspected credentials out of the full-text search index.
 
 The artifact reference says: "Don't store credentials: never store passwords, API keys, or
 other secrets as artifacts. Use environment variables or secret management systems instead."
+
+What counts as suspect: a name like a credential (`password`, `api_key`, `awsSecretAccessKey`,
+`db_token`), or a value holding one — anywhere in a string, or in a dict/list's keys and
+string leaves, scanning up to SCAN_CHARS characters (not just the preview): AWS key ids, private
+keys, GitHub/Slack/OpenAI-style tokens, JWTs, URLs with a password (`postgresql://u:pw@host`),
+and dict keys that are credential names (`{"password": ...}`, `dict(os.environ)` with
+`AWS_SECRET_ACCESS_KEY`).
 """
 
 from __future__ import annotations
@@ -9,9 +17,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_NAME = re.compile(
-    r"(^|_)(password|passwd|pwd|secret|api_?key|apikey|access_?key|secret_?key|token|"
-    r"auth_?token|private_?key|credentials?)$",
+# Characters of a value's text scanned, in all: past the 2,000 of a preview, within a cost a
+# task never notices (binary values, bytes, are not scanned: keys are text).
+SCAN_CHARS = 64 * 1024
+_SCAN_ITEMS = 10_000  # container items looked at, in all
+
+# Words that name a credential, matched on a name split at '_', '-', '.', and camelCase.
+_WORDS = re.compile(
+    r"(^|_)(password|passwd|pwd|passphrase|secret|api_?key|apikey|access_?key|secret_?key|"
+    r"token|auth_?token|access_?token|refresh_?token|private_?key|credentials?|"
+    r"client_?secret|secret_?access_?key|session_?token)$",
     re.IGNORECASE,
 )
 _VALUE = [
@@ -20,19 +35,77 @@ _VALUE = [
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"), "a GitHub token"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"), "an API secret key"),
     (re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}\b"), "a Slack token"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "a JWT"),
+    (re.compile(r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]+:[^\s/@]+@[^\s]"),
+     "a URL with a password in it"),
 ]
+
+
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_SEPARATORS = re.compile(r"[-.\s]+")
+
+
+def _snake(name: str) -> str:
+    """'awsSecretAccessKey' -> 'aws_secret_access_key'; 'DB-Password' -> 'db_password'."""
+    return _SEPARATORS.sub("_", _CAMEL.sub(r"\1_\2", name)).lower()
+
+
+def name_suggests_credential(name: str) -> bool:
+    """'password', 'db_password', 'awsSecretAccessKey', 'AWS_SECRET_ACCESS_KEY' (not
+    'token_count')."""
+    if name in ("PWD", "OLDPWD"):  # the shell's working directories, not passwords
+        return False
+    return bool(_WORDS.search(_snake(name)))
+
+
+def suspected_secret(name: str, value: Any) -> str | None:
+    """Why this artifact looks like a credential ('its name suggests ...'), or None."""
+    if name_suggests_credential(name) and isinstance(value, (str, bytes, dict)) and value:
+        return "its name suggests a credential"
+    return _scan(value)
+
+
+def _scan(value: Any) -> str | None:
+    budget = [SCAN_CHARS, _SCAN_ITEMS]
+    found: list[str] = []
+
+    def text(s: str) -> None:
+        if budget[0] <= 0 or found:
+            return
+        piece = s[: budget[0]]
+        budget[0] -= len(piece)
+        for pattern, what in _VALUE:
+            if pattern.search(piece):
+                found.append(f"its value looks like {what}")
+                return
+
+    def walk(v: Any, depth: int) -> None:
+        if found or depth > 8 or budget[0] <= 0 or budget[1] <= 0:
+            return
+        budget[1] -= 1
+        if isinstance(v, str):
+            text(v)
+        elif isinstance(v, dict):
+            for k, item in v.items():
+                if isinstance(k, str) and name_suggests_credential(k) and item:
+                    found.append(f"its key '{k}' names a credential")
+                    return
+                walk(k, depth + 1)
+                walk(item, depth + 1)
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            for item in v:
+                walk(item, depth + 1)
+
+    try:
+        walk(value, 0)
+    except Exception:  # noqa: BLE001 - a check must never fail a task
+        return None
+    return found[0] if found else None
 
 
 def credential_warning(step: str, name: str, value: Any, preview: str) -> str | None:
     """The warning to print for this artifact, or None."""
-    reason = None
-    if _NAME.search(name) and isinstance(value, (str, bytes, dict)) and value:
-        reason = "its name suggests a credential"
-    else:
-        for pattern, what in _VALUE:
-            if pattern.search(preview):
-                reason = f"its value looks like {what}"
-                break
+    reason = suspected_secret(name, value) or _scan(preview)
     if reason is None:
         return None
     return (
@@ -40,3 +113,17 @@ def credential_warning(step: str, name: str, value: Any, preview: str) -> str | 
         "Don't store credentials as artifacts: read them from environment variables or a "
         f"secret manager, or keep them private (self._{name}) so they are never stored."
     )
+
+
+def index_text(name: str, preview: str) -> str:
+    """What the full-text index may hold for an artifact: its preview, or nothing when the
+    name or the preview suggests a credential (so `search` never finds one). A dict's keys
+    are in its preview: `dict(os.environ)` is caught by its AWS_SECRET_ACCESS_KEY."""
+    if name_suggests_credential(name) or _scan(preview) is not None:
+        return ""
+    for word in re.findall(r"[A-Za-z][A-Za-z0-9_]{3,}", preview):
+        keylike = "_" in word or re.search(r"[a-z][A-Z]", word) or word.lower() in (
+            "password", "passwd", "passphrase")
+        if keylike and name_suggests_credential(word):
+            return ""
+    return preview

@@ -4,6 +4,13 @@ Runs keep their ids (they are unique across ledgers). A blob is copied only if t
 lacks its SHA. Importing the same file twice changes nothing; a run whose id exists with
 different content is reported as a conflict and never overwritten. Nothing is unpickled:
 blobs are copied as stored bytes.
+
+The source may be hostile. Before a single row is written, every blob the copy needs is
+checked — its row's numbers (see blobstore.check_meta), its chunks present and whole, every
+byte re-hashed against its SHA-256, its encoding matching its bytes — all inside one read
+snapshot of the source; any failure refuses the whole copy with one line. Each copied run is
+listed in the target's `imported_run` table, trusted only if the user trusted it where it
+came from (trust_store.py); a copied run is never counted as live.
 """
 
 from __future__ import annotations
@@ -12,14 +19,21 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
-from .cards.storage import copy_card_rows
-from .exceptions import LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
+from . import codec
+from .blobstore import check_meta
+from .cards.storage import copy_card_rows, has_card_table
+from .clock import now_iso
+from .exceptions import CorruptBlobError, LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
 from .fulltext import index_task_text
 from .ledger import Ledger
+from .location import existing_ledger
 from .schema import searchable
+from .secrets_check import index_text
+from .structs import field, struct
+from .trust_store import run_trusted
 
 _RUN_COLUMNS = (
     "run_id", "status", "created_at", "finished_at", "params", "user", "host", "pid",
@@ -33,13 +47,13 @@ _TASK_COLUMNS = (
 _ARTIFACT_COLUMNS = ("name", "sha", "encoding", "type", "size", "value", "inherited")
 
 
-@dataclass
+@struct
 class CopyReport:
     """What an export or import did."""
 
-    copied: list[str] = field(default_factory=list)  # pathspecs of runs written
-    already_present: list[str] = field(default_factory=list)  # identical runs skipped
-    conflicts: list[str] = field(default_factory=list)  # same id, different content
+    copied: list[str] = field(factory=list)  # pathspecs of runs written
+    already_present: list[str] = field(factory=list)  # identical runs skipped
+    conflicts: list[str] = field(factory=list)  # same id, different content
     blobs_copied: int = 0
     bytes_copied: int = 0
 
@@ -66,7 +80,7 @@ def export_runs(pathspecs: list[str], to: str | os.PathLike[str], *,
                 ledger: str | os.PathLike[str] | Ledger | None = None,
                 progress: Callable[[int, int], None] | None = None) -> CopyReport:  # fmt: skip
     """Write the given runs (or whole flows), and only the blobs they use, to a new ledger."""
-    source = ledger if isinstance(ledger, Ledger) else Ledger.open(ledger)
+    source = ledger if isinstance(ledger, Ledger) else Ledger.open(ledger, reader=True)
     target_path = Path(to).absolute()
     if target_path.exists():
         raise LedgerflowError(f"{target_path} already exists; export to a new file")
@@ -82,9 +96,7 @@ def import_ledger(path: str | os.PathLike[str], *,
                   ledger: str | os.PathLike[str] | Ledger | None = None,
                   progress: Callable[[int, int], None] | None = None) -> CopyReport:  # fmt: skip
     """Merge every run of the ledger file at `path` into this ledger."""
-    source_path = Path(path).absolute()
-    if not source_path.exists():
-        raise LedgerflowError(f"no ledger at {source_path}; check the path to import")
+    source_path = existing_ledger(path, "check the path to import")
     target = ledger if isinstance(ledger, Ledger) else Ledger.open(ledger)
     if source_path == target.path:
         raise LedgerflowError(f"cannot import {source_path} into itself")
@@ -116,37 +128,135 @@ def run_digest(ledger: Ledger, run_pk: int) -> str:
 
 def copy_runs(source: Ledger, target: Ledger, run_pks: list[int],
               progress: Callable[[int, int], None] | None = None) -> CopyReport:  # fmt: skip
-    """Copy runs from one open ledger to another, each run in one transaction; `progress`
-    is called with (runs done, runs in all) after each."""
+    """Copy runs from one open ledger to another, each run in one transaction, after
+    checking every blob they need (nothing is written if one is damaged); `progress` is
+    called with (runs done, runs in all) as they go."""
     report = CopyReport()
-    for done, run_pk in enumerate(run_pks, 1):
-        if progress is not None and done > 1:
-            progress(done - 1, len(run_pks))
-        flow_name, run_id = source.execute(
-            "select f.name, r.run_id from run r join flow f on f.id = r.flow_id where r.id = ?",
-            (run_pk,),
-        ).fetchone()
-        pathspec = f"{flow_name}/{run_id}"
-        existing = target.execute(
-            "select r.id from run r join flow f on f.id = r.flow_id "
-            "where f.name = ? and r.run_id = ?",
-            (flow_name, run_id),
-        ).fetchone()
-        if existing is not None:
-            same = run_digest(source, run_pk) == run_digest(target, existing[0])
-            (report.already_present if same else report.conflicts).append(pathspec)
-            continue
-        flow_pk = target.ensure_flow(flow_name)
-        with target.write() as conn:
-            _copy_one(source, target, conn, run_pk, flow_pk, flow_name, report)
-        report.copied.append(pathspec)
-    if progress is not None and run_pks:
-        progress(len(run_pks), len(run_pks))
+    conn = source.conn
+    began = not conn.in_transaction
+    if began:
+        conn.execute("BEGIN")  # one snapshot of the source: what is checked is what is copied
+    try:
+        check_blobs(source, _needed_blobs(source, target, run_pks))
+        _check_labels(source, run_pks)
+        for done, run_pk in enumerate(run_pks, 1):
+            _copy_run(source, target, run_pk, report)
+            if progress is not None:
+                progress(done, len(run_pks))
+    finally:
+        if began and conn.in_transaction:
+            conn.execute("COMMIT")
     return report
 
 
+def _copy_run(source: Ledger, target: Ledger, run_pk: int, report: CopyReport) -> None:
+    flow_name, run_id = source.execute(
+        "select f.name, r.run_id from run r join flow f on f.id = r.flow_id where r.id = ?",
+        (run_pk,),
+    ).fetchone()
+    pathspec = f"{flow_name}/{run_id}"
+    trusted = run_trusted(source, run_pk)
+    flow_pk = target.ensure_flow(flow_name)
+    with target.write() as conn:
+        # Looked up under the write lock: a concurrent import of the same file has either
+        # committed this run (then it is already present) or not started it.
+        existing = conn.execute(
+            "select r.id from run r where r.flow_id = ? and r.run_id = ?", (flow_pk, run_id)
+        ).fetchone()
+        if existing is None:
+            new_run = _copy_one(source, target, conn, run_pk, flow_pk, flow_name, report)
+            conn.execute(
+                "insert into imported_run(run_id, source_ledger_id, imported_at, trusted) "
+                "values (?, ?, ?, ?)",
+                (new_run, source.ledger_id, now_iso(), int(trusted)),
+            )
+    if existing is None:
+        report.copied.append(pathspec)
+    elif run_digest(source, run_pk) == run_digest(target, existing[0]):
+        report.already_present.append(pathspec)
+    else:
+        report.conflicts.append(pathspec)
+
+
+def _needed_blobs(source: Ledger, target: Ledger, run_pks: list[int]) -> list[str]:
+    """SHAs the runs reference that the target lacks."""
+    shas: set[str] = set()
+    for run_pk in run_pks:
+        shas |= {r[0] for r in source.execute(
+            "select a.sha from artifact a join task t on t.id = a.task_id where t.run_id = ? "
+            "union select sha from s3_object where run_id = ?", (run_pk, run_pk))}  # fmt: skip
+        if has_card_table(source.conn):  # cards' HTML blobs are checked like the rest
+            shas |= {r[0] for r in source.execute(
+                "select c.sha from card c join task t on t.id = c.task_id "
+                "where t.run_id = ? and c.sha is not null", (run_pk,))}  # fmt: skip
+    return sorted(
+        sha for sha in shas
+        if target.execute("select 1 from blob where sha = ?", (sha,)).fetchone() is None
+    )
+
+
+def check_blobs(source: Ledger, shas: list[str]) -> None:
+    """Refuse (LedgerflowError, one line) unless every blob is whole and is what its SHA-256
+    and its encoding say. Reads each blob once, keeping one chunk in memory at a time."""
+    for sha in shas:
+        try:
+            row = source.execute(
+                "select encoding, raw_size, n_chunks, chunk_size, codec from blob where sha = ?",
+                (sha,),
+            ).fetchone()
+            if row is None:
+                raise CorruptBlobError(f"blob {sha[:12]} is missing")
+            why = check_meta(sha, *row)
+            if why:
+                raise CorruptBlobError(f"blob {sha[:12]} {why}")
+            meta = source.blobs.meta(sha)
+            source.blobs.verify(meta)
+            _check_encoding(source, meta)
+        except CorruptBlobError as e:
+            raise LedgerflowError(
+                f"refusing to copy from {source.path}, nothing was written: {e}"
+            ) from None
+
+
+def _check_encoding(source: Ledger, meta: Any) -> None:
+    """A blob's bytes must be what its encoding says: a pickle starts with pickle's PROTO
+    opcode, JSON is UTF-8 text that parses (so an artifact can never dedup onto a blob that
+    decodes otherwise than it was written)."""
+    head = next(source.blobs._frames(meta), b"")
+    first = codec.decompress_chunk(head, meta.chunk_size)[:1] if meta.raw_size else b""
+    if meta.encoding == codec.PICKLE and first != b"\x80":
+        raise CorruptBlobError(f"blob {meta.sha[:12]} is labelled pickle but is not one")
+    if meta.encoding == codec.JSON:
+        if first == b"\x80":
+            raise CorruptBlobError(f"blob {meta.sha[:12]} is labelled json but is a pickle")
+        try:
+            source.blobs.load(meta.sha, before_unpickle=_never)
+        except (CorruptBlobError, LedgerflowError):
+            raise CorruptBlobError(f"blob {meta.sha[:12]} is labelled json but is not") from None
+
+
+def _check_labels(source: Ledger, run_pks: list[int]) -> None:
+    """Every artifact's encoding label must be its blob's (a 'json' label on a pickle blob
+    is how a pickle would pass for plain data)."""
+    for run_pk in run_pks:
+        bad = source.execute(
+            "select a.name, a.encoding, b.encoding from artifact a join task t on t.id = "
+            "a.task_id join blob b on b.sha = a.sha where t.run_id = ? and "
+            "a.encoding is not b.encoding limit 1", (run_pk,)).fetchone()  # fmt: skip
+        if bad:
+            raise LedgerflowError(
+                f"refusing to copy from {source.path}, nothing was written: artifact "
+                f"'{bad[0]}' is labelled {bad[1]!r} but its blob is {bad[2]!r}; run "
+                "`ledgerflow doctor` on it"
+            )
+
+
+def _never() -> None:
+    raise CorruptBlobError("a pickle where JSON was expected")
+
+
 def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: int,
-              flow_pk: int, flow_name: str, report: CopyReport) -> None:  # fmt: skip
+              flow_pk: int, flow_name: str, report: CopyReport) -> int:  # fmt: skip
     cols = ", ".join(_RUN_COLUMNS)
     row = source.execute(f"select {cols} from run where id = ?", (run_pk,)).fetchone()
     new_run = conn.execute(
@@ -167,10 +277,10 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
     for old_id, *values in source.execute(
         f"select id, {tcols} from task where run_id = ? order by id", (run_pk,)
     ).fetchall():
-        task_map[old_id] = conn.execute(
+        task_map[old_id] = cast(int, conn.execute(
             f"insert into task(run_id, {tcols}) values (?, {', '.join('?' * len(values))})",
             (new_run, *values),
-        ).lastrowid
+        ).lastrowid)  # set by the insert
     for task_id, parent_id in source.execute(
         "select tp.task_id, tp.parent_id from task_parent tp join task t on t.id = tp.task_id "
         "where t.run_id = ?", (run_pk,)).fetchall():  # fmt: skip
@@ -196,7 +306,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
                 conn.execute(
                     "insert into artifact_fts(rowid, name, flow, step, preview) "
                     "values (?, ?, ?, ?, ?)",
-                    (next_id, name, flow_name, step, preview),
+                    (next_id, name, flow_name, step, index_text(name, preview)),
                 )
             next_id += 1
         for stream, text in source.execute("select stream, text from log where task_id = ?",
@@ -212,6 +322,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
             "values (?, ?, ?, ?, ?, ?)",
             (new_run, key, sha, encoding, size, created),
         )
+    return int(new_run or 0)
 
 
 def _copy_blob(source: Ledger, conn: sqlite3.Connection, sha: str, report: CopyReport) -> None:

@@ -22,8 +22,8 @@ def function_source_lines(func: Any) -> tuple[list[str], int]:
     func = unwrap(func)
     code = getattr(func, "__code__", None)
     parsed = _parse(code.co_filename) if code is not None else None
-    end = parsed[1].get(code.co_firstlineno) if parsed is not None else None
-    if parsed is None or end is None:  # no file, or not in it (changed since the import)
+    end = parsed[1].get(code.co_firstlineno) if code is not None and parsed is not None else None
+    if code is None or parsed is None or end is None:  # no file, or not in it (changed since)
         import inspect
 
         return inspect.getsourcelines(func)

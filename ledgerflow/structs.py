@@ -1,15 +1,21 @@
 """Plain record classes for the run path, without the cost of `dataclasses`.
 
 `@struct` gives a class with annotated fields an `__init__` (positional or keyword, defaults,
-`factory(list)` for a fresh default per instance), `__repr__` and `__eq__`; `frozen=True`
+`field(factory=list)` for a fresh default per instance), `__repr__` and `__eq__`; `frozen=True`
 makes instances read-only and hashable; `replace()` copies one with some fields changed —
 the part of dataclasses ledgerflow uses (no field inheritance, no ClassVar). dataclasses
 imports `inspect` and compiles code for every class: ~20 ms of every run's start-up for a
-dozen classes (docs/performance.md).
+dozen classes (docs/performance.md). ledgerflow's records are all structs, on the run path
+or not: one record style.
+
+`field()` is written as attrs writes it (keyword-only `default=` and `factory=`) and
+`struct` is marked with PEP 681's `dataclass_transform`, so type checkers read a struct as
+they read a dataclass.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar, dataclass_transform
 
 T = TypeVar("T")
@@ -23,12 +29,15 @@ class _Factory:
         self.make = make
 
 
-def factory(make: Any) -> Any:
-    """A default made afresh for each instance, e.g. `items: list[int] = factory(list)`."""
-    return _Factory(make)
+def field(*, default: Any = _MISSING, factory: Callable[[], Any] | None = None) -> Any:
+    """A field's default: `default=` a value, or `factory=` a callable making a fresh one for
+    each instance, e.g. `items: list[int] = field(factory=list)`."""
+    if (default is _MISSING) == (factory is None):
+        raise TypeError("field() takes exactly one of default= and factory=")
+    return default if factory is None else _Factory(factory)
 
 
-@dataclass_transform(field_specifiers=(factory,))
+@dataclass_transform(field_specifiers=(field,))
 def struct(cls: type[T] | None = None, *, frozen: bool = False,
            hidden: tuple[str, ...] = ()) -> Any:  # fmt: skip
     """Class decorator; `hidden` fields are left out of the repr (e.g. large bytes)."""

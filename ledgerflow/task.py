@@ -30,7 +30,7 @@ from .ledger import Ledger
 from .preview import preview
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
-from .structs import factory, struct
+from .structs import field, struct
 
 if TYPE_CHECKING:
     import traceback
@@ -57,15 +57,17 @@ class TaskSpec:
     max_retries: int = 0  # from @retry(times=...)
     is_join: bool = False
     # One artifact map per parent task (a join has several), and the parents' steps/stacks.
-    inputs: list[dict[str, ArtifactRecord]] = factory(list)
-    input_steps: list[str] = factory(list)
-    input_stacks: list[list[ForeachFrame]] = factory(list)
-    foreach_stack: list[ForeachFrame] = factory(list)
-    constants: dict[str, ArtifactRecord] = factory(dict)
+    inputs: list[dict[str, ArtifactRecord]] = field(factory=list)
+    input_steps: list[str] = field(factory=list)
+    input_stacks: list[list[ForeachFrame]] = field(factory=list)
+    foreach_stack: list[ForeachFrame] = field(factory=list)
+    constants: dict[str, ArtifactRecord] = field(factory=dict)
+    # sha -> (encoding, bytes) of small inputs the runtime had at hand (see runtime.py)
+    preloaded: dict[str, tuple[str, bytes]] = field(factory=dict)
     param_names: frozenset[str] = frozenset()
     max_num_splits: int = 100
     username: str | None = None
-    tags: list[str] = factory(list)
+    tags: list[str] = field(factory=list)
     origin_run_id: str | None = None
 
     @property
@@ -79,8 +81,8 @@ class TaskResult:
     status: str  # succeeded | failed | caught
     started_at: str
     finished_at: str
-    artifacts: dict[str, ArtifactRecord] = factory(dict)
-    blobs: list[codec.EncodedBlob] = factory(list)
+    artifacts: dict[str, ArtifactRecord] = field(factory=dict)
+    blobs: list[codec.EncodedBlob] = field(factory=list)
     transition: Transition | None = None
     exception_type: str | None = None
     exception: str | None = None
@@ -90,8 +92,8 @@ class TaskResult:
     # a task cloned by `resume` (its origin's output).
     stdout: str = ""
     stderr: str = ""
-    warnings: list[str] = factory(list)  # the runtime shows them, even with --quiet
-    cards: list[Any] = factory(list)  # CardRecords (ledgerflow/cards), blobs in `blobs`
+    warnings: list[str] = field(factory=list)  # the runtime shows them, even with --quiet
+    cards: list[Any] = field(factory=list)  # CardRecords (ledgerflow/cards), blobs in `blobs`
     host: str | None = None  # the machine it ran on, if not the run's (a Dask worker)
 
     @property
@@ -102,22 +104,22 @@ class TaskResult:
 
 # -- flow classes and graphs, per process ------------------------------------------------
 
-_FLOW_CLASSES: dict[tuple[str, str], type] = {}
+_FLOW_CLASSES: dict[tuple[str, str], type[FlowSpec]] = {}
 _GRAPHS: dict[type, Any] = {}
 _lock = threading.Lock()
 
 
-def register_flow_class(cls: type, module: str | None = None) -> None:
+def register_flow_class(cls: type[FlowSpec], module: str | None = None) -> None:
     """Make a flow class resolvable by workers in this process (and forked children), under
     its module's name or the one given (a class shipped to a remote worker)."""
     _FLOW_CLASSES[(module or cls.__module__, cls.__name__)] = cls
 
 
-def flow_class(spec: TaskSpec) -> type:
+def flow_class(spec: TaskSpec) -> type[FlowSpec]:
     return load_flow_class(spec.flow_file, spec.flow_module, spec.class_name)
 
 
-def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type:
+def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type[FlowSpec]:
     """The flow class, registered in this process or loaded from its file (in a fresh
     process: as module `_ledgerflow_flow`, so its `__main__` guard stays shut)."""
     cls = _FLOW_CLASSES.get((flow_module, class_name))
@@ -169,7 +171,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     cls = flow_class(spec)
     graph = flow_graph(cls)
     if blobs is None:
-        blobs = LedgerBlobs(spec.ledger_path, own_process)
+        blobs = LedgerBlobs(spec.ledger_path, own_process, spec.preloaded)
     node = graph[spec.step]
     func = getattr(cls, spec.step)
     parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
@@ -195,8 +197,9 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
             call(getattr(flow, spec.step), args, spec, output, seconds)
             if state.transition is None and node.type != "end":
                 raise _missing_next(spec.step)
-        except (Exception, SystemExit) as e:  # the user's step failed (sys.exit too): record
-            error = e                              # it, don't crash the run
+        # The user's step failed (sys.exit too): record it, don't crash the run.
+        except (Exception, SystemExit) as e:  # noqa: BLE001
+            error = e
     if os.getpid() != pid:
         # The step forked and this is the child coming back from it: it must not go on as
         # the task (a second result, a second commit). Metaflow's tasks are processes too.
@@ -279,7 +282,7 @@ def _call_in_thread(
         with _task_context(spec, output):
             try:
                 func(*args)
-            except BaseException as e:  # handed to the waiting thread
+            except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
                 outcome["error"] = e
 
     worker = threading.Thread(target=target, name=f"ledgerflow-{spec.step}", daemon=True)
@@ -374,7 +377,8 @@ def _missing_next(step: str) -> Exception:
     )
 
 
-def _join_inputs(cls: type, graph: Any, spec: TaskSpec, load: Callable[[str], Any]) -> Inputs:
+def _join_inputs(cls: type[FlowSpec], graph: Any, spec: TaskSpec,
+                 load: Callable[[str], Any]) -> Inputs:  # fmt: skip
     flows = []
     for refs, step, stack in zip(spec.inputs, spec.input_steps, spec.input_stacks):
         state = TaskState(
@@ -415,7 +419,7 @@ def collect_artifacts(
     for name, value in user_values.items():
         try:
             record = _unchanged(name, value, state) or blobs.store(name, value, result)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - the error is recorded for the artifact's name
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
             error = ArtifactError(
@@ -441,15 +445,13 @@ def collect_artifacts(
         if isinstance(error, ArtifactError) and not final:
             result.artifacts = {}
             return
-    internals = _internal_values(flow, state, spec, result)
+    internals = _internal_values(result)
     for name, value in internals.items():
         final[name] = blobs.store(name, value, result)
     result.artifacts = final
 
 
-def _internal_values(
-    flow: FlowSpec, state: TaskState, spec: TaskSpec, result: TaskResult
-) -> dict[str, Any]:
+def _internal_values(result: TaskResult) -> dict[str, Any]:
     """Internal artifacts stored as such: only `_foreach_values` (see internals.py for the
     ones built from task columns)."""
     t = result.transition
@@ -520,9 +522,12 @@ class LedgerBlobs:
     a task does (Ledger.for_task) and commits its large blobs itself; a task in the run's
     process shares the run's Ledger and hands every new blob to the runtime."""
 
-    def __init__(self, ledger_path: str, own_process: bool):
+    def __init__(self, ledger_path: str, own_process: bool,
+                 preloaded: dict[str, tuple[str, bytes]] | None = None):  # fmt: skip
         self.own_process = own_process
         self.ledger = Ledger.for_task(ledger_path) if own_process else Ledger.open(ledger_path)
+        for sha, (encoding, raw) in (preloaded or {}).items():  # sent with the spec
+            self.ledger.cache.put(sha, encoding, raw)
         self.chunk_size = self.ledger.chunk_size
 
     def load(self, sha: str) -> Any:

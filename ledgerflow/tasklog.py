@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+
 from .capture import real_stream
 from .clock import screen_time
 

@@ -13,20 +13,21 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from . import codec
-from .exceptions import LedgerflowError
+from .clock import stored_iso
+from .exceptions import CorruptBlobError, LedgerflowError
 from .fulltext import forget_run_text, rebuild_task_index, task_index_counts
+from .identify import JSON_COLUMNS, unknown_objects
 from .ledger import Ledger
 from .liveness import run_is_dead
 from .schema import SEARCHABLE_SQL
+from .secrets_check import index_text
 from .sharing import resolve_runs
+from .structs import field, struct
 
 
 def running_runs(ledger: Ledger) -> list[tuple[int, str]]:
@@ -34,12 +35,16 @@ def running_runs(ledger: Ledger) -> list[tuple[int, str]]:
     return [(pk, spec) for pk, spec, dead in _running(ledger) if not dead]
 
 
-def _running(ledger: Ledger) -> list[tuple[int, str, bool]]:
-    rows = ledger.execute(
-        "select r.id, f.name || '/' || r.run_id, r.host, r.pid, r.heartbeat_at from run r "
+def _running(ledger: Ledger, conn: Any = None) -> list[tuple[int, str, bool]]:
+    """(pk, pathspec, dead) of runs marked running. A run copied in by import/export is
+    never live, whatever its host, pid and heartbeat say (they came with the file)."""
+    rows = (conn or ledger).execute(
+        "select r.id, f.name || '/' || r.run_id, r.host, r.pid, r.heartbeat_at, "
+        "exists (select 1 from imported_run i where i.run_id = r.id) from run r "
         "join flow f on f.id = r.flow_id where r.status = 'running'"
     ).fetchall()
-    return [(pk, spec, run_is_dead(host, pid, beat)) for pk, spec, host, pid, beat in rows]
+    return [(pk, spec, bool(copied) or run_is_dead(host, pid, beat))
+            for pk, spec, host, pid, beat, copied in rows]  # fmt: skip
 
 
 # -- rm ----------------------------------------------------------------------------------
@@ -101,14 +106,10 @@ def _filter_runs(ledger: Ledger, pks: list[int], older_than: Any, keep: int | No
 
 
 def _iso(value: str | datetime) -> str:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise LedgerflowError(f"{value!r} is not a date; use ISO form like 2026-11-01") from None
-    if value.tzinfo is None:
-        value = value.astimezone()
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        return stored_iso(value)
+    except ValueError:
+        raise LedgerflowError(f"{value!r} is not a date; use ISO form like 2026-11-01") from None
 
 
 def freeable(ledger: Ledger, without: Sequence[str] = ()) -> tuple[int, int]:
@@ -130,22 +131,25 @@ def freeable(ledger: Ledger, without: Sequence[str] = ()) -> tuple[int, int]:
 # -- gc ----------------------------------------------------------------------------------
 
 
-@dataclass
+@struct
 class GcReport:
     blobs_deleted: int
     bytes_freed: int  # file size before minus after
 
 
 def gc(ledger: Ledger) -> GcReport:
-    """Delete blobs no artifact or s3 object references, then reclaim the space."""
-    busy = running_runs(ledger)
-    if busy:
-        raise LedgerflowError(
-            f"{len(busy)} run(s) in progress (e.g. {busy[0][1]}); run gc when they finish"
-        )
+    """Delete blobs no artifact or s3 object references, then reclaim the space.
+
+    A run stores blobs before anything references them (its IncludeFiles when it is
+    created; a task's values just before its row), so gc never deletes while a run is live.
+    The check is made inside gc's own write transaction: no run can be created, nor a task
+    commit, between the check and the delete."""
+    if ledger.readonly:
+        ledger = Ledger.open(ledger.path, readonly=False)
     before = _file_size(ledger)
     # artifact.sha has no index: checking each deleted blob's foreign key would scan the
     # artifact table once per blob. The delete below only takes unreferenced blobs.
+    # (foreign_keys only changes outside a transaction; write() uses this same connection.)
     ledger.execute("pragma foreign_keys = off")
     try:
         count = _delete_unreferenced(ledger)
@@ -160,6 +164,11 @@ def gc(ledger: Ledger) -> GcReport:
 
 def _delete_unreferenced(ledger: Ledger) -> int:
     with ledger.write() as conn:
+        busy = [spec for _, spec, dead in _running(ledger, conn) if not dead]
+        if busy:
+            raise LedgerflowError(
+                f"{len(busy)} run(s) in progress (e.g. {busy[0]}); run gc when they finish"
+            )
         unreferenced = "select sha from blob where sha not in (select sha from artifact) " \
                        "and sha not in (select sha from s3_object) " \
                        "and sha not in (select sha from card where sha is not null)"
@@ -182,12 +191,12 @@ def _file_size(ledger: Ledger) -> int:
 # -- doctor ------------------------------------------------------------------------------
 
 
-@dataclass
+@struct
 class DoctorReport:
-    problems: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
+    problems: list[str] = field(factory=list)
+    repaired: list[str] = field(factory=list)
     blobs_checked: int = 0
-    damaged_blobs: dict[str, list[str]] = field(default_factory=dict)  # sha -> who uses it
+    damaged_blobs: dict[str, list[str]] = field(factory=dict)  # sha -> who uses it
 
     @property
     def healthy(self) -> bool:
@@ -208,6 +217,8 @@ def doctor(
     for table, rowid, parent, _ in fk[:20]:
         report.problems.append(f"dangling reference: {table} row {rowid} points to a missing "
                                f"{parent}")  # fmt: skip
+    _check_schema(ledger, report)
+    _check_json_columns(ledger, report)
     _check_blobs(ledger, report, progress)
     for _, spec, dead in _running(ledger):
         if dead:
@@ -220,32 +231,19 @@ def doctor(
 
 def _check_blobs(ledger: Ledger, report: DoctorReport,
                  progress: Callable[[int, int], None] | None) -> None:  # fmt: skip
+    """Re-hash every blob, one chunk in memory at a time, bounded by the blob's checked
+    chunk sizes (never by a size the file claims: see blobstore.py)."""
     total = ledger.execute("select count(*) from blob").fetchone()[0]
-    rows = ledger.execute("select sha, raw_size, n_chunks from blob order by sha").fetchall()
-    for i, (sha, raw_size, n_chunks) in enumerate(rows, 1):
-        hasher = hashlib.sha256()
-        size, seqs = 0, 0
+    shas = [r[0] for r in ledger.execute("select sha from blob order by sha").fetchall()]
+    for i, sha in enumerate(shas, 1):
         try:
-            for (seq, frame) in ledger.execute(
-                "select seq, data from blob_chunk where sha = ? order by seq", (sha,)
-            ):
-                if seq != seqs:
-                    raise ValueError(f"chunk {seqs} missing")
-                piece = codec.decompress_chunk(frame, max(raw_size - size, 1))
-                hasher.update(piece)
-                size += len(piece)
-                seqs += 1
-            if seqs != n_chunks:
-                raise ValueError(f"{seqs} of {n_chunks} chunks present")
-            if size != raw_size:
-                raise ValueError(f"{size} bytes, expected {raw_size}")
-            if hasher.hexdigest() != sha:
-                raise ValueError("content does not match its SHA-256")
-        except Exception as e:  # zstd errors too: any failure is a damaged blob
+            ledger.blobs.verify(ledger.blobs.meta(sha))
+        except CorruptBlobError as e:
             users = blob_users(ledger, sha)
             report.damaged_blobs[sha] = users
             used = f"; used by {', '.join(users)}" if users else "; used by no run"
-            report.problems.append(f"blob {sha[:12]} is damaged: {e}{used}")
+            report.problems.append(
+                f"blob {str(sha)[:12]} is damaged: {_why(e, str(sha), ledger)}{used}")
         report.blobs_checked = i
         if progress is not None:
             progress(i, total)
@@ -254,6 +252,38 @@ def _check_blobs(ledger: Ledger, report: DoctorReport,
     ).fetchone()[0]
     if missing:
         report.problems.append(f"{missing} artifact(s) reference a missing blob")
+    # The encoding decides whether loading unpickles: an artifact whose label differs from
+    # its blob's is how a pickle would pass for plain data.
+    for name, label, actual, pathspec in ledger.execute(
+        "select a.name, a.encoding, b.encoding, f.name || '/' || r.run_id || '/' || t.step "
+        "|| '/' || t.task_id from artifact a join blob b on b.sha = a.sha join task t on "
+        "t.id = a.task_id join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
+        "where a.encoding is not b.encoding limit 20"
+    ):
+        report.problems.append(f"artifact {pathspec}/{name} is labelled {label!r} but its "
+                               f"blob is {actual!r}")  # fmt: skip
+
+
+def _why(error: CorruptBlobError, sha: str, ledger: Ledger) -> str:
+    """The reason in a blob error, without the blob's name, path and advice around it."""
+    text = str(error).removeprefix(f"blob {sha[:12]} in {ledger.path} ")
+    return text.split(" (the file is damaged)")[0].split("; run `ledgerflow doctor`")[0]
+
+
+def _check_json_columns(ledger: Ledger, report: DoctorReport) -> None:
+    for table, column in JSON_COLUMNS:
+        bad = ledger.execute(f"select count(*) from {table} where {column} is not null and "
+                             f"json_valid({column}) = 0").fetchone()[0]  # fmt: skip
+        if bad:
+            report.problems.append(f"{bad} {table} row(s) hold malformed JSON in {column}")
+
+
+def _check_schema(ledger: Ledger, report: DoctorReport) -> None:
+    version = ledger.execute("pragma user_version").fetchone()[0]
+    for name in unknown_objects(ledger.conn, version):
+        report.problems.append(f"schema: {name} was not created by ledgerflow (a trigger runs "
+                               "on writes, a view on reads: writers refuse this file; drop it "
+                               "with sqlite3 if it is yours)")  # fmt: skip
 
 
 def blob_users(ledger: Ledger, sha: str) -> list[str]:
@@ -297,13 +327,18 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
     if any(p.startswith("search index") for p in report.problems):
         with ledger.write() as conn:
             conn.execute("delete from artifact_fts")
-            conn.execute(
-                "insert into artifact_fts(rowid, name, flow, step, preview) "
+            rows = conn.execute(
                 "select a.id, a.name, f.name, t.step, b.preview from artifact a "
                 "join blob b on b.sha = a.sha "
                 "join task t on t.id = a.task_id join run r on r.id = t.run_id "
                 "join flow f on f.id = r.flow_id "
                 f"where {SEARCHABLE_SQL}"
+            )
+            conn.executemany(
+                "insert into artifact_fts(rowid, name, flow, step, preview) "
+                "values (?, ?, ?, ?, ?)",
+                # suspected credentials are never indexed (secrets_check.index_text)
+                ((i, n, f, st, index_text(n, p or "")) for i, n, f, st, p in rows.fetchall()),
             )
             rebuild_task_index(conn)
         report.repaired.append("rebuilt the search index")
@@ -312,9 +347,21 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
 # -- stats ---------------------------------------------------------------------------------
 
 
+STATS_TIMEOUT = 120.0  # seconds: a hostile view must not make stats hang
+
+
 def stats(ledger: Ledger, largest: int = 10) -> dict[str, Any]:
     """Counts and sizes, overall and per flow. Plain data, ready for JSON."""
-    one = lambda sql: ledger.execute(sql).fetchone()
+    from .query import time_limit
+
+    with time_limit(ledger.conn, STATS_TIMEOUT):
+        return _stats(ledger, largest)
+
+
+def _stats(ledger: Ledger, largest: int) -> dict[str, Any]:
+    def one(sql: str) -> Any:
+        return ledger.execute(sql).fetchone()
+
     runs, tasks, artifacts = one(
         "select (select count(*) from run), (select count(*) from task), "
         "(select count(*) from artifact)"
@@ -337,7 +384,11 @@ def stats(ledger: Ledger, largest: int = 10) -> dict[str, Any]:
     top = [
         {"pathspec": r[0], "size": r[1], "type": r[2]}
         for r in ledger.execute(
-            "select pathspec, size, type from artifacts order by size desc limit ?", (largest,)
+            # The tables, not the `artifacts` view: a file from elsewhere may redefine a view.
+            "select f.name || '/' || r.run_id || '/' || t.step || '/' || t.task_id || '/' || "
+            "a.name, a.size, a.type from artifact a join task t on t.id = a.task_id "
+            "join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
+            "where a.inherited = 0 order by a.size desc limit ?", (largest,)
         )
     ]
     return {

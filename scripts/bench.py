@@ -276,7 +276,7 @@ def import_time(repeat: int) -> float:
 _SPLIT = """
 import runpy, sys, time
 t0 = time.perf_counter()
-import ledgerflow, ledgerflow.cli.plain_run, ledgerflow.task, ledgerflow.runtime
+import ledgerflow, ledgerflow.cli.flow_cli, ledgerflow.task, ledgerflow.runtime
 import ledgerflow.executors, ledgerflow.lint, ledgerflow.graph, ledgerflow.ledger
 t1 = time.perf_counter()
 sys.argv = [sys.argv[1], "--db", sys.argv[2], "--quiet", "run"]
@@ -445,11 +445,14 @@ WORKLOADS = [
     ("foreach 100 + join", "foreach", ["--n", "100"], ["--n", "100"], True),
     ("foreach 1000 + join", "foreach", ["--n", "1000", "--max-num-splits", "1000"],
      ["--n", "1000", "--max-num-splits", "1000"], True),
+    ("foreach 1000 + join, threads", "foreach",
+     ["--n", "1000", "--max-num-splits", "1000", "--executor", "thread"], [], True),
     ("200 MB random + 200 MB zeros, 3 steps", "big", [], [], False),
     ("foreach 50 x same 10 MB", "dedup", [], [], False),
-    ("foreach 16 x sleep 0.5 s (threads)", "sleepy", [], [], True),
+    ("foreach 16 x sleep 0.5 s", "sleepy", [], [], True),
+    ("4 CPU-bound tasks (one process each)", "cpu", [], [], False),
     ("4 CPU-bound tasks, threads", "cpu", ["--executor", "thread"], [], False),
-    ("4 CPU-bound tasks, processes", "cpu", ["--executor", "process"], [], False),
+    ("4 CPU-bound tasks, sequential", "cpu", ["--executor", "sequential"], [], False),
 ]  # fmt: skip
 
 
@@ -562,7 +565,7 @@ def main() -> None:
         lf = bench(LEDGERFLOW_PYTHON, "ledgerflow", name, lf_args, repeat, fresh)
         line = (f"{label:42} {median(lf, 'seconds'):10.2f}s {median(lf, 'peak_mb'):8.0f} "
                 f"{median(lf, 'disk_mb'):8.1f}")  # fmt: skip
-        if args.metaflow and "processes" not in label:
+        if args.metaflow and not any(k in label for k in ("threads", "sequential")):
             mf = bench(args.metaflow, "metaflow", name, mf_args, repeat, fresh)
             ratio = median(mf, "seconds") / median(lf, "seconds")
             line += (f" {median(mf, 'seconds'):9.2f}s {median(mf, 'peak_mb'):8.0f} "

@@ -37,3 +37,15 @@ def _fresh_client_state():
     context._namespace, context._ledger, context._readonly = False, None, None
     yield
     context._namespace, context._ledger, context._readonly = False, None, None
+
+
+@pytest.fixture(autouse=True)
+def _no_trust_granted():
+    """`ledgerflow.trust()` lasts for the process: forget it between tests. (The trust
+    store itself is the session's, in LEDGERFLOW_HOME, so ledgers made by module fixtures
+    stay this test user's own.)"""
+    from ledgerflow import trust_store as trust
+
+    yield
+    trust._trust_all = False
+    trust._trusted_paths.clear()

@@ -158,7 +158,7 @@ def test_running_run_whose_process_is_gone_shows_as_crashed(lf: SimpleNamespace,
 def test_reads_are_indexed(lf: SimpleNamespace, args: list[str]) -> None:
     """Every statement starts from an index; only the small `flow` table is scanned."""
     statements: list[str] = []
-    conn = Ledger.open(lf.db).conn
+    conn = Ledger.open(lf.db, reader=True).conn  # the one the commands read through
     conn.set_trace_callback(statements.append)
     try:
         invoke(lf, *[a.format(a=lf.a, b=lf.b) for a in args])

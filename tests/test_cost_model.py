@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-from ledgerflow.executors import SequentialExecutor, ThreadExecutor
+from ledgerflow.executors import Executor, SequentialExecutor
 from ledgerflow.ledger import Ledger
 
 from .helpers import FLOWS, query
@@ -45,14 +45,59 @@ def test_at_most_one_transaction_per_task_plus_run_bookkeeping(db_path, monkeypa
     assert writes[0] <= tasks + 3
 
 
+class RunsAtSubmit(Executor):
+    """A real executor (the contract of ledgerflow.executors) that runs each task when it is
+    submitted, 8 slots wide: every task started in one round has finished by the time the
+    runtime waits, so which tasks finish together is certain, not a matter of timing."""
+
+    in_process = True  # runs tasks in the runtime's own process, as SequentialExecutor does
+
+    def __init__(self):
+        super().__init__(8)
+
+    def submit(self, spec, output):
+        from concurrent.futures import Future
+
+        from ledgerflow.task import run_task
+
+        future = Future()
+        future.set_result(run_task(spec, output))
+        return future
+
+
+def count_batches(monkeypatch) -> list[tuple[int, int]]:
+    """(finished tasks, write transactions) of each commit_tasks call."""
+    batches: list[tuple[int, int]] = []
+    commit, write = Ledger.commit_tasks, Ledger.write
+    inside = [0]
+
+    def counting_write(self):
+        inside[0] += 1
+        return write(self)
+
+    def counting_commit(self, finished, started, logs=()):
+        inside[0] = 0
+        result = commit(self, finished, started, logs)
+        batches.append((len(finished), inside[0]))
+        return result
+
+    monkeypatch.setattr(Ledger, "write", counting_write)
+    monkeypatch.setattr(Ledger, "commit_tasks", counting_commit)
+    return batches
+
+
 def test_tasks_finishing_together_share_a_transaction(db_path, monkeypatch):
     from ledgerflow.runtime import Runtime
 
     flow = load_flow(FLOWS / "engine" / "foreach.py", "ForeachFlow")
     ledger = Ledger.open(db_path)
-    writes = count_writes(ledger, monkeypatch)
-    Runtime(flow, ledger, {}, executor=ThreadExecutor(8), quiet=True, echo_logs=False).run()
-    assert writes[0] <= 9 + 3
+    batches = count_batches(monkeypatch)
+    Runtime(flow, ledger, {}, executor=RunsAtSubmit(), quiet=True, echo_logs=False).run()
+    assert all(writes == 1 for _, writes in batches)  # each batch is one transaction
+    finished = [n for n, _ in batches if n]
+    assert sum(finished) == 9  # start, 6 items, join, end: each committed once
+    # The 6 foreach tasks, started in one round, finish in one transaction.
+    assert finished == [1, 6, 1, 1]
 
 
 def test_a_deduplicated_artifact_is_written_once(db_path, monkeypatch):

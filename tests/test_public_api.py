@@ -18,6 +18,18 @@ def test_every_name_in_all_resolves_and_is_not_shadowed_by_a_submodule():
         assert value is not None and not isinstance(value, types.ModuleType), name
 
 
+def test_all_is_exactly_the_public_names():
+    """As httpx's tests/test_exported_members.py: every public name of the package is in
+    __all__, once, and nothing else is (names loaded on first use count as public)."""
+    import types
+
+    defined = {name for name, value in vars(ledgerflow).items()
+               if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    public = defined | set(ledgerflow._LAZY) | {"__version__"}
+    assert len(ledgerflow.__all__) == len(set(ledgerflow.__all__))
+    assert set(ledgerflow.__all__) == public
+
+
 def test_metaflow_names_a_ported_flow_imports():
     from ledgerflow import (  # noqa: F401
         DataArtifact,

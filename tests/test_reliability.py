@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC
 
 import pytest
 
@@ -153,7 +154,7 @@ def test_four_writers_and_a_searching_reader_lose_nothing(db_path):
     results = [p.communicate(timeout=120) for p in procs]
     stop.set()
     thread.join()
-    for proc, (out, err) in zip(procs, results):
+    for proc, (_out, err) in zip(procs, results):
         assert proc.returncode == 0, err
         assert "locked" not in err
     assert not reader_errors and reads[0] > 0
@@ -255,7 +256,7 @@ def test_a_ledger_deleted_under_a_running_flow_is_a_clear_error(db_path):
 
 
 def test_a_run_from_another_host_is_dead_once_its_heartbeat_is_stale(db_path):
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from ledgerflow.client import Run
 
@@ -263,7 +264,7 @@ def test_a_run_from_another_host_is_dead_once_its_heartbeat_is_stale(db_path):
     run_id = query(db_path, "select run_id from runs")[0][0]
 
     def beat(minutes_ago: float) -> None:
-        when = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+        when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
         conn = sqlite3.connect(db_path)
         conn.execute("update run set status = 'running', host = 'another-host', pid = 1, "
                      "heartbeat_at = ?", (when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),))

@@ -113,9 +113,10 @@ def test_import_into_itself_is_refused(db_path, tmp_path):
 def test_pickles_from_another_machine_need_trust_json_loads_freely(db_path, tmp_path, monkeypatch):
     bomb = tmp_path / "exploded"
     monkeypatch.setenv("BOMB_PATH", str(bomb))
-    monkeypatch.setenv("LEDGERFLOW_MACHINE_ID", "someone-elses-laptop")
+    # Someone else (their own trust store) makes the ledger: it is theirs, not ours.
+    monkeypatch.setenv("LEDGERFLOW_TRUST_STORE", str(tmp_path / "someone-else.json"))
     run_flow(FLOW, "--with_bomb", "true", db=db_path)
-    monkeypatch.delenv("LEDGERFLOW_MACHINE_ID")
+    monkeypatch.delenv("LEDGERFLOW_TRUST_STORE")
     bomb.unlink(missing_ok=True)
     run = Run(f"SharedFlow/{latest_run_id(db_path, 'SharedFlow')}", ledger=db_path)
     # listing, previews, search and SQL never unpickle
@@ -135,17 +136,17 @@ def test_pickles_from_another_machine_need_trust_json_loads_freely(db_path, tmp_
     assert bomb.exists()  # opted in: the pickle ran
 
 
-def test_trust_call_opts_in_for_one_ledger(db_path, monkeypatch):
-    monkeypatch.setenv("LEDGERFLOW_MACHINE_ID", "elsewhere")
+def test_trust_call_opts_in_for_one_ledger(db_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEDGERFLOW_TRUST_STORE", str(tmp_path / "elsewhere.json"))
     run_flow(FLOW, db=db_path)
-    monkeypatch.delenv("LEDGERFLOW_MACHINE_ID")
+    monkeypatch.delenv("LEDGERFLOW_TRUST_STORE")
     shape = f"SharedFlow/{latest_run_id(db_path, 'SharedFlow')}"
     task = next(iter(Run(shape, ledger=db_path)["work"]))
     with pytest.raises(UntrustedLedgerError):
         task.data.shape
-    import ledgerflow.provenance as trust_module
+    import ledgerflow.trust_store as trust_module
 
-    monkeypatch.setattr(trust_module, "_trusted_ledgers", set())
+    monkeypatch.setattr(trust_module, "_trusted_paths", set())
     ledgerflow.trust(db_path)
     assert isinstance(task.data.shape, tuple)
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from ledgerflow.structs import factory, replace, struct
+from ledgerflow.structs import field, replace, struct
 
 
 @struct(hidden=("blob",))
 class Point:
     x: int
     y: int = 0
-    tags: list[str] = factory(list)
+    tags: list[str] = field(factory=list)
     blob: bytes = b""
 
 
@@ -90,3 +90,28 @@ def test_a_field_without_default_after_defaults_is_refused():
         class Bad:
             a: int = 1
             b: int
+
+
+def test_field_takes_a_default_or_a_factory_as_attrs_does():
+    @struct
+    class Box:
+        size: int = field(default=3)
+        items: list[int] = field(factory=list)
+
+    a, b = Box(), Box()
+    assert a.size == 3 and a.items == [] and a.items is not b.items
+    with pytest.raises(TypeError, match="exactly one"):
+        field()
+    with pytest.raises(TypeError, match="exactly one"):
+        field(default=1, factory=list)
+
+
+def test_one_record_style_no_module_uses_dataclasses():
+    from pathlib import Path
+
+    import ledgerflow
+
+    root = Path(ledgerflow.__file__).parent
+    users = [str(p.relative_to(root)) for p in root.rglob("*.py")
+             if "import dataclasses" in p.read_text() or "from dataclasses" in p.read_text()]
+    assert users == []

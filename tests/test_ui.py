@@ -266,9 +266,10 @@ def evil_ledger(tmp_path, monkeypatch) -> tuple[Path, Path, str]:
     marker = tmp_path / "MARKER"
     db = tmp_path / "received.db"
     monkeypatch.setenv("EVIL_MARKER", str(marker))
-    monkeypatch.setenv("LEDGERFLOW_MACHINE_ID", "someone-elses-laptop")
+    # Made by someone else: under their trust store, so it is not one of this user's ledgers.
+    monkeypatch.setenv("LEDGERFLOW_TRUST_STORE", str(tmp_path / "their-trust.json"))
     run_flow(FLOWS / "cards" / "evil_flow.py", "--run-id-file", str(tmp_path / "id"), db=db)
-    monkeypatch.delenv("LEDGERFLOW_MACHINE_ID")
+    monkeypatch.delenv("LEDGERFLOW_TRUST_STORE")
     run_id = (tmp_path / "id").read_text().strip()
     # Tamper as an attacker could: a card row pointing at the pickle's blob.
     conn = sqlite3.connect(db)
@@ -286,7 +287,7 @@ def test_browsing_a_received_ledger_never_unpickles(evil_ledger, tmp_path):
     try:
         pages = crawl(url, post_loads=True)
         refused = pages[f"/artifact/EvilFlow/{run_id}/start/1/evil (load)"]
-        assert "Not loaded" in refused and "pickle written on another machine" in refused
+        assert "Not loaded" in refused and "a ledger you have not trusted" in refused
         assert "<script>alert(1)</script>" not in "".join(pages.values())
         if CHROMIUM:
             for path in ("/", f"/run/EvilFlow/{run_id}", f"/task/EvilFlow/{run_id}/start/1",

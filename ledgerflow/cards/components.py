@@ -50,7 +50,8 @@ def render_safely(component: Any) -> str:
         if isinstance(component, str):
             return f"<p>{esc(component)}</p>"
         return Artifact(component).render()
-    except Exception as e:  # a component's failure must not lose the rest of the card
+    # A component's failure must not lose the rest of the card.
+    except Exception as e:  # noqa: BLE001
         name = type(component).__name__
         return _error_box(f"{name} could not be rendered", f"{type(e).__name__}: {e}")
 
@@ -115,7 +116,7 @@ class Table(UserComponent):
 def _default_index(frame: Any) -> bool:
     try:
         return list(frame.index) == list(range(len(frame)))
-    except Exception:
+    except Exception:  # noqa: BLE001 - any odd index is not the default one
         return False
 
 
@@ -170,7 +171,7 @@ class Image(UserComponent):
             buffer = io.BytesIO()
             pilimage.save(buffer, format="PNG")
             return cls(buffer.getvalue(), label)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a picture that fails shows as an error in the card
             img = cls(None, label)
             img._error = f"PIL image not parsable ({type(e).__name__}: {e})"
             return img
@@ -187,7 +188,7 @@ class Image(UserComponent):
             buffer = io.BytesIO()
             figure.savefig(buffer, format="png", bbox_inches="tight")
             return cls(buffer.getvalue(), label)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a figure that fails shows as an error in the card
             img = cls(None, label)
             img._error = f"matplotlib plot not parsable ({type(e).__name__}: {e})"
             return img

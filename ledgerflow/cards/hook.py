@@ -18,7 +18,7 @@ def render_task_cards(func: Any, spec: Any, result: Any, graph: Any, chunk_size:
     """Render the step's cards into `result.cards` and `result.blobs`. Never raises."""
     try:
         _render(func, spec, result, graph, chunk_size)
-    except Exception as e:  # a bug of ours must not fail the user's task either
+    except Exception as e:  # noqa: BLE001 - a bug of ours must not fail the user's task either
         _warn(result, spec, f"cards were not rendered ({type(e).__name__}: {e})")
 
 
@@ -78,7 +78,7 @@ def _render_one(card_type: str, task: dict[str, Any], components: list[Any],
     def target() -> None:
         try:
             outcome["html"] = make(task, components)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a renderer's failure is reported, not raised
             import traceback
 
             outcome["error"] = traceback.format_exc()
@@ -110,7 +110,7 @@ def _task_facts(spec: Any, result: Any, graph: Any) -> dict[str, Any]:
     records = result.artifacts
     try:
         graph_info = graph.to_info()
-    except Exception:
+    except Exception:  # noqa: BLE001 - the card only loses its graph
         graph_info = None
     return {
         "pathspec": spec.pathspec,

@@ -1,18 +1,20 @@
-"""What both command lines share: error handling, reading every namespace, durations, and
-plain text tables."""
+"""What both command lines share: click's side of error handling, reading every namespace,
+printable text, and the one table printer."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 import click
 
-from ..clock import screen_time
 from .errors import call_reporting_errors
+
+# What click reports itself (usage errors exit 2, --help and --version exit 0, Abort 1).
+CLICK_OWN = (click.ClickException, click.exceptions.Exit, click.Abort)
 
 
 @contextlib.contextmanager
@@ -34,54 +36,54 @@ def all_namespaces() -> Iterator[None]:
         context._namespace = previous
 
 
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    """Seconds from one stored ISO timestamp to another (3 decimals), None if either is."""
-    if not start or not end:
-        return None
-    delta = datetime.fromisoformat(end) - datetime.fromisoformat(start)
-    return round(delta.total_seconds(), 3)
-
-
-def format_duration(seconds: float | None) -> str:
-    """'0.123s', '12.3s', '4m05s', '2h03m' (empty for None)."""
-    if seconds is None:
-        return ""
-    if seconds < 10:
-        return f"{seconds:.3f}s"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def short_time(iso: str | None) -> str:
-    """A stored timestamp as screens show it: local time with its offset (clock.py's rule)."""
-    return screen_time(iso)
-
-
-def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Left-aligned columns two spaces apart, headers in capitals, no trailing spaces."""
-    cells = [[_cell(v) for v in row] for row in rows]
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, raw: bool = False) -> None:
+    """The one table printer: left-aligned columns two spaces apart, no trailing spaces,
+    every cell printable and on one line. Headers are in capitals and None is blank, unless
+    `raw` (SQL results: column names as written, NULL, cells cut at 60 characters, bytes as
+    their size)."""
+    cells = [[_cell(v, raw) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.upper().ljust(w) for h, w in zip(headers, widths)).rstrip())
+    shown = headers if raw else [h.upper() for h in headers]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(shown, widths)).rstrip())
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, raw: bool = False) -> str:
     if value is None:
-        return ""
-    if isinstance(value, (list, tuple, frozenset, set)):
-        return ", ".join(str(v) for v in value)
-    return str(value).replace("\n", " ")
+        return "NULL" if raw else ""
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (list, tuple, frozenset, set)) and not raw:
+        return printable(", ".join(str(v) for v in value))
+    text = printable(str(value).replace("\n", " "))
+    return text[:57] + "..." if raw and len(text) > 60 else text
+
+
+# C0 controls but tab and newline, DEL, C1 controls: what a terminal may act on (ESC opens
+# colour, title and OSC 8 link sequences, CR rewrites the line).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: control characters shown as escapes (\\x1b)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def printable_doc(doc: Any) -> Any:
+    """A JSON-like document with every string made printable (for text output)."""
+    if isinstance(doc, str):
+        return printable(doc)
+    if isinstance(doc, dict):
+        return {k: printable_doc(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [printable_doc(v) for v in doc]
+    return doc
 
 
 def clip(text: str, width: int) -> str:
     """One line of at most `width` characters, '...' marking a cut."""
-    text = text.replace("\n", " ")
+    text = printable(text.replace("\n", " "))
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -100,14 +102,11 @@ class BadParameter(click.BadParameter):
 
 
 def errors_as_lines(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one clear line and exit 1 (tracebacks with --debug)."""
+    """Report library errors as `cli/errors.py` does, for one command of a group."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         debug = click.get_current_context().find_root().params.get("debug", False)
-        return call_reporting_errors(
-            lambda: func(*args, **kwargs), debug,
-            passthrough=(click.ClickException, click.exceptions.Exit, click.Abort),
-        )  # fmt: skip
+        return call_reporting_errors(lambda: func(*args, **kwargs), debug, passthrough=CLICK_OWN)
 
     return wrapper

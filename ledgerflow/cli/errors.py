@@ -1,4 +1,9 @@
-"""Library errors as one clear line and an exit code, with or without click."""
+"""The one error handler of both command lines (`ledgerflow ...` and `python flow.py ...`).
+
+A library error shows itself as one line and exits with its `exit_code` (as click's
+`ClickException`); Ctrl-C exits 130, SIGTERM of a run (`RunTerminated`) 143, a closed pipe 0;
+anything else is an internal error, exit 1. `--debug` shows tracebacks instead.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +27,10 @@ def exit_on_closed_pipe() -> NoReturn:
     sys.exit(0)
 
 
-
 def call_reporting_errors(func: Callable[[], Any], debug: bool,
                           passthrough: tuple[type[BaseException], ...] = ()) -> Any:  # fmt: skip
-    """Call func; a library error becomes one line on stderr and exit 1 (the traceback with
-    --debug), Ctrl-C exit 130, SIGTERM (of a run) exit 143. Exceptions in `passthrough` (click's own) go up untouched."""
+    """Call func, reporting what it raises as the module docstring says. Exceptions in
+    `passthrough` (click's own, which click reports) go up untouched."""
     try:
         return func()
     except passthrough:
@@ -38,8 +42,8 @@ def call_reporting_errors(func: Callable[[], Any], debug: bool,
     except LedgerflowError as e:
         if debug:
             raise
-        print(f"Error: {e}", file=sys.stderr)
-        sys.exit(1)
+        e.show()
+        sys.exit(e.exit_code)
     except KeyboardInterrupt as e:
         terminated = isinstance(e, RunTerminated)
         print("Terminated." if terminated else "Interrupted.", file=sys.stderr)

@@ -17,20 +17,20 @@ from .. import __version__
 from ..exceptions import MetaflowTaggingError
 from ..parameters import flow_parameters
 from .common import BadParameter
+from .common import errors_as_lines as _errors_as_lines
 from .run_flow import (
     EXECUTOR_NAMES,
     RunOptions,
     execute_run,
     parameter_context,
+    refuse_unsupported,
     validated_graph,
 )
-from .common import errors_as_lines as _errors_as_lines
-from .flow_inspect import _header
-
 
 
 def main(flow_cls: type, args: list[str] | None = None) -> NoReturn:
     """Run the flow command line with sys.argv (or args) and exit."""
+    refuse_unsupported(flow_cls)
     cli = build_cli(flow_cls)
     cli.main(args=args, prog_name=_prog_name(), standalone_mode=True)  # exits
     sys.exit(0)
@@ -111,11 +111,50 @@ def _set_project_env(branch: str | None, production: bool | None) -> None:
         os.environ["METAFLOW_PRODUCTION"] = "1"
 
 
+class _LazyGroup(click.Group):
+    """A group whose rarer commands (tag, logs, dump, card) are added on first use, so a
+    `run` does not import their modules; `loaders` add them."""
+
+    loaders: list[Callable[[click.Group], None]]
+
+    def _load(self) -> None:
+        loaders, self.loaders = getattr(self, "loaders", []), []
+        for load in loaders:
+            load(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            self._load()
+        return super().get_command(ctx, cmd_name)
+
+
+def _inspect_commands(flow_cls: type, script: str) -> Callable[[click.Group], None]:
+    def load(group: click.Group) -> None:
+        from .flow_inspect import add_inspect_commands
+
+        add_inspect_commands(group, flow_cls, script)
+
+    return load
+
+
+def _card_commands(flow_cls: type, script: str) -> Callable[[click.Group], None]:
+    def load(group: click.Group) -> None:
+        from .card_cmds import add_card_commands
+
+        add_card_commands(group, flow_cls, script)
+
+    return load
+
+
 def build_cli(flow_cls: type) -> click.Group:
     name = flow_cls.__name__
     script = _script(flow_cls)
 
-    @click.group(help=f"Run and inspect the flow {name}.\n\n\b\nExample: {script} run")
+    @click.group(cls=_LazyGroup, help=f"Run and inspect the flow {name}.\n\n\b\nExample: {script} run")
     @click.option("--db", "db", default=None, metavar="PATH",
                   help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).")
     @click.option("--quiet/--not-quiet", default=False, help="Print only errors and the run id.")
@@ -151,6 +190,8 @@ def build_cli(flow_cls: type) -> click.Group:
                                          "graph.png")  # fmt: skip
     @_errors_as_lines
     def output_dot() -> None:
+        from .flow_inspect import _header
+
         graph = validated_graph(flow_cls)
         _header("Visualizing the flow as a GraphViz graph")
         click.echo(graph.output_dot())
@@ -160,6 +201,8 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--json", "as_json", is_flag=True, help="As JSON (steps and structure).")
     @_errors_as_lines
     def output_raw(as_json: bool) -> None:
+        from .flow_inspect import _header
+
         graph = validated_graph(flow_cls)
         if as_json:
             import json
@@ -255,12 +298,8 @@ def build_cli(flow_cls: type) -> click.Group:
         f"\b\nExample: {script} resume train --origin-run-id 1795700104055947269005",
     )(command)
 
-    from .flow_inspect import add_inspect_commands
-
-    add_inspect_commands(cli, flow_cls, script)
-    from .card_cmds import add_card_commands  # noqa: E402
-
-    add_card_commands(cli, flow_cls, script)
+    assert isinstance(cli, _LazyGroup)
+    cli.loaders = [_inspect_commands(flow_cls, script), _card_commands(flow_cls, script)]
     return cli
 
 
@@ -278,7 +317,7 @@ def _apply_with(flow_cls: type, options: dict[str, Any]) -> None:
 def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]]) -> None:
     _apply_with(flow_cls, options)
     ctx = click.get_current_context()
-    values = {}
+    values: dict[str, Any] = {}
     with parameter_context(flow_cls):
         for attr, param in params:
             key = param.name.replace("-", "_")
@@ -321,7 +360,7 @@ def _resume(
     run_id = origin_run_id or latest_run_id(ledger, flow_cls.__name__)
     origin = load_origin(ledger, flow_cls.__name__, run_id, [attr for attr, _ in params])
     rerun = steps_to_rerun(graph, step_to_rerun) if step_to_rerun else set()
-    values = {name: ledger.load(record.sha) for name, record in origin.params.items()}
+    values = origin.parameter_values(ledger, params)
     _execute(flow_cls, values, options, origin=origin, rerun_steps=rerun)
 
 

@@ -178,7 +178,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
              trust: bool, file: str | None) -> None:  # fmt: skip
         from ..ledger import Ledger
 
-        ledger = Ledger.open(_ledger_path(f"{flow}/{input_path}"))
+        ledger = Ledger.open(_ledger_path(f"{flow}/{input_path}"), reader=True)
         if trust:
             from ..provenance import trust as trust_ledger
 
@@ -206,16 +206,12 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 def _ledger_path(wanted: str = "") -> Path:
     """The ledger named by --db (or the default location); it must exist. `wanted` names
     what the command looks for, for the error message."""
-    from ..location import resolve_ledger_path
+    from ..location import existing_ledger, resolve_ledger_path
 
     path = resolve_ledger_path(click.get_current_context().find_root().obj["db"])
-    if not path.is_file():
-        looked_for = f" (looking for {wanted})" if wanted else ""
-        raise click.ClickException(
-            f"no ledger at {path}{looked_for}; run the flow first or pass --db PATH of an "
-            "existing ledger"
-        )
-    return path
+    looked_for = f"(looking for {wanted}) " if wanted else ""
+    return existing_ledger(path, f"{looked_for}run the flow first or pass --db PATH of an "
+                                 "existing ledger")  # fmt: skip
 
 
 def _flow(flow: str) -> Any:

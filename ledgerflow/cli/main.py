@@ -9,32 +9,18 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..exceptions import LedgerflowError
-from .common import BadParameter, UsageError
-from .errors import exit_on_closed_pipe
+from . import ui_cmd, upkeep_cmds
+from .common import CLICK_OWN, BadParameter, UsageError, echo_table, printable
+from .errors import call_reporting_errors
+from .ledger_args import echo_json, expand_pathspec, ledger_path, open_ledger, run_named
 
 
 class _Group(click.Group):
-    """Library errors become one line and exit 1; tracebacks only with --debug."""
+    """Library errors become one line and their exit code; tracebacks only with --debug."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
-            raise
-        except BrokenPipeError:
-            exit_on_closed_pipe()
-        except LedgerflowError as e:
-            if ctx.params.get("debug"):
-                raise
-            click.echo(f"Error: {e}", err=True)
-            sys.exit(1)
-        except Exception as e:
-            if ctx.params.get("debug"):
-                raise
-            click.echo(f"Internal error: {type(e).__name__}: {e} (run with --debug for the "
-                       "traceback)", err=True)  # fmt: skip
-            sys.exit(1)
+        return call_reporting_errors(lambda: super(_Group, self).invoke(ctx),
+                                     bool(ctx.params.get("debug")), passthrough=CLICK_OWN)
 
 
 @click.group(cls=_Group)
@@ -52,35 +38,13 @@ def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
     ctx.obj = {"db": db}
 
 
-def _ledger_path(ctx: click.Context) -> Any:
-    """The ledger file this command reads; it must exist (commands never create one)."""
-    from ..location import resolve_ledger_path
-
-    path = resolve_ledger_path(ctx.find_root().obj["db"])
-    if not path.exists():
-        raise click.ClickException(
-            f"no ledger at {path}; run a flow first or pass --db PATH of an existing ledger"
-        )
-    return path
-
-
-def _ledger(ctx: click.Context) -> Any:
-    from ..ledger import Ledger
-
-    return Ledger.open(_ledger_path(ctx))
-
-
-def _echo_json(doc: Any) -> None:
-    click.echo(json.dumps(doc, indent=2, default=_json_default))
-
-
 @cli.command()
 @click.argument("flow", required=False)
 @click.option("--status", type=click.Choice(["running", "succeeded", "failed", "crashed"]),
               help="Only runs with this status.")
 @click.option("--tag", "tags", multiple=True, metavar="TAG",
               help="Only runs having this tag (repeatable: runs having all of them).")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+@click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True,
               help="At most this many runs.")
 @click.option("--params", "with_params", is_flag=True,
               help="Add a column with each run's parameter values.")
@@ -100,12 +64,12 @@ def runs(ctx: click.Context, flow: str | None, status: str | None, tags: tuple[s
     from .reads import recent_runs, require_flow
     from .show import echo_runs
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     if flow is not None:
         require_flow(ledger, flow)
     records = recent_runs(ledger, flow=flow, status=status, tags=tags, limit=limit)
     if as_json:
-        _echo_json(records)
+        echo_json(records)
     elif not records:
         click.echo("No runs.")
     else:
@@ -136,7 +100,7 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
     """
     from . import show as shows
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     parts = expand_pathspec(ledger, pathspec, "PATHSPEC",
                             "a pathspec; expected Flow[/RunId[/step[/TaskId[/name]]]]",
                             len(shows.KINDS))  # fmt: skip
@@ -148,9 +112,26 @@ def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, as_json: bo
         trust_ledger(ledger.path)
     doc = shows.describe(ledger, parts, load=load)
     if as_json:
-        _echo_json(doc)
+        echo_json(doc)
     else:
         shows.echo(doc)
+
+
+@cli.command(name="trust")
+@click.argument("file", type=click.Path(dir_okay=False))
+def trust_cmd(file: str) -> None:
+    """Trust a ledger file you received: its pickled values may then load (unpickling runs
+    code). Remembered in your trust store for this file at this path (see trust_store.py).
+
+    \b
+    Example: ledgerflow trust ~/Downloads/results.db
+    """
+    from ..location import existing_ledger
+    from ..trust_store import trust
+
+    path = existing_ledger(file, "pass the path of a ledger file")
+    trust(path, remember=True)
+    click.echo(f"Trusted {path}: its pickled values load from now on.")
 
 
 @cli.command()
@@ -173,7 +154,7 @@ def logs(ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool
     """
     from .reads import log_tasks
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     parts = expand_pathspec(ledger, pathspec, "PATHSPEC",
                             "a pathspec; expected Flow/RunId[/step[/TaskId]]", 4)
     if len(parts) < 2:
@@ -205,55 +186,14 @@ def diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
     """
     from .diff import diff_lines, diff_runs
 
-    ledger = _ledger(ctx)
-    result = diff_runs(ledger, _run_named(ledger, run_a, "RUN_A"),
-                       _run_named(ledger, run_b, "RUN_B"))  # fmt: skip
+    ledger = open_ledger(ctx)
+    result = diff_runs(ledger, run_named(ledger, run_a, "RUN_A"),
+                       run_named(ledger, run_b, "RUN_B"))  # fmt: skip
     if as_json:
-        _echo_json(result)
+        echo_json(result)
     else:
         for line in diff_lines(result):
             click.echo(line)
-
-
-def _run_named(ledger: Any, text: str, hint: str) -> tuple[str, str]:
-    """(flow, run_id) for 'Flow/RunId' or a bare run id that only one flow has."""
-    expected = "a run; expected Flow/RunId or a run id"
-    parts = expand_pathspec(ledger, text, hint, expected, 2)
-    if len(parts) != 2:
-        raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
-    return parts[0], parts[1]
-
-
-def expand_pathspec(ledger: Any, text: str, hint: str, expected: str,
-                    most: int) -> list[str]:  # fmt: skip
-    """The parts of a pathspec, checked: at most `most` non-empty parts, the flow known
-    (else the closest names), and a leading bare run id (all digits: a flow is a class name,
-    so it cannot be one) replaced by Flow/RunId when only one flow has that run."""
-    from ..client import Run
-    from ..exceptions import MetaflowNotFound
-    from .common import all_namespaces
-    from .reads import flows_with_run, require_flow
-
-    parts = text.split("/")
-    if len(parts) > most or not all(parts):
-        raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
-    if parts[0].isdigit():
-        flows = flows_with_run(ledger, parts[0])
-        if not flows:
-            raise MetaflowNotFound(f"no flow in ledger {ledger.path} has a run '{parts[0]}'")
-        if len(flows) > 1:
-            raise BadParameter(
-                f"run id {parts[0]!r} is in flows {', '.join(flows)}; write Flow/{text}",
-                param_hint=hint,
-            )
-        parts = [flows[0], *parts]
-        if len(parts) > most:
-            raise BadParameter(f"{text!r} is not {expected}", param_hint=hint)
-    require_flow(ledger, parts[0], text)
-    if len(parts) >= 2:
-        with all_namespaces():
-            Run("/".join(parts[:2]), ledger=ledger)  # says which runs there are if it is not
-    return parts
 
 
 @cli.command()
@@ -264,7 +204,7 @@ def expand_pathspec(ledger: Any, text: str, hint: str, expected: str,
 @click.option("--since", default=None, metavar="DATE", help="Only tasks finished since (ISO date).")
 @click.option("--kind", type=click.Choice(["artifact", "log", "exception"]), default=None,
               help="Only artifacts, only task logs (stdout, stderr) or only exceptions.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of hits.")
 @click.pass_context
 def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
@@ -281,11 +221,11 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
     """
     from ..fulltext import search as run_search
 
-    path = _ledger_path(ctx)
+    path = ledger_path(ctx)
     if flow is not None:
         from .reads import require_flow
 
-        require_flow(_ledger(ctx), flow)
+        require_flow(open_ledger(ctx), flow)
     hits = run_search(text, flow=flow, step=step, name=name, since=since, limit=limit,
                       kind=kind, ledger=path)  # fmt: skip
     if as_json:
@@ -298,7 +238,7 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
         return
     for hit in hits:
         where = hit.pathspec if hit.kind == "artifact" else f"{hit.pathspec} ({hit.name})"
-        click.echo(f"{where}\n    {hit.snippet}")
+        click.echo(printable(f"{where}\n    {hit.snippet}"))
 
 
 @cli.command()
@@ -307,9 +247,11 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
               help="A value for the next ? placeholder (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of row objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, metavar="SECONDS", help="Stop a query that runs longer.")
 @click.pass_context
 def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
-        as_csv: bool) -> None:
+        as_csv: bool, timeout: float) -> None:
     """Run a read-only SQL query over the ledger's views (runs, tasks, artifacts, ...).
 
     \b
@@ -319,9 +261,9 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
 
     if as_json and as_csv:
         raise UsageError("choose one of --json and --csv")
-    result = run_sql(query, params, ledger=_ledger_path(ctx))
+    result = run_sql(query, params, ledger=ledger_path(ctx), timeout=timeout)
     if as_json:
-        _echo_json(list(result))
+        echo_json(list(result))
     elif as_csv:
         import csv
 
@@ -329,37 +271,15 @@ def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
         writer.writerow(result.columns)
         writer.writerows(result.rows)
     else:
-        _print_table(result.columns, result.rows)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    return str(value)
-
-
-def _print_table(columns: list[str], rows: list[tuple[Any, ...]]) -> None:
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip())
-    for row in cells:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
-    click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= 60 else text[:57] + "..."
+        echo_table(result.columns, result.rows, raw=True)
+        click.echo(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''})")
 
 
 def main() -> None:
     cli(prog_name="ledgerflow")
 
 
-# Sharing and upkeep commands live in their own module and register on `cli`.
-from . import upkeep_cmds  # noqa: F401
-from . import ui_cmd  # noqa: F401,E402
+# Sharing, upkeep and the web UI are commands of their own modules, added here: they import
+# nothing from this module (imports run one way).
+for _command in (*upkeep_cmds.COMMANDS, ui_cmd.ui):
+    cli.add_command(_command)

@@ -16,10 +16,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..exceptions import MetaflowNotFound
+from ..clock import seconds_between
+from ..exceptions import LedgerError, MetaflowNotFound
+from ..identify import stored_json
 from ..ledger import Ledger
 from ..liveness import run_is_dead  # what Run.status uses
-from .common import seconds_between
 
 _RUN_COLS = ("r.id as pk, r.run_id as run_id, r.status as status, r.created_at as created_at,"
              " r.finished_at as finished_at, r.user as user, r.host as host, r.pid as pid,"
@@ -210,7 +211,7 @@ def step_order(ledger: Ledger, run_pk: int) -> list[str]:
     info = ledger.execute("select graph_info from run where id = ?", (run_pk,)).fetchone()
     graph: list[str] = []
     if info is not None and info[0]:
-        graph = list(json.loads(info[0]).get("steps", {}))
+        graph = list(_steps_of(stored_json(info[0], f"run {run_pk}'s graph_info", {})))
     return [s for s in graph if s in started] + [s for s in started if s not in graph]
 
 
@@ -338,4 +339,14 @@ def task_shas(ledger: Ledger, run_pk: int) -> dict[int, dict[str, tuple[str, boo
 
 def foreach_path(row: dict[str, Any]) -> tuple[int, ...]:
     """The task's index in each enclosing foreach, outermost first (() outside any)."""
-    return tuple(int(frame[3]) for frame in json.loads(row["foreach_stack"] or "[]"))
+    stack = stored_json(row["foreach_stack"], "a task's foreach_stack", [])
+    try:
+        return tuple(int(frame[3]) for frame in stack)
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise LedgerError("a task's foreach_stack in the ledger is malformed; the file is "
+                          "damaged: run `ledgerflow doctor`") from None
+
+
+def _steps_of(graph: Any) -> list[str]:
+    steps = graph.get("steps", {}) if isinstance(graph, dict) else {}
+    return list(steps) if isinstance(steps, dict) else []

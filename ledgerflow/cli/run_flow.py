@@ -1,5 +1,5 @@
-"""Running a flow from its command line, whichever parser read it (click, or the plain fast
-path): validate the graph, open the ledger, run, report. Imports no click."""
+"""Running a flow from its command line once click has read it: validate the graph, open
+the ledger, run, report. Imports no click itself."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .. import __version__
 from ..current import get_username
 from ..executors import DEFAULT_EXECUTOR, DEFAULT_MAX_WORKERS, EXECUTORS, executor_class
 from ..runtime import DEFAULT_MAX_NUM_SPLITS
-from ..structs import factory, struct
+from ..structs import field, struct
 
 
 @struct
@@ -25,7 +25,7 @@ class RunOptions:
     executor: str = DEFAULT_EXECUTOR
     max_workers: int = DEFAULT_MAX_WORKERS
     max_num_splits: int = DEFAULT_MAX_NUM_SPLITS
-    tags: list[str] = factory(list)
+    tags: list[str] = field(factory=list)
     run_id_file: str | None = None
     runner_attribute_file: str | None = None  # JSON for Runner: run_id, flow_name, metadata
     environment: str | None = None  # Metaflow's --environment: only warned about

@@ -14,9 +14,10 @@ from typing import Any
 
 import click
 
+from ..clock import format_duration, screen_time
 from ..ledger import Ledger
 from . import reads
-from .common import all_namespaces, clip, echo_table, format_duration, short_time
+from .common import all_namespaces, clip, echo_table, printable_doc
 
 KINDS = ("flow", "run", "step", "task", "artifact")
 FLOW_RUNS = 10  # runs `show FLOW` lists
@@ -81,7 +82,7 @@ def echo(doc: dict[str, Any]) -> None:
     """Print a describe() document as text."""
     printers = {"flow": _echo_flow, "run": _echo_run, "step": _echo_step, "task": _echo_task,
                 "artifact": _echo_artifact}  # fmt: skip
-    printers[doc["kind"]](doc)
+    printers[doc["kind"]](printable_doc(doc))  # names and previews may hold escape codes
 
 
 def echo_runs(runs: list[dict[str, Any]], with_flow: bool = True,
@@ -91,7 +92,7 @@ def echo_runs(runs: list[dict[str, Any]], with_flow: bool = True,
                                                               "tasks", "tags"]  # fmt: skip
     echo_table(headers + (["params"] if with_params else []), [
         [r["run_id"]] + ([r["flow"]] if with_flow else []) + [
-            r["status"], short_time(r["created_at"]), format_duration(r["duration_s"]),
+            r["status"], screen_time(r["created_at"]), format_duration(r["duration_s"]),
             r["tasks"], r["tags"]] + ([params_text(r["params"])] if with_params else [])
         for r in runs
     ])  # fmt: skip
@@ -109,7 +110,7 @@ def _echo_flow(doc: dict[str, Any]) -> None:
 
 
 def _echo_run(doc: dict[str, Any]) -> None:
-    click.echo(f"Run {doc['pathspec']}: {doc['status']}, started {short_time(doc['created_at'])}"
+    click.echo(f"Run {doc['pathspec']}: {doc['status']}, started {screen_time(doc['created_at'])}"
                + (f", took {format_duration(doc['duration_s'])}" if doc["duration_s"] else "")
                + f", by {doc['user']}")  # fmt: skip
     click.echo(f"Parameters: {params_text(doc['params']) or '-'}")
@@ -133,7 +134,7 @@ def _echo_step(doc: dict[str, Any]) -> None:
     headers = ["task id", "status", "attempt", "index", "started", "duration"]
     echo_table(headers + (["exception"] if failed else []), [
         [t["task_id"], t["status"], t["attempt"], t["foreach_index"],
-         short_time(t["started_at"]), format_duration(t["duration_s"])]
+         screen_time(t["started_at"]), format_duration(t["duration_s"])]
         + ([clip(_exception(t), 60)] if failed else [])
         for t in tasks
     ])  # fmt: skip
@@ -148,7 +149,7 @@ def _exception(task: dict[str, Any]) -> str:
 def _echo_task(doc: dict[str, Any]) -> None:
     index = "" if doc["foreach_index"] is None else f", foreach index {doc['foreach_index']}"
     click.echo(f"Task {doc['pathspec']}: {doc['status']}, attempt {doc['attempt']}{index}, "
-               f"started {short_time(doc['started_at'])}"
+               f"started {screen_time(doc['started_at'])}"
                + (f", took {format_duration(doc['duration_s'])}" if doc["duration_s"] else ""))  # fmt: skip
     if doc["exception_type"]:
         click.echo(f"Exception: {_exception(doc)}")
@@ -175,7 +176,7 @@ def _echo_artifact(doc: dict[str, Any]) -> None:
         ("encoding", doc["encoding"]),
         ("sha", doc["sha"]),
         ("attempt", doc["attempt"]),
-        ("created", short_time(doc["created_at"])),
+        ("created", screen_time(doc["created_at"])),
         ("inherited", "yes (passed on unchanged from a parent task)" if doc["inherited"]
          else "no"),
         ("preview", doc["preview"]),

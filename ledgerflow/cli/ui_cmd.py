@@ -1,14 +1,14 @@
-"""`ledgerflow ui`: serve the ledger to a local web browser. Registered on the `ledgerflow`
+"""`ledgerflow ui`: serve the ledger to a local web browser. Added to the `ledgerflow`
 group by `cli/main.py`."""
 
 from __future__ import annotations
 
 import click
 
-from .main import _ledger_path, cli
+from .ledger_args import ledger_path
 
 
-@cli.command()
+@click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; the default lets only this machine connect.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8484, show_default=True,
@@ -26,7 +26,7 @@ def ui(ctx: click.Context, host: str, port: int, trust: bool, verbose: bool) -> 
     """
     from ..ui import make_server
 
-    path = _ledger_path(ctx)
+    path = ledger_path(ctx)
     try:
         server, url = make_server(path, host, port, trust, quiet=not verbose)
     except OSError as e:

@@ -1,7 +1,7 @@
 """`ledgerflow export | import | rm | gc | doctor | stats`: sharing and upkeep commands.
 
-Thin over `ledgerflow.sharing` and `ledgerflow.upkeep`; registered on the `ledgerflow`
-group by `cli/main.py`.
+Thin over `ledgerflow.sharing` and `ledgerflow.upkeep`; added to the `ledgerflow`
+group by `cli/main.py` (COMMANDS).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .common import UsageError
-from .main import _ledger, _ledger_path, cli
+from .ledger_args import expand_pathspec, ledger_path, open_ledger
 
 
 def _human(n: int | None) -> str:
@@ -42,7 +42,7 @@ def _report_copy(report: Any, as_json: bool) -> None:
                f"({_human(report.bytes_copied)}) written")  # fmt: skip
 
 
-@cli.command(name="export")
+@click.command(name="export")
 @click.argument("pathspecs", nargs=-1, required=True)
 @click.option("--to", "to", required=True, type=click.Path(dir_okay=False),
               help="The new ledger file to write (must not exist).")
@@ -57,13 +57,13 @@ def export_cmd(ctx: click.Context, pathspecs: tuple[str, ...], to: str, as_json:
     from ..progress import Counter
     from ..sharing import export_runs
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     specs = [_run_or_flow(ledger, p) for p in pathspecs]
     _report_copy(export_runs(specs, to, ledger=ledger, progress=Counter("exporting runs")),
                  as_json)  # fmt: skip
 
 
-@cli.command(name="import")
+@click.command(name="import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.pass_context
@@ -87,7 +87,7 @@ def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
         sys.exit(1)
 
 
-@cli.command()
+@click.command()
 @click.argument("pathspecs", nargs=-1, required=True)
 @click.option("--older-than", default=None, metavar="DATE",
               help="Only runs started before this date (ISO, e.g. 2026-11-01).")
@@ -108,7 +108,7 @@ def rm(ctx: click.Context, pathspecs: tuple[str, ...], older_than: str | None, k
     from ..upkeep import freeable
     from ..upkeep import rm as remove
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     specs = [_run_or_flow(ledger, p) for p in pathspecs]
     planned = remove(ledger, specs, older_than=older_than, keep=keep, dry_run=True)
     if dry_run or (len(planned) > 1 and not yes):
@@ -137,13 +137,11 @@ def _interactive() -> bool:
 def _run_or_flow(ledger: Any, text: str) -> str:
     """'Flow' or 'Flow/RunId', checked (the closest flows named on a typo), with a bare run
     id expanded."""
-    from .main import expand_pathspec
-
     return "/".join(expand_pathspec(ledger, text, "PATHSPEC",
                                     "a flow or run; expected Flow, Flow/RunId or a run id", 2))
 
 
-@cli.command()
+@click.command()
 @click.option("--dry-run", is_flag=True,
               help="Print how many blobs would be deleted and their stored bytes; delete nothing.")
 @click.pass_context
@@ -156,7 +154,7 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
     from ..upkeep import freeable
     from ..upkeep import gc as collect
 
-    ledger = _ledger(ctx)
+    ledger = open_ledger(ctx)
     if dry_run:
         blobs, size = freeable(ledger)
         click.echo(f"{blobs} blob(s) would be deleted, {_human(size)} stored (the file shrinks "
@@ -170,7 +168,7 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
                f"in {time.monotonic() - started:.1f}s")  # fmt: skip
 
 
-@cli.command()
+@click.command()
 @click.option("--repair", is_flag=True,
               help="Fix what is safe to fix: mark dead runs crashed, rebuild the search index.")
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
@@ -186,7 +184,7 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
     from ..progress import Counter
     from ..upkeep import doctor as check
 
-    path = _ledger_path(ctx)
+    path = ledger_path(ctx)
     ledger = Ledger.open(path) if repair else Ledger.open(path, readonly=True)
     report = check(ledger, repair=repair, progress=Counter("checking blobs"))
     if as_json:
@@ -213,7 +211,7 @@ def _healthy_now(ledger: Any) -> bool:
     return check(ledger).healthy
 
 
-@cli.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="All figures as one JSON object.")
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
@@ -225,7 +223,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     from ..ledger import Ledger
     from ..upkeep import stats as figures
 
-    s = figures(Ledger.open(_ledger_path(ctx), readonly=True))
+    s = figures(Ledger.open(ledger_path(ctx), readonly=True))
     if as_json:
         click.echo(json.dumps(s, indent=2))
         return
@@ -242,3 +240,6 @@ def stats(ctx: click.Context, as_json: bool) -> None:
         click.echo("largest artifacts:")
         for art in s["largest_artifacts"]:
             click.echo(f"  {_human(art['size']):>9}  {art['pathspec']}  ({art['type']})")
+
+
+COMMANDS = (export_cmd, import_cmd, rm, gc, doctor, stats)

@@ -4,7 +4,6 @@ what is there instead)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -104,7 +103,7 @@ class MetaflowObject:
         self._ledger = context.resolve_ledger(ledger)
         self._current_namespace = _current_namespace or context.get_namespace()
         self._namespace_check = bool(_namespace_check) and self._current_namespace is not None
-        self._pathspec = None
+        self._pathspec: str | None = None
         self._lookup(ids, "/".join(ids))
 
     @classmethod
@@ -155,8 +154,8 @@ class MetaflowObject:
 
     def __str__(self) -> str:
         if self._attempt is not None:
-            return "%s('%s', attempt=%d)" % (type(self).__name__, self.pathspec, self._attempt)
-        return "%s('%s')" % (type(self).__name__, self.pathspec)
+            return f"{type(self).__name__}('{self.pathspec}', attempt={self._attempt:d})"
+        return f"{type(self).__name__}('{self.pathspec}')"
 
     __repr__ = __str__
 
@@ -383,7 +382,9 @@ def _internal_row(task: Task, name: str) -> dict[str, Any]:
 
     def graph_info() -> Any:
         row = _db.one(task._ledger, "select graph_info from run where id = ?", (task._run._pk,))
-        return json.loads(row["graph_info"]) if row and row["graph_info"] else None
+        from ..identify import stored_json
+
+        return stored_json(row["graph_info"], f"{task._run.pathspec}'s graph_info") if row else None
 
     def compute() -> Any:
         return internal_value(name, task._row, graph_info)

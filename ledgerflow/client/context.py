@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Union
 
 from ..current import get_username
-from ..exceptions import LedgerflowError, LedgerNotFoundError
+from ..exceptions import LedgerflowError
 from ..ledger import Ledger
-from ..location import DEFAULT_NAME, resolve_ledger_path
+from ..location import DEFAULT_NAME, existing_ledger, resolve_ledger_path
 
 LedgerLike = Union[str, "os.PathLike[str]", Ledger]
 
@@ -139,13 +139,10 @@ def resolve_ledger(ledger: LedgerLike | None = None) -> Ledger:
 
 def open_ledger_file(path: str | os.PathLike[str], readonly: bool | None = None) -> Ledger:
     """The process-wide Ledger for an existing file (LedgerNotFoundError if there is none)."""
-    path = Path(path)
-    if not path.is_file():
-        raise LedgerNotFoundError(
-            f"no ledger at {path}: run a flow there first, or choose an existing ledger "
-            "with use_ledger(PATH), metadata('ledger@PATH'), ledger=PATH or $LEDGERFLOW_DB"
-        )
-    return Ledger.open(path, readonly=readonly)
+    path = existing_ledger(path, "run a flow there first, or choose an existing ledger with "
+                           "use_ledger(PATH), metadata('ledger@PATH'), ledger=PATH or "
+                           "$LEDGERFLOW_DB")  # fmt: skip
+    return Ledger.open(path, readonly=readonly, reader=True)  # reading never writes
 
 
 # -- is a run's process still there? -------------------------------------------------------

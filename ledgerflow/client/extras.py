@@ -70,7 +70,7 @@ class MetaflowData:
         return list(self._artifacts) + list(object.__dir__(self))
 
     def __str__(self) -> str:
-        return "<MetaflowData: %s>" % ", ".join(self._artifacts)
+        return f"<MetaflowData: {', '.join(self._artifacts)}>"
 
     __repr__ = __str__
 
@@ -90,10 +90,6 @@ def html_table(title: str, rows: list[tuple[str, Any]]) -> str:
         for k, v in rows
     )
     return f"<table><caption>{html.escape(title)}</caption>{body}</table>"
-
-
-def _code(text: str) -> str:
-    return f"<code>{html.escape(text)}</code>"
 
 
 def html_rows(title: str, header: list[str], rows: list[list[Any]]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from ..clock import parse_iso
 from ..exceptions import MetaflowNamespaceMismatch, MetaflowTaggingError
@@ -130,7 +130,7 @@ class Flow(MetaflowObject):
         params: list[Any] = [self._row["id"]]
         wanted = list(tags)
         if self._namespace_check:
-            wanted.insert(0, self._current_namespace)
+            wanted.insert(0, self._current_namespace or "")  # a check implies a namespace
         for i, tag in enumerate(dict.fromkeys(wanted)):
             sql += f" and exists (select 1 from tag w{i} where w{i}.run_id = r.id and w{i}.tag = ?)"
             params.append(tag)
@@ -182,6 +182,7 @@ class Run(MetaflowObject):
 
     _NAME = "run"
     _PARTS = 2
+    _parent: Flow | None
     _FORM = "Run('FlowName/RunID')"
 
     def _lookup(self, ids: list[str], requested: str) -> None:
@@ -333,14 +334,14 @@ class Run(MetaflowObject):
 
     def add_tag(self, tag: str | Iterable[str]) -> None:
         """Add a user tag (a tag that is already a system tag is left alone)."""
-        self.replace_tags([], [tag] if is_stringish(tag) else tag)
+        self.replace_tags([], _as_tags(tag))
 
     def add_tags(self, tags: Iterable[str]) -> None:
         self.replace_tags([], tags)
 
     def remove_tag(self, tag: str | Iterable[str]) -> None:
         """Remove a user tag; removing a system tag is an error, a missing tag a no-op."""
-        self.replace_tags([tag] if is_stringish(tag) else tag, [])
+        self.replace_tags(_as_tags(tag), [])
 
     def remove_tags(self, tags: Iterable[str]) -> None:
         self.replace_tags(tags, [])
@@ -349,8 +350,7 @@ class Run(MetaflowObject):
         self, tag_to_remove: str | Iterable[str], tag_to_add: str | Iterable[str]
     ) -> None:
         self.replace_tags(
-            [tag_to_remove] if is_stringish(tag_to_remove) else tag_to_remove,
-            [tag_to_add] if is_stringish(tag_to_add) else tag_to_add,
+            _as_tags(tag_to_remove), _as_tags(tag_to_add),
         )
 
     def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
@@ -417,3 +417,8 @@ class Run(MetaflowObject):
         """None: ledgerflow runs are never started by events (Metaflow's Trigger is for
         deployed flows)."""
         return None
+
+
+def _as_tags(tag: str | Iterable[str]) -> Iterable[str]:
+    """One tag or several, as Metaflow's tag methods take them."""
+    return [cast(str, tag)] if is_stringish(tag) else tag

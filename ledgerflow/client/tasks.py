@@ -3,7 +3,6 @@ unless built with attempt=N; only `DataArtifact.data` (and `task.data.x`) decode
 
 from __future__ import annotations
 
-import json
 from collections import namedtuple
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,7 +12,7 @@ from ..clock import parse_iso
 from ..exceptions import MetaflowExceptionWrapper
 from ..flowspec import ForeachFrame
 from ..internals import INTERNAL_ARTIFACTS
-from ..provenance import require_trust
+from ..trust_store import require_trust
 from . import _db
 from .base import (
     _ARTIFACT_SELECT,
@@ -231,7 +230,8 @@ class Task(TaskExtras, MetaflowObject):
     def artifacts(self) -> Any:
         """`task.artifacts.x`: the DataArtifact x; iterable, like Metaflow's namedtuple."""
         arts = self._children()
-        return namedtuple("MetaflowArtifacts", [a.id for a in arts])._make(arts)  # type: ignore[misc]
+        fields = namedtuple("MetaflowArtifacts", [a.id for a in arts])  # type: ignore[misc]
+        return fields._make(arts)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -274,7 +274,15 @@ class Task(TaskExtras, MetaflowObject):
     def foreach_stack(self) -> list[ForeachFrame]:
         """One frame per enclosing foreach, outermost first: (step, var, num_splits, index,
         value), where value is the item's repr."""
-        return [ForeachFrame(*frame) for frame in json.loads(self._row["foreach_stack"] or "[]")]
+        from ..exceptions import LedgerError
+        from ..identify import stored_json
+
+        stack = stored_json(self._row["foreach_stack"], f"{self.pathspec}'s foreach_stack", [])
+        try:
+            return [ForeachFrame(*frame) for frame in stack]
+        except TypeError:
+            raise LedgerError(f"{self.pathspec}'s foreach_stack in the ledger is malformed; "
+                              "the file is damaged: run `ledgerflow doctor`") from None
 
     @property
     def finished_at(self) -> datetime | None:
@@ -452,13 +460,17 @@ class DataArtifact(MetaflowObject):
     @property
     def data(self) -> Any:
         """The value, decoded from the ledger (a new object each time). A pickle written on
-        another machine needs ledgerflow.trust() first (see ledgerflow/trust.py)."""
+        another machine needs ledgerflow.trust() first (see ledgerflow/trust_store.py)."""
         computed = self._row.get("computed")
         if computed is not None:  # an internal artifact built from the task's columns
             return computed()
-        if self._row["encoding"] == "pickle":
-            require_trust(self._task._run._row["machine_id"], self._ledger.path, self.pathspec)
-        return self._ledger.load(self._row["sha"])
+        # The trust check runs on the encoding of the blob actually decoded, never on the
+        # artifact row's label (which a hostile ledger may set to 'json').
+        run_pk = self._task._run._row["pk"]
+        return self._ledger.load(
+            self._row["sha"],
+            before_unpickle=lambda: require_trust(self._ledger, run_pk, self.pathspec),
+        )
 
     @property
     def sha(self) -> str:

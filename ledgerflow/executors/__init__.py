@@ -22,6 +22,7 @@ command line accepts are in EXECUTORS.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
@@ -39,6 +40,8 @@ class OutputSink(Protocol):
 
 class Executor:
     """Base class: run tasks, report results through futures."""
+
+    in_process = False  # True: tasks run in the runtime's own process (they share its caches)
 
     def __init__(self, max_workers: int = DEFAULT_MAX_WORKERS):
         if max_workers < 1:
@@ -86,7 +89,9 @@ EXECUTORS = {
     "dask": "tasks on a Dask cluster (--dask-scheduler, or a LocalCluster of this machine's "
     "cores); workers never open the ledger (docs/scale-out.md)",
 }
-DEFAULT_EXECUTOR = "process"
+# POSIX: fork where it exists (Linux, macOS), else spawn. Windows has neither fork nor the
+# file-descriptor passing the process executors use (untested there): threads.
+DEFAULT_EXECUTOR = "process" if os.name == "posix" else "thread"
 
 
 def __getattr__(name: str) -> type[Executor]:

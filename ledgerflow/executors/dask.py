@@ -77,7 +77,8 @@ class DaskExecutor(Executor):
             token, flow = self._ship_flow(spec)
             shas = {r.sha for refs in spec.inputs for r in refs.values()}
             shas |= {r.sha for r in spec.constants.values()}
-            inputs = self._ship_blobs(shas, ledger)
+            # Small values the runtime had at hand travel with the spec; the rest by SHA.
+            inputs = self._ship_blobs(shas - set(spec.preloaded), ledger)
             # The class is registered on workers under a name of its own (its code's hash),
             # so two flows named alike, or two versions of one, never mix on a shared cluster.
             remote = replace(spec, flow_module=f"{spec.flow_module}@{token}")
@@ -87,7 +88,7 @@ class DaskExecutor(Executor):
             )  # fmt: skip
         except LedgerflowError:
             raise  # the ledger's own errors stop the run as with any executor
-        except Exception as e:  # the scheduler went away mid-run, most likely
+        except Exception as e:  # noqa: BLE001 - whatever Dask raised, the task fails with it
             self._complete(task, _failed(task, "failed", self._failure(e)))
             return task.future
         task.dask_future.add_done_callback(lambda f: self._finish(task, f))
@@ -203,7 +204,7 @@ class DaskExecutor(Executor):
                        **{f"f{id(cls)}": f for cls, (_, f) in self._flows.items()}}  # fmt: skip
         try:
             holders = self.client.who_has(list(shipped.values()))
-        except Exception:
+        except Exception:  # noqa: BLE001 - the scheduler may be gone: keep everything
             holders = {}
         lost = {f.key for f in shipped.values() if not holders.get(f.key)}
         with self._ship_lock:
@@ -224,7 +225,7 @@ class DaskExecutor(Executor):
     def _finish(self, task: _Task, future: Any) -> None:
         try:
             result, out, err = future.result()
-        except BaseException as e:  # a dead worker, a lost scheduler, a cancelled task
+        except BaseException as e:  # noqa: BLE001 - a dead worker, a lost scheduler, a cancelled task
             if type(e).__name__ == "KilledWorker":
                 self._forget_lost()  # before the runtime can submit a retry
             self._complete(task, _failed(task, "failed", self._failure(e)))
@@ -362,7 +363,7 @@ def run_on_worker(spec: TaskSpec, flow: bytes, inputs: dict[str, tuple[str, byte
             register_flow_class(cls, spec.flow_module)
             _GRAPHS[cls] = graph
     sink = EventSink(topic, key)
-    result = run_task(spec, sink, blobs=ShippedBlobs(inputs, chunk_size))
+    result = run_task(spec, sink, blobs=ShippedBlobs({**spec.preloaded, **inputs}, chunk_size))
     sink.close()
     result.host = hostname()
     return result, sink.text["stdout"], sink.text["stderr"]

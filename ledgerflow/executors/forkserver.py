@@ -17,13 +17,14 @@ exits. On Linux the server and every task also die with their parent (PR_SET_PDE
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import select
 import signal
 import socket
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .wire import die_with_parent, flush_stdio, own_stdio, recv_frame, send_frame
 
@@ -42,10 +43,14 @@ def serve(control: socket.socket) -> NoReturn:
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        # Every object alive now moves out of the collector's sight: a task's collections
+        # then never write to them, so their pages stay shared with the server instead of
+        # being copied into each task (Python's advice for forking servers).
+        gc.freeze()
         _loop(control, wake_r, wake_w)
     except OSError:
         pass  # the runtime closed the control socket: the run is over
-    except BaseException:  # pragma: no cover - a bug here: say so, and end the server
+    except BaseException:  # pragma: no cover  # noqa: BLE001 - a bug here: say so, and end
         import traceback
 
         traceback.print_exc()
@@ -57,7 +62,8 @@ def _loop(control: socket.socket, wake_r: int, wake_w: int) -> None:
     keys: dict[int, int] = {}  # task key -> pid
     parent = os.getppid()
     while True:
-        readable, _, _ = select.select([control, wake_r], [], [], 1.0)
+        watched: list[Any] = [control, wake_r]
+        readable, _, _ = select.select(watched, [], [], 1.0)
         if os.getppid() != parent:  # the run's process died (where no PDEATHSIG says so)
             readable = [control]
         if wake_r in readable:
@@ -70,7 +76,7 @@ def _loop(control: socket.socket, wake_r: int, wake_w: int) -> None:
             _reap(control, pids, keys)
         if control not in readable:
             continue
-        msg, fds = b"", []
+        msg, fds = b"", list[int]()
         if os.getppid() == parent:
             msg, fds, _flags, _addr = socket.recv_fds(control, 4096, 3)
         kind, key, arg = pickle.loads(msg) if msg else ("stop", 0, 0)
@@ -143,10 +149,10 @@ def run_child(sock_fd: int) -> NoReturn:
             os._exit(0)  # the run stopped before this task could begin
         spec = pickle.loads(frame)
         result = run_task(spec, StdStreams(), own_process=True)
-        result.spec = None  # the runtime has it
+        result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
         flush_stdio()
         send_frame(sock, _dumps_result(result))
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - the task's process reports anything and exits
         import traceback
 
         traceback.print_exc()
@@ -159,7 +165,7 @@ def run_child(sock_fd: int) -> NoReturn:
 def _dumps_result(result: object) -> bytes:
     try:
         return pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - an unpicklable result is reported as the task's failure
         # e.g. foreach values that pickle cannot send back by reference (a lambda): the task
         # fails with the reason rather than the run.
         from ..task import TaskResult

@@ -18,6 +18,8 @@ from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
 class SequentialExecutor(Executor):
     """Runs each task in the calling thread, one at a time. Simplest to debug."""
 
+    in_process = True
+
     def __init__(self, max_workers: int = 1):
         super().__init__(1)
 
@@ -25,7 +27,8 @@ class SequentialExecutor(Executor):
         future: Future[TaskResult] = Future()
         try:
             future.set_result(run_task(spec, output))
-        except BaseException as e:  # pragma: no cover - run_task records user errors itself
+        # run_task records the user's errors itself: this is for a bug of ours.
+        except BaseException as e:  # pragma: no cover  # noqa: BLE001
             future.set_exception(e)
         return future
 
@@ -33,6 +36,8 @@ class SequentialExecutor(Executor):
 class ThreadExecutor(Executor):
     """Runs tasks in a pool of threads: cheap to start, shares the process.
     Suits I/O-bound steps and steps whose libraries release the GIL."""
+
+    in_process = True
 
     def __init__(self, max_workers: int = DEFAULT_MAX_WORKERS):
         super().__init__(max_workers)

@@ -33,7 +33,7 @@ from ..clock import now_iso
 from ..exceptions import TaskCrashed
 from ..task import TaskResult, TaskSpec, flow_class
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
-from .wire import FrameReader, frame
+from .wire import FrameReader, pickled_frame
 
 # How long a task may outlive its @timeout (its own SIGALRM should have stopped it) before
 # the runtime kills its process, and how long Ctrl-C/SIGTERM waits before SIGKILL.
@@ -99,8 +99,7 @@ class ProcessExecutor(Executor):
             theirs.close()
         for fd in (out_r, err_r, mine.fileno()):
             os.set_blocking(fd, False)
-        payload = pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
-        task.outbox = memoryview(frame(payload))  # sent by the I/O thread as the task reads
+        task.outbox = pickled_frame(spec)  # sent by the I/O thread as the task reads it
         self._post(("register", key, 0))  # the I/O thread alone touches its selector
         return task.future
 
@@ -224,7 +223,7 @@ class ProcessExecutor(Executor):
         try:
             while self._io_once():
                 pass
-        except BaseException as e:  # pragma: no cover - a bug here must not hang the run
+        except BaseException as e:  # pragma: no cover  # noqa: BLE001 - must not hang the run
             with self._lock:
                 tasks, self._tasks = list(self._tasks.values()), {}
             for task in tasks:
@@ -385,7 +384,7 @@ def _failed(task: _Task, why: str) -> TaskResult:
 def _loads_result(task: _Task, frame: bytes) -> TaskResult:
     try:
         result = pickle.loads(frame)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - a result that cannot be read fails its task
         return _failed(task, f"the task's result cannot be read here ({type(e).__name__}: {e})")
     assert isinstance(result, TaskResult)
     return result
@@ -440,7 +439,7 @@ def _wait_all(tasks: list[_Task], seconds: float) -> None:
             return
         try:
             task.future.exception(timeout=remaining)
-        except Exception:
+        except Exception:  # noqa: BLE001 - only waiting here; the error is read elsewhere
             return
 
 

@@ -8,12 +8,23 @@ import os
 import signal
 import socket
 import sys
+from typing import Any
 
 _HEADER = 8  # bytes of big-endian length before each frame
 
 
-def frame(data: bytes) -> bytes:
-    return len(data).to_bytes(_HEADER, "big") + data
+def pickled_frame(obj: object) -> memoryview:
+    """A frame holding obj pickled, built in one buffer (a join's spec can be megabytes:
+    no second copy to prepend the header)."""
+    import io
+    import pickle
+
+    out = io.BytesIO()
+    out.write(bytes(_HEADER))
+    pickle.dump(obj, out, protocol=pickle.HIGHEST_PROTOCOL)
+    view = out.getbuffer()
+    view[:_HEADER] = (len(view) - _HEADER).to_bytes(_HEADER, "big")
+    return view
 
 
 def send_frame(sock: socket.socket, data: bytes) -> None:
@@ -88,12 +99,12 @@ def own_stdio() -> None:
     os.close(devnull)
 
 
-_OLD: list[object] = []
+_OLD: list[Any] = []  # streams with a flush()
 
 
 def flush_stdio() -> None:
     for stream in (*_OLD, sys.stdout, sys.stderr):
         try:
-            stream.flush()  # type: ignore[attr-defined]
+            stream.flush()
         except (OSError, ValueError, AttributeError):
             pass

@@ -7,13 +7,14 @@ import json
 from typing import Any
 
 from ..cards.dag import dag_svg, layers, step_status
+from ..clock import format_duration, screen_time, seconds_between
+from ..exceptions import MetaflowNotFound
 from . import queries as q
 from .gantt import gantt_svg
 from .layout import badge, esc, frame, link, path, table
 
-
-class NotFound(Exception):
-    """The page asked for does not exist (404)."""
+# A page that does not exist answers 404, as does any object a page looks up and misses.
+NotFound = MetaflowNotFound
 
 
 def _page(app: Any, title: str, body: str, search: str = "") -> str:
@@ -21,13 +22,11 @@ def _page(app: Any, title: str, body: str, search: str = "") -> str:
 
 
 def _duration(start: str | None, end: str | None) -> str:
-    from ..cli.common import format_duration, seconds_between
-
     return format_duration(seconds_between(start, end))
 
 
 def _time(iso: str | None) -> str:
-    return esc((iso or "")[:19].replace("T", " "))
+    return esc(screen_time(iso))  # local time with its offset, as every screen (clock.py)
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -228,10 +227,11 @@ def artifact_page(app: Any, flow: str, run_id: str, step: str, task_id: str, nam
                     '<p class="muted">Too large to show here; use the Client API.</p>'))
     elif load:
         try:
-            body.append(f"<h2>Value</h2><pre>{esc(load_pickled(app.ledger, run['machine_id'], pathspec, art['sha']))}</pre>")
+            body.append(f"<h2>Value</h2><pre>{esc(load_pickled(app.ledger, run['pk'], pathspec, art['sha']))}</pre>")
         except LedgerflowError as e:
             body.append(f'<div class="warn">Not loaded: {esc(e)}</div>')
-        except Exception as e:  # the pickle itself failed to load (a missing module, ...)
+        # The pickle itself failed to load (a missing module, ...).
+        except Exception as e:  # noqa: BLE001
             body.append(f'<div class="err">The value could not be loaded: {esc(type(e).__name__)}: {esc(e)}</div>')
     else:
         body.append('<h2>Value</h2><p>This value is a pickle. Loading it runs code from the '

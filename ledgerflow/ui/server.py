@@ -37,7 +37,7 @@ class App:
 
     def __init__(self, path: str | Path, trust: bool = False):
         from ..ledger import Ledger
-        from ..provenance import trust as trust_ledger
+        from ..trust_store import trust as trust_ledger
 
         self.path = Path(path).absolute()
         self.ledger = Ledger.open(self.path, readonly=True)
@@ -81,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
         except pages.NotFound as e:
             self._html(404, frame("Not found", f'<h1>Not found</h1><p>{esc(e)}</p>',
                                   self.app.path.name))
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - a bug answers 500, the server goes on
             traceback.print_exc(file=sys.stderr)
             self._html(500, frame("Error", f"<h1>Something went wrong</h1><pre>"
                                   f"{esc(type(e).__name__)}: {esc(e)}</pre>", self.app.path.name))

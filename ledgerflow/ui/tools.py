@@ -112,7 +112,7 @@ def sql_page(app: Any, query: str) -> str:
     if query.strip():
         try:
             columns, rows, more = run_sql(app.path, query)
-        except Exception as e:  # SQLError and friends: shown, never a 500
+        except Exception as e:  # noqa: BLE001 - SQLError and friends: shown, never a 500
             body.append(f'<div class="err">{esc(e)}</div>')
         else:
             body.append(table(columns, [[esc(v) for v in r] for r in rows], "sql-result"))

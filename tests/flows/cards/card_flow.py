@@ -2,8 +2,7 @@
 that fails to render, and a step whose components go to two cards."""
 
 from ledgerflow import FlowSpec, Parameter, card, current, step
-from ledgerflow.cards import (Artifact, Error, Image, Markdown, ProgressBar, Table,
-                              VegaChart)
+from ledgerflow.cards import Artifact, Error, Image, Markdown, ProgressBar, Table, VegaChart
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"

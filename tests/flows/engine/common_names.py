@@ -1,4 +1,6 @@
 from ledgerflow import FlowSpec, step
+
+
 class TagsArtFlow(FlowSpec):
     @step
     def start(self):

@@ -1,4 +1,6 @@
 from ledgerflow import FlowSpec, Parameter, step
+
+
 class DeployFlow(FlowSpec):
     who = Parameter("who", default=lambda ctx: f"hi {ctx.parameter_name}")
     n = Parameter("n", default=lambda: 5, type=int)

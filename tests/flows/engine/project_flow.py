@@ -1,4 +1,6 @@
 from ledgerflow import FlowSpec, Parameter, current, project, step
+
+
 @project(name="demo")
 class ProjFlow(FlowSpec):
     alpha = Parameter("alpha", default=1)

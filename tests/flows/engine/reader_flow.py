@@ -1,4 +1,4 @@
-from ledgerflow import FlowSpec, Flow, step, namespace
+from ledgerflow import Flow, FlowSpec, namespace, step
 
 
 class ReaderFlow(FlowSpec):
