@@ -223,6 +223,9 @@ def test_dask_executor_from_python(cluster, tmp_path):
     assert outcome.status == "succeeded"
     assert load_artifact(tmp_path / "py.db", outcome.run_id, "join", "values") == [10, 20, 30]
     assert cluster[1].status == "running"  # a client passed in stays open
+    # ...and the executor serves a second run
+    again = Runtime(cls, ledger, {"fail_flag": ""}, executor=executor, quiet=True).run()
+    assert again.status == "succeeded" and again.run_id != outcome.run_id
 
 
 def running_work(db: Path) -> bool:

@@ -112,6 +112,7 @@ class DaskExecutor(Executor):
             self.interrupt()
         with contextlib.suppress(Exception):
             self.client.unsubscribe_topic(self._topic)
+        self._topic_subscribed = False  # an executor passed in may serve another run
         for future in [*self._blobs.values(), *(f for _, f in self._flows.values())]:
             with contextlib.suppress(Exception):
                 future.release()
