@@ -34,6 +34,11 @@ class Current:
     def __init__(self) -> None:
         self._local = threading.local()
 
+    def __reduce__(self) -> str:
+        # By reference: a flow shipped by value to a Dask worker (cloudpickle) refers to
+        # that process's own `current`, not a copy of this one.
+        return "current"
+
     def _set(self, **values: Any) -> None:
         self._local.__dict__.clear()
         self._local.__dict__.update(values)

@@ -57,6 +57,10 @@ WAL_SIZE_LIMIT = 64 << 20
 WAL_KEPT_AT_CLOSE = 256 << 10
 CHUNK_SIZE_ENV = "LEDGERFLOW_CHUNK_SIZE"
 MAX_PAGES_ENV = "LEDGERFLOW_TEST_MAX_PAGES"
+# Set in processes that must never open a ledger: the Dask workers DaskExecutor starts (and
+# the tests' workers). Their tasks get inputs shipped and return blobs; an open there is a
+# bug, or a step calling the Client API where the ledger is not.
+FORBID_ENV = "LEDGERFLOW_FORBID_LEDGER"
 
 
 _writers: weakref.WeakSet[Ledger]
@@ -72,6 +76,12 @@ class Ledger:
     def __init__(self, path: str | os.PathLike[str], readonly: bool | None = None, *,
                  reader: bool = False, task: bool = False):  # fmt: skip
         self.path = Path(path).absolute()
+        if os.environ.get(FORBID_ENV):
+            raise LedgerError(
+                f"this process may not open a ledger ({self.path}): it is a remote worker "
+                f"({FORBID_ENV} is set); a step run on Dask gets its inputs through self, "
+                "so read other runs before the run, not with the Client API inside a step"
+            )
         # A task's own process opens the run's ledger as it is: never creating the file (it
         # may have been deleted mid-run), migrating it or marking runs crashed.
         self._task = task
@@ -586,7 +596,8 @@ class Ledger:
         cur = conn.execute(
             "insert into task(run_id, step, task_id, attempt, status, started_at, finished_at,"
             " foreach_index, foreach_stack, exception_type, exception, traceback,"
-            " origin_pathspec, transition) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " origin_pathspec, transition, host)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 rec.run_pk,
                 rec.step,
@@ -602,6 +613,7 @@ class Ledger:
                 rec.traceback,
                 rec.origin_pathspec,
                 json.dumps(rec.transition) if rec.transition is not None else None,
+                rec.host,
             ),
         )
         task_pk = cast(int, cur.lastrowid)  # set by the insert just made
@@ -623,7 +635,8 @@ class Ledger:
         assert rec.pk is not None
         conn.execute(
             "update task set status = ?, finished_at = ?, exception_type = ?,"
-            " exception = ?, traceback = ?, origin_pathspec = ?, transition = ? where id = ?",
+            " exception = ?, traceback = ?, origin_pathspec = ?, transition = ?, host = ?"
+            " where id = ?",
             (
                 rec.status,
                 rec.finished_at,
@@ -632,6 +645,7 @@ class Ledger:
                 rec.traceback,
                 rec.origin_pathspec,
                 json.dumps(rec.transition) if rec.transition is not None else None,
+                rec.host,
                 rec.pk,
             ),
         )

@@ -49,3 +49,4 @@ class TaskRecord:
     transition: dict[str, Any] | None = None
     pk: int | None = None
     cards: list[Any] = field(factory=list)  # CardRecords (ledgerflow/cards/storage.py)
+    host: str | None = None  # the machine it ran on, if not the run's (a Dask worker)

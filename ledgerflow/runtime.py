@@ -588,6 +588,7 @@ class Runtime:
             transition=transition_record(result.transition),
             pk=pending.pk,
             cards=result.cards,
+            host=result.host,
         )
 
     # -- terminal -----------------------------------------------------------------------------

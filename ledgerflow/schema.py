@@ -134,6 +134,14 @@ def _index_task_logs_and_exceptions(conn: sqlite3.Connection) -> None:
     rebuild_task_index(conn)
 
 
+def add_task_host(conn: sqlite3.Connection) -> None:
+    """The machine a task ran on, where it is not the run's (a Dask worker); NULL for tasks
+    that ran on the run's own machine."""
+    columns = {row[1] for row in conn.execute("pragma table_info(task)")}
+    if "host" not in columns:  # idempotent, as the other migrations are
+        conn.execute("alter table task add column host text")
+
+
 def _imported_runs_table(conn: sqlite3.Connection) -> None:
     """Runs that `import`/`export` copied in from another ledger. `trusted` = 0 when the
     user had not trusted them there: their pickles need trust even inside the user's own
@@ -159,6 +167,7 @@ MIGRATIONS: list[Migration] = [
     _v1_schema, add_card_table, index_runs_by_created_at, _index_task_logs_and_exceptions,
     _imported_runs_table,
     index_search_prefixes,
+    add_task_host,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -41,7 +41,7 @@ _RUN_COLUMNS = (
 )  # fmt: skip
 _TASK_COLUMNS = (
     "step", "task_id", "attempt", "status", "started_at", "finished_at", "foreach_index",
-    "foreach_stack", "exception_type", "exception", "traceback", "origin_pathspec", "transition",
+    "foreach_stack", "exception_type", "exception", "traceback", "origin_pathspec", "transition", "host",
 )  # fmt: skip
 _ARTIFACT_COLUMNS = ("name", "sha", "encoding", "type", "size", "value", "inherited")
 

@@ -3,7 +3,8 @@ encoded artifacts. No database writes here: a worker (thread or process) returns
 `TaskResult`, and the runtime's single writer commits it.
 
 Inputs are addressed by SHA (`ArtifactRecord`s), and results carry encoded blobs, so a task
-can run in another process, or on another machine, given read access to the ledger.
+can run in another process, or on another machine: `BlobAccess` is where its input values
+come from and its new blobs go (the ledger, or what a remote executor shipped).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import codec
 from .capture import capturing
@@ -93,6 +94,7 @@ class TaskResult:
     stderr: str = ""
     warnings: list[str] = field(factory=list)  # the runtime shows them, even with --quiet
     cards: list[Any] = field(factory=list)  # CardRecords (ledgerflow/cards), blobs in `blobs`
+    host: str | None = None  # the machine it ran on, if not the run's (a Dask worker)
 
     @property
     def ok(self) -> bool:
@@ -107,9 +109,10 @@ _GRAPHS: dict[type, Any] = {}
 _lock = threading.Lock()
 
 
-def register_flow_class(cls: type[FlowSpec]) -> None:
-    """Make a flow class resolvable by workers in this process (and forked children)."""
-    _FLOW_CLASSES[(cls.__module__, cls.__name__)] = cls
+def register_flow_class(cls: type[FlowSpec], module: str | None = None) -> None:
+    """Make a flow class resolvable by workers in this process (and forked children), under
+    its module's name or the one given (a class shipped to a remote worker)."""
+    _FLOW_CLASSES[(module or cls.__module__, cls.__name__)] = cls
 
 
 def flow_class(spec: TaskSpec) -> type[FlowSpec]:
@@ -154,19 +157,21 @@ class StdStreams:
         getattr(sys, stream).write(text)
 
 
-def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False) -> TaskResult:
+def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
+             blobs: BlobAccess | None = None) -> TaskResult:  # fmt: skip
     """Run one task to completion and return what it produced. Never raises for user errors.
 
     `output` receives what the task prints. With `own_process`, the task has the process to
     itself: its prints already reach the runtime through file descriptors 1 and 2, a timeout
-    interrupts it with SIGALRM, and its large blobs go into the ledger from here."""
+    interrupts it with SIGALRM, and its large blobs go into the ledger from here. `blobs` is
+    where input values come from and new blobs go: the run's ledger unless given (a remote
+    executor passes the values it shipped, and never opens the ledger)."""
     started = now_iso()
     pid = os.getpid()
     cls = flow_class(spec)
     graph = flow_graph(cls)
-    ledger = Ledger.for_task(spec.ledger_path) if own_process else Ledger.open(spec.ledger_path)
-    for sha, (encoding, raw) in spec.preloaded.items():
-        ledger.cache.put(sha, encoding, raw)
+    if blobs is None:
+        blobs = LedgerBlobs(spec.ledger_path, own_process, spec.preloaded)
     node = graph[spec.step]
     func = getattr(cls, spec.step)
     parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
@@ -176,7 +181,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False) -> T
         step_name=spec.step,
         graph=graph,
         refs=refs,
-        load=ledger.load,
+        load=blobs.load,
         foreach_stack=list(spec.foreach_stack),
         param_names=spec.param_names,
         max_num_splits=spec.max_num_splits,
@@ -187,7 +192,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False) -> T
     error: BaseException | None = None
     with _environment(step_decorator(func, "environment")):
         try:
-            args = (_join_inputs(cls, graph, spec, ledger),) if spec.is_join else ()
+            args = (_join_inputs(cls, graph, spec, blobs.load),) if spec.is_join else ()
             call = _call_in_process if own_process else _call_in_thread
             call(getattr(flow, spec.step), args, spec, output, seconds)
             if state.transition is None and node.type != "end":
@@ -204,10 +209,9 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False) -> T
     catch = step_decorator(func, "catch")
     if catch is not None:
         error = _apply_catch(catch, flow, node, spec, result, output, error)
-    store = _store_in_ledger if own_process else _store
-    collect_artifacts(flow, state, spec, parent_refs, result, ledger, error, output, store)
+    collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs)
     result.finished_at = now_iso()
-    render_task_cards(func, spec, result, graph, ledger.chunk_size)  # never raises
+    render_task_cards(func, spec, result, graph, blobs.chunk_size)  # never raises
     return result
 
 
@@ -373,14 +377,15 @@ def _missing_next(step: str) -> Exception:
     )
 
 
-def _join_inputs(cls: type[FlowSpec], graph: Any, spec: TaskSpec, ledger: Ledger) -> Inputs:
+def _join_inputs(cls: type[FlowSpec], graph: Any, spec: TaskSpec,
+                 load: Callable[[str], Any]) -> Inputs:  # fmt: skip
     flows = []
     for refs, step, stack in zip(spec.inputs, spec.input_steps, spec.input_stacks):
         state = TaskState(
             step_name=step,
             graph=graph,
             refs=dict(refs),
-            load=ledger.load,
+            load=load,
             foreach_stack=list(stack),
             is_input_view=True,
         )
@@ -394,10 +399,9 @@ def collect_artifacts(
     spec: TaskSpec,
     parent_refs: dict[str, ArtifactRecord],
     result: TaskResult,
-    ledger: Ledger,
     error: BaseException | None,
     output: OutputSink,
-    store: Store,
+    blobs: BlobAccess,
 ) -> None:
     """Encode what the step set, add the internal artifacts, and fill `result`."""
     final: dict[str, ArtifactRecord] = {}
@@ -414,7 +418,7 @@ def collect_artifacts(
     }
     for name, value in user_values.items():
         try:
-            record = _unchanged(name, value, state) or store(name, value, ledger, result)
+            record = _unchanged(name, value, state) or blobs.store(name, value, result)
         except Exception as e:  # noqa: BLE001 - the error is recorded for the artifact's name
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
@@ -443,7 +447,7 @@ def collect_artifacts(
             return
     internals = _internal_values(result)
     for name, value in internals.items():
-        final[name] = store(name, value, ledger, result)
+        final[name] = blobs.store(name, value, result)
     result.artifacts = final
 
 
@@ -491,19 +495,21 @@ def warn(result: TaskResult, text: str) -> None:
     result.warnings.append(text)
 
 
-Store = Callable[[str, Any, Ledger, TaskResult], ArtifactRecord]
+# -- where input values come from and where new blobs go ---------------------------------
 
 
-def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:
-    """Encode a value; its blob goes with the result unless the ledger has it already."""
-    record, blob = encode_artifact(name, value, ledger.chunk_size)
-    if ledger.knows_blob(blob.sha):
-        blob.discard()  # stored already (deduplicated)
-    else:
-        result.blobs.append(blob)
-    if blob.raw is not None:
-        ledger.cache.put(blob.sha, blob.encoding, blob.raw)
-    return record
+class BlobAccess(Protocol):
+    """The seam between a task and storage: `load(sha)` gives an input's value (a fresh
+    object each call), `store(name, value, result)` encodes a value the task set and either
+    keeps its blob or puts it in `result.blobs` for the runtime to commit. LedgerBlobs is
+    the local executors' (the run's ledger); an executor whose tasks run where the ledger is
+    not (executors/dask.py) passes its own."""
+
+    chunk_size: int
+
+    def load(self, sha: str) -> Any: ...
+
+    def store(self, name: str, value: Any, result: TaskResult) -> ArtifactRecord: ...
 
 
 # A task in its own process writes blobs from this size on into the ledger itself, so their
@@ -511,20 +517,45 @@ def _store(name: str, value: Any, ledger: Ledger, result: TaskResult) -> Artifac
 WRITE_IN_TASK_FROM = 256 * 1024
 
 
-def _store_in_ledger(name: str, value: Any, ledger: Ledger, result: TaskResult) -> ArtifactRecord:
-    """As _store, but a large blob is committed to the ledger from the task's process (a
-    content-addressed row: the runtime's task commit then references it)."""
-    record, blob = encode_artifact(name, value, ledger.chunk_size)
-    if blob.raw_size < WRITE_IN_TASK_FROM:
-        result.blobs.append(blob)
+class LedgerBlobs:
+    """Inputs read from the run's ledger. A task in a process of its own opens the file as
+    a task does (Ledger.for_task) and commits its large blobs itself; a task in the run's
+    process shares the run's Ledger and hands every new blob to the runtime."""
+
+    def __init__(self, ledger_path: str, own_process: bool,
+                 preloaded: dict[str, tuple[str, bytes]] | None = None):  # fmt: skip
+        self.own_process = own_process
+        self.ledger = Ledger.for_task(ledger_path) if own_process else Ledger.open(ledger_path)
+        for sha, (encoding, raw) in (preloaded or {}).items():  # sent with the spec
+            self.ledger.cache.put(sha, encoding, raw)
+        self.chunk_size = self.ledger.chunk_size
+
+    def load(self, sha: str) -> Any:
+        return self.ledger.load(sha)
+
+    def store(self, name: str, value: Any, result: TaskResult) -> ArtifactRecord:
+        record, blob = encode_artifact(name, value, self.chunk_size)
+        ledger = self.ledger
+        if self.own_process:
+            if blob.raw_size < WRITE_IN_TASK_FROM:
+                result.blobs.append(blob)
+                return record
+            try:
+                # A content-addressed row: the runtime's task commit then references it.
+                ledger.store_blobs([blob])
+            except LedgerError:
+                # Full disk, a locked or vanished file: the blob goes with the result, and
+                # the runtime's own write meets the same error and stops the run with one
+                # clear line.
+                result.blobs.append(blob)
+            return record
+        if ledger.knows_blob(blob.sha):
+            blob.discard()  # stored already (deduplicated)
+        else:
+            result.blobs.append(blob)
+        if blob.raw is not None:
+            ledger.cache.put(blob.sha, blob.encoding, blob.raw)
         return record
-    try:
-        ledger.store_blobs([blob])
-    except LedgerError:
-        # Full disk, a locked or vanished file: the blob goes with the result, and the
-        # runtime's own write meets the same error and stops the run with one clear line.
-        result.blobs.append(blob)
-    return record
 
 
 def _user_frames(error: BaseException) -> list[traceback.FrameSummary]:

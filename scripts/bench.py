@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/bench.py --quick                  # about a minute, ledgerflow only
     .venv/bin/python scripts/bench.py --metaflow /tmp/mfvenv/bin/python --repeat 3
+    .venv/bin/python scripts/bench.py --dask                   # the Dask section alone
 
 For the Metaflow side, make a throwaway venv (never a ledgerflow dependency):
 
@@ -27,6 +28,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 LEDGERFLOW_PYTHON = sys.executable
 
@@ -142,6 +144,51 @@ FLOWS = {
                 pass
     """,
 }
+
+
+# --dask: the scale-out workloads (ledgerflow only; docs/performance.md, "On Dask").
+FLOWS["cpu64"] = """
+    class CpuBench(FlowSpec):
+        n = Parameter("n", default=64)
+        @step
+        def start(self):
+            self.items = list(range(int(self.n)))
+            self.next(self.work, foreach="items")
+        @step
+        def work(self):
+            x = 0
+            for i in range(4_800_000):  # about 0.2 s of pure Python here
+                x += i * i
+            self.out = x
+            self.next(self.join)
+        @step
+        def join(self, inputs):
+            self.total = sum(i.out for i in inputs)
+            self.next(self.end)
+        @step
+        def end(self):
+            pass
+"""
+FLOWS["shared10mb"] = """
+    import os
+    class SharedBench(FlowSpec):
+        @step
+        def start(self):
+            self.blob = os.urandom(10_000_000)  # incompressible: 10 MB on the wire
+            self.items = list(range(50))
+            self.next(self.work, foreach="items")
+        @step
+        def work(self):
+            self.size = len(self.blob) + self.input
+            self.next(self.join)
+        @step
+        def join(self, inputs):
+            self.sizes = [i.size for i in inputs]
+            self.next(self.end)
+        @step
+        def end(self):
+            pass
+"""
 
 
 def write_flow(folder: Path, name: str, engine: str) -> Path:
@@ -409,16 +456,89 @@ WORKLOADS = [
 ]  # fmt: skip
 
 
+def _blob_arrivals(dask_worker: Any) -> list[tuple[str, str, int]]:
+    """(key, 'scatter' or 'peer', bytes) for every ledgerflow blob that reached this worker:
+    from the driver's scatter, or fetched from another worker (bytes are known for those)."""
+    arrivals = [(entry[0], "scatter", 0) for entry in dask_worker.state.log
+                if entry[1] == "receive-from-scatter" and entry[0].startswith("ledgerflow-blob-")]
+    for transfer in dask_worker.transfer_incoming_log:
+        arrivals += [(key, "peer", int(size or 0)) for key, size in transfer["keys"].items()
+                     if key.startswith("ledgerflow-blob-")]  # fmt: skip
+    return arrivals
+
+
+def dask_section(repeat: int) -> None:
+    """CPU-bound foreach on a 2-worker LocalCluster against the default executor and
+    sequential; per-task overhead on Dask; bytes that reach the workers for 50 tasks reading
+    one 10 MB artifact."""
+    try:
+        import distributed
+    except ImportError:
+        print("dask: skipped (pip install 'ledgerflow[dask]')")
+        return
+    from ledgerflow.executors.dask import local_cluster
+
+    cluster = local_cluster(n_workers=2, silence_logs=40)
+    client = distributed.Client(cluster)
+    on_dask = ["--executor", "dask", "--dask-scheduler", cluster.scheduler_address]
+    try:
+        print("on Dask (a LocalCluster of 2 single-threaded worker processes, started once; "
+              f"medians of {repeat}):")
+        for label, args in (("64 CPU-bound tasks of ~0.2 s, sequential", ["--executor",
+                                                                        "sequential"]),
+                            ("64 CPU-bound tasks of ~0.2 s, process (default)", []),
+                            ("64 CPU-bound tasks of ~0.2 s, dask", on_dask)):  # fmt: skip
+            samples = bench(LEDGERFLOW_PYTHON, "ledgerflow", "cpu64", args, repeat)
+            print(f"  {label:52} {median(samples, 'seconds'):7.2f}s", flush=True)
+        per_task = {}
+        for label, args in (("process (default)", []), ("dask", on_dask)):
+            small = median(bench(LEDGERFLOW_PYTHON, "ledgerflow", "foreach",
+                                 ["--n", "10", *args], repeat), "seconds")  # fmt: skip
+            big = median(bench(LEDGERFLOW_PYTHON, "ledgerflow", "foreach",
+                               ["--n", "1000", "--max-num-splits", "1000", "--max-workers", "64", *args], repeat),
+                         "seconds")  # fmt: skip
+            per_task[label] = (big - small) / 990
+            print(f"  foreach of 1,000 trivial tasks, {label:19} {big:7.2f}s, "
+                  f"{per_task[label] * 1000:.1f} ms per task (against a foreach of 10)",
+                  flush=True)  # fmt: skip
+    finally:
+        client.close()
+        cluster.close()
+    # A fresh cluster: what reaches its workers is this one run's.
+    cluster = local_cluster(n_workers=2, silence_logs=40)
+    client = distributed.Client(cluster)
+    try:
+        on_dask = ["--executor", "dask", "--dask-scheduler", cluster.scheduler_address]
+        bench(LEDGERFLOW_PYTHON, "ledgerflow", "shared10mb", on_dask, 1)
+        per_worker = client.run(_blob_arrivals)
+        for address, arrivals in sorted(per_worker.items()):
+            keys = [key for key, _, _ in arrivals]
+            most = max((keys.count(k) for k in keys), default=0)
+            peer = sum(size for _, how, size in arrivals if how == "peer")
+            scattered = sum(1 for _, how, _ in arrivals if how == "scatter")
+            print(f"  50 tasks reading one 10 MB artifact, worker {address.rsplit(':', 1)[-1]}: "
+                  f"each blob arrived at most {most}x; {scattered} scattered to it by the "
+                  f"driver, {peer / 1e6:.1f} MB fetched from the other worker", flush=True)
+    finally:
+        client.close()
+        cluster.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--metaflow", metavar="PYTHON", default=os.environ.get("METAFLOW_PYTHON"),
                         help="python of a venv with metaflow installed (optional)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a one-minute subset")
+    parser.add_argument("--dask", action="store_true",
+                        help="only the Dask section (needs pip install 'ledgerflow[dask]')")
     parser.add_argument("--only", default=None,
                         help="comma-separated: run workloads whose label contains one of these")
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
+    if args.dask:
+        dask_section(repeat)
+        return
     # As users run: compiled modules cached in __pycache__ (pip compiles Metaflow's at install;
     # an editable ledgerflow is compiled here once, so no run pays for compiling).
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -224,7 +224,7 @@ def test_stats_agree_with_plain_sql(wide_run, db_path):
 def _downgrade_search_index(db: Path) -> None:
     """Make `db` what the previous ledgerflow wrote: artifact_fts without prefix indexes (as
     migration 1 creates it), filled the same way, one schema version lower."""
-    from ledgerflow.schema import MIGRATIONS, SEARCHABLE_SQL
+    from ledgerflow.schema import MIGRATIONS, SEARCHABLE_SQL, index_search_prefixes
 
     conn = sqlite3.connect(db)
     with conn:
@@ -237,7 +237,8 @@ def _downgrade_search_index(db: Path) -> None:
             "on t.id = a.task_id join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
             f"where {SEARCHABLE_SQL}"
         )
-        conn.execute(f"pragma user_version = {len(MIGRATIONS) - 1}")
+        # the version just before the prefix-index migration (later ones are idempotent)
+        conn.execute(f"pragma user_version = {MIGRATIONS.index(index_search_prefixes)}")
     conn.close()
 
 

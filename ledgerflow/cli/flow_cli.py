@@ -241,7 +241,13 @@ def build_cli(flow_cls: type) -> click.Group:
                      show_default=True,
                      help="Where tasks run: process (each task in a fresh process of its own), "
                           "spawn (a fresh interpreter per task), thread (threads of one "
-                          "process: tasks share globals and os.environ), sequential."),
+                          "process: tasks share globals and os.environ), sequential, dask "
+                          "(a Dask cluster; pip install 'ledgerflow[dask]')."),
+        click.option("--dask-scheduler", default=None, metavar="ADDRESS",
+                     envvar="LEDGERFLOW_DASK_SCHEDULER",
+                     help="With --executor dask: the scheduler to use, e.g. "
+                          "tcp://host:8786 (default: $LEDGERFLOW_DASK_SCHEDULER, else a "
+                          "LocalCluster of this machine's cores)."),
         click.option("--max-num-splits", type=click.IntRange(min=1),
                      default=RunOptions.max_num_splits,
                      show_default=True, help="Largest foreach allowed (a guard against mistakes)."),
@@ -371,5 +377,6 @@ def _execute(flow_cls: type, values: dict[str, Any], options: dict[str, Any], **
         run_id_file=options.get("run_id_file"),
         runner_attribute_file=options.get("runner_attribute_file"),
         environment=root.get("environment"),
+        dask_scheduler=options.get("dask_scheduler"),
     )
     execute_run(flow_cls, values, run_options, **resume)

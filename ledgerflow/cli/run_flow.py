@@ -29,6 +29,7 @@ class RunOptions:
     run_id_file: str | None = None
     runner_attribute_file: str | None = None  # JSON for Runner: run_id, flow_name, metadata
     environment: str | None = None  # Metaflow's --environment: only warned about
+    dask_scheduler: str | None = None  # --executor dask: this scheduler, else a LocalCluster
 
 
 EXECUTOR_NAMES = list(EXECUTORS)
@@ -79,6 +80,16 @@ def _write_attributes(path: str, run_id: str, flow_name: str, ledger_path: Any) 
                    "metadata": f"ledger@{ledger_path}"}, f)  # fmt: skip
 
 
+def make_executor(options: RunOptions) -> Any:
+    """The executor the options name (Dask's takes its scheduler's address)."""
+    cls = executor_class(options.executor)
+    if options.executor == "dask":
+        from ..executors.dask import dask_executor
+
+        return dask_executor(options.dask_scheduler, options.max_workers)
+    return cls(options.max_workers)
+
+
 def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
                 **resume: Any) -> None:  # fmt: skip
     """Run the flow (exit 1 if it fails; with --quiet print only the run id)."""
@@ -93,7 +104,7 @@ def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
 
     for warning in unapplied_warnings(flow_cls, options.environment):
         print(warning, file=sys.stderr)  # even with --quiet: they explain later failures
-    executor = executor_class(options.executor)(options.max_workers)
+    executor = make_executor(options)
 
     def on_run_id(run_id: str) -> None:
         if options.run_id_file:

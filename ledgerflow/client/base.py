@@ -36,7 +36,7 @@ _TASK_COLS = """t.id as pk, t.step as step, t.task_id as task_id, t.attempt as a
        t.status as status, t.started_at as started_at, t.finished_at as finished_at,
        t.foreach_index as foreach_index, t.foreach_stack as foreach_stack,
        t.exception_type as exception_type, t.exception as exception,
-       t.origin_pathspec as origin_pathspec, t.transition as transition"""
+       t.origin_pathspec as origin_pathspec, t.transition as transition, t.host as host"""
 
 _ARTIFACT_SELECT = """
 select a.name as name, a.sha as sha, a.encoding as encoding, a.type as type, a.size as size,

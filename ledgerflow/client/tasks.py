@@ -410,7 +410,7 @@ class Task(TaskExtras, MetaflowObject):
             "python_version": run["python_version"],
             "ledgerflow_version": run["ledgerflow_version"],
             "script-name": run["script_name"],
-            "host": run["host"],
+            "host": row["host"] or run["host"],  # a Dask worker's, or the run's machine
             "ledger": self._ledger.path,
             "origin-run-id": run["origin_run_id"],
         }

@@ -64,6 +64,10 @@ def executor_class(name: str) -> type[Executor]:
         from .processes import ProcessExecutor
 
         return ProcessExecutor
+    if name == "dask":
+        from .dask import DaskExecutor  # raises a one-line error without Dask installed
+
+        return DaskExecutor
     if name == "spawn":
         from .processes import SpawnExecutor
 
@@ -82,6 +86,8 @@ EXECUTORS = {
     "thread": "threads of the run's process (tasks share globals, os.environ, the cwd and "
     "signal handlers; for steps that share nothing)",
     "sequential": "one task at a time in the run's own thread (simplest to debug)",
+    "dask": "tasks on a Dask cluster (--dask-scheduler, or a LocalCluster of this machine's "
+    "cores); workers never open the ledger (docs/scale-out.md)",
 }
 # POSIX: fork where it exists (Linux, macOS), else spawn. Windows has neither fork nor the
 # file-descriptor passing the process executors use (untested there): threads.
@@ -92,7 +98,8 @@ def __getattr__(name: str) -> type[Executor]:
     """`from ledgerflow.executors import ThreadExecutor` (and the others), imported lazily:
     a run loads only the executor it uses."""
     names = {"ProcessExecutor": "process", "SpawnExecutor": "spawn",
-             "ThreadExecutor": "thread", "SequentialExecutor": "sequential"}  # fmt: skip
+             "ThreadExecutor": "thread", "SequentialExecutor": "sequential",
+             "DaskExecutor": "dask"}  # fmt: skip
     if name in names:
         return executor_class(names[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
