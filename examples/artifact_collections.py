@@ -21,7 +21,7 @@ class ArtifactCollections(FlowSpec):
         self.results = {
             "metrics": {"accuracy": 0.95, "loss": 0.05},
             "plots": generate_plots(),
-            "tables": create_summary_tables()
+            "tables": create_summary_tables(),
         }
         self.next(self.end)
 

@@ -16,8 +16,8 @@ class ExternalStorageFlow(FlowSpec):
         large_data = load_huge_dataset()
         # Store in S3, save only reference
         with S3(run=self) as s3:
-            s3.put('large_data', large_data)
-        self.data_key = 'large_data'
+            s3.put("large_data", large_data)
+        self.data_key = "large_data"
         self.next(self.end)
 
     @step

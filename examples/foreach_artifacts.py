@@ -17,9 +17,9 @@ class ForeachArtifacts(FlowSpec):
         self.parameters = [
             {"lr": 0.01, "batch_size": 32},
             {"lr": 0.001, "batch_size": 64},
-            {"lr": 0.0001, "batch_size": 128}
+            {"lr": 0.0001, "batch_size": 128},
         ]
-        self.next(self.train, foreach='parameters')
+        self.next(self.train, foreach="parameters")
 
     @step
     def train(self):

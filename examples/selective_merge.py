@@ -23,7 +23,7 @@ class SelectiveMergeFlow(FlowSpec):
     @step
     def join(self, inputs):
         # Only merge specific artifacts
-        self.merge_artifacts(inputs, include=['result_a', 'result_b'])
+        self.merge_artifacts(inputs, include=["result_a", "result_b"])
         self.next(self.fan_out)
 
     @step
@@ -44,7 +44,7 @@ class SelectiveMergeFlow(FlowSpec):
     @step
     def join_again(self, inputs):
         # Or exclude specific artifacts
-        self.merge_artifacts(inputs, exclude=['temporary_data'])
+        self.merge_artifacts(inputs, exclude=["temporary_data"])
         self.next(self.end)
 
     @step

@@ -207,10 +207,14 @@ class BlobStore:
 
     def meta(self, sha: str) -> BlobMeta:
         """The blob's row, refused (CorruptBlobError) when its numbers cannot be ours."""
-        row = self._connection().execute(
-            "select encoding, raw_size, n_chunks, chunk_size, codec from blob where sha = ?",
-            (sha,),
-        ).fetchone()
+        row = (
+            self._connection()
+            .execute(
+                "select encoding, raw_size, n_chunks, chunk_size, codec from blob where sha = ?",
+                (sha,),
+            )
+            .fetchone()
+        )
         if row is None:
             raise CorruptBlobError(
                 f"blob {sha[:12]} is missing from {self.path}; run `ledgerflow doctor`"

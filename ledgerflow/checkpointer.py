@@ -31,7 +31,9 @@ class Checkpointer:
             if self._thread is None:
                 self._stop = threading.Event()
                 self._thread = threading.Thread(
-                    target=self._loop, args=(self._stop,), name="ledgerflow-checkpoint",
+                    target=self._loop,
+                    args=(self._stop,),
+                    name="ledgerflow-checkpoint",
                     daemon=True,
                 )
                 self._thread.start()

@@ -48,9 +48,7 @@ class StepDecorator:
         if not hasattr(f, "decorators"):
             f.decorators = []  # type: ignore[attr-defined]
         if any(d.name == self.name for d in f.decorators):  # type: ignore[attr-defined]
-            raise LedgerflowError(
-                f"Step '{f.__name__}' has @{self.name} twice; keep one"
-            )
+            raise LedgerflowError(f"Step '{f.__name__}' has @{self.name} twice; keep one")
         f.decorators.append(self)  # type: ignore[attr-defined]
         return f
 
@@ -128,8 +126,10 @@ class EnvironmentDecorator(StepDecorator):
         # The run's _graph_info is stored in the ledger (and shared with it): the variables'
         # names only, never their values (often credentials).
         info = super().to_info()
-        info["attributes"] = {**info["attributes"],
-                              "vars": {str(k): None for k in self.attributes["vars"] or {}}}
+        info["attributes"] = {
+            **info["attributes"],
+            "vars": {str(k): None for k in self.attributes["vars"] or {}},
+        }
         return info
 
 
@@ -140,8 +140,9 @@ def _accepting(name: str, defaults: dict[str, Any]) -> type[StepDecorator]:
                 {"name": name, "defaults": defaults, "__doc__": doc})  # fmt: skip
 
 
-ResourcesDecorator = _accepting("resources", {"cpu": 1, "gpu": None, "disk": None,
-                                              "memory": 4096, "shared_memory": None})
+ResourcesDecorator = _accepting(
+    "resources", {"cpu": 1, "gpu": None, "disk": None, "memory": 4096, "shared_memory": None}
+)
 _ANY = {k: None for k in (
     "cpu", "gpu", "memory", "disk", "image", "queue", "iam_role", "execution_role",
     "shared_memory", "max_swap", "swappiness", "use_tmpfs", "tmpfs_size", "tmpfs_path",

@@ -140,7 +140,9 @@ class MetaflowExceptionWrapper(Exception):
         return f"MetaflowExceptionWrapper({self.type}: {self.exception!r})"
 
 
-def _restore_wrapper(type_: str, exception: str, stacktrace: str | None) -> MetaflowExceptionWrapper:
+def _restore_wrapper(
+    type_: str, exception: str, stacktrace: str | None
+) -> MetaflowExceptionWrapper:
     wrapper = MetaflowExceptionWrapper()
     wrapper.type, wrapper.exception, wrapper.stacktrace = type_, exception, stacktrace
     wrapper.args = (exception,)
@@ -223,7 +225,6 @@ class MetaflowNamespaceMismatch(LedgerflowError):
 
 class MetaflowInvalidPathspec(LedgerflowError, ValueError):
     """The pathspec is malformed."""
-
 
 
 __all__ = [

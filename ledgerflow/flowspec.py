@@ -28,6 +28,7 @@ from .structs import field, struct
 
 ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
 
+
 @struct
 class Transition:
     """What `self.next()` asked for."""
@@ -258,8 +259,10 @@ class FlowSpec:
     def _step_name_of(self, step: str, dst: Any, lineno: int) -> str:
         func = getattr(dst, "__func__", None)
         name = getattr(func, "__name__", None)
-        if func is None or getattr(dst, "__self__", None) is not self or not getattr(
-            func, "is_step", False
+        if (
+            func is None
+            or getattr(dst, "__self__", None) is not self
+            or not getattr(func, "is_step", False)
         ):
             raise InvalidNextException(
                 f"Step '{step}' passes {dst!r} to self.next(); pass steps of this flow, "

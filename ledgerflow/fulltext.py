@@ -39,6 +39,8 @@ _WEIGHTS = (4.0, 1.0, 1.0, 1.0)
 # What a search can look in (`kind=`), and the codes of task_fts rows (rowid % 4).
 KINDS = ("artifact", "log", "exception")
 _TEXT_NAMES = {code: name for name, code in TEXT_KINDS.items()}
+
+
 @struct(frozen=True)
 class SearchHit:
     """One artifact, task log or task exception matching a search, best first. For a log
@@ -133,7 +135,7 @@ def search(
         if "locked" not in str(e) and "no such table" not in str(e):  # the query's fault
             raise SearchError(
                 f"invalid search query {query!r} ({e}); put literal text in double quotes, "
-                'e.g. search(\'"keyword-17"\')'
+                "e.g. search('\"keyword-17\"')"
             ) from None
         raise LedgerflowError(f"search failed: {e}") from None
     finally:
@@ -158,8 +160,11 @@ def _artifact_hits(conn: sqlite3.Connection, match: str, flow: str | None, step:
     # Narrow inside the index first (column filters), rank there, and make snippets only
     # for the rows returned (_snippets): snippet() re-reads each document, and inside the
     # ranking query it ran for every ranked match (half the time of a search at 100k runs).
-    narrowing = [f'{column} : "{value.replace(chr(34), chr(34) * 2)}"'
-                 for column, value in (("flow", flow), ("step", step), ("name", name)) if value]
+    narrowing = [
+        f'{column} : "{value.replace(chr(34), chr(34) * 2)}"'
+        for column, value in (("flow", flow), ("step", step), ("name", name))
+        if value
+    ]
     narrowed = " AND ".join([f"({match})", *narrowing]) if narrowing else match
     exact, params = _exact_filters(flow, step, since_iso)
     if name is not None:
@@ -202,8 +207,15 @@ def _artifact_hits(conn: sqlite3.Connection, match: str, flow: str | None, step:
     return [
         SearchHit(
             pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}/{r[4]}",
-            flow=r[0], run_id=r[1], step=r[2], task_id=r[3], name=r[4],
-            snippet=snips.get(r[5], ""), rank=r[6], created_at=r[7], ledger_path=path,
+            flow=r[0],
+            run_id=r[1],
+            step=r[2],
+            task_id=r[3],
+            name=r[4],
+            snippet=snips.get(r[5], ""),
+            rank=r[6],
+            created_at=r[7],
+            ledger_path=path,
         )
         for r in rows
     ]
@@ -232,8 +244,15 @@ def _task_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str
     return [
         SearchHit(
             pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}",
-            flow=r[0], run_id=r[1], step=r[2], task_id=r[3], name=_TEXT_NAMES[r[4]],
-            snippet=snips.get(r[5], "").replace("\n", " ").strip(), rank=r[6], created_at=r[7], ledger_path=path,
+            flow=r[0],
+            run_id=r[1],
+            step=r[2],
+            task_id=r[3],
+            name=_TEXT_NAMES[r[4]],
+            snippet=snips.get(r[5], "").replace("\n", " ").strip(),
+            rank=r[6],
+            created_at=r[7],
+            ledger_path=path,
             kind="exception" if r[4] == TEXT_KINDS["exception"] else "log",
         )
         for r in rows

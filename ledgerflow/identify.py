@@ -59,8 +59,12 @@ def stored_json(text: str | None, what: str, default: Any = None) -> Any:
 
 
 # JSON columns `doctor` checks (table, column).
-JSON_COLUMNS = [("run", "params"), ("run", "graph_info"), ("task", "foreach_stack"),
-                ("task", "transition")]
+JSON_COLUMNS = [
+    ("run", "params"),
+    ("run", "graph_info"),
+    ("task", "foreach_stack"),
+    ("task", "transition"),
+]
 
 
 def table_names(conn: sqlite3.Connection) -> set[str]:

@@ -173,10 +173,15 @@ class Ledger:
                 cls._open.pop(key).close()
 
     def _connect(self) -> Connections:
-        pragmas: list[tuple[str, Any]] = [("busy_timeout", BUSY_TIMEOUT_MS), ("trusted_schema", "OFF")]
+        pragmas: list[tuple[str, Any]] = [
+            ("busy_timeout", BUSY_TIMEOUT_MS),
+            ("trusted_schema", "OFF"),
+        ]
         if self.readonly:
             if not self.path.exists():
-                raise LedgerError(f"ledger {self.path} does not exist; check the path given to --db")
+                raise LedgerError(
+                    f"ledger {self.path} does not exist; check the path given to --db"
+                )
             pragmas.append(("query_only", 1))
             return Connections(self._readonly_target(), uri=True, pragmas=pragmas,
                                 path=self.path)  # fmt: skip
@@ -191,8 +196,11 @@ class Ledger:
         # every connection would change another application's file before we know what it
         # is, and costs each connection a lock a reader without busy timeout could meet.
         pragmas = [("page_size", 8192)] + pragmas
-        pragmas += [("synchronous", "normal"), ("foreign_keys", 1),
-                    ("journal_size_limit", WAL_SIZE_LIMIT)]
+        pragmas += [
+            ("synchronous", "normal"),
+            ("foreign_keys", 1),
+            ("journal_size_limit", WAL_SIZE_LIMIT),
+        ]
         if os.environ.get(MAX_PAGES_ENV):
             # Test hook: a file that cannot grow past N pages behaves like a full disk.
             pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))

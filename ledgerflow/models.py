@@ -200,7 +200,7 @@ def create_statements() -> list[str]:
 
 if __name__ == "__main__":
     print('"""Schema version 1\'s tables and indexes: generated from ledgerflow/models.py by')
-    print("`python -m ledgerflow.models > ledgerflow/ddl_v1.py`; never edit by hand.\"\"\"")
+    print('`python -m ledgerflow.models > ledgerflow/ddl_v1.py`; never edit by hand."""')
     print()
     print("TABLES_V1 = [")
     for sql in create_statements():

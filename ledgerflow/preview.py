@@ -92,4 +92,3 @@ def _describe_array_like(v: Any) -> str | None:
         except Exception:  # noqa: BLE001, S110 - a preview must never fail a task
             pass
     return " ".join(parts)
-

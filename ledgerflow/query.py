@@ -53,8 +53,9 @@ def ledger_path(ledger: Any = None) -> Path:
 def connect_readonly(path: Any = None) -> sqlite3.Connection:
     """A read-only connection to a ledger file (never creates one); `path` as ledger_path()
     takes it."""
-    resolved = existing_ledger(ledger_path(path),
-                               "run a flow first or pass the path of an existing ledger")
+    resolved = existing_ledger(
+        ledger_path(path), "run a flow first or pass the path of an existing ledger"
+    )
     from .connections import readonly_target, warn_stale
     from .identify import identify_readonly
 
@@ -147,8 +148,11 @@ def sql(
         except sqlite3.Warning as e:  # e.g. "You can only execute one statement at a time."
             raise SQLError(f"{e}; pass a single SQL statement") from None
         except sqlite3.ProgrammingError as e:
-            hint = "pass a single SQL statement" if "one statement" in str(e) else \
-                "check the parameters given for the query's placeholders"
+            hint = (
+                "pass a single SQL statement"
+                if "one statement" in str(e)
+                else "check the parameters given for the query's placeholders"
+            )
             raise SQLError(f"SQL error: {e} ({hint})") from None
         except sqlite3.DatabaseError as e:
             text = str(e)

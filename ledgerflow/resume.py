@@ -54,8 +54,11 @@ class Origin:
         if self.params:
             return {name: ledger.load(record.sha) for name, record in self.params.items()}
         names = [name for name, _ in params]
-        missing = [n for n, p in params
-                   if n not in self.recorded_params or type(p).__name__ == "IncludeFile"]
+        missing = [
+            n
+            for n, p in params
+            if n not in self.recorded_params or type(p).__name__ == "IncludeFile"
+        ]
         if missing:
             raise LedgerflowError(
                 f"cannot resume {self.pathspec}: it stopped before its start step finished "

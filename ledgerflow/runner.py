@@ -301,7 +301,9 @@ class Runner:
 
     # -- the command ---------------------------------------------------------------------
 
-    def _start(self, command: str, kwargs: dict[str, Any], show_output: bool) -> tuple[_Command, str]:
+    def _start(
+        self, command: str, kwargs: dict[str, Any], show_output: bool
+    ) -> tuple[_Command, str]:
         temp = tempfile.mkdtemp(prefix="ledgerflow-runner-")
         self._temp_dirs.append(temp)
         attribute_file = os.path.join(temp, "runner-attributes.json")
@@ -490,10 +492,14 @@ def _flow_class_node(cell: str, name: str | None) -> ast.ClassDef | None:
     except SyntaxError:
         return None
     for node in body:
-        if isinstance(node, ast.ClassDef) and (name is None or node.name == name) and any(
-            (isinstance(b, ast.Name) and b.id == "FlowSpec")
-            or (isinstance(b, ast.Attribute) and b.attr == "FlowSpec")
-            for b in node.bases
+        if (
+            isinstance(node, ast.ClassDef)
+            and (name is None or node.name == name)
+            and any(
+                (isinstance(b, ast.Name) and b.id == "FlowSpec")
+                or (isinstance(b, ast.Attribute) and b.attr == "FlowSpec")
+                for b in node.bases
+            )
         ):
             return node
     return None

@@ -349,12 +349,10 @@ class Runtime:
         logs = self._due_logs()
         if not (records or starting or logs):
             return
-        pks, started = self.ledger.commit_tasks(
-            records, [self._started(p) for p in starting], logs
-        )
+        pks, started = self.ledger.commit_tasks(records, [self._started(p) for p in starting], logs)
         for pending, pk in zip(starting, started):
             pending.pk = pk
-        for (pending, _), pk in zip(clones, pks[len(finished):]):
+        for (pending, _), pk in zip(clones, pks[len(finished) :]):
             pending.pk = pk
             self._cloned_pks.add(pk)
 

@@ -58,9 +58,7 @@ class S3Object:
     def text(self) -> str:
         if self.encoding in (BYTES, TEXT, codec.JSON):
             return self._raw.decode("utf-8")
-        raise LedgerflowError(
-            f"s3 object '{self.key}' holds a pickled value, not text; use .blob"
-        )
+        raise LedgerflowError(f"s3 object '{self.key}' holds a pickled value, not text; use .blob")
 
     @property
     def path(self) -> str:
@@ -129,10 +127,14 @@ class S3:
         blob.discard()
         return self._url(key)
 
-    def put_many(self, key_objs: Iterable[tuple[str, Any]], overwrite: bool = True) -> list[tuple[str, str]]:
+    def put_many(
+        self, key_objs: Iterable[tuple[str, Any]], overwrite: bool = True
+    ) -> list[tuple[str, str]]:
         return [(key, self.put(key, obj, overwrite)) for key, obj in key_objs]
 
-    def put_files(self, key_paths: Iterable[tuple[str, str] | Any], overwrite: bool = True) -> list[tuple[str, str]]:
+    def put_files(
+        self, key_paths: Iterable[tuple[str, str] | Any], overwrite: bool = True
+    ) -> list[tuple[str, str]]:
         """Store local files: pairs of (key, path) (or objects with .key and .path)."""
         out = []
         for item in key_paths:

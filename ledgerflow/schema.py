@@ -164,7 +164,10 @@ def index_search_prefixes(conn: sqlite3.Connection) -> None:
 
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [
-    _v1_schema, add_card_table, index_runs_by_created_at, _index_task_logs_and_exceptions,
+    _v1_schema,
+    add_card_table,
+    index_runs_by_created_at,
+    _index_task_logs_and_exceptions,
     _imported_runs_table,
     index_search_prefixes,
     add_task_host,
@@ -176,5 +179,8 @@ OUR_TABLES = [
     "meta", "flow", "run", "task", "task_parent", "blob", "blob_chunk", "artifact", "tag",
     "log", "s3_object", "imported_run", *VIEWS_V1, "sqlite_sequence", "card",
 ]  # fmt: skip
-OUR_TABLES += [f"{fts}{part}" for fts in ("artifact_fts", "task_fts")
-               for part in ("", "_data", "_idx", "_content", "_docsize", "_config")]
+OUR_TABLES += [
+    f"{fts}{part}"
+    for fts in ("artifact_fts", "task_fts")
+    for part in ("", "_data", "_idx", "_content", "_docsize", "_config")
+]

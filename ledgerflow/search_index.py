@@ -29,7 +29,9 @@ TEXT_KINDS = {"stdout": 0, "stderr": 1, "exception": 2}
 # -- artifacts ----------------------------------------------------------------------------
 
 
-def index_artifacts(conn: sqlite3.Connection, rows: Iterable[tuple[int, str, bool, str, str, str]]) -> None:
+def index_artifacts(
+    conn: sqlite3.Connection, rows: Iterable[tuple[int, str, bool, str, str, str]]
+) -> None:
     """Index produced artifacts: (artifact id, name, inherited, flow, step, preview) rows;
     inherited and internal ones are skipped (schema.searchable)."""
     conn.executemany(
@@ -102,8 +104,6 @@ ARTIFACT_FTS_DDL = (
     "create virtual table artifact_fts using fts5("
     f"name, flow, step, preview, tokenize = 'unicode61', prefix = '{PREFIX_LENGTHS}')"
 )
-
-
 
 
 def index_task_text(conn: sqlite3.Connection, task_pk: int) -> None:
@@ -185,5 +185,3 @@ def _task_texts(conn: sqlite3.Connection, where: str,
                  f"select t.id, t.exception_type, t.exception from task t {cond} "
                  "t.exception_type is not null", params)]  # fmt: skip
     return rows
-
-

@@ -36,8 +36,10 @@ _VALUE = [
     (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"), "an API secret key"),
     (re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}\b"), "a Slack token"),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "a JWT"),
-    (re.compile(r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]+:[^\s/@]+@[^\s]"),
-     "a URL with a password in it"),
+    (
+        re.compile(r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]+:[^\s/@]+@[^\s]"),
+        "a URL with a password in it",
+    ),
 ]
 
 
@@ -122,8 +124,11 @@ def index_text(name: str, preview: str) -> str:
     if name_suggests_credential(name) or _scan(preview) is not None:
         return ""
     for word in re.findall(r"[A-Za-z][A-Za-z0-9_]{3,}", preview):
-        keylike = "_" in word or re.search(r"[a-z][A-Z]", word) or word.lower() in (
-            "password", "passwd", "passphrase")
+        keylike = (
+            "_" in word
+            or re.search(r"[a-z][A-Z]", word)
+            or word.lower() in ("password", "passwd", "passphrase")
+        )
         if keylike and name_suggests_credential(word):
             return ""
     return preview

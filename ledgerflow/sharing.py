@@ -189,7 +189,8 @@ def _needed_blobs(source: Ledger, target: Ledger, run_pks: list[int]) -> list[st
                 "select c.sha from card c join task t on t.id = c.task_id "
                 "where t.run_id = ? and c.sha is not null", (run_pk,))}  # fmt: skip
     return sorted(
-        sha for sha in shas
+        sha
+        for sha in shas
         if target.execute("select 1 from blob where sha = ?", (sha,)).fetchone() is None
     )
 
@@ -276,10 +277,13 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
     for old_id, *values in source.execute(
         f"select id, {tcols} from task where run_id = ? order by id", (run_pk,)
     ).fetchall():
-        task_map[old_id] = cast(int, conn.execute(
-            f"insert into task(run_id, {tcols}) values (?, {', '.join('?' * len(values))})",
-            (new_run, *values),
-        ).lastrowid)  # set by the insert
+        task_map[old_id] = cast(
+            int,
+            conn.execute(
+                f"insert into task(run_id, {tcols}) values (?, {', '.join('?' * len(values))})",
+                (new_run, *values),
+            ).lastrowid,
+        )  # set by the insert
     for task_id, parent_id in source.execute(
         "select tp.task_id, tp.parent_id from task_parent tp join task t on t.id = tp.task_id "
         "where t.run_id = ?", (run_pk,)).fetchall():  # fmt: skip
@@ -323,8 +327,10 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
 def _copy_blob(source: Ledger, conn: sqlite3.Connection, sha: str, report: CopyReport) -> None:
     if conn.execute("select 1 from blob where sha = ?", (sha,)).fetchone():
         return
-    cols = "sha, codec, encoding, raw_size, stored_size, chunk_size, n_chunks, python_version, " \
-           "created_at, preview"
+    cols = (
+        "sha, codec, encoding, raw_size, stored_size, chunk_size, n_chunks, python_version, "
+        "created_at, preview"
+    )
     row = source.execute(f"select {cols} from blob where sha = ?", (sha,)).fetchone()
     if row is None:
         raise LedgerflowError(

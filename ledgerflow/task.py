@@ -473,7 +473,9 @@ def _unchanged(name: str, value: Any, state: TaskState) -> ArtifactRecord | None
 _RECHECK_OVER = 1024 * 1024
 
 
-def encode_artifact(name: str, value: Any, chunk_size: int) -> tuple[ArtifactRecord, codec.EncodedBlob]:
+def encode_artifact(
+    name: str, value: Any, chunk_size: int
+) -> tuple[ArtifactRecord, codec.EncodedBlob]:
     """An artifact's record and its encoded blob (hashed, compressed, with its preview)."""
     blob = codec.encode_blob(value, chunk_size)
     blob.preview = preview(value)
@@ -579,6 +581,8 @@ def format_user_traceback(error: BaseException) -> str:
     import traceback
 
     frames = _user_frames(error)
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
+    lines = (
+        ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
+    )
     lines += traceback.format_exception_only(type(error), error)
     return "".join(lines)

@@ -37,11 +37,15 @@ def running_runs(ledger: Ledger) -> list[tuple[int, str]]:
 def _running(ledger: Ledger, conn: Any = None) -> list[tuple[int, str, bool]]:
     """(pk, pathspec, dead) of runs marked running. A run copied in by import/export is
     never live, whatever its host, pid and heartbeat say (they came with the file)."""
-    rows = (conn or ledger).execute(
-        "select r.id, f.name || '/' || r.run_id, r.host, r.pid, r.heartbeat_at, "
-        "exists (select 1 from imported_run i where i.run_id = r.id) from run r "
-        "join flow f on f.id = r.flow_id where r.status = 'running'"
-    ).fetchall()
+    rows = (
+        (conn or ledger)
+        .execute(
+            "select r.id, f.name || '/' || r.run_id, r.host, r.pid, r.heartbeat_at, "
+            "exists (select 1 from imported_run i where i.run_id = r.id) from run r "
+            "join flow f on f.id = r.flow_id where r.status = 'running'"
+        )
+        .fetchall()
+    )
     return [(pk, spec, bool(copied) or run_is_dead(host, pid, beat))
             for pk, spec, host, pid, beat, copied in rows]  # fmt: skip
 
@@ -165,9 +169,11 @@ def _delete_unreferenced(ledger: Ledger) -> int:
             raise LedgerflowError(
                 f"{len(busy)} run(s) in progress (e.g. {busy[0]}); run gc when they finish"
             )
-        unreferenced = "select sha from blob where sha not in (select sha from artifact) " \
-                       "and sha not in (select sha from s3_object) " \
-                       "and sha not in (select sha from card where sha is not null)"
+        unreferenced = (
+            "select sha from blob where sha not in (select sha from artifact) "
+            "and sha not in (select sha from s3_object) "
+            "and sha not in (select sha from card where sha is not null)"
+        )
         # Found once (the NOT INs read every artifact row: seconds at 100k runs), then
         # deleted by primary key; nothing to delete costs that one read only.
         conn.execute(f"create temp table gc_unreferenced as {unreferenced}")
@@ -247,7 +253,8 @@ def _check_blobs(ledger: Ledger, report: DoctorReport,
             report.damaged_blobs[sha] = users
             used = f"; used by {', '.join(users)}" if users else "; used by no run"
             report.problems.append(
-                f"blob {str(sha)[:12]} is damaged: {_why(e, str(sha), ledger)}{used}")
+                f"blob {str(sha)[:12]} is damaged: {_why(e, str(sha), ledger)}{used}"
+            )
         report.blobs_checked = i
         if progress is not None:
             progress(i, total)

@@ -370,8 +370,11 @@ def progress_overhead(repeat: int) -> None:
     for label, kwargs in (("pipe", {"tty": False}), ("terminal", {"tty": True}),
                           ("--verbose", {"tty": False, "verbose": True})):  # fmt: skip
         cost = statistics.median(_renderer_seconds(**kwargs) for _ in range(repeat))
-        print(f"  the renderer alone, {label:10} {cost * 1000:6.2f} ms for 1,000 tasks "
-              f"({cost / base * 100:.2f}% of the --quiet run)", flush=True)
+        print(
+            f"  the renderer alone, {label:10} {cost * 1000:6.2f} ms for 1,000 tasks "
+            f"({cost / base * 100:.2f}% of the --quiet run)",
+            flush=True,
+        )
 
 
 def _renderer_seconds(**kwargs: bool) -> float:
@@ -459,8 +462,11 @@ WORKLOADS = [
 def _blob_arrivals(dask_worker: Any) -> list[tuple[str, str, int]]:
     """(key, 'scatter' or 'peer', bytes) for every ledgerflow blob that reached this worker:
     from the driver's scatter, or fetched from another worker (bytes are known for those)."""
-    arrivals = [(entry[0], "scatter", 0) for entry in dask_worker.state.log
-                if entry[1] == "receive-from-scatter" and entry[0].startswith("ledgerflow-blob-")]
+    arrivals = [
+        (entry[0], "scatter", 0)
+        for entry in dask_worker.state.log
+        if entry[1] == "receive-from-scatter" and entry[0].startswith("ledgerflow-blob-")
+    ]
     for transfer in dask_worker.transfer_incoming_log:
         arrivals += [(key, "peer", int(size or 0)) for key, size in transfer["keys"].items()
                      if key.startswith("ledgerflow-blob-")]  # fmt: skip
@@ -482,8 +488,10 @@ def dask_section(repeat: int) -> None:
     client = distributed.Client(cluster)
     on_dask = ["--executor", "dask", "--dask-scheduler", cluster.scheduler_address]
     try:
-        print("on Dask (a LocalCluster of 2 single-threaded worker processes, started once; "
-              f"medians of {repeat}):")
+        print(
+            "on Dask (a LocalCluster of 2 single-threaded worker processes, started once; "
+            f"medians of {repeat}):"
+        )
         for label, args in (("64 CPU-bound tasks of ~0.2 s, sequential", ["--executor",
                                                                         "sequential"]),
                             ("64 CPU-bound tasks of ~0.2 s, process (default)", []),
@@ -516,9 +524,12 @@ def dask_section(repeat: int) -> None:
             most = max((keys.count(k) for k in keys), default=0)
             peer = sum(size for _, how, size in arrivals if how == "peer")
             scattered = sum(1 for _, how, _ in arrivals if how == "scatter")
-            print(f"  50 tasks reading one 10 MB artifact, worker {address.rsplit(':', 1)[-1]}: "
-                  f"each blob arrived at most {most}x; {scattered} scattered to it by the "
-                  f"driver, {peer / 1e6:.1f} MB fetched from the other worker", flush=True)
+            print(
+                f"  50 tasks reading one 10 MB artifact, worker {address.rsplit(':', 1)[-1]}: "
+                f"each blob arrived at most {most}x; {scattered} scattered to it by the "
+                f"driver, {peer / 1e6:.1f} MB fetched from the other worker",
+                flush=True,
+            )
     finally:
         client.close()
         cluster.close()
@@ -526,14 +537,24 @@ def dask_section(repeat: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--metaflow", metavar="PYTHON", default=os.environ.get("METAFLOW_PYTHON"),
-                        help="python of a venv with metaflow installed (optional)")
+    parser.add_argument(
+        "--metaflow",
+        metavar="PYTHON",
+        default=os.environ.get("METAFLOW_PYTHON"),
+        help="python of a venv with metaflow installed (optional)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="a one-minute subset")
-    parser.add_argument("--dask", action="store_true",
-                        help="only the Dask section (needs pip install 'ledgerflow[dask]')")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated: run workloads whose label contains one of these")
+    parser.add_argument(
+        "--dask",
+        action="store_true",
+        help="only the Dask section (needs pip install 'ledgerflow[dask]')",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated: run workloads whose label contains one of these",
+    )
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
     if args.dask:
@@ -542,14 +563,26 @@ def main() -> None:
     # As users run: compiled modules cached in __pycache__ (pip compiles Metaflow's at install;
     # an editable ledgerflow is compiled here once, so no run pays for compiling).
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([LEDGERFLOW_PYTHON, "-m", "compileall", "-q",
-                    str(Path(__file__).resolve().parent.parent / "ledgerflow")], check=True)
+    subprocess.run(
+        [
+            LEDGERFLOW_PYTHON,
+            "-m",
+            "compileall",
+            "-q",
+            str(Path(__file__).resolve().parent.parent / "ledgerflow"),
+        ],
+        check=True,
+    )
     startup = python_startup(LEDGERFLOW_PYTHON, 5)
-    print(f"python start-up {startup * 1000:.0f} ms; import ledgerflow "
-          f"{(import_time(5) - startup) * 1000:.0f} ms (medians of 5)")
+    print(
+        f"python start-up {startup * 1000:.0f} ms; import ledgerflow "
+        f"{(import_time(5) - startup) * 1000:.0f} ms (medians of 5)"
+    )
     imports, run = linear_split(5)
-    print(f"a linear run, inside its process: imports {imports * 1000:.0f} ms, the run "
-          f"itself {run * 1000:.1f} ms (medians of 5)")
+    print(
+        f"a linear run, inside its process: imports {imports * 1000:.0f} ms, the run "
+        f"itself {run * 1000:.1f} ms (medians of 5)"
+    )
     print(f"{'workload':42} {'ledgerflow':>11} {'peak MB':>8} {'disk MB':>8}"
           + (f" {'metaflow':>10} {'peak MB':>8} {'disk MB':>8} {'ratio':>7}" if args.metaflow
              else ""))  # fmt: skip

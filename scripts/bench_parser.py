@@ -19,7 +19,7 @@ import textwrap
 import time
 from pathlib import Path
 
-FLOW = '''
+FLOW = """
 from ledgerflow import FlowSpec, step
 
 class LinearBench(FlowSpec):
@@ -44,7 +44,7 @@ class LinearBench(FlowSpec):
 
 if __name__ == "__main__":
     LinearBench()
-'''
+"""
 
 # Inside one process: the base imports a run needs, then click's part.
 _INSIDE = """
@@ -88,14 +88,20 @@ def main() -> None:
             cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         inside = []
         for _ in range(args.repeat):
-            out = subprocess.run([sys.executable, "-c", _INSIDE, str(flow), db], env=env,
-                                 check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, "-c", _INSIDE, str(flow), db],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             inside.append([float(x) for x in out.split()])
     ms = lambda xs: f"{statistics.median(xs) * 1000:.0f} ms (min {min(xs) * 1000:.0f})"  # noqa: E731
     print(f"linear run, whole process: wall {ms(walls)}, CPU {ms(cpus)}")
     click_import, build, parse = zip(*inside)
-    print(f"inside: import click {ms(click_import)}, build the command {ms(build)}, "
-          f"parse {ms(parse)}")
+    print(
+        f"inside: import click {ms(click_import)}, build the command {ms(build)}, parse {ms(parse)}"
+    )
     print(f"load average: {os.getloadavg()[0]:.1f}")
 
 

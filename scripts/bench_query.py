@@ -130,13 +130,27 @@ def main() -> None:
         print("client: one artifact ", percentiles(timed(read_one, args.repeat)))
         print("sql best accuracy    ", percentiles(timed(lambda: sql(best, ledger=path),
                                                           args.repeat)))  # fmt: skip
-        print("search a word        ", percentiles(timed(
-            lambda: search(rng.choice(WORDS), limit=20, ledger=path), args.repeat)))
-        print("search keyword-N     ", percentiles(timed(
-            lambda: search(f"keyword-{rng.randrange(runs)}", ledger=path), args.repeat)))
-        print("search resnet5* flow ", percentiles(timed(
-            lambda: search("resnet5*", flow="HistoryFlow", limit=20, ledger=path),
-            args.repeat)))
+        print(
+            "search a word        ",
+            percentiles(
+                timed(lambda: search(rng.choice(WORDS), limit=20, ledger=path), args.repeat)
+            ),
+        )
+        print(
+            "search keyword-N     ",
+            percentiles(
+                timed(lambda: search(f"keyword-{rng.randrange(runs)}", ledger=path), args.repeat)
+            ),
+        )
+        print(
+            "search resnet5* flow ",
+            percentiles(
+                timed(
+                    lambda: search("resnet5*", flow="HistoryFlow", limit=20, ledger=path),
+                    args.repeat,
+                )
+            ),
+        )
         Ledger.forget(path)
 
 

@@ -38,7 +38,10 @@ def at(samples: list[float], q: float) -> float:
 
 def cpu_seconds() -> float:
     """CPU time of this process and of the children it has waited for."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
@@ -86,35 +89,68 @@ def main() -> None:
 
     rows: list[tuple[str, str, Callable[[], object], int]] = [
         ("runs", "cli: ledgerflow runs (first page)", cli(db, "runs"), args.repeat),
-        ("show-flow", "cli: ledgerflow show TrainFlow", cli(db, "show", "TrainFlow"),
-         args.repeat),
-        ("best-sql", "api: ledgerflow.sql(best 5 accuracy)", lambda: sql(BEST, ledger=db),
-         args.api_repeat),
+        ("show-flow", "cli: ledgerflow show TrainFlow", cli(db, "show", "TrainFlow"), args.repeat),
+        (
+            "best-sql",
+            "api: ledgerflow.sql(best 5 accuracy)",
+            lambda: sql(BEST, ledger=db),
+            args.api_repeat,
+        ),
         ("best-cli", "cli: ledgerflow sql (best 5 accuracy)", cli(db, "sql", BEST), args.repeat),
-        ("search-word", "api: search(word) (in ~75% of runs)",
-         lambda: search(next(words), limit=20, ledger=db), args.api_repeat),
-        ("search-keyword", "api: search('keyword-N') (one run)",
-         lambda: search(f"keyword-{rng.randrange(100_000)}", ledger=db), args.api_repeat),
-        ("search-prefix", "api: search('resnet5*')",
-         lambda: search("resnet5*", limit=20, ledger=db), args.api_repeat),
-        ("search-prefix-flow", "api: search('resnet5*', flow='TrainFlow')",
-         lambda: search("resnet5*", flow="TrainFlow", limit=20, ledger=db), args.api_repeat),
-        ("search-prefix-short", "api: search('ke*')",
-         lambda: search("ke*", limit=20, ledger=db), args.api_repeat),
-        ("search-prefix-var", "api: search('\"keyword 12\"*') (varied)",
-         lambda: search(f'"keyword {next(counter) % 90 + 10}"*', limit=20, ledger=db),
-         args.api_repeat),
-        ("search-cli", "cli: ledgerflow search 'resnet5*'", cli(db, "search", "resnet5*"),
-         args.repeat),
+        (
+            "search-word",
+            "api: search(word) (in ~75% of runs)",
+            lambda: search(next(words), limit=20, ledger=db),
+            args.api_repeat,
+        ),
+        (
+            "search-keyword",
+            "api: search('keyword-N') (one run)",
+            lambda: search(f"keyword-{rng.randrange(100_000)}", ledger=db),
+            args.api_repeat,
+        ),
+        (
+            "search-prefix",
+            "api: search('resnet5*')",
+            lambda: search("resnet5*", limit=20, ledger=db),
+            args.api_repeat,
+        ),
+        (
+            "search-prefix-flow",
+            "api: search('resnet5*', flow='TrainFlow')",
+            lambda: search("resnet5*", flow="TrainFlow", limit=20, ledger=db),
+            args.api_repeat,
+        ),
+        (
+            "search-prefix-short",
+            "api: search('ke*')",
+            lambda: search("ke*", limit=20, ledger=db),
+            args.api_repeat,
+        ),
+        (
+            "search-prefix-var",
+            "api: search('\"keyword 12\"*') (varied)",
+            lambda: search(f'"keyword {next(counter) % 90 + 10}"*', limit=20, ledger=db),
+            args.api_repeat,
+        ),
+        (
+            "search-cli",
+            "cli: ledgerflow search 'resnet5*'",
+            cli(db, "search", "resnet5*"),
+            args.repeat,
+        ),
         ("stats", "cli: ledgerflow stats", cli(db, "stats"), args.repeat),
         ("gc", "cli: ledgerflow gc (nothing to collect)", cli(db, "gc"), args.repeat),
     ]
     if wide_step:
         rows += [
-            ("wide-api", "api: first 20 tasks of a 10,000-task step", first_tasks,
-             args.api_repeat),
-            ("wide-show", "cli: ledgerflow show FLOW/RUN/fan (10,000 tasks)",
-             cli(db, "show", wide_step), args.repeat),
+            ("wide-api", "api: first 20 tasks of a 10,000-task step", first_tasks, args.api_repeat),
+            (
+                "wide-show",
+                "cli: ledgerflow show FLOW/RUN/fan (10,000 tasks)",
+                cli(db, "show", wide_step),
+                args.repeat,
+            ),
         ]
     only = {name for name in args.only.split(",") if name}
     size = db.stat().st_size / 1e6
@@ -125,8 +161,11 @@ def main() -> None:
         if only and name not in only:
             continue
         wall, cpu = timed(fn, repeat)
-        print(f"| {label} | {at(wall, 0.5):.1f} | {at(wall, 0.95):.1f} | {at(cpu, 0.5):.1f} "
-              f"| {at(cpu, 0.95):.1f} |", flush=True)
+        print(
+            f"| {label} | {at(wall, 0.5):.1f} | {at(wall, 0.95):.1f} | {at(cpu, 0.5):.1f} "
+            f"| {at(cpu, 0.95):.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

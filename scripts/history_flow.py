@@ -2,8 +2,24 @@
 
 from ledgerflow import FlowSpec, Parameter, step
 
-WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
-         "juliet", "kilo", "lima", "mike", "november", "oscar", "papa"]
+WORDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+    "kilo",
+    "lima",
+    "mike",
+    "november",
+    "oscar",
+    "papa",
+]
 
 
 class HistoryFlow(FlowSpec):
@@ -13,8 +29,9 @@ class HistoryFlow(FlowSpec):
     def start(self):
         seed = int(self.seed)
         self.model_name = f"resnet{50 + seed % 7}_v{seed % 3}"
-        self.notes = " ".join(WORDS[(seed * 7 + i) % len(WORDS)] for i in range(12)) + \
-            f" keyword-{seed}"
+        self.notes = (
+            " ".join(WORDS[(seed * 7 + i) % len(WORDS)] for i in range(12)) + f" keyword-{seed}"
+        )
         self.config = {"lr": 10 ** -(1 + seed % 4), "batch_size": 32 * (1 + seed % 4)}
         self.next(self.train)
 

@@ -14,7 +14,11 @@ EXAMPLES = ROOT / "examples"
 
 
 def run_flow(
-    flow_file: str | Path, *args: str, db: Path, command: str = "run", check: int | None = 0,
+    flow_file: str | Path,
+    *args: str,
+    db: Path,
+    command: str = "run",
+    check: int | None = 0,
     top: tuple[str, ...] = ("--quiet",),
 ) -> subprocess.CompletedProcess[str]:
     """Run `python FLOW --db DB [top] COMMAND ARGS` and check its exit code."""
@@ -42,10 +46,12 @@ def load_artifact(db: Path, run_id: str, step: str, name: str, index: int | None
     from ledgerflow.ledger import Ledger
 
     # the final attempt of each task, as the Client API shows
-    sql = "select sha from all_artifacts a join tasks t using (flow, run_id, step, task_id, " \
-          "attempt) where a.run_id = ? and a.step = ? and a.name = ? and t.attempt = (select " \
-          "max(attempt) from tasks m where m.run_id = t.run_id and m.flow = t.flow and " \
-          "m.step = t.step and m.task_id = t.task_id)"
+    sql = (
+        "select sha from all_artifacts a join tasks t using (flow, run_id, step, task_id, "
+        "attempt) where a.run_id = ? and a.step = ? and a.name = ? and t.attempt = (select "
+        "max(attempt) from tasks m where m.run_id = t.run_id and m.flow = t.flow and "
+        "m.step = t.step and m.task_id = t.task_id)"
+    )
     params: tuple[Any, ...] = (run_id, step, name)
     if index is not None:
         sql += " and t.foreach_index = ?"
@@ -74,7 +80,8 @@ def _internal(db: Path, run_id: str, step: str, name: str, index: int | None) ->
 
 
 def latest_run_id(db: Path, flow: str) -> str:
-    rows = query(db, "select run_id from runs where flow = ? order by created_at desc limit 1",
-                 (flow,))
+    rows = query(
+        db, "select run_id from runs where flow = ? order by created_at desc limit 1", (flow,)
+    )
     assert rows, f"no run of {flow} in {db}"
     return rows[0][0]

@@ -84,8 +84,10 @@ def test_flow_command_line(case, flow, args, code, text, db_path):
     proc = subprocess.run([sys.executable, str(flow), "--db", str(db_path), *args],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     _one_clear_error(proc, code, text)
-    if case in ("missing required parameter", "mistyped parameter", "unknown option") \
-            and db_path.exists():
+    if (
+        case in ("missing required parameter", "mistyped parameter", "unknown option")
+        and db_path.exists()
+    ):
         assert query(db_path, "select count(*) from run") == [(0,)]
     if db_path.exists():
         assert query(db_path, "pragma integrity_check") == [("ok",)]
@@ -217,7 +219,8 @@ def test_python_api(expr, error, ledger):
         with pytest.raises(Exception) as info:
             eval(expr, scope)
         assert type(info.value).__name__ == error or error in [
-            c.__name__ for c in type(info.value).__mro__], repr(info.value)
+            c.__name__ for c in type(info.value).__mro__
+        ], repr(info.value)
         assert str(info.value) and "\n" not in str(info.value).split(". ")[0]
     finally:
         ledgerflow.use_ledger(None)
@@ -233,8 +236,11 @@ def test_a_corrupted_blob_is_detected_on_load(ledger):
     sha = query(ledger, "select sha from artifacts where name = 'metadata'")[0][0]
     Ledger.forget(ledger)
     conn = sqlite3.connect(ledger)
-    conn.execute("update blob_chunk set data = (select data from blob_chunk where sha != ? "
-                 "limit 1) where sha = ?", (sha, sha))
+    conn.execute(
+        "update blob_chunk set data = (select data from blob_chunk where sha != ? "
+        "limit 1) where sha = ?",
+        (sha, sha),
+    )
     conn.commit()
     conn.close()
     with pytest.raises(CorruptBlobError, match="run `ledgerflow doctor`"):

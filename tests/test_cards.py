@@ -42,8 +42,11 @@ def card_run(db_path: Path) -> str:
 
 
 def test_cards_are_stored_with_their_tasks(db_path, card_run):
-    rows = query(db_path, "select t.step, c.seq, c.type, c.card_id, c.sha is not null, c.error "
-                          "from card c join task t on t.id = c.task_id order by t.id, c.seq")
+    rows = query(
+        db_path,
+        "select t.step, c.seq, c.type, c.card_id, c.sha is not null, c.error "
+        "from card c join task t on t.id = c.task_id order by t.id, c.seq",
+    )
     assert [r[:5] for r in rows] == [
         ("start", 0, "default", None, 1),
         ("two", 0, "default", "details", 1),
@@ -52,7 +55,9 @@ def test_cards_are_stored_with_their_tasks(db_path, card_run):
     ]
     assert rows[3][5].startswith("no card type 'nonexistent'")
     # The HTML is an ordinary blob: JSON-encoded text, never a pickle.
-    encodings = query(db_path, "select distinct b.encoding from card c join blob b on b.sha = c.sha")
+    encodings = query(
+        db_path, "select distinct b.encoding from card c join blob b on b.sha = c.sha"
+    )
     assert encodings == [("json",)]
     status = query(db_path, "select status from runs where run_id = ?", (card_run,))
     assert status == [("succeeded",)]  # a card that failed did not fail its task
@@ -95,8 +100,11 @@ def test_a_slow_card_and_unclaimed_components_never_fail_the_task(db_path):
     run_id = _run_id(proc)
     rows = query(db_path, "select c.error from card c")
     assert len(rows) == 1 and "longer than the card's timeout (0.2 seconds)" in rows[0][0]
-    stderr = query(db_path, "select l.text from log l join task t on t.id = l.task_id "
-                            "where l.stream = 'stderr' order by t.id")
+    stderr = query(
+        db_path,
+        "select l.text from log l join task t on t.id = l.task_id "
+        "where l.stream = 'stderr' order by t.id",
+    )
     assert "current.card['nobody'] has no @card(id='nobody')" in stderr[0][0]
     assert "appended to current.card but has no @card" in stderr[1][0]
     assert query(db_path, "select status from runs where run_id = ?", (run_id,)) == [("succeeded",)]
@@ -104,8 +112,9 @@ def test_a_slow_card_and_unclaimed_components_never_fail_the_task(db_path):
 
 def test_with_card_adds_the_default_card_to_every_step(db_path):
     run_id = _run_id(run_flow(LINEAR, "--with", "card", db=db_path))
-    rows = query(db_path, "select t.step, c.type from card c join task t on t.id = c.task_id "
-                          "order by t.id")
+    rows = query(
+        db_path, "select t.step, c.type from card c join task t on t.id = c.task_id order by t.id"
+    )
     assert rows == [("start", "default"), ("middle", "default"), ("end", "default")]
     (card,) = _cards(db_path, f"LinearFlow/{run_id}/end")
     assert ">result<" in card.get() and "builtins.int" in card.get()
@@ -120,9 +129,14 @@ def test_two_cards_with_one_id_is_an_error_naming_the_step(db_path):
     proc = run_flow(FLOWS / "cards" / "duplicate_card_id.py", db=db_path, check=None)
     assert proc.returncode != 0
     # Raised as Python defines the class (like every decorator mistake): the last line says it.
-    assert proc.stderr.strip().splitlines()[-1].endswith(
-        "Step 'start' has two @card with id='x'; give each @card its own id, e.g. "
-        "@card(id='summary')")
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            "Step 'start' has two @card with id='x'; give each @card its own id, e.g. "
+            "@card(id='summary')"
+        )
+    )
 
 
 def test_card_cli_list_get_view(db_path, card_run, tmp_path):
@@ -133,19 +147,35 @@ def test_card_cli_list_get_view(db_path, card_run, tmp_path):
     html = run_flow(CARD_FLOW, "get", "start", db=db_path, command="card", top=()).stdout
     assert html.startswith("<!DOCTYPE html>") and "Training report" in html
     target = tmp_path / "summary.html"
-    run_flow(CARD_FLOW, "get", f"{card_run}/two/2", str(target), "--id", "summary", db=db_path,
-             command="card", top=())
+    run_flow(
+        CARD_FLOW,
+        "get",
+        f"{card_run}/two/2",
+        str(target),
+        "--id",
+        "summary",
+        db=db_path,
+        command="card",
+        top=(),
+    )
     assert "Summary card" in target.read_text()
-    ambiguous = run_flow(CARD_FLOW, "get", f"{card_run}/two", db=db_path, command="card",
-                         top=(), check=2)
+    ambiguous = run_flow(
+        CARD_FLOW, "get", f"{card_run}/two", db=db_path, command="card", top=(), check=2
+    )
     assert "2 cards match" in ambiguous.stderr and "--id" in ambiguous.stderr
     assert len(ambiguous.stderr.strip().splitlines()) == 1
-    missing = run_flow(CARD_FLOW, "get", "start", "--id", "nope", db=db_path, command="card",
-                       top=(), check=1)
+    missing = run_flow(
+        CARD_FLOW, "get", "start", "--id", "nope", db=db_path, command="card", top=(), check=1
+    )
     assert "no card matches" in missing.stderr and "Traceback" not in missing.stderr
     env = {**os.environ, "BROWSER": "true"}  # webbrowser runs `true URL`: opens nothing
-    proc = subprocess.run([sys.executable, str(CARD_FLOW), "--db", str(db_path), "card", "view",
-                           "start"], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, str(CARD_FLOW), "--db", str(db_path), "card", "view", "start"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     written = Path(proc.stdout.strip().splitlines()[-1])
     assert "Training report" in written.read_text()
@@ -154,10 +184,13 @@ def test_card_cli_list_get_view(db_path, card_run, tmp_path):
 def test_card_list_as_json(db_path, card_run):
     import json
 
-    out = run_flow(CARD_FLOW, "list", f"{card_run}/two", "--as-json", db=db_path,
-                   command="card", top=()).stdout
-    assert [(c["type"], c["id"]) for c in json.loads(out)] == [("default", "details"),
-                                                               ("blank", "summary")]
+    out = run_flow(
+        CARD_FLOW, "list", f"{card_run}/two", "--as-json", db=db_path, command="card", top=()
+    ).stdout
+    assert [(c["type"], c["id"]) for c in json.loads(out)] == [
+        ("default", "details"),
+        ("blank", "summary"),
+    ]
 
 
 def test_cards_travel_with_export_survive_gc_and_go_with_rm(db_path, card_run, tmp_path):
@@ -167,8 +200,11 @@ def test_cards_travel_with_export_survive_gc_and_go_with_rm(db_path, card_run, t
 
     exported = tmp_path / "shared.db"
     runner = CliRunner()
-    result = runner.invoke(cli, ["--db", str(db_path), "export", f"CardFlow/{card_run}",
-                                 "--to", str(exported)], catch_exceptions=False)
+    result = runner.invoke(
+        cli,
+        ["--db", str(db_path), "export", f"CardFlow/{card_run}", "--to", str(exported)],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     assert query(exported, "select count(*) from card") == [(4,)]
     (card,) = _cards(exported, f"CardFlow/{card_run}/start")
@@ -185,11 +221,22 @@ def test_cards_travel_with_export_survive_gc_and_go_with_rm(db_path, card_run, t
 
 def test_get_cards_follows_a_resumed_task_to_its_origin(db_path, tmp_path):
     ids = tmp_path / "run-id"
-    run_flow(LINEAR, "--with", "card", "--fail", "true", "--run-id-file", str(ids), db=db_path,
-             check=1)
+    run_flow(
+        LINEAR, "--with", "card", "--fail", "true", "--run-id-file", str(ids), db=db_path, check=1
+    )
     first = ids.read_text().strip()
-    run_flow(LINEAR, "--origin-run-id", first, "--with", "card", "--run-id-file", str(ids),
-             db=db_path, command="resume", check=1)  # fails again (same parameters)
+    run_flow(
+        LINEAR,
+        "--origin-run-id",
+        first,
+        "--with",
+        "card",
+        "--run-id-file",
+        str(ids),
+        db=db_path,
+        command="resume",
+        check=1,
+    )  # fails again (same parameters)
     second = ids.read_text().strip()
     assert second != first
     # `start` was cloned, not run: it has no card of its own and shows its origin's.
@@ -223,8 +270,10 @@ def test_ledger_from_before_cards_is_upgraded(db_path):
 
 
 def test_markdown_escapes_html_and_keeps_its_formatting():
-    html = markdown_to_html("# Title <script>x</script>\n\n- **bold** and `a<b`\n- [l](https://e.x)"
-                            "\n\n```\n<i>code</i>\n```\n[bad](javascript:alert(1))")
+    html = markdown_to_html(
+        "# Title <script>x</script>\n\n- **bold** and `a<b`\n- [l](https://e.x)"
+        "\n\n```\n<i>code</i>\n```\n[bad](javascript:alert(1))"
+    )
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<h1>Title" in html and "<li><strong>bold</strong> and <code>a&lt;b</code></li>" in html
     assert '<a href="https://e.x">l</a>' in html and "&lt;i&gt;code&lt;/i&gt;" in html
@@ -232,10 +281,13 @@ def test_markdown_escapes_html_and_keeps_its_formatting():
 
 
 def test_markdown_component_dedents():
-    assert "<h2>Head</h2>" in Markdown("""
+    assert (
+        "<h2>Head</h2>"
+        in Markdown("""
         ## Head
         text
     """).render()
+    )
 
 
 def test_table_image_artifact_edge_cases():
@@ -250,13 +302,21 @@ def test_table_image_artifact_edge_cases():
 
 
 def test_vega_spec_without_inline_data_is_shown_as_json():
-    spec = {"mark": "bar", "data": {"url": "https://example.com/x.json"},
-            "encoding": {"x": {"field": "a"}, "y": {"field": "b"}}}
+    spec = {
+        "mark": "bar",
+        "data": {"url": "https://example.com/x.json"},
+        "encoding": {"x": {"field": "a"}, "y": {"field": "b"}},
+    }
     assert vega_to_svg(spec) is None
     html = VegaChart(spec).render()
     assert "https://example.com/x.json" in html and "<pre>" in html  # shown, never fetched
-    line = vega_to_svg({"mark": {"type": "line"}, "data": {"values": [{"a": 1, "b": 2},
-                        {"a": 2, "b": 5}]}, "encoding": {"x": {"field": "a"}, "y": {"field": "b"}}})
+    line = vega_to_svg(
+        {
+            "mark": {"type": "line"},
+            "data": {"values": [{"a": 1, "b": 2}, {"a": 2, "b": 5}]},
+            "encoding": {"x": {"field": "a"}, "y": {"field": "b"}},
+        }
+    )
     assert line is not None and "<polyline" in line
 
 
@@ -264,8 +324,11 @@ def test_dag_layers_with_a_loop_back():
     info = {"start_step": "start", "steps": {
         "start": {"next": ["a"]}, "a": {"next": ["b", "end"]}, "b": {"next": ["a"]},
         "end": {"next": []}}}  # fmt: skip
-    assert layers(info) == [["start"], ["a"], ["end", "b"]] or \
-        layers(info) == [["start"], ["a"], ["b", "end"]]
+    assert layers(info) == [["start"], ["a"], ["end", "b"]] or layers(info) == [
+        ["start"],
+        ["a"],
+        ["b", "end"],
+    ]
     svg = dag_svg(info, {"a": "failed"})
     assert svg.count('class="lf-node"') == 4 and 'data-step="a" data-status="failed"' in svg
     assert "stroke-dasharray" in svg  # the loop back is drawn

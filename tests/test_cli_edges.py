@@ -48,8 +48,13 @@ if __name__ == "__main__":
 
 def _run(flow: Path, db: Path, *args: str, code: int = 0) -> str:
     """Run a flow; its run id."""
-    proc = subprocess.run([sys.executable, str(flow), "--db", str(db), "--quiet", "run", *args],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(flow), "--db", str(db), "--quiet", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == code, proc.stderr
     return query(db, "select run_id from runs order by created_at desc limit 1")[0][0]
 
@@ -99,8 +104,11 @@ def test_a_closed_pipe_ends_quietly_with_exit_0(lf, args):
 
 
 def test_a_closed_pipe_ends_the_flow_commands_quietly_too(lf):
-    proc = subprocess.Popen([sys.executable, str(CLI_FLOW), "--db", str(lf.db), "logs",
-                             f"{lf.a}/start"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(CLI_FLOW), "--db", str(lf.db), "logs", f"{lf.a}/start"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
@@ -111,8 +119,7 @@ def test_a_closed_pipe_ends_the_flow_commands_quietly_too(lf):
 
 
 def test_a_bare_run_id_names_a_run_wherever_a_run_is_named(lf):
-    assert json.loads(invoke(lf.db, "show", lf.a, "--json").stdout)["pathspec"] == \
-        f"CliFlow/{lf.a}"
+    assert json.loads(invoke(lf.db, "show", lf.a, "--json").stdout)["pathspec"] == f"CliFlow/{lf.a}"
     task = json.loads(invoke(lf.db, "show", f"{lf.a}/start/1", "--json").stdout)
     assert task["kind"] == "task" and task["pathspec"] == f"CliFlow/{lf.a}/start/1"
     assert "hello from start" in invoke(lf.db, "logs", f"{lf.a}/start").stdout
@@ -138,8 +145,11 @@ def test_a_misspelt_flow_is_an_error_naming_the_closest(lf, args):
 def test_show_lists_a_runs_parameters_and_runs_can_too(lf):
     text = invoke(lf.db, "show", lf.b).stdout.splitlines()
     assert text[1] == "Parameters: alpha=0.7 fail=false n=4"
-    assert json.loads(invoke(lf.db, "show", lf.b, "--json").stdout)["params"] == \
-        {"alpha": 0.7, "fail": False, "n": 4}
+    assert json.loads(invoke(lf.db, "show", lf.b, "--json").stdout)["params"] == {
+        "alpha": 0.7,
+        "fail": False,
+        "n": 4,
+    }
     lines = invoke(lf.db, "runs", "CliFlow", "--params").stdout.splitlines()
     assert lines[0].split()[-1] == "PARAMS"
     assert lines[1].endswith("alpha=0.7 fail=false n=4")  # newest first
@@ -228,8 +238,9 @@ def test_gc_dry_run_reports_what_gc_then_frees(lf, tmp_path):
     assert unused[0] > 0
     out = invoke(db, "gc", "--dry-run").stdout
     assert out.startswith(f"{unused[0]} blob(s) would be deleted, {unused[1]} B stored")
-    assert query(db, "select count(*) from blob where sha not in (select sha from artifact)") \
-        == [(unused[0],)]
+    assert query(db, "select count(*) from blob where sha not in (select sha from artifact)") == [
+        (unused[0],)
+    ]
     assert invoke(db, "gc").stdout.startswith(f"{unused[0]} blob(s) deleted")
 
 
@@ -268,8 +279,9 @@ def test_logs_reads_a_shared_ledger_without_the_flow_file(lf):
     result = invoke(lf.db, "logs", f"CliFlow/{lf.a}/start/1")
     assert result.stdout == "hello from start\nwarning from start\n"
     assert f"Logs of CliFlow/{lf.a}/start/1 (attempt 0)" in result.stderr
-    assert invoke(lf.db, "logs", f"CliFlow/{lf.a}/start", "--stderr").stdout == \
-        "warning from start\n"
+    assert (
+        invoke(lf.db, "logs", f"CliFlow/{lf.a}/start", "--stderr").stdout == "warning from start\n"
+    )
     every = invoke(lf.db, "logs", f"CliFlow/{lf.a}", "--stdout").stdout
     assert every == "hello from start\nfan 0\nfan 1\nfan 2\ndone\n"  # graph order, then ids
     err = invoke(lf.db, "logs", f"CliFlow/{lf.a}/nope", code=1).stderr
@@ -282,15 +294,18 @@ def test_show_task_prints_the_tail_of_its_logs(lf):
     tail = out.split(f"stderr (last 10 lines; all: ledgerflow logs CliFlow/{lf.failed}/fan/4):\n")
     assert tail[1].rstrip().endswith("ValueError: boom in fan")
     doc = json.loads(invoke(lf.db, "show", f"CliFlow/{lf.a}/start/1", "--json").stdout)
-    assert (doc["stdout_tail"], doc["stderr_tail"]) == ("hello from start\n",
-                                                        "warning from start\n")
+    assert (doc["stdout_tail"], doc["stderr_tail"]) == (
+        "hello from start\n",
+        "warning from start\n",
+    )
 
 
 def test_search_finds_logs_and_exceptions_with_a_kind_filter(lf):
     hits = json.loads(invoke(lf.db, "search", "boom", "--json").stdout)
     assert {(h["pathspec"], h["kind"], h["name"]) for h in hits} == {
         (f"CliFlow/{lf.failed}/fan/4", "exception", "exception"),
-        (f"CliFlow/{lf.failed}/fan/4", "log", "stderr")}
+        (f"CliFlow/{lf.failed}/fan/4", "log", "stderr"),
+    }
     only = json.loads(invoke(lf.db, "search", "boom", "--kind", "exception", "--json").stdout)
     assert [h["snippet"] for h in only] == ["builtins.ValueError: [boom] in fan"]
     logs = ledgerflow.search("hello", kind="log", ledger=lf.db)
@@ -400,8 +415,12 @@ def test_a_run_whose_reader_went_away_still_succeeds_and_keeps_its_logs(tmp_path
     assert proc.wait(timeout=120) == 0, err
     assert "Traceback" not in err and "BrokenPipe" not in err
     assert query(db, "select status from runs") == [("succeeded",)]
-    assert invoke(db, "logs", f"CliFlow/{query(db, 'select run_id from runs')[0][0]}/start",
-                  "--stdout").stdout == "hello from start\n"
+    assert (
+        invoke(
+            db, "logs", f"CliFlow/{query(db, 'select run_id from runs')[0][0]}/start", "--stdout"
+        ).stdout
+        == "hello from start\n"
+    )
 
 
 def test_the_readme_says_how_to_reach_the_venv_before_using_it():

@@ -112,8 +112,9 @@ def every_namespace():
     namespace(previous)
 
 
-def test_tags_through_the_cli_are_seen_by_the_client(runs: SimpleNamespace,
-                                                     every_namespace: None) -> None:
+def test_tags_through_the_cli_are_seen_by_the_client(
+    runs: SimpleNamespace, every_namespace: None
+) -> None:
     run_id, pathspec = runs.tagged, f"CliFlow/{runs.tagged}"
 
     def client_tags() -> tuple[set[str], set[str]]:
@@ -141,12 +142,17 @@ def test_tags_through_the_cli_are_seen_by_the_client(runs: SimpleNamespace,
     assert "system tag" in error and "runtime:dev" in error
     assert client_tags() == (user, system)
 
-    quiet, every = cli_many(runs, (0, "tag", "list", "--run-id", run_id),
-                            (0, "tag", "list", "--all", "--hide-system-tags"), quiet=True)
+    quiet, every = cli_many(
+        runs,
+        (0, "tag", "list", "--run-id", run_id),
+        (0, "tag", "list", "--all", "--hide-system-tags"),
+        quiet=True,
+    )
     assert quiet.stdout == f"{pathspec} ; {','.join(sorted(system))} ; extra,final,keep\n"
     assert f"{pathspec} ;  ; extra,final,keep" in every.stdout.splitlines()
     assert len(every.stdout.splitlines()) == len(
-        query(runs.db, "select 1 from runs where flow = 'CliFlow'"))
+        query(runs.db, "select 1 from runs where flow = 'CliFlow'")
+    )
 
     # Usage errors exit 2 with one line; an unknown run or an invalid tag exits 1.
     no_run, add_only, pathspec_id, unknown, empty = cli_many(
@@ -180,7 +186,9 @@ def test_logs_print_stored_text_to_stdout_and_headers_to_stderr(runs: SimpleName
     )  # fmt: skip
     assert both.stdout == "hello from start\nwarning from start\n"
     assert both.stderr.splitlines() == [
-        f"Dumping logs of run_id={runs.ok} step=start task_id=1", "stdout", "stderr"
+        f"Dumping logs of run_id={runs.ok} step=start task_id=1",
+        "stdout",
+        "stderr",
     ]
     assert only_err.stdout == "warning from start\n"
     assert "ValueError: boom in fan" in failed.stdout

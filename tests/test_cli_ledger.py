@@ -62,8 +62,10 @@ def lf(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     db = tmp_path_factory.mktemp("cli_ledger") / "ledgerflow.db"
     a = _finish(_start(db, CLI_FLOW, "a", "--tag", "nightly", "--tag", "cpu"))
     failed = _finish(_start(db, CLI_FLOW, "failed", "--fail", "true"), code=1)
-    b, linear = _start(db, CLI_FLOW, "b", "--n", "4", "--alpha", "0.7"), _start(db, LINEAR_FLOW,
-                                                                               "linear")
+    b, linear = (
+        _start(db, CLI_FLOW, "b", "--n", "4", "--alpha", "0.7"),
+        _start(db, LINEAR_FLOW, "linear"),
+    )
     return SimpleNamespace(db=db, a=a, failed=failed, b=_finish(b), linear=_finish(linear))
 
 
@@ -126,8 +128,9 @@ def test_runs_json_and_filters(lf: SimpleNamespace) -> None:
     assert invoke(lf, "runs", "--status", "bogus", code=2).exit_code == 2
 
 
-def test_running_run_whose_process_is_gone_shows_as_crashed(lf: SimpleNamespace,
-                                                             tmp_path: Path) -> None:
+def test_running_run_whose_process_is_gone_shows_as_crashed(
+    lf: SimpleNamespace, tmp_path: Path
+) -> None:
     # A crash, made by hand on a copy: the run is left 'running' by a pid that is gone.
     # (Opening a writable ledger records such runs as crashed; the command shows them so
     # either way, read-only ledgers included.)
@@ -142,7 +145,9 @@ def test_running_run_whose_process_is_gone_shows_as_crashed(lf: SimpleNamespace,
     src.close()
     dst.close()
     assert [r["status"] for r in invoke_json(lf, "runs", "CliFlow", db=copy)] == [
-        "succeeded", "failed", "crashed"
+        "succeeded",
+        "failed",
+        "crashed",
     ]
     crashed = invoke_json(lf, "runs", "--status", "crashed", db=copy)
     assert [r["run_id"] for r in crashed] == [lf.a]
@@ -198,17 +203,18 @@ def test_show_flow_and_run(lf: SimpleNamespace) -> None:
     lines = invoke(lf, "show", f"CliFlow/{lf.a}").stdout.splitlines()
     assert lines[0].startswith(f"Run CliFlow/{lf.a}: succeeded, started ")
     assert lines[1:3] == ["Parameters: alpha=0.5 fail=false n=3", "Tags: cpu, nightly"]
-    table = [line.split(None, 2) for line in lines[lines.index("STEP   TASKS  STATUS"):]]
+    table = [line.split(None, 2) for line in lines[lines.index("STEP   TASKS  STATUS") :]]
     assert table[1:] == [["start", "1", "succeeded"], ["fan", "3", "3 succeeded"],
                          ["join", "1", "succeeded"], ["end", "1", "succeeded"]]  # fmt: skip
 
 
 def test_show_step_and_task(lf: SimpleNamespace) -> None:
     step = invoke_json(lf, "show", f"CliFlow/{lf.failed}/fan")
-    assert set(step) == {"kind", "pathspec", "flow", "run_id", "step", "tasks",
-                         "task_count"}
+    assert set(step) == {"kind", "pathspec", "flow", "run_id", "step", "tasks", "task_count"}
     assert [(t["task_id"], t["status"], t["foreach_index"]) for t in step["tasks"]] == [
-        ("2", "succeeded", 0), ("3", "succeeded", 1), ("4", "failed", 2)
+        ("2", "succeeded", 0),
+        ("3", "succeeded", 1),
+        ("4", "failed", 2),
     ]
     assert all(set(t) == TASK_KEYS for t in step["tasks"])
     failed = step["tasks"][2]
@@ -224,8 +230,14 @@ def test_show_step_and_task(lf: SimpleNamespace) -> None:
     assert list(arts) == ["alpha", "big", "fail", "items", "n", "name", "when", "x"]  # no _x
     assert all(set(a) == ARTIFACT_KEYS for a in arts.values())
     assert arts["when"]["encoding"] == "pickle" and arts["when"]["type"] == "datetime.date"
-    assert arts["items"] == {**arts["items"], "type": "builtins.list", "size": 7,
-                             "encoding": "json", "preview": "0 1 2", "inherited": False}
+    assert arts["items"] == {
+        **arts["items"],
+        "type": "builtins.list",
+        "size": 7,
+        "encoding": "json",
+        "preview": "0 1 2",
+        "inherited": False,
+    }
     lines = invoke(lf, "show", f"CliFlow/{lf.a}/start/1").stdout.splitlines()
     assert lines[1].split() == ["NAME", "TYPE", "SIZE", "PREVIEW"]
     assert lines[5].split() == ["items", "builtins.list", "7", "0", "1", "2"]
@@ -237,8 +249,12 @@ def test_show_artifact_and_load(lf: SimpleNamespace) -> None:
     art = invoke_json(lf, "show", pathspec)
     assert set(art) == ARTIFACT_KEYS | {"kind", "pathspec", "flow", "run_id", "step", "task_id",
                                         "attempt", "created_at"}  # fmt: skip
-    assert (art["kind"], art["preview"], art["inherited"], art["attempt"]) == ("artifact", "0.5",
-                                                                               True, 0)
+    assert (art["kind"], art["preview"], art["inherited"], art["attempt"]) == (
+        "artifact",
+        "0.5",
+        True,
+        0,
+    )
     loaded = invoke_json(lf, "show", pathspec, "--load")
     assert set(loaded) == set(art) | {"value"} and loaded["value"] == 0.5
     text = invoke(lf, "show", pathspec, "--load").stdout
@@ -247,8 +263,7 @@ def test_show_artifact_and_load(lf: SimpleNamespace) -> None:
     assert when["value"] == "datetime.date(2020, 1, 2)"  # a pickle: its repr()
 
 
-def test_show_and_diff_never_unpickle(lf: SimpleNamespace,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_show_and_diff_never_unpickle(lf: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("unpickled")
 
@@ -281,28 +296,41 @@ def test_show_errors_are_one_line(lf: SimpleNamespace) -> None:
 def test_diff(lf: SimpleNamespace) -> None:
     result = invoke_json(lf, "diff", f"CliFlow/{lf.a}", lf.b)
     assert set(result) == {"a", "b", "identical", "steps"}
-    assert (result["a"], result["b"], result["identical"]) == (f"CliFlow/{lf.a}",
-                                                               f"CliFlow/{lf.b}", False)
+    assert (result["a"], result["b"], result["identical"]) == (
+        f"CliFlow/{lf.a}",
+        f"CliFlow/{lf.b}",
+        False,
+    )
     steps = {s["step"]: s for s in result["steps"]}
     assert list(steps) == ["start", "fan", "join", "end"]
     assert all(set(s) == STEP_DIFF_KEYS for s in steps.values())
     assert all(set(t) == (TASK_DIFF_MATCHED_KEYS if t["a"] and t["b"] else TASK_DIFF_KEYS)
                for s in steps.values() for t in s["tasks"])  # fmt: skip
     start = steps["start"]
-    assert (start["changed"], start["added"], start["removed"]) == (["alpha", "items", "n", "x"],
-                                                                    [], [])
+    assert (start["changed"], start["added"], start["removed"]) == (
+        ["alpha", "items", "n", "x"],
+        [],
+        [],
+    )
     fan = steps["fan"]
     assert (fan["tasks_a"], fan["tasks_b"], fan["changed"]) == (3, 4, ["y"])
-    assert [(t["index"], t["changed"], t["b"] is not None, t["a"] is not None)
-            for t in fan["tasks"]] == [([1], ["y"], True, True), ([3], [], True, False)]
+    assert [
+        (t["index"], t["changed"], t["b"] is not None, t["a"] is not None) for t in fan["tasks"]
+    ] == [([1], ["y"], True, True), ([3], [], True, False)]
     # x is passed on unchanged by fan, merged unchanged by join: reported once, at start.
     assert steps["join"]["changed"] == ["total"] and steps["end"]["tasks"] == []
 
     lines = invoke(lf, "diff", lf.a, lf.b).stdout.splitlines()
     # Changed plain values show old -> new (their stored JSON text; nothing is unpickled).
-    assert lines[:7] == [f"A: CliFlow/{lf.a}", f"B: CliFlow/{lf.b}",
-                         "start: changed alpha, items, n, x", "  alpha: 0.5 -> 0.7",
-                         "  items: [0,1,2] -> [0,1,2,3]", "  n: 3 -> 4", "  x: 0.5 -> 0.7"]
+    assert lines[:7] == [
+        f"A: CliFlow/{lf.a}",
+        f"B: CliFlow/{lf.b}",
+        "start: changed alpha, items, n, x",
+        "  alpha: 0.5 -> 0.7",
+        "  items: [0,1,2] -> [0,1,2,3]",
+        "  n: 3 -> 4",
+        "  x: 0.5 -> 0.7",
+    ]
     assert lines[7] == "fan: 3 tasks in A, 4 in B (matched by foreach index)"
     assert lines[8].startswith("  fan[1] (task 3 vs 3): changed y")
     assert lines[9] == "    y: 0.5 -> 0.7"

@@ -12,8 +12,10 @@ from .helpers import FLOWS, run_flow
 
 def test_sql_table_shows_null_bytes_and_escapes_control_characters(db_path):
     run_flow(FLOWS / "plain" / "params_flow.py", db=db_path)
-    query = ("select 'a' || char(27) || '[31m' as esc, null as empty, x'0102' as raw, "
-             "'line1' || char(10) || 'line2' as two, printf('%070d', 0) as wide")
+    query = (
+        "select 'a' || char(27) || '[31m' as esc, null as empty, x'0102' as raw, "
+        "'line1' || char(10) || 'line2' as two, printf('%070d', 0) as wide"
+    )
     result = CliRunner().invoke(cli, ["--db", str(db_path), "sql", query],
                                 catch_exceptions=False)  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -13,25 +13,35 @@ from ledgerflow.preview import PREVIEW_MAX, preview
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
-json_leaves = st.none() | st.booleans() | st.integers() | st.text() | st.floats(
-    allow_nan=False, allow_infinity=False
+json_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False)
 )
 json_values = st.recursive(
     json_leaves,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5)
+    ),
     max_leaves=30,
 )
 # Values whose JSON round trip is not exact: they must take the pickle path.
 inexact = st.recursive(
-    st.tuples(st.integers()) | st.sampled_from([math.nan, math.inf, -math.inf]) | st.sets(st.integers(), max_size=4)
-    | st.binary(max_size=20) | st.complex_numbers(allow_nan=False)
+    st.tuples(st.integers())
+    | st.sampled_from([math.nan, math.inf, -math.inf])
+    | st.sets(st.integers(), max_size=4)
+    | st.binary(max_size=20)
+    | st.complex_numbers(allow_nan=False)
     | st.dictionaries(st.integers(), st.integers(), min_size=1, max_size=3),
-    lambda children: st.lists(children, min_size=1, max_size=3)
-    | st.dictionaries(st.text(max_size=3), children, min_size=1, max_size=3)
-    | st.tuples(children, children),
+    lambda children: (
+        st.lists(children, min_size=1, max_size=3)
+        | st.dictionaries(st.text(max_size=3), children, min_size=1, max_size=3)
+        | st.tuples(children, children)
+    ),
     max_leaves=10,
 )
-
 
 
 def compress_chunks(raw: bytes, chunk_size: int = codec.DEFAULT_CHUNK_SIZE) -> list[bytes]:
@@ -47,6 +57,7 @@ def join_chunks(frames: list[bytes], raw_size: int) -> bytearray:
     reader.sha_after_draining()
     assert reader.consumed == raw_size
     return out
+
 
 def roundtrip(value):
     blob = codec.encode_blob(value, chunk_size=64)

@@ -276,8 +276,9 @@ def test_configs_and_parallel_are_refused_in_one_line(case: str, says: str,
     assert proc.stderr.strip().splitlines() == [next(
         line for line in proc.stderr.splitlines() if says in line)]  # fmt: skip
     assert not db_path.exists()  # nothing half-written
-    ok = subprocess.run([*cmd[:2], "none", *cmd[3:]], capture_output=True, text=True,
-                        timeout=60, check=False)
+    ok = subprocess.run(
+        [*cmd[:2], "none", *cmd[3:]], capture_output=True, text=True, timeout=60, check=False
+    )
     assert ok.returncode == 0, ok.stderr
 
 

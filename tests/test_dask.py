@@ -68,7 +68,11 @@ def test_same_artifacts_as_the_default_executor(cluster, tmp_path):
     assert load_artifact(dask_db, run_id, "end", "total") == 50_004
     assert load_artifact(dask_db, run_id, "meet", "sides") == ["L", "R"]
     assert load_artifact(dask_db, run_id, "gather", "values") == [
-        "aaa50000", "bbb50000", "ccc50000", "ddd50000"]
+        "aaa50000",
+        "bbb50000",
+        "ccc50000",
+        "ddd50000",
+    ]
     # every task ran on a worker (the run's machine leaves the column empty)
     assert query(dask_db, "select count(*), count(host) from task")[0] == (11, 11)
     assert query(local_db, "select count(host) from task")[0] == (0,)
@@ -113,6 +117,7 @@ def test_workers_never_open_the_ledger(cluster, tmp_path):
     assert query(db, "select status from task where step = 'peek'") == [("caught",)]
     error = load_artifact(db, run_id, "end", "error_text")
     assert "may not open a ledger" in error and "LEDGERFLOW_FORBID_LEDGER" in error
+
     # No worker process holds the ledger file open.
     def open_files() -> list[str]:
         return [os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")]
@@ -136,7 +141,8 @@ def test_a_failing_task_under_catch(cluster, tmp_path):
     run_flow(DASK / "caught.py", *dask_args(cluster), db=db)
     run_id = latest_run(db)
     assert query(db, "select status, exception_type from task where step = 'risky'") == [
-        ("caught", "builtins.ValueError")]
+        ("caught", "builtins.ValueError")
+    ]
     assert load_artifact(db, run_id, "end", "seen") == "builtins.ValueError"
     log = query(db, "select l.text from log l join task t on t.id = l.task_id "
                     "where t.step = 'risky' and l.stream = 'stdout'")[0][0]  # fmt: skip
@@ -146,8 +152,12 @@ def test_a_failing_task_under_catch(cluster, tmp_path):
     assert "KeyError: 'uncaught on the worker'" in proc.stderr
     # the flow's code went by value, and its traceback still names the user's file and line
     assert f'File "{DASK / "caught.py"}", line' in proc.stderr
-    assert query(db, "select t.status from task t join run r on r.id = t.run_id "
-                     "where step = 'end' and r.run_id = ?", (latest_run(db),)) == [("failed",)]
+    assert query(
+        db,
+        "select t.status from task t join run r on r.id = t.run_id "
+        "where step = 'end' and r.run_id = ?",
+        (latest_run(db),),
+    ) == [("failed",)]
 
 
 def test_resume_a_run_that_failed_on_dask(cluster, tmp_path):
@@ -162,7 +172,8 @@ def test_resume_a_run_that_failed_on_dask(cluster, tmp_path):
     resumed = latest_run(db)
     assert resumed != origin
     assert query(db, "select status, origin_run_id from runs where run_id = ?", (resumed,)) == [
-        ("succeeded", origin)]
+        ("succeeded", origin)
+    ]
     cloned = query(db, "select step, foreach_index from task t join run r on r.id = t.run_id "
                        "where r.run_id = ? and origin_pathspec is not null "
                        "order by step, foreach_index", (resumed,))  # fmt: skip
@@ -193,7 +204,8 @@ def test_without_dask_one_line_says_what_to_install(tmp_path):
                           timeout=60, check=False)  # fmt: skip
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        "Error: --executor dask needs Dask: pip install 'ledgerflow[dask]'"]
+        "Error: --executor dask needs Dask: pip install 'ledgerflow[dask]'"
+    ]
 
 
 def test_an_unreachable_scheduler_is_one_line(tmp_path, monkeypatch):
@@ -232,7 +244,9 @@ def running_work(db: Path) -> bool:
     import sqlite3
 
     try:
-        return bool(query(db, "select 1 from task where step = 'work' and status = 'running'"))
+        # the task's own first line, not just its row (written before it reaches a worker)
+        return bool(query(db, "select 1 from task t join log l on l.task_id = t.id "
+                              "where t.step = 'work' and l.text like 'waiting%'"))  # fmt: skip
     except sqlite3.OperationalError:  # the run has not made its tables yet
         return False
 
@@ -278,4 +292,5 @@ def test_timeout_stops_a_step_on_a_worker(cluster, tmp_path):
     proc = run_flow(DASK / "timeout.py", *dask_args(cluster), db=db, check=1)
     assert "Step 'stuck' timed out after 1 seconds (@timeout)" in proc.stderr
     assert query(db, "select status, exception_type from task where step = 'stuck'") == [
-        ("failed", "ledgerflow.exceptions.TimeoutException")]
+        ("failed", "ledgerflow.exceptions.TimeoutException")
+    ]

@@ -30,12 +30,17 @@ def test_linear_artifacts_flow_and_private_ones_are_never_stored(db_path, execut
     assert art(db_path, "LinearFlow", "end", "numbers") == [1, 2, 3]
     assert art(db_path, "LinearFlow", "end", "total") == 6
     assert art(db_path, "LinearFlow", "end", "doubled") == 12
-    assert query(db_path, "select count(*) from all_artifacts where name like '%scratch%'") == [(0,)]
+    assert query(db_path, "select count(*) from all_artifacts where name like '%scratch%'") == [
+        (0,)
+    ]
     assert query(db_path, "select status from runs") == [("succeeded",)]
     steps = query(db_path, "select step, status from tasks order by cast(task_id as int)")
     assert steps == [("start", "succeeded"), ("middle", "succeeded"), ("end", "succeeded")]
-    out = query(db_path, "select text from log join task t on t.id = log.task_id "
-                         "where t.step='start' and stream='stdout'")
+    out = query(
+        db_path,
+        "select text from log join task t on t.id = log.task_id "
+        "where t.step='start' and stream='stdout'",
+    )
     assert out == [("hello from start\n",)]
 
 
@@ -64,8 +69,11 @@ def test_nested_foreach(db_path, executor):
     stacks = query(db_path, "select count(*) from tasks where step='leaf'")
     assert stacks == [(6,)]
     run_id = latest_run_id(db_path, "NestedForeachFlow")
-    rows = query(db_path, "select sha from all_artifacts where run_id=? and step='leaf' "
-                          "and name='stack'", (run_id,))
+    rows = query(
+        db_path,
+        "select sha from all_artifacts where run_id=? and step='leaf' and name='stack'",
+        (run_id,),
+    )
     from ledgerflow.ledger import Ledger
 
     seen = sorted(Ledger.open(db_path).load(sha) for (sha,) in rows)
@@ -79,9 +87,12 @@ def test_static_branch_join_inputs_by_name_and_merge(db_path, executor):
     assert art(db_path, "BranchFlow", "end", "side") == "joined"  # set in the join: it wins
     assert art(db_path, "BranchFlow", "end", "shared") == {"key": "value"}
     assert art(db_path, "BranchFlow", "end", "left_value") == 1
-    parents = query(db_path, """
+    parents = query(
+        db_path,
+        """
         select p.step from task_parent tp join task c on c.id = tp.task_id
-        join task p on p.id = tp.parent_id where c.step = 'join' order by p.step""")
+        join task p on p.id = tp.parent_id where c.step = 'join' order by p.step""",
+    )
     assert parents == [("left_more",), ("right",)]
 
 
@@ -117,7 +128,9 @@ def test_merge_artifacts_outside_a_join_fails_the_task(db_path):
 def test_unchanged_10mb_artifact_through_three_steps_is_stored_once(db_path, executor):
     run("dedup", db_path, executor)
     assert art(db_path, "DedupFlow", "end", "same") is True
-    rows = query(db_path, "select count(distinct sha), count(*) from all_artifacts where name='big'")
+    rows = query(
+        db_path, "select count(distinct sha), count(*) from all_artifacts where name='big'"
+    )
     assert rows == [(1, 3)]
     assert query(db_path, "select count(*) from blob where raw_size > 10000000") == [(1,)]
     assert query(db_path, "select count(*) from artifacts where name='big'") == [(1,)]
@@ -154,19 +167,49 @@ def test_an_unserializable_artifact_fails_the_task_naming_it(db_path):
 def test_parameters_are_options_and_artifacts_of_every_task(db_path, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("remember the milk")
-    run_flow(ENGINE / "params.py", "--alpha", "0.1", "--must", "7", "--verbose", "true",
-             "--config", '{"layers": [3]}', "--name-tag", "x", "--notes", str(notes), db=db_path)
+    run_flow(
+        ENGINE / "params.py",
+        "--alpha",
+        "0.1",
+        "--must",
+        "7",
+        "--verbose",
+        "true",
+        "--config",
+        '{"layers": [3]}',
+        "--name-tag",
+        "x",
+        "--notes",
+        str(notes),
+        db=db_path,
+    )
     seen = art(db_path, "ParamsFlow", "start", "seen")
-    assert seen == {"alpha": 0.1, "epochs": 3, "name_tag": "x", "verbose": True,
-                    "config": {"layers": [3]}, "must": 7, "notes": "remember the milk"}
+    assert seen == {
+        "alpha": 0.1,
+        "epochs": 3,
+        "name_tag": "x",
+        "verbose": True,
+        "config": {"layers": [3]},
+        "must": 7,
+        "notes": "remember the milk",
+    }
     assert art(db_path, "ParamsFlow", "join", "alpha_in_join") == 0.1
-    counts = query(db_path, "select step, count(*) from all_artifacts where name='alpha' group by step")
+    counts = query(
+        db_path, "select step, count(*) from all_artifacts where name='alpha' group by step"
+    )
     assert sorted(counts) == [("a", 1), ("b", 1), ("end", 1), ("join", 1), ("start", 1)]
     info = art(db_path, "ParamsFlow", "start", "info")
     run_id = latest_run_id(db_path, "ParamsFlow")
-    assert info == {"flow_name": "ParamsFlow", "run_id": run_id, "step_name": "start",
-                    "task_id": "1", "pathspec": f"ParamsFlow/{run_id}/start/1",
-                    "retry_count": 0, "is_running_flow": True, "username": "tester"}
+    assert info == {
+        "flow_name": "ParamsFlow",
+        "run_id": run_id,
+        "step_name": "start",
+        "task_id": "1",
+        "pathspec": f"ParamsFlow/{run_id}/start/1",
+        "retry_count": 0,
+        "is_running_flow": True,
+        "username": "tester",
+    }
     params = query(db_path, "select params from runs")[0][0]
     assert '"alpha": 0.1' in params
 
@@ -214,8 +257,11 @@ def test_credential_like_artifacts_warn_without_blocking(db_path):
     assert "'note'" in warnings[1] and "AWS access key id" in warnings[1]
     assert all("Don't store credentials" in w for w in warnings)
     assert query(db_path, "select status from runs") == [("succeeded",)]
-    stored = query(db_path, "select text from log l join task t on t.id = l.task_id "
-                            "where l.stream = 'stderr' and t.step = 'start'")[0][0]
+    stored = query(
+        db_path,
+        "select text from log l join task t on t.id = l.task_id "
+        "where l.stream = 'stderr' and t.step = 'start'",
+    )[0][0]
     assert "api_key" in stored  # the warning is kept with the task's stderr too
 
 

@@ -26,14 +26,26 @@ def test_creating_artifacts(db_path):
         assert art(db_path, "ArtifactExample", step, "metadata") == {
             "version": "1.0", "date": "2024-01-01"}  # fmt: skip
     # plain values are stored as JSON, never as pickles
-    encodings = query(db_path, "select distinct encoding from artifacts where name in "
-                               "('raw_data', 'model', 'accuracy', 'metadata')")
+    encodings = query(
+        db_path,
+        "select distinct encoding from artifacts where name in "
+        "('raw_data', 'model', 'accuracy', 'metadata')",
+    )
     assert encodings == [("json",)]
 
 
 def test_accessing_artifacts(db_path):
     run_example("accessing_artifacts", db_path)
-    assert art(db_path, "AccessingArtifacts", "process", "result") == [10, 10, 20, 30, 40, 50, 60, 90]
+    assert art(db_path, "AccessingArtifacts", "process", "result") == [
+        10,
+        10,
+        20,
+        30,
+        40,
+        50,
+        60,
+        90,
+    ]
     assert art(db_path, "AccessingArtifacts", "end", "data") == [3, 1, 4, 1, 5, 9, 2, 6]
 
 

@@ -136,8 +136,11 @@ def test_no_error_class_is_defined_outside_exceptions_py():
             continue
         module = importlib.import_module(info.name)
         for value in vars(module).values():
-            if (isinstance(value, type) and issubclass(value, BaseException)
-                    and not issubclass(value, Warning)
-                    and value.__module__ == module.__name__ != exceptions.__name__):
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseException)
+                and not issubclass(value, Warning)
+                and value.__module__ == module.__name__ != exceptions.__name__
+            ):
                 found.add(f"{module.__name__}.{value.__qualname__}")
     assert found == allowed

@@ -19,8 +19,12 @@ from ledgerflow.fulltext import SearchError, fts_query, search
 from .helpers import EXAMPLES, run_flow
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60)
-pathish = st.lists(st.sampled_from(["ArtifactExample", "start", "end", "1", "2", "", " ", "x",
-                                    "..", "*", "'", '"', "%", "é"]), max_size=6).map("/".join)
+pathish = st.lists(
+    st.sampled_from(
+        ["ArtifactExample", "start", "end", "1", "2", "", " ", "x", "..", "*", "'", '"', "%", "é"]
+    ),
+    max_size=6,
+).map("/".join)
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +35,9 @@ def ledger(tmp_path_factory):
 
 
 @given(spec=st.one_of(text, pathish))
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_pathspecs_only_raise_documented_errors(ledger, spec):
     namespace(None)
     for cls in (Flow, Run, Step, Task, DataArtifact):
@@ -42,7 +48,9 @@ def test_pathspecs_only_raise_documented_errors(ledger, spec):
 
 
 @given(query=text)
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_search_queries_only_raise_search_errors(ledger, query):
     try:
         hits = search(query, ledger=ledger, limit=5)
@@ -52,9 +60,14 @@ def test_search_queries_only_raise_search_errors(ledger, query):
         assert len(hits) <= 5
 
 
-@given(words=st.lists(st.text(alphabet="abcxyz-_.:'0123456789", min_size=1, max_size=8),
-                      min_size=1, max_size=4))
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    words=st.lists(
+        st.text(alphabet="abcxyz-_.:'0123456789", min_size=1, max_size=8), min_size=1, max_size=4
+    )
+)
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_plain_words_are_always_a_valid_query(ledger, words):
     """Text without FTS syntax is quoted for the user, so it never fails to parse."""
     query = " ".join(words)

@@ -501,8 +501,15 @@ def test_function_source_lines_match_inspect(tmp_path):
     module = importlib.util.module_from_spec(spec)
     sys.modules["tricky_source"] = module
     spec.loader.exec_module(module)
-    functions = [module.deco, module.Outer.decorated, module.Outer.twice, module.Outer.plain,
-                 module.Outer.Inner.nested, module.Outer.Inner().nested(), module.coroutine]
+    functions = [
+        module.deco,
+        module.Outer.decorated,
+        module.Outer.twice,
+        module.Outer.plain,
+        module.Outer.Inner.nested,
+        module.Outer.Inner().nested(),
+        module.coroutine,
+    ]
     for func in functions:
         expected_lines, expected_first = inspect.getsourcelines(inspect.unwrap(func))
         lines, first = function_source_lines(func)

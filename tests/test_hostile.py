@@ -215,8 +215,11 @@ def test_my_own_runs_load_without_trust(tmp_path):
 
 def test_resume_from_an_imported_run_needs_trust(sent, tmp_path, marker):
     sha = add_blob(sent, evil_pickle(marker), "pickle")
-    sql(sent, "update artifact set sha = ?, encoding = 'pickle' where name = '_foreach_values'",
-        (sha,))
+    sql(
+        sent,
+        "update artifact set sha = ?, encoding = 'pickle' where name = '_foreach_values'",
+        (sha,),
+    )
     mine = tmp_path / "mine.db"
     run_flow(FLOW, db=mine)
     assert cli("import", str(sent), db=mine).returncode == 0
@@ -238,8 +241,9 @@ def file_state(db: Path) -> list:
 
 
 def test_reading_commands_never_write_nor_fire_a_planted_trigger(sent):
-    sql(sent, "update run set status = 'running', host = ?, pid = 999999999",
-        (os.uname().nodename,))
+    sql(
+        sent, "update run set status = 'running', host = ?, pid = 999999999", (os.uname().nodename,)
+    )
     sql(sent, "create trigger wipe after update on run begin delete from blob_chunk; end")
     before = file_state(sent)
     spec = run_of(sent)
@@ -390,10 +394,13 @@ def test_ctrl_c_stops_a_running_query_at_once(sent):
     import signal
     import time
 
-    proc = subprocess.Popen([sys.executable, "-m", "ledgerflow", "--db", str(sent), "sql",
-                             FOREVER, "--timeout", "600"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ledgerflow", "--db", str(sent), "sql", FOREVER, "--timeout", "600"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     time.sleep(1.5)  # let it start the query
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)  # a hang guard, not a timing assertion
@@ -414,7 +421,9 @@ def test_four_concurrent_imports_of_one_file_copy_it_once(sent, tmp_path):
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     assert query(mine, "select count(*) from run") == [(1,)]
-    assert query(mine, "select count(*) from artifact") == query(sent, "select count(*) from artifact")
+    assert query(mine, "select count(*) from artifact") == query(
+        sent, "select count(*) from artifact"
+    )
 
 
 def test_malformed_json_columns_give_one_line(sent):

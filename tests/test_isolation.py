@@ -151,13 +151,18 @@ def test_kill_9_of_one_task_fails_that_attempt_and_retry_completes_the_run(db_pa
                           "where step = 'hold' order by foreach_index, attempt")  # fmt: skip
     assert [r[:3] for r in rows] == [(0, 0, "failed"), (0, 1, "succeeded"), (1, 0, "succeeded")]
     assert "killed by signal 9 (SIGKILL)" in rows[0][3]
-    stored = query(db_path, "select text from log l join task t on t.id = l.task_id "
-                            "where t.step = 'hold' and l.stream = 'stdout' order by t.id")
+    stored = query(
+        db_path,
+        "select text from log l join task t on t.id = l.task_id "
+        "where t.step = 'hold' and l.stream = 'stdout' order by t.id",
+    )
     assert [r[0] for r in stored] == ["holding 0\n", "holding 1\n", "holding 0\n"]
 
 
-@pytest.mark.parametrize("how, code, status", [("SIGTERM", 143, "stopped by SIGTERM"),
-                                                ("SIGINT", 130, "interrupted by the user")])
+@pytest.mark.parametrize(
+    "how, code, status",
+    [("SIGTERM", 143, "stopped by SIGTERM"), ("SIGINT", 130, "interrupted by the user")],
+)
 def test_sigterm_and_ctrl_c_stop_the_tasks_and_record_them(db_path, tmp_path, how, code, status):
     pids = tmp_path / "pids"
     pids.mkdir()

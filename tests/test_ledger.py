@@ -31,10 +31,26 @@ def store_task(ledger: Ledger, run_pk: int, task_id: str, values: dict) -> int:
     for name, value in values.items():
         blob = codec.encode_blob(value, ledger.chunk_size)
         blobs.append(blob)
-        arts.append(ArtifactRecord(name, blob.sha, blob.encoding, codec.type_name(value),
-                                   blob.raw_size, codec.scalar_value(value)))
-    rec = TaskRecord(run_pk, "start", task_id, "succeeded", "2026-01-01T00:00:00.000000Z",
-                     "2026-01-01T00:00:01.000000Z", artifacts=arts, blobs=blobs)
+        arts.append(
+            ArtifactRecord(
+                name,
+                blob.sha,
+                blob.encoding,
+                codec.type_name(value),
+                blob.raw_size,
+                codec.scalar_value(value),
+            )
+        )
+    rec = TaskRecord(
+        run_pk,
+        "start",
+        task_id,
+        "succeeded",
+        "2026-01-01T00:00:00.000000Z",
+        "2026-01-01T00:00:01.000000Z",
+        artifacts=arts,
+        blobs=blobs,
+    )
     return ledger.record_tasks([rec])[0]
 
 
@@ -71,8 +87,9 @@ def test_value_larger_than_two_chunks_is_split_and_round_trips(db_path, monkeypa
     store_task(ledger, new_run(ledger), "1", {"big": value})
     sha, n, raw_size = query(db_path, "select sha, n_chunks, raw_size from blob")[0]
     assert n == 3 and raw_size > 250_000
-    chunks = query(db_path, "select seq, length(data), data from blob_chunk where sha=? order by seq",
-                   (sha,))
+    chunks = query(
+        db_path, "select seq, length(data), data from blob_chunk where sha=? order by seq", (sha,)
+    )
     assert [c[0] for c in chunks] == [0, 1, 2]
     assert all(c[2].startswith(ZSTD_MAGIC) for c in chunks)  # blobs on disk are zstd frames
     assert fresh(db_path).load(sha) == value
@@ -239,8 +256,10 @@ def test_peewee_is_never_imported_to_create_or_open_a_ledger(db_path):
     import subprocess
     import sys
 
-    code = ("import sys; from ledgerflow.ledger import Ledger; Ledger.open(sys.argv[1]); "
-            "print('peewee' in sys.modules)")
+    code = (
+        "import sys; from ledgerflow.ledger import Ledger; Ledger.open(sys.argv[1]); "
+        "print('peewee' in sys.modules)"
+    )
     for _ in ("create", "open"):
         out = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
                              text=True, check=True).stdout.strip()  # fmt: skip
@@ -255,16 +274,19 @@ def test_a_process_ending_right_after_a_big_commit_leaves_the_file_whole(db_path
     import subprocess
     import sys
 
-    code = ("import os, sys\nfrom ledgerflow import codec\nfrom ledgerflow.ledger import Ledger\n"
-            "ledger = Ledger.open(sys.argv[1])\nblob = codec.encode_blob(os.urandom(9 << 20))\n"
-            "with ledger.write() as conn:\n    ledger.put_blob(conn, blob)\nprint(blob.sha)\n")
+    code = (
+        "import os, sys\nfrom ledgerflow import codec\nfrom ledgerflow.ledger import Ledger\n"
+        "ledger = Ledger.open(sys.argv[1])\nblob = codec.encode_blob(os.urandom(9 << 20))\n"
+        "with ledger.write() as conn:\n    ledger.put_blob(conn, blob)\nprint(blob.sha)\n"
+    )
     sha = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
                          text=True, check=True).stdout.strip()  # fmt: skip
     # (The -wal file stays, fully copied: deleting it would lock readers out; see connections.py.)
     copy = tmp_path / "copy.db"
     shutil.copyfile(db_path, copy)
-    assert query(copy, "select count(*), sum(length(data)) > 9000000 from blob_chunk "
-                       "where sha = ?", (sha,)) == [(1, 1)]
+    assert query(
+        copy, "select count(*), sum(length(data)) > 9000000 from blob_chunk where sha = ?", (sha,)
+    ) == [(1, 1)]
 
 
 def test_a_transaction_left_open_by_an_interrupted_write_does_not_block_the_next(db_path):

@@ -213,8 +213,10 @@ RULE_CASES = [
     pytest.param(
         C.BadSwitchBackLoop,
         "check_for_acyclicity",
-        ["Steps 'body' -> 'a' -> 'join' -> 'check' -> 'body' form a loop",
-         "no split or join in between"],
+        [
+            "Steps 'body' -> 'a' -> 'join' -> 'check' -> 'body' form a loop",
+            "no split or join in between",
+        ],
         (C.BadSwitchBackLoop.check, "self.next"),
         id="switch-loop-across-a-split",
     ),

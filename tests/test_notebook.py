@@ -12,7 +12,7 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-FLOW_CELL = '''\
+FLOW_CELL = """\
 from ledgerflow import FlowSpec, NBRunner, Parameter, step
 
 class NotebookFlow(FlowSpec):
@@ -30,19 +30,19 @@ class NotebookFlow(FlowSpec):
 
 run = NBRunner(NotebookFlow, show_output=False).nbrun(alpha=3)
 print("RESULT", run.data.result, run.successful)
-'''
+"""
 
-RUN_AGAIN_CELL = '''\
+RUN_AGAIN_CELL = """\
 again = NBRunner(NotebookFlow, show_output=False).nbrun(alpha=4)
 print("AGAIN", again.data.result, again.id != run.id)
-'''
+"""
 
-DIRECT_CELL = '''\
+DIRECT_CELL = """\
 try:
     NotebookFlow()
 except Exception as e:
     print("DIRECT", e)
-'''
+"""
 
 
 def _outputs(cell: object) -> str:
@@ -52,8 +52,9 @@ def _outputs(cell: object) -> str:
 def test_nbrunner_runs_a_flow_defined_in_a_cell(tmp_path: Path, db_path: Path) -> None:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (FLOW_CELL, RUN_AGAIN_CELL, DIRECT_CELL)]
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
 
     assert "RESULT 30 True" in _outputs(nb.cells[0])

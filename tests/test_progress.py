@@ -38,8 +38,10 @@ def _wide_step(progress: Progress, clock: Clock, n: int, fail: set[int] = frozen
 
 def _lines(out: io.StringIO) -> list[str]:
     # drop the time stamp: '2026-11-30 05:45:58 +00:00 '
-    return [re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d ", "", line)
-            for line in out.getvalue().splitlines()]
+    return [
+        re.sub(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d ", "", line)
+        for line in out.getvalue().splitlines()
+    ]
 
 
 def test_a_pipe_gets_the_first_lines_then_summaries_and_a_last_one():
@@ -47,9 +49,11 @@ def test_a_pipe_gets_the_first_lines_then_summaries_and_a_last_one():
     progress = Progress(out, tty=False, clock=clock)
     _wide_step(progress, clock, 2000, fail={5, 1500})
     lines = _lines(out)
-    assert lines[:3] == ["[1/start/1] Task is starting.",
-                         "[1/start/1] Foreach yields 2000 child steps.",
-                         "[1/start/1] Task finished successfully."]
+    assert lines[:3] == [
+        "[1/start/1] Task is starting.",
+        "[1/start/1] Foreach yields 2000 child steps.",
+        "[1/start/1] Task finished successfully.",
+    ]
     starts = [line for line in lines if line.endswith("Task is starting.")]
     ends = [line for line in lines if line.endswith("finished successfully.")]
     assert len(starts) == 1 + FIRST_TASK_LINES and len(ends) == FIRST_TASK_LINES  # one failed
@@ -82,8 +86,11 @@ def test_a_terminal_gets_one_live_line_redrawn_in_place():
     # redrawn at most every REDRAW_EVERY seconds, and after each of the first task lines
     assert len(live) <= 5 / 0.1 + FIRST_TASK_LINES + 2
     # Lines printed around it clear it first; the last summary is a plain line.
-    assert text.rstrip("\n").splitlines()[-1].endswith("fan: 500/500 done, 0 in progress, "
-                                                       "0 failed, 5.0s, 100.0 tasks/s")
+    assert (
+        text.rstrip("\n")
+        .splitlines()[-1]
+        .endswith("fan: 500/500 done, 0 in progress, 0 failed, 5.0s, 100.0 tasks/s")
+    )
 
 
 def test_a_narrow_run_prints_every_line():

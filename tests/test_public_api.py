@@ -23,8 +23,11 @@ def test_all_is_exactly_the_public_names():
     __all__, once, and nothing else is (names loaded on first use count as public)."""
     import types
 
-    defined = {name for name, value in vars(ledgerflow).items()
-               if not name.startswith("_") and not isinstance(value, types.ModuleType)}
+    defined = {
+        name
+        for name, value in vars(ledgerflow).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
     public = defined | set(ledgerflow._LAZY) | {"__version__"}
     assert len(ledgerflow.__all__) == len(set(ledgerflow.__all__))
     assert set(ledgerflow.__all__) == public
@@ -72,8 +75,9 @@ def test_unknown_names_raise_attribute_error():
 def test_not_found_is_a_key_error_and_invalid_pathspec_a_value_error():
     assert issubclass(ledgerflow.MetaflowNotFound, KeyError)
     assert issubclass(ledgerflow.MetaflowInvalidPathspec, ValueError)
-    assert issubclass(ledgerflow.UnhandledInMergeArtifactsException,
-                      ledgerflow.MergeArtifactsException)
+    assert issubclass(
+        ledgerflow.UnhandledInMergeArtifactsException, ledgerflow.MergeArtifactsException
+    )
 
 
 def test_a_missing_ledger_is_not_found_for_the_client(tmp_path):

@@ -16,7 +16,7 @@ from ledgerflow.query import SQLError, sql
 
 from .helpers import run_flow
 
-FLOW = '''
+FLOW = """
 from ledgerflow import FlowSpec, Parameter, step
 
 
@@ -37,7 +37,7 @@ class {name}(FlowSpec):
 
 if __name__ == "__main__":
     {name}()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -100,18 +100,25 @@ def test_fts_syntax_passes_through_and_bad_syntax_is_a_clear_error(ledger):
 
 def test_search_uses_the_index(ledger):
     conn = sqlite3.connect(ledger)
-    plan = [r[3] for r in conn.execute(
-        "explain query plan select a.name from artifact_fts join artifact a on "
-        "a.id = artifact_fts.rowid join task t on t.id = a.task_id where artifact_fts match 'x'")]
+    plan = [
+        r[3]
+        for r in conn.execute(
+            "explain query plan select a.name from artifact_fts join artifact a on "
+            "a.id = artifact_fts.rowid join task t on t.id = a.task_id where artifact_fts match 'x'"
+        )
+    ]
     assert "VIRTUAL TABLE INDEX" in plan[0]
-    assert plan[1:] == ["SEARCH a USING INTEGER PRIMARY KEY (rowid=?)",
-                        "SEARCH t USING INTEGER PRIMARY KEY (rowid=?)"]
+    assert plan[1:] == [
+        "SEARCH a USING INTEGER PRIMARY KEY (rowid=?)",
+        "SEARCH t USING INTEGER PRIMARY KEY (rowid=?)",
+    ]
 
 
 def test_search_never_unpickles(db_path, tmp_path):
     ledger = db_path
     flow = tmp_path / "pickled.py"
-    flow.write_text(textwrap.dedent('''
+    flow.write_text(
+        textwrap.dedent("""
         import os
         from ledgerflow import FlowSpec, step
 
@@ -131,7 +138,8 @@ def test_search_never_unpickles(db_path, tmp_path):
 
         if __name__ == "__main__":
             PickleFlow()
-    '''))
+    """)
+    )
     marker = tmp_path / "exploded"
     import os
 
@@ -147,8 +155,11 @@ def test_search_never_unpickles(db_path, tmp_path):
 
 
 def test_sql_reads_views_with_parameters(ledger):
-    result = sql("select flow, value from artifacts where name = ? and value > ? "
-                 "order by value desc", ["accuracy", 0.6], ledger=ledger)
+    result = sql(
+        "select flow, value from artifacts where name = ? and value > ? order by value desc",
+        ["accuracy", 0.6],
+        ledger=ledger,
+    )
     assert result.columns == ["flow", "value"]
     assert list(result) == [{"flow": "TrainFlow", "value": 0.9}]
     assert len(sql("select * from runs", ledger=ledger)) == 3
@@ -186,10 +197,28 @@ def test_cli_search_and_sql(ledger):
     assert out.exit_code == 0, out.output
     hits = json.loads(out.output)
     assert {h["name"] for h in hits} == {"note", "description"}
-    assert set(hits[0]) == {"pathspec", "flow", "run_id", "step", "task_id", "name", "snippet",
-                            "rank", "created_at", "kind"}
-    out = runner.invoke(cli, ["--db", str(ledger), "sql", "--json",
-                              "select flow, count(*) as n from runs group by flow order by flow"])
+    assert set(hits[0]) == {
+        "pathspec",
+        "flow",
+        "run_id",
+        "step",
+        "task_id",
+        "name",
+        "snippet",
+        "rank",
+        "created_at",
+        "kind",
+    }
+    out = runner.invoke(
+        cli,
+        [
+            "--db",
+            str(ledger),
+            "sql",
+            "--json",
+            "select flow, count(*) as n from runs group by flow order by flow",
+        ],
+    )
     assert json.loads(out.output) == [{"flow": "OtherFlow", "n": 1}, {"flow": "TrainFlow", "n": 2}]
     out = runner.invoke(cli, ["--db", str(ledger), "sql", "--csv", "select 1 as a, 'x' as b"])
     assert out.output.splitlines() == ["a,b", "1,x"]
@@ -244,10 +273,14 @@ def test_a_few_thousand_runs_stay_indexed(tmp_path):
     assert sql(above, ledger=db).rows == [(198,)]
     hits = search("keyword-1234", ledger=db)
     assert [h.run_id for h in hits] and "keyword" in hits[0].snippet
-    plan = _plan(conn, "select rowid from artifact_fts where artifact_fts match 'x' "
-                       "order by rank limit 20")
+    plan = _plan(
+        conn, "select rowid from artifact_fts where artifact_fts match 'x' order by rank limit 20"
+    )
     assert "VIRTUAL TABLE INDEX" in plan
-    run_plan = _plan(conn, "select r.id from run r join flow f on f.id = r.flow_id "
-                           "where f.name = ? and r.run_id = ?", ("HistoryFlow", "1"))
+    run_plan = _plan(
+        conn,
+        "select r.id from run r join flow f on f.id = r.flow_id where f.name = ? and r.run_id = ?",
+        ("HistoryFlow", "1"),
+    )
     assert "run_flow_id_run_id" in run_plan
     conn.close()

@@ -97,14 +97,15 @@ def test_sigkill_at_random_moments_never_corrupts_and_resume_completes(db_path):
                     assert task.data.items == list(range(40))
                 if step.id == "join":
                     assert task.data.squares == [i * i for i in range(40)]
-    crashed = query(db_path, "select run_id from runs where status = 'crashed' "
-                             "order by created_at desc limit 1")[0][0]
-    run_flow(RELIABILITY / "killable.py", "--origin-run-id", crashed, db=db_path,
-             command="resume")
+    crashed = query(
+        db_path, "select run_id from runs where status = 'crashed' order by created_at desc limit 1"
+    )[0][0]
+    run_flow(RELIABILITY / "killable.py", "--origin-run-id", crashed, db=db_path, command="resume")
     resumed = query(db_path, "select run_id, status from runs order by created_at desc limit 1")
     assert resumed[0][1] == "succeeded"
     assert Run(f"KillableFlow/{resumed[0][0]}", ledger=db_path).data.total == sum(
-        i * i for i in range(40))
+        i * i for i in range(40)
+    )
     assert_whole(db_path)
     ledger.close()
 
@@ -126,8 +127,9 @@ def test_ctrl_c_stops_cleanly_with_exit_130(db_path):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert query(db_path, "select status from runs") == [("failed",)]
-    assert query(db_path, "select status, count(*) from tasks where step = 'nap' "
-                          "group by status") == [("interrupted", 4)]
+    assert query(
+        db_path, "select status, count(*) from tasks where step = 'nap' group by status"
+    ) == [("interrupted", 4)]
     assert_whole(db_path)
 
 
@@ -161,8 +163,9 @@ def test_four_writers_and_a_searching_reader_lose_nothing(db_path):
     rows = query(db_path, "select run_id, status from runs")
     assert len(rows) == 5 and {r[1] for r in rows} == {"succeeded"}
     for run_id, _ in rows[1:]:
-        count = query(db_path, "select count(*) from tasks where run_id = ? and step = 'work'",
-                      (run_id,))
+        count = query(
+            db_path, "select count(*) from tasks where run_id = ? and step = 'work'", (run_id,)
+        )
         assert count == [(20,)]
     assert_whole(db_path)
 
@@ -175,7 +178,9 @@ def test_a_plain_sqlite3_reader_without_busy_timeout_never_sees_locked(db_path):
     while any(p.poll() is None for p in procs):
         try:
             conn.execute("select count(*) from runs").fetchall()
-            conn.execute("select count(*), max(value) from artifacts where name='square'").fetchall()
+            conn.execute(
+                "select count(*), max(value) from artifacts where name='square'"
+            ).fetchall()
             conn.execute("select status, count(*) from tasks group by status").fetchall()
             queries += 1
         except sqlite3.OperationalError as e:
@@ -232,8 +237,9 @@ def test_a_full_disk_is_one_clear_error_and_nothing_half_written(db_path, monkey
     Ledger.open(db_path)  # marks the run crashed if it could not even be marked failed
     statuses = query(db_path, "select status from runs where flow = 'GrowsFlow'")
     assert statuses in ([("failed",)], [("crashed",)])
-    done = query(db_path, "select count(*) from tasks where step = 'fill' "
-                          "and status = 'succeeded'")[0][0]
+    done = query(
+        db_path, "select count(*) from tasks where step = 'fill' and status = 'succeeded'"
+    )[0][0]
     assert done < 4  # the disk filled up before every task could be written
 
 
@@ -266,8 +272,10 @@ def test_a_run_from_another_host_is_dead_once_its_heartbeat_is_stale(db_path):
     def beat(minutes_ago: float) -> None:
         when = datetime.now(UTC) - timedelta(minutes=minutes_ago)
         conn = sqlite3.connect(db_path)
-        conn.execute("update run set status = 'running', host = 'another-host', pid = 1, "
-                     "heartbeat_at = ?", (when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),))
+        conn.execute(
+            "update run set status = 'running', host = 'another-host', pid = 1, heartbeat_at = ?",
+            (when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),),
+        )
         conn.commit()
         conn.close()
         Ledger.forget(db_path)

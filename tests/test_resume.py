@@ -14,9 +14,13 @@ def runs(db):
 
 
 def tasks(db, run_id):
-    return query(db, "select step, task_id, t.status, origin_pathspec from task t "
-                     "join run r on r.id = t.run_id where r.run_id = ? "
-                     "order by cast(task_id as int)", (run_id,))
+    return query(
+        db,
+        "select step, task_id, t.status, origin_pathspec from task t "
+        "join run r on r.id = t.run_id where r.run_id = ? "
+        "order by cast(task_id as int)",
+        (run_id,),
+    )
 
 
 def fail_at(where, monkeypatch):
@@ -46,9 +50,13 @@ def test_resume_after_a_failed_foreach_item(db_path, monkeypatch, executor):
     tags = query(db_path, "select tags from runs where run_id = ?", (resumed,))[0][0]
     assert "mine" not in tags and "runtime:dev" in tags
     # cloning wrote no new blobs for the cloned tasks
-    shas = query(db_path, "select count(*) from all_artifacts a where run_id = ? and step='work' "
-                          "and task_id in ('2','4') and sha not in (select sha from all_artifacts "
-                          "where run_id = ?)", (resumed, origin))
+    shas = query(
+        db_path,
+        "select count(*) from all_artifacts a where run_id = ? and step='work' "
+        "and task_id in ('2','4') and sha not in (select sha from all_artifacts "
+        "where run_id = ?)",
+        (resumed, origin),
+    )
     assert shas == [(0,)]
 
 

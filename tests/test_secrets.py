@@ -46,13 +46,16 @@ def test_the_search_index_never_holds_a_suspected_secret():
 def test_a_flow_storing_secrets_warns_and_keeps_them_out_of_search_and_graph_info(
         db_path, tmp_path):  # fmt: skip
     proc = run_flow(FLOW, db=db_path)
-    warned = {line.split("'")[1] for line in proc.stderr.splitlines() if "Warning: artifact" in line}
+    warned = {
+        line.split("'")[1] for line in proc.stderr.splitlines() if "Warning: artifact" in line
+    }
     assert warned == {"config", "dsn", "settings", "awsSecretAccessKey", "session", "notes"}
     namespace(None)
     run = Run(f"SecretsFlow/{latest_run_id(db_path, 'SecretsFlow')}", ledger=db_path)
     graph = run["start"].task["_graph_info"].data
-    (env,) = [d for s in graph["steps"].values() for d in s["decorators"]
-              if d["name"] == "environment"]
+    (env,) = [
+        d for s in graph["steps"].values() for d in s["decorators"] if d["name"] == "environment"
+    ]
     assert env["attributes"]["vars"] == {"DB_PASSWORD": None}
     assert "hunter2-env" not in query(db_path, "select graph_info from run")[0][0]
     # Copied into another ledger (and after doctor --repair rebuilds the index), the

@@ -35,8 +35,12 @@ def two_runs(db):
 
 def all_values(db, run_id):
     """{(step, task_id, name): sha} of a run, the final attempt of each task."""
-    return {(r[0], r[1], r[2]): r[3] for r in query(
-        db, "select step, task_id, name, sha from all_artifacts where run_id = ?", (run_id,))}
+    return {
+        (r[0], r[1], r[2]): r[3]
+        for r in query(
+            db, "select step, task_id, name, sha from all_artifacts where run_id = ?", (run_id,)
+        )
+    }
 
 
 def test_export_import_round_trip_preserves_runs_values_and_shas(db_path, tmp_path):
@@ -54,7 +58,10 @@ def test_export_import_round_trip_preserves_runs_values_and_shas(db_path, tmp_pa
     assert all_values(target, first) == all_values(db_path, first)
     run = Run(f"SharedFlow/{first}", ledger=target)
     assert run.successful and run["join"].task.data.results == [
-        {"item": 3, "label": "a"}, {"item": 1, "label": "a"}, {"item": 2, "label": "a"}]
+        {"item": 3, "label": "a"},
+        {"item": 1, "label": "a"},
+        {"item": 2, "label": "a"},
+    ]
     assert [t.index for t in sorted(run["work"].tasks(), key=lambda t: t.index)] == [0, 1, 2]
     assert query(target, "select doc from (select count(*) as doc from artifact_fts)")[0][0] > 0
     assert ledgerflow.search("label", ledger=target)
@@ -64,12 +71,18 @@ def test_importing_twice_changes_nothing(db_path, tmp_path):
     two_runs(db_path)
     target = tmp_path / "t.db"
     import_ledger(db_path, ledger=target)
-    before = query(target, "select (select count(*) from run), (select count(*) from task), "
-                           "(select count(*) from artifact), (select count(*) from blob)")
+    before = query(
+        target,
+        "select (select count(*) from run), (select count(*) from task), "
+        "(select count(*) from artifact), (select count(*) from blob)",
+    )
     report = import_ledger(db_path, ledger=target)
     assert report.copied == [] and len(report.already_present) == 2 and report.blobs_copied == 0
-    after = query(target, "select (select count(*) from run), (select count(*) from task), "
-                          "(select count(*) from artifact), (select count(*) from blob)")
+    after = query(
+        target,
+        "select (select count(*) from run), (select count(*) from task), "
+        "(select count(*) from artifact), (select count(*) from blob)",
+    )
     assert before == after
 
 
@@ -89,8 +102,10 @@ def test_conflicting_run_id_is_reported_not_overwritten(db_path, tmp_path):
     target = tmp_path / "t.db"
     export_runs([f"SharedFlow/{first}"], target, ledger=db_path)
     conn = sqlite3.connect(target)  # someone changed the run's content in their copy
-    conn.execute("update artifact set sha = (select sha from artifact where name='items' limit 1)"
-                 " where name = 'label'")
+    conn.execute(
+        "update artifact set sha = (select sha from artifact where name='items' limit 1)"
+        " where name = 'label'"
+    )
     conn.commit()
     conn.close()
     before = all_values(target, first)
@@ -158,8 +173,11 @@ def test_rm_then_gc_frees_space_and_keeps_the_rest_loadable(db_path):
     deleted = upkeep.rm(ledger, [f"SharedFlow/{second}"])
     assert deleted == [f"SharedFlow/{second}"]
     assert query(db_path, "select count(*) from runs where run_id = ?", (second,)) == [(0,)]
-    assert query(db_path, "select count(*) from task t join run r on r.id=t.run_id "
-                          "where r.run_id = ?", (second,)) == [(0,)]
+    assert query(
+        db_path,
+        "select count(*) from task t join run r on r.id=t.run_id where r.run_id = ?",
+        (second,),
+    ) == [(0,)]
     report = upkeep.gc(ledger)
     assert report.blobs_deleted > 0 and report.bytes_freed > 0
     assert upkeep.doctor(ledger).healthy
@@ -182,8 +200,10 @@ def test_rm_of_a_running_run_is_refused(db_path):
     run_flow(FLOW, db=db_path)
     run_id = latest_run_id(db_path, "SharedFlow")
     conn = sqlite3.connect(db_path)
-    conn.execute("update run set status = 'running', pid = ?, host = ?",
-                 (os.getpid(), __import__("socket").gethostname()))
+    conn.execute(
+        "update run set status = 'running', pid = ?, host = ?",
+        (os.getpid(), __import__("socket").gethostname()),
+    )
     conn.commit()
     conn.close()
     with pytest.raises(LedgerflowError, match="still running"):
@@ -198,8 +218,9 @@ def test_doctor_detects_a_corrupted_blob_in_a_copy(db_path, tmp_path):
     copy = tmp_path / "copy.db"
     shutil.copy(db_path, copy)
     conn = sqlite3.connect(copy)
-    sha, data = conn.execute("select sha, data from blob_chunk order by length(data) desc "
-                             "limit 1").fetchone()
+    sha, data = conn.execute(
+        "select sha, data from blob_chunk order by length(data) desc limit 1"
+    ).fetchone()
     flipped = bytearray(data)
     flipped[len(flipped) // 2] ^= 0xFF
     conn.execute("update blob_chunk set data = ? where sha = ?", (bytes(flipped), sha))
@@ -214,8 +235,10 @@ def test_doctor_detects_a_corrupted_blob_in_a_copy(db_path, tmp_path):
 def test_doctor_marks_a_dangling_running_run_crashed_with_repair(db_path):
     run_flow(FLOW, db=db_path)
     conn = sqlite3.connect(db_path)
-    conn.execute("update run set status = 'running', pid = 999999999, host = ?",
-                 (__import__("socket").gethostname(),))
+    conn.execute(
+        "update run set status = 'running', pid = 999999999, host = ?",
+        (__import__("socket").gethostname(),),
+    )
     conn.execute("delete from artifact_fts where rowid = (select max(rowid) from artifact_fts)")
     conn.commit()
     conn.close()
@@ -245,8 +268,9 @@ def test_the_spec_external_storage_example_runs_verbatim(db_path):
     assert query(db_path, "select key, encoding from s3_object") == [("large_data", "json")]
     from ledgerflow import S3
 
-    run = Run(f"ExternalStorageFlow/{latest_run_id(db_path, 'ExternalStorageFlow')}",
-              ledger=db_path)
+    run = Run(
+        f"ExternalStorageFlow/{latest_run_id(db_path, 'ExternalStorageFlow')}", ledger=db_path
+    )
     with S3(run=run) as s3:
         obj = s3.get("large_data")
         assert len(obj.blob["rows"]) == 50000 and obj.size > 100_000

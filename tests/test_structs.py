@@ -112,6 +112,9 @@ def test_one_record_style_no_module_uses_dataclasses():
     import ledgerflow
 
     root = Path(ledgerflow.__file__).parent
-    users = [str(p.relative_to(root)) for p in root.rglob("*.py")
-             if "import dataclasses" in p.read_text() or "from dataclasses" in p.read_text()]
+    users = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if "import dataclasses" in p.read_text() or "from dataclasses" in p.read_text()
+    ]
     assert users == []

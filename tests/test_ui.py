@@ -151,8 +151,11 @@ def test_search_diff_and_sql_pages(ui, ledger):
     assert "<pre>5</pre>" in diff and "<pre>3</pre>" in diff  # alpha side by side
     _, nodiff = get(ui + "/diff?" + urllib.parse.urlencode({"a": a, "b": "Nope/1"}))
     assert "no run &#x27;Nope/1&#x27;" in nodiff
-    _, sql = get(ui + "/sql?" + urllib.parse.urlencode(
-        {"q": "select run_id, status from runs where status = 'failed'"}))
+    _, sql = get(
+        ui
+        + "/sql?"
+        + urllib.parse.urlencode({"q": "select run_id, status from runs where status = 'failed'"})
+    )
     assert ledger["failed"] in sql and "1 row(s)" in sql
     _, refused = get(ui + "/sql?" + urllib.parse.urlencode({"q": "delete from run"}))
     assert "read-only" in refused
@@ -161,8 +164,9 @@ def test_search_diff_and_sql_pages(ui, ledger):
 
 def test_sql_page_stops_a_runaway_query(ledger, monkeypatch):
     monkeypatch.setattr(tools, "SQL_SECONDS", 0.2)
-    endless = ("with recursive n(i) as (select 1 union all select i + 1 from n) "
-               "select count(*) from n")
+    endless = (
+        "with recursive n(i) as (select 1 union all select i + 1 from n) select count(*) from n"
+    )
     with pytest.raises(Exception, match="longer than 0.2 s"):
         tools.run_sql(ledger["db"], endless)
 
@@ -175,8 +179,13 @@ def test_only_this_server_name_is_answered(ui):
 
 
 def test_unknown_pages_are_404(ui, ledger):
-    for path in ("/run/NoFlow/1", f"/task/LinearFlow/{ledger['linear']}/start/99", "/card/999",
-                 "/nothing/here", f"/artifact/LinearFlow/{ledger['linear']}/start/1/nope"):
+    for path in (
+        "/run/NoFlow/1",
+        f"/task/LinearFlow/{ledger['linear']}/start/99",
+        "/card/999",
+        "/nothing/here",
+        f"/artifact/LinearFlow/{ledger['linear']}/start/1/nope",
+    ):
         status, html = get(ui + path)
         assert status == 404 and "Not found" in html, path
 
@@ -185,9 +194,11 @@ def test_runs_are_paged_by_keyset(tmp_path, ledger):
     db = tmp_path / "many.db"
     shutil.copy(ledger["db"], db)
     conn = sqlite3.connect(db)
-    cols = ("flow_id, status, finished_at, params, user, host, pid, heartbeat_at, "
-            "script_name, code, origin_run_id, python_version, ledgerflow_version, "
-            "machine_id, graph_info")
+    cols = (
+        "flow_id, status, finished_at, params, user, host, pid, heartbeat_at, "
+        "script_name, code, origin_run_id, python_version, ledgerflow_version, "
+        "machine_id, graph_info"
+    )
     for i in range(120):
         conn.execute(f"insert into run(run_id, created_at, {cols}) select ?, ?, {cols} from run "
                      "where run_id = ?", (f"9{i:05d}", f"2030-01-01T00:{i // 60:02d}:{i % 60:02d}"
@@ -215,8 +226,10 @@ def test_browsing_never_writes_nor_marks_runs_crashed(tmp_path, ledger):
     shutil.copy(ledger["db"], db)
     conn = sqlite3.connect(db)
     # A run whose process is gone: the UI shows it crashed but must not write that down.
-    conn.execute("update run set status = 'running', finished_at = null, host = ?, pid = ? "
-                 "where run_id = ?", (hostname(), 2**22 + 7, ledger["linear"]))
+    conn.execute(
+        "update run set status = 'running', finished_at = null, host = ?, pid = ? where run_id = ?",
+        (hostname(), 2**22 + 7, ledger["linear"]),
+    )
     conn.commit()
     conn.execute("pragma wal_checkpoint(truncate)")
     conn.close()
@@ -231,8 +244,9 @@ def test_browsing_never_writes_nor_marks_runs_crashed(tmp_path, ledger):
         server.shutdown()
         server.server_close()
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before
-    assert query(db, "select status from run where run_id = ?", (ledger["linear"],)) == \
-        [("running",)]
+    assert query(db, "select status from run where run_id = ?", (ledger["linear"],)) == [
+        ("running",)
+    ]
 
 
 def crawl(url: str, post_loads: bool = False) -> dict[str, str]:
@@ -273,8 +287,10 @@ def evil_ledger(tmp_path, monkeypatch) -> tuple[Path, Path, str]:
     run_id = (tmp_path / "id").read_text().strip()
     # Tamper as an attacker could: a card row pointing at the pickle's blob.
     conn = sqlite3.connect(db)
-    conn.execute("insert into card(task_id, seq, type, sha) select a.task_id, 1, 'default', "
-                 "a.sha from artifact a where a.name = 'evil'")
+    conn.execute(
+        "insert into card(task_id, seq, type, sha) select a.task_id, 1, 'default', "
+        "a.sha from artifact a where a.name = 'evil'"
+    )
     conn.commit()
     conn.close()
     assert not marker.exists()
@@ -290,9 +306,15 @@ def test_browsing_a_received_ledger_never_unpickles(evil_ledger, tmp_path):
         assert "Not loaded" in refused and "a ledger you have not trusted" in refused
         assert "<script>alert(1)</script>" not in "".join(pages.values())
         if CHROMIUM:
-            for path in ("/", f"/run/EvilFlow/{run_id}", f"/task/EvilFlow/{run_id}/start/1",
-                         f"/artifact/EvilFlow/{run_id}/start/1/evil", "/card/1", "/card/2",
-                         "/search?q=evil"):
+            for path in (
+                "/",
+                f"/run/EvilFlow/{run_id}",
+                f"/task/EvilFlow/{run_id}/start/1",
+                f"/artifact/EvilFlow/{run_id}/start/1/evil",
+                "/card/1",
+                "/card/2",
+                "/search?q=evil",
+            ):
                 chromium(url + path, tmp_path, budget_ms=2000)
         assert not marker.exists(), "browsing unpickled the malicious value"
     finally:
@@ -318,8 +340,11 @@ def test_in_a_browser_runs_run_dag_card_artifact_search_sql(ui, ledger, tmp_path
     run_path = f"/run/ForeachFlow/{ledger['foreach']}"
     assert f'href="{run_path}"' in dom
     dom = chromium(ui + run_path, tmp_path, "run.png")
-    graph = json.loads(query(Path(ledger["db"]), "select graph_info from run where run_id = ?",
-                             (ledger["foreach"],))[0][0])
+    graph = json.loads(
+        query(
+            Path(ledger["db"]), "select graph_info from run where run_id = ?", (ledger["foreach"],)
+        )[0][0]
+    )
     nodes = re.findall(r'<g class="lf-node" data-step="(\w+)" data-status="(\w+)"', dom)
     assert sorted(s for s, _ in nodes) == sorted(graph["steps"])  # one node per step
     assert {status for _, status in nodes} == {"succeeded"}
@@ -329,18 +354,26 @@ def test_in_a_browser_runs_run_dag_card_artifact_search_sql(ui, ledger, tmp_path
     (card_id,) = re.findall(r'src="/card/(\d+)"', dom)
     dom = chromium(f"{ui}/card/{card_id}", tmp_path, "card.png")
     assert "Training report" in dom and 'class="lf-vega"' in dom
-    dom = chromium(f"{ui}/artifact/CardFlow/{ledger['card']}/start/1/scores", tmp_path,
-                   "artifact.png")
+    dom = chromium(
+        f"{ui}/artifact/CardFlow/{ledger['card']}/start/1/scores", tmp_path, "artifact.png"
+    )
     assert "&quot;a&quot;: 1" in dom or '"a": 1' in dom
     dom = chromium(ui + "/search?q=scores", tmp_path, "search.png")
     assert f"CardFlow/{ledger['card']}/start/1/scores" in dom
-    sql = urllib.parse.urlencode({"q": "select step, count(*) as n from tasks group by step "
-                                       "order by step"})
+    sql = urllib.parse.urlencode(
+        {"q": "select step, count(*) as n from tasks group by step order by step"}
+    )
     dom = chromium(f"{ui}/sql?{sql}", tmp_path, "sql.png")
     assert 'class="sql-result"' in dom and "<td>body</td><td>3</td>" in dom
     assert sorted(p.name for p in tmp_path.glob("*.png")) == [
-        "artifact.png", "card.png", "run.png", "runs.png", "search.png", "sql.png",
-        "task-with-card.png"]
+        "artifact.png",
+        "card.png",
+        "run.png",
+        "runs.png",
+        "search.png",
+        "sql.png",
+        "task-with-card.png",
+    ]
 
 
 @needs_chromium
@@ -350,14 +383,18 @@ def test_logs_update_in_the_browser_while_the_run_runs(tmp_path, ledger):
     conn = sqlite3.connect(db)
     run_pk = conn.execute("select id from run where run_id = ?", (ledger["linear"],)).fetchone()[0]
     # This very process plays the running run (alive, on this host); `end` is still running.
-    conn.execute("update run set status = 'running', finished_at = null, host = ?, pid = ?, "
-                 "heartbeat_at = ? where id = ?", (hostname(), os.getpid(),
-                                                   "2099-01-01T00:00:00.000000Z", run_pk))
-    task_pk = conn.execute("select id from task where run_id = ? and step = 'end'",
-                           (run_pk,)).fetchone()[0]
+    conn.execute(
+        "update run set status = 'running', finished_at = null, host = ?, pid = ?, "
+        "heartbeat_at = ? where id = ?",
+        (hostname(), os.getpid(), "2099-01-01T00:00:00.000000Z", run_pk),
+    )
+    task_pk = conn.execute(
+        "select id from task where run_id = ? and step = 'end'", (run_pk,)
+    ).fetchone()[0]
     conn.execute("update task set status = 'running', finished_at = null where id = ?", (task_pk,))
-    conn.execute("update log set text = 'line one\n' where task_id = ? and stream = 'stdout'",
-                 (task_pk,))
+    conn.execute(
+        "update log set text = 'line one\n' where task_id = ? and stream = 'stdout'", (task_pk,)
+    )
     conn.commit()
     conn.close()
     server, url = _serve(db)
@@ -369,8 +406,11 @@ def test_logs_update_in_the_browser_while_the_run_runs(tmp_path, ledger):
         def do_GET(self):
             if self.path.startswith("/api/logs/") and not polled:
                 with sqlite3.connect(db) as c:
-                    c.execute("update log set text = 'line one\nline two\n' where task_id = ? "
-                              "and stream = 'stdout'", (task_pk,))
+                    c.execute(
+                        "update log set text = 'line one\nline two\n' where task_id = ? "
+                        "and stream = 'stdout'",
+                        (task_pk,),
+                    )
             if self.path.startswith("/api/logs/"):
                 polled.append(self.path)
             super().do_GET()

@@ -12,7 +12,7 @@ from .helpers import ROOT, query, run_flow
 
 README = (ROOT / "README.md").read_text()
 
-ACCURACY_FLOW = '''
+ACCURACY_FLOW = """
 from ledgerflow import FlowSpec, Parameter, step
 
 
@@ -39,14 +39,15 @@ class AccuracyFlow(FlowSpec):
 
 if __name__ == "__main__":
     AccuracyFlow()
-'''
+"""
 
 
 def documented_columns() -> dict[str, list[str]]:
     """{view: [columns]} from the README's '### `view`' tables."""
     views: dict[str, list[str]] = {}
-    for match in re.finditer(r"^### `(\w+)`(?: and `(\w+)`)?\n(.*?)(?=^### |^## )", README,
-                             re.MULTILINE | re.DOTALL):
+    for match in re.finditer(
+        r"^### `(\w+)`(?: and `(\w+)`)?\n(.*?)(?=^### |^## )", README, re.MULTILINE | re.DOTALL
+    ):
         names = [n for n in match.group(1, 2) if n]
         columns = re.findall(r"^\| `(\w+)` \|", match.group(3), re.MULTILINE)
         for name in names:
@@ -81,12 +82,42 @@ def test_every_documented_column_exists(history):
 
 def test_required_columns_are_documented():
     views = documented_columns()
-    assert {"flow", "run_id", "status", "created_at", "finished_at", "duration_s", "user",
-            "tags", "params"} <= set(views["runs"])
-    assert {"flow", "run_id", "step", "task_id", "pathspec", "status", "attempt",
-            "foreach_index", "started_at", "finished_at"} <= set(views["tasks"])
-    assert {"flow", "run_id", "step", "task_id", "name", "value", "type", "size", "sha",
-            "encoding", "created_at"} <= set(views["artifacts"])
+    assert {
+        "flow",
+        "run_id",
+        "status",
+        "created_at",
+        "finished_at",
+        "duration_s",
+        "user",
+        "tags",
+        "params",
+    } <= set(views["runs"])
+    assert {
+        "flow",
+        "run_id",
+        "step",
+        "task_id",
+        "pathspec",
+        "status",
+        "attempt",
+        "foreach_index",
+        "started_at",
+        "finished_at",
+    } <= set(views["tasks"])
+    assert {
+        "flow",
+        "run_id",
+        "step",
+        "task_id",
+        "name",
+        "value",
+        "type",
+        "size",
+        "sha",
+        "encoding",
+        "created_at",
+    } <= set(views["artifacts"])
 
 
 def test_readme_queries_answer_correctly(history):
@@ -110,8 +141,9 @@ def test_times_are_iso_utc_with_microseconds(history):
 def test_scalar_values_are_typed_for_sql(history):
     rows = query(history, "select typeof(value) from artifacts where name = 'accuracy'")
     assert {r[0] for r in rows} == {"real"}
-    assert query(history, "select count(*) from artifacts where name='accuracy' and value > 0.9") \
-        == [(1,)]
+    assert query(
+        history, "select count(*) from artifacts where name='accuracy' and value > 0.9"
+    ) == [(1,)]
 
 
 def test_frozen_ddl_matches_the_peewee_models():

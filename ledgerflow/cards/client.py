@@ -59,8 +59,10 @@ class Card:
         import html
 
         # An iframe keeps the card's styles from leaking into the notebook.
-        return (f'<iframe srcdoc="{html.escape(self.get(), quote=True)}" '
-                'style="width:100%;height:600px;border:1px solid #ddd"></iframe>')
+        return (
+            f'<iframe srcdoc="{html.escape(self.get(), quote=True)}" '
+            'style="width:100%;height:600px;border:1px solid #ddd"></iframe>'
+        )
 
     def __str__(self) -> str:
         return f"<Card at '{self.path}'>"
@@ -104,9 +106,11 @@ def get_cards(task: Any, id: str | None = None, type: str | None = None,
         origin_task = Task(task.origin_pathspec, ledger=ledger.path)
         rows = card_rows(ledger.conn, [origin_task._pk])
         origin = task.origin_pathspec
-    cards = [Card(ledger, r, pathspec, from_resumed=origin is not None, origin_pathspec=origin)
-             for r in rows
-             if (id is None or r["card_id"] == id) and (type is None or r["type"] == type)]
+    cards = [
+        Card(ledger, r, pathspec, from_resumed=origin is not None, origin_pathspec=origin)
+        for r in rows
+        if (id is None or r["card_id"] == id) and (type is None or r["type"] == type)
+    ]
     return CardContainer(cards)
 
 

@@ -152,8 +152,10 @@ class Image(UserComponent):
         elif isinstance(src, str) and src.startswith("data:image/"):
             self._src = src
         else:
-            self._error = (f"Image needs bytes or a data:image/ URL, got {type(src).__name__}; "
-                           "use Image.from_matplotlib or Image.from_pil_image for figures")
+            self._error = (
+                f"Image needs bytes or a data:image/ URL, got {type(src).__name__}; "
+                "use Image.from_matplotlib or Image.from_pil_image for figures"
+            )
 
     def update(self, image: Any, label: str | None = None) -> None:
         self._error = None

@@ -72,38 +72,49 @@ def dag_svg(graph_info: dict[str, Any], statuses: dict[str, str | None] | None =
         row_w = len(row) * (BOX_W + GAP_X) - GAP_X
         x0 = (width - row_w) / 2
         for i, name in enumerate(row):
-            centre[name] = (x0 + i * (BOX_W + GAP_X) + BOX_W / 2, PAD + y * (BOX_H + GAP_Y) + BOX_H / 2)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lf-dag" width="{width:.0f}" '
-           f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
-           'aria-label="flow graph">',
-           '<defs><marker id="lf-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-           'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#777"/></marker>'
-           "</defs>"]
+            centre[name] = (
+                x0 + i * (BOX_W + GAP_X) + BOX_W / 2,
+                PAD + y * (BOX_H + GAP_Y) + BOX_H / 2,
+            )
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="lf-dag" width="{width:.0f}" '
+        f'height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" role="img" '
+        'aria-label="flow graph">',
+        '<defs><marker id="lf-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#777"/></marker>'
+        "</defs>",
+    ]
     for name, info in steps.items():
         for nxt in (info or {}).get("next") or []:
             if name in centre and nxt in centre:
                 (x1, y1), (x2, y2) = centre[name], centre[nxt]
                 if y2 > y1:
-                    out.append(f'<line class="lf-edge" x1="{x1:.1f}" y1="{y1 + BOX_H / 2:.1f}" '
-                               f'x2="{x2:.1f}" y2="{y2 - BOX_H / 2:.1f}" stroke="#777" '
-                               'marker-end="url(#lf-arrow)"/>')
+                    out.append(
+                        f'<line class="lf-edge" x1="{x1:.1f}" y1="{y1 + BOX_H / 2:.1f}" '
+                        f'x2="{x2:.1f}" y2="{y2 - BOX_H / 2:.1f}" stroke="#777" '
+                        'marker-end="url(#lf-arrow)"/>'
+                    )
                 else:  # a loop back (switch): a curve on the side
                     xr = max(x1, x2) + BOX_W / 2 + 14
-                    out.append(f'<path class="lf-edge" d="M{x1 + BOX_W / 2:.1f},{y1:.1f} '
-                               f'C{xr:.1f},{y1:.1f} {xr:.1f},{y2:.1f} {x2 + BOX_W / 2:.1f},'
-                               f'{y2:.1f}" fill="none" stroke="#777" stroke-dasharray="4 3" '
-                               'marker-end="url(#lf-arrow)"/>')
+                    out.append(
+                        f'<path class="lf-edge" d="M{x1 + BOX_W / 2:.1f},{y1:.1f} '
+                        f"C{xr:.1f},{y1:.1f} {xr:.1f},{y2:.1f} {x2 + BOX_W / 2:.1f},"
+                        f'{y2:.1f}" fill="none" stroke="#777" stroke-dasharray="4 3" '
+                        'marker-end="url(#lf-arrow)"/>'
+                    )
     for name, (cx, cy) in centre.items():
         status = statuses.get(name)
         colour = STATUS_COLOURS.get(status, STATUS_COLOURS[None])
         label = html.escape(name if len(name) <= 18 else name[:17] + "…")
         title = html.escape(f"{name}: {status or 'not run'}")
-        box = (f'<g class="lf-node" data-step="{html.escape(name)}" '
-               f'data-status="{html.escape(status or "none")}"><title>{title}</title>'
-               f'<rect x="{cx - BOX_W / 2:.1f}" y="{cy - BOX_H / 2:.1f}" width="{BOX_W}" '
-               f'height="{BOX_H}" rx="6" fill="{colour}"/>'
-               f'<text x="{cx:.1f}" y="{cy + 5:.1f}" text-anchor="middle" fill="#fff" '
-               f'font-family="sans-serif" font-size="13">{label}</text></g>')
+        box = (
+            f'<g class="lf-node" data-step="{html.escape(name)}" '
+            f'data-status="{html.escape(status or "none")}"><title>{title}</title>'
+            f'<rect x="{cx - BOX_W / 2:.1f}" y="{cy - BOX_H / 2:.1f}" width="{BOX_W}" '
+            f'height="{BOX_H}" rx="6" fill="{colour}"/>'
+            f'<text x="{cx:.1f}" y="{cy + 5:.1f}" text-anchor="middle" fill="#fff" '
+            f'font-family="sans-serif" font-size="13">{label}</text></g>'
+        )
         if link is not None:
             box = f'<a href="{html.escape(link(name))}">{box}</a>'
         out.append(box)

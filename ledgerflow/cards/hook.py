@@ -32,8 +32,12 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int) -> N
     collector = take_collector(spec.pathspec)
     if not cards:
         if collector is not None and collector._has_default_components:
-            _warn(result, spec, f"step '{spec.step}' appended to current.card but has no "
-                                "@card; add @card to the step (or run with --with card)")
+            _warn(
+                result,
+                spec,
+                f"step '{spec.step}' appended to current.card but has no "
+                "@card; add @card to the step (or run with --with card)",
+            )
         return
     task = _task_facts(spec, result, graph)
     default_index = default_editable(cards)
@@ -42,13 +46,19 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int) -> N
     seen_types: set[str] = set()
     for index, attrs in enumerate(cards):
         card_type = str(attrs.get("type") or "default")
-        components = collector._for_card(attrs, default_index, index, card_type not in seen_types) \
-            if collector is not None else []
+        components = (
+            collector._for_card(attrs, default_index, index, card_type not in seen_types)
+            if collector is not None
+            else []
+        )
         seen_types.add(card_type)
         html, error = _render_one(card_type, task, components, float(attrs.get("timeout") or 45))
         if error is not None:
-            _warn(result, spec, f"@card(type={card_type!r}) failed to render: "
-                                f"{error.strip().splitlines()[-1]}")
+            _warn(
+                result,
+                spec,
+                f"@card(type={card_type!r}) failed to render: {error.strip().splitlines()[-1]}",
+            )
             if attrs.get("save_errors", True):
                 from .render import error_card
 
@@ -119,8 +129,11 @@ def _task_facts(spec: Any, result: Any, graph: Any) -> dict[str, Any]:
         "started_at": result.started_at,
         "finished_at": result.finished_at,
         "parameters": [row(records[n]) for n in sorted(spec.param_names) if n in records],
-        "artifacts": [row(r) for n, r in sorted(records.items())
-                      if not n.startswith("_") and n not in spec.param_names],
+        "artifacts": [
+            row(r)
+            for n, r in sorted(records.items())
+            if not n.startswith("_") and n not in spec.param_names
+        ],
         "graph_info": graph_info,
     }
 
@@ -129,12 +142,20 @@ def _check_claims(collector: Any, cards: list[dict[str, Any]], default_index: in
                   result: Any, spec: Any) -> None:  # fmt: skip
     """Warn, as Metaflow does, about components no card receives."""
     if collector._has_default_components and default_index is None:
-        _warn(result, spec, "current.card.append cannot tell which @card to use; give all but "
-                            "one @card of the step an id, or mark one customize=True")
+        _warn(
+            result,
+            spec,
+            "current.card.append cannot tell which @card to use; give all but "
+            "one @card of the step an id, or mark one customize=True",
+        )
     ids = {str(c["id"]) for c in cards if c.get("id") is not None}
     for key in collector._unclaimed_ids(ids):
-        _warn(result, spec, f"current.card[{key!r}] has no @card(id={key!r}) on step "
-                            f"'{spec.step}'; its components were dropped")
+        _warn(
+            result,
+            spec,
+            f"current.card[{key!r}] has no @card(id={key!r}) on step "
+            f"'{spec.step}'; its components were dropped",
+        )
 
 
 def _warn(result: Any, spec: Any, text: str) -> None:

@@ -61,8 +61,12 @@ def status_badge(status: str) -> str:
 def default_card(task: dict[str, Any], components: list[Any]) -> str:
     """The default card. `task` holds pathspec, status, attempt, started_at, finished_at,
     parameters and artifacts (lists of dicts with name, type, size, preview), graph_info."""
-    info = [("status", status_badge(task["status"])), ("attempt", esc(task["attempt"])),
-            ("started", esc(task["started_at"])), ("finished", esc(task["finished_at"]))]
+    info = [
+        ("status", status_badge(task["status"])),
+        ("attempt", esc(task["attempt"])),
+        ("started", esc(task["started_at"])),
+        ("finished", esc(task["finished_at"])),
+    ]
     body = [f"<h1>{esc(task['pathspec'])}</h1>",
             '<div class="lf-sub">Task card (default)</div>',
             "<h2>Task</h2>", _kv_table(info)]  # fmt: skip

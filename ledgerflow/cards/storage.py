@@ -48,9 +48,12 @@ def write_card_rows(conn: sqlite3.Connection, task_pk: int, cards: Iterable[Card
 
 
 def has_card_table(conn: sqlite3.Connection) -> bool:
-    return conn.execute(
-        "select 1 from sqlite_master where type = 'table' and name = 'card'"
-    ).fetchone() is not None
+    return (
+        conn.execute(
+            "select 1 from sqlite_master where type = 'table' and name = 'card'"
+        ).fetchone()
+        is not None
+    )
 
 
 def card_rows(conn: sqlite3.Connection, task_pks: list[int]) -> list[dict[str, Any]]:

@@ -61,47 +61,69 @@ def vega_to_svg(spec: Any) -> str | None:
         order = sorted(range(len(rows)), key=lambda i: xpos[i])
         xpos, ys = [xpos[i] for i in order], [ys[i] for i in order]
         labels = [f"{x0:g}", f"{x1:g}"]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lf-vega" width="{W}" height="{H}" '
-             f'viewBox="0 0 {W} {H}" role="img">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="lf-vega" width="{W}" height="{H}" '
+        f'viewBox="0 0 {W} {H}" role="img">'
+    ]
     title = spec.get("title")
     if isinstance(title, str):
-        parts.append(f'<text x="{W / 2}" y="16" text-anchor="middle" font-weight="bold">'
-                     f"{html.escape(title)}</text>")
-    parts.append(f'<line x1="{LEFT}" y1="{sy(0):.1f}" x2="{W - RIGHT}" y2="{sy(0):.1f}" '
-                 'stroke="#888"/>')
+        parts.append(
+            f'<text x="{W / 2}" y="16" text-anchor="middle" font-weight="bold">'
+            f"{html.escape(title)}</text>"
+        )
+    parts.append(
+        f'<line x1="{LEFT}" y1="{sy(0):.1f}" x2="{W - RIGHT}" y2="{sy(0):.1f}" stroke="#888"/>'
+    )
     parts.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}" stroke="#888"/>')
     for v in (y0, (y0 + y1) / 2, y1):
-        parts.append(f'<text x="{LEFT - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" '
-                     f'font-size="10">{v:.4g}</text>')
+        parts.append(
+            f'<text x="{LEFT - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" '
+            f'font-size="10">{v:.4g}</text>'
+        )
     colour = "#4c78a8"
     if mark == "bar":
         bw = max(1.0, pw / len(rows) * 0.8)
         for x, y in zip(xpos, ys):
             top, bottom = min(sy(y), sy(0)), max(sy(y), sy(0))
-            parts.append(f'<rect x="{x - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" '
-                         f'height="{bottom - top:.1f}" fill="{colour}"/>')
+            parts.append(
+                f'<rect x="{x - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" '
+                f'height="{bottom - top:.1f}" fill="{colour}"/>'
+            )
     elif mark == "point":
-        parts += [f'<circle cx="{x:.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>'
-                  for x, y in zip(xpos, ys)]
+        parts += [
+            f'<circle cx="{x:.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>'
+            for x, y in zip(xpos, ys)
+        ]
     else:
         points = " ".join(f"{x:.1f},{sy(y):.1f}" for x, y in zip(xpos, ys))
         if mark == "area":
             points = f"{xpos[0]:.1f},{sy(0):.1f} {points} {xpos[-1]:.1f},{sy(0):.1f}"
             parts.append(f'<polygon points="{points}" fill="{colour}" opacity="0.6"/>')
         else:
-            parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" '
-                         'stroke-width="2"/>')
+            parts.append(
+                f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
     if categorical and len(labels) <= 30:
-        parts += [f'<text x="{x:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle" font-size="10">'
-                  f"{html.escape(label[:12])}</text>" for x, label in zip(xpos, labels)]
+        parts += [
+            f'<text x="{x:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle" font-size="10">'
+            f"{html.escape(label[:12])}</text>"
+            for x, label in zip(xpos, labels)
+        ]
     elif not categorical:
-        parts.append(f'<text x="{LEFT}" y="{H - BOTTOM + 14}" font-size="10">'
-                     f"{html.escape(labels[0])}</text>")
-        parts.append(f'<text x="{W - RIGHT}" y="{H - BOTTOM + 14}" text-anchor="end" '
-                     f'font-size="10">{html.escape(labels[1])}</text>')
-    parts.append(f'<text x="{LEFT + pw / 2}" y="{H - 6}" text-anchor="middle" font-size="11">'
-                 f"{html.escape(str(xf))}</text>")
-    parts.append(f'<text x="12" y="{TOP + ph / 2}" font-size="11" text-anchor="middle" '
-                 f'transform="rotate(-90 12 {TOP + ph / 2})">{html.escape(str(yf))}</text>')
+        parts.append(
+            f'<text x="{LEFT}" y="{H - BOTTOM + 14}" font-size="10">{html.escape(labels[0])}</text>'
+        )
+        parts.append(
+            f'<text x="{W - RIGHT}" y="{H - BOTTOM + 14}" text-anchor="end" '
+            f'font-size="10">{html.escape(labels[1])}</text>'
+        )
+    parts.append(
+        f'<text x="{LEFT + pw / 2}" y="{H - 6}" text-anchor="middle" font-size="11">'
+        f"{html.escape(str(xf))}</text>"
+    )
+    parts.append(
+        f'<text x="12" y="{TOP + ph / 2}" font-size="11" text-anchor="middle" '
+        f'transform="rotate(-90 12 {TOP + ph / 2})">{html.escape(str(yf))}</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)

@@ -17,12 +17,16 @@ from .common import UsageError, all_namespaces, errors_as_lines
 
 
 def _choose(func: Any) -> Any:
-    func = click.option("--hash", "card_hash", default=None,
-                        help="SHA-256 of the card's HTML (a prefix is enough).")(func)
+    func = click.option(
+        "--hash", "card_hash", default=None, help="SHA-256 of the card's HTML (a prefix is enough)."
+    )(func)
     func = click.option("--type", "card_type", default=None, help="Type of the card.")(func)
     func = click.option("--id", "card_id", default=None, help="Id of the card.")(func)
-    func = click.option("--follow-resumed/--no-follow-resumed", default=True,
-                        help="For a task cloned by resume, show its origin's cards.")(func)
+    func = click.option(
+        "--follow-resumed/--no-follow-resumed",
+        default=True,
+        help="For a task cloned by resume, show its origin's cards.",
+    )(func)
     return func
 
 
@@ -35,9 +39,11 @@ def add_card_commands(cli: click.Group, flow_cls: type, script: str) -> None:
     def card() -> None:
         pass
 
-    @card.command(help="Write a task's card to a temporary HTML file and open it in the web "
-                       "browser.\n\n"
-                       f"\b\nExample: {script} card view 1795700104055947269005/start/1")
+    @card.command(
+        help="Write a task's card to a temporary HTML file and open it in the web "
+        "browser.\n\n"
+        f"\b\nExample: {script} card view 1795700104055947269005/start/1"
+    )
     @click.argument("pathspec", metavar="[RUN_ID/]STEP[/TASK_ID]")
     @_choose
     @errors_as_lines
@@ -45,11 +51,14 @@ def add_card_commands(cli: click.Group, flow_cls: type, script: str) -> None:
         found = _one_card(flow, pathspec, choice)
         click.echo(found.view())
 
-    @card.command(help="Print a task's card (its HTML), or save it to FILE.\n\n"
-                       f"\b\nExample: {script} card get start report.html --type default")
+    @card.command(
+        help="Print a task's card (its HTML), or save it to FILE.\n\n"
+        f"\b\nExample: {script} card get start report.html --type default"
+    )
     @click.argument("pathspec", metavar="[RUN_ID/]STEP[/TASK_ID]")
-    @click.argument("path", metavar="[FILE]", required=False,
-                    type=click.Path(dir_okay=False, writable=True))
+    @click.argument(
+        "path", metavar="[FILE]", required=False, type=click.Path(dir_okay=False, writable=True)
+    )
     @_choose
     @errors_as_lines
     def get(pathspec: str, path: str | None, **choice: Any) -> None:
@@ -62,9 +71,12 @@ def add_card_commands(cli: click.Group, flow_cls: type, script: str) -> None:
             f.write(html)
         os.replace(tmp, path)
 
-    @card.command("list", help="List the cards of a task, of a step's tasks, or (no "
-                               "PATHSPEC) of the latest run.\n\n"
-                               f"\b\nExample: {script} card list 1795700104055947269005 --as-json")
+    @card.command(
+        "list",
+        help="List the cards of a task, of a step's tasks, or (no "
+        "PATHSPEC) of the latest run.\n\n"
+        f"\b\nExample: {script} card list 1795700104055947269005 --as-json",
+    )
     @click.argument("pathspec", metavar="[RUN_ID[/STEP[/TASK_ID]]]", required=False)
     @_choose
     @click.option("--as-json", is_flag=True, help="Print the cards as a JSON list.")

@@ -96,8 +96,9 @@ def _project_options(flow_cls: type) -> Callable[[Callable[..., Any]], Callable[
             return f
         f = click.option("--production", is_flag=True, default=None,
                          help="Use the @project's production branch.")(f)  # fmt: skip
-        return click.option("--branch", default=None,
-                            help="Use this branch of the @project (default: user.<you>).")(f)
+        return click.option(
+            "--branch", default=None, help="Use this branch of the @project (default: user.<you>)."
+        )(f)
 
     return add
 
@@ -154,18 +155,37 @@ def build_cli(flow_cls: type) -> click.Group:
     name = flow_cls.__name__
     script = _script(flow_cls)
 
-    @click.group(cls=_LazyGroup, help=f"Run and inspect the flow {name}.\n\n\b\nExample: {script} run")
-    @click.option("--db", "db", default=None, metavar="PATH",
-                  help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).")
+    @click.group(
+        cls=_LazyGroup, help=f"Run and inspect the flow {name}.\n\n\b\nExample: {script} run"
+    )
+    @click.option(
+        "--db",
+        "db",
+        default=None,
+        metavar="PATH",
+        help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).",
+    )
     @click.option("--quiet/--not-quiet", default=False, help="Print only errors and the run id.")
-    @click.option("--verbose", is_flag=True,
-                  help="Print every task's start and end lines, however wide the run.")
+    @click.option(
+        "--verbose",
+        is_flag=True,
+        help="Print every task's start and end lines, however wide the run.",
+    )
     @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
-    @click.option("--environment", hidden=True, default=None,
-                  help="Accepted for Metaflow compatibility; anything but 'local' is warned "
-                       "about and not applied.")
-    @click.option("--with", "top_with", multiple=True, hidden=True,
-                  help="Add a decorator to every step (as `run --with`).")
+    @click.option(
+        "--environment",
+        hidden=True,
+        default=None,
+        help="Accepted for Metaflow compatibility; anything but 'local' is warned "
+        "about and not applied.",
+    )
+    @click.option(
+        "--with",
+        "top_with",
+        multiple=True,
+        hidden=True,
+        help="Add a decorator to every step (as `run --with`).",
+    )
     @_metaflow_noops
     @_project_options(flow_cls)
     @click.version_option(__version__, prog_name="ledgerflow")
@@ -173,8 +193,13 @@ def build_cli(flow_cls: type) -> click.Group:
     def cli(ctx: click.Context, /, db: str | None, quiet: bool, debug: bool, verbose: bool,
             environment: str | None, top_with: tuple[str, ...], **rest: Any) -> None:  # fmt: skip
         _set_project_env(rest.get("branch"), rest.get("production"))
-        ctx.obj = {"db": db, "quiet": quiet, "verbose": verbose, "environment": environment,
-                   "with": top_with}
+        ctx.obj = {
+            "db": db,
+            "quiet": quiet,
+            "verbose": verbose,
+            "environment": environment,
+            "with": top_with,
+        }
 
     @cli.command(help=f"Show all available commands.\n\n\b\nExample: {script} help")
     @click.pass_context
@@ -364,7 +389,9 @@ def _resume(
     _execute(flow_cls, values, options, origin=origin, rerun_steps=rerun)
 
 
-def _execute(flow_cls: type, values: dict[str, Any], options: dict[str, Any], **resume: Any) -> None:
+def _execute(
+    flow_cls: type, values: dict[str, Any], options: dict[str, Any], **resume: Any
+) -> None:
     root = click.get_current_context().find_root().obj
     run_options = RunOptions(
         db=root["db"],

@@ -65,12 +65,24 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
                                  "1795700104055947269005 --remove candidate --add "
                                  "production")  # fmt: skip
     @run_id_option
-    @click.option("--remove", "to_remove", multiple=True, metavar="TAG",
-                  help="A tag to remove (repeatable; at least one).")
-    @click.option("--add", "to_add", multiple=True, metavar="TAG",
-                  help="A tag to add (repeatable; at least one).")
+    @click.option(
+        "--remove",
+        "to_remove",
+        multiple=True,
+        metavar="TAG",
+        help="A tag to remove (repeatable; at least one).",
+    )
+    @click.option(
+        "--add",
+        "to_add",
+        multiple=True,
+        metavar="TAG",
+        help="A tag to add (repeatable; at least one).",
+    )
     @errors_as_lines
-    def tag_replace(run_id: str | None, to_remove: tuple[str, ...], to_add: tuple[str, ...]) -> None:
+    def tag_replace(
+        run_id: str | None, to_remove: tuple[str, ...], to_add: tuple[str, ...]
+    ) -> None:
         if not to_remove or not to_add:
             raise UsageError(
                 "give at least one --remove and one --add (to only add or only remove, use "
@@ -90,11 +102,13 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
     @click.argument("arg_run_id", metavar="[RUN_ID]", required=False)
     @click.option("--run-id", default=None, metavar="RUN_ID", help="The run to list.")
     @click.option("--all", "list_all", is_flag=True, help="Every run of the flow, newest first.")
-    @click.option("--my-runs", is_flag=True,
-                  help="Every run of the flow in your namespace (user:<you>), newest first.")
+    @click.option(
+        "--my-runs",
+        is_flag=True,
+        help="Every run of the flow in your namespace (user:<you>), newest first.",
+    )
     @click.option("--hide-system-tags", is_flag=True, help="Only user tags.")
-    @click.option("--group-by-tag", is_flag=True,
-                  help="For each tag, the runs that have it.")
+    @click.option("--group-by-tag", is_flag=True, help="For each tag, the runs that have it.")
     @click.option("--group-by-run", is_flag=True, help="For each run, its tags (the default).")
     @errors_as_lines
     def tag_list(arg_run_id: str | None, run_id: str | None, list_all: bool, my_runs: bool,
@@ -137,9 +151,12 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
     @click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")
     @click.option("--stderr", "only_stderr", is_flag=True, help="Only stderr.")
     @click.option("--both", is_flag=True, help="Both stdout and stderr (the default).")
-    @click.option("--attempt", type=click.IntRange(min=0), default=None,
-                  help="This attempt of each task (default: the latest); tasks without it "
-                       "are skipped.")
+    @click.option(
+        "--attempt",
+        type=click.IntRange(min=0),
+        default=None,
+        help="This attempt of each task (default: the latest); tasks without it are skipped.",
+    )
     @errors_as_lines
     def logs(input_path: str, only_stdout: bool, only_stderr: bool, both: bool,
              attempt: int | None) -> None:  # fmt: skip
@@ -163,16 +180,28 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
                       f"\b\nExample: {script} dump 1795700104055947269005/train --include "
                       "accuracy,model")  # fmt: skip
     @click.argument("input_path", metavar="RUN_ID/STEP[/TASK_ID]")
-    @click.option("--include", default="", metavar="A,B",
-                  help="Only these artifacts (comma-separated names).")
-    @click.option("--max-value-size", type=click.IntRange(min=0), default=1000,
-                  show_default=True, help="Load only values of at most this many bytes.")
+    @click.option(
+        "--include", default="", metavar="A,B", help="Only these artifacts (comma-separated names)."
+    )
+    @click.option(
+        "--max-value-size",
+        type=click.IntRange(min=0),
+        default=1000,
+        show_default=True,
+        help="Load only values of at most this many bytes.",
+    )
     @click.option("--private", is_flag=True, help="Also internal artifacts (names with _).")
-    @click.option("--trust", is_flag=True,
-                  help="Allow unpickling values written on another machine.")
-    @click.option("--file", "file", default=None, type=click.Path(dir_okay=False),
-                  help="Write the artifacts, every value loaded whatever its size, as a pickled "
-                       "dict {'RUN_ID/STEP/TASK_ID': {name: value}} to this file (as Metaflow).")
+    @click.option(
+        "--trust", is_flag=True, help="Allow unpickling values written on another machine."
+    )
+    @click.option(
+        "--file",
+        "file",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="Write the artifacts, every value loaded whatever its size, as a pickled "
+        "dict {'RUN_ID/STEP/TASK_ID': {name: value}} to this file (as Metaflow).",
+    )
     @errors_as_lines
     def dump(input_path: str, include: str, max_value_size: int, private: bool,
              trust: bool, file: str | None) -> None:  # fmt: skip

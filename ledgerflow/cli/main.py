@@ -19,13 +19,20 @@ class _Group(click.Group):
     """Library errors become one line and their exit code; tracebacks only with --debug."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        return call_reporting_errors(lambda: super(_Group, self).invoke(ctx),
-                                     bool(ctx.params.get("debug")), passthrough=CLICK_OWN)
+        return call_reporting_errors(
+            lambda: super(_Group, self).invoke(ctx),
+            bool(ctx.params.get("debug")),
+            passthrough=CLICK_OWN,
+        )
 
 
 @click.group(cls=_Group)
-@click.option("--db", default=None, metavar="PATH",
-              help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).")
+@click.option(
+    "--db",
+    default=None,
+    metavar="PATH",
+    help="Ledger file (default: $LEDGERFLOW_DB, else the nearest ledgerflow.db).",
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 @click.version_option(__version__, prog_name="ledgerflow")
 @click.pass_context
@@ -40,18 +47,39 @@ def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
 
 @cli.command()
 @click.argument("flow", required=False)
-@click.option("--status", type=click.Choice(["running", "succeeded", "failed", "crashed"]),
-              help="Only runs with this status.")
-@click.option("--tag", "tags", multiple=True, metavar="TAG",
-              help="Only runs having this tag (repeatable: runs having all of them).")
-@click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True,
-              help="At most this many runs.")
-@click.option("--params", "with_params", is_flag=True,
-              help="Add a column with each run's parameter values.")
+@click.option(
+    "--status",
+    type=click.Choice(["running", "succeeded", "failed", "crashed"]),
+    help="Only runs with this status.",
+)
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Only runs having this tag (repeatable: runs having all of them).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1, max=10**9),
+    default=20,
+    show_default=True,
+    help="At most this many runs.",
+)
+@click.option(
+    "--params", "with_params", is_flag=True, help="Add a column with each run's parameter values."
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of run objects.")
 @click.pass_context
-def runs(ctx: click.Context, flow: str | None, status: str | None, tags: tuple[str, ...],
-         limit: int, with_params: bool, as_json: bool) -> None:
+def runs(
+    ctx: click.Context,
+    flow: str | None,
+    status: str | None,
+    tags: tuple[str, ...],
+    limit: int,
+    with_params: bool,
+    as_json: bool,
+) -> None:
     """List runs, newest first, with their status, duration, number of tasks and user tags.
 
     A run still recorded as running whose process is gone (on this machine) shows as
@@ -78,17 +106,27 @@ def runs(ctx: click.Context, flow: str | None, status: str | None, tags: tuple[s
 
 @cli.command()
 @click.argument("pathspec")
-@click.option("--load", is_flag=True,
-              help="For an artifact: load and print its value (JSON-encoded values load "
-                   "freely; a pickle written on another machine needs --trust).")
-@click.option("--trust", is_flag=True,
-              help="Allow --load to unpickle a value written on another machine.")
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
-              help="For a step: list at most this many tasks, by task id (0: all).")
+@click.option(
+    "--load",
+    is_flag=True,
+    help="For an artifact: load and print its value (JSON-encoded values load "
+    "freely; a pickle written on another machine needs --trust).",
+)
+@click.option(
+    "--trust", is_flag=True, help="Allow --load to unpickle a value written on another machine."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="For a step: list at most this many tasks, by task id (0: all).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (its 'kind' says which).")
 @click.pass_context
-def show(ctx: click.Context, pathspec: str, load: bool, trust: bool, limit: int,
-         as_json: bool) -> None:
+def show(
+    ctx: click.Context, pathspec: str, load: bool, trust: bool, limit: int, as_json: bool
+) -> None:
     """Show a flow (its recent runs), a run (its steps in graph order, with task counts
     and statuses), a step (its tasks), a task (its artifacts: type, size, preview) or an
     artifact (its preview and metadata; the value with --load).
@@ -141,12 +179,16 @@ def trust_cmd(file: str) -> None:
 @click.argument("pathspec")
 @click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")
 @click.option("--stderr", "only_stderr", is_flag=True, help="Only stderr.")
-@click.option("--attempt", type=click.IntRange(min=0), default=None,
-              help="This attempt of each task (default: the latest); tasks without it are "
-                   "skipped.")
+@click.option(
+    "--attempt",
+    type=click.IntRange(min=0),
+    default=None,
+    help="This attempt of each task (default: the latest); tasks without it are skipped.",
+)
 @click.pass_context
-def logs(ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool,
-         attempt: int | None) -> None:
+def logs(
+    ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool, attempt: int | None
+) -> None:
     """Print what a task (Flow/RunId/step/TaskId), every task of a step (Flow/RunId/step)
     or of a run (Flow/RunId) wrote to stdout and stderr, as stored in the ledger: no flow
     file needed. A pathspec may start with a bare run id. Headers go to stderr, the text
@@ -158,8 +200,9 @@ def logs(ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool
     from .reads import log_tasks
 
     ledger = open_ledger(ctx)
-    parts = expand_pathspec(ledger, pathspec, "PATHSPEC",
-                            "a pathspec; expected Flow/RunId[/step[/TaskId]]", 4)
+    parts = expand_pathspec(
+        ledger, pathspec, "PATHSPEC", "a pathspec; expected Flow/RunId[/step[/TaskId]]", 4
+    )
     if len(parts) < 2:
         raise BadParameter(f"{pathspec!r} names a flow; give a run, step or task: "
                            "Flow/RunId[/step[/TaskId]]", param_hint="PATHSPEC")  # fmt: skip
@@ -205,14 +248,26 @@ def diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
 @click.option("--step", default=None, help="Only artifacts of this step.")
 @click.option("--name", default=None, help="Only artifacts with this name.")
 @click.option("--since", default=None, metavar="DATE", help="Only tasks finished since (ISO date).")
-@click.option("--kind", type=click.Choice(["artifact", "log", "exception"]), default=None,
-              help="Only artifacts, only task logs (stdout, stderr) or only exceptions.")
+@click.option(
+    "--kind",
+    type=click.Choice(["artifact", "log", "exception"]),
+    default=None,
+    help="Only artifacts, only task logs (stdout, stderr) or only exceptions.",
+)
 @click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of hits.")
 @click.pass_context
-def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
-           name: str | None, since: str | None, kind: str | None, limit: int,
-           as_json: bool) -> None:
+def search(
+    ctx: click.Context,
+    text: str,
+    flow: str | None,
+    step: str | None,
+    name: str | None,
+    since: str | None,
+    kind: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Full-text search over artifact names and values, task logs and exception text,
     best match first. A log or exception hit names the task and the stream.
 
@@ -246,15 +301,33 @@ def search(ctx: click.Context, text: str, flow: str | None, step: str | None,
 
 @cli.command()
 @click.argument("query")
-@click.option("--param", "-p", "params", multiple=True, metavar="VALUE",
-              help="A value for the next ? placeholder (repeatable).")
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="VALUE",
+    help="A value for the next ? placeholder (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of row objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
-              show_default=True, metavar="SECONDS", help="Stop a query that runs longer.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop a query that runs longer.",
+)
 @click.pass_context
-def sql(ctx: click.Context, query: str, params: tuple[str, ...], as_json: bool,
-        as_csv: bool, timeout: float) -> None:
+def sql(
+    ctx: click.Context,
+    query: str,
+    params: tuple[str, ...],
+    as_json: bool,
+    as_csv: bool,
+    timeout: float,
+) -> None:
     """Run a read-only SQL query over the ledger's views (runs, tasks, artifacts, ...).
 
     \b

@@ -195,7 +195,6 @@ def log_tasks(ledger: Ledger, parts: list[str], attempt: int | None = None) -> l
     return found
 
 
-
 def step_order(ledger: Ledger, run_pk: int) -> list[str]:
     """The run's steps in graph order (from its JSON `_graph_info`), then any others in the
     order they started."""
@@ -375,8 +374,10 @@ def foreach_path(row: dict[str, Any]) -> tuple[int, ...]:
     try:
         return tuple(int(frame[3]) for frame in stack)
     except (TypeError, ValueError, IndexError, KeyError):
-        raise LedgerError("a task's foreach_stack in the ledger is malformed; the file is "
-                          "damaged: run `ledgerflow doctor`") from None
+        raise LedgerError(
+            "a task's foreach_stack in the ledger is malformed; the file is "
+            "damaged: run `ledgerflow doctor`"
+        ) from None
 
 
 def _steps_of(graph: Any) -> list[str]:

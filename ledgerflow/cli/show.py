@@ -132,8 +132,11 @@ def _status_summary(step: dict[str, Any]) -> str:
 
 def _echo_step(doc: dict[str, Any]) -> None:
     tasks, total = doc["tasks"], doc["task_count"]
-    shown = f" (the first {len(tasks)} by task id; --limit N for more, 0 for all)" \
-        if len(tasks) < total else ""
+    shown = (
+        f" (the first {len(tasks)} by task id; --limit N for more, 0 for all)"
+        if len(tasks) < total
+        else ""
+    )
     click.echo(f"Step {doc['pathspec']}: {total} task{'s' if total != 1 else ''}{shown}")
     failed = any(t["exception_type"] for t in tasks)
     headers = ["task id", "status", "attempt", "index", "started", "duration"]

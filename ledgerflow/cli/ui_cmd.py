@@ -9,13 +9,25 @@ from .ledger_args import ledger_path
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; the default lets only this machine connect.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8484, show_default=True,
-              help="Port to listen on (0: any free port).")
-@click.option("--trust", is_flag=True,
-              help="Let the artifact page load pickled values written on another machine "
-                   "(loading a pickle runs code: only for ledgers you trust).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; the default lets only this machine connect.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8484,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Let the artifact page load pickled values written on another machine "
+    "(loading a pickle runs code: only for ledgers you trust).",
+)
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
 @click.pass_context
 def ui(ctx: click.Context, host: str, port: int, trust: bool, verbose: bool) -> None:

@@ -44,8 +44,13 @@ def _report_copy(report: Any, as_json: bool) -> None:
 
 @click.command(name="export")
 @click.argument("pathspecs", nargs=-1, required=True)
-@click.option("--to", "to", required=True, type=click.Path(dir_okay=False),
-              help="The new ledger file to write (must not exist).")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The new ledger file to write (must not exist).",
+)
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.pass_context
 def export_cmd(ctx: click.Context, pathspecs: tuple[str, ...], to: str, as_json: bool) -> None:
@@ -89,16 +94,33 @@ def import_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("pathspecs", nargs=-1, required=True)
-@click.option("--older-than", default=None, metavar="DATE",
-              help="Only runs started before this date (ISO, e.g. 2026-11-01).")
-@click.option("--keep", type=click.IntRange(min=0), default=None,
-              help="Keep the newest N runs of each flow; delete the rest.")
-@click.option("--dry-run", is_flag=True,
-              help="Print the runs that would be deleted and the bytes gc would then free.")
+@click.option(
+    "--older-than",
+    default=None,
+    metavar="DATE",
+    help="Only runs started before this date (ISO, e.g. 2026-11-01).",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Keep the newest N runs of each flow; delete the rest.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the runs that would be deleted and the bytes gc would then free.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask before deleting more than one run.")
 @click.pass_context
-def rm(ctx: click.Context, pathspecs: tuple[str, ...], older_than: str | None, keep: int | None,
-       dry_run: bool, yes: bool) -> None:
+def rm(
+    ctx: click.Context,
+    pathspecs: tuple[str, ...],
+    older_than: str | None,
+    keep: int | None,
+    dry_run: bool,
+    yes: bool,
+) -> None:
     """Delete runs (Flow/RunId or a bare run id), or a flow's runs (Flow) older than a date
     or beyond the newest N. A running run is never deleted. Asks before deleting more than
     one run (--yes does not ask). Blobs stay until `ledgerflow gc`.
@@ -137,13 +159,19 @@ def _interactive() -> bool:
 def _run_or_flow(ledger: Any, text: str) -> str:
     """'Flow' or 'Flow/RunId', checked (the closest flows named on a typo), with a bare run
     id expanded."""
-    return "/".join(expand_pathspec(ledger, text, "PATHSPEC",
-                                    "a flow or run; expected Flow, Flow/RunId or a run id", 2))
+    return "/".join(
+        expand_pathspec(
+            ledger, text, "PATHSPEC", "a flow or run; expected Flow, Flow/RunId or a run id", 2
+        )
+    )
 
 
 @click.command()
-@click.option("--dry-run", is_flag=True,
-              help="Print how many blobs would be deleted and their stored bytes; delete nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print how many blobs would be deleted and their stored bytes; delete nothing.",
+)
 @click.pass_context
 def gc(ctx: click.Context, dry_run: bool) -> None:
     """Delete blobs no run references any more, then reclaim the space (VACUUM). Refuses
@@ -169,8 +197,11 @@ def gc(ctx: click.Context, dry_run: bool) -> None:
 
 
 @click.command()
-@click.option("--repair", is_flag=True,
-              help="Fix what is safe to fix: mark dead runs crashed, rebuild the search index.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Fix what is safe to fix: mark dead runs crashed, rebuild the search index.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The report as JSON.")
 @click.pass_context
 def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:

@@ -144,8 +144,6 @@ def open_ledger_file(path: str | os.PathLike[str], readonly: bool | None = None)
                            "$LEDGERFLOW_DB")  # fmt: skip
     return Ledger.open(path, readonly=readonly, reader=True)  # reading never writes
 
-
-# -- is a run's process still there? -------------------------------------------------------
-
+    # -- is a run's process still there? -------------------------------------------------------
 
     return False

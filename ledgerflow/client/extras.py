@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 # One fact about a task, as Metaflow's Task.metadata lists them.
 Metadata = namedtuple("Metadata", ["name", "value", "created_at", "type", "task"])
 
+
 class MetaflowCode:
     """The flow file a run executed, as the ledger stored it.
 

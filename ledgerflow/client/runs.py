@@ -350,7 +350,8 @@ class Run(MetaflowObject):
         self, tag_to_remove: str | Iterable[str], tag_to_add: str | Iterable[str]
     ) -> None:
         self.replace_tags(
-            _as_tags(tag_to_remove), _as_tags(tag_to_add),
+            _as_tags(tag_to_remove),
+            _as_tags(tag_to_add),
         )
 
     def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
@@ -386,18 +387,24 @@ class Run(MetaflowObject):
         self._set_tags(new_user, system)
 
     def _repr_html_(self) -> str:
-        return html_table(
-            str(self),
-            [
-                ("status", self.status),
-                ("created_at", self.created_at),
-                ("finished_at", self._row["finished_at"] and parse_iso(self._row["finished_at"])),
-                ("user", self._row["user"]),
-                ("user tags", ", ".join(sorted(self.user_tags))),
-                ("system tags", ", ".join(sorted(self.system_tags))),
-                ("steps", ", ".join(reversed([s.id for s in self]))),
-            ],
-        ) + self._dag_html()
+        return (
+            html_table(
+                str(self),
+                [
+                    ("status", self.status),
+                    ("created_at", self.created_at),
+                    (
+                        "finished_at",
+                        self._row["finished_at"] and parse_iso(self._row["finished_at"]),
+                    ),
+                    ("user", self._row["user"]),
+                    ("user tags", ", ".join(sorted(self.user_tags))),
+                    ("system tags", ", ".join(sorted(self.system_tags))),
+                    ("steps", ", ".join(reversed([s.id for s in self]))),
+                ],
+            )
+            + self._dag_html()
+        )
 
     def _graph_info(self) -> dict[str, Any] | None:
         row = _db.one(self._ledger, "select graph_info from run where id = ?", (self._pk,))

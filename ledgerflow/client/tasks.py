@@ -308,8 +308,10 @@ class Task(TaskExtras, MetaflowObject):
         try:
             return [ForeachFrame(*frame) for frame in stack]
         except TypeError:
-            raise LedgerError(f"{self.pathspec}'s foreach_stack in the ledger is malformed; "
-                              "the file is damaged: run `ledgerflow doctor`") from None
+            raise LedgerError(
+                f"{self.pathspec}'s foreach_stack in the ledger is malformed; "
+                "the file is damaged: run `ledgerflow doctor`"
+            ) from None
 
     @property
     def finished_at(self) -> datetime | None:

@@ -37,9 +37,7 @@ from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
 try:
     import distributed
 except ImportError as e:  # pragma: no cover - the test extra installs it
-    raise LedgerflowError(
-        "--executor dask needs Dask: pip install 'ledgerflow[dask]'"
-    ) from e
+    raise LedgerflowError("--executor dask needs Dask: pip install 'ledgerflow[dask]'") from e
 
 SCHEDULER_ENV = "LEDGERFLOW_DASK_SCHEDULER"
 _OUTPUT_FLUSH_BYTES = 8192  # a worker sends a task's output per line, or per this many bytes
@@ -241,7 +239,7 @@ class DaskExecutor(Executor):
             # what the task printed, less what arrived, in order.
             for stream, text in (("stdout", out), ("stderr", err)):
                 if len(text) > task.received[stream]:
-                    task.output.write(stream, text[task.received[stream]:])
+                    task.output.write(stream, text[task.received[stream] :])
         result.spec = task.spec
         if not task.future.done():
             task.future.set_result(result)

@@ -82,7 +82,7 @@ def table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
 def frame(title: str, body: str, ledger_name: str, search: str = "") -> str:
     """A whole page: header with navigation and the search box, then the body."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{esc(title)} · ledgerflow</title><style>{CSS}</style></head><body>"
         '<header><a class="brand" href="/">ledgerflow</a><a href="/">Runs</a>'
         '<a href="/diff">Diff</a><a href="/sql">SQL</a>'

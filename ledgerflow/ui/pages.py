@@ -51,10 +51,15 @@ def runs_page(app: Any, flow: str | None, status: str | None, tag: str | None,
         esc(r["user"] or ""),
     ] for r in rows]  # fmt: skip
     body = [f"<h1>Runs</h1>{form}"]
-    body.append(table(["run", "flow", "status", "started", "duration", "tasks", "user"],
-                      table_rows, "runs") if rows else '<p class="muted">No runs match.</p>')
+    body.append(
+        table(["run", "flow", "status", "started", "duration", "tasks", "user"], table_rows, "runs")
+        if rows
+        else '<p class="muted">No runs match.</p>'
+    )
     if cursor:
-        body.append(f'<div class="pager">{link("Older runs →", path("", flow=flow, status=status, tag=tag, after=cursor))}</div>')
+        body.append(
+            f'<div class="pager">{link("Older runs →", path("", flow=flow, status=status, tag=tag, after=cursor))}</div>'
+        )
     return _page(app, "Runs", "".join(body))
 
 
@@ -90,19 +95,28 @@ def run_page(app: Any, flow: str, run_id: str) -> str:
         ["parameters", esc(json.dumps(run["params"], sort_keys=True))],
     ]  # fmt: skip
     if run["origin_run_id"]:
-        info.append(["resumed from", link(run["origin_run_id"], path("run", flow, run["origin_run_id"]))])
+        info.append(
+            ["resumed from", link(run["origin_run_id"], path("run", flow, run["origin_run_id"]))]
+        )
     body = [f"<h1>{esc(flow)}/{esc(run_id)}</h1>"]
     if run["shown_status"] == "running":
-        body.append(f'<div data-poll="{esc(path("api", "run", flow, run_id))}" data-every="2000">'
-                    '<span class="muted">Running: this page reloads when tasks finish.</span></div>')
+        body.append(
+            f'<div data-poll="{esc(path("api", "run", flow, run_id))}" data-every="2000">'
+            '<span class="muted">Running: this page reloads when tasks finish.</span></div>'
+        )
     body.append('<div class="flex"><div>')
     body.append("".join(f"<div><b>{esc(k)}</b>: {v}</div>" for k, v in info))
-    body.append(f'<p>{link("Compare with another run", path("diff", a=f"{flow}/{run_id}"))}</p>')
+    body.append(f"<p>{link('Compare with another run', path('diff', a=f'{flow}/{run_id}'))}</p>")
     body.append("</div><div><h2>Graph</h2>")
-    body.append(dag_svg(run["graph"], statuses, lambda s: path("step", flow, run_id, s))
-                if run["graph"] else '<p class="muted">No graph stored.</p>')
+    body.append(
+        dag_svg(run["graph"], statuses, lambda s: path("step", flow, run_id, s))
+        if run["graph"]
+        else '<p class="muted">No graph stored.</p>'
+    )
     body.append("</div></div><h2>Timeline</h2>")
-    body.append(gantt_svg(tasks, order, lambda t: path("task", flow, run_id, t["step"], t["task_id"])))
+    body.append(
+        gantt_svg(tasks, order, lambda t: path("task", flow, run_id, t["step"], t["task_id"]))
+    )
     if len(tasks) >= q.MAX_GANTT_TASKS:
         body.append(f'<p class="muted">The first {q.MAX_GANTT_TASKS} tasks are shown.</p>')
     rows = [[link(s, path("step", flow, run_id, s)), badge(statuses.get(s)),
@@ -126,8 +140,9 @@ def step_page(app: Any, flow: str, run_id: str, step: str) -> str:
              esc(t["attempt"]), esc("" if t["foreach_index"] is None else t["foreach_index"]),
              _time(t["started_at"]), esc(_duration(t["started_at"], t["finished_at"])),
              esc(t["exception_type"] or "")] for t in tasks]  # fmt: skip
-    body = (f'<h1>{link(f"{flow}/{run_id}", path("run", flow, run_id))}/{esc(step)}</h1>'
-            + table(["task", "status", "attempt", "index", "started", "duration", "exception"], rows))
+    body = f"<h1>{link(f'{flow}/{run_id}', path('run', flow, run_id))}/{esc(step)}</h1>" + table(
+        ["task", "status", "attempt", "index", "started", "duration", "exception"], rows
+    )
     return _page(app, f"{flow}/{run_id}/{step}", body)
 
 
@@ -150,14 +165,18 @@ def task_page(app: Any, flow: str, run_id: str, step: str, task_id: str) -> str:
     logs = q.logs(app.ledger, task["pk"])
     live = run["shown_status"] == "running" and task["finished_at"] is None
     title = f"{flow}/{run_id}/{step}/{task_id}"
-    body = [f'<h1>{link(f"{flow}/{run_id}", path("run", flow, run_id))}/'
-            f'{link(step, path("step", flow, run_id, step))}/{esc(task_id)}</h1>',
-            f"<div>{badge(task['status'])} attempt {esc(task['attempt'])} · started "
-            f"{_time(task['started_at'])} · {esc(_duration(task['started_at'], task['finished_at']))}"
-            "</div>"]
+    body = [
+        f"<h1>{link(f'{flow}/{run_id}', path('run', flow, run_id))}/"
+        f"{link(step, path('step', flow, run_id, step))}/{esc(task_id)}</h1>",
+        f"<div>{badge(task['status'])} attempt {esc(task['attempt'])} · started "
+        f"{_time(task['started_at'])} · {esc(_duration(task['started_at'], task['finished_at']))}"
+        "</div>",
+    ]
     if task["exception_type"]:
-        body.append(f'<div class="err"><b>{esc(task["exception_type"])}</b>: '
-                    f'{esc(task["exception"])}<pre>{esc(task["traceback"] or "")}</pre></div>')
+        body.append(
+            f'<div class="err"><b>{esc(task["exception_type"])}</b>: '
+            f"{esc(task['exception'])}<pre>{esc(task['traceback'] or '')}</pre></div>"
+        )
     if task["origin_pathspec"]:
         body.append(f'<p class="muted">Cloned by resume from {esc(task["origin_pathspec"])}</p>')
     cards = card_rows(app.ledger.conn, [task["pk"]])
@@ -165,30 +184,46 @@ def task_page(app: Any, flow: str, run_id: str, step: str, task_id: str) -> str:
         body.append("<h2>Cards</h2>")
         for c in cards:
             label = f"{c['type']}" + (f" (id {c['card_id']})" if c["card_id"] else "")
-            body.append(f'<div><b>{esc(label)}</b> · {link("open alone", path("card", c["id"]))}</div>')
+            body.append(
+                f"<div><b>{esc(label)}</b> · {link('open alone', path('card', c['id']))}</div>"
+            )
             if c["error"]:
-                body.append(f'<div class="warn">This card failed to render: '
-                            f'<pre>{esc(c["error"])}</pre></div>')
+                body.append(
+                    f'<div class="warn">This card failed to render: '
+                    f"<pre>{esc(c['error'])}</pre></div>"
+                )
             if c["sha"]:
                 # sandbox: a card (perhaps from someone else) runs no script and cannot reach
                 # this app; the card route also sends a CSP that forbids any fetch.
-                body.append(f'<iframe class="card-frame" sandbox="" title="{esc(label)}" '
-                            f'src="{esc(path("card", c["id"]))}"></iframe>')
+                body.append(
+                    f'<iframe class="card-frame" sandbox="" title="{esc(label)}" '
+                    f'src="{esc(path("card", c["id"]))}"></iframe>'
+                )
     arts = q.artifacts(app.ledger, task["pk"])
     rows = [[link(a["name"], path("artifact", flow, run_id, step, task_id, a["name"])),
              esc(a["type"]), f'<span class="num">{a["size"]}</span>', esc(a["encoding"]),
              f"<pre>{esc(a['preview'][:300])}</pre>",
              "inherited" if a["inherited"] else ""] for a in arts]  # fmt: skip
-    body.append("<h2>Artifacts</h2>" + (table(["name", "type", "size", "encoding", "preview", ""], rows)
-                                        if rows else '<p class="muted">None.</p>'))
-    poll = (f' data-poll="{esc(path("api", "logs", task["pk"]))}" data-live="1"' if live else "")
-    body.append(f'<h2>Logs</h2><div id="logs"{poll}><h3>stdout</h3><pre id="stdout">'
-                f'{esc(logs["stdout"])}</pre><h3>stderr</h3><pre id="stderr">'
-                f'{esc(logs["stderr"])}</pre></div>')
+    body.append(
+        "<h2>Artifacts</h2>"
+        + (
+            table(["name", "type", "size", "encoding", "preview", ""], rows)
+            if rows
+            else '<p class="muted">None.</p>'
+        )
+    )
+    poll = f' data-poll="{esc(path("api", "logs", task["pk"]))}" data-live="1"' if live else ""
+    body.append(
+        f'<h2>Logs</h2><div id="logs"{poll}><h3>stdout</h3><pre id="stdout">'
+        f'{esc(logs["stdout"])}</pre><h3>stderr</h3><pre id="stderr">'
+        f"{esc(logs['stderr'])}</pre></div>"
+    )
     if len(attempts) > 1:
         rows = [[esc(a["attempt"]), badge(a["status"]), _time(a["started_at"]),
                  esc(a["exception_type"] or "")] for a in attempts]  # fmt: skip
-        body.append("<h2>Attempts</h2>" + table(["attempt", "status", "started", "exception"], rows))
+        body.append(
+            "<h2>Attempts</h2>" + table(["attempt", "status", "started", "exception"], rows)
+        )
     return _page(app, title, "".join(body))
 
 
@@ -198,7 +233,9 @@ def logs_json(app: Any, task_pk: int) -> dict[str, Any]:
         "join run r on r.id = t.run_id where t.id = ?", (task_pk,)).fetchone()  # fmt: skip
     if row is None:
         raise NotFound(f"no task with id {task_pk}")
-    status = q.shown_status({"status": row[1], "host": row[2], "pid": row[3], "heartbeat_at": row[4]})
+    status = q.shown_status(
+        {"status": row[1], "host": row[2], "pid": row[3], "heartbeat_at": row[4]}
+    )
     return {**q.logs(app.ledger, task_pk), "live": status == "running" and row[0] is None}
 
 
@@ -223,16 +260,26 @@ def artifact_page(app: Any, flow: str, run_id: str, step: str, task_id: str, nam
             f"<h2>Preview</h2><pre>{esc(art['preview'])}</pre>"]  # fmt: skip
     if art["encoding"] == "json":
         text = json_text(app.ledger, art)
-        body.append("<h2>Value</h2>" + (f"<pre>{esc(text)}</pre>" if text is not None else
-                    '<p class="muted">Too large to show here; use the Client API.</p>'))
+        body.append(
+            "<h2>Value</h2>"
+            + (
+                f"<pre>{esc(text)}</pre>"
+                if text is not None
+                else '<p class="muted">Too large to show here; use the Client API.</p>'
+            )
+        )
     elif load:
         try:
-            body.append(f"<h2>Value</h2><pre>{esc(load_pickled(app.ledger, run['pk'], pathspec, art['sha']))}</pre>")
+            body.append(
+                f"<h2>Value</h2><pre>{esc(load_pickled(app.ledger, run['pk'], pathspec, art['sha']))}</pre>"
+            )
         except LedgerflowError as e:
             body.append(f'<div class="warn">Not loaded: {esc(e)}</div>')
         # The pickle itself failed to load (a missing module, ...).
         except Exception as e:  # noqa: BLE001
-            body.append(f'<div class="err">The value could not be loaded: {esc(type(e).__name__)}: {esc(e)}</div>')
+            body.append(
+                f'<div class="err">The value could not be loaded: {esc(type(e).__name__)}: {esc(e)}</div>'
+            )
     else:
         body.append('<h2>Value</h2><p>This value is a pickle. Loading it runs code from the '
                     "ledger, so it is loaded only when you ask, and only from a trusted ledger "

@@ -34,8 +34,10 @@ def shown_status(row: dict[str, Any]) -> str:
     return str(row["status"])
 
 
-_RUN = ("r.id as pk, f.name as flow, r.run_id, r.status, r.created_at, r.finished_at, r.user, "
-        "r.host, r.pid, r.heartbeat_at, r.params, r.origin_run_id, r.machine_id")
+_RUN = (
+    "r.id as pk, f.name as flow, r.run_id, r.status, r.created_at, r.finished_at, r.user, "
+    "r.host, r.pid, r.heartbeat_at, r.params, r.origin_run_id, r.machine_id"
+)
 
 
 def runs_page(ledger: Any, flow: str | None, status: str | None, tag: str | None,
@@ -94,8 +96,14 @@ def run(ledger: Any, flow: str, run_id: str) -> dict[str, Any] | None:
                        "where f.name = ? and r.run_id = ?", (flow, run_id))  # fmt: skip
     if row is not None:
         row["shown_status"] = shown_status(row)
-        row["tags"] = [r["tag"] for r in _rows(
-            ledger, "select tag from tag where run_id = ? and system = 0 order by tag", (row["pk"],))]
+        row["tags"] = [
+            r["tag"]
+            for r in _rows(
+                ledger,
+                "select tag from tag where run_id = ? and system = 0 order by tag",
+                (row["pk"],),
+            )
+        ]
         row["graph"] = _json(row.pop("graph_info"), {})
         row["params"] = _json(row["params"], {})
     return row
@@ -108,17 +116,21 @@ def _json(text: str | None, default: Any) -> Any:
         return default
 
 
-_TASK = ("t.id as pk, t.step, t.task_id, t.attempt, t.status, t.started_at, t.finished_at, "
-         "t.foreach_index, t.exception_type, t.exception, t.origin_pathspec")
+_TASK = (
+    "t.id as pk, t.step, t.task_id, t.attempt, t.status, t.started_at, t.finished_at, "
+    "t.foreach_index, t.exception_type, t.exception, t.origin_pathspec"
+)
 
 
 def final_tasks(ledger: Any, run_pk: int, step: str | None = None,
                 limit: int = MAX_GANTT_TASKS) -> list[dict[str, Any]]:  # fmt: skip
     """Each task's final attempt, in start order (at most `limit`)."""
-    sql = (f"select {_TASK} from task t where t.run_id = ? "
-           + ("and t.step = ? " if step else "")
-           + "and t.attempt = (select max(attempt) from task m where m.run_id = t.run_id and "
-             "m.step = t.step and m.task_id = t.task_id) order by t.started_at, t.id limit ?")
+    sql = (
+        f"select {_TASK} from task t where t.run_id = ? "
+        + ("and t.step = ? " if step else "")
+        + "and t.attempt = (select max(attempt) from task m where m.run_id = t.run_id and "
+        "m.step = t.step and m.task_id = t.task_id) order by t.started_at, t.id limit ?"
+    )
     return _rows(ledger, sql, (run_pk, step, limit) if step else (run_pk, limit))
 
 
@@ -126,14 +138,19 @@ def run_signature(ledger: Any, run_pk: int) -> str:
     """Changes whenever the run's status or its tasks change (the run page polls it)."""
     row = ledger.execute(
         "select r.status, (select count(*) from task where run_id = r.id), "
-        "(select max(id) from task where run_id = r.id) from run r where r.id = ?", (run_pk,)
+        "(select max(id) from task where run_id = r.id) from run r where r.id = ?",
+        (run_pk,),
     ).fetchone()
     return "|".join(str(v) for v in row) if row else "gone"
 
 
 def task_attempts(ledger: Any, run_pk: int, step: str, task_id: str) -> list[dict[str, Any]]:
-    return _rows(ledger, f"select {_TASK}, t.traceback from task t where t.run_id = ? and "
-                         "t.step = ? and t.task_id = ? order by t.attempt", (run_pk, step, task_id))
+    return _rows(
+        ledger,
+        f"select {_TASK}, t.traceback from task t where t.run_id = ? and "
+        "t.step = ? and t.task_id = ? order by t.attempt",
+        (run_pk, step, task_id),
+    )
 
 
 def logs(ledger: Any, task_pk: int) -> dict[str, str]:

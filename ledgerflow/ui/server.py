@@ -25,9 +25,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import pages, tools
 from .layout import esc, frame
 
-PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            "img-src 'self' data:; frame-src 'self'; connect-src 'self'; form-action 'self'; "
-            "base-uri 'none'")
+PAGE_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src 'self' data:; frame-src 'self'; connect-src 'self'; form-action 'self'; "
+    "base-uri 'none'"
+)
 CARD_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 DEFAULT_PORT = 8484
 
@@ -79,22 +81,35 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._route(parts, query, post)
         except pages.NotFound as e:
-            self._html(404, frame("Not found", f'<h1>Not found</h1><p>{esc(e)}</p>',
-                                  self.app.path.name))
+            self._html(
+                404, frame("Not found", f"<h1>Not found</h1><p>{esc(e)}</p>", self.app.path.name)
+            )
         except Exception as e:  # noqa: BLE001 - a bug answers 500, the server goes on
             traceback.print_exc(file=sys.stderr)
-            self._html(500, frame("Error", f"<h1>Something went wrong</h1><pre>"
-                                  f"{esc(type(e).__name__)}: {esc(e)}</pre>", self.app.path.name))
+            self._html(
+                500,
+                frame(
+                    "Error",
+                    f"<h1>Something went wrong</h1><pre>{esc(type(e).__name__)}: {esc(e)}</pre>",
+                    self.app.path.name,
+                ),
+            )
 
     def _route(self, parts: list[str], query: dict[str, list[str]], post: bool) -> None:
         app, kind, rest = self.app, (parts[0] if parts else ""), parts[1:]
         if post and not (kind == "artifact" and len(rest) == 5):
             raise pages.NotFound("nothing here takes a form")
         if kind == "" and not rest:
-            self._html(200, pages.runs_page(app, _one(query, "flow") or None,
-                                            _one(query, "status") or None,
-                                            _one(query, "tag") or None,
-                                            _one(query, "after") or None))
+            self._html(
+                200,
+                pages.runs_page(
+                    app,
+                    _one(query, "flow") or None,
+                    _one(query, "status") or None,
+                    _one(query, "tag") or None,
+                    _one(query, "after") or None,
+                ),
+            )
         elif kind == "run" and len(rest) == 2:
             self._html(200, pages.run_page(app, *rest))
         elif kind == "step" and len(rest) == 3:

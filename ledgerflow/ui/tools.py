@@ -18,28 +18,36 @@ def search_page(app: Any, text: str, flow: str | None) -> str:
     from ..exceptions import LedgerflowError
     from ..fulltext import search
 
-    body = [f"<h1>Search</h1><p>Artifacts whose name or value matches "
-            f"<b>{esc(text)}</b>" + (f" in {esc(flow)}" if flow else "") + "</p>"]
+    body = [
+        f"<h1>Search</h1><p>Artifacts whose name or value matches "
+        f"<b>{esc(text)}</b>" + (f" in {esc(flow)}" if flow else "") + "</p>"
+    ]
     if text.strip():
         try:
             hits = search(text, flow=flow or None, limit=100, ledger=app.path)
         except LedgerflowError as e:
-            return frame("Search", "".join(body) + f'<div class="err">{esc(e)}</div>',
-                         app.path.name, text)
+            return frame(
+                "Search", "".join(body) + f'<div class="err">{esc(e)}</div>', app.path.name, text
+            )
         rows = [[link(h.pathspec, path("artifact", h.flow, h.run_id, h.step, h.task_id, h.name)),
                  esc(h.snippet), esc((h.created_at or "")[:19].replace("T", " "))]
                 for h in hits]  # fmt: skip
-        body.append(table(["artifact", "match", "created"], rows, "hits") if rows
-                    else '<p class="muted">No matches.</p>')
+        body.append(
+            table(["artifact", "match", "created"], rows, "hits")
+            if rows
+            else '<p class="muted">No matches.</p>'
+        )
     return frame(f"Search {text}", "".join(body), app.path.name, text)
 
 
 def diff_page(app: Any, a: str, b: str) -> str:
     from ..exceptions import LedgerflowError
 
-    form = ('<form method="get" action="/diff">Run A <input name="a" size="40" '
-            f'value="{esc(a)}" placeholder="Flow/RunId"> Run B <input name="b" size="40" '
-            f'value="{esc(b)}" placeholder="Flow/RunId"> <button>Compare</button></form>')
+    form = (
+        '<form method="get" action="/diff">Run A <input name="a" size="40" '
+        f'value="{esc(a)}" placeholder="Flow/RunId"> Run B <input name="b" size="40" '
+        f'value="{esc(b)}" placeholder="Flow/RunId"> <button>Compare</button></form>'
+    )
     body = ["<h1>Compare two runs</h1>", form]
     if a and b:
         try:
@@ -63,7 +71,7 @@ def _diff(app: Any, a: str, b: str) -> str:
 
     result = diff_runs(app.ledger, _split_run(app, a), _split_run(app, b))
     if result["identical"]:
-        return '<p>The two runs produced the same artifacts.</p>'
+        return "<p>The two runs produced the same artifacts.</p>"
     out = []
     for step in result["steps"]:
         if not step["tasks"]:
@@ -75,8 +83,14 @@ def _diff(app: Any, a: str, b: str) -> str:
             right = _values(app, task["b"])
             for kind in ("changed", "added", "removed"):
                 for name in task[kind]:
-                    rows.append([esc(kind), esc(name) + _index(task["index"]),
-                                 _cell(left.get(name)), _cell(right.get(name))])
+                    rows.append(
+                        [
+                            esc(kind),
+                            esc(name) + _index(task["index"]),
+                            _cell(left.get(name)),
+                            _cell(right.get(name)),
+                        ]
+                    )
         out.append(table(["", "artifact", esc(result["a"]), esc(result["b"])], rows, "diff"))
     return "".join(out)
 
@@ -104,11 +118,13 @@ def _cell(art: dict[str, Any] | None) -> str:
 
 def sql_page(app: Any, query: str) -> str:
     example = "select flow, run_id, status, created_at from runs order by created_at desc limit 20"
-    body = ["<h1>SQL</h1><p class=\"muted\">One read-only statement over the views "
-            "<code>runs</code>, <code>tasks</code>, <code>artifacts</code>, "
-            f"<code>all_artifacts</code> (at most {SQL_ROWS} rows, {SQL_SECONDS:g} s).</p>",
-            '<form method="get" action="/sql"><textarea name="q" rows="5">'
-            f"{esc(query or example)}</textarea><br><button>Run</button></form>"]
+    body = [
+        '<h1>SQL</h1><p class="muted">One read-only statement over the views '
+        "<code>runs</code>, <code>tasks</code>, <code>artifacts</code>, "
+        f"<code>all_artifacts</code> (at most {SQL_ROWS} rows, {SQL_SECONDS:g} s).</p>",
+        '<form method="get" action="/sql"><textarea name="q" rows="5">'
+        f"{esc(query or example)}</textarea><br><button>Run</button></form>",
+    ]
     if query.strip():
         try:
             columns, rows, more = run_sql(app.path, query)
@@ -116,8 +132,11 @@ def sql_page(app: Any, query: str) -> str:
             body.append(f'<div class="err">{esc(e)}</div>')
         else:
             body.append(table(columns, [[esc(v) for v in r] for r in rows], "sql-result"))
-            body.append(f'<p class="muted">{len(rows)} row(s)'
-                        + (f", the first {SQL_ROWS} shown" if more else "") + "</p>")
+            body.append(
+                f'<p class="muted">{len(rows)} row(s)'
+                + (f", the first {SQL_ROWS} shown" if more else "")
+                + "</p>"
+            )
     return frame("SQL", "".join(body), app.path.name)
 
 
@@ -135,8 +154,10 @@ def run_sql(ledger_path: Any, query: str) -> tuple[list[str], list[tuple[Any, ..
         columns = [d[0] for d in cur.description or []]
     except sqlite3.OperationalError as e:
         if "interrupted" in str(e):
-            raise SQLError(f"the query ran longer than {SQL_SECONDS:g} s and was stopped; "
-                           "add a where clause or a limit") from None
+            raise SQLError(
+                f"the query ran longer than {SQL_SECONDS:g} s and was stopped; "
+                "add a where clause or a limit"
+            ) from None
         raise SQLError(f"SQL error: {e}") from None
     except (sqlite3.Warning, sqlite3.ProgrammingError) as e:
         raise SQLError(f"{e}; run a single select statement") from None

@@ -34,5 +34,10 @@ def load_pickled(ledger: Any, run_pk: int, pathspec: str, sha: str) -> str:
     value = ledger.load(sha, before_unpickle=lambda: require_trust(ledger, run_pk, pathspec))
     short = reprlib.Repr()
     short.maxstring, short.maxother, short.maxlist, short.maxdict, short.maxlevel = (
-        5000, 2000, 200, 200, 6)
+        5000,
+        2000,
+        200,
+        200,
+        6,
+    )
     return short.repr(value)

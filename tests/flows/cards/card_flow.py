@@ -30,9 +30,15 @@ class CardFlow(FlowSpec):
         bar = ProgressBar(max=10, label="epochs")
         current.card.append(bar)
         bar.update(10)
-        current.card.append(VegaChart({
-            "mark": "bar", "data": {"values": [{"x": "a", "y": 3}, {"x": "b", "y": 5}]},
-            "encoding": {"x": {"field": "x"}, "y": {"field": "y"}}}))
+        current.card.append(
+            VegaChart(
+                {
+                    "mark": "bar",
+                    "data": {"values": [{"x": "a", "y": 3}, {"x": "b", "y": 5}]},
+                    "encoding": {"x": {"field": "x"}, "y": {"field": "y"}},
+                }
+            )
+        )
         current.card.append(Error(ValueError("bad thing"), "caught it"))
         current.card.append(BrokenComponent("x"))
         self.next(self.two)
@@ -43,7 +49,9 @@ class CardFlow(FlowSpec):
     def two(self):
         current.card["summary"].append(Markdown("## Summary card"))
         current.card["details"].append(Markdown("details text"))
-        current.card.append(Markdown("goes to details: customize=True makes it the default editable card"))
+        current.card.append(
+            Markdown("goes to details: customize=True makes it the default editable card")
+        )
         self.next(self.end)
 
     @card(type="nonexistent")

@@ -1,5 +1,6 @@
 """What Metaflow code reads inside a step: current.run/.task, self._current_step,
 self._graph, and AttributeError when assigning a Parameter."""
+
 from ledgerflow import FlowSpec, Parameter, batch, conda, current, kubernetes, pypi, retry, step
 
 
@@ -38,5 +39,7 @@ class InsideFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+
 if __name__ == "__main__":
     InsideFlow()

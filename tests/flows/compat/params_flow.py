@@ -1,4 +1,5 @@
 """Parameters as Metaflow code writes them: separator=, deploy-time defaults, IncludeFile."""
+
 from ledgerflow import FlowSpec, IncludeFile, Parameter, current, project, step
 
 

@@ -1,5 +1,6 @@
 """A flow for Runner tests: parameters of several kinds, and an end step that fails while
 $RUNNER_FLOW_FAIL is set (so a resume without it succeeds)."""
+
 import os
 
 from ledgerflow import FlowSpec, JSONType, Parameter, step

@@ -14,16 +14,19 @@ class UnsupportedFlow(FlowSpec):
         self.next(self.end)
 
     if CASE == "parallel":
+
         @parallel
         @step
         def end(self):
             pass
     elif CASE == "config_expr":
+
         @resources(cpu=config_expr("cfg.cpu"))
         @step
         def end(self):
             pass
     else:
+
         @step
         def end(self):
             pass

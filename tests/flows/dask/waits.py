@@ -17,6 +17,7 @@ class WaitsFlow(FlowSpec):
 
     @step
     def work(self):
+        print("waiting", flush=True)  # tests wait for this line: the task is on a worker
         deadline = time.time() + 60
         while self.hold and os.path.exists(self.hold) and time.time() < deadline:
             time.sleep(0.05)

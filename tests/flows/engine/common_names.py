@@ -8,8 +8,11 @@ class TagsArtFlow(FlowSpec):
         self.steps = 3
         self.run = "r"
         self.next(self.end)
+
     @step
     def end(self):
         print(self.tags, self.steps, self.run)
+
+
 if __name__ == "__main__":
     TagsArtFlow()

@@ -9,8 +9,11 @@ class CredFlow(FlowSpec):
         self.token_count = 5
         self._password = "hidden"
         self.next(self.end)
+
     @step
     def end(self):
         pass
+
+
 if __name__ == "__main__":
     CredFlow()

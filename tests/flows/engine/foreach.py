@@ -12,7 +12,7 @@ class ForeachFlow(FlowSpec):
         self.item = self.input
         self.position = self.index
         self.stack = self.foreach_stack()
-        self.squared = self.input ** 2
+        self.squared = self.input**2
         self.next(self.join)
 
     @step

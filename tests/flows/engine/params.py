@@ -13,15 +13,23 @@ class ParamsFlow(FlowSpec):
     @step
     def start(self):
         self.seen = {
-            "alpha": self.alpha, "epochs": self.epochs, "name_tag": self.name_tag,
-            "verbose": self.verbose, "config": self.config, "must": self.must,
+            "alpha": self.alpha,
+            "epochs": self.epochs,
+            "name_tag": self.name_tag,
+            "verbose": self.verbose,
+            "config": self.config,
+            "must": self.must,
             "notes": self.notes,
         }
         self.info = {
-            "flow_name": current.flow_name, "run_id": current.run_id,
-            "step_name": current.step_name, "task_id": current.task_id,
-            "pathspec": current.pathspec, "retry_count": current.retry_count,
-            "is_running_flow": current.is_running_flow, "username": current.username,
+            "flow_name": current.flow_name,
+            "run_id": current.run_id,
+            "step_name": current.step_name,
+            "task_id": current.task_id,
+            "pathspec": current.pathspec,
+            "retry_count": current.retry_count,
+            "is_running_flow": current.is_running_flow,
+            "username": current.username,
         }
         self.next(self.a, self.b)
 

@@ -19,10 +19,14 @@ class ParamsFlow(FlowSpec):
     def start(self):
         # What the run's process had loaded by now (threads share it): a run needs neither
         # peewee nor the flow command's rarer commands (loaded on first use).
-        self.loaded = sorted(m for m in ("peewee", "ledgerflow.cli.flow_inspect",
-                                         "ledgerflow.cli.card_cmds") if m in sys.modules)
-        self.seen = json.dumps([self.count, self.rate, self.label, self.config, self.verbose,
-                                self.dash_name])
+        self.loaded = sorted(
+            m
+            for m in ("peewee", "ledgerflow.cli.flow_inspect", "ledgerflow.cli.card_cmds")
+            if m in sys.modules
+        )
+        self.seen = json.dumps(
+            [self.count, self.rate, self.label, self.config, self.verbose, self.dash_name]
+        )
         self.next(self.end)
 
     @step
