@@ -302,11 +302,15 @@ def test_a_frame_claiming_a_gigabyte_is_refused_before_it_is_allocated(sent):
         (sha, 1 << 30, len(frame), 1 << 30))  # fmt: skip
     sql(sent, "insert into blob_chunk(sha, seq, data) values (?, 0, ?)", (sha, frame))
     pathspec = point_json_artifact_at(sent, sha)
+    # The peak the load itself adds (the high-water mark after it, less the one before it
+    # with everything imported and the artifact found): what a bomb would drive up.
     probe = ("import resource, sys\nfrom ledgerflow import DataArtifact, namespace\n"
              "from ledgerflow.exceptions import CorruptBlobError\nnamespace(None)\n"
-             "try:\n    DataArtifact(sys.argv[1], ledger=sys.argv[2]).data\n"
+             "artifact = DataArtifact(sys.argv[1], ledger=sys.argv[2])\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "try:\n    artifact.data\n"
              "except CorruptBlobError as e:\n    print('refused:', e)\n"
-             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)")  # fmt: skip
+             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", probe, pathspec, str(sent)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
