@@ -600,7 +600,7 @@ class Runtime:
     def _report(self, result: TaskResult) -> None:
         spec = result.spec
         for warning in result.warnings:
-            real_stream("stderr").write(f"[{_prefix(spec)}] {warning}\n")
+            real_stream("stderr").write(f"{_prefix(spec)} {warning}\n")
         origin = self._clone_of.get(spec.task_id)
         if result.transition is not None and result.transition.foreach is not None:
             self.progress.foreach_yields(_prefix(spec), spec.step, result.transition.targets[0],
@@ -635,7 +635,8 @@ class Runtime:
 
 
 def _prefix(spec: TaskSpec) -> str:
-    return f"{spec.run_id}/{spec.step}/{spec.task_id}"
+    """How the console names a task: `[RUN_ID/STEP/TASK_ID]`, as Metaflow's does."""
+    return f"[{spec.run_id}/{spec.step}/{spec.task_id}]"
 
 
 @contextlib.contextmanager

@@ -68,7 +68,7 @@ def _echo(stream: str, prefix: str, lines: list[str]) -> None:
     with _echo_lock:
         try:
             real = real_stream(stream)
-            real.write("".join(f"{stamp} [{prefix}] {line}\n" for line in lines))
+            real.write("".join(f"{stamp} {prefix} {line}\n" for line in lines))
             real.flush()
         except (OSError, ValueError):
             # The terminal's reader went away (`run | head`): the text is still the task's
