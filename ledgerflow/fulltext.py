@@ -26,7 +26,7 @@ from typing import Any
 
 from .clock import stored_iso
 from .exceptions import LedgerflowError, SearchError
-from .query import connect_readonly
+from .query import DEFAULT_TIMEOUT, connect_readonly, time_limit
 from .search_index import TEXT_KINDS
 from .structs import struct
 
@@ -108,11 +108,13 @@ def search(
     *,
     kind: str | None = None,
     ledger: Any = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> list[SearchHit]:
     """Artifacts (name, flow, step, value text), task logs and exceptions matching `query`,
     ranked by bm25. `kind` keeps one of 'artifact', 'log', 'exception'; `name` (an
     artifact's name) searches artifacts only. `ledger`: a path or a `Ledger`; by default the
-    one `use_ledger()` chose."""
+    one `use_ledger()` chose. A search running longer than `timeout` seconds (None: no
+    limit) is stopped (QueryTimeout), as `sql()` is; Ctrl-C stops it at once."""
     if limit < 1:
         raise SearchError(f"limit must be at least 1, not {limit}")
     if kind is not None and kind not in KINDS:
@@ -121,16 +123,8 @@ def search(
     since_iso = _since_iso(since)
     conn = connect_readonly(ledger)
     try:
-        path = conn.execute("pragma database_list").fetchone()[2]
-        hits: list[SearchHit] = []
-        if kind in (None, "artifact"):
-            hits += _artifact_hits(conn, match, flow, step, name, since_iso, limit, path)
-        # A ledger not yet migrated (opened read-only since) has no task_fts: artifacts only.
-        has_text = conn.execute(
-            "select 1 from sqlite_master where name = 'task_fts'").fetchone()  # fmt: skip
-        if kind != "artifact" and name is None and has_text:
-            kinds = {"log": (0, 1), "exception": (2,)}.get(kind or "", (0, 1, 2))
-            hits += _task_hits(conn, match, flow, step, since_iso, limit, path, kinds)
+        with time_limit(conn, timeout):
+            hits = _search(conn, match, flow, step, name, since_iso, limit, kind)
     except sqlite3.OperationalError as e:
         if "locked" not in str(e) and "no such table" not in str(e):  # the query's fault
             raise SearchError(
@@ -142,6 +136,21 @@ def search(
         conn.close()
     hits.sort(key=lambda h: h.rank)
     return hits[:limit]
+
+
+def _search(conn: sqlite3.Connection, match: str, flow: str | None, step: str | None,
+            name: str | None, since_iso: str | None, limit: int,
+            kind: str | None) -> list[SearchHit]:  # fmt: skip
+    path = conn.execute("pragma database_list").fetchone()[2]
+    hits: list[SearchHit] = []
+    if kind in (None, "artifact"):
+        hits += _artifact_hits(conn, match, flow, step, name, since_iso, limit, path)
+    # A ledger not yet migrated (opened read-only since) has no task_fts: artifacts only.
+    has_text = conn.execute("select 1 from sqlite_master where name = 'task_fts'").fetchone()
+    if kind != "artifact" and name is None and has_text:
+        kinds = {"log": (0, 1), "exception": (2,)}.get(kind or "", (0, 1, 2))
+        hits += _task_hits(conn, match, flow, step, since_iso, limit, path, kinds)
+    return hits
 
 
 def _oldest_ranked(conn: sqlite3.Connection, table: str, match: str) -> int:

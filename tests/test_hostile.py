@@ -394,6 +394,23 @@ def test_sql_stops_a_query_past_its_time_limit(sent):
         run_sql(FOREVER, ledger=sent, timeout=0.2)
 
 
+def test_search_stops_past_its_time_limit(sent):
+    # A received ledger may hold a search index built to be slow: searching it is bounded
+    # like sql (the index here is merely big; the limit tiny).
+    sql(sent, "insert into artifact_fts(rowid, name, flow, step, preview) "
+              "with recursive n(i) as (select 1 union all select i + 1 from n where i < 20000) "
+              "select 1000000 + i, 'label', 'F', 's', 'label filler' from n")  # fmt: skip
+    from ledgerflow.fulltext import search
+    from ledgerflow.query import QueryTimeout
+
+    with pytest.raises(QueryTimeout):
+        search("label", ledger=sent, timeout=1e-9)
+    out = cli("search", "label", "--timeout", "0.000000001", db=sent)
+    assert out.returncode == 1 and "ran longer than" in one_line(out)
+    assert search("label", ledger=sent, limit=3) == []  # the default limit lets it finish
+    # (no hit: rows of a search index that point at no artifact are never shown)
+
+
 def test_ctrl_c_stops_a_running_query_at_once(sent):
     import signal
     import time

@@ -255,6 +255,14 @@ def diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
     help="Only artifacts, only task logs (stdout, stderr) or only exceptions.",
 )
 @click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop a search that runs longer (a received ledger may make one slow).",
+)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of hits.")
 @click.pass_context
 def search(
@@ -266,6 +274,7 @@ def search(
     since: str | None,
     kind: str | None,
     limit: int,
+    timeout: float,
     as_json: bool,
 ) -> None:
     """Full-text search over artifact names and values, task logs and exception text,
@@ -285,7 +294,7 @@ def search(
 
         require_flow(open_ledger(ctx), flow)
     hits = run_search(text, flow=flow, step=step, name=name, since=since, limit=limit,
-                      kind=kind, ledger=path)  # fmt: skip
+                      kind=kind, ledger=path, timeout=timeout)  # fmt: skip
     if as_json:
         keys = ("pathspec", "flow", "run_id", "step", "task_id", "name", "snippet", "rank",
                 "created_at", "kind")  # fmt: skip
