@@ -157,6 +157,17 @@ class Ledger:
             ledger.checkpointer.finish()
 
     @classmethod
+    def release_connections(cls) -> None:
+        """Close every connection this process holds (each reopens on its next use). Done
+        before forking a server whose children open the file themselves: SQLite keeps
+        per-process lock state keyed by the file (the unix VFS's inode list), and a child
+        that inherited it from a parent holding the file open would believe it holds locks
+        it does not (SQLite's rule: no connection, nor its state, across a fork)."""
+        cls._finish_checkpoints()
+        for ledger in {id(x): x for x in [*cls._open.values(), *_writers]}.values():
+            ledger.db.close_all()
+
+    @classmethod
     def _after_fork_in_child(cls) -> None:
         # SQLite connections must not cross a fork. Keep the parent's objects referenced
         # (closing them here could disturb the parent's locks) and start afresh.

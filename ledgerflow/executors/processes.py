@@ -161,6 +161,9 @@ class ProcessExecutor(Executor):
         mine, theirs = socket.socketpair(socket.AF_UNIX, kind or socket.SOCK_DGRAM)
         sys.stdout.flush()  # else the server, and every task, would inherit unflushed text
         sys.stderr.flush()
+        from ..ledger import Ledger
+
+        Ledger.release_connections()  # tasks then open the ledger with SQLite's state clean
         pid = os.fork()
         if pid == 0:
             mine.close()
