@@ -163,9 +163,10 @@ class Ledger:
         per-process lock state keyed by the file (the unix VFS's inode list), and a child
         that inherited it from a parent holding the file open would believe it holds locks
         it does not (SQLite's rule: no connection, nor its state, across a fork)."""
-        cls._finish_checkpoints()
         for ledger in {id(x): x for x in [*cls._open.values(), *_writers]}.values():
-            ledger.db.close_all()
+            if ledger.db.has_connections():
+                ledger.checkpointer.finish()
+                ledger.db.close_all()
 
     @classmethod
     def _after_fork_in_child(cls) -> None:
@@ -397,7 +398,15 @@ class Ledger:
         if self.readonly or not self.db.has_connections():
             return
         with contextlib.suppress(sqlite3.Error, LedgerError):
-            _, frames, done = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            for _ in range(10):
+                # A reader in the middle of a query keeps frames from being copied; readers'
+                # queries are short: try again briefly. The next process to open the file
+                # first must otherwise replay a large WAL, and readers with no busy timeout
+                # meet "database is locked" meanwhile.
+                _, frames, done = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                if frames == done:
+                    break
+                time.sleep(0.005)
             wal = Path(f"{self.path}-wal")
             if frames == done and wal.exists() and wal.stat().st_size > WAL_KEPT_AT_CLOSE:
                 # All copied, but the file keeps its size until a write starts the WAL

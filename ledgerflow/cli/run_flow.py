@@ -96,7 +96,16 @@ def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
     from ..ledger import Ledger
     from ..runtime import Runtime
 
-    ledger = Ledger.open(options.db)
+    executor = make_executor(options)
+    prepare = getattr(executor, "prepare", None)
+    if prepare is not None:
+        # Fork the fork server before this process opens the ledger (processes.py says why).
+        prepare(flow_cls)
+    try:
+        ledger = Ledger.open(options.db)
+    except BaseException:
+        executor.shutdown()
+        raise
     if not options.quiet:
         print(f"ledgerflow {__version__} executing {flow_cls.__name__} for "
               f"user:{get_username()} (ledger: {ledger.path})")  # fmt: skip
@@ -104,7 +113,6 @@ def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
 
     for warning in unapplied_warnings(flow_cls, options.environment):
         print(warning, file=sys.stderr)  # even with --quiet: they explain later failures
-    executor = make_executor(options)
 
     def on_run_id(run_id: str) -> None:
         if options.run_id_file:

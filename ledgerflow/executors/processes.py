@@ -103,6 +103,17 @@ class ProcessExecutor(Executor):
         self._post(("register", key, 0))  # the I/O thread alone touches its selector
         return task.future
 
+    def prepare(self, flow_cls: type) -> None:
+        """Start the fork server now, before the run's process opens the ledger: the server
+        then holds none of SQLite's per-process state for the file, so nothing has to be
+        closed and reopened (a reopen by the only process with the file open makes it the
+        first opener again, whose brief exclusive lock a reader with no busy timeout meets).
+        Optional: the first submit starts it otherwise."""
+        from ..task import register_flow_class
+
+        register_flow_class(flow_cls)
+        self._start()
+
     def interrupt(self) -> None:
         """SIGTERM every running task, SIGKILL what is left after INTERRUPT_GRACE, and wait
         (briefly) until each one's output is in and its future complete."""
@@ -163,7 +174,9 @@ class ProcessExecutor(Executor):
         sys.stderr.flush()
         from ..ledger import Ledger
 
-        Ledger.release_connections()  # tasks then open the ledger with SQLite's state clean
+        # Tasks then open the ledger with SQLite's state clean (nothing to do when the server
+        # is started before the ledger is opened: see prepare()).
+        Ledger.release_connections()
         pid = os.fork()
         if pid == 0:
             mine.close()
