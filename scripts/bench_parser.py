@@ -15,36 +15,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-FLOW = """
-from ledgerflow import FlowSpec, step
-
-class LinearBench(FlowSpec):
-    @step
-    def start(self):
-        self.x = 1
-        self.next(self.a)
-
-    @step
-    def a(self):
-        self.x += 1
-        self.next(self.b)
-
-    @step
-    def b(self):
-        self.x += 1
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-if __name__ == "__main__":
-    LinearBench()
-"""
+# The linear flow bench.py times ("linear"): one definition for both benchmarks.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import write_flow  # noqa: E402
 
 # Inside one process: the base imports a run needs, then click's part.
 _INSIDE = """
@@ -73,8 +49,7 @@ def main() -> None:
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # users have bytecode caching on
     with tempfile.TemporaryDirectory(prefix="bench-parser-") as tmp:
-        flow = Path(tmp) / "linear.py"
-        flow.write_text(textwrap.dedent(FLOW))
+        flow = write_flow(Path(tmp), "linear", "ledgerflow")
         db = str(Path(tmp) / "ledgerflow.db")
         cmd = [sys.executable, str(flow), "--db", db, "--quiet", "run"]
         subprocess.run(cmd, env=env, check=True, capture_output=True)  # ledger and caches
