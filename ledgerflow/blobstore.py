@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from .preview import storable_text
 
 # Blobs from this size on are read by incremental blob I/O rather than selected.
 BLOB_IO_FROM = 1024 * 1024
+KNOWN_SHAS_MAX = 4096  # about 0.5 MB of SHAs
 # The largest chunk a ledger may declare: 4x the default, the most LEDGERFLOW_CHUNK_SIZE may
 # ask for. A blob row claiming bigger chunks is damaged or hostile, never ours.
 MAX_CHUNK_SIZE = 4 * codec.DEFAULT_CHUNK_SIZE
@@ -144,6 +145,7 @@ class BlobStore:
         self.chunk_size = chunk_size
         self.cache = RawCache()
         # SHAs committed to this file by this process: their blobs need not be built again.
+        # A hint, bounded (remember()), so a long or wide run does not grow with it.
         self.known_shas: set[str] = set()
         self._pending = threading.local()  # blob bytes the open write transaction adds
 
@@ -194,6 +196,13 @@ class BlobStore:
             with conn.blobopen("blob_chunk", "data", int(row_id or 0)) as target:
                 target.write(chunk)
         return True
+
+    def remember(self, shas: Iterable[str]) -> None:
+        """Note SHAs just committed. Past KNOWN_SHAS_MAX the hint starts over: forgetting
+        costs at most building a blob again, which the insert then ignores."""
+        self.known_shas.update(shas)
+        if len(self.known_shas) > KNOWN_SHAS_MAX:
+            self.known_shas.clear()
 
     def knows(self, sha: str) -> bool:
         """True if this process has seen the blob committed (cheap, no query)."""

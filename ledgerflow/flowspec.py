@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from itertools import islice
 from typing import Any
 
+from . import codec
 from .exceptions import (
     ArtifactError,
     InvalidNextException,
@@ -38,6 +39,9 @@ class Transition:
     condition: str | None = None
     num_splits: int | None = None
     foreach_values: list[str] | None = None  # repr of each foreach item, for _foreach_values
+    # Each item encoded on its own (codec.encode), for its task's `self.input`: a task of a
+    # wide foreach then decodes its item, not the whole list. None past ITEMS_BUDGET.
+    foreach_items: list[tuple[str, bytes]] | None = None
     lineno: int | None = None
 
 
@@ -54,6 +58,7 @@ class TaskState:
     transition: Transition | None = None
     max_num_splits: int = 100
     cached_input: dict[int, Any] = field(factory=dict)
+    input_item: tuple[str, bytes] | None = None  # the innermost foreach's item, encoded
     is_input_view: bool = False
 
 
@@ -196,6 +201,12 @@ class FlowSpec:
             return None
         if stack_index is None:
             stack_index = len(state.foreach_stack) - 1
+        if (
+            stack_index not in state.cached_input
+            and state.input_item is not None
+            and (stack_index == len(state.foreach_stack) - 1)
+        ):
+            state.cached_input[stack_index] = codec.decode(*state.input_item)
         if stack_index not in state.cached_input:
             frame = state.foreach_stack[stack_index]
             try:
@@ -339,6 +350,7 @@ class FlowSpec:
         transition.foreach = var
         transition.num_splits = num_splits
         transition.foreach_values = [_short_repr(v) for v in islice(iter(values), num_splits)]
+        transition.foreach_items = _encoded_items(values, num_splits)
 
     # -- joins ---------------------------------------------------------------------------
 
@@ -448,6 +460,25 @@ def _in_notebook_kernel() -> bool:
         return False
     ipython = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
     return ipython is not None and "IPKernelApp" in getattr(ipython, "config", {})
+
+
+# The runtime holds a foreach's encoded items until its tasks have started: above this
+# total, tasks read their item from the stored list instead (as Metaflow's do).
+ITEMS_BUDGET = 4 * 1024 * 1024
+
+
+def _encoded_items(values: Any, count: int) -> list[tuple[str, bytes]] | None:
+    items, total = [], 0
+    try:
+        for value in islice(iter(values), count):
+            encoding, raw = codec.encode(value)
+            total += len(raw)
+            if total > ITEMS_BUDGET:
+                return None
+            items.append((encoding, raw))
+    except Exception:  # noqa: BLE001 - an item that cannot be encoded alone: read the list
+        return None
+    return items
 
 
 def _short_repr(value: Any, limit: int = 200) -> str:

@@ -98,8 +98,6 @@ class Ledger:
         self._writer: Ledger | None = None
         self.db = self._connect()
         self.blobs = BlobStore(self.path, self.db.connection, self.chunk_size)
-        # SHAs committed to this file by this process (the writes below add to it).
-        self._known_shas = self.blobs.known_shas
         self.checkpointer = Checkpointer(self.db.connection)
         self._meta: dict[str, str] = {}
         if task:
@@ -553,7 +551,7 @@ class Ledger:
                 "insert or ignore into tag(run_id, tag, system) values (?, ?, ?)",
                 [(run_pk, t, 0) for t in tags] + [(run_pk, t, 1) for t in system_tags],
             )
-        self._known_shas.update(b.sha for b in blobs)
+        self.blobs.remember(b.sha for b in blobs)
         return run_pk
 
     def heartbeat(self, run_pk: int) -> None:
@@ -591,7 +589,7 @@ class Ledger:
                     for rec in finished]  # fmt: skip
             begun = [self._insert_task(conn, rec) for rec in started]
         for rec in finished:
-            self._known_shas.update(b.sha for b in rec.blobs)
+            self.blobs.remember(b.sha for b in rec.blobs)
             for blob in rec.blobs:
                 blob.discard()
         return done, begun
@@ -602,7 +600,7 @@ class Ledger:
         with self.write() as conn:
             for blob in blobs:
                 self.put_blob(conn, blob)
-        self._known_shas.update(b.sha for b in blobs)
+        self.blobs.remember(b.sha for b in blobs)
         for blob in blobs:
             blob.discard()
 

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -30,7 +31,7 @@ from .current import get_username
 from .decorators import project_tags, step_decorator
 from .exceptions import LedgerError, LintError, RunTerminated
 from .executors import Executor
-from .flowspec import ForeachFrame
+from .flowspec import ForeachFrame, Transition
 from .internals import transition_record
 from .ledger import Ledger
 from .liveness import HEARTBEAT_EVERY
@@ -95,15 +96,24 @@ class Done:
     artifacts: dict[str, ArtifactRecord]
     foreach_stack: list[ForeachFrame]
     splits: tuple[SplitFrame, ...]
+    foreach_item: tuple[str, bytes] | None = None  # its innermost foreach item, encoded
 
 
 @struct
 class Pending:
     spec: TaskSpec
-    parents: list[Done]
+    parent_pks: list[int]
     splits: tuple[SplitFrame, ...]
     pk: int | None = None  # the task row, once started
     log: TaskLog | None = None  # its output, while it runs
+
+
+@struct
+class _Arrivals:
+    """The task pks of a join's inputs as they end, in split order."""
+
+    pks: array[int]
+    count: int = 0
 
 
 @struct
@@ -150,7 +160,7 @@ class Runtime:
         self.flow_file = os.path.abspath(class_file(flow_cls) or sys.argv[0])
         self.username = get_username()
         self._next_task_id = 1
-        self._waiting_joins: dict[tuple[Any, ...], dict[int, Done]] = {}
+        self._waiting_joins: dict[tuple[Any, ...], _Arrivals] = {}
         self.failed: list[str] = []
         # resume: the run we clone from, the steps to run again, and what got cloned
         self.origin = origin
@@ -192,23 +202,30 @@ class Runtime:
         if blob.raw is not None and not self.executor.in_process:
             self._recent.put(blob.sha, blob.encoding, blob.raw)
 
-    def _preloaded(self, inputs: list[dict[str, ArtifactRecord]]) -> dict[str, tuple[str, bytes]]:
+    def _preloaded(self, inputs: list[dict[str, ArtifactRecord]],
+                   skip: str | None = None) -> dict[str, tuple[str, bytes]]:  # fmt: skip
         """The bytes of a task's small inputs, as far as the runtime has them, within
         PRELOAD_BUDGET: a task in a process of its own then reads them without opening the
-        ledger (a connection costs a task about 1.5 ms and a third of its page faults)."""
+        ledger (a connection costs a task about 1.5 ms and a third of its page faults).
+        `skip` is the foreach list whose item the task gets on its own: sending the whole
+        list to each of its tasks would cost each task in proportion to the list."""
         if self.executor.in_process:
             return {}
         found: dict[str, tuple[str, bytes]] = {}
         budget = PRELOAD_BUDGET
         for refs in (*inputs, self.constants):
-            for ref in refs.values():
-                if ref.sha in found or ref.size > budget:
+            for name, ref in refs.items():
+                if ref.sha in found or ref.size > budget or name == skip:
                     continue
                 cached = self._recent.get(ref.sha)
                 if cached is not None:
                     found[ref.sha] = cached
                     budget -= len(cached[1])
         return found
+
+    def _only_joins_follow(self, step: str) -> bool:
+        targets = self.graph[step].out_funcs
+        return bool(targets) and all(self.graph[t].type == "join" for t in targets)
 
     def _system_tags(self) -> list[str]:
         return [
@@ -292,7 +309,12 @@ class Runtime:
         return RunOutcome(self.run_id, status, self.failed)
 
     def _loop(self) -> str:
-        ready: deque[Pending] = deque([Pending(self._spec("start", [], [], ()), [], ())])
+        # What may start, in order: a Pending, or the lazy children of a foreach (a wide
+        # foreach makes each child's spec only when a slot frees up, so the runtime does not
+        # hold 10,000 specs at once).
+        ready: deque[Pending | Iterator[Pending]] = deque(
+            [Pending(self._spec("start", [], [], ()), [], ())]
+        )
         running = self._running
         finished: list[tuple[Pending, TaskResult]] = []
         self._end_ok = False
@@ -307,7 +329,10 @@ class Runtime:
             clones: list[tuple[Pending, TaskResult]] = []
             slots = self.executor.max_workers - len(running)
             while ready and not self.failed and len(starting) < slots:
-                pending = ready.popleft()
+                taken = _take(ready)
+                if taken is None:
+                    continue
+                pending = taken
                 clone = self._clone(pending)
                 if clone is not None:
                     clones.append((pending, clone))
@@ -356,11 +381,13 @@ class Runtime:
             pending.pk = pk
             self._cloned_pks.add(pk)
 
-    def _settle(self, pending: Pending, result: TaskResult, pk: int, ready: deque[Pending]) -> None:
+    def _settle(self, pending: Pending, result: TaskResult, pk: int,
+                ready: deque[Pending | Iterator[Pending]]) -> None:  # fmt: skip
         """Report an ended task and schedule what follows it: its children, its retry, or
         (when it failed for good) nothing more."""
-        for blob in result.blobs:
-            self._remember(blob)  # before its children's specs are made
+        if not self._only_joins_follow(pending.spec.step):  # joins read the ledger
+            for blob in result.blobs:
+                self._remember(blob)  # before its children's specs are made
         self._report(result)
         if not result.ok:
             retry = self._retry(pending)
@@ -372,9 +399,15 @@ class Runtime:
         if pending.spec.step == "end":
             self._end_ok = True
             return
-        done = Done(pk, pending.spec.step, result.artifacts, list(pending.spec.foreach_stack),
-                    pending.splits)  # fmt: skip
-        ready.extend(self._children(done, result))
+        spec = pending.spec
+        done = Done(pk, spec.step, result.artifacts, list(spec.foreach_stack), pending.splits,
+                    spec.foreach_item)  # fmt: skip
+        transition = result.transition
+        assert transition is not None
+        if transition.foreach is not None:
+            ready.append(self._foreach_children(done, transition))
+        else:
+            ready.extend(self._children(done, transition))
 
     def _on_log_full(self) -> None:
         """A running task's unsaved output reached LOG_FLUSH_BYTES: wake the loop."""
@@ -407,7 +440,7 @@ class Runtime:
             attempt=spec.attempt,
             foreach_index=spec.foreach_stack[-1].index if spec.foreach_stack else None,
             foreach_stack=[list(f) for f in spec.foreach_stack],
-            parent_pks=[p.pk for p in pending.parents],
+            parent_pks=pending.parent_pks,
         )
 
     def _record_interrupted(self, terminated: bool) -> None:
@@ -435,7 +468,7 @@ class Runtime:
         if (
             candidate is None
             or spec.step in self.rerun_steps
-            or not all(p.pk in self._cloned_pks for p in pending.parents)
+            or not all(pk in self._cloned_pks for pk in pending.parent_pks)
         ):
             return None
         self._clone_of[spec.task_id] = candidate
@@ -464,7 +497,7 @@ class Runtime:
             return None
         again = replace(spec, attempt=spec.attempt + 1)
         self._say_task(spec, f"Retrying (attempt {again.attempt + 1} of {spec.max_retries + 1}).")
-        return Pending(again, pending.parents, pending.splits)
+        return Pending(again, pending.parent_pks, pending.splits)
 
     def _spec(
         self,
@@ -473,9 +506,13 @@ class Runtime:
         foreach_stack: list[ForeachFrame],
         splits: tuple[SplitFrame, ...],
         is_join: bool = False,
+        task_id: int | None = None,
+        foreach_item: tuple[str, bytes] | None = None,
+        input_pks: list[int] | None = None,
     ) -> TaskSpec:
-        task_id = str(self._next_task_id)
-        self._next_task_id += 1
+        if task_id is None:
+            task_id = self._next_task_id
+            self._next_task_id += 1
         retry = step_decorator(getattr(self.flow_cls, step), "retry")
         return TaskSpec(
             max_retries=int(retry.attributes["times"]) if retry else 0,
@@ -487,13 +524,19 @@ class Runtime:
             run_id=self.run_id,
             run_pk=self.run_pk,
             step=step,
-            task_id=task_id,
+            task_id=str(task_id),
             is_join=is_join,
+            # A join reads its inputs' artifact maps from the ledger by task pk (they are
+            # committed before it starts): the runtime keeps none of them while siblings
+            # arrive, and a 10,000-input join's spec stays small.
             inputs=[p.artifacts for p in parents],
-            preloaded=self._preloaded([p.artifacts for p in parents]),
-            input_steps=[p.step for p in parents],
-            input_stacks=[p.foreach_stack for p in parents],
+            input_pks=input_pks or [],
+            preloaded=self._preloaded(
+                [p.artifacts for p in parents],
+                skip=foreach_stack[-1].var if foreach_item is not None else None,
+            ),
             foreach_stack=foreach_stack,
+            foreach_item=foreach_item,
             constants=self.constants,
             param_names=frozenset(self.params),
             max_num_splits=self.max_num_splits,
@@ -502,22 +545,25 @@ class Runtime:
             origin_run_id=self.origin.run_id if self.origin else None,
         )
 
-    def _children(self, parent: Done, result: TaskResult) -> list[Pending]:
-        transition = result.transition
-        assert transition is not None
+    def _foreach_children(self, parent: Done, transition: Transition) -> Iterator[Pending]:
+        """A foreach's tasks, made one by one as they can start. Their task ids are taken
+        now, in a block, so ids follow the order tasks were scheduled in, as before."""
+        target = transition.targets[0]
+        count = int(transition.num_splits or 0)
+        values = transition.foreach_values or []
+        items = transition.foreach_items
+        first = self._next_task_id
+        self._next_task_id += count
+        for index in range(count):
+            frame = ForeachFrame(target, transition.foreach, count, index, values[index])
+            splits = (*parent.splits, SplitFrame(parent.pk, index, count, True))
+            spec = self._spec(target, [parent], [*parent.foreach_stack, frame], splits,
+                              task_id=first + index,
+                              foreach_item=items[index] if items else None)  # fmt: skip
+            yield Pending(spec, [parent.pk], splits)
+
+    def _children(self, parent: Done, transition: Transition) -> list[Pending]:
         children: list[Pending] = []
-        if transition.foreach is not None:
-            target = transition.targets[0]
-            count = int(transition.num_splits or 0)
-            values = transition.foreach_values or []
-            for index in range(count):
-                frame = ForeachFrame(target, transition.foreach, count, index, values[index])
-                split = SplitFrame(parent.pk, index, count, True)
-                child = self._next(target, parent, [*parent.foreach_stack, frame],
-                                   (*parent.splits, split))  # fmt: skip
-                assert child is not None  # a foreach's target is never a join
-                children.append(child)
-            return children
         targets = transition.targets
         for index, target in enumerate(targets):
             splits = parent.splits
@@ -536,19 +582,27 @@ class Runtime:
         splits: tuple[SplitFrame, ...],
     ) -> Pending | None:
         if self.graph[step].type != "join":
-            return Pending(self._spec(step, [parent], foreach_stack, splits), [parent], splits)
-        # A join waits for every sibling of the split it closes.
+            # Inside a foreach branch every step sees the same `self.input`.
+            item = parent.foreach_item if foreach_stack == parent.foreach_stack else None
+            spec = self._spec(step, [parent], foreach_stack, splits, foreach_item=item)
+            return Pending(spec, [parent.pk], splits)
+        # A join waits for every sibling of the split it closes. It reads its inputs'
+        # artifacts from the ledger by task pk (they are committed before it starts), so
+        # the runtime keeps one integer per sibling, and a 10,000-input join's spec is small.
         closing = splits[-1]
         key = (step, closing.split_pk, splits[:-1])
-        arrived = self._waiting_joins.setdefault(key, {})
-        arrived[closing.index] = parent
-        if len(arrived) < closing.count:
+        arrivals = self._waiting_joins.get(key)
+        if arrivals is None:
+            arrivals = self._waiting_joins[key] = _Arrivals(array("q", bytes(8 * closing.count)))
+        arrivals.pks[closing.index] = parent.pk
+        arrivals.count += 1
+        if arrivals.count < closing.count:
             return None
         del self._waiting_joins[key]
-        parents = [arrived[i] for i in range(closing.count)]
         stack = foreach_stack[:-1] if closing.is_foreach else foreach_stack
-        spec = self._spec(step, parents, stack, splits[:-1], is_join=True)
-        return Pending(spec, parents, splits[:-1])
+        pks = arrivals.pks.tolist()
+        spec = self._spec(step, [], stack, splits[:-1], is_join=True, input_pks=pks)
+        return Pending(spec, pks, splits[:-1])
 
     # -- recording --------------------------------------------------------------------------
 
@@ -577,7 +631,7 @@ class Runtime:
             exception_type=result.exception_type,
             exception=result.exception,
             traceback=result.traceback,
-            parent_pks=[p.pk for p in pending.parents],
+            parent_pks=pending.parent_pks,
             artifacts=list(result.artifacts.values()),
             blobs=result.blobs,
             stdout=stdout,
@@ -632,6 +686,18 @@ class Runtime:
                 err.write(f"{prefix} {line}\n")
         err.write(f"{prefix} Task failed.\n")
         err.flush()
+
+
+def _take(ready: deque[Pending | Iterator[Pending]]) -> Pending | None:
+    """The next task that may start, or None when a foreach's children ran out."""
+    head = ready[0]
+    if isinstance(head, Pending):
+        ready.popleft()
+        return head
+    pending = next(head, None)
+    if pending is None:
+        ready.popleft()
+    return pending
 
 
 def _prefix(spec: TaskSpec) -> str:

@@ -30,7 +30,7 @@ from .ledger import Ledger
 from .preview import preview
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
-from .structs import field, struct
+from .structs import field, replace, struct
 
 if TYPE_CHECKING:
     import traceback
@@ -56,11 +56,14 @@ class TaskSpec:
     attempt: int = 0
     max_retries: int = 0  # from @retry(times=...)
     is_join: bool = False
-    # One artifact map per parent task (a join has several), and the parents' steps/stacks.
+    # One artifact map per parent task, and the parents' steps/stacks; a join is given its
+    # parents' task pks instead, and reads the rest from the ledger (resolve_join_inputs).
     inputs: list[dict[str, ArtifactRecord]] = field(factory=list)
+    input_pks: list[int] = field(factory=list)
     input_steps: list[str] = field(factory=list)
     input_stacks: list[list[ForeachFrame]] = field(factory=list)
     foreach_stack: list[ForeachFrame] = field(factory=list)
+    foreach_item: tuple[str, bytes] | None = None  # the innermost item, encoded (if known)
     constants: dict[str, ArtifactRecord] = field(factory=dict)
     # sha -> (encoding, bytes) of small inputs the runtime had at hand (see runtime.py)
     preloaded: dict[str, tuple[str, bytes]] = field(factory=dict)
@@ -172,6 +175,8 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     graph = flow_graph(cls)
     if blobs is None:
         blobs = LedgerBlobs(spec.ledger_path, own_process, spec.preloaded)
+    if isinstance(blobs, LedgerBlobs):
+        spec = resolve_join_inputs(spec, blobs.ledger)
     node = graph[spec.step]
     func = getattr(cls, spec.step)
     parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
@@ -183,6 +188,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
         refs=refs,
         load=blobs.load,
         foreach_stack=list(spec.foreach_stack),
+        input_item=spec.foreach_item,
         param_names=spec.param_names,
         max_num_splits=spec.max_num_splits,
     )
@@ -374,6 +380,39 @@ def _missing_next(step: str) -> Exception:
 
     return InvalidNextException(
         f"Step '{step}' finished without calling self.next(); call it as the last statement"
+    )
+
+
+def resolve_join_inputs(spec: TaskSpec, ledger: Ledger) -> TaskSpec:
+    """A join's spec with its inputs' artifact maps, steps and foreach stacks, read from the
+    ledger by task pk (the runtime committed them before the join started). Two indexed
+    queries, whatever the number of inputs."""
+    if not spec.is_join or spec.inputs or not spec.input_pks:
+        return spec
+    import json
+
+    pks = json.dumps(spec.input_pks)
+    tasks = {pk: (step, stack) for pk, step, stack in ledger.execute(
+        "select t.id, t.step, t.foreach_stack from task t"
+        " where t.id in (select value from json_each(?))", (pks,))}  # fmt: skip
+    inputs: dict[int, dict[str, ArtifactRecord]] = {pk: {} for pk in spec.input_pks}
+    for pk, name, sha, encoding, type_, size, value, text, inherited in ledger.execute(
+        "select a.task_id, a.name, a.sha, a.encoding, a.type, a.size, a.value, b.preview,"
+        " a.inherited from artifact a join blob b on b.sha = a.sha"
+        " where a.task_id in (select value from json_each(?))", (pks,)):  # fmt: skip
+        inputs[pk][name] = ArtifactRecord(name, sha, encoding, type_, size, value, text,
+                                          bool(inherited))  # fmt: skip
+    missing = [pk for pk in spec.input_pks if pk not in tasks]
+    if missing:
+        raise LedgerError(f"join {spec.pathspec}: input task rows {missing[:5]} are not in "
+                          f"{spec.ledger_path}; was the ledger replaced during the run?")  # fmt: skip
+    return replace(
+        spec,
+        inputs=[inputs[pk] for pk in spec.input_pks],
+        input_steps=[tasks[pk][0] for pk in spec.input_pks],
+        input_stacks=[
+            [ForeachFrame(*f) for f in json.loads(tasks[pk][1] or "[]")] for pk in spec.input_pks
+        ],  # fmt: skip
     )
 
 

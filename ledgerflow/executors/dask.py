@@ -31,7 +31,14 @@ from ..clock import now_iso
 from ..exceptions import LedgerflowError, TaskCrashed
 from ..records import ArtifactRecord
 from ..structs import replace
-from ..task import TaskResult, TaskSpec, encode_artifact, flow_class, flow_graph
+from ..task import (
+    TaskResult,
+    TaskSpec,
+    encode_artifact,
+    flow_class,
+    flow_graph,
+    resolve_join_inputs,
+)
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
 
 try:
@@ -67,6 +74,7 @@ class DaskExecutor(Executor):
     def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
         client = self._start()  # a scheduler that cannot be reached: one line, no run
         ledger = self._ledger(spec.ledger_path)
+        spec = resolve_join_inputs(spec, ledger)  # workers cannot read the ledger
         key = f"ledgerflow-task-{spec.run_id}-{spec.task_id}-{spec.attempt}-{uuid.uuid4().hex[:8]}"
         task = _Task(key, spec, output)
         with self._lock:
