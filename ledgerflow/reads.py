@@ -258,12 +258,10 @@ def run_code(ledger: Ledger, run_pk: int) -> dict[str, Any] | None:
 
 def run_progress(ledger: Ledger, run_pk: int) -> tuple[Any, ...] | None:
     """(status, task attempts, newest task attempt's id): changes whenever the run does."""
-    row = ledger.execute(
-        "select r.status, (select count(*) from task where run_id = r.id), "
-        "(select max(id) from task where run_id = r.id) from run r where r.id = ?",
-        (run_pk,),
-    ).fetchone()
-    return tuple(row) if row else None
+    row = one(ledger, "select r.status as status, (select count(*) from task where run_id = r.id)"
+                      " as n, (select max(id) from task where run_id = r.id) as newest from run r"
+                      " where r.id = ?", (run_pk,))  # fmt: skip
+    return (row["status"], row["n"], row["newest"]) if row else None
 
 
 # -- steps ----------------------------------------------------------------------------------
@@ -333,9 +331,9 @@ def step_finish(ledger: Ledger, run_pk: int, step: str) -> dict[str, Any] | None
 
 def task_count(ledger: Ledger, run_pk: int) -> int:
     """How many tasks the run has (attempts of one task count once)."""
-    row = ledger.execute("select count(*) from (select distinct step, task_id from task"
-                         " where run_id = ?)", (run_pk,)).fetchone()  # fmt: skip
-    return int(row[0])
+    row = one(ledger, "select count(*) as n from (select distinct step, task_id from task"
+                      " where run_id = ?)", (run_pk,))  # fmt: skip
+    return int(row["n"]) if row else 0
 
 
 def final_tasks(ledger: Ledger, run_pk: int, step: str | None = None,
@@ -370,9 +368,9 @@ def step_tasks(ledger: Ledger, run_pk: int, step: str,
     found = rows(ledger, sql, params)
     if limit is None or len(found) < limit:
         return found, len(found)
-    total = ledger.execute("select count(distinct task_id) from task where run_id = ? and step = ?",
-                           (run_pk, step)).fetchone()[0]  # fmt: skip
-    return found, int(total)
+    total = one(ledger, "select count(distinct task_id) as n from task where run_id = ?"
+                        " and step = ?", (run_pk, step))  # fmt: skip
+    return found, int(total["n"]) if total else 0
 
 
 # Iterating a step reads its tasks a page at a time, newest first. Order: when the task's
@@ -528,13 +526,13 @@ def run_artifact_shas(ledger: Ledger,
     """For every task attempt of a run: artifact name -> (SHA, inherited, size, encoding).
     Public ones only."""
     out: dict[int, dict[str, tuple[str, bool, int, str]]] = {}
-    for task_pk, name, sha, inherited, size, encoding in ledger.execute(
-        "select t.id, a.name, a.sha, a.inherited, a.size, a.encoding from task t"
-        " join artifact a on a.task_id = t.id where t.run_id = ?",
-        (run_pk,),
-    ):
-        if not name.startswith("_"):
-            out.setdefault(task_pk, {})[name] = (sha, bool(inherited), size, encoding)
+    for r in rows(ledger, "select t.id as pk, a.name as name, a.sha as sha, a.inherited as"
+                          " inherited, a.size as size, a.encoding as encoding from task t"
+                          " join artifact a on a.task_id = t.id where t.run_id = ?",
+                  (run_pk,)):  # fmt: skip
+        if not r["name"].startswith("_"):
+            info = (r["sha"], bool(r["inherited"]), r["size"], r["encoding"])
+            out.setdefault(r["pk"], {})[r["name"]] = info
     return out
 
 
