@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 
-from ledgerflow import Run, namespace, reads
+from ledgerflow import Run, default_namespace, namespace, reads
 from ledgerflow.cli.main import cli
 from ledgerflow.ledger import Ledger
 from ledgerflow.ui import queries
@@ -125,8 +125,14 @@ def test_every_read_starts_from_an_index(lf: SimpleNamespace) -> None:
     assert _scans(lf.db, statements) == []
 
 
-def test_the_cli_the_client_and_the_ui_read_the_same_run(lf: SimpleNamespace) -> None:
+@pytest.fixture
+def no_namespace():
     namespace(None)
+    yield
+    default_namespace()
+
+
+def test_the_cli_the_client_and_the_ui_read_the_same_run(lf: SimpleNamespace, no_namespace) -> None:
     pathspec = f"LinearFlow/{lf.failed}"
     result = CliRunner().invoke(cli, ["--db", str(lf.db), "show", pathspec, "--json"],
                                 catch_exceptions=False)  # fmt: skip
