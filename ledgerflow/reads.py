@@ -35,7 +35,7 @@ def rows(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> list[dict[str,
         trace(sql, params)
     cur = ledger.execute(sql, params)
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return [dict(zip(names, r)) for r in cur.fetchall()]  # a row has a value a column
 
 
 def one(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
@@ -49,14 +49,17 @@ def id_key(task_id: str) -> tuple[int, str]:
     return (len(task_id), task_id)
 
 
-# The columns every run lookup returns (`r` is the run, `f` its flow).
-RUN_COLUMNS = (
+# The columns a listing of runs returns (`r` is the run, `f` its flow) ...
+_RUN_LIST_COLUMNS = (
     "r.id as pk, f.name as flow, r.run_id as run_id, r.status as status,"
     " r.created_at as created_at, r.finished_at as finished_at, r.user as user,"
     " r.host as host, r.pid as pid, r.heartbeat_at as heartbeat_at, r.params as params,"
-    " r.script_name as script_name, r.origin_run_id as origin_run_id,"
-    " r.python_version as python_version, r.ledgerflow_version as ledgerflow_version,"
-    " r.machine_id as machine_id"
+    " r.origin_run_id as origin_run_id, r.machine_id as machine_id"
+)
+# ... and every other run lookup (what a Client API Run holds).
+RUN_COLUMNS = (
+    f"{_RUN_LIST_COLUMNS}, r.script_name as script_name, r.python_version as python_version,"
+    " r.ledgerflow_version as ledgerflow_version"
 )
 # A run's tags as JSON [[tag, system], ...]: one indexed range of `tag` per run.
 _TAGS = (
@@ -159,10 +162,15 @@ def tag_pairs(row: dict[str, Any]) -> list[tuple[str, bool]]:
     return [(t, bool(s)) for t, s in json.loads(row["tags"] or "[]")]
 
 
-def find_run(ledger: Ledger, flow_name: str, run_id: str) -> dict[str, Any] | None:
-    """The run's row (RUN_COLUMNS and its tags), or None."""
-    return one(ledger, f"select {RUN_COLUMNS}, {_TAGS} from flow f join run r on r.flow_id = f.id"
-                       " where f.name = ? and r.run_id = ?", (flow_name, run_id))  # fmt: skip
+def find_run(ledger: Ledger, flow_name: str, run_id: str,
+             graph: bool = False) -> dict[str, Any] | None:  # fmt: skip
+    """The run's row (RUN_COLUMNS, its tags, and its JSON graph_info if `graph`), or None."""
+    return one(ledger, _FIND_RUN_GRAPH if graph else _FIND_RUN, (flow_name, run_id))
+
+
+_FIND_RUN = (f"select {RUN_COLUMNS}, {_TAGS} from flow f join run r on r.flow_id = f.id"
+             " where f.name = ? and r.run_id = ?")  # fmt: skip
+_FIND_RUN_GRAPH = _FIND_RUN.replace(" from flow f", ", r.graph_info as graph_info from flow f", 1)
 
 
 def run_row(ledger: Ledger, flow_name: str, run_id: str) -> dict[str, Any]:
@@ -238,8 +246,8 @@ def runs_page(ledger: Ledger, *, flow_name: str | None = None, status: str | Non
         # range (measured on 100k runs: 0.14 ms a page, against 7 ms for the `or`).
         where.append("(r.created_at, r.id) < (?, ?)")
         params += list(before)
-    return rows(ledger, f"select {RUN_COLUMNS}, (select count(*) from task t where t.run_id = r.id)"
-                        " as tasks from run r join flow f on f.id = r.flow_id "
+    return rows(ledger, f"select {_RUN_LIST_COLUMNS}, (select count(*) from task t where"
+                        " t.run_id = r.id) as tasks from run r join flow f on f.id = r.flow_id "
                         + (f"where {' and '.join(where)} " if where else "")
                         + "order by r.created_at desc, r.id desc limit ?",
                 [*params, limit])  # fmt: skip
@@ -397,15 +405,13 @@ def step_tasks_page(ledger: Ledger, run_pk: int, step: str, size: int,
 def find_task(ledger: Ledger, run_pk: int, step: str, task_id: str,
               attempt: int | None = None) -> dict[str, Any] | None:  # fmt: skip
     """The task at `attempt` (default: its final one), with created_at, or None."""
-    sql = (f"select {TASK_COLUMNS}, {_TASK_CREATED} from task t"
-           " where t.run_id = ? and t.step = ? and t.task_id = ?")  # fmt: skip
-    params: list[Any] = [run_pk, step, task_id]
     if attempt is None:
-        sql += " order by t.attempt desc limit 1"
-    else:
-        sql += " and t.attempt = ?"
-        params.append(attempt)
-    return one(ledger, sql, params)
+        return one(ledger, _FIND_TASK + " order by t.attempt desc limit 1", (run_pk, step, task_id))
+    return one(ledger, _FIND_TASK + " and t.attempt = ?", (run_pk, step, task_id, attempt))
+
+
+_FIND_TASK = (f"select {TASK_COLUMNS}, {_TASK_CREATED} from task t"
+              " where t.run_id = ? and t.step = ? and t.task_id = ?")  # fmt: skip
 
 
 def task_attempts(ledger: Ledger, run_pk: int, step: str, task_id: str) -> list[dict[str, Any]]:

@@ -52,11 +52,11 @@ def flows(ledger: Any) -> list[str]:
 
 
 def run(ledger: Any, flow: str, run_id: str) -> dict[str, Any] | None:
-    row = reads.find_run(ledger, flow, run_id)
+    row = reads.find_run(ledger, flow, run_id, graph=True)
     if row is not None:
         row["shown_status"] = shown_status(row)
         row["tags"] = sorted(t for t, system in reads.tag_pairs(row) if not system)
-        row["graph"] = _json(reads.run_graph_info(ledger, row["pk"]), {})
+        row["graph"] = _json(row.pop("graph_info"), {})
         row["params"] = _json(row["params"], {})
     return row
 
