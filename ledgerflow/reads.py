@@ -14,7 +14,6 @@ Writes are not here: `ledger.py` (runs, tasks, logs), `blobstore.py`, `search_in
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -134,6 +133,8 @@ def require_flow(ledger: Ledger, name: str, pathspec: str | None = None) -> None
     must not read as 'no runs'."""
     if flow(ledger, name) is not None:
         return
+    import difflib  # only to explain a miss
+
     names = flow_names(ledger)
     # Case-insensitive closeness, so 'trainflow' suggests 'TrainFlow'.
     by_lower = {n.lower(): n for n in names}
