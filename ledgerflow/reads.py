@@ -15,6 +15,7 @@ Writes are not here: `ledger.py` (runs, tasks, logs), `blobstore.py`, `search_in
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -27,12 +28,17 @@ from .liveness import run_is_dead
 trace: Callable[[str, tuple[Any, ...]], None] | None = None
 
 
-def rows(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
-    """All result rows as dicts keyed by column name."""
+def cursor(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+    """The statement run, for reading its rows as tuples (where there are many)."""
     params = tuple(params)
     if trace is not None:
         trace(sql, params)
-    cur = ledger.execute(sql, params)
+    return ledger.execute(sql, params)
+
+
+def rows(ledger: Ledger, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
+    """All result rows as dicts keyed by column name."""
+    cur = cursor(ledger, sql, params)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()]  # a row has a value a column
 
@@ -48,18 +54,19 @@ def id_key(task_id: str) -> tuple[int, str]:
     return (len(task_id), task_id)
 
 
-# The columns a listing of runs returns (`r` is the run, `f` its flow) ...
-_RUN_LIST_COLUMNS = (
-    "r.id as pk, f.name as flow, r.run_id as run_id, r.status as status,"
-    " r.created_at as created_at, r.finished_at as finished_at, r.user as user,"
-    " r.host as host, r.pid as pid, r.heartbeat_at as heartbeat_at, r.params as params,"
-    " r.origin_run_id as origin_run_id, r.machine_id as machine_id"
+# What a listing of runs shows (`r` is the run; each column costs, on thousands of rows) ...
+_RUN_LISTED = (
+    "r.id as pk, r.run_id as run_id, r.status as status, r.created_at as created_at,"
+    " r.finished_at as finished_at, r.user as user, r.host as host, r.pid as pid,"
+    " r.heartbeat_at as heartbeat_at, r.params as params"
 )
-# ... and every other run lookup (what a Client API Run holds).
-RUN_COLUMNS = (
-    f"{_RUN_LIST_COLUMNS}, r.script_name as script_name, r.python_version as python_version,"
+# ... and what a Client API Run holds besides: every run lookup returns these (with `flow`).
+_RUN_HELD = (
+    f"{_RUN_LISTED}, r.origin_run_id as origin_run_id, r.machine_id as machine_id,"
+    " r.script_name as script_name, r.python_version as python_version,"
     " r.ledgerflow_version as ledgerflow_version"
 )
+RUN_COLUMNS = f"f.name as flow, {_RUN_HELD}"  # `f` is the run's flow
 # A run's tags as JSON [[tag, system], ...]: one indexed range of `tag` per run.
 _TAGS = (
     "(select json_group_array(json_array(g.tag, g.system)) from tag g where g.run_id = r.id)"
@@ -158,9 +165,14 @@ def shown_run_status(row: dict[str, Any]) -> str:
     return str(row["status"])
 
 
-def tag_pairs(row: dict[str, Any]) -> list[tuple[str, bool]]:
-    """A run row's tags as (tag, system) pairs."""
-    return [(t, bool(s)) for t, s in json.loads(row["tags"] or "[]")]
+def tag_pairs(row: dict[str, Any]) -> list[Any]:
+    """A run row's tags as [tag, system] pairs (system: 1 or 0)."""
+    return json.loads(row["tags"] or "[]")  # type: ignore[no-any-return]
+
+
+def run_tags(ledger: Ledger, run_pk: int) -> list[tuple[str, int]]:
+    """The run's tags as (tag, system) pairs (system: 1 or 0)."""
+    return cursor(ledger, "select tag, system from tag where run_id = ?", (run_pk,)).fetchall()
 
 
 def find_run(ledger: Ledger, flow_name: str, run_id: str,
@@ -192,14 +204,15 @@ def flows_with_run(ledger: Ledger, run_id: str) -> list[str]:
     return [f["name"] for f in flows(ledger) if has_run(ledger, f["id"], run_id)]
 
 
-def flow_runs(ledger: Ledger, flow_pk: int, *, tags: Iterable[str] = (),
-              status: str | None = None, successful: bool = False,
-              limit: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """A flow's runs newest first (RUN_COLUMNS and tags), having every tag in `tags`, with
-    the shown `status`, or whose end step succeeded: one range of (flow_id, created_at)."""
-    sql = (f"select {RUN_COLUMNS}, {_TAGS} from flow f join run r on r.flow_id = f.id"
-           " where f.id = ?")  # fmt: skip
-    params: list[Any] = [flow_pk]
+def flow_runs(ledger: Ledger, flow_row: dict[str, Any], *, tags: Iterable[str] = (),
+              status: str | None = None, successful: bool = False, limit: int | None = None,
+              listing: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    """A flow's runs (`flow_row`: its id and name) newest first (RUN_COLUMNS and tags, or
+    for a `listing` only the columns it shows), having every tag in `tags`, with the shown
+    `status`, or whose end step succeeded: one range of (flow_id, created_at)."""
+    columns = _RUN_LISTED if listing else f"{_RUN_HELD}, {_TAGS}"
+    sql = f"select ? as flow, {columns} from run r where r.flow_id = ?"
+    params: list[Any] = [flow_row["name"], flow_row["id"]]
     # 'running' and 'crashed' depend on whether the process is still there, which only
     # Python can tell; there are few such runs, so they are all read and filtered here.
     live = status in ("running", "crashed")
@@ -247,7 +260,7 @@ def runs_page(ledger: Ledger, *, flow_name: str | None = None, status: str | Non
         # range (measured on 100k runs: 0.14 ms a page, against 7 ms for the `or`).
         where.append("(r.created_at, r.id) < (?, ?)")
         params += list(before)
-    return rows(ledger, f"select {_RUN_LIST_COLUMNS}, (select count(*) from task t where"
+    return rows(ledger, f"select f.name as flow, {_RUN_LISTED}, (select count(*) from task t where"
                         " t.run_id = r.id) as tasks from run r join flow f on f.id = r.flow_id "
                         + (f"where {' and '.join(where)} " if where else "")
                         + "order by r.created_at desc, r.id desc limit ?",
@@ -340,9 +353,8 @@ def step_finish(ledger: Ledger, run_pk: int, step: str) -> dict[str, Any] | None
 
 def task_count(ledger: Ledger, run_pk: int) -> int:
     """How many tasks the run has (attempts of one task count once)."""
-    row = one(ledger, "select count(*) as n from (select distinct step, task_id from task"
-                      " where run_id = ?)", (run_pk,))  # fmt: skip
-    return int(row["n"]) if row else 0
+    return int(cursor(ledger, "select count(*) from (select distinct step, task_id from task"
+                              " where run_id = ?)", (run_pk,)).fetchone()[0])  # fmt: skip
 
 
 def final_tasks(ledger: Ledger, run_pk: int, step: str | None = None,
@@ -533,13 +545,14 @@ def run_artifact_shas(ledger: Ledger,
     """For every task attempt of a run: artifact name -> (SHA, inherited, size, encoding).
     Public ones only."""
     out: dict[int, dict[str, tuple[str, bool, int, str]]] = {}
-    for r in rows(ledger, "select t.id as pk, a.name as name, a.sha as sha, a.inherited as"
-                          " inherited, a.size as size, a.encoding as encoding from task t"
-                          " join artifact a on a.task_id = t.id where t.run_id = ?",
-                  (run_pk,)):  # fmt: skip
-        if not r["name"].startswith("_"):
-            info = (r["sha"], bool(r["inherited"]), r["size"], r["encoding"])
-            out.setdefault(r["pk"], {})[r["name"]] = info
+    for task_pk, name, sha, inherited, size, encoding in cursor(
+        ledger,
+        "select t.id, a.name, a.sha, a.inherited, a.size, a.encoding from task t"
+        " join artifact a on a.task_id = t.id where t.run_id = ?",
+        (run_pk,),
+    ):
+        if not name.startswith("_"):
+            out.setdefault(task_pk, {})[name] = (sha, bool(inherited), size, encoding)
     return out
 
 

@@ -40,18 +40,16 @@ def recent_runs(
     (flow, created_at) index, then merged), having every tag in `tags`."""
     found_flow = reads.flow(ledger, flow) if flow is not None else None
     flows = reads.flows(ledger) if flow is None else [found_flow] if found_flow else []
-    found = [
-        row
-        for f in flows
-        for row in reads.flow_runs(ledger, f["id"], tags=tags, status=status, limit=limit)
-    ]
+    found = []
+    for f in flows:  # tags are read for the `limit` runs shown only (run_record)
+        found += reads.flow_runs(ledger, f, tags=tags, status=status, limit=limit, listing=True)
     found.sort(key=lambda row: (row["created_at"], row["run_id"]), reverse=True)
     return [run_record(ledger, row["flow"], row) for row in found[:limit]]
 
 
 def run_record(ledger: Ledger, flow: str, row: dict[str, Any]) -> dict[str, Any]:
     """A run as `runs --json` shows it."""
-    tags = reads.tag_pairs(row)
+    tags = reads.tag_pairs(row) if "tags" in row else reads.run_tags(ledger, row["pk"])
     return {
         "pathspec": f"{flow}/{row['run_id']}",
         "flow": flow,

@@ -252,7 +252,7 @@ def _find_run(ledger: Ledger, flow: str, run_id: str, requested: str) -> dict[st
     flow_row = reads.flow(ledger, flow)
     if flow_row is None:
         raise _not_found(requested, ledger, _no_flow_detail(ledger, flow))
-    runs = ", ".join(r["run_id"] for r in reads.flow_runs(ledger, flow_row["id"], limit=3))
+    runs = ", ".join(r["run_id"] for r in reads.flow_runs(ledger, flow_row, limit=3))
     detail = f"flow {flow} has no run '{run_id}'" + (
         f" (latest runs: {runs})" if runs else " (it has no runs)"
     )

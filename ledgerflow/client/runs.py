@@ -109,7 +109,7 @@ class Flow(MetaflowObject):
         if self._namespace_check:
             wanted.insert(0, self._current_namespace or "")  # a check implies a namespace
         found = reads.flow_runs(
-            self._ledger, self._row["id"], tags=wanted, successful=successful, limit=limit
+            self._ledger, self._row, tags=wanted, successful=successful, limit=limit
         )
         return [Run._make(self, row, parent=self) for row in found]
 
