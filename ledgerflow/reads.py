@@ -3,10 +3,11 @@
 
 Every statement starts from an index: flow (name), run (flow_id, run_id) / (flow_id,
 created_at) / (created_at), task (run_id, step, task_id, attempt), artifact (task_id, name),
-tag (run_id, tag) / (tag), log (task_id, stream), task_parent (parent_id); the only table
-read whole is `flow`, which has one row per flow (tests/test_client.py,
-tests/test_cli_ledger.py and tests/test_ui.py check the query plans). Nothing here decodes
-a value: previews, the plain `value` column and a run's JSON graph only.
+tag (run_id, tag) / (tag), log (task_id, stream), task_parent (parent_id). The only table
+read whole is `flow`, which has one row per flow; the UI's page of every run walks the
+run(created_at) index newest first and stops at its limit. tests/test_reads.py checks each
+statement's query plan. Nothing here decodes a value: previews, the plain `value` column and
+a run's JSON graph only.
 
 Writes are not here: `ledger.py` (runs, tasks, logs), `blobstore.py`, `search_index.py`,
 `upkeep.py` and `sharing.py` own them.
@@ -66,14 +67,14 @@ _RUN_HELD = (
     " r.script_name as script_name, r.python_version as python_version,"
     " r.ledgerflow_version as ledgerflow_version"
 )
-RUN_COLUMNS = f"f.name as flow, {_RUN_HELD}"  # `f` is the run's flow
+_RUN_COLUMNS = f"f.name as flow, {_RUN_HELD}"  # `f` is the run's flow
 # A run's tags as JSON [[tag, system], ...]: one indexed range of `tag` per run.
 _TAGS = (
     "(select json_group_array(json_array(g.tag, g.system)) from tag g where g.run_id = r.id)"
     " as tags"
 )
 # The columns every task lookup returns (`t` is the task attempt).
-TASK_COLUMNS = (
+_TASK_COLUMNS = (
     "t.id as pk, t.step as step, t.task_id as task_id, t.attempt as attempt,"
     " t.status as status, t.started_at as started_at, t.finished_at as finished_at,"
     " t.foreach_index as foreach_index, t.foreach_stack as foreach_stack,"
@@ -86,7 +87,7 @@ _TASK_CREATED = (
     " and t0.task_id = t.task_id) as created_at"
 )
 # The final attempt of each task: what the Client API, `show` and the UI show.
-FINAL_ATTEMPT = (
+_FINAL_ATTEMPT = (
     "t.attempt = (select max(m.attempt) from task m where m.run_id = t.run_id"
     " and m.step = t.step and m.task_id = t.task_id)"
 )
@@ -177,11 +178,12 @@ def run_tags(ledger: Ledger, run_pk: int) -> list[tuple[str, int]]:
 
 def find_run(ledger: Ledger, flow_name: str, run_id: str,
              graph: bool = False) -> dict[str, Any] | None:  # fmt: skip
-    """The run's row (RUN_COLUMNS, its tags, and its JSON graph_info if `graph`), or None."""
+    """The run's row (the columns a Client API Run holds, its tags, and its JSON graph_info
+    if `graph`), or None."""
     return one(ledger, _FIND_RUN_GRAPH if graph else _FIND_RUN, (flow_name, run_id))
 
 
-_FIND_RUN = (f"select {RUN_COLUMNS}, {_TAGS} from flow f join run r on r.flow_id = f.id"
+_FIND_RUN = (f"select {_RUN_COLUMNS}, {_TAGS} from flow f join run r on r.flow_id = f.id"
              " where f.name = ? and r.run_id = ?")  # fmt: skip
 _FIND_RUN_GRAPH = _FIND_RUN.replace(" from flow f", ", r.graph_info as graph_info from flow f", 1)
 
@@ -207,7 +209,7 @@ def flows_with_run(ledger: Ledger, run_id: str) -> list[str]:
 def flow_runs(ledger: Ledger, flow_row: dict[str, Any], *, tags: Iterable[str] = (),
               status: str | None = None, successful: bool = False, limit: int | None = None,
               listing: bool = False) -> list[dict[str, Any]]:  # fmt: skip
-    """A flow's runs (`flow_row`: its id and name) newest first (RUN_COLUMNS and tags, or
+    """A flow's runs (`flow_row`: its id and name) newest first (what a Run holds and tags, or
     for a `listing` only the columns it shows), having every tag in `tags`, with the shown
     `status`, or whose end step succeeded: one range of (flow_id, created_at)."""
     columns = _RUN_LISTED if listing else f"{_RUN_HELD}, {_TAGS}"
@@ -336,7 +338,7 @@ def step_status_counts(ledger: Ledger, run_pk: int) -> list[tuple[str, str, int]
     with a 10,000-task foreach is not read task by task for this."""
     return [(r["step"], r["status"], r["n"]) for r in rows(
         ledger, f"select t.step as step, t.status as status, count(*) as n from task t"
-                f" where t.run_id = ? and {FINAL_ATTEMPT} group by t.step, t.status",
+                f" where t.run_id = ? and {_FINAL_ATTEMPT} group by t.step, t.status",
         (run_pk,))]  # fmt: skip
 
 
@@ -345,7 +347,7 @@ def step_finish(ledger: Ledger, run_pk: int, step: str) -> dict[str, Any] | None
     finish time (last)."""
     return one(ledger, "select count(*) as n, count(t.finished_at) as done,"
                        " max(t.finished_at) as last from task t where t.run_id = ?"
-                       f" and t.step = ? and {FINAL_ATTEMPT}", (run_pk, step))  # fmt: skip
+                       f" and t.step = ? and {_FINAL_ATTEMPT}", (run_pk, step))  # fmt: skip
 
 
 # -- tasks ----------------------------------------------------------------------------------
@@ -361,7 +363,7 @@ def final_tasks(ledger: Ledger, run_pk: int, step: str | None = None,
                 task_id: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """The final attempt of each task of a run (or of one step, or one task), in start
     order (the first `limit`)."""
-    sql = f"select {TASK_COLUMNS} from task t where t.run_id = ? and {FINAL_ATTEMPT}"
+    sql = f"select {_TASK_COLUMNS} from task t where t.run_id = ? and {_FINAL_ATTEMPT}"
     params: list[Any] = [run_pk]
     if step is not None:
         sql += " and t.step = ?"
@@ -380,8 +382,8 @@ def step_tasks(ledger: Ledger, run_pk: int, step: str,
                limit: int | None = None) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
     """The final attempt of the step's first `limit` tasks by task id (every task for None),
     and how many tasks the step has: `show STEP` on a 10,000-task foreach reads one page."""
-    sql = (f"select {TASK_COLUMNS} from task t where t.run_id = ? and t.step = ?"
-           f" and {FINAL_ATTEMPT} order by length(t.task_id), t.task_id")  # fmt: skip
+    sql = (f"select {_TASK_COLUMNS} from task t where t.run_id = ? and t.step = ?"
+           f" and {_FINAL_ATTEMPT} order by length(t.task_id), t.task_id")  # fmt: skip
     params: list[Any] = [run_pk, step]
     if limit is not None:
         sql += " limit ?"
@@ -399,8 +401,8 @@ def step_tasks(ledger: Ledger, run_pk: int, step: str,
 # final attempt. The order key is unique, so a page starts exactly after the last task of
 # the one before (keyset paging: no OFFSET rescans).
 _PAGE_SQL = (
-    f"select {TASK_COLUMNS}, {_TASK_CREATED} from task t where t.run_id = ? and t.step = ?"
-    f" and {FINAL_ATTEMPT} {{after}} order by created_at desc, length(t.task_id) desc,"
+    f"select {_TASK_COLUMNS}, {_TASK_CREATED} from task t where t.run_id = ? and t.step = ?"
+    f" and {_FINAL_ATTEMPT} {{after}} order by created_at desc, length(t.task_id) desc,"
     " t.task_id desc limit ?"
 )
 _AFTER = "and (created_at, length(t.task_id), t.task_id) < (?, ?, ?)"
@@ -423,13 +425,13 @@ def find_task(ledger: Ledger, run_pk: int, step: str, task_id: str,
     return one(ledger, _FIND_TASK + " and t.attempt = ?", (run_pk, step, task_id, attempt))
 
 
-_FIND_TASK = (f"select {TASK_COLUMNS}, {_TASK_CREATED} from task t"
+_FIND_TASK = (f"select {_TASK_COLUMNS}, {_TASK_CREATED} from task t"
               " where t.run_id = ? and t.step = ? and t.task_id = ?")  # fmt: skip
 
 
 def task_attempts(ledger: Ledger, run_pk: int, step: str, task_id: str) -> list[dict[str, Any]]:
     """Every attempt of a task (with its traceback), first to last."""
-    return rows(ledger, f"select {TASK_COLUMNS}, t.traceback as traceback from task t"
+    return rows(ledger, f"select {_TASK_COLUMNS}, t.traceback as traceback from task t"
                         " where t.run_id = ? and t.step = ? and t.task_id = ? order by t.attempt",
                 (run_pk, step, task_id))  # fmt: skip
 
