@@ -29,11 +29,11 @@ _Info = tuple[str, bool, int, str]  # (sha, inherited, size, encoding)
 
 def diff_runs(ledger: Ledger, a: tuple[str, str], b: tuple[str, str]) -> dict[str, Any]:
     """The `diff --json` document for runs a and b, each (flow, run_id)."""
-    row_a, row_b = reads.run_row(ledger, *a), reads.run_row(ledger, *b)
-    side_a = _Side(ledger, f"{a[0]}/{a[1]}", row_a["pk"])
-    side_b = _Side(ledger, f"{b[0]}/{b[1]}", row_b["pk"])
-    order = reads.step_order(ledger, row_b["pk"])
-    order += [s for s in reads.step_order(ledger, row_a["pk"]) if s not in order]
+    pk_a, pk_b = reads.run_pk(ledger, *a), reads.run_pk(ledger, *b)
+    side_a = _Side(ledger, f"{a[0]}/{a[1]}", pk_a)
+    side_b = _Side(ledger, f"{b[0]}/{b[1]}", pk_b)
+    order = reads.step_order(ledger, pk_b)
+    order += [s for s in reads.step_order(ledger, pk_a) if s not in order]
     steps = [_diff_step(ledger, step, side_a, side_b) for step in order]
     identical = all(s["tasks_a"] == s["tasks_b"] and not s["tasks"] for s in steps)
     return {"a": side_a.pathspec, "b": side_b.pathspec, "identical": identical, "steps": steps}

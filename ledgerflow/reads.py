@@ -192,8 +192,21 @@ def run_row(ledger: Ledger, flow_name: str, run_id: str) -> dict[str, Any]:
     """The run's row; MetaflowNotFound if there is none."""
     found = find_run(ledger, flow_name, run_id)
     if found is None:
-        raise MetaflowNotFound(f"{flow_name}/{run_id} does not exist in ledger {ledger.path}")
+        raise _no_run(ledger, flow_name, run_id)
     return found
+
+
+def run_pk(ledger: Ledger, flow_name: str, run_id: str) -> int:
+    """The run's primary key (all a diff needs); MetaflowNotFound if there is none."""
+    found = one(ledger, "select r.id as pk from flow f join run r on r.flow_id = f.id"
+                        " where f.name = ? and r.run_id = ?", (flow_name, run_id))  # fmt: skip
+    if found is None:
+        raise _no_run(ledger, flow_name, run_id)
+    return int(found["pk"])
+
+
+def _no_run(ledger: Ledger, flow_name: str, run_id: str) -> MetaflowNotFound:
+    return MetaflowNotFound(f"{flow_name}/{run_id} does not exist in ledger {ledger.path}")
 
 
 def has_run(ledger: Ledger, flow_pk: int, run_id: str) -> bool:
@@ -361,8 +374,9 @@ def task_count(ledger: Ledger, run_pk: int) -> int:
 
 def final_tasks(ledger: Ledger, run_pk: int, step: str | None = None,
                 task_id: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """The final attempt of each task of a run (or of one step, or one task), in start
-    order (the first `limit`)."""
+    """The final attempt of each task of a run (or of one step, or one task); with a
+    `limit`, the first that many in start order (without one, in no set order: the callers
+    sort as they show)."""
     sql = f"select {_TASK_COLUMNS} from task t where t.run_id = ? and {_FINAL_ATTEMPT}"
     params: list[Any] = [run_pk]
     if step is not None:
@@ -371,9 +385,8 @@ def final_tasks(ledger: Ledger, run_pk: int, step: str | None = None,
     if task_id is not None:
         sql += " and t.task_id = ?"
         params.append(task_id)
-    sql += " order by t.started_at, t.id"
     if limit is not None:
-        sql += " limit ?"
+        sql += " order by t.started_at, t.id limit ?"
         params.append(limit)
     return rows(ledger, sql, params)
 

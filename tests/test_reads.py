@@ -69,7 +69,8 @@ def test_every_read_starts_from_an_index(lf: SimpleNamespace) -> None:
         call("flows"), call("flows", "nightly"), call("flow_names", 1)
         call("flow_has_tag", flow["id"], "nightly"), call("require_flow", "ForeachFlow")
         run = call("find_run", "ForeachFlow", lf.foreach)
-        call("run_row", "ForeachFlow", lf.foreach), call("has_run", flow["id"], lf.foreach)
+        call("run_row", "ForeachFlow", lf.foreach), call("run_pk", "ForeachFlow", lf.foreach)
+        call("has_run", flow["id"], lf.foreach)
         call("flows_with_run", lf.foreach)
         for kwargs in ({}, {"tags": ["nightly"], "limit": 1}, {"status": "failed"},
                        {"status": "crashed"}, {"successful": True}, {"listing": True}):  # fmt: skip

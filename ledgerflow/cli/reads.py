@@ -85,8 +85,8 @@ def log_tasks(ledger: Ledger, parts: list[str], attempt: int | None = None) -> l
         else:
             run = Run(pathspec, ledger=ledger)
             by_name = {s.id: s for s in run}
-            row = run_row(ledger, parts[0], parts[1])
-            steps = [by_name[name] for name in step_order(ledger, row["pk"]) if name in by_name]
+            order = step_order(ledger, reads.run_pk(ledger, parts[0], parts[1]))
+            steps = [by_name[name] for name in order if name in by_name]
         tasks = [t for step in steps for t in sorted(step, key=lambda t: reads.id_key(t.id))]
         if attempt is None:
             return tasks
