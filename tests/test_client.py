@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ledgerflow import codec
+from ledgerflow import codec, reads
 from ledgerflow.client import (
     DataArtifact,
     Flow,
@@ -33,7 +33,6 @@ from ledgerflow.client import (
     Run,
     Step,
     Task,
-    _db,
     default_metadata,
     default_namespace,
     get_metadata,
@@ -145,7 +144,7 @@ def fresh_settings(lf, monkeypatch):
     default_namespace()
     use_ledger(lf.db)
     yield
-    _db.trace = None
+    reads.trace = None
     default_namespace()
     default_metadata()
 
@@ -781,7 +780,7 @@ def _plans(db: Path, statements: list[tuple[str, tuple]]) -> list[str]:
 
 def test_point_lookups_use_indexes(lf):
     statements: list[tuple[str, tuple]] = []
-    _db.trace = lambda s, p: statements.append((s, p))
+    reads.trace = lambda s, p: statements.append((s, p))
     run = Run(lf.foreach)
     step = run["body"]
     task = Task(f"{lf.foreach}/gather/5")
@@ -800,7 +799,7 @@ def test_point_lookups_use_indexes(lf):
         task.exception,
         art.sha,
     )
-    _db.trace = None
+    reads.trace = None
     assert len(statements) > 10
     plans = _plans(lf.db, statements)
     scans = [p for p in plans if FORBIDDEN_SCANS.search(p)]
@@ -811,7 +810,7 @@ def test_point_lookups_use_indexes(lf):
 
 def test_listings_use_indexes(lf):
     statements: list[tuple[str, tuple]] = []
-    _db.trace = lambda s, p: statements.append((s, p))
+    reads.trace = lambda s, p: statements.append((s, p))
     flow = Flow("LinearFlow")
     list(flow), list(flow.runs("mytag")), flow.latest_run, flow.latest_successful_run
     run = Run(lf.foreach)
@@ -819,6 +818,6 @@ def test_listings_use_indexes(lf):
         for task in step:
             list(task)
     Metaflow().flows
-    _db.trace = None
+    reads.trace = None
     scans = [p for p in _plans(lf.db, statements) if FORBIDDEN_SCANS.search(p)]
     assert scans == [], scans

@@ -40,8 +40,6 @@ def test_only_the_entry_points_import_the_command_lines():
     assert upward == {
         "flowspec.py": "ledgerflow.cli.flow_cli",  # FlowSpec() runs the flow's command line
         "__main__.py": "ledgerflow.cli.main",  # python -m ledgerflow
-        # Left for the shared reads module (issue 16): the UI's diff page reuses the CLI's.
-        "ui/tools.py": "ledgerflow.cli.diff",
     }
 
 

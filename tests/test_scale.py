@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledgerflow import Step, namespace
+from ledgerflow import Step, namespace, reads
 from ledgerflow.cli.main import cli
-from ledgerflow.client import _db
 from ledgerflow.ledger import Ledger
 from ledgerflow.records import TaskRecord
 
@@ -63,12 +62,12 @@ def test_first_tasks_of_a_wide_step_take_one_short_query(wide_run):
     namespace(None)
     step = Step(f"WideRetryFlow/{run_id}/fan", ledger=db)
     seen: list[tuple[str, tuple]] = []
-    _db.trace = lambda sql, params: seen.append((sql, params))
+    reads.trace = lambda sql, params: seen.append((sql, params))
     try:
         first = list(itertools.islice(step, 5))
         newest = step.task
     finally:
-        _db.trace = None
+        reads.trace = None
     assert [t.id for t in first] == [t for t, _ in expected_order(db, run_id, "fan")[:5]]
     assert newest == first[0]
     task_reads = [params for sql, params in seen if "from task" in sql]

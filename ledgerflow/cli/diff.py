@@ -1,115 +1,12 @@
-"""`ledgerflow diff`: which artifacts differ between two runs, by SHA, never loading a value.
-
-Tasks are matched by step and foreach position (the index in each enclosing foreach; a
-step run several times by a loop is matched by its order within that position), using the
-final attempt of each. An artifact passed on unchanged (inherited) in both runs is reported
-only at the step that produced it, so a changed parameter shows once, not at every step.
-
-A changed artifact shows old -> new when both values are JSON-encoded and small (their JSON
-text, read and checked against its SHA-256 but never unpickled); otherwise its sizes and
-SHAs.
-"""
+"""What `ledgerflow diff` prints for a diff of two runs (`ledgerflow/diff.py` computes it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..codec import JSON
-from ..ledger import Ledger
-from . import reads
+from ..diff import diff_runs
 
-# JSON-encoded values up to this many bytes are shown in full as old -> new.
-VALUE_SHOWN_UP_TO = 200
-
-_Info = tuple[str, bool, int, str]  # (sha, inherited, size, encoding)
-
-
-def diff_runs(ledger: Ledger, a: tuple[str, str], b: tuple[str, str]) -> dict[str, Any]:
-    """The `diff --json` document for runs a and b, each (flow, run_id)."""
-    row_a, row_b = reads.run_row(ledger, *a), reads.run_row(ledger, *b)
-    side_a = _Side(ledger, f"{a[0]}/{a[1]}", row_a["pk"])
-    side_b = _Side(ledger, f"{b[0]}/{b[1]}", row_b["pk"])
-    order = reads.step_order(ledger, row_b["pk"])
-    order += [s for s in reads.step_order(ledger, row_a["pk"]) if s not in order]
-    steps = [_diff_step(ledger, step, side_a, side_b) for step in order]
-    identical = all(s["tasks_a"] == s["tasks_b"] and not s["tasks"] for s in steps)
-    return {"a": side_a.pathspec, "b": side_b.pathspec, "identical": identical, "steps": steps}
-
-
-class _Side:
-    """One run's final task attempts, keyed by (step, foreach path, occurrence)."""
-
-    def __init__(self, ledger: Ledger, pathspec: str, run_pk: int):
-        self.pathspec = pathspec
-        self.shas = reads.task_shas(ledger, run_pk)
-        self.tasks: dict[str, dict[tuple[Any, ...], dict[str, Any]]] = {}
-        seen: dict[tuple[str, tuple[int, ...]], int] = {}
-        for row in reads.final_tasks(ledger, run_pk):  # by task id within each step
-            path = reads.foreach_path(row)
-            occurrence = seen.get((row["step"], path), 0)
-            seen[(row["step"], path)] = occurrence + 1
-            self.tasks.setdefault(row["step"], {})[(path, occurrence)] = row
-
-    def task_pathspec(self, row: dict[str, Any]) -> str:
-        return f"{self.pathspec}/{row['step']}/{row['task_id']}"
-
-
-def _diff_step(ledger: Ledger, step: str, a: _Side, b: _Side) -> dict[str, Any]:
-    tasks_a, tasks_b = a.tasks.get(step, {}), b.tasks.get(step, {})
-    task_diffs = []
-    for key in sorted(set(tasks_a) | set(tasks_b)):
-        ta, tb = tasks_a.get(key), tasks_b.get(key)
-        entry: dict[str, Any] = {
-            "index": list(key[0]),
-            "a": a.task_pathspec(ta) if ta else None,
-            "b": b.task_pathspec(tb) if tb else None,
-            "changed": [],
-            "added": [],
-            "removed": [],
-        }
-        if ta and tb:
-            arts_a, arts_b = a.shas.get(ta["pk"], {}), b.shas.get(tb["pk"], {})
-            entry.update(_compare(arts_a, arts_b))
-            if not (entry["changed"] or entry["added"] or entry["removed"]):
-                continue
-            entry["values"] = {name: {"a": _side_value(ledger, arts_a[name]),
-                                      "b": _side_value(ledger, arts_b[name])}
-                               for name in entry["changed"]}  # fmt: skip
-        task_diffs.append(entry)
-    return {
-        "step": step,
-        "tasks_a": len(tasks_a),
-        "tasks_b": len(tasks_b),
-        **{kind: sorted({n for t in task_diffs for n in t[kind]})
-           for kind in ("changed", "added", "removed")},
-        "tasks": task_diffs,
-    }  # fmt: skip
-
-
-def _side_value(ledger: Ledger, info: _Info) -> dict[str, Any]:
-    """One side of a changed artifact: sha, size, encoding, and `json` (its JSON text) for a
-    small JSON-encoded value. Never unpickles: only JSON text is read."""
-    sha, _, size, encoding = info
-    out: dict[str, Any] = {"sha": sha, "size": size, "encoding": encoding}
-    if encoding == JSON and size <= VALUE_SHOWN_UP_TO:
-        _, raw = ledger.read_raw(sha)  # checked against its SHA-256
-        out["json"] = bytes(raw).decode("utf-8")
-    return out
-
-
-def _compare(a: dict[str, _Info], b: dict[str, _Info]) -> dict[str, list[str]]:
-    changed, added, removed = [], [], []
-    for name in sorted(set(a) | set(b)):
-        if name in a and name in b:
-            (sha_a, inh_a, *_), (sha_b, inh_b, *_) = a[name], b[name]
-            if sha_a != sha_b and not (inh_a and inh_b):
-                changed.append(name)
-        elif name in b:
-            if not b[name][1]:
-                added.append(name)
-        elif not a[name][1]:
-            removed.append(name)
-    return {"changed": changed, "added": added, "removed": removed}
+__all__ = ["diff_lines", "diff_runs"]
 
 
 def diff_lines(result: dict[str, Any]) -> list[str]:

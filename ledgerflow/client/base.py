@@ -8,46 +8,18 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import reads
 from ..clock import parse_iso
 from ..exceptions import MetaflowInvalidPathspec, MetaflowNamespaceMismatch, MetaflowNotFound
 from ..internals import INTERNAL_ARTIFACTS
 from ..ledger import Ledger
-from . import _db, context
+from . import context
 
 if TYPE_CHECKING:
     from .runs import Run
     from .tasks import Task
 
 END_STEP = "end"  # ledgerflow's graph always ends at 'end'
-
-_RUN_SELECT = """
-select r.id as pk, f.name as flow, r.run_id as run_id, r.status as status,
-       r.created_at as created_at, r.finished_at as finished_at, r.user as user,
-       r.host as host, r.pid as pid, r.heartbeat_at as heartbeat_at,
-       r.script_name as script_name,
-       r.origin_run_id as origin_run_id, r.python_version as python_version,
-       r.ledgerflow_version as ledgerflow_version, r.machine_id as machine_id,
-       (select json_group_array(json_array(g.tag, g.system)) from tag g where g.run_id = r.id)
-           as tags
-from flow f join run r on r.flow_id = f.id
-"""
-
-_TASK_COLS = """t.id as pk, t.step as step, t.task_id as task_id, t.attempt as attempt,
-       t.status as status, t.started_at as started_at, t.finished_at as finished_at,
-       t.foreach_index as foreach_index, t.foreach_stack as foreach_stack,
-       t.exception_type as exception_type, t.exception as exception,
-       t.origin_pathspec as origin_pathspec, t.transition as transition, t.host as host"""
-
-_ARTIFACT_SELECT = """
-select a.name as name, a.sha as sha, a.encoding as encoding, a.type as type, a.size as size,
-       a.inherited as inherited
-from artifact a
-"""
-
-
-def _id_key(task_id: str) -> tuple[int, str]:
-    """Numeric order for digit ids ('2' < '10')."""
-    return (len(task_id), task_id)
 
 
 def _not_found(pathspec: str, ledger: Ledger, detail: str) -> MetaflowNotFound:
@@ -274,18 +246,13 @@ class MetaflowObject:
 
 
 def _find_run(ledger: Ledger, flow: str, run_id: str, requested: str) -> dict[str, Any]:
-    row = _db.one(ledger, _RUN_SELECT + " where f.name = ? and r.run_id = ?", (flow, run_id))
+    row = reads.find_run(ledger, flow, run_id)
     if row is not None:
         return row
-    flow_row = _db.one(ledger, "select id from flow where name = ?", (flow,))
+    flow_row = reads.flow(ledger, flow)
     if flow_row is None:
         raise _not_found(requested, ledger, _no_flow_detail(ledger, flow))
-    recent = _db.rows(
-        ledger,
-        "select run_id from run where flow_id = ? order by created_at desc limit 3",
-        (flow_row["id"],),
-    )
-    runs = ", ".join(r["run_id"] for r in recent)
+    runs = ", ".join(r["run_id"] for r in reads.flow_runs(ledger, flow_row, limit=3))
     detail = f"flow {flow} has no run '{run_id}'" + (
         f" (latest runs: {runs})" if runs else " (it has no runs)"
     )
@@ -293,18 +260,13 @@ def _find_run(ledger: Ledger, flow: str, run_id: str, requested: str) -> dict[st
 
 
 def _no_flow_detail(ledger: Ledger, flow: str) -> str:
-    names = [r["name"] for r in _db.rows(ledger, "select name from flow order by name limit 11")]
+    names = reads.flow_names(ledger, limit=11)
     return f"there is no flow named '{flow}' (flows there: {_listing(names)})"
 
 
 def _find_step_row(run: Run, step: str, requested: str) -> dict[str, Any]:
-    row = _db.one(
-        run._ledger,
-        "select min(started_at) as created_at, count(*) as n from task"
-        " where run_id = ? and step = ?",
-        (run._pk, step),
-    )
-    if row is None or not row["n"]:
+    row = reads.step_row(run._ledger, run._pk, step)
+    if row is None:
         raise _not_found(
             requested,
             run._ledger,
@@ -316,43 +278,18 @@ def _find_step_row(run: Run, step: str, requested: str) -> dict[str, Any]:
 def _find_task(
     run: Run, step: str, task_id: str, attempt: int | None, requested: str
 ) -> dict[str, Any]:
-    sql = (
-        f"select {_TASK_COLS}, (select min(t0.started_at) from task t0"
-        " where t0.run_id = t.run_id and t0.step = t.step and t0.task_id = t.task_id)"
-        " as created_at from task t where t.run_id = ? and t.step = ? and t.task_id = ?"
-    )
-    params: list[Any] = [run._pk, step, task_id]
-    if attempt is None:
-        sql += " order by t.attempt desc limit 1"
-    else:
-        sql += " and t.attempt = ?"
-        params.append(attempt)
-    row = _db.one(run._ledger, sql, params)
+    ledger = run._ledger
+    row = reads.find_task(ledger, run._pk, step, task_id, attempt)
     if row is not None:
         return row
-    ledger = run._ledger
-    attempts = _db.rows(
-        ledger,
-        "select attempt from task where run_id = ? and step = ? and task_id = ? order by attempt",
-        (run._pk, step, task_id),
-    )
+    attempts = reads.task_attempts(ledger, run._pk, step, task_id)
     if attempts:
         listed = _listing(str(a["attempt"]) for a in attempts)
         detail = (
             f"task {run.pathspec}/{step}/{task_id} has no attempt {attempt} (attempts: {listed})"
         )
     elif step in run:
-        ids = sorted(
-            {
-                r["task_id"]
-                for r in _db.rows(
-                    ledger,
-                    "select task_id from task where run_id = ? and step = ?",
-                    (run._pk, step),
-                )
-            },
-            key=_id_key,
-        )
+        ids = reads.task_ids(ledger, run._pk, step)
         detail = f"step {run.pathspec}/{step} has no task '{task_id}' (its tasks: {_listing(ids)})"
     else:
         detail = (
@@ -364,9 +301,7 @@ def _find_task(
 def _find_artifact(task: Task, name: str, requested: str) -> dict[str, Any]:
     if name in INTERNAL_ARTIFACTS:
         return _internal_row(task, name)
-    row = _db.one(
-        task._ledger, _ARTIFACT_SELECT + " where a.task_id = ? and a.name = ?", (task._pk, name)
-    )
+    row = reads.find_artifact(task._ledger, task._pk, name)
     if row is not None:
         return row
     names = [a.id for a in task._children()]
@@ -381,10 +316,10 @@ def _internal_row(task: Task, name: str) -> dict[str, Any]:
     from ..internals import internal_value
 
     def graph_info() -> Any:
-        row = _db.one(task._ledger, "select graph_info from run where id = ?", (task._run._pk,))
         from ..identify import stored_json
 
-        return stored_json(row["graph_info"], f"{task._run.pathspec}'s graph_info") if row else None
+        info = reads.run_graph_info(task._ledger, task._run._pk)
+        return stored_json(info, f"{task._run.pathspec}'s graph_info") if info else None
 
     def compute() -> Any:
         return internal_value(name, task._row, graph_info)

@@ -166,14 +166,13 @@ class StepExtras:
 def stored_preview(artifact: Any) -> str:
     """The artifact's preview as stored with its blob (text; never unpickles). Internal
     artifacts built from a task's columns are small JSON values: their repr."""
+    from .. import reads
     from ..preview import preview
-    from . import _db
 
     computed = artifact._row.get("computed")
     if computed is not None:
         return preview(computed())
-    row = _db.one(artifact._ledger, "select preview from blob where sha = ?", (artifact.sha,))
-    return (row["preview"] if row else "") or ""
+    return reads.blob_preview(artifact._ledger, artifact.sha) or ""
 
 
 def flow_html(flow: Any, limit: int = 10) -> str:

@@ -8,13 +8,12 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, cast
 
+from .. import reads
 from ..clock import parse_iso
 from ..exceptions import MetaflowNamespaceMismatch, MetaflowTaggingError
-from ..liveness import run_is_dead
 from ..tags import MAX_USER_TAG_SET_SIZE, is_stringish, tag_list
-from . import _db, context
+from . import context
 from .base import (
-    _RUN_SELECT,
     END_STEP,
     MetaflowObject,
     _find_run,
@@ -49,16 +48,7 @@ class Metaflow:
         return list(self)
 
     def __iter__(self) -> Iterator[Flow]:
-        ns = self._current_namespace
-        sql = "select f.id as id, f.name as name, f.created_at as created_at from flow f"
-        params: tuple[Any, ...] = ()
-        if ns is not None:
-            sql += (
-                " where exists (select 1 from tag g join run r on r.id = g.run_id"
-                " where g.tag = ? and r.flow_id = f.id)"
-            )
-            params = (ns,)
-        for row in _db.rows(self._ledger, sql + " order by f.name", params):
+        for row in reads.flows(self._ledger, self._current_namespace):
             yield Flow._make(self, row)
 
     def __getitem__(self, name: str) -> Flow:
@@ -81,11 +71,7 @@ class Flow(MetaflowObject):
     _FORM = "Flow('FlowName')"
 
     def _lookup(self, ids: list[str], requested: str) -> None:
-        row = _db.one(
-            self._ledger,
-            "select id as id, name as name, created_at as created_at from flow where name = ?",
-            (ids[0],),
-        )
+        row = reads.flow(self._ledger, ids[0])
         if row is None:
             raise _not_found(requested, self._ledger, _no_flow_detail(self._ledger, ids[0]))
         self._row = row
@@ -101,14 +87,7 @@ class Flow(MetaflowObject):
         return flow
 
     def _has_run_in(self, ns: str | None) -> bool:
-        return ns is None or bool(
-            _db.one(
-                self._ledger,
-                "select 1 as found from tag g join run r on r.id = g.run_id"
-                " where g.tag = ? and r.flow_id = ? limit 1",
-                (ns, self._row["id"]),
-            )
-        )
+        return ns is None or reads.flow_has_tag(self._ledger, self._row["id"], ns)
 
     def is_in_namespace(self) -> bool:
         return self._has_run_in(context.get_namespace())
@@ -126,24 +105,13 @@ class Flow(MetaflowObject):
     def _runs(
         self, tags: Iterable[str] = (), successful: bool = False, limit: int | None = None
     ) -> list[Run]:
-        sql = _RUN_SELECT + " where f.id = ?"
-        params: list[Any] = [self._row["id"]]
         wanted = list(tags)
         if self._namespace_check:
             wanted.insert(0, self._current_namespace or "")  # a check implies a namespace
-        for i, tag in enumerate(dict.fromkeys(wanted)):
-            sql += f" and exists (select 1 from tag w{i} where w{i}.run_id = r.id and w{i}.tag = ?)"
-            params.append(tag)
-        if successful:
-            sql += (
-                " and exists (select 1 from task e where e.run_id = r.id and e.step = ?"
-                " and e.status = 'succeeded')"
-            )
-            params.append(END_STEP)
-        sql += " order by r.created_at desc, r.run_id desc"
-        if limit is not None:
-            sql += f" limit {int(limit)}"
-        return [Run._make(self, row, parent=self) for row in _db.rows(self._ledger, sql, params)]
+        found = reads.flow_runs(
+            self._ledger, self._row, tags=wanted, successful=successful, limit=limit
+        )
+        return [Run._make(self, row, parent=self) for row in found]
 
     def _children(self) -> list[Run]:
         return self._runs()
@@ -168,13 +136,7 @@ class Flow(MetaflowObject):
         return self._open_run(self.id, str(run_id), f"{self.id}/{run_id}")._with_parent(self)
 
     def __contains__(self, run_id: object) -> bool:
-        return bool(
-            _db.one(
-                self._ledger,
-                "select 1 as found from run where flow_id = ? and run_id = ?",
-                (self._row["id"], str(run_id)),
-            )
-        )
+        return reads.has_run(self._ledger, self._row["id"], str(run_id))
 
 
 class Run(MetaflowObject):
@@ -206,7 +168,7 @@ class Run(MetaflowObject):
         self._pk = row["pk"]
         self.id = row["run_id"]
         self._parent = parent
-        pairs = json.loads(row["tags"] or "[]")
+        pairs = reads.tag_pairs(row)
         self._set_tags({t for t, s in pairs if not s}, {t for t, s in pairs if s})
 
     def _set_tags(self, user: set[str], system: set[str]) -> None:
@@ -238,21 +200,12 @@ class Run(MetaflowObject):
     # -- steps -----------------------------------------------------------------------------
 
     def _step_names(self) -> list[str]:
-        found = _db.rows(
-            self._ledger, "select distinct step from task where run_id = ?", (self._pk,)
-        )
-        return sorted(r["step"] for r in found)
+        return reads.step_names(self._ledger, self._pk)
 
     def _children(self) -> list[Step]:
-        found = _db.rows(
-            self._ledger,
-            "select step as step, min(started_at) as created_at from task"
-            " where run_id = ? group by step",
-            (self._pk,),
-        )
         steps = [
             Step._make(self, r["step"], r["created_at"])
-            for r in found
+            for r in reads.step_starts(self._ledger, self._pk)
             if not r["step"].startswith("_")
         ]
         steps.sort(key=lambda s: (s._created or "", s.id), reverse=True)
@@ -268,13 +221,7 @@ class Run(MetaflowObject):
         return Step._make(self, str(name), row["created_at"])
 
     def __contains__(self, name: object) -> bool:
-        return bool(
-            _db.one(
-                self._ledger,
-                "select 1 as found from task where run_id = ? and step = ? limit 1",
-                (self._pk, str(name)),
-            )
-        )
+        return reads.has_step(self._ledger, self._pk, str(name))
 
     # -- state -----------------------------------------------------------------------------
 
@@ -282,11 +229,7 @@ class Run(MetaflowObject):
     def status(self) -> str:
         """running | succeeded | failed | crashed. A run recorded as running whose process
         is gone (same host, no such pid) reads as crashed; the ledger is not changed."""
-        status = self._row["status"]
-        row = self._row
-        if status == "running" and run_is_dead(row["host"], row["pid"], row["heartbeat_at"]):
-            return "crashed"
-        return status
+        return reads.shown_run_status(self._row)
 
     @property
     def origin_run_id(self) -> str | None:
@@ -325,7 +268,7 @@ class Run(MetaflowObject):
     @property
     def code(self) -> MetaflowCode | None:
         """The flow file's source as it was when the run started, or None."""
-        row = _db.one(self._ledger, "select code, script_name from run where id = ?", (self._pk,))
+        row = reads.run_code(self._ledger, self._pk)
         if row is None or row["code"] is None:
             return None
         return MetaflowCode(self._row["flow"], row["script_name"], row["code"])
@@ -407,8 +350,8 @@ class Run(MetaflowObject):
         )
 
     def _graph_info(self) -> dict[str, Any] | None:
-        row = _db.one(self._ledger, "select graph_info from run where id = ?", (self._pk,))
-        return json.loads(row["graph_info"]) if row and row["graph_info"] else None
+        info = reads.run_graph_info(self._ledger, self._pk)
+        return json.loads(info) if info else None
 
     def _dag_html(self) -> str:
         """The run's graph, one 'step → next' line per step, in graph order."""

@@ -8,20 +8,17 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .. import reads
 from ..clock import parse_iso
 from ..exceptions import MetaflowExceptionWrapper
 from ..flowspec import ForeachFrame
 from ..internals import INTERNAL_ARTIFACTS
 from ..trust_store import require_trust
-from . import _db
 from .base import (
-    _ARTIFACT_SELECT,
-    _TASK_COLS,
     MetaflowObject,
     _find_artifact,
     _find_step_row,
     _find_task,
-    _id_key,
 )
 from .extras import Metadata, MetaflowCode, MetaflowData, StepExtras, TaskExtras, html_table
 
@@ -64,39 +61,20 @@ class Step(StepExtras, MetaflowObject):
 
     def _created_text(self) -> str | None:
         if self._created is None:
-            row = _db.one(
-                self._ledger,
-                "select min(started_at) as created_at from task where run_id = ? and step = ?",
-                (self._run._pk, self.id),
-            )
+            row = reads.step_row(self._ledger, self._run._pk, self.id)
             self._created = row["created_at"] if row else None
         return self._created
 
-    # Iterating a step reads its tasks a page at a time, newest first, so the first
-    # screen of a 10,000-task foreach costs one short query, not 10,000 Task objects.
-    # Order: when the task's first attempt started, then task id (numerically), both
-    # descending; each task is its latest attempt. Pages grow (50, 100, ... 1,000) so a
-    # full iteration takes few queries. The order key is unique, so a page starts exactly
-    # after the last task of the one before (keyset paging: no OFFSET rescans).
+    # Iterating a step reads its tasks a page at a time, newest first (reads.step_tasks_page),
+    # so the first screen of a 10,000-task foreach costs one short query, not 10,000 Task
+    # objects. Pages grow (50, 100, ... 1,000) so a full iteration takes few queries.
     _FIRST_PAGE, _MAX_PAGE = 50, 1000
-    _PAGE_SQL = (
-        f"select {_TASK_COLS}, (select min(t0.started_at) from task t0 where"
-        " t0.run_id = t.run_id and t0.step = t.step and t0.task_id = t.task_id) as created_at"
-        " from task t where t.run_id = ? and t.step = ? and t.attempt = (select max(m.attempt)"
-        " from task m where m.run_id = t.run_id and m.step = t.step and m.task_id = t.task_id)"
-        " {after} order by created_at desc, length(t.task_id) desc, t.task_id desc limit ?"
-    )
-    _AFTER = "and (created_at, length(t.task_id), t.task_id) < (?, ?, ?)"
 
     def _pages(self, first: int = _FIRST_PAGE) -> Iterator[list[Task]]:
-        size, after = first, None
-        base = (self._run._pk, self.id)
+        size = first
+        after: tuple[str, int, str] | None = None
         while True:
-            if after is None:
-                rows = _db.rows(self._ledger, self._PAGE_SQL.format(after=""), (*base, size))
-            else:
-                rows = _db.rows(self._ledger, self._PAGE_SQL.format(after=self._AFTER),
-                                (*base, *after, size))  # fmt: skip
+            rows = reads.step_tasks_page(self._ledger, self._run._pk, self.id, size, after)
             yield [Task._make(self._run, row, step=self) for row in rows]
             if len(rows) < size:
                 return
@@ -129,26 +107,13 @@ class Step(StepExtras, MetaflowObject):
         )
 
     def __contains__(self, task_id: object) -> bool:
-        return bool(
-            _db.one(
-                self._ledger,
-                "select 1 as found from task where run_id = ? and step = ? and task_id = ? limit 1",
-                (self._run._pk, self.id, str(task_id)),
-            )
-        )
+        return reads.has_task(self._ledger, self._run._pk, self.id, str(task_id))
 
     @property
     def finished_at(self) -> datetime | None:
         """When the last task finished; None while any task has not."""
         # Over each task's latest attempt, in SQL: a wide step is not loaded for this.
-        row = _db.one(
-            self._ledger,
-            "select count(*) as n, count(t.finished_at) as done, max(t.finished_at) as last"
-            " from task t where t.run_id = ? and t.step = ? and t.attempt = (select"
-            " max(m.attempt) from task m where m.run_id = t.run_id and m.step = t.step"
-            " and m.task_id = t.task_id)",
-            (self._run._pk, self.id),
-        )
+        row = reads.step_finish(self._ledger, self._run._pk, self.id)
         if row is None or not row["n"] or row["done"] < row["n"]:
             return None
         return parse_iso(row["last"])
@@ -222,9 +187,7 @@ class Task(TaskExtras, MetaflowObject):
     # -- artifacts -------------------------------------------------------------------------
 
     def _artifact_rows(self) -> list[dict[str, Any]]:
-        return _db.rows(
-            self._ledger, _ARTIFACT_SELECT + " where a.task_id = ? order by a.name", (self._pk,)
-        )
+        return reads.task_artifacts(self._ledger, self._pk)
 
     def _children(self) -> list[DataArtifact]:
         return [
@@ -240,13 +203,7 @@ class Task(TaskExtras, MetaflowObject):
     def __contains__(self, name: object) -> bool:
         if name in INTERNAL_ARTIFACTS:
             return True
-        return bool(
-            _db.one(
-                self._ledger,
-                "select 1 as found from artifact where task_id = ? and name = ?",
-                (self._pk, str(name)),
-            )
-        )
+        return reads.has_artifact(self._ledger, self._pk, str(name))
 
     @property
     def data(self) -> MetaflowData:
@@ -284,11 +241,11 @@ class Task(TaskExtras, MetaflowObject):
         """What the step raised (`.type`, `.exception`, `.stacktrace`), or None."""
         if self._row["exception_type"] is None:
             return None
-        row = _db.one(self._ledger, "select traceback from task where id = ?", (self._pk,))
+        traceback = reads.task_traceback(self._ledger, self._pk)
         wrapper = MetaflowExceptionWrapper()
         wrapper.type = self._row["exception_type"]
         wrapper.exception = self._row["exception"] or ""
-        wrapper.stacktrace = row["traceback"] if row else None
+        wrapper.stacktrace = traceback
         wrapper.args = (wrapper.exception,)
         return wrapper
 
@@ -334,44 +291,26 @@ class Task(TaskExtras, MetaflowObject):
 
     # -- logs ------------------------------------------------------------------------------
 
-    def _log(self, stream: str, column: str) -> Any:
-        row = _db.one(
-            self._ledger,
-            f"select {column} as v from log where task_id = ? and stream = ?",
-            (self._pk, stream),
-        )
-        return row["v"] if row else None
-
     @property
     def stdout(self) -> str:
-        return self._log("stdout", "text") or ""
+        return reads.log_text(self._ledger, self._pk, "stdout") or ""
 
     @property
     def stderr(self) -> str:
-        return self._log("stderr", "text") or ""
+        return reads.log_text(self._ledger, self._pk, "stderr") or ""
 
     @property
     def stdout_size(self) -> int:
-        return int(self._log("stdout", "length(cast(text as blob))") or 0)
+        return reads.log_size(self._ledger, self._pk, "stdout")
 
     @property
     def stderr_size(self) -> int:
-        return int(self._log("stderr", "length(cast(text as blob))") or 0)
+        return reads.log_size(self._ledger, self._pk, "stderr")
 
     # -- lineage ---------------------------------------------------------------------------
 
-    _ATTEMPTS = "select id from task where run_id = ? and step = ? and task_id = ?"
-
-    def _related(self, mine: str, theirs: str) -> list[tuple[str, str]]:
-        found = _db.rows(
-            self._ledger,
-            f"select distinct o.step as step, o.task_id as task_id from task_parent tp"
-            f" join task o on o.id = tp.{theirs} where tp.{mine} in ({self._ATTEMPTS})",
-            (self._run._pk, self._row["step"], self.id),
-        )
-        return sorted(
-            {(r["step"], r["task_id"]) for r in found}, key=lambda st: (st[0], _id_key(st[1]))
-        )
+    def _related(self, parents: bool) -> list[tuple[str, str]]:
+        return reads.related_tasks(self._ledger, self._run._pk, self._row["step"], self.id, parents)
 
     def _tasks_at(self, pairs: list[tuple[str, str]]) -> Iterator[Task]:
         for step, task_id in pairs:
@@ -380,23 +319,23 @@ class Task(TaskExtras, MetaflowObject):
 
     @property
     def parent_task_pathspecs(self) -> Iterator[str]:
-        for step, task_id in self._related("task_id", "parent_id"):
+        for step, task_id in self._related(parents=True):
             yield f"{self._run.pathspec}/{step}/{task_id}"
 
     @property
     def child_task_pathspecs(self) -> Iterator[str]:
-        for step, task_id in self._related("parent_id", "task_id"):
+        for step, task_id in self._related(parents=False):
             yield f"{self._run.pathspec}/{step}/{task_id}"
 
     @property
     def parent_tasks(self) -> Iterator[Task]:
         """The tasks whose output this task started from (several for a join)."""
-        return self._tasks_at(self._related("task_id", "parent_id"))
+        return self._tasks_at(self._related(parents=True))
 
     @property
     def child_tasks(self) -> Iterator[Task]:
         """The tasks that started from this task's output."""
-        return self._tasks_at(self._related("parent_id", "task_id"))
+        return self._tasks_at(self._related(parents=False))
 
     # -- metadata --------------------------------------------------------------------------
 

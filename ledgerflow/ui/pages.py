@@ -228,15 +228,11 @@ def task_page(app: Any, flow: str, run_id: str, step: str, task_id: str) -> str:
 
 
 def logs_json(app: Any, task_pk: int) -> dict[str, Any]:
-    row = app.ledger.execute(
-        "select t.finished_at, r.status, r.host, r.pid, r.heartbeat_at from task t "
-        "join run r on r.id = t.run_id where t.id = ?", (task_pk,)).fetchone()  # fmt: skip
+    row = q.task_state(app.ledger, task_pk)
     if row is None:
         raise NotFound(f"no task with id {task_pk}")
-    status = q.shown_status(
-        {"status": row[1], "host": row[2], "pid": row[3], "heartbeat_at": row[4]}
-    )
-    return {**q.logs(app.ledger, task_pk), "live": status == "running" and row[0] is None}
+    live = row["shown_status"] == "running" and row["finished_at"] is None
+    return {**q.logs(app.ledger, task_pk), "live": live}
 
 
 # -- an artifact -------------------------------------------------------------------------------

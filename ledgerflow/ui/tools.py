@@ -1,5 +1,5 @@
 """The search, diff and SQL pages of `ledgerflow ui`, over the library's own functions:
-`ledgerflow.search` (FTS5), the CLI's run diff, and a read-only SQL connection."""
+`ledgerflow.search` (FTS5), `ledgerflow/diff.py`'s run diff, and a read-only SQL connection."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _split_run(app: Any, text: str) -> tuple[str, str]:
 
 
 def _diff(app: Any, a: str, b: str) -> str:
-    from ..cli.diff import diff_runs
+    from ..diff import diff_runs
 
     result = diff_runs(app.ledger, _split_run(app, a), _split_run(app, b))
     if result["identical"]:
