@@ -525,6 +525,23 @@ def task_artifacts(ledger: Ledger, task_pk: int, *, public: bool = False,
     return rows(ledger, sql + " order by a.name", (task_pk,))
 
 
+def tasks_by_pk(ledger: Ledger, task_pks: list[int]) -> list[tuple[int, str, str]]:
+    """(pk, step, foreach_stack JSON) of the given task attempts: a join's inputs."""
+    return cursor(ledger, "select t.id, t.step, t.foreach_stack from task t"
+                          " where t.id in (select value from json_each(?))",
+                  (json.dumps(task_pks),)).fetchall()  # fmt: skip
+
+
+def artifacts_of_tasks(ledger: Ledger, task_pks: list[int]) -> list[tuple[Any, ...]]:
+    """(task pk, name, sha, encoding, type, size, value, preview, inherited) of every
+    artifact of the given task attempts, as tuples: a join may have 10,000 inputs."""
+    return cursor(ledger, "select a.task_id, a.name, a.sha, a.encoding, a.type, a.size,"
+                          " a.value, b.preview, a.inherited from artifact a"
+                          " join blob b on b.sha = a.sha"
+                          " where a.task_id in (select value from json_each(?))",
+                  (json.dumps(task_pks),)).fetchall()  # fmt: skip
+
+
 def find_artifact(ledger: Ledger, task_pk: int, name: str,
                   blob: bool = False) -> dict[str, Any] | None:  # fmt: skip
     """One artifact of a task attempt (with its blob's preview and facts if `blob`), or None."""
@@ -569,6 +586,13 @@ def run_artifact_shas(ledger: Ledger,
         if not name.startswith("_"):
             out.setdefault(task_pk, {})[name] = (sha, bool(inherited), size, encoding)
     return out
+
+
+def run_has_pickles(ledger: Ledger, run_pk: int) -> bool:
+    """True if any artifact of the run is stored as a pickle (loading it runs code)."""
+    return bool(one(ledger, "select 1 as found from task t join artifact a on a.task_id = t.id"
+                            " join blob b on b.sha = a.sha where t.run_id = ?"
+                            " and b.encoding != 'json' limit 1", (run_pk,)))  # fmt: skip
 
 
 def blob_preview(ledger: Ledger, sha: str) -> str | None:

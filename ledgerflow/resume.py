@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from . import reads
 from .exceptions import LedgerflowError
 from .flowspec import ForeachFrame, Transition
 from .identify import stored_json
@@ -78,54 +79,42 @@ class Origin:
 
 
 def latest_run_id(ledger: Ledger, flow_name: str) -> str:
-    row = ledger.execute(
-        "select r.run_id from run r join flow f on f.id = r.flow_id where f.name = ? "
-        "order by r.created_at desc limit 1",
-        (flow_name,),
-    ).fetchone()
-    if row is None:
+    flow = reads.flow(ledger, flow_name)
+    latest = reads.flow_runs(ledger, flow, limit=1, listing=True) if flow else []
+    if not latest:
         raise LedgerflowError(
             f"there is no run of {flow_name} in {ledger.path} to resume; run it first"
         )
-    return str(row[0])
+    return str(latest[0]["run_id"])
 
 
 def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[str]) -> Origin:
-    run = ledger.execute(
-        "select r.id, r.params from run r join flow f on f.id = r.flow_id where f.name = ? "
-        "and r.run_id = ?", (flow_name, run_id)).fetchone()  # fmt: skip
+    run = reads.find_run(ledger, flow_name, run_id)
     if run is None:
         raise LedgerflowError(
             f"run {flow_name}/{run_id} does not exist in {ledger.path}; check --origin-run-id"
         )
-    _require_trust_to_resume(ledger, run[0], f"{flow_name}/{run_id}")
+    _require_trust_to_resume(ledger, run["pk"], f"{flow_name}/{run_id}")
     origin = Origin(run_id, pathspec=f"{flow_name}/{run_id}")
-    recorded = stored_json(run[1], f"run {flow_name}/{run_id}'s params", {})
+    recorded = stored_json(run["params"], f"run {flow_name}/{run_id}'s params", {})
     origin.recorded_params = recorded if isinstance(recorded, dict) else {}
     # The final attempt of each task, in the order the tasks were created.
-    tasks = ledger.execute(
-        "select t.id, t.step, t.task_id, t.status, t.foreach_stack, t.exception_type, "
-        "t.exception, t.traceback, t.transition from task t "
-        "where t.run_id = ? and t.attempt = (select max(attempt) from task m where "
-        "m.run_id = t.run_id and m.step = t.step and m.task_id = t.task_id) "
-        "order by cast(t.task_id as integer)",
-        (run[0],),
-    ).fetchall()
-    for pk, step, task_id, status, stack_json, exc_type, exc, trace, transition in tasks:
-        stack = [ForeachFrame(*frame) for frame in json.loads(stack_json or "[]")]
+    tasks = reads.final_tasks(ledger, run["pk"])
+    tasks.sort(key=lambda t: reads.id_key(t["task_id"]))  # in the order they were created
+    for t in tasks:
+        pk, step = t["pk"], t["step"]
+        stack = [ForeachFrame(*frame) for frame in json.loads(t["foreach_stack"] or "[]")]
         artifacts = {
-            r[0]: ArtifactRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))
-            for r in ledger.execute(
-                "select a.name, a.sha, a.encoding, a.type, a.size, a.value, b.preview, "
-                "a.inherited from artifact a join blob b on b.sha = a.sha where a.task_id = ?",
-                (pk,),
-            )
-        }
-        logs = dict(ledger.execute("select stream, text from log where task_id = ?", (pk,)))
+            a["name"]: ArtifactRecord(a["name"], a["sha"], a["encoding"], a["type"], a["size"],
+                                      a["value"], a["preview"], bool(a["inherited"]))
+            for a in reads.task_artifacts(ledger, pk, blob=True)
+        }  # fmt: skip
+        logs = reads.logs(ledger, pk)
         task = OriginTask(
-            pk, f"{flow_name}/{run_id}/{step}/{task_id}", status, artifacts,
-            logs.get("stdout", ""), logs.get("stderr", ""), stack, exc_type, exc, trace,
-            json.loads(transition) if transition else None,
+            pk, f"{flow_name}/{run_id}/{step}/{t['task_id']}", t["status"], artifacts,
+            logs["stdout"], logs["stderr"], stack, t["exception_type"], t["exception"],
+            reads.task_traceback(ledger, pk),
+            json.loads(t["transition"]) if t["transition"] else None,
         )  # fmt: skip
         position = (step, tuple(f.index for f in stack))
         origin.tasks.setdefault(position, []).append(task)
@@ -142,10 +131,7 @@ def _require_trust_to_resume(ledger: Ledger, run_pk: int, pathspec: str) -> None
 
     if run_trusted(ledger, run_pk):
         return
-    pickled = ledger.execute(
-        "select 1 from artifact a join task t on t.id = a.task_id join blob b on b.sha = a.sha "
-        "where t.run_id = ? and b.encoding != 'json' limit 1", (run_pk,)).fetchone()  # fmt: skip
-    if pickled:
+    if reads.run_has_pickles(ledger, run_pk):
         from .exceptions import UntrustedLedgerError
 
         raise UntrustedLedgerError(

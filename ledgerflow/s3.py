@@ -237,14 +237,12 @@ def _scope(run: Any, ledger: Any) -> tuple[Ledger, int, str, str | None]:
             "S3 needs a run: S3(run=self) in a step, or S3(run=Run('Flow/RunId'))"
         )
     opened = target if isinstance(target, Ledger) else Ledger.open(target)
-    row = opened.execute(
-        "select r.id, r.machine_id from run r join flow f on f.id = r.flow_id "
-        "where f.name = ? and r.run_id = ?",
-        (flow_name, run_id),
-    ).fetchone()
+    from . import reads
+
+    row = reads.find_run(opened, flow_name, run_id)
     if row is None:
         raise MetaflowNotFound(f"run {flow_name}/{run_id} does not exist in {opened.path}")
-    return opened, int(row[0]), f"{flow_name}/{run_id}", row[1]
+    return opened, int(row["pk"]), f"{flow_name}/{run_id}", row["machine_id"]
 
 
 def _current_ledger() -> Ledger:

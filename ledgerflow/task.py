@@ -391,15 +391,13 @@ def resolve_join_inputs(spec: TaskSpec, ledger: Ledger) -> TaskSpec:
         return spec
     import json
 
-    pks = json.dumps(spec.input_pks)
-    tasks = {pk: (step, stack) for pk, step, stack in ledger.execute(
-        "select t.id, t.step, t.foreach_stack from task t"
-        " where t.id in (select value from json_each(?))", (pks,))}  # fmt: skip
+    from . import reads
+
+    tasks = {pk: (step, stack) for pk, step, stack in reads.tasks_by_pk(ledger, spec.input_pks)}
     inputs: dict[int, dict[str, ArtifactRecord]] = {pk: {} for pk in spec.input_pks}
-    for pk, name, sha, encoding, type_, size, value, text, inherited in ledger.execute(
-        "select a.task_id, a.name, a.sha, a.encoding, a.type, a.size, a.value, b.preview,"
-        " a.inherited from artifact a join blob b on b.sha = a.sha"
-        " where a.task_id in (select value from json_each(?))", (pks,)):  # fmt: skip
+    for pk, name, sha, encoding, type_, size, value, text, inherited in reads.artifacts_of_tasks(
+        ledger, spec.input_pks
+    ):
         inputs[pk][name] = ArtifactRecord(name, sha, encoding, type_, size, value, text,
                                           bool(inherited))  # fmt: skip
     missing = [pk for pk in spec.input_pks if pk not in tasks]

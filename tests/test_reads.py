@@ -37,10 +37,11 @@ def lf(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     return SimpleNamespace(db=db, **ids)
 
 
-# Allowed: the one-row-a-flow `flow` table read whole, a subquery's own result, and the
+# Allowed: the one-row-a-flow `flow` table read whole, a subquery's own result, the
 # UI's newest-first page of every run, which walks the run(created_at) index in order and
-# stops at its LIMIT.
-_ALLOWED_SCANS = ("SCAN flow", "SCAN (", "SCAN r USING INDEX run_created_at")
+# stops at its LIMIT, and a list of pks passed as JSON (each then found by its key).
+_ALLOWED_SCANS = ("SCAN flow", "SCAN (", "SCAN r USING INDEX run_created_at",
+                  "SCAN json_each VIRTUAL TABLE")  # fmt: skip
 
 
 def _scans(db: Path, statements: list[tuple[str, tuple]]) -> list[tuple[str, str]]:
@@ -118,6 +119,10 @@ def test_every_read_starts_from_an_index(lf: SimpleNamespace) -> None:
         call("attempt_artifacts", "ForeachFlow", lf.foreach, "gather", gather["task_id"], 0,
              arts[0]["name"])  # fmt: skip
         call("run_artifact_shas", pk), call("blob_preview", arts[0]["sha"])
+        assert isinstance(call("run_has_pickles", pk), bool)
+        bodies = [t["pk"] for t in tasks if t["step"] == "body"]
+        assert len(call("tasks_by_pk", bodies)) == len(bodies)  # a join's inputs
+        assert {row[0] for row in call("artifacts_of_tasks", bodies)} == set(bodies)
     finally:
         reads.trace = None
     queries_of_reads = {

@@ -70,10 +70,6 @@ def test_only_the_storage_modules_hold_sql_on_the_ledgers_tables():
         "upkeep.py": ["artifact", "blob", "blob_chunk", "flow", "run", "task"],
         # export/import: copies a run's rows between two files.
         "sharing.py": sorted([*every, "blob_chunk"]),
-        # Not moved yet (the runtime's side, changing at the same time): resume reads the
-        # origin run's final tasks and artifacts, S3(run=self) looks up its run's machine id.
-        "resume.py": ["artifact", "blob", "flow", "log", "run", "task"],
-        "s3.py": ["flow", "run"],
         # Run.replace_tags: Metaflow's client writes a run's tags, in one transaction.
         "client/runs.py": ["tag"],
     }
