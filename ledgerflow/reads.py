@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .exceptions import MetaflowNotFound
@@ -532,14 +532,15 @@ def tasks_by_pk(ledger: Ledger, task_pks: list[int]) -> list[tuple[int, str, str
                   (json.dumps(task_pks),)).fetchall()  # fmt: skip
 
 
-def artifacts_of_tasks(ledger: Ledger, task_pks: list[int]) -> list[tuple[Any, ...]]:
+def artifacts_of_tasks(ledger: Ledger, task_pks: list[int]) -> Iterator[tuple[Any, ...]]:
     """(task pk, name, sha, encoding, type, size, value, preview, inherited) of every
-    artifact of the given task attempts, as tuples: a join may have 10,000 inputs."""
-    return cursor(ledger, "select a.task_id, a.name, a.sha, a.encoding, a.type, a.size,"
-                          " a.value, b.preview, a.inherited from artifact a"
-                          " join blob b on b.sha = a.sha"
-                          " where a.task_id in (select value from json_each(?))",
-                  (json.dumps(task_pks),)).fetchall()  # fmt: skip
+    artifact of the given task attempts, as tuples, row by row: a join may have 10,000
+    inputs, and its reader keeps what it needs of each row."""
+    return iter(cursor(ledger, "select a.task_id, a.name, a.sha, a.encoding, a.type, a.size,"
+                               " a.value, b.preview, a.inherited from artifact a"
+                               " join blob b on b.sha = a.sha"
+                               " where a.task_id in (select value from json_each(?))",
+                       (json.dumps(task_pks),)))  # fmt: skip
 
 
 def find_artifact(ledger: Ledger, task_pk: int, name: str,

@@ -395,11 +395,17 @@ def resolve_join_inputs(spec: TaskSpec, ledger: Ledger) -> TaskSpec:
 
     tasks = {pk: (step, stack) for pk, step, stack in reads.tasks_by_pk(ledger, spec.input_pks)}
     inputs: dict[int, dict[str, ArtifactRecord]] = {pk: {} for pk in spec.input_pks}
-    for pk, name, sha, encoding, type_, size, value, text, inherited in reads.artifacts_of_tasks(
-        ledger, spec.input_pks
-    ):
-        inputs[pk][name] = ArtifactRecord(name, sha, encoding, type_, size, value, text,
-                                          bool(inherited))  # fmt: skip
+    # What the inputs inherited alike (the start's values, parameters) is one record shared
+    # by every input, not one copy per input; so are equal foreach stacks' frames.
+    shared: dict[tuple[Any, ...], Any] = {}
+    for pk, *row in reads.artifacts_of_tasks(ledger, spec.input_pks):
+        key = tuple(row)
+        record = shared.get(key)
+        if record is None:
+            name, sha, encoding, type_, size, value, text, inherited = row
+            record = shared[key] = ArtifactRecord(name, sha, encoding, type_, size, value,
+                                                  text, bool(inherited))  # fmt: skip
+        inputs[pk][record.name] = record
     missing = [pk for pk in spec.input_pks if pk not in tasks]
     if missing:
         raise LedgerError(f"join {spec.pathspec}: input task rows {missing[:5]} are not in "
@@ -409,7 +415,11 @@ def resolve_join_inputs(spec: TaskSpec, ledger: Ledger) -> TaskSpec:
         inputs=[inputs[pk] for pk in spec.input_pks],
         input_steps=[tasks[pk][0] for pk in spec.input_pks],
         input_stacks=[
-            [ForeachFrame(*f) for f in json.loads(tasks[pk][1] or "[]")] for pk in spec.input_pks
+            [
+                shared.setdefault(tuple(f), ForeachFrame(*f))
+                for f in json.loads(tasks[pk][1] or "[]")
+            ]
+            for pk in spec.input_pks
         ],  # fmt: skip
     )
 

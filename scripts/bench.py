@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench.py --quick                  # about a minute, ledgerflow only
     .venv/bin/python scripts/bench.py --metaflow /tmp/mfvenv/bin/python --repeat 3
     .venv/bin/python scripts/bench.py --dask                   # the Dask section alone
+    .venv/bin/python scripts/bench.py --scale                  # foreach 1,000 against 10,000
 
 For the Metaflow side, make a throwaway venv (never a ledgerflow dependency):
 
@@ -459,6 +460,81 @@ WORKLOADS = [
 ]  # fmt: skip
 
 
+# Runs a flow file as `python FLOW ...` does, then reports what the run's own process used
+# (RUSAGE_SELF: the runtime alone) and what its descendants used (the fork server and the
+# tasks; their peak is the largest one's, a join of 10,000 inputs here).
+_MEASURED = """
+import atexit, resource, runpy, sys
+def report():
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    print("MEASURED", me.ru_maxrss, me.ru_utime + me.ru_stime, kids.ru_maxrss,
+          kids.ru_utime + kids.ru_stime, file=sys.stderr)
+atexit.register(report)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@dataclass
+class ScaleSample:
+    seconds: float
+    runtime_mb: float
+    runtime_cpu: float
+    tasks_mb: float
+    tasks_cpu: float
+    ledger_mb: float
+
+
+def scale_run(flow: Path, n: int, executor: str, workdir: Path) -> ScaleSample:
+    db = workdir / f"scale-{n}-{executor}.db"
+    for leftover in workdir.glob(db.name + "*"):
+        leftover.unlink()
+    cmd = [LEDGERFLOW_PYTHON, "-c", _MEASURED, str(flow), "--db", str(db), "--quiet", "run",
+           "--n", str(n), "--max-num-splits", str(n), "--executor", executor]  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"foreach {n} failed:\n{proc.stderr[-2000:]}")
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("MEASURED"))
+    rt_kb, rt_cpu, kids_kb, kids_cpu = (float(x) for x in line.split()[1:])
+    return ScaleSample(seconds, rt_kb / 1024, rt_cpu, kids_kb / 1024, kids_cpu,
+                       db.stat().st_size / 1e6)  # fmt: skip
+
+
+def scale_section(repeat: int) -> None:
+    """foreach 1,000 and 10,000 + join in the same invocation: whole-process time, time and
+    CPU per task, the ratio of 10,000's cost per task to 1,000's, the runtime's own peak
+    memory and the largest task process's, and the ledger's size."""
+    print(f"{'foreach N + join':28} {'wall s':>8} {'ms/task':>8} {'cpu ms/task':>12} "
+          f"{'runtime MB':>11} {'largest task MB':>16} {'ledger MB':>10}")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        folder = Path(tmp)
+        flow = write_flow(folder, "foreach", "ledgerflow")
+        for executor in ("process", "thread"):
+            per_task = {}
+            for n in (1000, 10000):
+                samples = [scale_run(flow, n, executor, folder) for _ in range(repeat)]
+                wall = statistics.median(s.seconds for s in samples)
+                cpu = statistics.median(s.runtime_cpu + s.tasks_cpu for s in samples)
+                per_task[n] = (wall / n, cpu / n)
+                print(
+                    f"{f'{n:,}, {executor}':28} {wall:8.2f} {wall / n * 1000:8.2f} "
+                    f"{cpu / n * 1000:12.2f} "
+                    f"{statistics.median(s.runtime_mb for s in samples):11.1f} "
+                    f"{statistics.median(s.tasks_mb for s in samples):16.1f} "
+                    f"{statistics.median(s.ledger_mb for s in samples):10.1f}",
+                    flush=True,
+                )
+            wall_ratio = per_task[10000][0] / per_task[1000][0]
+            cpu_ratio = per_task[10000][1] / per_task[1000][1]
+            print(
+                f"  {executor}: cost per task at 10,000 / at 1,000: wall {wall_ratio:.2f}x, "
+                f"CPU {cpu_ratio:.2f}x",
+                flush=True,
+            )
+
+
 def _blob_arrivals(dask_worker: Any) -> list[tuple[str, str, int]]:
     """(key, 'scatter' or 'peer', bytes) for every ledgerflow blob that reached this worker:
     from the driver's scatter, or fetched from another worker (bytes are known for those)."""
@@ -551,6 +627,11 @@ def main() -> None:
         help="only the Dask section (needs pip install 'ledgerflow[dask]')",
     )
     parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="only foreach 1,000 against 10,000 (time, memory per task)",
+    )
+    parser.add_argument(
         "--only",
         default=None,
         help="comma-separated: run workloads whose label contains one of these",
@@ -559,6 +640,9 @@ def main() -> None:
     repeat = 1 if args.quick else args.repeat
     if args.dask:
         dask_section(repeat)
+        return
+    if args.scale:
+        scale_section(repeat)
         return
     # As users run: compiled modules cached in __pycache__ (pip compiles Metaflow's at install;
     # an editable ledgerflow is compiled here once, so no run pays for compiling).
