@@ -3,6 +3,8 @@ SQLite file. Change `from metaflow import ...` to `from ledgerflow import ...`."
 
 __version__ = "0.1.0"
 
+
+from . import rng
 from .current import current
 from .decorators import (
     batch,
@@ -39,6 +41,8 @@ from .exceptions import (
 )
 from .flowspec import FlowSpec
 from .parameters import Config, IncludeFile, JSONType, Parameter, config_expr
+
+rng.watch()  # before the flow module's own code: does it seed `random` or numpy? (rng.py)
 
 # Read-side names load on first use, so `import ledgerflow` in a flow stays quick.
 _LAZY = {

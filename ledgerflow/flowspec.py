@@ -79,7 +79,10 @@ class FlowSpec:
                     f"{type(self).__name__}() starts the flow's command line, which a notebook "
                     f"does not have; run it with NBRunner({type(self).__name__}).nbrun()"
                 )
+            from . import rng
             from .cli.flow_cli import main  # the one upward import: the flow runs its CLI
+
+            rng.module_loaded()
 
             main(type(self))
 

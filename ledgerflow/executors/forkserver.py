@@ -26,6 +26,7 @@ import socket
 import sys
 from typing import Any, NoReturn
 
+from .. import rng
 from .wire import die_with_parent, flush_stdio, own_stdio, recv_frame, send_frame
 
 
@@ -46,8 +47,9 @@ def serve(control: socket.socket) -> NoReturn:
         # Every object alive now moves out of the collector's sight: a task's collections
         # then never write to them, so their pages stay shared with the server instead of
         # being copied into each task (Python's advice for forking servers).
+        states = rng.snapshot()
         gc.freeze()
-        _loop(control, wake_r, wake_w)
+        _loop(control, wake_r, wake_w, states)
     except OSError:
         pass  # the runtime closed the control socket: the run is over
     except BaseException:  # pragma: no cover  # noqa: BLE001 - a bug here: say so, and end
@@ -57,7 +59,7 @@ def serve(control: socket.socket) -> NoReturn:
     os._exit(0)
 
 
-def _loop(control: socket.socket, wake_r: int, wake_w: int) -> None:
+def _loop(control: socket.socket, wake_r: int, wake_w: int, states: dict[str, Any]) -> None:
     pids: dict[int, int] = {}  # pid -> task key
     keys: dict[int, int] = {}  # task key -> pid
     parent = os.getppid()
@@ -90,7 +92,7 @@ def _loop(control: socket.socket, wake_r: int, wake_w: int) -> None:
                 control.close()
                 os.close(wake_r)
                 os.close(wake_w)
-                _task_child(fds)
+                _task_child(fds, states)
             for fd in fds:
                 os.close(fd)
             pids[pid], keys[key] = key, pid
@@ -120,8 +122,10 @@ def _kill(pid: int, signum: int) -> None:
         pass
 
 
-def _task_child(fds: list[int]) -> NoReturn:
-    """In the task's freshly forked process: take the pipes as stdout/stderr, run the task."""
+def _task_child(fds: list[int], states: dict[str, Any]) -> NoReturn:
+    """In the task's freshly forked process: take the pipes as stdout/stderr, start from the
+    random state a fresh process would have (rng.py), run the task."""
+    rng.fresh_task_state(states)
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGCHLD, signal.SIGTERM):
         signal.signal(signum, signal.SIG_DFL)
