@@ -75,6 +75,25 @@ class RawCache:
                 self._size -= len(old)
 
 
+def decode_verified(sha: str, encoding: str, raw: Any, before_unpickle: Callable[[], None] | None,
+                    where: object) -> Any:  # fmt: skip
+    """The value of a blob's raw bytes, already verified against its SHA-256 (`where`: the
+    file they came from, for the error)."""
+    if encoding == codec.PICKLE:
+        if before_unpickle is not None:
+            before_unpickle()
+        return codec.decode(encoding, raw)
+    try:
+        if encoding == "bytes":
+            return bytes(raw)
+        if encoding == "text":
+            return bytes(raw).decode("utf-8")
+        return codec.decode(encoding, raw)
+    except (ValueError, RecursionError) as e:  # verified bytes, yet not JSON: not ours
+        raise CorruptBlobError(f"blob {sha[:12]} in {where} is labelled {encoding} but is not "
+                               f"({e}) (the file is damaged); run `ledgerflow doctor`") from None  # fmt: skip
+
+
 class BlobMeta:
     """A blob row, checked for sense (see BlobStore.meta)."""
 
@@ -284,18 +303,7 @@ class BlobStore:
 
     def _decode(self, sha: str, encoding: str, raw: Any,
                 before_unpickle: Callable[[], None] | None) -> Any:  # fmt: skip
-        if encoding == codec.PICKLE:
-            if before_unpickle is not None:
-                before_unpickle()
-            return codec.decode(encoding, raw)
-        try:
-            if encoding == "bytes":
-                return bytes(raw)
-            if encoding == "text":
-                return bytes(raw).decode("utf-8")
-            return codec.decode(encoding, raw)
-        except (ValueError, RecursionError) as e:  # verified bytes, yet not JSON: not ours
-            raise self._damaged(sha, f"is labelled {encoding} but is not ({e})") from None
+        return decode_verified(sha, encoding, raw, before_unpickle, self.path)
 
     def _read_raw(self, meta: BlobMeta) -> tuple[str, bytes | bytearray]:
         self._declared_sizes(meta)  # before allocating raw_size bytes

@@ -13,6 +13,7 @@ The tree::
     ├── InvalidNextException           self.next() used wrongly at run time
     ├── TimeoutException               a step ran longer than its @timeout
     ├── TaskCrashed                    a task's process ended without a result (signal, exit)
+    ├── ExecutorError                  the executor cannot run tasks any more (fork server gone)
     ├── ParameterError (ValueError)    a Parameter is declared or given wrongly
     ├── ArtifactError                  an artifact cannot be stored (name or value)
     ├── ParameterAssignmentError (AttributeError)  a step assigned to a Parameter
@@ -110,6 +111,10 @@ class TimeoutException(LedgerflowError):
 
 class TaskCrashed(LedgerflowError):
     """A task's process ended without a result: killed by a signal, crashed, or exited."""
+
+
+class ExecutorError(LedgerflowError):
+    """The executor cannot run tasks any more (the fork server died): the run stops."""
 
 
 class RunTerminated(KeyboardInterrupt):

@@ -93,7 +93,7 @@ class Ledger:
         self.readonly = readonly or reader
         self._writes_on_demand = reader and not readonly
         self.stale = False  # a reader that could not see the WAL (see _connect)
-        self.chunk_size = _chunk_size()
+        self.chunk_size = chunk_size_setting()
         self._flow_names: dict[int, str] = {}
         self._writer: Ledger | None = None
         self.db = self._connect()
@@ -723,7 +723,7 @@ _CRASH_RUNNING_TASKS = (
 )
 
 
-def _chunk_size() -> int:
+def chunk_size_setting() -> int:
     """$LEDGERFLOW_CHUNK_SIZE, else the default; never past what readers accept."""
     from .blobstore import MAX_CHUNK_SIZE
 

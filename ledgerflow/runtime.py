@@ -29,7 +29,7 @@ from .capture import real_stream
 from .clock import now_iso
 from .current import get_username
 from .decorators import project_tags, step_decorator
-from .exceptions import LedgerError, LintError, RunTerminated
+from .exceptions import ExecutorError, LedgerError, LintError, RunTerminated
 from .executors import Executor
 from .flowspec import ForeachFrame, Transition
 from .internals import transition_record
@@ -292,9 +292,10 @@ class Runtime:
                 # leave as Ctrl-C asks (exit 130), not as a ledger error.
                 pass
             raise
-        except LedgerError:
-            # The ledger refused a write (disk full, file deleted...): stop, and try to say
-            # so in the ledger; if even that fails, the next open marks the run crashed.
+        except (LedgerError, ExecutorError):
+            # The ledger refused a write (disk full, file deleted...), or the executor cannot
+            # run tasks any more (its fork server died): stop, and try to say so in the
+            # ledger; if even that fails, the next open marks the run crashed.
             self.executor.shutdown(wait=False)
             with contextlib.suppress(Exception):
                 self.ledger.finish_run(self.run_pk, "failed")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import codec
+from .blobstore import decode_verified
 from .capture import capturing
 from .cards.hook import render_task_cards
 from .clock import now_iso
@@ -26,7 +27,7 @@ from .decorators import step_decorator
 from .exceptions import ArtifactError, LedgerError, MetaflowExceptionWrapper, TimeoutException
 from .flowspec import FlowSpec, ForeachFrame, Inputs, TaskState, Transition
 from .internals import INTERNAL_ARTIFACTS
-from .ledger import Ledger
+from .ledger import Ledger, chunk_size_setting
 from .preview import preview
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
@@ -573,13 +574,26 @@ class LedgerBlobs:
 
     def __init__(self, ledger_path: str, own_process: bool,
                  preloaded: dict[str, tuple[str, bytes]] | None = None):  # fmt: skip
+        self.ledger_path = ledger_path
         self.own_process = own_process
-        self.ledger = Ledger.for_task(ledger_path) if own_process else Ledger.open(ledger_path)
-        for sha, (encoding, raw) in (preloaded or {}).items():  # sent with the spec
-            self.ledger.cache.put(sha, encoding, raw)
-        self.chunk_size = self.ledger.chunk_size
+        # Small inputs the runtime sent with the spec (bytes it had verified): a task whose
+        # inputs are all here never opens the ledger.
+        self.preloaded = preloaded or {}
+        self._ledger: Ledger | None = None
+        self.chunk_size = chunk_size_setting()
+
+    @property
+    def ledger(self) -> Ledger:
+        """The run's ledger, opened on first need (opening costs a task ~120 page faults)."""
+        if self._ledger is None:
+            path = self.ledger_path
+            self._ledger = Ledger.for_task(path) if self.own_process else Ledger.open(path)
+        return self._ledger
 
     def load(self, sha: str) -> Any:
+        sent = self.preloaded.get(sha)
+        if sent is not None:
+            return decode_verified(sha, sent[0], sent[1], None, self.ledger_path)
         return self.ledger.load(sha)
 
     def store(self, name: str, value: Any, result: TaskResult) -> ArtifactRecord:

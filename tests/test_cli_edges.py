@@ -435,3 +435,16 @@ def test_the_readme_says_how_to_reach_the_venv_before_using_it():
     assert -1 < text.find(". .venv/bin/activate") < first_bare
     # Options the README shows are where the command line takes them.
     assert "tag list --quiet" not in text and "--quiet tag list" in text
+
+
+def test_a_broken_pipe_that_is_not_our_output_is_an_error(tmp_path):
+    """Only a closed stdout/stderr ends quietly: a BrokenPipeError from anything else (a
+    socket to a helper process) is reported, exit 1, never taken for `| head`."""
+    code = ("from ledgerflow.cli.errors import call_reporting_errors\n"
+            "def fail():\n    raise BrokenPipeError(32, 'Broken pipe')\n"
+            "call_reporting_errors(fail, debug=False)\n")  # fmt: skip
+    with open(tmp_path / "out.txt", "w") as out:
+        proc = subprocess.run([sys.executable, "-c", code], stdout=out, stderr=subprocess.PIPE,
+                              text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    assert "Internal error: BrokenPipeError" in proc.stderr and "Traceback" not in proc.stderr

@@ -159,6 +159,32 @@ def test_kill_9_of_one_task_fails_that_attempt_and_retry_completes_the_run(db_pa
     assert [r[0] for r in stored] == ["holding 0\n", "holding 1\n", "holding 0\n"]
 
 
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_of_the_fork_server_fails_the_run_in_one_line(db_path, tmp_path):
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    proc = _start_holder(db_path, pids)
+    server = _parent(_task_pids(pids)[0])
+    assert server != proc.pid
+    os.kill(server, signal.SIGKILL)
+    out, err = proc.communicate(timeout=30)  # before: the run hung, or exited 0 at once
+    assert proc.returncode == 1, err
+    assert "fork server" in err and "killed by signal 9" in err and "Traceback" not in err
+    assert all(_gone(pid) for pid in _task_pids(pids))  # its tasks died with it
+    rows = query(db_path, "select status, exception from tasks where step = 'hold'")
+    assert [r[0] for r in rows] == ["failed", "failed"]
+    assert all("fork server" in r[1] for r in rows)
+    assert query(db_path, "select status from runs") == [("failed",)]
+    (pids / "hold").unlink()
+    run_flow(ISOLATION / "holder.py", db=db_path, command="resume")
+    assert query(db_path, "select status from runs order by created_at") == [
+        ("failed",), ("succeeded",)]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "how, code, status",
     [("SIGTERM", 143, "stopped by SIGTERM"), ("SIGINT", 130, "interrupted by the user")],

@@ -37,8 +37,10 @@ def call_reporting_errors(func: Callable[[], Any], debug: bool,
         raise
     except SystemExit:
         raise
-    except BrokenPipeError:
-        exit_on_closed_pipe()
+    except BrokenPipeError as e:
+        if _output_closed():
+            exit_on_closed_pipe()
+        _internal_error(e, debug)
     except LedgerflowError as e:
         if debug:
             raise
@@ -52,9 +54,30 @@ def call_reporting_errors(func: Callable[[], Any], debug: bool,
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(143 if terminated else 130)
-    except Exception as e:
-        if debug:
-            raise
-        print(f"Internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
-              file=sys.stderr)  # fmt: skip
-        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - anything else is ledgerflow's bug: one line, exit 1
+        _internal_error(e, debug)
+
+
+def _internal_error(e: Exception, debug: bool) -> NoReturn:
+    if debug:
+        raise e
+    print(f"Internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+          file=sys.stderr)  # fmt: skip
+    sys.exit(1)
+
+
+def _output_closed() -> bool:
+    """True if our stdout or stderr is a pipe whose reader went away: only then is a
+    BrokenPipeError the quiet end of `| head`; from anywhere else it is an error."""
+    import select
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # click's test runner: a plain buffer
+            return True
+        poll = select.poll()
+        poll.register(fd, select.POLLOUT)  # a write end with no reader reports POLLERR
+        if any(events & select.POLLERR for _, events in poll.poll(0)):
+            return True
+    return False

@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..clock import now_iso
-from ..exceptions import TaskCrashed
+from ..exceptions import ExecutorError, TaskCrashed
 from ..task import TaskResult, TaskSpec, flow_class
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
 from .wire import FrameReader, pickled_frame
@@ -76,11 +76,14 @@ class ProcessExecutor(Executor):
         self._control: socket.socket | None = None
         self._closing = False
         self._posted: list[tuple[str, int, int]] = []
+        self._server_lost: str | None = None  # why the fork server is gone, if it is
 
     # -- the contract -----------------------------------------------------------------------
 
     def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
         self._start()
+        if self._server_lost:
+            raise ExecutorError(self._server_lost)
         with self._lock:
             self._next_key += 1
             key = self._next_key
@@ -93,6 +96,13 @@ class ProcessExecutor(Executor):
             self._tasks[key] = task
         try:
             self._launch(task, [out_w, err_w, theirs.fileno()])
+        except OSError as e:  # the fork server is gone (it was killed, or a bug killed it)
+            with self._lock:
+                self._tasks.pop(key, None)
+            for fd in (out_r, err_r):
+                os.close(fd)
+            mine.close()
+            raise ExecutorError(self._server_lost or self._lost_server(e)) from None
         finally:
             for fd in (out_w, err_w):
                 os.close(fd)
@@ -279,9 +289,45 @@ class ProcessExecutor(Executor):
                 data = self._control.recv(4096)
             except BlockingIOError:
                 return
+            except OSError:
+                data = b""
             if not data:
+                self._server_gone()
                 return
             self._on_message(pickle.loads(data))
+
+    def _lost_server(self, error: BaseException | None = None) -> str:
+        status = None
+        deadline = time.monotonic() + 1.0  # its socket closes a moment before it is waitable
+        while self._server_pid is not None and status is None and time.monotonic() < deadline:
+            try:
+                pid, found = os.waitpid(self._server_pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid:
+                status = found
+            else:
+                time.sleep(0.01)
+        if status is not None and os.WIFSIGNALED(status):
+            how = f"killed by signal {os.WTERMSIG(status)}"
+        elif status is not None and os.WIFEXITED(status):
+            how = f"exited with code {os.WEXITSTATUS(status)}"
+        else:
+            how = f"{type(error).__name__}: {error}" if error else "its socket closed"
+        return (f"ledgerflow's fork server (pid {self._server_pid}) is gone ({how}), so no task "
+                "can start; the run stops here and `resume` continues it")  # fmt: skip
+
+    def _server_gone(self) -> None:
+        """The control socket closed while the run goes on: the fork server died (killed,
+        or a bug). Its tasks died with it (PDEATHSIG); they fail with the reason, and the
+        next submit stops the run (ExecutorError) instead of waiting forever."""
+        assert self._control is not None and self._selector is not None
+        self._selector.unregister(self._control)
+        self._server_lost = self._lost_server()
+        with self._lock:
+            tasks = list(self._tasks.values())
+        for task in tasks:
+            self._finish(task, lost=self._server_lost)
 
     def _on_message(self, message: tuple[str, int, int]) -> None:
         kind, key, value = message
@@ -352,7 +398,8 @@ class ProcessExecutor(Executor):
         else:
             fd.close()
 
-    def _finish(self, task: _Task, exit_status: int | None = None) -> None:
+    def _finish(self, task: _Task, exit_status: int | None = None,
+                lost: str | None = None) -> None:  # fmt: skip
         """The task is over: take the rest of its output and complete its future."""
         if task.future.done():
             return
@@ -369,7 +416,7 @@ class ProcessExecutor(Executor):
             self._tasks.pop(task.key, None)
         result = task.result
         if result is None:
-            result = self._crashed(task, exit_status)
+            result = _failed(task, lost) if lost else self._crashed(task, exit_status)
         result.spec = task.spec
         task.future.set_result(result)
 

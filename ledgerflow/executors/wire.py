@@ -72,15 +72,29 @@ def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux), so a run killed
     with kill -9 takes its fork server and tasks with it. Elsewhere the fork server sees its
     control socket close and kills its tasks itself."""
-    if not sys.platform.startswith("linux"):
+    prctl = _prctl()
+    if prctl is None:
         return
-    import ctypes
-
     pr_set_pdeathsig = 1
     parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
+
+
+_PRCTL: list[Any] = []
+
+
+def _prctl() -> Any:
+    """libc's prctl on Linux (looked up once: the fork server's tasks inherit it), else None."""
+    if not _PRCTL:
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
+        else:
+            _PRCTL.append(None)
+    return _PRCTL[0]
 
 
 def own_stdio() -> None:
