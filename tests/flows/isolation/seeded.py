@@ -1,14 +1,20 @@
 """Module-level seeding, as ML code does it: under Metaflow every task re-imports the module,
-so every task starts from the seeded state. `--late` style: here random and numpy.random are
-imported before ledgerflow (the other flow imports them after)."""
+so every task starts from the seeded state. LF_TEST_ORDER=late imports ledgerflow before
+random and numpy (numpy 2 then loads numpy.random at the seed call); otherwise they come
+first, numpy.random loaded at module level as sklearn and friends do."""
 
+# ruff: noqa: I001, F401 - the import order is what the tests vary
 import os
-import random
 
-import numpy as np
-import numpy.random  # noqa: F401 - loaded at module level, as sklearn and friends do
-
-from ledgerflow import FlowSpec, step
+if os.environ.get("LF_TEST_ORDER") == "late":
+    from ledgerflow import FlowSpec, step
+    import random
+    import numpy as np
+else:
+    import random
+    import numpy as np
+    import numpy.random
+    from ledgerflow import FlowSpec, step
 
 if os.environ.get("LF_TEST_SEED"):
     random.seed(int(os.environ["LF_TEST_SEED"]))
