@@ -23,6 +23,19 @@ def _isolated_ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _close_ledgers(tmp_path: Path):
+    """Close the ledgers a test opened in this process (the Client API keeps one open per
+    file, as a notebook would): a whole serial session would otherwise hold ~1,100 file
+    descriptors by its end."""
+    yield
+    from ledgerflow.ledger import Ledger
+
+    for key in list(Ledger._open):
+        if Path(key[0]).is_relative_to(tmp_path):
+            Ledger.forget(key[0])
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "ledgerflow.db"

@@ -5,6 +5,7 @@ tasks that die leaving a ledger that says what happened."""
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -250,3 +251,17 @@ def test_cpu_bound_tasks_run_at_the_same_time_in_their_own_processes(db_path):
 def test_spawn_runs_each_task_in_a_fresh_interpreter(db_path):
     run = _run(db_path, "isolated.py", "--executor", "spawn", "--max-workers", "4")
     assert run["join"].task.data.counts == [1, 1, 1, 1]
+
+
+@pytest.mark.skipif(resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 2048,
+                    reason="cannot hold 1,100 descriptors here")  # fmt: skip
+def test_a_run_from_a_process_holding_over_1024_descriptors(db_path):
+    """Descriptors past 1,024 (a notebook kernel, a long session): select() could not
+    watch the fork server's sockets, and the run failed at its first task."""
+    proc = subprocess.run(
+        [sys.executable, str(FLOWS / "plain" / "many_fds.py"), str(FLOWS / "engine" / "foreach.py"),
+         "--db", str(db_path), "--quiet", "run"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert query(db_path, "select status from runs") == [("succeeded",)]

@@ -63,11 +63,15 @@ def _loop(control: socket.socket, wake_r: int, wake_w: int, states: dict[str, An
     pids: dict[int, int] = {}  # pid -> task key
     keys: dict[int, int] = {}  # task key -> pid
     parent = os.getppid()
+    # poll, not select: the run's process may hold over 1,024 descriptors (a notebook, a
+    # test session), and select() cannot watch a descriptor numbered past that.
+    poller = select.poll()
+    for fd in (control.fileno(), wake_r):
+        poller.register(fd, select.POLLIN)
     while True:
-        watched: list[Any] = [control, wake_r]
-        readable, _, _ = select.select(watched, [], [], 1.0)
+        readable = [fd for fd, _ in poller.poll(1000)]
         if os.getppid() != parent:  # the run's process died (where no PDEATHSIG says so)
-            readable = [control]
+            readable = [control.fileno()]
         if wake_r in readable:
             while True:
                 try:
@@ -76,7 +80,7 @@ def _loop(control: socket.socket, wake_r: int, wake_w: int, states: dict[str, An
                 except BlockingIOError:
                     break
             _reap(control, pids, keys)
-        if control not in readable:
+        if control.fileno() not in readable:
             continue
         msg, fds = b"", list[int]()
         if os.getppid() == parent:
