@@ -549,12 +549,17 @@ class Runtime:
     def _foreach_children(self, parent: Done, transition: Transition) -> Iterator[Pending]:
         """A foreach's tasks, made one by one as they can start. Their task ids are taken
         now, in a block, so ids follow the order tasks were scheduled in, as before."""
+        count = int(transition.num_splits or 0)
+        first = self._next_task_id
+        self._next_task_id += count
+        return self._make_foreach_children(parent, transition, first)
+
+    def _make_foreach_children(self, parent: Done, transition: Transition,
+                               first: int) -> Iterator[Pending]:  # fmt: skip
         target = transition.targets[0]
         count = int(transition.num_splits or 0)
         values = transition.foreach_values or []
         items = transition.foreach_items
-        first = self._next_task_id
-        self._next_task_id += count
         for index in range(count):
             frame = ForeachFrame(target, transition.foreach, count, index, values[index])
             splits = (*parent.splits, SplitFrame(parent.pk, index, count, True))

@@ -87,3 +87,16 @@ def test_a_join_names_its_inputs_by_task_and_tasks_get_their_item(db_path, monke
         if spec.step in ("work", "again"):
             assert spec.foreach_item is not None
             assert items_sha not in spec.preloaded  # each task is sent its item only
+
+
+def test_lazy_foreach_tasks_take_their_ids_when_the_split_ends(db_path):
+    from ledgerflow.runtime import Runtime
+
+    from .test_cost_model import RunsAtSubmit
+
+    flow = load_flow(FLOWS / "wide" / "ids_flow.py", "IdsFlow")
+    Runtime(flow, Ledger.open(db_path), {}, executor=RunsAtSubmit(), quiet=True,
+            echo_logs=False).run()  # fmt: skip
+    ids = dict(query(db_path, "select step || ':' || task_id, 1 from tasks"))
+    # a and b end in one round; a's foreach ends first (lower id): its tasks come first
+    assert {"w:4", "w:5", "w:6", "b2:7"} <= set(ids)
