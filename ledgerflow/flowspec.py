@@ -471,9 +471,15 @@ ITEMS_BUDGET = 4 * 1024 * 1024
 
 
 def _encoded_items(values: Any, count: int) -> list[tuple[str, bytes]] | None:
+    """Each task's `self.input`, encoded: what `values[i]` gives (as _find_input reads it:
+    a dict's value at key i, not its i-th key), or the i-th item of what has no indexing."""
     items, total = [], 0
     try:
-        for value in islice(iter(values), count):
+        try:
+            chosen = [values[i] for i in range(count)]
+        except TypeError:  # not indexable (a set, a generator's list...): in iteration order
+            chosen = list(islice(iter(values), count))
+        for value in chosen:
             encoding, raw = codec.encode(value)
             total += len(raw)
             if total > ITEMS_BUDGET:

@@ -100,3 +100,10 @@ def test_lazy_foreach_tasks_take_their_ids_when_the_split_ends(db_path):
     ids = dict(query(db_path, "select step || ':' || task_id, 1 from tasks"))
     # a and b end in one round; a's foreach ends first (lower id): its tasks come first
     assert {"w:4", "w:5", "w:6", "b2:7"} <= set(ids)
+
+
+def test_a_foreach_over_a_dict_gives_each_task_the_value_as_metaflow_does(db_path):
+    run_flow(FLOWS / "wide" / "dict_flow.py", db=db_path)
+    namespace(None)
+    run = Flow("DictFlow", ledger=str(db_path)).latest_run
+    assert run["join"].task["gots"].data == ["one", "two", "zero"]  # Metaflow 2.19.39: same
