@@ -552,12 +552,11 @@ class Runtime:
         count = int(transition.num_splits or 0)
         first = self._next_task_id
         self._next_task_id += count
-        return self._make_foreach_children(parent, transition, first)
+        return self._make_foreach_children(parent, transition, first, count)
 
-    def _make_foreach_children(self, parent: Done, transition: Transition,
-                               first: int) -> Iterator[Pending]:  # fmt: skip
+    def _make_foreach_children(self, parent: Done, transition: Transition, first: int,
+                               count: int) -> Iterator[Pending]:  # fmt: skip
         target = transition.targets[0]
-        count = int(transition.num_splits or 0)
         values = transition.foreach_values or []
         items = transition.foreach_items
         for index in range(count):
