@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, codec
+from . import __version__, codec, writes
 from .blobstore import RawCache
 from .capture import real_stream
 from .clock import now_iso
@@ -247,7 +247,8 @@ class Runtime:
                 code: str | None = f.read()
         except OSError:
             code = None
-        self.run_pk = self.ledger.create_run(
+        self.run_pk = writes.create_run(
+            self.ledger,
             self.flow_name,
             self.run_id,
             params=self.params,
@@ -285,7 +286,7 @@ class Runtime:
             self.executor.shutdown(wait=False)
             try:
                 self._record_interrupted(isinstance(e, RunTerminated))
-                self.ledger.finish_run(self.run_pk, "failed")
+                writes.finish_run(self.ledger, self.run_pk, "failed")
                 self._say("Interrupted: the run is marked failed; `resume` continues it.")
             except LedgerError:
                 # Cannot say so in the ledger: the next open marks the run crashed. Still
@@ -298,10 +299,10 @@ class Runtime:
             # ledger; if even that fails, the next open marks the run crashed.
             self.executor.shutdown(wait=False)
             with contextlib.suppress(Exception):
-                self.ledger.finish_run(self.run_pk, "failed")
+                writes.finish_run(self.ledger, self.run_pk, "failed")
             raise
         self.executor.shutdown(wait=True)
-        self.ledger.finish_run(self.run_pk, status)
+        writes.finish_run(self.ledger, self.run_pk, status)
         self.progress.run_done()
         if status == "succeeded":
             self._say("Done!")
@@ -356,7 +357,7 @@ class Runtime:
             done, _ = wait(waiting, timeout=min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY),
                            return_when=FIRST_COMPLETED)  # fmt: skip
             if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
-                self.ledger.heartbeat(self.run_pk)
+                writes.heartbeat(self.ledger, self.run_pk)
                 self._last_beat = time.monotonic()
             finished = [(running.pop(f), f.result()) for f in done if f in running]
         return "succeeded" if self._end_ok and not self.failed else "failed"
@@ -375,7 +376,9 @@ class Runtime:
         logs = self._due_logs()
         if not (records or starting or logs):
             return
-        pks, started = self.ledger.commit_tasks(records, [self._started(p) for p in starting], logs)
+        pks, started = writes.commit_tasks(
+            self.ledger, records, [self._started(p) for p in starting], logs
+        )
         for pending, pk in zip(starting, started):
             pending.pk = pk
         for (pending, _), pk in zip(clones, pks[len(finished) :]):
@@ -458,7 +461,7 @@ class Runtime:
                     result = done  # it finished meanwhile: keep it whole
             records.append(self._record(pending, result))
         if records:
-            self.ledger.record_tasks(records)
+            writes.record_tasks(self.ledger, records)
 
     def _clone(self, pending: Pending) -> TaskResult | None:
         """resume: the origin's result for this task, when it can be reused as is."""

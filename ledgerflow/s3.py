@@ -118,7 +118,7 @@ class S3:
             if exists and not overwrite:
                 blob.discard()
                 return self._url(key)
-            self._ledger.put_blob(conn, blob)
+            self._ledger.blobs.put(conn, blob)
             conn.execute(
                 "insert or replace into s3_object(run_id, key, sha, encoding, size, created_at)"
                 " values (?, ?, ?, ?, ?, ?)",

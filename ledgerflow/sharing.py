@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from . import codec
+from . import codec, writes
 from .blobstore import check_meta
 from .cards.storage import copy_card_rows, has_card_table
 from .clock import now_iso
@@ -155,7 +155,7 @@ def _copy_run(source: Ledger, target: Ledger, run_pk: int, report: CopyReport) -
     ).fetchone()
     pathspec = f"{flow_name}/{run_id}"
     trusted = run_trusted(source, run_pk)
-    flow_pk = target.ensure_flow(flow_name)
+    flow_pk = writes.ensure_flow(target, flow_name)
     with target.write() as conn:
         # Looked up under the write lock: a concurrent import of the same file has either
         # committed this run (then it is already present) or not started it.
@@ -292,7 +292,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
                          (task_map[task_id], task_map[parent_id]))  # fmt: skip
     copy_card_rows(source, conn, task_map, lambda sha: _copy_blob(source, conn, sha, report))
     acols = ", ".join(_ARTIFACT_COLUMNS)
-    next_id = Ledger._next_artifact_id(conn)
+    next_id = writes.next_artifact_id(conn)
     for old_task, new_task in task_map.items():
         step = conn.execute("select step from task where id = ?", (new_task,)).fetchone()[0]
         for values in source.execute(f"select {acols} from artifact where task_id = ?",

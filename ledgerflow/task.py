@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from . import codec
+from . import codec, writes
 from .blobstore import decode_verified
 from .capture import capturing
 from .cards.hook import render_task_cards
@@ -604,19 +604,19 @@ class LedgerBlobs:
                 return record
             try:
                 # A content-addressed row: the runtime's task commit then references it.
-                ledger.store_blobs([blob])
+                writes.store_blobs(ledger, [blob])
             except LedgerError:
                 # Full disk, a locked or vanished file: the blob goes with the result, and
                 # the runtime's own write meets the same error and stops the run with one
                 # clear line.
                 result.blobs.append(blob)
             return record
-        if ledger.knows_blob(blob.sha):
+        if ledger.blobs.knows(blob.sha):
             blob.discard()  # stored already (deduplicated)
         else:
             result.blobs.append(blob)
         if blob.raw is not None:
-            ledger.cache.put(blob.sha, blob.encoding, blob.raw)
+            ledger.blobs.cache.put(blob.sha, blob.encoding, blob.raw)
         return record
 
 

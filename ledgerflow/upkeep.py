@@ -152,7 +152,7 @@ def gc(ledger: Ledger) -> GcReport:
         count = _delete_unreferenced(ledger)
     finally:
         ledger.execute("pragma foreign_keys = on")
-    ledger.forget_known_blobs()
+    ledger.blobs.forget_known()
     ledger.execute("pragma wal_checkpoint(truncate)")
     # VACUUM rewrites the whole file (minutes for a GB): only when there is space to take
     # back, i.e. blobs were deleted now or free pages are left from earlier deletes.

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from history_flow import WORDS, HistoryFlow  # noqa: E402
 
-from ledgerflow import DataArtifact, namespace, search, sql  # noqa: E402
+from ledgerflow import DataArtifact, namespace, search, sql, writes  # noqa: E402
 from ledgerflow.clock import now_iso  # noqa: E402
 from ledgerflow.executors import SequentialExecutor  # noqa: E402
 from ledgerflow.ledger import Ledger  # noqa: E402
@@ -49,7 +49,7 @@ def write_run(ledger: Ledger, seed: int) -> None:
     """One run shaped like history_flow's, through the ledger API (no flow executed)."""
     values = history_values(seed)
     encoded = {n: encode_artifact(n, v, ledger.chunk_size) for n, v in values.items()}
-    run_pk = ledger.create_run("HistoryFlow", new_run_id(), params={"seed": seed}, user="bench",
+    run_pk = writes.create_run(ledger, "HistoryFlow", new_run_id(), params={"seed": seed}, user="bench",
                                code=None, script_name="history_flow.py",
                                system_tags=["user:bench", "runtime:dev"])  # fmt: skip
     now = now_iso()
@@ -70,8 +70,8 @@ def write_run(ledger: Ledger, seed: int) -> None:
     for record in records:  # one task after another, each linked to its parent
         if parent is not None:
             record.parent_pks = [parent]
-        parent = ledger.record_tasks([record])[0]
-    ledger.finish_run(run_pk, "succeeded")
+        parent = writes.record_tasks(ledger, [record])[0]
+    writes.finish_run(ledger, run_pk, "succeeded")
 
 
 def build(path: Path, runs: int) -> float:

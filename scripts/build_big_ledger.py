@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ledgerflow import writes
 from ledgerflow.ledger import Ledger
 from ledgerflow.records import TaskRecord
 from ledgerflow.runtime import new_run_id
@@ -121,14 +122,15 @@ def add_runs(ledger: Ledger, first: int, last: int) -> None:
         t0 = START + timedelta(seconds=seed * 37)
         tags = ["nightly"] if seed % 3 == 0 else []
         tags.append(f"exp-{seed % 500}")
-        run_pk = ledger.create_run(
+        run_pk = writes.create_run(
+            ledger,
             flow, new_run_id(), params={"seed": seed, "lr": 10 ** -(1 + seed % 4)},
             user=f"user{seed % 5}", code=None, script_name=f"{flow.lower()}.py",
             tags=tags, system_tags=[f"user:user{seed % 5}", "runtime:dev"],
         )  # fmt: skip
         records, status = run_tasks(ledger, run_pk, seed, t0)
-        ledger.record_tasks(records)
-        ledger.finish_run(run_pk, status)
+        writes.record_tasks(ledger, records)
+        writes.finish_run(ledger, run_pk, status)
         _restamp(ledger, run_pk, t0)  # spread over time as real runs are
 
 
@@ -144,12 +146,12 @@ def add_wide_run(ledger: Ledger, width: int, batch: int = 1000) -> str:
     """A WideFlow run whose `fan` step has `width` foreach tasks; one in 10 has two attempts.
     Returns its pathspec."""
     run_id = new_run_id()
-    run_pk = ledger.create_run("WideFlow", run_id, params={"n": width}, user="bench",
+    run_pk = writes.create_run(ledger, "WideFlow", run_id, params={"n": width}, user="bench",
                                code=None, script_name="wide.py",
                                system_tags=["user:bench"])  # fmt: skip
     t0 = datetime.now(UTC)
     start_rec, start_blob = encode_artifact("items", list(range(width)), ledger.chunk_size)
-    start_pk = ledger.record_tasks([TaskRecord(
+    start_pk = writes.record_tasks(ledger, [TaskRecord(
         run_pk, "start", "1", "succeeded", iso(t0), iso(t0), artifacts=[start_rec],
         blobs=[start_blob])])[0]  # fmt: skip
     for lo in range(0, width, batch):
@@ -171,8 +173,8 @@ def add_wide_run(ledger: Ledger, width: int, batch: int = 1000) -> str:
                                       foreach_stack=stack, parent_pks=[start_pk],
                                       artifacts=[r for r, _ in own], blobs=[b for _, b in own],
                                       stdout=f"item {i}\n"))  # fmt: skip
-        ledger.record_tasks(records)
-    ledger.finish_run(run_pk, "succeeded")
+        writes.record_tasks(ledger, records)
+    writes.finish_run(ledger, run_pk, "succeeded")
     return f"WideFlow/{run_id}"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow import codec
+from ledgerflow import codec, writes
 from ledgerflow.exceptions import CorruptBlobError, LedgerReadOnlyError, LedgerSchemaError
 from ledgerflow.ledger import Ledger
 from ledgerflow.location import resolve_ledger_path
@@ -51,11 +51,11 @@ def store_task(ledger: Ledger, run_pk: int, task_id: str, values: dict) -> int:
         artifacts=arts,
         blobs=blobs,
     )
-    return ledger.record_tasks([rec])[0]
+    return writes.record_tasks(ledger, [rec])[0]
 
 
 def new_run(ledger: Ledger, run_id: str = "1") -> int:
-    return ledger.create_run("F", run_id, params={}, user="u", code=None, script_name=None)
+    return writes.create_run(ledger, "F", run_id, params={}, user="u", code=None, script_name=None)
 
 
 def test_new_ledger_has_pragmas_schema_and_identity(db_path):
@@ -126,7 +126,7 @@ def test_a_big_commit_is_checkpointed_in_the_background_into_the_file(db_path, t
     # copied by a user, without its -wal) holds the commit.
     import shutil
 
-    from ledgerflow.ledger import BACKGROUND_CHECKPOINT_BYTES
+    from ledgerflow.writes import BACKGROUND_CHECKPOINT_BYTES
 
     ledger = fresh(db_path)
     value = os.urandom(BACKGROUND_CHECKPOINT_BYTES + 1)
@@ -202,7 +202,9 @@ def test_read_only_ledger_reads_and_refuses_writes(db_path):
 def _open_and_count(path: str, barrier, out) -> None:
     barrier.wait()
     ledger = Ledger(path)
-    ledger.create_run("F", str(os.getpid()), params={}, user="u", code=None, script_name=None)
+    writes.create_run(
+        ledger, "F", str(os.getpid()), params={}, user="u", code=None, script_name=None
+    )
     out.put(ledger.execute("pragma user_version").fetchone()[0])
 
 
@@ -277,7 +279,7 @@ def test_a_process_ending_right_after_a_big_commit_leaves_the_file_whole(db_path
     code = (
         "import os, sys\nfrom ledgerflow import codec\nfrom ledgerflow.ledger import Ledger\n"
         "ledger = Ledger.open(sys.argv[1])\nblob = codec.encode_blob(os.urandom(9 << 20))\n"
-        "with ledger.write() as conn:\n    ledger.put_blob(conn, blob)\nprint(blob.sha)\n"
+        "with ledger.write() as conn:\n    ledger.blobs.put(conn, blob)\nprint(blob.sha)\n"
     )
     sha = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
                          text=True, check=True).stdout.strip()  # fmt: skip

@@ -238,6 +238,7 @@ def _plan(conn, sql, params=()):
 
 def test_a_few_thousand_runs_stay_indexed(tmp_path):
     """2,000 runs written through the ledger API: the documented queries use indexes."""
+    from ledgerflow import writes
     from ledgerflow.clock import now_iso
     from ledgerflow.ledger import Ledger
     from ledgerflow.records import TaskRecord
@@ -249,8 +250,8 @@ def test_a_few_thousand_runs_stay_indexed(tmp_path):
     now = now_iso()
     batch = []
     for seed in range(2000):
-        run_pk = ledger.create_run("HistoryFlow", new_run_id(), params={}, user="u", code=None,
-                                   script_name=None)  # fmt: skip
+        run_pk = writes.create_run(ledger, "HistoryFlow", new_run_id(), params={}, user="u",
+                                   code=None, script_name=None)  # fmt: skip
         arts, blobs = [], []
         for name, value in (("accuracy", (seed * 7919 % 1000) / 1000),
                             ("notes", f"model resnet{seed % 7} keyword-{seed}")):  # fmt: skip
@@ -260,7 +261,7 @@ def test_a_few_thousand_runs_stay_indexed(tmp_path):
         batch.append(TaskRecord(run_pk, "train", "1", "succeeded", now, now, artifacts=arts,
                                 blobs=blobs))  # fmt: skip
         if len(batch) == 200:
-            ledger.record_tasks(batch)
+            writes.record_tasks(ledger, batch)
             batch = []
     ledger.close()
     conn = sqlite3.connect(db)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledgerflow import Step, namespace, reads
+from ledgerflow import Step, namespace, reads, writes
 from ledgerflow.cli.main import cli
 from ledgerflow.ledger import Ledger
 from ledgerflow.records import TaskRecord
@@ -92,7 +92,7 @@ def _record_tied_step(db: Path, n: int) -> str:
     """A step of n tasks all started at the same instant (the order falls back on the task
     id), written through the ledger's writer; tasks 1, 11, 21... have three attempts."""
     ledger = Ledger.open(db)
-    run_pk = ledger.create_run("TiedFlow", "1", params={}, user="t", code=None,
+    run_pk = writes.create_run(ledger, "TiedFlow", "1", params={}, user="t", code=None,
                                script_name="tied.py")  # fmt: skip
     same = "2026-01-01T00:00:00.000000Z"
     records = []
@@ -101,8 +101,8 @@ def _record_tied_step(db: Path, n: int) -> str:
         records += [TaskRecord(run_pk, "fan", str(i), "failed" if a < tries - 1 else "succeeded",
                                same, same, attempt=a, foreach_index=i - 1)
                     for a in range(tries)]  # fmt: skip
-    ledger.record_tasks(records)
-    ledger.finish_run(run_pk, "succeeded")
+    writes.record_tasks(ledger, records)
+    writes.finish_run(ledger, run_pk, "succeeded")
     Ledger.forget(db)
     return "TiedFlow/1/fan"
 
@@ -353,11 +353,11 @@ def test_a_wide_steps_notebook_table_shows_one_page(db_path):
 
 def _record_small(db: Path) -> str:
     ledger = Ledger.open(db)
-    run_pk = ledger.create_run("SmallFlow", "1", params={}, user="t", code=None,
+    run_pk = writes.create_run(ledger, "SmallFlow", "1", params={}, user="t", code=None,
                                script_name="small.py")  # fmt: skip
     same = "2026-01-01T00:00:00.000000Z"
-    ledger.record_tasks([TaskRecord(run_pk, "fan", str(i), "succeeded", same, same)
+    writes.record_tasks(ledger, [TaskRecord(run_pk, "fan", str(i), "succeeded", same, same)
                          for i in range(1, 4)])  # fmt: skip
-    ledger.finish_run(run_pk, "succeeded")
+    writes.finish_run(ledger, run_pk, "succeeded")
     Ledger.forget(db)
     return "SmallFlow/1/fan"

@@ -1,0 +1,358 @@
+"""The write statements of the ledger, the mirror of `reads.py`: small functions over a
+connection, each run inside the one transaction policy below, plus the few entry points
+that the runtime, `resume` and the task processes call with the open ledger.
+
+The transaction policy (`transaction`): a write is one `BEGIN IMMEDIATE` transaction, taken
+up front so that SQLite's busy timeout applies (a deferred transaction that upgrades later
+fails with SQLITE_BUSY at once), retried while another writer holds the lock, rolled back
+whole on any error (a full disk leaves nothing half-written), and committed without copying
+its pages into the file itself when it added many blob bytes (the checkpointer does that in
+the background, see checkpointer.py). Writes never nest: one writer, one transaction a batch.
+
+Who writes what: runs, tasks, their logs, artifacts and cards, tags at run start, crash
+marking and `meta` are here; blobs are `blobstore.py`'s (`put` inside a transaction of
+this module), the full-text index `search_index.py`'s (called from here, in the same
+transaction), rm/gc/doctor `upkeep.py`'s and export/import `sharing.py`'s (whole-file
+operations, each one transaction through `Ledger.write`). Columns come from `tables.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from .cards.storage import write_card_rows
+from .clock import now_iso
+from .connections import BUSY_TIMEOUT_MS, _jitter
+from .exceptions import LedgerError, LedgerReadOnlyError
+from .liveness import hostname
+from .provenance import machine_id
+from .records import TaskRecord
+from .search_index import index_artifacts, index_task_text
+from .tables import ARTIFACT, LOG, RUN, TAG, TASK, TASK_PARENT, insert_sql
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from . import codec
+    from .blobstore import BlobStore
+
+WRITE_RETRIES = 5
+WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
+# Commits adding more blob bytes than this leave their checkpoint to a background thread.
+BACKGROUND_CHECKPOINT_BYTES = 8 << 20
+
+
+class Writable(Protocol):
+    """What the entry points need of an open ledger (`ledger.Ledger`)."""
+
+    blobs: BlobStore
+
+    def write(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+
+# -- the transaction policy -------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, path: Path, blobs: BlobStore,
+                request_checkpoint: Any) -> Iterator[sqlite3.Connection]:  # fmt: skip
+    """A `BEGIN IMMEDIATE` transaction on `conn`, retried while another writer holds the
+    lock; `request_checkpoint()` is called after a commit that added many blob bytes."""
+    blobs.reset_pending()
+    if conn.in_transaction:
+        # Left open by a write interrupted (Ctrl-C) between its BEGIN and its body;
+        # writes never nest, so nothing of it can be meant to last.
+        conn.execute("ROLLBACK")
+    for attempt in range(WRITE_RETRIES + 1):
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            break
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e) or attempt == WRITE_RETRIES:
+                raise LedgerError(
+                    f"cannot write to {path}: {e}; another process has held its "
+                    f"write lock for over {BUSY_TIMEOUT_MS // 1000}s"
+                ) from None
+            time.sleep(_jitter(0.05, 0.2) * (attempt + 1))
+    try:
+        yield conn
+    except sqlite3.OperationalError as e:  # e.g. disk full: nothing half-written
+        _rollback(conn)
+        raise write_error(path, e) from None
+    except BaseException:
+        _rollback(conn)
+        raise
+    big = blobs.pending_bytes() >= BACKGROUND_CHECKPOINT_BYTES
+    if big:  # this commit must not copy its pages into the file itself
+        conn.execute("PRAGMA wal_autocheckpoint = 0")
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.OperationalError as e:
+        _rollback(conn)
+        raise write_error(path, e) from None
+    finally:
+        if big:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}")
+    if big:
+        request_checkpoint()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("ROLLBACK")
+
+
+def write_error(path: Path, error: sqlite3.Error) -> LedgerError:
+    """The one line a failed write says."""
+    text = str(error)
+    if "full" in text:
+        return LedgerError(f"the disk holding {path} is full; nothing was half-written. Free "
+                           "some space, then `resume` the run")  # fmt: skip
+    if "readonly" in text or "read-only" in text:
+        return LedgerReadOnlyError(f"{path} cannot be written (read-only file or folder)")
+    return LedgerError(f"cannot write to {path}: {text}")
+
+
+# -- statements (inside a transaction) --------------------------------------------------------
+
+
+def init_meta(conn: sqlite3.Connection) -> None:
+    """A new ledger's facts: its id, when and where it was created."""
+    import uuid
+
+    rows = [("ledger_id", uuid.uuid4().hex), ("created_at", now_iso()),
+            ("created_on", hostname())]  # fmt: skip
+    conn.executemany("insert or ignore into meta(key, value) values (?, ?)", rows)
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("insert or replace into meta(key, value) values (?, ?)", (key, value))
+
+
+def flow_pk(conn: sqlite3.Connection, name: str) -> int:
+    """The flow's id, inserting it the first time."""
+    conn.execute("insert or ignore into flow(name, created_at) values (?, ?)", (name, now_iso()))
+    return int(conn.execute("select id from flow where name = ?", (name,)).fetchone()[0])
+
+
+def insert_run(conn: sqlite3.Connection, values: dict[str, Any]) -> int:
+    """A run row from its column values (tables.RUN); returns its id (the run pk)."""
+    names = [c.name for c in RUN.columns if c.name in values]
+    cur = conn.execute(insert_sql(RUN, names), [values[n] for n in names])
+    return cast(int, cur.lastrowid)  # set by the insert just made
+
+
+def add_tags(conn: sqlite3.Connection, run_pk: int, tags: Iterable[str],
+             system_tags: Iterable[str] = ()) -> None:  # fmt: skip
+    conn.executemany(
+        insert_sql(TAG, ("run_id", "tag", "system"), "or ignore"),
+        [(run_pk, t, 0) for t in tags] + [(run_pk, t, 1) for t in system_tags],
+    )
+
+
+def set_heartbeat(conn: sqlite3.Connection, run_pk: int) -> None:
+    conn.execute("update run set heartbeat_at = ? where id = ?", (now_iso(), run_pk))
+
+
+def end_runs(conn: sqlite3.Connection, run_pks: list[int], status: str,
+             only_running: bool = False) -> None:  # fmt: skip
+    """Runs end with `status`; a task they could not see end (its process vanished with the
+    writer's ability to record it) ends with them, as crashed."""
+    now = now_iso()
+    guard = " and status = 'running'" if only_running else ""
+    conn.executemany(f"update run set status = ?, finished_at = ? where id = ?{guard}",
+                     [(status, now, pk) for pk in run_pks])  # fmt: skip
+    conn.executemany(
+        "update task set status = 'crashed', finished_at = ? where run_id = ?"
+        " and status = 'running'",
+        [(now, pk) for pk in run_pks],
+    )
+
+
+def next_artifact_id(conn: sqlite3.Connection) -> int:
+    # Explicit ids let the search index share them; we hold the write lock.
+    return int(conn.execute("select coalesce(max(id), 0) + 1 from artifact").fetchone()[0])
+
+
+def run_flow_name(conn: sqlite3.Connection, run_pk: int) -> str:
+    return str(conn.execute("select f.name from run r join flow f on f.id = r.flow_id "
+                            "where r.id = ?", (run_pk,)).fetchone()[0])  # fmt: skip
+
+
+_INSERT_TASK = insert_sql(TASK, TASK.written)
+_FINISH_TASK = (f"update task set {', '.join(f'{c} = ?' for c in TASK.outcome)}"
+                " where id = ?")  # fmt: skip
+_INSERT_PARENT = insert_sql(TASK_PARENT, ("task_id", "parent_id"), "or ignore")
+_INSERT_LOG = insert_sql(LOG, ("task_id", "stream", "text"))
+_APPEND_LOG = "update log set text = text || ? where task_id = ? and stream = ?"
+_INSERT_ARTIFACT = insert_sql(ARTIFACT, ARTIFACT.names(exclude=()))
+
+
+def insert_task(conn: sqlite3.Connection, rec: TaskRecord, flow_name: str) -> int:
+    """A task attempt's row (started, or finished in one go), its parents, logs, artifacts
+    and cards; returns its id (the task pk)."""
+    task_pk = cast(int, conn.execute(_INSERT_TASK, TASK.values(rec, TASK.written)).lastrowid)
+    if rec.parent_pks:
+        conn.executemany(_INSERT_PARENT, [(task_pk, p) for p in rec.parent_pks])
+    conn.executemany(
+        _INSERT_LOG, [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
+    )
+    insert_artifacts(conn, task_pk, rec, flow_name)
+    if rec.status != "running":
+        index_task_text(conn, task_pk)  # logs and exception, for search --kind log|exception
+    return task_pk
+
+
+def finish_task(conn: sqlite3.Connection, rec: TaskRecord, flow_name: str) -> int:
+    """A started task's row gets its outcome (its start time stays the one the runtime
+    wrote when it launched the task); its output so far is already in `log`."""
+    task_pk = cast(int, rec.pk)
+    conn.execute(_FINISH_TASK, (*TASK.values(rec, TASK.outcome), task_pk))
+    append_logs(conn, [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)])
+    insert_artifacts(conn, task_pk, rec, flow_name)
+    index_task_text(conn, task_pk)
+    return task_pk
+
+
+def append_logs(conn: sqlite3.Connection, chunks: list[tuple[int, str, str]]) -> None:
+    """Output of running tasks: (task pk, stream, text) appended to their log rows."""
+    conn.executemany(_APPEND_LOG, [(text, pk, stream) for pk, stream, text in chunks if text])
+
+
+def insert_artifacts(conn: sqlite3.Connection, task_pk: int, rec: TaskRecord,
+                     flow_name: str) -> None:  # fmt: skip
+    """A task attempt's artifact and card rows (its blobs are stored by then), indexed for
+    search in the same transaction."""
+    write_card_rows(conn, task_pk, rec.cards)
+    if not rec.artifacts:
+        return
+    first_id = next_artifact_id(conn)
+    conn.executemany(_INSERT_ARTIFACT, [
+        (first_id + i, task_pk, a.name, a.sha, a.encoding, a.type, a.size, a.value,
+         int(a.inherited))
+        for i, a in enumerate(rec.artifacts)
+    ])  # fmt: skip
+    index_artifacts(conn, ((first_id + i, a.name, a.inherited, flow_name, rec.step, a.preview)
+                           for i, a in enumerate(rec.artifacts)))  # fmt: skip
+
+
+# -- entry points (one transaction each) ------------------------------------------------------
+
+
+def ensure_flow(ledger: Writable, name: str) -> int:
+    """The flow's id, inserting it the first time."""
+    with ledger.write() as conn:
+        return flow_pk(conn, name)
+
+
+def create_run(
+    ledger: Writable,
+    flow_name: str,
+    run_id: str,
+    *,
+    params: dict[str, Any],
+    user: str | None,
+    code: str | None,
+    script_name: str | None,
+    tags: Iterable[str] = (),
+    system_tags: Iterable[str] = (),
+    origin_run_id: str | None = None,
+    python_version: str | None = None,
+    ledgerflow_version: str | None = None,
+    blobs: Iterable[codec.EncodedBlob] = (),
+    graph_info: dict[str, Any] | None = None,
+) -> int:
+    """Insert a run in status 'running' (and its flow, the first time) with its tags and
+    the blobs every task shares, in one transaction. Returns the run pk."""
+    if python_version is None:
+        from .codec import PYTHON_VERSION as python_version
+    now = now_iso()
+    blobs = list(blobs)
+    with ledger.write() as conn:
+        for blob in blobs:
+            ledger.blobs.put(conn, blob)
+        run_pk = insert_run(conn, {
+            "flow_id": flow_pk(conn, flow_name), "run_id": run_id, "status": "running",
+            "created_at": now, "params": json.dumps(params, default=repr, sort_keys=True),
+            "user": user, "host": hostname(), "pid": os.getpid(), "heartbeat_at": now,
+            "script_name": script_name, "code": code, "origin_run_id": origin_run_id,
+            "python_version": python_version, "ledgerflow_version": ledgerflow_version,
+            "machine_id": machine_id(),
+            "graph_info": json.dumps(graph_info) if graph_info is not None else None,
+        })  # fmt: skip
+        add_tags(conn, run_pk, tags, system_tags)
+    ledger.blobs.remember(b.sha for b in blobs)
+    return run_pk
+
+
+def heartbeat(ledger: Writable, run_pk: int) -> None:
+    """Say the run is still running (see liveness.py)."""
+    with ledger.write() as conn:
+        set_heartbeat(conn, run_pk)
+
+
+def finish_run(ledger: Writable, run_pk: int, status: str) -> None:
+    with ledger.write() as conn:
+        end_runs(conn, [run_pk], status)
+
+
+def record_tasks(ledger: Writable, records: list[TaskRecord]) -> list[int]:
+    """Write task attempts (finished, or started where `status` is 'running'), all in one
+    transaction. A record with a `pk` finishes the row its start wrote. Returns the pks."""
+    return commit_tasks(ledger, records, [])[0]
+
+
+def commit_tasks(ledger: Writable, finished: list[TaskRecord], started: list[TaskRecord],
+                 logs: list[tuple[int, str, str]] = ()) -> tuple[list[int], list[int]]:  # type: ignore[assignment]  # fmt: skip
+    """One transaction: finish (or insert) the `finished` attempts, insert the rows of
+    the `started` ones (status 'running'), and add `logs` (task pk, stream, text) output
+    of running tasks. Returns the pks of `finished` and of `started`."""
+    with ledger.write() as conn:
+        append_logs(conn, list(logs))
+        names: dict[int, str] = {}  # run pk -> flow name, for the search index
+
+        def flow_of(rec: TaskRecord) -> str:
+            if rec.run_pk not in names:
+                names[rec.run_pk] = run_flow_name(conn, rec.run_pk)
+            return names[rec.run_pk]
+
+        done = []
+        for rec in finished:
+            for blob in rec.blobs:
+                ledger.blobs.put(conn, blob)
+            write = finish_task if rec.pk else insert_task
+            done.append(write(conn, rec, flow_of(rec) if rec.artifacts else ""))
+        begun = [insert_task(conn, rec, flow_of(rec) if rec.artifacts else "")
+                 for rec in started]  # fmt: skip
+    for rec in finished:
+        ledger.blobs.remember(b.sha for b in rec.blobs)
+        for blob in rec.blobs:
+            blob.discard()
+    return done, begun
+
+
+def store_blobs(ledger: Writable, blobs: list[codec.EncodedBlob]) -> None:
+    """Commit blobs on their own: a task in its own process stores its large values
+    before the runtime commits the task row that references them."""
+    with ledger.write() as conn:
+        for blob in blobs:
+            ledger.blobs.put(conn, blob)
+    ledger.blobs.remember(b.sha for b in blobs)
+    for blob in blobs:
+        blob.discard()
+
+
+def running_runs(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """(pk, pathspec, host, pid, heartbeat_at) of the runs in status 'running': those of a
+    process that is gone are marked crashed (`end_runs`) when a writer opens the file."""
+    return conn.execute(
+        "select r.id, f.name || '/' || r.run_id, r.host, r.pid, r.heartbeat_at from run r "
+        "join flow f on f.id = r.flow_id where r.status = 'running'"
+    ).fetchall()
