@@ -142,10 +142,7 @@ def switch_to_wal(conn: sqlite3.Connection) -> None:
 
 class Connections:
     """One SQLite connection per thread, in autocommit mode (Ledger.write() issues BEGIN
-    itself), each set up with the ledger's pragmas; close_all() closes every thread's.
-
-    (The schema is declared with peewee models, but peewee is imported only to create it:
-    keeping it off this path saves every run its import time.)"""
+    itself), each set up with the ledger's pragmas; close_all() closes every thread's."""
 
     def __init__(self, target: str, uri: bool, pragmas: list[tuple[str, Any]], path: Path,
                  then: str | None = None):  # fmt: skip

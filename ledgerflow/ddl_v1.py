@@ -1,5 +1,7 @@
-"""Schema version 1's tables and indexes: generated from ledgerflow/models.py by
-`python -m ledgerflow.models > ledgerflow/ddl_v1.py`; never edit by hand."""
+"""Schema version 1's tables and indexes, frozen: migration 1 runs them (schema.py). They were
+generated from the peewee models of version 1, since replaced by the declarations in
+tables.py, which describe the schema as all migrations leave it. Never edit: a change to the
+schema is a new migration."""
 
 TABLES_V1 = [
     'CREATE TABLE IF NOT EXISTS "meta" ("key" TEXT NOT NULL PRIMARY KEY, "value" TEXT NOT NULL)',

@@ -23,6 +23,7 @@ from typing import Any
 from .exceptions import MetaflowNotFound
 from .ledger import Ledger
 from .liveness import run_is_dead
+from .tables import TASK
 
 # Called with (sql, params) before each statement runs, so a test can see (and
 # `EXPLAIN QUERY PLAN`) every read; None to switch off.
@@ -73,14 +74,12 @@ _TAGS = (
     "(select json_group_array(json_array(g.tag, g.system)) from tag g where g.run_id = r.id)"
     " as tags"
 )
-# The columns every task lookup returns (`t` is the task attempt).
-_TASK_COLUMNS = (
-    "t.id as pk, t.step as step, t.task_id as task_id, t.attempt as attempt,"
-    " t.status as status, t.started_at as started_at, t.finished_at as finished_at,"
-    " t.foreach_index as foreach_index, t.foreach_stack as foreach_stack,"
-    " t.exception_type as exception_type, t.exception as exception,"
-    " t.origin_pathspec as origin_pathspec, t.transition as transition, t.host as host"
-)
+# The columns every task lookup returns (`t` is the task attempt): the declared ones (tables.py)
+# but the run pk and the traceback (read on its own, task_traceback).
+_TASK_COLUMNS = ", ".join(
+    ["t.id as pk"] + [f"t.{c.name} as {c.name}" for c in TASK.columns
+                      if c.name not in ("id", "run_id") and c.listed]
+)  # fmt: skip
 # When the task's first attempt started: when the Client API says it was created.
 _TASK_CREATED = (
     "(select min(t0.started_at) from task t0 where t0.run_id = t.run_id and t0.step = t.step"

@@ -5,9 +5,10 @@ ones inside one `BEGIN IMMEDIATE` transaction, so processes creating the same ne
 the same moment serialize: the first creates the schema, the others find it done.
 
 A migration is a small function `(conn)`. Never edit one that has shipped; add the next.
-Migration 1 creates the schema from the peewee models as they stand at version 1. Once a
-model changes, the migration that brings old files up to date must not fail on a file that
-migration 1 created from the newer model (check before adding a column).
+Migration 1 runs the frozen version-1 DDL (`ddl_v1.py`); the ones after it add what came
+since. The shape they build together is declared in `tables.py` (tests/test_tables.py
+holds a fresh ledger against it): a new column is one declaration there plus a migration
+here (`add_declared_column`), idempotent as the others are.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from .cards.storage import add_card_table
+from .tables import FTS_SHADOWS, FTS_TABLES, TABLES, Table
 
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.
@@ -92,7 +93,7 @@ VIEWS_V1 = {
 
 
 def _v1_schema(conn: sqlite3.Connection) -> None:
-    """Tables and indexes (DDL generated from the peewee models, frozen in ddl_v1.py), the
+    """Tables and indexes (the frozen version-1 DDL of ddl_v1.py), the
     documented views, and the full-text index."""
     from .ddl_v1 import TABLES_V1
 
@@ -107,15 +108,6 @@ def _v1_schema(conn: sqlite3.Connection) -> None:
         "create virtual table artifact_fts using fts5("
         "name, flow, step, preview, tokenize = 'unicode61')"
     )
-
-
-def searchable(name: str, inherited: bool) -> bool:
-    """Whether an artifact row goes into the search index: produced by its task, not internal."""
-    return not inherited and not name.startswith("_")
-
-
-# The same rule in SQL, for rebuilding or checking the index (alias `a` for artifact).
-SEARCHABLE_SQL = "a.inherited = 0 and substr(a.name, 1, 1) != '_'"
 
 
 def index_runs_by_created_at(conn: sqlite3.Connection) -> None:
@@ -134,12 +126,40 @@ def _index_task_logs_and_exceptions(conn: sqlite3.Connection) -> None:
     rebuild_task_index(conn)
 
 
+def add_declared_column(conn: sqlite3.Connection, table: Table, name: str) -> None:
+    """`alter table add column` as `tables.py` declares it, unless the column is there."""
+    column = table.by_name[name]
+    if name in {row[1] for row in conn.execute(f"pragma table_info({table.name})")}:
+        return
+    sql = f"alter table {table.name} add column {name} {column.type.lower()}".rstrip()
+    if column.notnull:  # SQLite needs a default to add a NOT NULL column
+        sql += f" not null default {column.default}"
+    elif column.default is not None:
+        sql += f" default {column.default}"
+    conn.execute(sql)
+
+
 def add_task_host(conn: sqlite3.Connection) -> None:
     """The machine a task ran on, where it is not the run's (a Dask worker); NULL for tasks
     that ran on the run's own machine."""
-    columns = {row[1] for row in conn.execute("pragma table_info(task)")}
-    if "host" not in columns:  # idempotent, as the other migrations are
-        conn.execute("alter table task add column host text")
+    add_declared_column(conn, TABLES["task"], "host")
+
+
+def add_card_table(conn: sqlite3.Connection) -> None:
+    """The `card` table. Rows go with their task (ON DELETE CASCADE); `sha` references the
+    HTML blob, indexed so gc and doctor check references cheaply."""
+    conn.execute(
+        "create table if not exists card ("
+        "id integer not null primary key, "
+        "task_id integer not null references task(id) on delete cascade, "
+        "seq integer not null, "
+        "type text not null, "
+        "card_id text, "
+        "sha text references blob(sha), "
+        "error text)"
+    )
+    conn.execute("create unique index if not exists card_task_id_seq on card(task_id, seq)")
+    conn.execute("create index if not exists card_sha on card(sha)")
 
 
 def _imported_runs_table(conn: sqlite3.Connection) -> None:
@@ -175,12 +195,4 @@ MIGRATIONS: list[Migration] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Names in a ledger file; anything else at version 0 means the file is someone else's.
-OUR_TABLES = [
-    "meta", "flow", "run", "task", "task_parent", "blob", "blob_chunk", "artifact", "tag",
-    "log", "s3_object", "imported_run", *VIEWS_V1, "sqlite_sequence", "card",
-]  # fmt: skip
-OUR_TABLES += [
-    f"{fts}{part}"
-    for fts in ("artifact_fts", "task_fts")
-    for part in ("", "_data", "_idx", "_content", "_docsize", "_config")
-]
+OUR_TABLES = [*TABLES, *VIEWS_V1, "sqlite_sequence", *FTS_TABLES, *FTS_SHADOWS]

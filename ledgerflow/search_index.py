@@ -20,10 +20,18 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from .schema import SEARCHABLE_SQL, searchable
 from .secrets_check import index_text
 
 TEXT_KINDS = {"stdout": 0, "stderr": 1, "exception": 2}
+
+
+def searchable(name: str, inherited: bool) -> bool:
+    """Whether an artifact row goes into the search index: produced by its task, not internal."""
+    return not inherited and not name.startswith("_")
+
+
+# The same rule in SQL, for rebuilding or checking the index (alias `a` for artifact).
+SEARCHABLE_SQL = "a.inherited = 0 and substr(a.name, 1, 1) != '_'"
 
 
 # -- artifacts ----------------------------------------------------------------------------
@@ -33,7 +41,7 @@ def index_artifacts(
     conn: sqlite3.Connection, rows: Iterable[tuple[int, str, bool, str, str, str]]
 ) -> None:
     """Index produced artifacts: (artifact id, name, inherited, flow, step, preview) rows;
-    inherited and internal ones are skipped (schema.searchable)."""
+    inherited and internal ones are skipped (searchable)."""
     conn.executemany(
         "insert into artifact_fts(rowid, name, flow, step, preview) values (?, ?, ?, ?, ?)",
         [(pk, name, flow, step, index_text(name, preview or ""))

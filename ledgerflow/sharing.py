@@ -29,21 +29,15 @@ from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
 from .ledger import Ledger
 from .location import existing_ledger
-from .schema import searchable
-from .search_index import index_artifacts, index_task_text
+from .search_index import index_artifacts, index_task_text, searchable
 from .structs import field, struct
+from .tables import ARTIFACT, RUN, TASK
 from .trust_store import run_trusted
 
-_RUN_COLUMNS = (
-    "run_id", "status", "created_at", "finished_at", "params", "user", "host", "pid",
-    "heartbeat_at", "script_name", "code", "origin_run_id", "python_version",
-    "ledgerflow_version", "machine_id", "graph_info",
-)  # fmt: skip
-_TASK_COLUMNS = (
-    "step", "task_id", "attempt", "status", "started_at", "finished_at", "foreach_index",
-    "foreach_stack", "exception_type", "exception", "traceback", "origin_pathspec", "transition", "host",
-)  # fmt: skip
-_ARTIFACT_COLUMNS = ("name", "sha", "encoding", "type", "size", "value", "inherited")
+# What a copy carries of each row: every declared column (tables.py) but the keys it remaps.
+_RUN_COLUMNS = RUN.names(exclude=("id", "flow_id"))
+_TASK_COLUMNS = TASK.names(exclude=("id", "run_id"))
+_ARTIFACT_COLUMNS = ARTIFACT.names(exclude=("id", "task_id"))
 
 
 @struct

@@ -68,21 +68,23 @@ class RunsAtSubmit(Executor):
 def count_batches(monkeypatch) -> list[tuple[int, int]]:
     """(finished tasks, write transactions) of each commit_tasks call."""
     batches: list[tuple[int, int]] = []
-    commit, write = Ledger.commit_tasks, Ledger.write
+    from ledgerflow import writes
+
+    commit, write = writes.commit_tasks, Ledger.write
     inside = [0]
 
     def counting_write(self):
         inside[0] += 1
         return write(self)
 
-    def counting_commit(self, finished, started, logs=()):
+    def counting_commit(ledger, finished, started, logs=()):
         inside[0] = 0
-        result = commit(self, finished, started, logs)
+        result = commit(ledger, finished, started, logs)
         batches.append((len(finished), inside[0]))
         return result
 
     monkeypatch.setattr(Ledger, "write", counting_write)
-    monkeypatch.setattr(Ledger, "commit_tasks", counting_commit)
+    monkeypatch.setattr(writes, "commit_tasks", counting_commit)
     return batches
 
 
@@ -106,7 +108,9 @@ def test_a_deduplicated_artifact_is_written_once(db_path, monkeypatch):
     flow = load_flow(FLOWS / "engine" / "dedup.py", "DedupFlow")
     ledger = Ledger.open(db_path)
     blob_writes: list[str] = []
-    original = Ledger.put_blob
+    from ledgerflow.blobstore import BlobStore
+
+    original = BlobStore.put
 
     def counting(self, conn, blob):
         new = original(self, conn, blob)
@@ -114,6 +118,6 @@ def test_a_deduplicated_artifact_is_written_once(db_path, monkeypatch):
             blob_writes.append(blob.sha)
         return new
 
-    monkeypatch.setattr(Ledger, "put_blob", counting)
+    monkeypatch.setattr(BlobStore, "put", counting)
     Runtime(flow, ledger, {}, executor=SequentialExecutor(), quiet=True, echo_logs=False).run()
     assert len(blob_writes) == 1  # the 10 MB value: once, though three tasks hold it

@@ -246,29 +246,6 @@ def test_missing_folder_gives_a_clear_error(tmp_path):
         Ledger(tmp_path / "nope" / "l.db")
 
 
-def test_known_tables_cover_every_model():
-    from ledgerflow.models import MODELS
-    from ledgerflow.schema import OUR_TABLES
-
-    assert {m._meta.table_name for m in MODELS} <= set(OUR_TABLES)
-
-
-def test_peewee_is_never_imported_to_create_or_open_a_ledger(db_path):
-    # peewee declares the schema (models.py); creating a ledger runs the frozen DDL instead.
-    import subprocess
-    import sys
-
-    code = (
-        "import sys; from ledgerflow.ledger import Ledger; Ledger.open(sys.argv[1]); "
-        "print('peewee' in sys.modules)"
-    )
-    for _ in ("create", "open"):
-        out = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True,
-                             text=True, check=True).stdout.strip()  # fmt: skip
-        assert out == "False"
-    assert query(db_path, "select count(*) from sqlite_master where name = 'blob_chunk'") == [(1,)]
-
-
 def test_a_process_ending_right_after_a_big_commit_leaves_the_file_whole(db_path, tmp_path):
     # The background checkpoint is waited for at exit, then a last one runs: the file
     # alone holds the blob.

@@ -223,7 +223,8 @@ def test_stats_agree_with_plain_sql(wide_run, db_path):
 def _downgrade_search_index(db: Path) -> None:
     """Make `db` what the previous ledgerflow wrote: artifact_fts without prefix indexes (as
     migration 1 creates it), filled the same way, one schema version lower."""
-    from ledgerflow.schema import MIGRATIONS, SEARCHABLE_SQL, index_search_prefixes
+    from ledgerflow.schema import MIGRATIONS, index_search_prefixes
+    from ledgerflow.search_index import SEARCHABLE_SQL
 
     conn = sqlite3.connect(db)
     with conn:

@@ -56,8 +56,8 @@ def test_only_the_storage_modules_hold_sql_on_the_ledgers_tables():
     assert sql_owners() == {
         # Every read of the Client API, `ledgerflow runs/show/logs/diff` and `ledgerflow ui`.
         "reads.py": every,
-        # The file: run and task writes (one writer), marking dead runs crashed on open.
-        "ledger.py": ["artifact", "flow", "log", "run", "tag", "task", "task_parent"],
+        # Every write of a run (one writer), marking dead runs crashed on open.
+        "writes.py": ["artifact", "flow", "log", "run", "task"],
         # Blobs and their chunks: stored once per SHA-256, verified on every read.
         "blobstore.py": ["blob", "blob_chunk"],
         # Migrations and the friendly views over the tables.

@@ -144,12 +144,3 @@ def test_scalar_values_are_typed_for_sql(history):
     assert query(
         history, "select count(*) from artifacts where name='accuracy' and value > 0.9"
     ) == [(1,)]
-
-
-def test_frozen_ddl_matches_the_peewee_models():
-    # New ledgers are created from ledgerflow/ddl_v1.py so that a run never imports peewee;
-    # the models stay the declaration. Regenerate: python -m ledgerflow.models > ledgerflow/ddl_v1.py
-    from ledgerflow.ddl_v1 import TABLES_V1
-    from ledgerflow.models import create_statements
-
-    assert TABLES_V1 == create_statements()

@@ -1,5 +1,5 @@
-"""Cards in the ledger: the `card` table (one row per card a task attempt rendered), the
-rows written with the task, and reads. The HTML itself is a blob like any value (a JSON
+"""Cards in the ledger: the `card` table's rows (one per card a task attempt rendered; the
+table's migration is in schema.py, its columns in tables.py), written with the task, and reads. The HTML itself is a blob like any value (a JSON
 string, zstd-compressed, stored once per SHA-256), so a copied ledger carries its cards
 and reading one never unpickles."""
 
@@ -20,23 +20,6 @@ class CardRecord:
     id: str | None = None
     sha: str | None = None  # the HTML blob; None when rendering failed and save_errors=False
     error: str | None = None  # why rendering failed (the HTML then shows it, save_errors=True)
-
-
-def add_card_table(conn: sqlite3.Connection) -> None:
-    """Migration: the `card` table. Rows go with their task (ON DELETE CASCADE); `sha`
-    references the HTML blob, indexed so gc and doctor check references cheaply."""
-    conn.execute(
-        "create table if not exists card ("
-        "id integer not null primary key, "
-        "task_id integer not null references task(id) on delete cascade, "
-        "seq integer not null, "
-        "type text not null, "
-        "card_id text, "
-        "sha text references blob(sha), "
-        "error text)"
-    )
-    conn.execute("create unique index if not exists card_task_id_seq on card(task_id, seq)")
-    conn.execute("create index if not exists card_sha on card(sha)")
 
 
 def write_card_rows(conn: sqlite3.Connection, task_pk: int, cards: Iterable[CardRecord]) -> None:
