@@ -599,3 +599,48 @@ def blob_preview(ledger: Ledger, sha: str) -> str | None:
     """The stored text preview of a value (never its bytes)."""
     row = one(ledger, "select preview from blob where sha = ?", (sha,))
     return row["preview"] if row else None
+
+
+# -- cards, S3 objects, imported runs ----------------------------------------------------------
+
+
+def has_card_table(ledger: Ledger) -> bool:
+    """Ledgers from before cards (migration 2) have no `card` table."""
+    return one(ledger, "select 1 as found from sqlite_master where type = 'table'"
+                       " and name = 'card'") is not None  # fmt: skip
+
+
+def card_rows(ledger: Ledger, task_pks: list[int]) -> list[dict[str, Any]]:
+    """The cards of some task attempts, in the order they were declared."""
+    if not task_pks or not has_card_table(ledger):
+        return []
+    marks = ",".join("?" * len(task_pks))
+    return rows(ledger, "select id, task_id, seq, type, card_id, sha, error from card "
+                        f"where task_id in ({marks}) order by task_id, seq", task_pks)  # fmt: skip
+
+
+def card(ledger: Ledger, card_pk: int) -> dict[str, Any] | None:
+    """One card's row, by its id."""
+    if not has_card_table(ledger):
+        return None
+    return one(ledger, "select id, task_id, seq, type, card_id, sha, error from card"
+                       " where id = ?", (card_pk,))  # fmt: skip
+
+
+def s3_object(ledger: Ledger, run_pk: int, key: str) -> dict[str, Any] | None:
+    """The object stored under `key` by `S3(run=...)` in a run: its sha, encoding, size."""
+    return one(ledger, "select sha, encoding, size from s3_object where run_id = ? and key = ?",
+               (run_pk, key))  # fmt: skip
+
+
+def s3_keys(ledger: Ledger, run_pk: int) -> list[tuple[str, int]]:
+    """(key, size) of a run's S3 objects, by key."""
+    return cursor(ledger, "select key, size from s3_object where run_id = ? order by key",
+                  (run_pk,)).fetchall()  # fmt: skip
+
+
+def imported_run_trusted(ledger: Ledger, run_pk: int) -> bool | None:
+    """For a run `import`/`export` copied in: whether it was trusted where it came from;
+    None for a run made here. sqlite3.Error where the file has no `imported_run` table."""
+    row = one(ledger, "select trusted from imported_run where run_id = ?", (run_pk,))
+    return None if row is None else row["trusted"] == 1

@@ -18,8 +18,7 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from . import codec
-from .clock import now_iso
+from . import codec, reads, writes
 from .exceptions import LedgerflowError, MetaflowNotFound, MetaflowS3NotFound
 from .ledger import Ledger
 from .structs import struct
@@ -77,7 +76,7 @@ class S3:
 
     def __init__(self, run: Any = None, ledger: str | os.PathLike[str] | Ledger | None = None,
                  **_ignored: Any):  # fmt: skip
-        self._ledger, self._run_pk, self._prefix, self._machine = _scope(run, ledger)
+        self._ledger, self._run_pk, self._prefix = _scope(run, ledger)
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> S3:
@@ -110,20 +109,12 @@ class S3:
             blob = codec.blob_from_raw(TEXT, obj.encode("utf-8"), self._ledger.chunk_size)
         else:
             blob = codec.encode_blob(obj, self._ledger.chunk_size)
-        encoding = blob.encoding
         with self._ledger.write() as conn:
-            exists = conn.execute(
-                "select 1 from s3_object where run_id = ? and key = ?", (self._run_pk, key)
-            ).fetchone()
-            if exists and not overwrite:
+            if not overwrite and writes.s3_object_exists(conn, self._run_pk, key):
                 blob.discard()
                 return self._url(key)
             self._ledger.blobs.put(conn, blob)
-            conn.execute(
-                "insert or replace into s3_object(run_id, key, sha, encoding, size, created_at)"
-                " values (?, ?, ?, ?, ?, ?)",
-                (self._run_pk, key, blob.sha, encoding, blob.raw_size, now_iso()),
-            )
+            writes.put_s3_object(conn, self._run_pk, key, blob)
         blob.discard()
         return self._url(key)
 
@@ -151,10 +142,7 @@ class S3:
 
     def get(self, key: str | None = None, return_missing: bool = False) -> S3Object | Any:
         key = _check_key(key or "")
-        row = self._ledger.execute(
-            "select sha, encoding, size from s3_object where run_id = ? and key = ?",
-            (self._run_pk, key),
-        ).fetchone()
+        row = reads.s3_object(self._ledger, self._run_pk, key)
         if row is None:
             if return_missing:
                 return _Missing(key, self._url(key))
@@ -162,7 +150,7 @@ class S3:
                 f"no s3 object '{key}' in run {self._prefix}; keys here: "
                 f"{', '.join(self.list_keys()[:10]) or 'none'}"
             )
-        sha, encoding, size = row
+        sha, encoding, size = row["sha"], row["encoding"], row["size"]
         _, raw = self._ledger.read_raw(sha)
         return S3Object(key, self._url(key), size, encoding, raw, self._dir(), self._check_trust)
 
@@ -176,17 +164,12 @@ class S3:
         return [self.get(key) for key in self.list_keys()]
 
     def list_keys(self) -> list[str]:
-        rows = self._ledger.execute(
-            "select key from s3_object where run_id = ? order by key", (self._run_pk,)
-        )
-        return [r[0] for r in rows]
+        return [key for key, _ in reads.s3_keys(self._ledger, self._run_pk)]
 
     def list_paths(self, keys: Iterable[str] | None = None) -> list[_Listing]:
         """Objects under each prefix (all of the run's objects when keys is None)."""
         prefixes = list(keys) if keys else [""]
-        rows = self._ledger.execute(
-            "select key, size from s3_object where run_id = ? order by key", (self._run_pk,)
-        ).fetchall()
+        rows = reads.s3_keys(self._ledger, self._run_pk)
         out = []
         for prefix in prefixes:
             for key, size in rows:
@@ -218,8 +201,8 @@ def _check_key(key: str) -> str:
     return key.strip("/")
 
 
-def _scope(run: Any, ledger: Any) -> tuple[Ledger, int, str, str | None]:
-    """(ledger, run pk, 'Flow/RunId', machine id of the run) for S3(run=...)."""
+def _scope(run: Any, ledger: Any) -> tuple[Ledger, int, str]:
+    """(ledger, run pk, 'Flow/RunId') for S3(run=...)."""
     from .flowspec import FlowSpec
 
     if isinstance(run, FlowSpec):
@@ -237,12 +220,10 @@ def _scope(run: Any, ledger: Any) -> tuple[Ledger, int, str, str | None]:
             "S3 needs a run: S3(run=self) in a step, or S3(run=Run('Flow/RunId'))"
         )
     opened = target if isinstance(target, Ledger) else Ledger.open(target)
-    from . import reads
-
     row = reads.find_run(opened, flow_name, run_id)
     if row is None:
         raise MetaflowNotFound(f"run {flow_name}/{run_id} does not exist in {opened.path}")
-    return opened, int(row["pk"]), f"{flow_name}/{run_id}", row["machine_id"]
+    return opened, int(row["pk"]), f"{flow_name}/{run_id}"
 
 
 def _current_ledger() -> Ledger:

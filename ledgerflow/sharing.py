@@ -22,16 +22,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from . import codec, writes
+from . import codec, reads, writes
 from .blobstore import check_meta
-from .cards.storage import copy_card_rows, has_card_table
 from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
 from .ledger import Ledger
 from .location import existing_ledger
 from .search_index import index_artifacts, index_task_text, searchable
 from .structs import field, struct
-from .tables import ARTIFACT, RUN, TASK
+from .tables import ARTIFACT, BLOB, RUN, TASK
 from .trust_store import run_trusted
 
 # What a copy carries of each row: every declared column (tables.py) but the keys it remaps.
@@ -178,7 +177,7 @@ def _needed_blobs(source: Ledger, target: Ledger, run_pks: list[int]) -> list[st
         shas |= {r[0] for r in source.execute(
             "select a.sha from artifact a join task t on t.id = a.task_id where t.run_id = ? "
             "union select sha from s3_object where run_id = ?", (run_pk, run_pk))}  # fmt: skip
-        if has_card_table(source.conn):  # cards' HTML blobs are checked like the rest
+        if reads.has_card_table(source):  # cards' HTML blobs are checked like the rest
             shas |= {r[0] for r in source.execute(
                 "select c.sha from card c join task t on t.id = c.task_id "
                 "where t.run_id = ? and c.sha is not null", (run_pk,))}  # fmt: skip
@@ -284,7 +283,14 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
         if task_id in task_map and parent_id in task_map:
             conn.execute("insert into task_parent(task_id, parent_id) values (?, ?)",
                          (task_map[task_id], task_map[parent_id]))  # fmt: skip
-    copy_card_rows(source, conn, task_map, lambda sha: _copy_blob(source, conn, sha, report))
+    if reads.has_card_table(source) and reads.has_card_table(target):
+        pks = list(task_map)
+        cards = [
+            c for i in range(0, len(pks), 500) for c in reads.card_rows(source, pks[i : i + 500])
+        ]
+        for sha in {c["sha"] for c in cards if c["sha"]}:
+            _copy_blob(source, conn, sha, report)
+        writes.copy_card_rows(conn, cards, task_map)
     acols = ", ".join(_ARTIFACT_COLUMNS)
     next_id = writes.next_artifact_id(conn)
     for old_task, new_task in task_map.items():
@@ -321,10 +327,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
 def _copy_blob(source: Ledger, conn: sqlite3.Connection, sha: str, report: CopyReport) -> None:
     if conn.execute("select 1 from blob where sha = ?", (sha,)).fetchone():
         return
-    cols = (
-        "sha, codec, encoding, raw_size, stored_size, chunk_size, n_chunks, python_version, "
-        "created_at, preview"
-    )
+    cols = ", ".join(BLOB.names(exclude=()))
     row = source.execute(f"select {cols} from blob where sha = ?", (sha,)).fetchone()
     if row is None:
         raise LedgerflowError(

@@ -124,13 +124,13 @@ def run_trusted(ledger: Ledger, run_pk: int) -> bool:
         return True
     if not ledger_is_own(ledger):
         return False
+    from .reads import imported_run_trusted
+
     try:
-        imported = ledger.execute(
-            "select trusted from imported_run where run_id = ?", (run_pk,)
-        ).fetchone()
+        imported = imported_run_trusted(ledger, run_pk)
     except sqlite3.Error:  # no such table: not a ledger this version wrote; trust nothing
         return False
-    return imported is None or imported[0] == 1
+    return imported is None or imported
 
 
 def require_trust(ledger: Ledger, run_pk: int, what: str) -> None:

@@ -27,7 +27,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from .cards.storage import write_card_rows
 from .clock import now_iso
 from .connections import BUSY_TIMEOUT_MS, _jitter
 from .exceptions import LedgerError, LedgerReadOnlyError
@@ -35,13 +34,14 @@ from .liveness import hostname
 from .provenance import machine_id
 from .records import TaskRecord
 from .search_index import index_artifacts, index_task_text
-from .tables import ARTIFACT, LOG, RUN, TAG, TASK, TASK_PARENT, insert_sql
+from .tables import ARTIFACT, CARD, LOG, RUN, S3_OBJECT, TAG, TASK, TASK_PARENT, insert_sql
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
     from . import codec
     from .blobstore import BlobStore
+    from .cards.storage import CardRecord
 
 WRITE_RETRIES = 5
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
@@ -241,6 +241,36 @@ def insert_artifacts(conn: sqlite3.Connection, task_pk: int, rec: TaskRecord,
     ])  # fmt: skip
     index_artifacts(conn, ((first_id + i, a.name, a.inherited, flow_name, rec.step, a.preview)
                            for i, a in enumerate(rec.artifacts)))  # fmt: skip
+
+
+_INSERT_CARD = insert_sql(CARD, ("task_id", "seq", "type", "card_id", "sha", "error"))
+
+
+def write_card_rows(conn: sqlite3.Connection, task_pk: int, cards: Iterable[CardRecord]) -> None:
+    """A task attempt's card rows (after its blobs: `sha` references the HTML blob)."""
+    conn.executemany(_INSERT_CARD, [(task_pk, seq, c.type, c.id, c.sha, c.error)
+                                    for seq, c in enumerate(cards)])  # fmt: skip
+
+
+def copy_card_rows(conn: sqlite3.Connection, rows: list[dict[str, Any]],
+                   task_map: dict[int, int]) -> None:  # fmt: skip
+    """Export/import: card rows read from another ledger (reads.card_rows), for the copied
+    tasks (`task_map`: their pk there -> here)."""
+    conn.executemany(_INSERT_CARD, [(task_map[r["task_id"]], r["seq"], r["type"], r["card_id"],
+                                     r["sha"], r["error"]) for r in rows])  # fmt: skip
+
+
+def s3_object_exists(conn: sqlite3.Connection, run_pk: int, key: str) -> bool:
+    """Read under the write lock, so that put(overwrite=False) decides on what is there."""
+    found = conn.execute("select 1 from s3_object where run_id = ? and key = ?", (run_pk, key))
+    return found.fetchone() is not None
+
+
+def put_s3_object(conn: sqlite3.Connection, run_pk: int, key: str, blob: codec.EncodedBlob) -> None:
+    """An object stored by `S3(run=...)` (its blob stored in the same transaction)."""
+    names = ("run_id", "key", "sha", "encoding", "size", "created_at")
+    conn.execute(insert_sql(S3_OBJECT, names, "or replace"),
+                 (run_pk, key, blob.sha, blob.encoding, blob.raw_size, now_iso()))  # fmt: skip
 
 
 # -- entry points (one transaction each) ------------------------------------------------------

@@ -3,8 +3,10 @@ run's tables appear only in the modules listed here, each for the reason given, 
 in the command lines, the Client API or the UI, which read through `ledgerflow/reads.py`.
 
 A statement is a string literal (an f-string's literal text included) holding an SQL verb
-and naming one of the tables after from/join/into/update; prose and the friendly views
-(`runs`, `tasks`, `artifacts`, `all_artifacts`) do not count.
+and naming one of the tables after from/join/into/update, or a statement built from a table's
+declaration (`insert_sql(TASK, ...)`); prose and the friendly views (`runs`, `tasks`,
+`artifacts`, `all_artifacts`) do not count. The tables are every one `ledgerflow/tables.py`
+declares, so a new table is guarded from its first migration on.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import re
 from pathlib import Path
 
 import ledgerflow
+from ledgerflow import tables
 
 ROOT = Path(ledgerflow.__file__).parent
-TABLES = ("flow", "run", "task", "task_parent", "artifact", "log", "tag", "blob", "blob_chunk")
+# Longest first, so that `task_parent` is not read as `task`.
+TABLES = sorted(tables.TABLES, key=len, reverse=True)
 _VERB = re.compile(r"\b(select|insert|update|delete|replace)\b", re.IGNORECASE)
 _TABLE = re.compile(
     rf"\b(?:from|join|into|update)\s+\"?({'|'.join(TABLES)})\"?(?![\w.])", re.IGNORECASE
@@ -39,6 +43,11 @@ def tables_touched(path: Path) -> set[str]:
             continue
         if _VERB.search(text):
             found.update(m.lower() for m in _TABLE.findall(text))
+    for node in ast.walk(tree):  # statements derived from a declaration: insert_sql(TASK, ...)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "insert_sql":
+            declared = node.args[0]
+            if isinstance(declared, ast.Name) and declared.id.lower() in tables.TABLES:
+                found.add(declared.id.lower())
     return found
 
 
@@ -52,12 +61,38 @@ def sql_owners() -> dict[str, list[str]]:
 
 
 def test_only_the_storage_modules_hold_sql_on_the_ledgers_tables():
-    every = ["artifact", "blob", "flow", "log", "run", "tag", "task", "task_parent"]
     assert sql_owners() == {
-        # Every read of the Client API, `ledgerflow runs/show/logs/diff` and `ledgerflow ui`.
-        "reads.py": every,
-        # Every write of a run (one writer), marking dead runs crashed on open.
-        "writes.py": ["artifact", "flow", "log", "run", "task"],
+        # Every read of the Client API, `ledgerflow runs/show/logs/diff`, `ledgerflow ui`,
+        # cards, S3 objects and the trust check.
+        "reads.py": [
+            "artifact",
+            "blob",
+            "card",
+            "flow",
+            "imported_run",
+            "log",
+            "run",
+            "s3_object",
+            "tag",
+            "task",
+            "task_parent",
+        ],  # fmt: skip
+        # Every write of a run (one writer), cards and S3 objects with it, `meta`, and
+        # marking dead runs crashed on open.
+        "writes.py": [
+            "artifact",
+            "card",
+            "flow",
+            "log",
+            "meta",
+            "run",
+            "s3_object",
+            "tag",
+            "task",
+            "task_parent",
+        ],  # fmt: skip
+        # Opening the file: the facts `meta` holds about it.
+        "ledger.py": ["meta"],
         # Blobs and their chunks: stored once per SHA-256, verified on every read.
         "blobstore.py": ["blob", "blob_chunk"],
         # Migrations and the friendly views over the tables.
@@ -67,12 +102,39 @@ def test_only_the_storage_modules_hold_sql_on_the_ledgers_tables():
         # The full-text search query: FTS5 hits joined to the run they belong to.
         "fulltext.py": ["artifact", "flow", "run", "task"],
         # rm, gc, doctor: whole-file upkeep, one transaction each.
-        "upkeep.py": ["artifact", "blob", "blob_chunk", "flow", "run", "task"],
+        "upkeep.py": [
+            "artifact",
+            "blob",
+            "blob_chunk",
+            "card",
+            "flow",
+            "imported_run",
+            "run",
+            "s3_object",
+            "task",
+        ],  # fmt: skip
         # export/import: copies a run's rows between two files.
-        "sharing.py": sorted([*every, "blob_chunk"]),
+        "sharing.py": [
+            "artifact",
+            "blob",
+            "blob_chunk",
+            "card",
+            "flow",
+            "imported_run",
+            "log",
+            "run",
+            "s3_object",
+            "tag",
+            "task",
+            "task_parent",
+        ],  # fmt: skip
         # Run.replace_tags: Metaflow's client writes a run's tags, in one transaction.
         "client/runs.py": ["tag"],
     }
+
+
+def test_every_declared_table_is_guarded():
+    assert set(TABLES) == set(tables.TABLES) >= {"card", "s3_object", "imported_run", "meta"}
 
 
 def test_the_scanner_sees_statements_and_ignores_prose(tmp_path):
@@ -82,5 +144,7 @@ def test_the_scanner_sees_statements_and_ignores_prose(tmp_path):
         'B = f"select {cols} from task t join artifact a on a.task_id = t.id"\n'
         'C = "the run from task 3 is shown"\n'  # prose: no verb
         'D = "select name from all_artifacts union select run_id from runs"\n'  # views
+        "E = insert_sql(CARD, names)\n"  # derived from a declaration
+        'F = "delete from task_parent where parent_id = ?"\n'
     )
-    assert tables_touched(sample) == {"run", "task", "artifact"}
+    assert tables_touched(sample) == {"run", "task", "artifact", "card", "task_parent"}

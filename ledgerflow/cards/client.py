@@ -7,7 +7,8 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from .storage import card_rows, read_card_html
+from ..reads import card_rows
+from .storage import read_card_html
 
 
 class Card:
@@ -100,11 +101,11 @@ def get_cards(task: Any, id: str | None = None, type: str | None = None,
     if not isinstance(task, Task):
         raise TypeError(f"get_cards needs a Task or a task pathspec, not {type_name(task)}")
     ledger = task._ledger
-    rows = card_rows(ledger.conn, [task._pk])
+    rows = card_rows(ledger, [task._pk])
     pathspec, origin = task.pathspec, None
     if not rows and follow_resumed and task.origin_pathspec:
         origin_task = Task(task.origin_pathspec, ledger=ledger.path)
-        rows = card_rows(ledger.conn, [origin_task._pk])
+        rows = card_rows(ledger, [origin_task._pk])
         origin = task.origin_pathspec
     cards = [
         Card(ledger, r, pathspec, from_resumed=origin is not None, origin_pathspec=origin)

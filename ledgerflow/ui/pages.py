@@ -158,7 +158,7 @@ def _task(app: Any, flow: str, run_id: str, step: str, task_id: str) -> tuple[di
 
 
 def task_page(app: Any, flow: str, run_id: str, step: str, task_id: str) -> str:
-    from ..cards.storage import card_rows
+    from ..reads import card_rows
 
     run, attempts = _task(app, flow, run_id, step, task_id)
     task = attempts[-1]
@@ -179,7 +179,7 @@ def task_page(app: Any, flow: str, run_id: str, step: str, task_id: str) -> str:
         )
     if task["origin_pathspec"]:
         body.append(f'<p class="muted">Cloned by resume from {esc(task["origin_pathspec"])}</p>')
-    cards = card_rows(app.ledger.conn, [task["pk"]])
+    cards = card_rows(app.ledger, [task["pk"]])
     if cards:
         body.append("<h2>Cards</h2>")
         for c in cards:

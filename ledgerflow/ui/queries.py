@@ -105,9 +105,4 @@ def artifact(ledger: Any, task_pk: int, name: str) -> dict[str, Any] | None:
 
 
 def card(ledger: Any, card_pk: int) -> dict[str, Any] | None:
-    from ..cards.storage import has_card_table
-
-    if not has_card_table(ledger.conn):
-        return None
-    return reads.one(ledger, "select id, task_id, seq, type, card_id, sha, error from card "
-                             "where id = ?", (card_pk,))  # fmt: skip
+    return reads.card(ledger, card_pk)
