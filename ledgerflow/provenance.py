@@ -1,7 +1,6 @@
 """Where a run was made: each machine gets a random id in `~/.ledgerflow/machine-id`, and
 runs record the id of the machine that ran them (shown, queryable). It is *not* a secret and
-grants nothing: `export` copies it. Whose pickles may load is decided in trust_store.py (`trust`
-and `require_trust` stay importable from here).
+grants nothing: `export` copies it. Whose pickles may load is decided in trust_store.py.
 """
 
 from __future__ import annotations
@@ -9,8 +8,6 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-
-from .trust_store import require_trust, trust  # noqa: F401  (their old home)
 
 ENV_MACHINE_ID = "LEDGERFLOW_MACHINE_ID"  # for tests that play another machine
 _lock = threading.Lock()

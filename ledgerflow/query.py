@@ -37,22 +37,11 @@ class SQLResult:
         return dict(zip(self.columns, self.rows[index]))
 
 
-def ledger_path(ledger: Any = None) -> Path:
-    """The ledger file a library call reads, by the one rule every call follows: the
-    `ledger=` given (a path or a `Ledger`), else the one chosen with `use_ledger()` /
-    `metadata()`, else, inside a step, the run's own ledger, else the default location
-    ($LEDGERFLOW_DB, then the nearest ledgerflow.db)."""
-    from .client.context import _current_path, _parse_spec  # the Client API's rule
-
-    if ledger is None:
-        return _current_path()
-    chosen = _parse_spec(ledger)  # also 'ledger@PATH' and a folder holding ledgerflow.db
-    return chosen if isinstance(chosen, Path) else chosen.path
-
-
 def connect_readonly(path: Any = None) -> sqlite3.Connection:
-    """A read-only connection to a ledger file (never creates one); `path` as ledger_path()
-    takes it."""
+    """A read-only connection to a ledger file (never creates one); `path` as
+    client.context.ledger_path() takes it."""
+    from .client.context import ledger_path  # the Client API's rule
+
     resolved = existing_ledger(
         ledger_path(path), "run a flow first or pass the path of an existing ledger"
     )
@@ -132,7 +121,7 @@ def sql(
     timeout: float | None = DEFAULT_TIMEOUT,
 ) -> SQLResult:
     """Run one read-only SQL statement on the ledger and return its rows. `ledger`: a path
-    or a `Ledger`; by default the ledger `use_ledger()` chose (see ledger_path()).
+    or a `Ledger`; by default the ledger `use_ledger()` chose (see context.ledger_path()).
 
     >>> best = sql("select run_id, value from artifacts where name = ? order by value desc",
     ...            ["accuracy"])

@@ -1,4 +1,6 @@
-"""What a task hands to the ledger: plain records, no I/O (cheap to import)."""
+"""What a task hands to the ledger: plain records, no I/O (cheap to import). The writer
+(`writes.py`) reads a task row's columns from a `TaskRecord` by the names `tables.TASK`
+declares (tests/test_tables.py checks that every declared column is here)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,16 @@ class ArtifactRecord:
     value: Any = None
     preview: str = ""
     inherited: bool = False
+
+
+@struct
+class CardRecord:
+    """One card of a task attempt, as the task hands it to the writer (a `card` row)."""
+
+    type: str
+    id: str | None = None
+    sha: str | None = None  # the HTML blob; None when rendering failed and save_errors=False
+    error: str | None = None  # why rendering failed (the HTML then shows it, save_errors=True)
 
 
 @struct
@@ -48,5 +60,5 @@ class TaskRecord:
     origin_pathspec: str | None = None
     transition: dict[str, Any] | None = None
     pk: int | None = None
-    cards: list[Any] = field(factory=list)  # CardRecords (ledgerflow/cards/storage.py)
+    cards: list[CardRecord] = field(factory=list)
     host: str | None = None  # the machine it ran on, if not the run's (a Dask worker)

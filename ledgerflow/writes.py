@@ -32,7 +32,7 @@ from .connections import BUSY_TIMEOUT_MS, _jitter
 from .exceptions import LedgerError, LedgerReadOnlyError
 from .liveness import hostname
 from .provenance import machine_id
-from .records import TaskRecord
+from .records import CardRecord, TaskRecord
 from .search_index import index_artifacts, index_task_text
 from .tables import ARTIFACT, CARD, LOG, RUN, S3_OBJECT, TAG, TASK, TASK_PARENT, insert_sql
 
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
     from . import codec
     from .blobstore import BlobStore
-    from .cards.storage import CardRecord
 
 WRITE_RETRIES = 5
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default

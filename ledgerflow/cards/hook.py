@@ -26,8 +26,8 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int) -> N
     cards = [d.attributes for d in getattr(func, "decorators", []) if d.name == "card"]
     if not cards and not _collectors_in_use():
         return  # the common case: no @card, no current.card
+    from ..records import CardRecord
     from .collector import default_editable, take_collector
-    from .storage import CardRecord
 
     collector = take_collector(spec.pathspec)
     if not cards:

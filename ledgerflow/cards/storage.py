@@ -1,24 +1,12 @@
-"""Cards in the ledger: what a task hands the writer for each card it rendered (`CardRecord`,
-written as a `card` row with the task by writes.py, read back by reads.card_rows; the table's
-migration is in schema.py, its columns in tables.py), and the HTML read back from its blob. The HTML itself is a blob like any value (a JSON
-string, zstd-compressed, stored once per SHA-256), so a copied ledger carries its cards
-and reading one never unpickles."""
+"""A card's HTML, read back from its blob. The HTML is a blob like any value (a JSON string,
+zstd-compressed, stored once per SHA-256), so a copied ledger carries its cards and reading
+one never unpickles. What a task hands the writer for each card is a `records.CardRecord`,
+written as a `card` row with the task (writes.py) and read back by `reads.card_rows`; the
+table's migration is in schema.py, its columns in tables.py."""
 
 from __future__ import annotations
 
 from typing import Any
-
-from ..structs import struct
-
-
-@struct
-class CardRecord:
-    """One card of a task attempt, as the task hands it to the writer."""
-
-    type: str
-    id: str | None = None
-    sha: str | None = None  # the HTML blob; None when rendering failed and save_errors=False
-    error: str | None = None  # why rendering failed (the HTML then shows it, save_errors=True)
 
 
 def read_card_html(ledger: Any, sha: str) -> str:

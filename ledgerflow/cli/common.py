@@ -25,15 +25,10 @@ def all_namespaces() -> Iterator[None]:
     them. The previous setting is put back afterwards because the `ledgerflow` command can
     run inside another program's process (tests, notebooks) whose namespace is its own.
     """
-    from ..client import context
+    from ..client.context import every_namespace
 
-    # The private value, not get_namespace(): "not chosen yet" must stay unchosen.
-    previous = context._namespace
-    context.namespace(None)
-    try:
+    with every_namespace():
         yield
-    finally:
-        context._namespace = previous
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, raw: bool = False) -> None:

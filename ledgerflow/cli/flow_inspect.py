@@ -16,6 +16,7 @@ import click
 
 from ..exceptions import MetaflowNotFound
 from .common import BadParameter, UsageError, all_namespaces, errors_as_lines
+from .ledger_args import ledger_path
 
 if TYPE_CHECKING:
     from ..client import Run, Task
@@ -209,7 +210,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 
         ledger = Ledger.open(_ledger_path(f"{flow}/{input_path}"), reader=True)
         if trust:
-            from ..provenance import trust as trust_ledger
+            from ..trust_store import trust as trust_ledger
 
             trust_ledger(ledger.path)
         names = {n for n in include.split(",") if n}
@@ -233,14 +234,8 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 
 
 def _ledger_path(wanted: str = "") -> Path:
-    """The ledger named by --db (or the default location); it must exist. `wanted` names
-    what the command looks for, for the error message."""
-    from ..location import existing_ledger, resolve_ledger_path
-
-    path = resolve_ledger_path(click.get_current_context().find_root().obj["db"])
-    looked_for = f"(looking for {wanted}) " if wanted else ""
-    return existing_ledger(path, f"{looked_for}run the flow first or pass --db PATH of an "
-                                 "existing ledger")  # fmt: skip
+    """The ledger named by --db (or the default location); it must exist."""
+    return ledger_path(click.get_current_context(), wanted)
 
 
 def _flow(flow: str) -> Any:

@@ -14,11 +14,14 @@ from .common import BadParameter
 _FIX = "run a flow first or pass --db PATH of an existing ledger"
 
 
-def ledger_path(ctx: click.Context) -> Path:
-    """The ledger file this command reads; it must exist (commands never create one)."""
+def ledger_path(ctx: click.Context, wanted: str = "") -> Path:
+    """The ledger file this command reads: --db, else the default location (the last step
+    of client.context.ledger_path's rule); it must exist (commands never create one).
+    `wanted` names what the command looks for, for the error message."""
     from ..location import existing_ledger, resolve_ledger_path
 
-    return existing_ledger(resolve_ledger_path(ctx.find_root().obj["db"]), _FIX)
+    looked_for = f"(looking for {wanted}) " if wanted else ""
+    return existing_ledger(resolve_ledger_path(ctx.find_root().obj["db"]), looked_for + _FIX)
 
 
 def open_ledger(ctx: click.Context) -> Any:

@@ -148,7 +148,7 @@ def show(
     if load and len(parts) != 5:
         raise UsageError("--load applies to an artifact: Flow/RunId/step/TaskId/name")
     if trust:
-        from ..provenance import trust as trust_ledger
+        from ..trust_store import trust as trust_ledger
 
         trust_ledger(ledger.path)
     doc = shows.describe(ledger, parts, load=load, limit=limit)

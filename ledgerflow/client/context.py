@@ -1,6 +1,7 @@
 """Process-wide client settings, with Metaflow's names: the namespace that filters runs
 (`namespace`, `get_namespace`, `default_namespace`) and the ledger that objects read from
-(`metadata`, `get_metadata`, `default_metadata`, plus our `use_ledger`).
+(`metadata`, `get_metadata`, `default_metadata`, plus our `use_ledger`), and the one rule
+for which ledger a library call reads (`ledger_path`).
 
 Both are resolved lazily, at the first object built, so environment changes made after
 import still count. Objects remember the ledger and namespace they were built with.
@@ -8,7 +9,9 @@ import still count. Objects remember the ledger and namespace they were built wi
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Union
 
@@ -58,6 +61,19 @@ def default_namespace() -> str:
     return _namespace
 
 
+@contextlib.contextmanager
+def every_namespace() -> Iterator[None]:
+    """Objects built inside see every run (`namespace(None)`); the setting before, even
+    "not chosen yet", is put back afterwards."""
+    global _namespace
+    previous = _namespace
+    _namespace = None
+    try:
+        yield
+    finally:
+        _namespace = previous
+
+
 # -- which ledger --------------------------------------------------------------------------
 
 
@@ -105,6 +121,18 @@ def default_metadata() -> str:
     return use_ledger(None)
 
 
+def ledger_path(ledger: LedgerLike | None = None) -> Path:
+    """The ledger file a library call reads, by the one rule every call follows: the
+    `ledger=` given (a path, 'ledger@PATH', a folder holding ledgerflow.db, or a `Ledger`),
+    else the one chosen with `use_ledger()` / `metadata()`, else, inside a step, the run's
+    own ledger, else the default location (location.resolve_ledger_path: $LEDGERFLOW_DB,
+    then the nearest ledgerflow.db). The command lines apply the last step to --db."""
+    if ledger is None:
+        return _current_path()
+    chosen = _parse_spec(ledger)
+    return chosen if isinstance(chosen, Path) else chosen.path
+
+
 def _current_path() -> Path:
     if isinstance(_ledger, Ledger):
         return _ledger.path
@@ -143,7 +171,3 @@ def open_ledger_file(path: str | os.PathLike[str], readonly: bool | None = None)
                            "use_ledger(PATH), metadata('ledger@PATH'), ledger=PATH or "
                            "$LEDGERFLOW_DB")  # fmt: skip
     return Ledger.open(path, readonly=readonly, reader=True)  # reading never writes
-
-    # -- is a run's process still there? -------------------------------------------------------
-
-    return False
