@@ -468,7 +468,7 @@ import atexit, resource, runpy, sys
 def report():
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     print("MEASURED", me.ru_maxrss, me.ru_utime + me.ru_stime, kids.ru_maxrss,
-          kids.ru_utime + kids.ru_stime, file=sys.stderr)
+          kids.ru_utime + kids.ru_stime, me.ru_minflt, kids.ru_minflt, file=sys.stderr)
 atexit.register(report)
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -483,6 +483,8 @@ class ScaleSample:
     tasks_mb: float
     tasks_cpu: float
     ledger_mb: float
+    runtime_faults: float = 0.0
+    tasks_faults: float = 0.0
 
 
 def scale_run(flow: Path, n: int, executor: str, workdir: Path) -> ScaleSample:
@@ -497,9 +499,37 @@ def scale_run(flow: Path, n: int, executor: str, workdir: Path) -> ScaleSample:
     if proc.returncode != 0:
         raise RuntimeError(f"foreach {n} failed:\n{proc.stderr[-2000:]}")
     line = next(x for x in proc.stderr.splitlines() if x.startswith("MEASURED"))
-    rt_kb, rt_cpu, kids_kb, kids_cpu = (float(x) for x in line.split()[1:])
+    rt_kb, rt_cpu, kids_kb, kids_cpu, rt_faults, kids_faults = (
+        float(x) for x in line.split()[1:])  # fmt: skip
     return ScaleSample(seconds, rt_kb / 1024, rt_cpu, kids_kb / 1024, kids_cpu,
-                       db.stat().st_size / 1e6)  # fmt: skip
+                       db.stat().st_size / 1e6, rt_faults, kids_faults)  # fmt: skip
+
+
+def taskpath_section(repeat: int, n: int = 1000) -> None:
+    """foreach N + join with the default executor and with threads, interleaved rounds in
+    this invocation: wall, CPU per task of all processes (the run's own, plus the fork
+    server's and every task's, which rusage counts once they are reaped), minor page faults
+    per task, and the default's wall against threads'. Medians of `repeat` rounds."""
+    rows: dict[str, list[ScaleSample]] = {"process": [], "thread": []}
+    with tempfile.TemporaryDirectory(prefix="bench-taskpath-") as tmp:
+        folder = Path(tmp)
+        flow = write_flow(folder, "foreach", "ledgerflow")
+        for _ in range(repeat):
+            for executor in rows:
+                rows[executor].append(scale_run(flow, n, executor, folder))
+    print(f"foreach {n:,} + join, medians of {repeat} interleaved rounds "
+          f"(load average {os.getloadavg()[0]:.2f}):")  # fmt: skip
+    walls = {}
+    for executor, samples in rows.items():
+        walls[executor] = wall = statistics.median(s.seconds for s in samples)
+        cpu = statistics.median(s.runtime_cpu + s.tasks_cpu for s in samples)
+        rt = statistics.median(s.runtime_cpu for s in samples)
+        kids = statistics.median(s.tasks_cpu for s in samples)
+        faults = statistics.median(s.tasks_faults for s in samples)
+        print(f"  {executor:8} wall {wall:6.2f}s  CPU {cpu / n * 1000:5.2f} ms/task (runtime "
+              f"{rt / n * 1000:5.2f}, server + tasks {kids / n * 1000:5.2f})  task faults "
+              f"{faults / n:6.0f}/task", flush=True)  # fmt: skip
+    print(f"  wall, process / thread: {walls['process'] / walls['thread']:.2f}x", flush=True)
 
 
 def scale_section(repeat: int) -> None:
@@ -636,8 +666,16 @@ def main() -> None:
         default=None,
         help="comma-separated: run workloads whose label contains one of these",
     )
+    parser.add_argument(
+        "--taskpath",
+        action="store_true",
+        help="only foreach 1,000 + join, default executor against threads (CPU per task)",
+    )
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
+    if args.taskpath:
+        taskpath_section(repeat)
+        return
     if args.dask:
         dask_section(repeat)
         return

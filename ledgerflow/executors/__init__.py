@@ -27,7 +27,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ..task import TaskResult, TaskSpec
+    from ..taskspec import TaskResult, TaskSpec
 
 DEFAULT_MAX_WORKERS = 16  # as Metaflow's --max-workers
 

@@ -29,16 +29,12 @@ from typing import Any
 
 from ..clock import now_iso
 from ..exceptions import LedgerflowError, TaskCrashed
+from ..flowclasses import flow_class, flow_graph
+from ..joins import resolve_join_inputs
 from ..records import ArtifactRecord
 from ..structs import replace
-from ..task import (
-    TaskResult,
-    TaskSpec,
-    encode_artifact,
-    flow_class,
-    flow_graph,
-    resolve_join_inputs,
-)
+from ..taskblobs import encode_artifact
+from ..taskspec import TaskResult, TaskSpec
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
 
 try:
@@ -356,8 +352,9 @@ def run_on_worker(spec: TaskSpec, flow: bytes, inputs: dict[str, tuple[str, byte
                   topic: str, key: str, chunk_size: int) -> tuple[TaskResult, str, str]:  # fmt: skip
     """Run one task on a Dask worker: (its result, everything it printed to stdout and to
     stderr). Its output also goes to the driver as it comes."""
+    from ..flowclasses import register_flow_class
     from ..liveness import hostname
-    from ..task import _GRAPHS, register_flow_class, run_task
+    from ..task import run_task
 
     with _worker_lock:
         token = spec.flow_module.rsplit("@", 1)[-1]
@@ -367,8 +364,7 @@ def run_on_worker(spec: TaskSpec, flow: bytes, inputs: dict[str, tuple[str, byte
             cls, graph = cloudpickle.loads(flow)
             restore_filenames(cls, spec.flow_file)
             _WORKER_FLOWS[token] = (cls, graph)
-            register_flow_class(cls, spec.flow_module)
-            _GRAPHS[cls] = graph
+            register_flow_class(cls, spec.flow_module, graph)
     sink = EventSink(topic, key)
     result = run_task(spec, sink, blobs=ShippedBlobs({**spec.preloaded, **inputs}, chunk_size))
     sink.close()
