@@ -211,14 +211,15 @@ class Runtime:
         PRELOAD_BUDGET: a task in a process of its own then reads them without opening the
         ledger (a connection costs a task about 1.5 ms and a third of its page faults).
         `skip` is the foreach list whose item the task gets on its own: sending the whole
-        list to each of its tasks would cost each task in proportion to the list."""
+        list to each of its tasks would cost each task in proportion to the list; so would
+        `_foreach_values` (the items' reprs), which children inherit but seldom read."""
         if self.executor.in_process:
             return {}
         found: dict[str, tuple[str, bytes]] = {}
         budget = PRELOAD_BUDGET
         for refs in (*inputs, self.constants):
             for name, ref in refs.items():
-                if ref.sha in found or ref.size > budget or name == skip:
+                if ref.sha in found or ref.size > budget or name in (skip, "_foreach_values"):
                     continue
                 cached = self._recent.get(ref.sha)
                 if cached is not None:

@@ -212,3 +212,32 @@ def test_raw_fork_is_refused_when_a_library_loaded_before_ledgerflow(tmp_path: P
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)  # fmt: skip
     assert out.stdout.strip() == "True"
+
+
+# -- the executor contract -----------------------------------------------------------------
+
+
+def test_one_table_names_every_executor_and_the_base_class_declares_the_contract() -> None:
+    from ledgerflow import executors
+    from ledgerflow.executors import EXECUTORS, Executor, executor_class, make_executor
+
+    for name, (_module, cls_name, description) in EXECUTORS.items():
+        if name == "dask":
+            pytest.importorskip("distributed")
+        cls = executor_class(name)
+        assert cls.__name__ == cls_name and issubclass(cls, Executor) and description
+        assert getattr(executors, cls_name) is cls
+    for attr in ("in_process", "prepare", "from_options", "submit", "interrupt", "shutdown"):
+        assert hasattr(Executor, attr)
+    thread = make_executor("thread", 3, dask_scheduler=None)
+    try:
+        assert thread.max_workers == 3 and thread.in_process
+        thread.prepare(object)  # nothing to do, but declared
+    finally:
+        thread.shutdown()
+    assert make_executor("sequential", 7).max_workers == 1
+    process = make_executor("process", 2)
+    assert process.max_workers == 2 and not process.in_process
+    process.shutdown()
+    with pytest.raises(ValueError):
+        make_executor("thread", 0)

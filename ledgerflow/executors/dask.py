@@ -65,6 +65,11 @@ class DaskExecutor(Executor):
         self._ledgers: dict[str, Any] = {}
         self._ship_lock = threading.Lock()  # guards _blobs and _flows
 
+    @classmethod
+    def from_options(cls, max_workers: int, **options: Any) -> DaskExecutor:
+        """--executor dask: on --dask-scheduler's scheduler (see dask_executor)."""
+        return dask_executor(options.get("dask_scheduler"), max_workers)
+
     # -- the contract -----------------------------------------------------------------------
 
     def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
