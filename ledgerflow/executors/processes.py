@@ -239,7 +239,9 @@ class ProcessExecutor(Executor):
     def _post(self, message: tuple[str, int, int]) -> None:
         with self._lock:
             self._posted.append(message)
-        self._wake()
+            first = len(self._posted) == 1
+        if first:  # else a wake-up is pending already: the I/O thread takes them all at once
+            self._wake()
 
     def _wake(self) -> None:
         try:
