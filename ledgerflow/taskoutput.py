@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import codec
 from .exceptions import ArtifactError
 from .flowspec import FlowSpec, TaskState
+from .internals import INTERNAL_ARTIFACTS
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
 from .taskblobs import BlobAccess
@@ -91,6 +92,55 @@ def collect_artifacts(
     for name, value in internals.items():
         final[name] = blobs.store(name, value, result)
     result.artifacts = final
+
+
+def carried_records(spec: TaskSpec) -> dict[str, ArtifactRecord]:
+    """The records a task starts with and passes on unchanged unless its step sets them
+    (its parent's artifacts and the run's constants, marked inherited as
+    collect_artifacts marks them), in its order. The runtime knows them from the spec,
+    so a task's process sends back only the names of those it kept (compact_result)."""
+    parent = {} if spec.is_join or not spec.inputs else spec.inputs[0]
+    start = spec.step == "start"
+    records = {name: _inherited(ref, True) for name, ref in parent.items()
+               if name not in INTERNAL_ARTIFACTS}  # fmt: skip
+    for name, ref in spec.constants.items():
+        if name not in records:
+            records[name] = _inherited(ref, not start)
+    return records
+
+
+def _inherited(ref: ArtifactRecord, inherited: bool) -> ArtifactRecord:
+    if ref.inherited is inherited:
+        return ref
+    return ArtifactRecord(**{**ref.__dict__, "inherited": inherited})
+
+
+def compact_result(result: TaskResult, spec: TaskSpec) -> None:
+    """In a task's process, before its result is sent: the records the runtime has already
+    (carried_records) go as names only; expand_result puts them back."""
+    carried = carried_records(spec)
+    kept = [name for name, record in result.artifacts.items() if carried.get(name) == record]
+    if kept:
+        result.carried = kept
+        for name in kept:
+            del result.artifacts[name]
+
+
+def expand_result(result: TaskResult, spec: TaskSpec) -> None:
+    """In the runtime: the artifacts of a compacted result, whole and in their order."""
+    if not result.carried:
+        return
+    carried = carried_records(spec)
+    kept = set(result.carried)
+    artifacts = {}
+    for name, record in carried.items():
+        if name in kept:
+            artifacts[name] = record
+        elif name in result.artifacts:
+            artifacts[name] = result.artifacts[name]
+    for name, record in result.artifacts.items():
+        artifacts.setdefault(name, record)
+    result.artifacts, result.carried = artifacts, []
 
 
 def unstorable_name(name: str) -> str | None:

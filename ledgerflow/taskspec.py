@@ -76,6 +76,9 @@ class TaskResult:
     warnings: list[str] = field(factory=list)  # the runtime shows them, even with --quiet
     cards: list[Any] = field(factory=list)  # CardRecords (ledgerflow/cards), blobs in `blobs`
     host: str | None = None  # the machine it ran on, if not the run's (a Dask worker)
+    # Names of artifacts passed on as the spec gave them, sent instead of their records by a
+    # task's process (taskoutput.compact_result); the runtime puts the records back.
+    carried: list[str] = field(factory=list)
 
     @property
     def ok(self) -> bool:

@@ -246,3 +246,35 @@ def test_one_table_names_every_executor_and_the_base_class_declares_the_contract
     process.shutdown()
     with pytest.raises(ValueError):
         make_executor("thread", 0)
+
+
+# -- compact results ---------------------------------------------------------------------
+
+
+def test_a_compacted_result_expands_to_the_same_artifacts_in_the_same_order() -> None:
+    """A task's process sends the artifacts it passed on unchanged as names only; the
+    runtime rebuilds exactly the map the task made (records, inherited flags, order)."""
+    from ledgerflow.records import ArtifactRecord
+    from ledgerflow.taskoutput import carried_records, compact_result, expand_result
+    from ledgerflow.taskspec import TaskResult, TaskSpec
+
+    def record(name: str, sha: str, inherited: bool = False) -> ArtifactRecord:
+        return ArtifactRecord(name, sha * 64, "json", "builtins.int", 1, 1, "1", inherited)
+
+    parent = {"a": record("a", "1"), "b": record("b", "2"), "_foreach_stack": record("x", "3"),
+              "name": record("name", "4")}  # fmt: skip
+    spec = TaskSpec("f.py", "m", "F", "l.db", "F", "1", 1, "work", "2", inputs=[parent],
+                    constants={"name": record("name", "4"), "p": record("p", "5")})  # fmt: skip
+    carried = carried_records(spec)
+    assert list(carried) == ["a", "b", "name", "p"] and all(r.inherited for r in carried.values())
+    made = {"a": carried["a"], "b": record("b", "6"), "name": carried["name"],
+            "p": carried["p"], "new": record("new", "7")}  # fmt: skip
+    result = TaskResult(spec, "succeeded", "t0", "t1", artifacts=dict(made))
+    compact_result(result, spec)
+    assert result.carried == ["a", "name", "p"] and list(result.artifacts) == ["b", "new"]
+    expand_result(result, spec)
+    assert result.artifacts == made and list(result.artifacts) == list(made)
+    assert result.carried == []
+    start = TaskSpec("f.py", "m", "F", "l.db", "F", "1", 1, "start", "1",
+                     constants={"p": record("p", "5")})  # fmt: skip
+    assert carried_records(start)["p"].inherited is False  # a start task's own parameters

@@ -308,6 +308,7 @@ def run_child(sock_fd: int) -> NoReturn:
     """Receive the task's spec, run it, send its result back, and exit without running any
     exit handler or waiting for threads the step left behind."""
     from ..task import StdStreams, run_task
+    from ..taskoutput import compact_result
 
     sock = socket.socket(fileno=sock_fd)
     own_stdio()
@@ -319,6 +320,7 @@ def run_child(sock_fd: int) -> NoReturn:
         spec = pickle.loads(frame)
         result = run_task(spec, StdStreams(), own_process=True)
         result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
+        compact_result(result, spec)
         flush_stdio()
         send_frame(sock, _dumps_result(result))
     except BaseException:  # noqa: BLE001 - the task's process reports anything and exits

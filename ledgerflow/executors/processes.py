@@ -32,6 +32,7 @@ from typing import Any
 from ..clock import now_iso
 from ..exceptions import ExecutorError, TaskCrashed
 from ..flowclasses import flow_class, register_flow_class
+from ..taskoutput import expand_result
 from ..taskspec import TaskResult, TaskSpec
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
 from .forkserver import STOP_GRACE
@@ -423,6 +424,7 @@ class ProcessExecutor(Executor):
         if result is None:
             result = _failed(task, lost) if lost else self._crashed(task, exit_status)
         result.spec = task.spec
+        expand_result(result, task.spec)
         task.future.set_result(result)
 
     def _crashed(self, task: _Task, status: int | None) -> TaskResult:
