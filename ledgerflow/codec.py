@@ -99,6 +99,15 @@ def _builtin_sha256() -> Any:
     return None
 
 
+def prepare() -> None:
+    """Make what encoding a small value needs (the builtin SHA-256, this thread's zstd
+    contexts, allocated by a first use): the fork server calls it once, so its tasks
+    inherit them instead of each making its own."""
+    _builtin_sha256()
+    blob_from_raw(JSON, b"[1]")
+    decompress_chunk(_compressor().compress(b"[1]"), 16)
+
+
 def _decompressor() -> zstandard.ZstdDecompressor:
     d = getattr(_local, "dctx", None)
     if d is None:

@@ -26,6 +26,9 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
+# The first of ledgerflow's modules to load: from here on, fork hooks are recorded.
+from . import forkhooks  # noqa: F401
+
 # Which global generators the flow's process seeded: "random", "numpy".
 seeded: set[str] = set()
 

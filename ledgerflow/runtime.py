@@ -31,6 +31,7 @@ from .current import get_username
 from .decorators import project_tags, step_decorator
 from .exceptions import ExecutorError, LedgerError, LintError, RunTerminated
 from .executors import Executor
+from .flowclasses import flow_graph, register_flow_class
 from .flowspec import ForeachFrame, Transition
 from .internals import transition_record
 from .ledger import Ledger
@@ -40,8 +41,9 @@ from .progress import Progress
 from .records import ArtifactRecord, TaskRecord
 from .sourcecode import class_file
 from .structs import field, replace, struct
-from .task import TaskResult, TaskSpec, encode_artifact, flow_graph, register_flow_class
+from .taskblobs import encode_artifact
 from .tasklog import LOG_FLUSH_EVERY, TaskLog
+from .taskspec import TaskResult, TaskSpec
 
 if TYPE_CHECKING:
     from .resume import Origin, OriginTask
@@ -174,6 +176,7 @@ class Runtime:
         # The bytes of recent small values, sent with the specs of the tasks that read them
         # (bounded: a wide foreach must not grow the runtime).
         self._recent = RawCache(max_bytes=PRELOAD_CACHE, max_item=PRELOAD_BUDGET)
+        self._settings: dict[str, tuple[int, float | None]] = {}  # step -> _step_settings
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -208,14 +211,15 @@ class Runtime:
         PRELOAD_BUDGET: a task in a process of its own then reads them without opening the
         ledger (a connection costs a task about 1.5 ms and a third of its page faults).
         `skip` is the foreach list whose item the task gets on its own: sending the whole
-        list to each of its tasks would cost each task in proportion to the list."""
+        list to each of its tasks would cost each task in proportion to the list; so would
+        `_foreach_values` (the items' reprs), which children inherit but seldom read."""
         if self.executor.in_process:
             return {}
         found: dict[str, tuple[str, bytes]] = {}
         budget = PRELOAD_BUDGET
         for refs in (*inputs, self.constants):
             for name, ref in refs.items():
-                if ref.sha in found or ref.size > budget or name == skip:
+                if ref.sha in found or ref.size > budget or name in (skip, "_foreach_values"):
                     continue
                 cached = self._recent.get(ref.sha)
                 if cached is not None:
@@ -517,9 +521,10 @@ class Runtime:
         if task_id is None:
             task_id = self._next_task_id
             self._next_task_id += 1
-        retry = step_decorator(getattr(self.flow_cls, step), "retry")
+        max_retries, timeout = self._step_settings(step)
         return TaskSpec(
-            max_retries=int(retry.attributes["times"]) if retry else 0,
+            max_retries=max_retries,
+            timeout=timeout,
             flow_file=self.flow_file,
             flow_module=self.flow_cls.__module__,
             class_name=self.flow_cls.__name__,
@@ -548,6 +553,18 @@ class Runtime:
             tags=self.tags,
             origin_run_id=self.origin.run_id if self.origin else None,
         )
+
+    def _step_settings(self, step: str) -> tuple[int, float | None]:
+        """(@retry times, @timeout seconds) of a step, read once per step."""
+        settings = self._settings.get(step)
+        if settings is None:
+            func = getattr(self.flow_cls, step)
+            retry = step_decorator(func, "retry")
+            timeout = step_decorator(func, "timeout")
+            seconds = timeout.total_seconds if timeout else None  # type: ignore[attr-defined]
+            settings = self._settings[step] = (
+                int(retry.attributes["times"]) if retry else 0, seconds or None)  # fmt: skip
+        return settings
 
     def _foreach_children(self, parent: Done, transition: Transition) -> Iterator[Pending]:
         """A foreach's tasks, made one by one as they can start. Their task ids are taken

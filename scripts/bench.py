@@ -468,7 +468,7 @@ import atexit, resource, runpy, sys
 def report():
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     print("MEASURED", me.ru_maxrss, me.ru_utime + me.ru_stime, kids.ru_maxrss,
-          kids.ru_utime + kids.ru_stime, file=sys.stderr)
+          kids.ru_utime + kids.ru_stime, me.ru_minflt, kids.ru_minflt, file=sys.stderr)
 atexit.register(report)
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
@@ -483,23 +483,71 @@ class ScaleSample:
     tasks_mb: float
     tasks_cpu: float
     ledger_mb: float
+    runtime_faults: float = 0.0
+    tasks_faults: float = 0.0
 
 
-def scale_run(flow: Path, n: int, executor: str, workdir: Path) -> ScaleSample:
+def scale_run(flow: Path, n: int, executor: str, workdir: Path,
+              source: str | None = None) -> ScaleSample:  # fmt: skip
+    """One measured run; `source`: a ledgerflow checkout to run instead of this one (its
+    folder goes first on PYTHONPATH), for A/B figures in the same invocation."""
     db = workdir / f"scale-{n}-{executor}.db"
     for leftover in workdir.glob(db.name + "*"):
         leftover.unlink()
     cmd = [LEDGERFLOW_PYTHON, "-c", _MEASURED, str(flow), "--db", str(db), "--quiet", "run",
            "--n", str(n), "--max-num-splits", str(n), "--executor", executor]  # fmt: skip
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = source
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"foreach {n} failed:\n{proc.stderr[-2000:]}")
     line = next(x for x in proc.stderr.splitlines() if x.startswith("MEASURED"))
-    rt_kb, rt_cpu, kids_kb, kids_cpu = (float(x) for x in line.split()[1:])
+    rt_kb, rt_cpu, kids_kb, kids_cpu, rt_faults, kids_faults = (
+        float(x) for x in line.split()[1:])  # fmt: skip
     return ScaleSample(seconds, rt_kb / 1024, rt_cpu, kids_kb / 1024, kids_cpu,
-                       db.stat().st_size / 1e6)  # fmt: skip
+                       db.stat().st_size / 1e6, rt_faults, kids_faults)  # fmt: skip
+
+
+def taskpath_section(repeat: int, n: int = 1000, baseline: str | None = None) -> None:
+    """foreach N + join with the default executor and with threads, interleaved rounds in
+    this invocation: wall, CPU per task of all processes (the run's own, plus the fork
+    server's and every task's, which rusage counts once they are reaped), minor page faults
+    per task, and the default's wall against threads'. Medians of `repeat` rounds. With
+    `baseline` (another checkout, e.g. `git archive main | tar -x -C DIR`), its default
+    executor runs in the same rounds."""
+    rows: dict[str, list[ScaleSample]] = {"process": [], "thread": []}
+    if baseline:
+        rows["baseline"] = []
+    with tempfile.TemporaryDirectory(prefix="bench-taskpath-") as tmp:
+        folder = Path(tmp)
+        flow = write_flow(folder, "foreach", "ledgerflow")
+        for _ in range(repeat):
+            for executor in rows:
+                if executor == "baseline":
+                    rows[executor].append(scale_run(flow, n, "process", folder, baseline))
+                else:
+                    rows[executor].append(scale_run(flow, n, executor, folder))
+    print(f"foreach {n:,} + join, medians of {repeat} interleaved rounds "
+          f"(load average {os.getloadavg()[0]:.2f}):")  # fmt: skip
+    walls = {}
+    for executor, samples in rows.items():
+        walls[executor] = wall = statistics.median(s.seconds for s in samples)
+        cpu = statistics.median(s.runtime_cpu + s.tasks_cpu for s in samples)
+        rt = statistics.median(s.runtime_cpu for s in samples)
+        kids = statistics.median(s.tasks_cpu for s in samples)
+        faults = statistics.median(s.tasks_faults for s in samples)
+        print(f"  {executor:8} wall {wall:6.2f}s  CPU {cpu / n * 1000:5.2f} ms/task (runtime "
+              f"{rt / n * 1000:5.2f}, server + tasks {kids / n * 1000:5.2f})  task faults "
+              f"{faults / n:6.0f}/task", flush=True)  # fmt: skip
+    print(f"  wall, process / thread: {walls['process'] / walls['thread']:.2f}x", flush=True)
+    if baseline:
+        cpu = {k: statistics.median(s.runtime_cpu + s.tasks_cpu for s in v)
+               for k, v in rows.items()}  # fmt: skip
+        print(f"  CPU, process / baseline's: {cpu['process'] / cpu['baseline']:.2f}x; wall "
+              f"{walls['process'] / walls['baseline']:.2f}x", flush=True)  # fmt: skip
 
 
 def scale_section(repeat: int) -> None:
@@ -636,8 +684,23 @@ def main() -> None:
         default=None,
         help="comma-separated: run workloads whose label contains one of these",
     )
+    parser.add_argument(
+        "--taskpath",
+        action="store_true",
+        help="only foreach 1,000 + join, default executor against threads (CPU per task)",
+    )
+    parser.add_argument("--n", type=int, default=1000, help="--taskpath: the foreach's width")
+    parser.add_argument(
+        "--baseline",
+        metavar="DIR",
+        default=None,
+        help="--taskpath: a ledgerflow checkout to run in the same rounds, for before/after",
+    )
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
+    if args.taskpath:
+        taskpath_section(repeat, args.n, args.baseline)
+        return
     if args.dask:
         dask_section(repeat)
         return

@@ -8,9 +8,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .. import __version__
+from .. import __version__, executors
 from ..current import get_username
-from ..executors import DEFAULT_EXECUTOR, DEFAULT_MAX_WORKERS, EXECUTORS, executor_class
+from ..executors import DEFAULT_EXECUTOR, DEFAULT_MAX_WORKERS, EXECUTORS, Executor
 from ..runtime import DEFAULT_MAX_NUM_SPLITS
 from ..structs import field, struct
 
@@ -80,14 +80,10 @@ def _write_attributes(path: str, run_id: str, flow_name: str, ledger_path: Any) 
                    "metadata": f"ledger@{ledger_path}"}, f)  # fmt: skip
 
 
-def make_executor(options: RunOptions) -> Any:
-    """The executor the options name (Dask's takes its scheduler's address)."""
-    cls = executor_class(options.executor)
-    if options.executor == "dask":
-        from ..executors.dask import dask_executor
-
-        return dask_executor(options.dask_scheduler, options.max_workers)
-    return cls(options.max_workers)
+def make_executor(options: RunOptions) -> Executor:
+    """The executor the options name (each class takes what it needs of the options)."""
+    return executors.make_executor(options.executor, options.max_workers,
+                                   dask_scheduler=options.dask_scheduler)  # fmt: skip
 
 
 def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
@@ -97,10 +93,8 @@ def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
     from ..runtime import Runtime
 
     executor = make_executor(options)
-    prepare = getattr(executor, "prepare", None)
-    if prepare is not None:
-        # Fork the fork server before this process opens the ledger (processes.py says why).
-        prepare(flow_cls)
+    # Before this process opens the ledger (the fork server is forked here: processes.py).
+    executor.prepare(flow_cls)
     try:
         ledger = Ledger.open(options.db)
     except BaseException:

@@ -15,19 +15,27 @@ The contract (docs/architecture.md draws it):
   writes runs and tasks.
 - `interrupt()` stops running tasks (Ctrl-C, SIGTERM); their futures still complete, with
   status 'interrupted'. `shutdown()` releases workers.
+- Declared on the base class, read by the runtime: `in_process` (tasks share the runtime's
+  process, and so its caches: no input bytes are sent with their specs), `max_workers` (how
+  many tasks run at once), and `prepare(flow_cls)`, called once before the run's process opens
+  the ledger (the process executor forks its fork server there).
+- A spec carries what its step's decorators ask of the executor (`spec.timeout`: @timeout in
+  seconds, read once by the runtime); an executor never reads the flow's decorators itself.
 
-Executors are classes passed in (`Runtime(..., executor=ThreadExecutor(4))`); the names the
-command line accepts are in EXECUTORS.
+The names the command line accepts are the keys of EXECUTORS, one table: the module and
+class of each, imported only when chosen, and what it shares between tasks. A command line
+makes its executor with `make_executor(name, max_workers, **options)`, which calls the
+class's `from_options` (the Dask executor takes its scheduler's address there).
 """
 
 from __future__ import annotations
 
 import os
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from ..task import TaskResult, TaskSpec
+    from ..taskspec import TaskResult, TaskSpec
 
 DEFAULT_MAX_WORKERS = 16  # as Metaflow's --max-workers
 
@@ -48,6 +56,14 @@ class Executor:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
 
+    @classmethod
+    def from_options(cls, max_workers: int, **options: Any) -> Executor:
+        """The executor a command line asks for (options it does not use are ignored)."""
+        return cls(max_workers)
+
+    def prepare(self, flow_cls: type) -> None:
+        """Called once before the run's process opens the ledger (optional work)."""
+
     def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
         raise NotImplementedError
 
@@ -58,48 +74,46 @@ class Executor:
         """Release workers. Running tasks finish first when wait is True."""
 
 
-def executor_class(name: str) -> type[Executor]:
-    """The executor a command line names (imported only when chosen)."""
-    if name == "process":
-        from .processes import ProcessExecutor
-
-        return ProcessExecutor
-    if name == "dask":
-        from .dask import DaskExecutor  # raises a one-line error without Dask installed
-
-        return DaskExecutor
-    if name == "spawn":
-        from .processes import SpawnExecutor
-
-        return SpawnExecutor
-    from .inprocess import SequentialExecutor, ThreadExecutor
-
-    return {"thread": ThreadExecutor, "sequential": SequentialExecutor}[name]
-
-
-# What --executor accepts, the default first, with what each one shares between tasks.
-EXECUTORS = {
-    "process": "one fresh process per task, forked from a server that has the flow imported "
-    "(the default; nothing is shared between tasks)",
-    "spawn": "one fresh Python interpreter per task (slower to start; what platforms "
-    "without fork use)",
-    "thread": "threads of the run's process (tasks share globals, os.environ, the cwd and "
-    "signal handlers; for steps that share nothing)",
-    "sequential": "one task at a time in the run's own thread (simplest to debug)",
-    "dask": "tasks on a Dask cluster (--dask-scheduler, or a LocalCluster of this machine's "
-    "cores); workers never open the ledger (docs/scale-out.md)",
-}
+# name -> (module in this package, class, what it shares between tasks); the default first.
+EXECUTORS: dict[str, tuple[str, str, str]] = {
+    "process": ("processes", "ProcessExecutor",
+                "one fresh process per task, forked from a server that has the flow imported "
+                "(the default; nothing is shared between tasks)"),
+    "spawn": ("processes", "SpawnExecutor",
+              "one fresh Python interpreter per task (slower to start; what platforms without "
+              "fork use)"),
+    "thread": ("inprocess", "ThreadExecutor",
+               "threads of the run's process (tasks share globals, os.environ, the cwd and "
+               "signal handlers; for steps that share nothing)"),
+    "sequential": ("inprocess", "SequentialExecutor",
+                   "one task at a time in the run's own thread (simplest to debug)"),
+    "dask": ("dask", "DaskExecutor",
+             "tasks on a Dask cluster (--dask-scheduler, or a LocalCluster of this machine's "
+             "cores); workers never open the ledger (docs/scale-out.md)"),
+}  # fmt: skip
 # POSIX: fork where it exists (Linux, macOS), else spawn. Windows has neither fork nor the
 # file-descriptor passing the process executors use (untested there): threads.
 DEFAULT_EXECUTOR = "process" if os.name == "posix" else "thread"
 
 
+def executor_class(name: str) -> type[Executor]:
+    """The executor class a command line names, imported only when chosen (Dask's import
+    raises a one-line error without Dask installed)."""
+    import importlib
+
+    module, cls, _ = EXECUTORS[name]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)  # type: ignore[no-any-return]
+
+
+def make_executor(name: str, max_workers: int, **options: Any) -> Executor:
+    """The executor `--executor NAME` makes, given the command line's options."""
+    return executor_class(name).from_options(max_workers, **options)
+
+
 def __getattr__(name: str) -> type[Executor]:
     """`from ledgerflow.executors import ThreadExecutor` (and the others), imported lazily:
     a run loads only the executor it uses."""
-    names = {"ProcessExecutor": "process", "SpawnExecutor": "spawn",
-             "ThreadExecutor": "thread", "SequentialExecutor": "sequential",
-             "DaskExecutor": "dask"}  # fmt: skip
-    if name in names:
-        return executor_class(names[name])
+    for key, (_module, cls, _) in EXECUTORS.items():
+        if cls == name:
+            return executor_class(key)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,16 +29,12 @@ from typing import Any
 
 from ..clock import now_iso
 from ..exceptions import LedgerflowError, TaskCrashed
+from ..flowclasses import flow_class, flow_graph
+from ..joins import resolve_join_inputs
 from ..records import ArtifactRecord
 from ..structs import replace
-from ..task import (
-    TaskResult,
-    TaskSpec,
-    encode_artifact,
-    flow_class,
-    flow_graph,
-    resolve_join_inputs,
-)
+from ..taskblobs import encode_artifact
+from ..taskspec import TaskResult, TaskSpec
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
 
 try:
@@ -68,6 +64,11 @@ class DaskExecutor(Executor):
         self._flows: dict[type, tuple[str, Any]] = {}  # flow class -> (token, scattered)
         self._ledgers: dict[str, Any] = {}
         self._ship_lock = threading.Lock()  # guards _blobs and _flows
+
+    @classmethod
+    def from_options(cls, max_workers: int, **options: Any) -> DaskExecutor:
+        """--executor dask: on --dask-scheduler's scheduler (see dask_executor)."""
+        return dask_executor(options.get("dask_scheduler"), max_workers)
 
     # -- the contract -----------------------------------------------------------------------
 
@@ -356,8 +357,9 @@ def run_on_worker(spec: TaskSpec, flow: bytes, inputs: dict[str, tuple[str, byte
                   topic: str, key: str, chunk_size: int) -> tuple[TaskResult, str, str]:  # fmt: skip
     """Run one task on a Dask worker: (its result, everything it printed to stdout and to
     stderr). Its output also goes to the driver as it comes."""
+    from ..flowclasses import register_flow_class
     from ..liveness import hostname
-    from ..task import _GRAPHS, register_flow_class, run_task
+    from ..task import run_task
 
     with _worker_lock:
         token = spec.flow_module.rsplit("@", 1)[-1]
@@ -367,8 +369,7 @@ def run_on_worker(spec: TaskSpec, flow: bytes, inputs: dict[str, tuple[str, byte
             cls, graph = cloudpickle.loads(flow)
             restore_filenames(cls, spec.flow_file)
             _WORKER_FLOWS[token] = (cls, graph)
-            register_flow_class(cls, spec.flow_module)
-            _GRAPHS[cls] = graph
+            register_flow_class(cls, spec.flow_module, graph)
     sink = EventSink(topic, key)
     result = run_task(spec, sink, blobs=ShippedBlobs({**spec.preloaded, **inputs}, chunk_size))
     sink.close()

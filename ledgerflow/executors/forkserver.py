@@ -6,13 +6,14 @@ one thread. For each task it forks a child, so a task costs a fork, not an inter
 and starts from the same clean state as every other task (module globals, os.environ, the
 working directory, random state, signal handlers: nothing one task changes reaches another).
 
-Messages on the control socket (datagrams, pickled tuples):
-  runtime -> server  ("run", key, None) with the task's three file descriptors attached
-                     (its stdout pipe, its stderr pipe, its socket to the runtime);
-                     ("signal", key, signum)
-  server -> runtime  ("started", key, pid); ("exited", key, wait status)
-When the control socket closes (the run ended or died), the server kills what is left and
-exits. On Linux the server and every task also die with their parent (PR_SET_PDEATHSIG).
+Messages on the control socket (datagrams of wire.CONTROL: kind, key, value):
+  runtime -> server  b"r" key: run a task, its three file descriptors attached (its stdout
+                     pipe, its stderr pipe, its socket to the runtime); b"k" key signum;
+                     b"q": the run is over
+  server -> runtime  b"s" key pid: started; b"x" key status: exited (its wait status)
+At b"q" the server gives tasks still exiting STOP_GRACE to end, kills the rest, reaps every
+one and exits; when the control socket closes (the run's process died) it kills and reaps at
+once. On Linux the server and every task also die with their parent (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
@@ -26,8 +27,22 @@ import socket
 import sys
 from typing import Any, NoReturn
 
-from .. import rng
-from .wire import die_with_parent, flush_stdio, own_stdio, recv_frame, send_frame
+from .. import forkhooks, rng
+from .wire import (
+    CONTROL,
+    die_with_parent,
+    flush_stdio,
+    own_stdio,
+    prctl,
+    prebuild_stdio,
+    recv_frame,
+    send_frame,
+)
+
+# At its end the server waits this long for tasks still exiting (they sent their result and
+# are flushing their output) before it kills them; either way it reaps every one, so their
+# CPU time counts in the run's rusage.
+STOP_GRACE = 1.0
 
 
 def serve(control: socket.socket) -> NoReturn:
@@ -39,17 +54,14 @@ def serve(control: socket.socket) -> NoReturn:
         os.setpgid(0, 0)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        server = _Server(control)
+        _prepare_tasks()
         # Every object alive now moves out of the collector's sight: a task's collections
         # then never write to them, so their pages stay shared with the server instead of
         # being copied into each task (Python's advice for forking servers).
-        states = rng.snapshot()
+        server.states = rng.snapshot()
         gc.freeze()
-        _loop(control, wake_r, wake_w, states)
+        server.loop()
     except OSError:
         pass  # the runtime closed the control socket: the run is over
     except BaseException:  # pragma: no cover  # noqa: BLE001 - a bug here: say so, and end
@@ -59,64 +71,213 @@ def serve(control: socket.socket) -> NoReturn:
     os._exit(0)
 
 
-def _loop(control: socket.socket, wake_r: int, wake_w: int, states: dict[str, Any]) -> None:
-    pids: dict[int, int] = {}  # pid -> task key
-    keys: dict[int, int] = {}  # task key -> pid
-    parent = os.getppid()
-    # poll, not select: the run's process may hold over 1,024 descriptors (a notebook, a
-    # test session), and select() cannot watch a descriptor numbered past that.
-    poller = select.poll()
-    for fd in (control.fileno(), wake_r):
-        poller.register(fd, select.POLLIN)
-    while True:
-        readable = [fd for fd, _ in poller.poll(1000)]
-        if os.getppid() != parent:  # the run's process died (where no PDEATHSIG says so)
-            readable = [control.fileno()]
-        if wake_r in readable:
-            while True:
-                try:
-                    if not os.read(wake_r, 512):
-                        break
-                except BlockingIOError:
-                    break
-            _reap(control, pids, keys)
-        if control.fileno() not in readable:
-            continue
-        msg, fds = b"", list[int]()
-        if os.getppid() == parent:
-            msg, fds, _flags, _addr = socket.recv_fds(control, 4096, 3)
-        kind, key, arg = pickle.loads(msg) if msg else ("stop", 0, 0)
-        if kind == "stop":  # the run is over, or its process is gone: nothing may outlive it
-            for pid in pids:
-                _kill(pid, signal.SIGKILL)
-            return
-        if kind == "run":
-            pid = os.fork()
-            if pid == 0:
-                control.close()
-                os.close(wake_r)
-                os.close(wake_w)
-                _task_child(fds, states)
-            for fd in fds:
-                os.close(fd)
-            pids[pid], keys[key] = key, pid
-            control.send(pickle.dumps(("started", key, pid)))
-        elif kind == "signal" and key in keys:
-            _kill(keys[key], arg)
+def _prepare_tasks() -> None:
+    """What every task needs, made once here instead of in each task's process: the hashers
+    and zstd context of small values, the stdout/stderr writers, prctl's argument types,
+    the modules a task imports on its way, and libc's fork when it is safe (forkhooks.py)."""
+    from .. import codec, joins, task, taskblobs, taskoutput  # noqa: F401  (a task's modules)
+    from ..cards import hook  # noqa: F401
+
+    codec.prepare()
+    _warm()
+    prebuild_stdio()
+    prctl()
+    if sys.platform.startswith("linux") and forkhooks.raw_fork_is_safe():
+        import ctypes
+
+        fork = ctypes.CDLL(None, use_errno=True).fork
+        fork.argtypes = ()
+        fork.restype = ctypes.c_int
+        _LIBC_FORK.append(fork)
 
 
-def _reap(control: socket.socket, pids: dict[int, int], keys: dict[int, int]) -> None:
-    while pids:
+_LIBC_FORK: list[Any] = []
+
+
+def _warm() -> None:
+    """Run once here what every task runs on its way and sets up on first use (datetime's
+    time zone, the regular expressions of the secrets check, JSON's encoder, a value's
+    encoding and preview): measured, a task's first call of each cost it 0.1-0.2 ms and
+    30-50 page faults."""
+    import json
+
+    from ..clock import now_iso
+    from ..secrets_check import credential_warning
+    from ..taskblobs import encode_artifact
+
+    now_iso()
+    for value in (1, 1.5, "text", [1, "a"], {"k": None}):
+        record, _blob = encode_artifact("warm_value", value, codec_chunk())
+        credential_warning("start", "warm_value", value, record.preview)
+        json.loads(json.dumps(value))
+
+
+def codec_chunk() -> int:
+    from ..ledger import chunk_size_setting
+
+    try:
+        return chunk_size_setting()
+    except Exception:  # noqa: BLE001 - a bad setting is reported by the run, not here
+        from ..codec import DEFAULT_CHUNK_SIZE
+
+        return DEFAULT_CHUNK_SIZE
+
+
+def _fork() -> int:
+    """fork(2) from libc, without CPython's after-fork work, when that is safe (one thread
+    here; every Python fork hook known, and run by hand: forkhooks.py); else os.fork."""
+    if not _LIBC_FORK:
+        return os.fork()
+    forkhooks.run_before()
+    pid = _LIBC_FORK[0]()
+    if pid < 0:
+        import ctypes
+
+        errno = ctypes.get_errno()
+        forkhooks.run_after_in_parent()
+        raise OSError(errno, os.strerror(errno))
+    if pid == 0:
+        forkhooks.run_after_in_child()
+    else:
+        forkhooks.run_after_in_parent()
+    return pid
+
+
+class _Server:
+    """The server's state: its tasks by pid and key, and how it learns that one ended (a
+    pidfd per task where Linux has them, so no SIGCHLD handler has to be undone in every
+    task; else SIGCHLD through a wake-up pipe)."""
+
+    def __init__(self, control: socket.socket):
+        self.control = control
+        self.states: dict[str, Any] = {}
+        self.pids: dict[int, int] = {}  # pid -> task key
+        self.keys: dict[int, int] = {}  # task key -> pid
+        self.pidfds: dict[int, int] = {}  # pidfd -> pid
+        self.parent = os.getppid()
+        # poll, not select: the run's process may hold over 1,024 descriptors (a notebook, a
+        # test session), and select() cannot watch a descriptor numbered past that.
+        self.poller = select.poll()
+        self.poller.register(control.fileno(), select.POLLIN)
+        self.wake_r = -1
+        self.use_pidfd = _pidfd_works()
+        if not self.use_pidfd:
+            self.wake_r, wake_w = os.pipe()
+            os.set_blocking(self.wake_r, False)
+            os.set_blocking(wake_w, False)
+            signal.set_wakeup_fd(wake_w)
+            signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+            self.poller.register(self.wake_r, select.POLLIN)
+
+    def loop(self) -> None:
+        control = self.control.fileno()
+        while True:
+            readable = [fd for fd, _ in self.poller.poll(1000)]
+            if os.getppid() != self.parent:  # the run's process died (no PDEATHSIG here)
+                self.stop(grace=0)
+                return
+            for fd in readable:
+                if fd in self.pidfds:
+                    self.reaped(self.pidfds.pop(fd), fd)
+                elif fd == self.wake_r:
+                    _drain(fd)
+                    self.reap_any()
+            if control not in readable:
+                continue
+            msg, fds, _flags, _addr = socket.recv_fds(self.control, 64, 3)
+            if not msg:
+                self.stop(grace=0)  # the run's end of the socket closed
+                return
+            kind, key, value = CONTROL.unpack(msg)
+            if kind == b"q":
+                self.stop(grace=STOP_GRACE)
+                return
+            if kind == b"r":
+                self.fork_task(key, fds)
+            elif kind == b"k" and key in self.keys:
+                _kill(self.keys[key], value)
+
+    def fork_task(self, key: int, fds: list[int]) -> None:
+        pid = _fork()
+        if pid == 0:
+            self.control.close()
+            for fd in (*self.pidfds, self.wake_r):
+                if fd >= 0:
+                    os.close(fd)
+            _task_child(fds, self.states, self.use_pidfd)
+        for fd in fds:
+            os.close(fd)
+        self.pids[pid], self.keys[key] = key, pid
+        if self.use_pidfd:
+            pidfd = os.pidfd_open(pid)
+            self.pidfds[pidfd] = pid
+            self.poller.register(pidfd, select.POLLIN)
+        self.control.send(CONTROL.pack(b"s", key, pid))
+
+    def reaped(self, pid: int, pidfd: int) -> None:
+        self.poller.unregister(pidfd)
+        os.close(pidfd)
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            _pid, status = os.waitpid(pid, 0)
         except ChildProcessError:
             return
-        if pid == 0:
-            return
-        key = pids.pop(pid, None)
+        self.exited(pid, status)
+
+    def reap_any(self) -> None:
+        while self.pids:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.exited(pid, status)
+
+    def exited(self, pid: int, status: int) -> None:
+        key = self.pids.pop(pid, None)
         if key is not None:
-            keys.pop(key, None)
-            control.send(pickle.dumps(("exited", key, status)))
+            self.keys.pop(key, None)
+            self.control.send(CONTROL.pack(b"x", key, status))
+
+    def stop(self, grace: float) -> None:
+        """The run is over, or its process is gone: nothing may outlive it. Tasks still
+        exiting get `grace` seconds; then the rest are killed, and every one is reaped."""
+        import time
+
+        end = time.monotonic() + grace
+        while self.pids and time.monotonic() < end:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+            if pid:
+                self.pids.pop(pid, None)
+            else:
+                time.sleep(0.002)
+        for pid in self.pids:
+            _kill(pid, signal.SIGKILL)
+        for pid in self.pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.pids.clear()
+
+
+def _pidfd_works() -> bool:
+    if not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        return True
+    except OSError:  # an old kernel, or a sandbox without the system call
+        return False
+
+
+def _drain(fd: int) -> None:
+    while True:
+        try:
+            if not os.read(fd, 512):
+                return
+        except BlockingIOError:
+            return
 
 
 def _kill(pid: int, signum: int) -> None:
@@ -126,14 +287,14 @@ def _kill(pid: int, signum: int) -> None:
         pass
 
 
-def _task_child(fds: list[int], states: dict[str, Any]) -> NoReturn:
+def _task_child(fds: list[int], states: dict[str, Any], pidfd: bool) -> NoReturn:
     """In the task's freshly forked process: take the pipes as stdout/stderr, start from the
     random state a fresh process would have (rng.py), run the task."""
     rng.fresh_task_state(states)
-    signal.set_wakeup_fd(-1)
-    for signum in (signal.SIGCHLD, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if not pidfd:  # else the server has no SIGCHLD handler nor wake-up fd to undo
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # SIGTERM is SIG_DFL already
     die_with_parent()
     out, err, sock = fds
     os.dup2(out, 1)
@@ -147,6 +308,7 @@ def run_child(sock_fd: int) -> NoReturn:
     """Receive the task's spec, run it, send its result back, and exit without running any
     exit handler or waiting for threads the step left behind."""
     from ..task import StdStreams, run_task
+    from ..taskoutput import compact_result
 
     sock = socket.socket(fileno=sock_fd)
     own_stdio()
@@ -158,6 +320,7 @@ def run_child(sock_fd: int) -> NoReturn:
         spec = pickle.loads(frame)
         result = run_task(spec, StdStreams(), own_process=True)
         result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
+        compact_result(result, spec)
         flush_stdio()
         send_frame(sock, _dumps_result(result))
     except BaseException:  # noqa: BLE001 - the task's process reports anything and exits
@@ -176,7 +339,7 @@ def _dumps_result(result: object) -> bytes:
     except Exception as e:  # noqa: BLE001 - an unpicklable result is reported as the task's failure
         # e.g. foreach values that pickle cannot send back by reference (a lambda): the task
         # fails with the reason rather than the run.
-        from ..task import TaskResult
+        from ..taskspec import TaskResult
 
         assert isinstance(result, TaskResult)
         failed = TaskResult(None, "failed", result.started_at, result.finished_at,  # type: ignore[arg-type]
@@ -192,7 +355,7 @@ def spawn_main() -> NoReturn:
     `__main__`, so values of classes the flow defines unpickle here as they were sent."""
     die_with_parent()
     sock_fd, flow_file, flow_module, class_name = sys.argv[1:5]
-    from ..task import load_flow_class
+    from ..flowclasses import load_flow_class
 
     cls = load_flow_class(flow_file, flow_module, class_name)
     sys.modules[flow_module] = sys.modules[cls.__module__]

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from ..task import TaskResult, TaskSpec, run_task
+from ..task import run_task
+from ..taskspec import TaskResult, TaskSpec
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
 
 

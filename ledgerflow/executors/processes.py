@@ -31,9 +31,12 @@ from typing import Any
 
 from ..clock import now_iso
 from ..exceptions import ExecutorError, TaskCrashed
-from ..task import TaskResult, TaskSpec, flow_class
+from ..flowclasses import flow_class, register_flow_class
+from ..taskoutput import expand_result
+from ..taskspec import TaskResult, TaskSpec
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
-from .wire import FrameReader, pickled_frame
+from .forkserver import STOP_GRACE
+from .wire import CONTROL, FrameReader, pickled_frame
 
 # How long a task may outlive its @timeout (its own SIGALRM should have stopped it) before
 # the runtime kills its process, and how long Ctrl-C/SIGTERM waits before SIGKILL.
@@ -119,8 +122,6 @@ class ProcessExecutor(Executor):
         closed and reopened (a reopen by the only process with the file open makes it the
         first opener again, whose brief exclusive lock a reader with no busy timeout meets).
         Optional: the first submit starts it otherwise."""
-        from ..task import register_flow_class
-
         register_flow_class(flow_cls)
         self._start()
 
@@ -148,10 +149,12 @@ class ProcessExecutor(Executor):
         self._thread = None
         if self._control is not None:
             with contextlib.suppress(OSError):
-                self._control.send(pickle.dumps(("stop", 0, 0)))
+                self._control.send(CONTROL.pack(b"q", 0, 0))
             self._control.close()  # the fork server sees it close (or the stop) and exits
         if self._server_pid is not None:
-            _wait_pid(self._server_pid)
+            # It reaps every task before it exits (waiting up to its STOP_GRACE for those
+            # still exiting), so their CPU time counts in this process's rusage.
+            _wait_pid(self._server_pid, STOP_GRACE + 4.0)
         os.close(self._wake_r)
         os.close(self._wake_w)
 
@@ -199,7 +202,7 @@ class ProcessExecutor(Executor):
 
     def _launch(self, task: _Task, fds: list[int]) -> None:
         if self._control is not None:
-            socket.send_fds(self._control, [pickle.dumps(("run", task.key, None))], fds)
+            socket.send_fds(self._control, [CONTROL.pack(b"r", task.key, 0)], fds)
             return
         spec = task.spec
         # A fresh interpreter: stdout/stderr are the pipes, the socket is passed by number.
@@ -222,7 +225,7 @@ class ProcessExecutor(Executor):
     def _signal(self, task: _Task, signum: int) -> None:
         if self._control is not None:
             try:
-                self._control.send(pickle.dumps(("signal", task.key, signum)))
+                self._control.send(CONTROL.pack(b"k", task.key, signum))
             except OSError:
                 pass
             return
@@ -237,7 +240,9 @@ class ProcessExecutor(Executor):
     def _post(self, message: tuple[str, int, int]) -> None:
         with self._lock:
             self._posted.append(message)
-        self._wake()
+            first = len(self._posted) == 1
+        if first:  # else a wake-up is pending already: the I/O thread takes them all at once
+            self._wake()
 
     def _wake(self) -> None:
         try:
@@ -294,7 +299,8 @@ class ProcessExecutor(Executor):
             if not data:
                 self._server_gone()
                 return
-            self._on_message(pickle.loads(data))
+            kind, key, value = CONTROL.unpack(data)
+            self._on_message(("started" if kind == b"s" else "exited", key, value))
 
     def _lost_server(self, error: BaseException | None = None) -> str:
         status = None
@@ -418,6 +424,7 @@ class ProcessExecutor(Executor):
         if result is None:
             result = _failed(task, lost) if lost else self._crashed(task, exit_status)
         result.spec = task.spec
+        expand_result(result, task.spec)
         task.future.set_result(result)
 
     def _crashed(self, task: _Task, status: int | None) -> TaskResult:
@@ -478,11 +485,7 @@ def describe_exit(status: int | None) -> str:
 
 
 def _deadline(spec: TaskSpec) -> float | None:
-    from ..decorators import step_decorator
-
-    timeout = step_decorator(getattr(flow_class(spec), spec.step), "timeout")
-    seconds = timeout.total_seconds if timeout else None  # type: ignore[attr-defined]
-    return time.monotonic() + seconds + TIMEOUT_GRACE if seconds else None
+    return time.monotonic() + spec.timeout + TIMEOUT_GRACE if spec.timeout else None
 
 
 def _drain(fd: int) -> None:
@@ -506,7 +509,7 @@ def _wait_all(tasks: list[_Task], seconds: float) -> None:
             return
 
 
-def _wait_pid(pid: int, seconds: float = 2.0) -> None:
+def _wait_pid(pid: int, seconds: float) -> None:
     """Reap the fork server; kill it if it has not ended in time."""
     end = time.monotonic() + seconds
     try:

@@ -7,10 +7,13 @@ import io
 import os
 import signal
 import socket
+import struct
 import sys
 from typing import Any
 
 _HEADER = 8  # bytes of big-endian length before each frame
+# A message on the fork server's control socket: kind (one byte), task key, value.
+CONTROL = struct.Struct(">cqq")
 
 
 def pickled_frame(obj: object) -> memoryview:
@@ -72,12 +75,12 @@ def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux), so a run killed
     with kill -9 takes its fork server and tasks with it. Elsewhere the fork server sees its
     control socket close and kills its tasks itself."""
-    prctl = _prctl()
-    if prctl is None:
+    call = prctl()
+    if call is None:
         return
     pr_set_pdeathsig = 1
     parent = os.getppid()
-    prctl(pr_set_pdeathsig, signal.SIGKILL)
+    call(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
 
@@ -85,16 +88,48 @@ def die_with_parent() -> None:
 _PRCTL: list[Any] = []
 
 
-def _prctl() -> Any:
-    """libc's prctl on Linux (looked up once: the fork server's tasks inherit it), else None."""
+def prctl() -> Any:
+    """libc's prctl on Linux, with its argument types set (looked up once: the fork server's
+    tasks inherit it), else None."""
     if not _PRCTL:
         if sys.platform.startswith("linux"):
             import ctypes
 
-            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
+            call = ctypes.CDLL(None).prctl
+            call.argtypes = (ctypes.c_int, ctypes.c_ulong)  # no per-call type guessing
+            call.restype = ctypes.c_int
+            _PRCTL.append(call)
         else:
             _PRCTL.append(None)
     return _PRCTL[0]
+
+
+def _new_stdio() -> list[Any]:
+    return [io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
+                             errors="backslashreplace", line_buffering=True)
+            for fd in (1, 2)]  # fmt: skip
+
+
+_PREBUILT: list[Any] = []  # [stdout, stderr] made once in the fork server, unused there
+
+
+def prebuild_stdio() -> None:
+    """In the fork server: the writers every task would make (fds 1 and 2 are only
+    numbers to them; each task dup2s its pipes there first). They are made while 1 and 2
+    are a pipe, as in a task, so what they learn of their descriptor (not seekable) holds."""
+    if _PREBUILT:
+        return
+    saved = [os.dup(1), os.dup(2)]
+    r, w = os.pipe()
+    try:
+        os.dup2(w, 1)
+        os.dup2(w, 2)
+        _PREBUILT.extend(_new_stdio())
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, r, w):
+            os.close(fd)
 
 
 def own_stdio() -> None:
@@ -103,9 +138,8 @@ def own_stdio() -> None:
     writers (a logging handler may hold one) still write to the same descriptors; they are
     flushed at the end too."""
     _OLD.extend(s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s)
-    for fd, name in ((1, "stdout"), (2, "stderr")):
-        stream = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
-                                  errors="backslashreplace", line_buffering=True)  # fmt: skip
+    streams = _PREBUILT if _PREBUILT else _new_stdio()
+    for stream, name in zip(streams, ("stdout", "stderr")):
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
     devnull = os.open(os.devnull, os.O_RDONLY)

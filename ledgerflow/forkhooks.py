@@ -1,0 +1,93 @@
+"""The fork hooks Python code registers, recorded so the fork server can fork with libc's
+fork(2) and run them itself.
+
+CPython's os.fork() does costly work around fork(2) in the child (re-initialising the
+interpreter's threads, locks and signal state, then every `os.register_at_fork` hook); for a
+fork server with one thread most of that has nothing to do, and skipping it saves about a
+tenth of a task's CPU (docs/performance.md). What the hooks do must still happen, so this
+module, imported with ledgerflow (codec.py), wraps `os.register_at_fork` and keeps every hook
+registered from then on (ledgerflow's own, and those of whatever the flow imports, e.g.
+fsspec's). Hooks registered before it cannot be seen: `raw_fork_is_safe()` allows libc's
+fork only when every module loaded before ledgerflow is the standard library's (whose hooks
+`random`, `threading`, `logging` and `concurrent.futures` need nothing from a one-thread
+server but `random`'s reseed) or a packaging shim; otherwise the fork server uses os.fork.
+
+Owner: taskpath (executors/forkserver.py is its one user).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+# (before, after_in_parent, after_in_child) as registered, in order.
+_HOOKS: list[tuple[Callable[[], Any] | None, ...]] = []
+_EARLY = frozenset(sys.modules)  # loaded before this module (before ledgerflow)
+_SHIMS = ("__main__", "__mp_main__", "__editable__", "_distutils_hack", "_virtualenv", "ledgerflow")
+_ORIGINAL = getattr(os, "register_at_fork", None)
+
+
+def _recording(*, before: Callable[[], Any] | None = None,
+               after_in_parent: Callable[[], Any] | None = None,
+               after_in_child: Callable[[], Any] | None = None) -> None:  # fmt: skip
+    assert _ORIGINAL is not None
+    kwargs = {k: v for k, v in (("before", before), ("after_in_parent", after_in_parent),
+                                ("after_in_child", after_in_child)) if v is not None}  # fmt: skip
+    _ORIGINAL(**kwargs)  # validates the arguments as os.register_at_fork does
+    _HOOKS.append((before, after_in_parent, after_in_child))
+
+
+if _ORIGINAL is not None and getattr(_ORIGINAL, "__name__", "") != "_recording":
+    os.register_at_fork = _recording  # type: ignore[assignment]
+
+
+def raw_fork_is_safe() -> bool:
+    """True when every fork hook of this process is known: recorded here, or the standard
+    library's (modules loaded before ledgerflow are all the standard library's or shims)."""
+    stdlib = getattr(sys, "stdlib_module_names", None)
+    if stdlib is None or _ORIGINAL is None:
+        return False
+    for name in _EARLY:
+        top = name.partition(".")[0]
+        if top not in stdlib and not top.startswith(_SHIMS):
+            return False
+    return True
+
+
+def run_before() -> None:
+    """In the forking process, before fork(2): the recorded `before` hooks, last first."""
+    for before, _, _ in reversed(_HOOKS):
+        _call(before)
+
+
+def run_after_in_parent() -> None:
+    for _, after, _ in _HOOKS:
+        _call(after)
+
+
+def run_after_in_child() -> None:
+    """In the child: the recorded `after_in_child` hooks in order, and `random`'s reseed
+    when `random` was loaded before this module (its hook is then unseen)."""
+    random = sys.modules.get("random")
+    if "random" in _EARLY and random is not None:
+        random._inst.seed()  # type: ignore[attr-defined]
+    for _, _, after in _HOOKS:
+        _call(after)
+
+
+def _call(hook: Callable[[], Any] | None) -> None:
+    """A hook's error is reported and the fork goes on, as os.fork does."""
+    if hook is None:
+        return
+    try:
+        hook()
+    except Exception as e:  # noqa: BLE001
+        sys.unraisablehook(_Unraisable(e, hook))  # type: ignore[arg-type]
+
+
+class _Unraisable:
+    def __init__(self, error: BaseException, hook: Callable[[], Any]):
+        self.exc_type, self.exc_value = type(error), error
+        self.exc_traceback, self.err_msg, self.object = error.__traceback__, None, hook

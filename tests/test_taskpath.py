@@ -1,0 +1,280 @@
+"""The task path: every task process reaped before the run exits, artifact names the ledger
+cannot keep refused inside the task, @timeout carried in the spec, the fork hooks the fork
+server runs by hand, and the executor table."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import latest_run_id, load_artifact, query, run_flow
+
+
+def _write(tmp_path: Path, body: str, name: str = "flow.py") -> Path:
+    path = tmp_path / name
+    path.write_text("from ledgerflow import FlowSpec, step, timeout\n" + textwrap.dedent(body))
+    return path
+
+
+# -- every task process is reaped ----------------------------------------------------------
+
+LINGERING = """
+import io, os, sys, time
+
+class Lingering(io.TextIOBase):
+    # Burns CPU at each flush: the last flush comes after the task sent its result, while
+    # the run commits it, ends and stops the fork server.
+    def __init__(self, inner, seconds):
+        self.inner, self.seconds = inner, seconds
+    def write(self, text):
+        return self.inner.write(text)
+    def flush(self):
+        self.inner.flush()
+        end = time.process_time() + self.seconds
+        while time.process_time() < end:
+            pass
+
+class ReapFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+    @step
+    def end(self):
+        self.pid = os.getpid()
+        sys.stdout = Lingering(sys.stdout, 0.4)
+
+if __name__ == "__main__":
+    ReapFlow()
+"""
+
+
+def test_every_task_process_is_reaped_so_rusage_counts_its_cpu(tmp_path: Path) -> None:
+    """A task still exiting when the run stops (here: 0.4 s of CPU in each flush of its
+    output, the last one after its result was sent) is waited for and reaped before the
+    run's process exits, so the run's rusage holds all of its CPU time. Before, the fork
+    server SIGKILLed it and exited without reaping it: its CPU went missing."""
+    flow = _write(tmp_path, LINGERING)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    run_flow(flow, db=tmp_path / "l.db")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert cpu >= 0.8, f"the run and its descendants used {cpu:.2f} s of CPU, not >= 0.8"
+    (status,) = query(tmp_path / "l.db", "select status from tasks where step = 'end'")[0]
+    assert status == "succeeded"
+    # Not even a zombie left for init to reap (a slow reaper kept them past the run's end:
+    # why test_sigterm_and_ctrl_c_stop_the_tasks_and_record_them failed now and then).
+    pid = load_artifact(tmp_path / "l.db", latest_run_id(tmp_path / "l.db", "ReapFlow"), "end",
+                        "pid")  # fmt: skip
+    if os.path.exists("/proc"):
+        assert not os.path.exists(f"/proc/{pid}")
+
+
+# -- artifact names the ledger cannot keep (issue 30, item 9) ------------------------------
+
+BAD_NAMES = """
+class BadNameFlow(FlowSpec):
+    @step
+    def start(self):
+        self.kept = 1
+        self.next(self.work)
+    @step
+    def work(self):
+        setattr(self, NAME, 2)
+        self.fine = 3
+        self.next(self.end)
+    @step
+    def end(self):
+        pass
+
+if __name__ == "__main__":
+    BadNameFlow()
+"""
+
+
+@pytest.mark.parametrize("executor", ["process", "thread"])
+@pytest.mark.parametrize(("name", "why"), [("s\udcff", "lone surrogate"),
+                                           ("x\0y", "NUL character")])  # fmt: skip
+def test_an_artifact_name_the_ledger_cannot_keep_fails_its_task(
+    tmp_path: Path, executor: str, name: str, why: str
+) -> None:
+    """setattr(self, "s\\udcff", 2) used to pass as a finished task and then kill the run
+    at its commit ("Internal error: UnicodeEncodeError", the task row left `running`);
+    "x\\0y" was stored as "x". Now the task fails with one line naming the artifact, the
+    run records it and ends failed, and what came before is kept."""
+    flow = _write(tmp_path, BAD_NAMES.replace("NAME", repr(name)))
+    db = tmp_path / "b.db"
+    proc = run_flow(flow, "--executor", executor, db=db, check=1)
+    assert "Internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "cannot store an artifact" in line]
+    assert len(lines) == 1, proc.stderr
+    assert f"artifact named {name!r}: the name" in lines[0] and why in lines[0]
+    run_id = latest_run_id(db, "BadNameFlow")
+    rows = query(db, "select step, status, exception_type from tasks where run_id = ? "
+                     "order by task_id", (run_id,))  # fmt: skip
+    assert rows == [("start", "succeeded", None),
+                    ("work", "failed", "ledgerflow.exceptions.ArtifactError")]  # fmt: skip
+    names = {r[0] for r in query(db, "select name from all_artifacts where run_id = ?",
+                                 (run_id,))}  # fmt: skip
+    assert "kept" in names and "x" not in names and "fine" not in names
+    assert query(db, "select status from runs where run_id = ?", (run_id,)) == [("failed",)]
+
+
+# -- @timeout carried in the spec -------------------------------------------------------
+
+
+def test_timeout_is_read_once_into_the_task_spec(tmp_path: Path) -> None:
+    """The runtime reads @timeout once per step into the spec; the task's alarm and the
+    executor's deadline both use it."""
+    flow = _write(tmp_path, """
+        import time
+        class SlowFlow(FlowSpec):
+            @timeout(seconds=1)
+            @step
+            def start(self):
+                time.sleep(30)
+                self.next(self.end)
+            @step
+            def end(self):
+                pass
+
+        if __name__ == "__main__":
+            SlowFlow()
+    """)  # fmt: skip
+    proc = run_flow(flow, db=tmp_path / "t.db", check=1)
+    assert "timed out after 1 seconds (@timeout)" in proc.stderr
+
+    from ledgerflow.ledger import Ledger
+    from ledgerflow.runtime import Runtime
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import importlib
+
+        module = importlib.import_module("flow")
+        runtime = Runtime(module.SlowFlow, Ledger.open(tmp_path / "u.db"), {})
+        assert runtime._step_settings("start") == (0, 1.0)
+        assert runtime._step_settings("end") == (0, None)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("flow", None)
+
+
+# -- fork hooks the fork server runs by hand -------------------------------------------
+
+HOOKS = """
+import os, sys
+from ledgerflow import FlowSpec, step
+
+CALLS = []
+os.register_at_fork(before=lambda: CALLS.append("before"),
+                    after_in_child=lambda: CALLS.append("child"))
+
+class HookFlow(FlowSpec):
+    @step
+    def start(self):
+        from ledgerflow.executors import forkserver
+        self.raw = bool(forkserver._LIBC_FORK)
+        self.calls = list(CALLS)
+        self.next(self.end)
+    @step
+    def end(self):
+        pass
+
+if __name__ == "__main__":
+    HookFlow()
+"""
+
+
+def test_fork_hooks_registered_after_ledgerflow_run_in_each_task(tmp_path: Path) -> None:
+    """The fork server forks with libc's fork(2) (skipping CPython's after-fork work) only
+    when it knows every Python fork hook; those registered once ledgerflow is imported (a
+    library the flow uses, e.g. fsspec's) are recorded and run in each task as os.fork
+    would run them."""
+    flow = tmp_path / "hooks.py"
+    flow.write_text(HOOKS)
+    db = tmp_path / "h.db"
+    run_flow(flow, db=db)
+    run_id = latest_run_id(db, "HookFlow")
+    assert load_artifact(db, run_id, "start", "raw") is (sys.platform.startswith("linux"))
+    # The fork server was forked once (before, child), then the task (before, child).
+    assert load_artifact(db, run_id, "start", "calls")[-2:] == ["before", "child"]
+
+
+def test_raw_fork_is_refused_when_a_library_loaded_before_ledgerflow(tmp_path: Path) -> None:
+    """Hooks registered before ledgerflow was imported cannot be seen: with a module from
+    outside the standard library loaded first, the fork server uses os.fork."""
+    code = "import zstandard, ledgerflow.forkhooks as f; print(f.raw_fork_is_safe())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})  # fmt: skip
+    assert out.stdout.strip() == "False"
+    code = "import json, ledgerflow.forkhooks as f; print(f.raw_fork_is_safe())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    assert out.stdout.strip() == "True"
+
+
+# -- the executor contract -----------------------------------------------------------------
+
+
+def test_one_table_names_every_executor_and_the_base_class_declares_the_contract() -> None:
+    from ledgerflow import executors
+    from ledgerflow.executors import EXECUTORS, Executor, executor_class, make_executor
+
+    for name, (_module, cls_name, description) in EXECUTORS.items():
+        if name == "dask":
+            pytest.importorskip("distributed")
+        cls = executor_class(name)
+        assert cls.__name__ == cls_name and issubclass(cls, Executor) and description
+        assert getattr(executors, cls_name) is cls
+    for attr in ("in_process", "prepare", "from_options", "submit", "interrupt", "shutdown"):
+        assert hasattr(Executor, attr)
+    thread = make_executor("thread", 3, dask_scheduler=None)
+    try:
+        assert thread.max_workers == 3 and thread.in_process
+        thread.prepare(object)  # nothing to do, but declared
+    finally:
+        thread.shutdown()
+    assert make_executor("sequential", 7).max_workers == 1
+    process = make_executor("process", 2)
+    assert process.max_workers == 2 and not process.in_process
+    process.shutdown()
+    with pytest.raises(ValueError):
+        make_executor("thread", 0)
+
+
+# -- compact results ---------------------------------------------------------------------
+
+
+def test_a_compacted_result_expands_to_the_same_artifacts_in_the_same_order() -> None:
+    """A task's process sends the artifacts it passed on unchanged as names only; the
+    runtime rebuilds exactly the map the task made (records, inherited flags, order)."""
+    from ledgerflow.records import ArtifactRecord
+    from ledgerflow.taskoutput import carried_records, compact_result, expand_result
+    from ledgerflow.taskspec import TaskResult, TaskSpec
+
+    def record(name: str, sha: str, inherited: bool = False) -> ArtifactRecord:
+        return ArtifactRecord(name, sha * 64, "json", "builtins.int", 1, 1, "1", inherited)
+
+    parent = {"a": record("a", "1"), "b": record("b", "2"), "_foreach_stack": record("x", "3"),
+              "name": record("name", "4")}  # fmt: skip
+    spec = TaskSpec("f.py", "m", "F", "l.db", "F", "1", 1, "work", "2", inputs=[parent],
+                    constants={"name": record("name", "4"), "p": record("p", "5")})  # fmt: skip
+    carried = carried_records(spec)
+    assert list(carried) == ["a", "b", "name", "p"] and all(r.inherited for r in carried.values())
+    made = {"a": carried["a"], "b": record("b", "6"), "name": carried["name"],
+            "p": carried["p"], "new": record("new", "7")}  # fmt: skip
+    result = TaskResult(spec, "succeeded", "t0", "t1", artifacts=dict(made))
+    compact_result(result, spec)
+    assert result.carried == ["a", "name", "p"] and list(result.artifacts) == ["b", "new"]
+    expand_result(result, spec)
+    assert result.artifacts == made and list(result.artifacts) == list(made)
+    assert result.carried == []
+    start = TaskSpec("f.py", "m", "F", "l.db", "F", "1", 1, "start", "1",
+                     constants={"p": record("p", "5")})  # fmt: skip
+    assert carried_records(start)["p"].inherited is False  # a start task's own parameters
