@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from . import codec
+from . import codec, logstore
 from .blobstore import BlobStore, RawCache
 from .cards.storage import write_card_rows
 from .checkpointer import Checkpointer
@@ -648,8 +648,7 @@ class Ledger:
                 "insert or ignore into task_parent(task_id, parent_id) values (?, ?)",
                 [(task_pk, p) for p in rec.parent_pks],
             )
-        logs = [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
-        conn.executemany("insert into log(task_id, stream, text) values (?, ?, ?)", logs)
+        logstore.start_logs(conn, task_pk, rec.stdout, rec.stderr)  # compressed pieces
         self._insert_artifacts(conn, task_pk, rec)
         if rec.status != "running":
             index_task_text(conn, task_pk)  # logs and exception, for search --kind log|exception
@@ -682,10 +681,7 @@ class Ledger:
 
     @staticmethod
     def append_logs_in(conn: sqlite3.Connection, chunks: list[tuple[int, str, str]]) -> None:
-        conn.executemany(
-            "update log set text = text || ? where task_id = ? and stream = ?",
-            [(text, pk, stream) for pk, stream, text in chunks if text],
-        )
+        logstore.append_logs(conn, chunks)  # compressed pieces, indexed as they are written
 
     def _insert_artifacts(self, conn: sqlite3.Connection, task_pk: int, rec: TaskRecord) -> None:
         for blob in rec.blobs:

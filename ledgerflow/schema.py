@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable
 
 from .cards.storage import add_card_table
+from .logstore import LOG_TABLES, store_logs_in_pieces
 
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.
@@ -171,6 +172,7 @@ MIGRATIONS: list[Migration] = [
     _imported_runs_table,
     index_search_prefixes,
     add_task_host,
+    store_logs_in_pieces,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -184,3 +186,4 @@ OUR_TABLES += [
     for fts in ("artifact_fts", "task_fts")
     for part in ("", "_data", "_idx", "_content", "_docsize", "_config")
 ]
+OUR_TABLES += LOG_TABLES
