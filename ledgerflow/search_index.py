@@ -86,10 +86,15 @@ def forget_run(conn: sqlite3.Connection, run_pk: int) -> None:
     forget_run_text(conn, run_pk)
 
 
-def rebuild(conn: sqlite3.Connection) -> None:
-    """Both indexes anew from what the ledger holds (doctor --repair)."""
+def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
+    """Every index anew from what the ledger holds (doctor --repair); what each holds now."""
     rebuild_artifact_index(conn)
-    rebuild_task_index(conn)
+    conn.execute("delete from task_fts")
+    return {
+        "artifacts": int(conn.execute("select count(*) from artifact_fts").fetchone()[0]),
+        "exceptions": index_exceptions(conn),
+        "log_pieces": rebuild_log_index(conn),
+    }
 
 
 # -- task logs and exceptions -------------------------------------------------------------
