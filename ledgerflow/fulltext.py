@@ -24,8 +24,8 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from .clock import stored_iso
 from . import logstore
+from .clock import stored_iso
 from .exceptions import LedgerflowError, SearchError
 from .query import DEFAULT_TIMEOUT, connect_readonly, time_limit
 from .search_index import TEXT_KINDS
@@ -299,7 +299,7 @@ def _log_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str 
     rows = conn.execute(sql, (match, oldest, inner_limit, *params, limit)).fetchall()
     if not rows:
         return []
-    texts = {}
+    texts: dict[int, tuple[str, ...]] = {}
     for pk, codec, data, size in conn.execute(
         f"select id, codec, data, bytes from log_piece where id in ({', '.join('?' * len(rows))})",
         [r[5] for r in rows],
@@ -375,9 +375,12 @@ def _bounded_snippets(columns: tuple[str, ...], column: int, match: str,
         if len(text) > SNIPPET_SOURCE:
             at = text.lower().find(word) if word else -1
             begin = max(at - SNIPPET_SOURCE // 2, 0) if at >= 0 else 0
-            text = text[begin:begin + SNIPPET_SOURCE]
-        cut[pk] = tuple(v[:SNIPPET_SOURCE] for v in values[:column]) + (text,) + tuple(
-            v[:SNIPPET_SOURCE] for v in values[column + 1:])
+            text = text[begin : begin + SNIPPET_SOURCE]
+        cut[pk] = (
+            tuple(v[:SNIPPET_SOURCE] for v in values[:column])
+            + (text,)
+            + tuple(v[:SNIPPET_SOURCE] for v in values[column + 1 :])
+        )
     mem = sqlite3.connect(":memory:")
     try:
         mem.execute(f"create virtual table s using fts5({', '.join(columns)}, "

@@ -57,6 +57,7 @@ LOG_TABLES = ["log_piece"] + [
     f"log_fts{part}" for part in ("", "_data", "_idx", "_docsize", "_config")
 ]
 
+
 def _compressor() -> zstandard.ZstdCompressor:
     # One per thread would be needed if shared; writers call this under the write lock.
     return zstandard.ZstdCompressor(level=LEVEL)
@@ -64,7 +65,9 @@ def _compressor() -> zstandard.ZstdCompressor:
 
 def has_pieces(conn: sqlite3.Connection) -> bool:
     """Whether this ledger stores logs in pieces (migration 8 ran)."""
-    return conn.execute("select 1 from sqlite_master where name = 'log_piece'").fetchone() is not None
+    return (
+        conn.execute("select 1 from sqlite_master where name = 'log_piece'").fetchone() is not None
+    )
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -290,8 +293,8 @@ def log_page(conn: sqlite3.Connection, task_pk: int, stream: str, start: int | N
     if tail and at > 0:  # from the first whole line of the window
         nl = chunk.find(b"\n")
         if 0 <= nl < len(chunk) - 1:
-            chunk, at, first_line = chunk[nl + 1:], at + nl + 1, first_line + 1
-    chunk = chunk[:_whole_characters(chunk)]
+            chunk, at, first_line = chunk[nl + 1 :], at + nl + 1, first_line + 1
+    chunk = chunk[: _whole_characters(chunk)]
     return LogPage(chunk.decode(*ENCODING), at, at + len(chunk), first_line, total,
                    total_lines)  # fmt: skip
 
@@ -338,7 +341,7 @@ def _read_range(conn: sqlite3.Connection, task_pk: int, stream: str, start: int,
             while 0 < lo < len(data) and data[lo] & 0xC0 == 0x80:
                 lo -= 1
             at, at_line = b + lo, ln + data.count(b"\n", 0, lo)
-        out += data[lo:end - b]
+        out += data[lo : end - b]
     if at < 0:  # nothing from `start` on: the end of the text
         return b"", start, _extent(conn, task_pk, stream)[1]
     return bytes(out), at, at_line

@@ -122,8 +122,10 @@ def index_task_text(conn: sqlite3.Connection, task_pk: int) -> None:
         (task_pk,),
     ).fetchone()
     if failed is not None:
-        conn.execute("insert or replace into task_fts(rowid, text) values (?, ?)",
-                     (task_pk * 4 + TEXT_KINDS["exception"], f"{failed[0]}: {failed[1] or ''}"))
+        conn.execute(
+            "insert or replace into task_fts(rowid, text) values (?, ?)",
+            (task_pk * 4 + TEXT_KINDS["exception"], f"{failed[0]}: {failed[1] or ''}"),
+        )
 
 
 def index_exceptions(conn: sqlite3.Connection) -> int:

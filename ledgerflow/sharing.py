@@ -29,8 +29,8 @@ from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
 from .ledger import Ledger
 from .location import existing_ledger
-from .schema import searchable
 from .logstore import copy_logs
+from .schema import searchable
 from .search_index import index_artifacts, index_task_text
 from .structs import field, struct
 from .trust_store import run_trusted
@@ -309,7 +309,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
                                           (sha,)).fetchone()  # fmt: skip
                 index_artifacts(conn, [(next_id, name, inherited, flow_name, step, preview)])
             next_id += 1
-        copy_logs(source, conn, old_task, new_task)  # logstore: pieces, indexed
+        copy_logs(source.conn, conn, old_task, new_task)  # logstore: pieces, indexed
         index_task_text(conn, new_task)
     for key, sha, encoding, size, created in source.execute(
         "select key, sha, encoding, size, created_at from s3_object where run_id = ?", (run_pk,)

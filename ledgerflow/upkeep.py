@@ -23,9 +23,9 @@ from .exceptions import CorruptBlobError, LedgerflowError
 from .identify import JSON_COLUMNS, unknown_objects
 from .ledger import Ledger
 from .liveness import run_is_dead
-from .search_index import artifact_index_problems, forget_run, task_index_counts
 from .logstore import index_problems as log_index_problems
 from .logstore import log_figures
+from .search_index import artifact_index_problems, forget_run, task_index_counts
 from .search_index import rebuild as rebuild_search_indexes
 from .sharing import resolve_runs
 from .structs import field, struct
@@ -434,7 +434,7 @@ def _with_logs(ledger: Ledger, figures: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
     figures["logical_bytes"], figures["unique_bytes"] = logical, int(unique)
     figures["dedup_ratio"] = round(logical / unique, 2) if unique else None
-    logs = log_figures(ledger.conn)
+    logs: dict[str, Any] = dict(log_figures(ledger.conn))
     logs["compression_ratio"] = (round(logs["logical_bytes"] / logs["stored_bytes"], 2)
                                  if logs["stored_bytes"] else None)  # fmt: skip
     figures["logs"] = logs

@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-FLOW = '''
+FLOW = """
 import sys
 from ledgerflow import FlowSpec, Parameter, step
 
@@ -52,7 +52,7 @@ class BigLogFlow(FlowSpec):
 
 if __name__ == "__main__":
     BigLogFlow()
-'''
+"""
 
 
 def measured(cmd: list[str], env: dict[str, str], limit: float = 3600) -> dict[str, float]:
@@ -117,8 +117,12 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=600_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--base", type=Path, help="another ledgerflow checkout to compare")
-    parser.add_argument("--search-limit", type=float, default=120,
-                        help="kill a search still running after this many seconds (rc -9)")
+    parser.add_argument(
+        "--search-limit",
+        type=float,
+        default=120,
+        help="kill a search still running after this many seconds (rc -9)",
+    )
     args = parser.parse_args()
     codes = {"this": ROOT}
     if args.base:

@@ -102,7 +102,11 @@ def _gone(pid: int, seconds: float = 10.0) -> bool:
 def _wait_for_output(db_path: Path, text: str) -> None:
     deadline = time.time() + 10
     while time.time() < deadline:
-        rows = query(db_path, "select count(*) from log where log_text(task_id, stream) like ?", (f"%{text}%",))
+        rows = query(
+            db_path,
+            "select count(*) from log where log_text(task_id, stream) like ?",
+            (f"%{text}%",),
+        )
         if rows[0][0]:
             return
         time.sleep(0.1)

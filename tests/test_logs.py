@@ -25,7 +25,7 @@ from ledgerflow.search_index import TASK_FTS_DDL, TEXT_KINDS, index_exceptions
 
 from .helpers import query, run_flow
 
-ROUND_TRIP_FLOW = '''
+ROUND_TRIP_FLOW = """
 import os, sys
 from ledgerflow import FlowSpec, step
 
@@ -48,7 +48,7 @@ class RoundTripFlow(FlowSpec):
 
 if __name__ == "__main__":
     RoundTripFlow()
-'''
+"""
 
 
 def _expected() -> tuple[str, str]:
@@ -82,13 +82,19 @@ def test_logs_round_trip_exactly_through_compressed_pieces(trip):
     assert task.stdout == out and task.stderr == err
     assert task.stdout_size == len(out.encode()) and task.stderr_size == len(err.encode())
     # stored in several compressed pieces, no text left in the log table
-    pieces = query(db, "select stream, codec, bytes, length(data) from log_piece p "
-                       "join task k on k.id = p.task_id where k.step = 'start'")
+    pieces = query(
+        db,
+        "select stream, codec, bytes, length(data) from log_piece p "
+        "join task k on k.id = p.task_id where k.step = 'start'",
+    )
     assert sorted(p[0] for p in pieces).count("stdout") > 1 and len(pieces) > 3
     assert all(codec == "zstd" and stored < size for _, codec, size, stored in pieces)
     assert query(db, "select count(*) from log where text != ''") == [(0,)]
-    cli_out = subprocess.run([sys.executable, "-m", "ledgerflow", "--db", str(db), "logs",
-                              pathspec, "--stdout"], capture_output=True, check=True).stdout
+    cli_out = subprocess.run(
+        [sys.executable, "-m", "ledgerflow", "--db", str(db), "logs", pathspec, "--stdout"],
+        capture_output=True,
+        check=True,
+    ).stdout
     assert cli_out.decode() == out + "\n"  # `logs` ends an unfinished last line, as before
 
 
@@ -255,8 +261,10 @@ def test_a_kill_9_keeps_flushed_output_indexed_and_doctor_healthy(tmp_path):
     Ledger.open(db).close()  # the next writer marks the run crashed
     assert query(db, "select status from runs") == [("crashed",)]
     hits = ledgerflow.search("holding", kind="log", ledger=db)
-    assert sorted((h.step, h.snippet) for h in hits) == [("hold", "[holding] 0"),
-                                                          ("hold", "[holding] 1")]
+    assert sorted((h.step, h.snippet) for h in hits) == [
+        ("hold", "[holding] 0"),
+        ("hold", "[holding] 1"),
+    ]
     result = invoke(db, "doctor")
     assert "healthy" in result.stdout
 
@@ -326,6 +334,3 @@ def test_a_task_printing_600000_lines(tmp_path):
     assert out.count("\n") == 600_000 and out.endswith("step 599999 loss 0.000002 word\n")
     hits = ledgerflow.search("word", ledger=db, timeout=5)
     assert [h.step for h in hits] == ["start"]
-
-
-
