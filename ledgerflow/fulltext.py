@@ -329,8 +329,9 @@ def _log_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str 
 
 # A snippet is cut from at most this many characters of a hit's text, around the first
 # place a word of the query appears: FTS5's snippet() over one 16 MB log took 561 s, and
-# SQLite's progress handler cannot stop it (one function call); over 32 KB it takes ~1 ms.
-SNIPPET_SOURCE = 32 * 1024
+# SQLite's progress handler cannot stop it (one function call). Its cost grows with the
+# square of the matches in the text: 32 KB that are all matches took 10 s, 2 KB take ~20 ms.
+SNIPPET_SOURCE = 2048
 _ARTIFACT_COLUMNS = ("name", "flow", "step", "preview")
 _OPERATORS = {"AND", "OR", "NOT", "NEAR"}
 
