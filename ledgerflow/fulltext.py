@@ -24,6 +24,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+from . import logstore
 from .clock import stored_iso
 from .exceptions import LedgerflowError, SearchError
 from .query import DEFAULT_TIMEOUT, connect_readonly, time_limit
@@ -147,9 +148,19 @@ def _search(conn: sqlite3.Connection, match: str, flow: str | None, step: str | 
         hits += _artifact_hits(conn, match, flow, step, name, since_iso, limit, path)
     # A ledger not yet migrated (opened read-only since) has no task_fts: artifacts only.
     has_text = conn.execute("select 1 from sqlite_master where name = 'task_fts'").fetchone()
-    if kind != "artifact" and name is None and has_text:
+    # Since migration 8, logs are in log_fts (one row per stored piece) and task_fts holds
+    # exceptions only; a file from before it (read, never migrated) has them all in task_fts.
+    has_pieces = conn.execute("select 1 from sqlite_master where name = 'log_fts'").fetchone()
+    if kind == "artifact" or name is not None:
+        return hits
+    if has_pieces and kind in (None, "log"):
+        hits += _log_hits(conn, match, flow, step, since_iso, limit, path)
+    if has_text:
         kinds = {"log": (0, 1), "exception": (2,)}.get(kind or "", (0, 1, 2))
-        hits += _task_hits(conn, match, flow, step, since_iso, limit, path, kinds)
+        if has_pieces:
+            kinds = tuple(k for k in kinds if k == TEXT_KINDS["exception"])
+        if kinds:
+            hits += _task_hits(conn, match, flow, step, since_iso, limit, path, kinds)
     return hits
 
 
@@ -212,7 +223,7 @@ def _artifact_hits(conn: sqlite3.Connection, match: str, flow: str | None, step:
     else:
         ranked = (match, oldest)
     rows = conn.execute(sql, (*ranked, inner_limit, *params, limit)).fetchall()
-    snips = _snippets(conn, "artifact_fts", 3, narrowed, [r[5] for r in rows])
+    snips = _snippets(conn, "artifact_fts", _ARTIFACT_COLUMNS, 3, narrowed, [r[5] for r in rows])
     return [
         SearchHit(
             pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}/{r[4]}",
@@ -249,7 +260,7 @@ def _task_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str
     )
     oldest = _oldest_ranked(conn, "task_fts", match)
     rows = conn.execute(sql, (match, oldest, inner_limit, *params, limit)).fetchall()
-    snips = _snippets(conn, "task_fts", 0, match, [r[5] for r in rows])
+    snips = _snippets(conn, "task_fts", ("text",), 0, match, [r[5] for r in rows])
     return [
         SearchHit(
             pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}",
@@ -268,15 +279,131 @@ def _task_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str
     ]
 
 
-def _snippets(conn: sqlite3.Connection, table: str, column: int, match: str,
-              ids: list[int]) -> dict[int, str]:  # fmt: skip
-    """Snippets of the rows a search returns, by rowid (a lookup each: rowid = ? seeks)."""
+def _log_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str | None,
+              since_iso: str | None, limit: int, path: str) -> list[SearchHit]:  # fmt: skip
+    """Log hits from log_fts (a row per stored piece of a log): the best piece of each task
+    attempt's stream, its snippet cut from that piece."""
+    exact, params = _exact_filters(flow, step, since_iso)
+    # Several pieces of one log may match: rank more, keep each stream's best.
+    inner_limit = limit * 20
+    sql = (
+        "select f.name, r.run_id, t.step, t.task_id, p.stream, hit.id, min(hit.rank), "
+        "t.finished_at from (select rowid as id, bm25(log_fts) as rank from log_fts "
+        "where log_fts match ? and rowid >= ? order by rank limit ?) hit "
+        "join log_piece p on p.id = hit.id join task t on t.id = p.task_id "
+        "join run r on r.id = t.run_id join flow f on f.id = r.flow_id "
+        + (f"where {' and '.join(exact)} " if exact else "")
+        + "group by p.task_id, p.stream order by 7 limit ?"
+    )
+    oldest = _oldest_ranked(conn, "log_fts", match)
+    rows = conn.execute(sql, (match, oldest, inner_limit, *params, limit)).fetchall()
+    if not rows:
+        return []
+    texts: dict[int, tuple[str, ...]] = {}
+    for pk, codec, data, size in conn.execute(
+        f"select id, codec, data, bytes from log_piece where id in ({', '.join('?' * len(rows))})",
+        [r[5] for r in rows],
+    ).fetchall():
+        try:
+            texts[pk] = (logstore.index_text(logstore.decode_piece(codec, data, size)),)
+        except logstore.DamagedLog:
+            texts[pk] = ("(damaged log piece: run `ledgerflow doctor`)",)
+    snips = _bounded_snippets(("text",), 0, match, texts)
+    return [
+        SearchHit(
+            pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}",
+            flow=r[0],
+            run_id=r[1],
+            step=r[2],
+            task_id=r[3],
+            name=r[4],
+            snippet=snips.get(r[5], "").replace("\n", " ").strip(),
+            rank=r[6],
+            created_at=r[7],
+            ledger_path=path,
+            kind="log",
+        )
+        for r in rows
+    ]
+
+
+# A snippet is cut from at most this many characters of a hit's text, around the first
+# place a word of the query appears: FTS5's snippet() over one 16 MB log took 561 s, and
+# SQLite's progress handler cannot stop it (one function call). Its cost grows with the
+# square of the matches in the text: 32 KB that are all matches took 10 s, 2 KB take ~20 ms.
+SNIPPET_SOURCE = 2048
+_ARTIFACT_COLUMNS = ("name", "flow", "step", "preview")
+_OPERATORS = {"AND", "OR", "NOT", "NEAR"}
+
+
+def _first_word(match: str) -> str:
+    """A word of the query to look for in a long text (where its snippet is cut)."""
+    words = [w for w in re.findall(r"\w+", match) if w not in _OPERATORS]
+    return words[0].lower() if words else ""
+
+
+def _snippets(conn: sqlite3.Connection, table: str, columns: tuple[str, ...], column: int,
+              match: str, ids: list[int]) -> dict[int, str]:  # fmt: skip
+    """Snippets of the rows a search returns, by rowid, each cut from at most
+    SNIPPET_SOURCE characters of each column: read from the table's content (a rowid
+    lookup each), the snippet column around the first place the query's first word is."""
     if not ids:
         return {}
+    word = _first_word(match)
+    half = SNIPPET_SOURCE // 2
+    cols = [f"substr(c{i}, 1, {SNIPPET_SOURCE})" for i in range(len(columns))]
+    cols[column] = (f"substr(c{column}, max(1, instr(lower(c{column}), ?) - {half}), "
+                    f"{SNIPPET_SOURCE})")  # fmt: skip
     marks = ", ".join("?" * len(ids))
-    return dict(conn.execute(
-        f"select rowid, snippet({table}, {column}, '[', ']', '…', 12) from {table} "
-        f"where {table} match ? and rowid in ({marks})", (match, *ids)).fetchall())  # fmt: skip
+    texts = {row[0]: tuple(row[1:]) for row in conn.execute(
+        f"select id, {', '.join(cols)} from {table}_content where id in ({marks})",
+        (word, *ids))}  # fmt: skip
+    return _bounded_snippets(columns, column, match, texts)
+
+
+def _bounded_snippets(columns: tuple[str, ...], column: int, match: str,
+                      texts: dict[int, tuple[str, ...]]) -> dict[int, str]:  # fmt: skip
+    """FTS5 snippets made in a private in-memory table from each hit's text (cut to
+    SNIPPET_SOURCE characters around the first word of the query), so they read as the
+    index's own would, at a bounded cost."""
+    if not texts:
+        return {}
+    word = _first_word(match)
+    cut = {}
+    for pk, values in texts.items():
+        values = tuple("" if v is None else str(v) for v in values)
+        text = values[column]
+        if len(text) > SNIPPET_SOURCE:
+            at = text.lower().find(word) if word else -1
+            begin = max(at - SNIPPET_SOURCE // 2, 0) if at >= 0 else 0
+            text = text[begin : begin + SNIPPET_SOURCE]
+        cut[pk] = (
+            tuple(v[:SNIPPET_SOURCE] for v in values[:column])
+            + (text,)
+            + tuple(v[:SNIPPET_SOURCE] for v in values[column + 1 :])
+        )
+    mem = sqlite3.connect(":memory:")
+    try:
+        mem.execute(f"create virtual table s using fts5({', '.join(columns)}, "
+                    "tokenize = 'unicode61')")  # fmt: skip
+        mem.executemany(
+            f"insert into s(rowid, {', '.join(columns)}) values (?{', ?' * len(columns)})",
+            [(pk, *values) for pk, values in cut.items()],
+        )
+        found = dict(mem.execute(
+            f"select rowid, snippet(s, {column}, '[', ']', '…', 12) from s where s match ?",
+            (match,)).fetchall())  # fmt: skip
+    except sqlite3.OperationalError:
+        found = {}
+    finally:
+        mem.close()
+    # A hit whose words lie outside the cut text shows the start of it.
+    return {pk: found.get(pk) or _opening(values[column]) for pk, values in cut.items()}
+
+
+def _opening(text: str) -> str:
+    words = text.split()
+    return " ".join(words[:12]) + ("…" if len(words) > 12 else "")
 
 
 def _exact_filters(flow: str | None, step: str | None,

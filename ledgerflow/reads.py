@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from . import logstore
 from .exceptions import MetaflowNotFound
 from .ledger import Ledger
 from .liveness import run_is_dead
@@ -488,23 +489,17 @@ def related_tasks(ledger: Ledger, run_pk: int, step: str, task_id: str,
 
 def log_text(ledger: Ledger, task_pk: int, stream: str) -> str | None:
     """What the task attempt printed to `stream` (so far), or None."""
-    row = one(ledger, "select text from log where task_id = ? and stream = ?", (task_pk, stream))
-    return row["text"] if row else None
+    return logstore.read_text(ledger.conn, task_pk, stream)  # compressed pieces
 
 
 def log_size(ledger: Ledger, task_pk: int, stream: str) -> int:
     """Bytes of `stream` (UTF-8), without reading the text into Python."""
-    row = one(ledger, "select length(cast(text as blob)) as n from log where task_id = ?"
-                      " and stream = ?", (task_pk, stream))  # fmt: skip
-    return int(row["n"] or 0) if row else 0
+    return logstore.total_bytes(ledger.conn, task_pk, stream)
 
 
 def logs(ledger: Ledger, task_pk: int) -> dict[str, str]:
     """Both streams of a task attempt ('' for one it never printed to)."""
-    out = {"stdout": "", "stderr": ""}
-    for row in rows(ledger, "select stream, text from log where task_id = ?", (task_pk,)):
-        out[row["stream"]] = row["text"]
-    return out
+    return logstore.read_both(ledger.conn, task_pk)
 
 
 # -- artifacts ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Callable
 
 from .tables import FTS_SHADOWS, FTS_TABLES, TABLES, Table
+from .logstore import LOG_TABLES, store_logs_in_pieces
 
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.
@@ -191,8 +192,9 @@ MIGRATIONS: list[Migration] = [
     _imported_runs_table,
     index_search_prefixes,
     add_task_host,
+    store_logs_in_pieces,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Names in a ledger file; anything else at version 0 means the file is someone else's.
-OUR_TABLES = [*TABLES, *VIEWS_V1, "sqlite_sequence", *FTS_TABLES, *FTS_SHADOWS]
+OUR_TABLES = [*TABLES, *VIEWS_V1, "sqlite_sequence", *FTS_TABLES, *FTS_SHADOWS, *LOG_TABLES]

@@ -3,8 +3,10 @@ dropping a run's rows, rebuilding and checking them. fulltext.py reads them (sea
 
 `artifact_fts` holds each produced artifact's name, flow, step and a bounded text preview
 of its value (never a suspected credential: secrets_check.index_text), its rowid the
-artifact's id. `task_fts` holds each task attempt's stdout, stderr and exception, one row
-each, its rowid `task id * 4 + kind` (TEXT_KINDS), so a task's rows are found without a scan.
+artifact's id. `task_fts` holds each task attempt's exception, its rowid `task id * 4 + 2`
+(TEXT_KINDS: until migration 8 it held stdout and stderr too, as + 0 and + 1, and does in
+files from before it), so a task's rows are found without a scan. Logs are indexed in
+`log_fts`, one contentless row per stored piece of a log (logstore.py: no second copy).
 
 Why no triggers keep them in step (as sqlite-utils' enable_fts does): ledgerflow opens
 files with `trusted_schema=OFF` (a ledger may come from someone else), and SQLite then
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import Any
 
+from .logstore import drop_pieces
+from .logstore import rebuild_index as rebuild_log_index
 from .secrets_check import index_text
 
 TEXT_KINDS = {"stdout": 0, "stderr": 1, "exception": 2}
@@ -91,10 +94,15 @@ def forget_run(conn: sqlite3.Connection, run_pk: int) -> None:
     forget_run_text(conn, run_pk)
 
 
-def rebuild(conn: sqlite3.Connection) -> None:
-    """Both indexes anew from what the ledger holds (doctor --repair)."""
+def rebuild(conn: sqlite3.Connection) -> dict[str, int]:
+    """Every index anew from what the ledger holds (doctor --repair); what each holds now."""
     rebuild_artifact_index(conn)
-    rebuild_task_index(conn)
+    conn.execute("delete from task_fts")
+    return {
+        "artifacts": int(conn.execute("select count(*) from artifact_fts").fetchone()[0]),
+        "exceptions": index_exceptions(conn),
+        "log_pieces": rebuild_log_index(conn),
+    }
 
 
 # -- task logs and exceptions -------------------------------------------------------------
@@ -115,34 +123,38 @@ ARTIFACT_FTS_DDL = (
 
 
 def index_task_text(conn: sqlite3.Connection, task_pk: int) -> None:
-    """Index a task attempt's logs (whatever the log table holds for it) and exception.
-    Called by the writer in the transaction that writes the task."""
-    # Two primary-key/index lookups, no join: this runs once per task in the writer.
-    texts: dict[str, list[str]] = {}
-    for stream, text in conn.execute(
-        "select stream, text from log where task_id = ? and text != '' order by rowid",
-        (task_pk,),
-    ):
-        texts.setdefault(stream, []).append(text)
-    rows = [(task_pk * 4 + TEXT_KINDS[stream], "".join(parts))
-            for stream, parts in texts.items() if stream in TEXT_KINDS]  # fmt: skip
+    """Index a task attempt's exception. Called by the writer in the transaction that writes
+    the task. (Its logs are indexed piece by piece as they are written: logstore.py.)"""
     failed = conn.execute(
         "select exception_type, exception from task where id = ? and exception_type is not null",
         (task_pk,),
     ).fetchone()
     if failed is not None:
-        rows.append((task_pk * 4 + TEXT_KINDS["exception"], f"{failed[0]}: {failed[1] or ''}"))
-    if rows:
-        conn.executemany("insert or replace into task_fts(rowid, text) values (?, ?)", rows)
+        conn.execute(
+            "insert or replace into task_fts(rowid, text) values (?, ?)",
+            (task_pk * 4 + TEXT_KINDS["exception"], f"{failed[0]}: {failed[1] or ''}"),
+        )
+
+
+def index_exceptions(conn: sqlite3.Connection) -> int:
+    """Every task's exception into task_fts (rebuilds, migrations); returns how many."""
+    rows = [(pk * 4 + TEXT_KINDS["exception"], f"{etype}: {message or ''}")
+            for pk, etype, message in conn.execute(
+                "select id, exception_type, exception from task "
+                "where exception_type is not null")]  # fmt: skip
+    conn.executemany("insert or replace into task_fts(rowid, text) values (?, ?)", rows)
+    return len(rows)
 
 
 def forget_run_text(conn: sqlite3.Connection, run_pk: int) -> None:
-    """Drop a run's rows from task_fts (a virtual table: deletes do not cascade into it)."""
+    """Drop a run's rows from task_fts and log_fts (virtual tables: deletes do not cascade
+    into them)."""
     conn.execute(
         "delete from task_fts where rowid in (select t.id * 4 + k.code from task t, "
         "(select 0 as code union all select 1 union all select 2) k where t.run_id = ?)",
         (run_pk,),
     )
+    drop_pieces(conn, "join task t on t.id = p.task_id where t.run_id = ?", (run_pk,))
 
 
 def add_prefix_indexes(conn: sqlite3.Connection) -> None:
@@ -158,38 +170,18 @@ def add_prefix_indexes(conn: sqlite3.Connection) -> None:
 
 
 def rebuild_task_index(conn: sqlite3.Connection) -> int:
-    """Fill task_fts anew from every task's logs and exception; returns the rows indexed."""
+    """task_fts anew from every task's exception, and log_fts from every log piece (where the
+    ledger has them: migration 4 runs this on files from before them); returns the rows
+    indexed."""
     conn.execute("delete from task_fts")
-    rows = _task_texts(conn, "", ())
-    conn.executemany("insert into task_fts(rowid, text) values (?, ?)", rows)
-    return len(rows)
+    return index_exceptions(conn) + rebuild_log_index(conn)
 
 
 def task_index_counts(conn: sqlite3.Connection) -> tuple[int, int]:
-    """(rows in task_fts, rows it should have): doctor's check that the index is whole."""
+    """(rows in task_fts, rows it should have: one per task exception): doctor's check that
+    the index is whole. log_fts is checked by logstore.index_problems."""
     indexed = conn.execute("select count(*) from task_fts").fetchone()[0]
     expected = conn.execute(
-        "select (select count(*) from (select distinct task_id, stream from log "
-        "where text != '' and stream in ('stdout', 'stderr'))) + "
-        "(select count(*) from task where exception_type is not null)"
+        "select count(*) from task where exception_type is not null"
     ).fetchone()[0]
     return int(indexed), int(expected)
-
-
-def _task_texts(conn: sqlite3.Connection, where: str,
-                params: tuple[Any, ...]) -> list[tuple[int, str]]:  # fmt: skip
-    # Logs in rowid order, so a log written in several rows (while the task ran) reads whole.
-    logs: dict[tuple[int, str], list[str]] = {}
-    for task_pk, stream, text in conn.execute(
-        f"select l.task_id, l.stream, l.text from log l join task t on t.id = l.task_id "
-        f"{where} order by l.rowid", params,
-    ):  # fmt: skip
-        if text and stream in TEXT_KINDS:
-            logs.setdefault((task_pk, stream), []).append(text)
-    rows = [(pk * 4 + TEXT_KINDS[stream], "".join(parts)) for (pk, stream), parts in logs.items()]
-    cond = f"{where} and" if where else "where"
-    rows += [(pk * 4 + TEXT_KINDS["exception"], f"{etype}: {message or ''}")
-             for pk, etype, message in conn.execute(
-                 f"select t.id, t.exception_type, t.exception from task t {cond} "
-                 "t.exception_type is not null", params)]  # fmt: skip
-    return rows

@@ -28,6 +28,7 @@ from .clock import now_iso
 from .exceptions import CorruptBlobError, LedgerflowError, MetaflowInvalidPathspec, MetaflowNotFound
 from .ledger import Ledger
 from .location import existing_ledger
+from .logstore import copy_logs
 from .search_index import index_artifacts, index_task_text, searchable
 from .structs import field, struct
 from .tables import ARTIFACT, BLOB, RUN, TASK
@@ -308,10 +309,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
                                           (sha,)).fetchone()  # fmt: skip
                 index_artifacts(conn, [(next_id, name, inherited, flow_name, step, preview)])
             next_id += 1
-        for stream, text in source.execute("select stream, text from log where task_id = ?",
-                                           (old_task,)).fetchall():  # fmt: skip
-            conn.execute("insert into log(task_id, stream, text) values (?, ?, ?)",
-                         (new_task, stream, text))  # fmt: skip
+        copy_logs(source.conn, conn, old_task, new_task)  # logstore: pieces, indexed
         index_task_text(conn, new_task)
     for key, sha, encoding, size, created in source.execute(
         "select key, sha, encoding, size, created_at from s3_object where run_id = ?", (run_pk,)

@@ -1,7 +1,8 @@
 """A running task's output as the runtime receives it: echoed to the terminal line by line,
 prefixed with the task's pathspec (like Metaflow's console), and held until the runtime
 commits it to the ledger (runtime.py flushes every LOG_FLUSH_EVERY seconds or
-LOG_FLUSH_BYTES, whichever comes first).
+LOG_FLUSH_BYTES, whichever comes first), where logstore.py keeps it as compressed pieces:
+what waits here is at most about LOG_FLUSH_BYTES a task, however much it prints.
 
 Executors call `write` from their own threads; the runtime calls `take` from its own.
 """

@@ -23,6 +23,8 @@ from .exceptions import CorruptBlobError, LedgerflowError
 from .identify import JSON_COLUMNS, unknown_objects
 from .ledger import Ledger
 from .liveness import run_is_dead
+from .logstore import index_problems as log_index_problems
+from .logstore import log_figures
 from .search_index import artifact_index_problems, forget_run, task_index_counts
 from .search_index import rebuild as rebuild_search_indexes
 from .sharing import resolve_runs
@@ -310,6 +312,7 @@ def blob_users(ledger: Ledger, sha: str) -> list[str]:
 
 def _check_search_index(ledger: Ledger, report: DoctorReport) -> None:
     report.problems += artifact_index_problems(ledger.conn)
+    report.problems += log_index_problems(ledger.conn)
     indexed, expected = task_index_counts(ledger.conn)
     if indexed != expected:
         report.problems.append(f"search index has {indexed} entries for {expected} task logs "
@@ -320,9 +323,7 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
     crashed = ledger.mark_crashed_runs()
     report.repaired += [f"marked {spec} as crashed" for spec in crashed]
     if any(p.startswith("search index") for p in report.problems):
-        with ledger.write() as conn:
-            rebuild_search_indexes(conn)
-        report.repaired.append("rebuilt the search index")
+        report.repaired.append(_rebuild_search_index(ledger))
 
 
 # -- stats ---------------------------------------------------------------------------------
@@ -336,7 +337,7 @@ def stats(ledger: Ledger, largest: int = 10) -> dict[str, Any]:
     from .query import time_limit
 
     with time_limit(ledger.conn, STATS_TIMEOUT):
-        return _stats(ledger, largest)
+        return _with_logs(ledger, _stats(ledger, largest))
 
 
 def _stats(ledger: Ledger, largest: int) -> dict[str, Any]:
@@ -401,3 +402,40 @@ def _stats(ledger: Ledger, largest: int) -> dict[str, Any]:
         "flows": per_flow,
         "largest_artifacts": top,
     }
+
+
+# -- logs: doctor's repair and stats (the "logs" area) -----------------------------------------
+
+
+def _rebuild_search_index(ledger: Ledger) -> str:
+    """Rebuild every search index; says what it indexed."""
+    with ledger.write() as conn:
+        counts = rebuild_search_indexes(conn)
+    return (f"rebuilt the search index ({counts['log_pieces']} log pieces, "
+            f"{counts['exceptions']} exceptions, {counts['artifacts']} artifacts)")  # fmt: skip
+
+
+def _with_logs(ledger: Ledger, figures: dict[str, Any]) -> dict[str, Any]:
+    """`stats` figures with logs and artifacts apart: `logs` (what tasks printed, as stored)
+    and `artifact_bytes`, whose dedup ratio compares like with like: the bytes every
+    artifact, card and S3 object refers to, over the blobs they refer to (blobs no run uses
+    any more, until `gc`, are `unreferenced_bytes`, not part of the ratio)."""
+    one = lambda sql: ledger.execute(sql).fetchone()  # noqa: E731
+    cards = one("select coalesce(sum(b.raw_size), 0) from card c join blob b on b.sha = c.sha")[0]
+    logical = int(figures["logical_bytes"]) + int(cards)
+    used = ("(select sha from artifact union select sha from s3_object "
+            "union select sha from card where sha is not null)")  # fmt: skip
+    unique, stored = one("select coalesce(sum(raw_size), 0), coalesce(sum(stored_size), 0) "
+                         f"from blob where sha in {used}")  # fmt: skip
+    unreferenced = one(f"select coalesce(sum(raw_size), 0) from blob where sha not in {used}")[0]
+    figures["artifact_bytes"] = {
+        "logical_bytes": logical, "unique_bytes": int(unique), "stored_bytes": int(stored),
+        "unreferenced_bytes": int(unreferenced),
+    }  # fmt: skip
+    figures["logical_bytes"], figures["unique_bytes"] = logical, int(unique)
+    figures["dedup_ratio"] = round(logical / unique, 2) if unique else None
+    logs: dict[str, Any] = dict(log_figures(ledger.conn))
+    logs["compression_ratio"] = (round(logs["logical_bytes"] / logs["stored_bytes"], 2)
+                                 if logs["stored_bytes"] else None)  # fmt: skip
+    figures["logs"] = logs
+    return figures

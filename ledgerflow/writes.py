@@ -27,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from . import logstore
 from .clock import now_iso
 from .connections import BUSY_TIMEOUT_MS, _jitter
 from .exceptions import LedgerError, LedgerReadOnlyError
@@ -189,8 +190,6 @@ _INSERT_TASK = insert_sql(TASK, TASK.written)
 _FINISH_TASK = (f"update task set {', '.join(f'{c} = ?' for c in TASK.outcome)}"
                 " where id = ?")  # fmt: skip
 _INSERT_PARENT = insert_sql(TASK_PARENT, ("task_id", "parent_id"), "or ignore")
-_INSERT_LOG = insert_sql(LOG, ("task_id", "stream", "text"))
-_APPEND_LOG = "update log set text = text || ? where task_id = ? and stream = ?"
 _INSERT_ARTIFACT = insert_sql(ARTIFACT, ARTIFACT.names(exclude=()))
 
 
@@ -200,9 +199,7 @@ def insert_task(conn: sqlite3.Connection, rec: TaskRecord, flow_name: str) -> in
     task_pk = cast(int, conn.execute(_INSERT_TASK, TASK.values(rec, TASK.written)).lastrowid)
     if rec.parent_pks:
         conn.executemany(_INSERT_PARENT, [(task_pk, p) for p in rec.parent_pks])
-    conn.executemany(
-        _INSERT_LOG, [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)]
-    )
+    logstore.start_logs(conn, task_pk, rec.stdout, rec.stderr)  # compressed pieces
     insert_artifacts(conn, task_pk, rec, flow_name)
     if rec.status != "running":
         index_task_text(conn, task_pk)  # logs and exception, for search --kind log|exception
@@ -221,8 +218,9 @@ def finish_task(conn: sqlite3.Connection, rec: TaskRecord, flow_name: str) -> in
 
 
 def append_logs(conn: sqlite3.Connection, chunks: list[tuple[int, str, str]]) -> None:
-    """Output of running tasks: (task pk, stream, text) appended to their log rows."""
-    conn.executemany(_APPEND_LOG, [(text, pk, stream) for pk, stream, text in chunks if text])
+    """Output of running tasks: (task pk, stream, text) appended to their logs, as compressed
+    pieces indexed as they are written (logstore.py)."""
+    logstore.append_logs(conn, chunks)
 
 
 def insert_artifacts(conn: sqlite3.Connection, task_pk: int, rec: TaskRecord,

@@ -36,6 +36,7 @@ def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, .
     """Rows from plain sqlite3, as any SQLite tool would see them."""
     conn = sqlite3.connect(db)
     try:
+        add_log_text(conn)
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
@@ -85,3 +86,11 @@ def latest_run_id(db: Path, flow: str) -> str:
     )
     assert rows, f"no run of {flow} in {db}"
     return rows[0][0]
+
+
+def add_log_text(conn: sqlite3.Connection) -> None:
+    """SQL function log_text(task_id, stream): a stream's text, as stored in compressed
+    pieces since schema 8 (what Task.stdout/.stderr read)."""
+    from ledgerflow.logstore import read_text
+
+    conn.create_function("log_text", 2, lambda pk, stream: read_text(conn, pk, stream))

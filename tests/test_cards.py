@@ -102,7 +102,7 @@ def test_a_slow_card_and_unclaimed_components_never_fail_the_task(db_path):
     assert len(rows) == 1 and "longer than the card's timeout (0.2 seconds)" in rows[0][0]
     stderr = query(
         db_path,
-        "select l.text from log l join task t on t.id = l.task_id "
+        "select log_text(l.task_id, l.stream) from log l join task t on t.id = l.task_id "
         "where l.stream = 'stderr' order by t.id",
     )
     assert "current.card['nobody'] has no @card(id='nobody')" in stderr[0][0]

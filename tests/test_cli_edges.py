@@ -22,6 +22,7 @@ import ledgerflow
 from ledgerflow.cli.main import cli
 from ledgerflow.ledger import Ledger
 from tests.helpers import FLOWS, query
+from tests.test_logs import as_schema_7
 
 CLI_FLOW = FLOWS / "cli" / "cli_flow.py"
 PICKLED_FLOW = """
@@ -334,6 +335,7 @@ def test_rm_and_import_keep_the_log_index_in_step(lf, tmp_path):
 
 def test_a_ledger_from_before_the_log_index_is_indexed_when_opened(lf, tmp_path):
     db = _copy(lf.db, tmp_path / "old.db")
+    as_schema_7(db)  # logs back in log.text (test_logs.py)
     conn = sqlite3.connect(db)
     conn.execute("drop table task_fts")
     conn.execute("pragma user_version = 1")
@@ -348,6 +350,7 @@ def test_doctor_repair_rebuilds_the_log_index(lf, tmp_path):
     db = _copy(lf.db, tmp_path / "copy.db")
     conn = sqlite3.connect(db)
     conn.execute("delete from task_fts")  # only the log index: doctor must notice that too
+    conn.execute("insert into log_fts(log_fts) values ('delete-all')")  # logs, since schema 8
     conn.commit()
     conn.close()
     assert "search index has 0 entries for " in invoke(db, "doctor", code=1).stdout

@@ -23,7 +23,7 @@ def test_retry_succeeds_on_the_second_attempt(db_path, executor):
     assert attempts == [(0, "failed", "builtins.ConnectionError"), (1, "succeeded", None)]
     logs = query(
         db_path,
-        "select t.attempt, l.text from log l join task t on t.id = l.task_id "
+        "select t.attempt, log_text(l.task_id, l.stream) from log l join task t on t.id = l.task_id "
         "where t.step='flaky' and l.stream='stdout' order by t.attempt",
     )
     assert logs == [(0, "attempt 0\n"), (1, "attempt 1\n")]
@@ -63,7 +63,7 @@ def test_retries_exhausted_then_caught(db_path):
     assert art(db_path, "CatchFlow", "divide", "_task_ok", index=1) is True
     stdout = query(
         db_path,
-        "select l.text from log l join task t on t.id=l.task_id where "
+        "select log_text(l.task_id, l.stream) from log l join task t on t.id=l.task_id where "
         "t.step='divide' and t.status='caught' and l.stream='stdout'",
     )[0][0]
     assert "@catch caught an exception" in stdout and "ZeroDivisionError" in stdout

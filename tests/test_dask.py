@@ -144,7 +144,7 @@ def test_a_failing_task_under_catch(cluster, tmp_path):
         ("caught", "builtins.ValueError")
     ]
     assert load_artifact(db, run_id, "end", "seen") == "builtins.ValueError"
-    log = query(db, "select l.text from log l join task t on t.id = l.task_id "
+    log = query(db, "select log_text(l.task_id, l.stream) from log l join task t on t.id = l.task_id "
                     "where t.step = 'risky' and l.stream = 'stdout'")[0][0]  # fmt: skip
     assert "@catch caught an exception" in log and "bad input on the worker" in log
     proc = run_flow(DASK / "caught.py", "--fail_at_end", "true", *dask_args(cluster), db=db,

@@ -38,7 +38,7 @@ def test_linear_artifacts_flow_and_private_ones_are_never_stored(db_path, execut
     assert steps == [("start", "succeeded"), ("middle", "succeeded"), ("end", "succeeded")]
     out = query(
         db_path,
-        "select text from log join task t on t.id = log.task_id "
+        "select log_text(log.task_id, log.stream) from log join task t on t.id = log.task_id "
         "where t.step='start' and stream='stdout'",
     )
     assert out == [("hello from start\n",)]
@@ -259,7 +259,7 @@ def test_credential_like_artifacts_warn_without_blocking(db_path):
     assert query(db_path, "select status from runs") == [("succeeded",)]
     stored = query(
         db_path,
-        "select text from log l join task t on t.id = l.task_id "
+        "select log_text(l.task_id, l.stream) from log l join task t on t.id = l.task_id "
         "where l.stream = 'stderr' and t.step = 'start'",
     )[0][0]
     assert "api_key" in stored  # the warning is kept with the task's stderr too

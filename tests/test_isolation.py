@@ -102,7 +102,11 @@ def _gone(pid: int, seconds: float = 10.0) -> bool:
 def _wait_for_output(db_path: Path, text: str) -> None:
     deadline = time.time() + 10
     while time.time() < deadline:
-        rows = query(db_path, "select count(*) from log where text like ?", (f"%{text}%",))
+        rows = query(
+            db_path,
+            "select count(*) from log where log_text(task_id, stream) like ?",
+            (f"%{text}%",),
+        )
         if rows[0][0]:
             return
         time.sleep(0.1)
@@ -154,7 +158,7 @@ def test_kill_9_of_one_task_fails_that_attempt_and_retry_completes_the_run(db_pa
     assert "killed by signal 9 (SIGKILL)" in rows[0][3]
     stored = query(
         db_path,
-        "select text from log l join task t on t.id = l.task_id "
+        "select log_text(l.task_id, l.stream) from log l join task t on t.id = l.task_id "
         "where t.step = 'hold' and l.stream = 'stdout' order by t.id",
     )
     assert [r[0] for r in stored] == ["holding 0\n", "holding 1\n", "holding 0\n"]
@@ -204,7 +208,8 @@ def test_sigterm_and_ctrl_c_stop_the_tasks_and_record_them(db_path, tmp_path, ho
     rows = query(db_path, "select status, exception from tasks where step = 'hold'")
     assert [r[0] for r in rows] == ["interrupted", "interrupted"]
     assert all(status in r[1] for r in rows)
-    stored = query(db_path, "select text from log l join task t on t.id = l.task_id "
+    stored = query(db_path, "select log_text(l.task_id, l.stream) from log l join task t on "
+                            "t.id = l.task_id "
                             "where t.step = 'hold' and l.stream = 'stdout'")  # fmt: skip
     assert sorted(r[0] for r in stored) == ["holding 0\n", "holding 1\n"]
 

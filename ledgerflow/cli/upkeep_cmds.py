@@ -261,9 +261,10 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"{s['ledger']}: {_human(s['file_bytes'])} on disk")
     click.echo(f"{s['runs']} runs, {s['tasks']} tasks, {s['artifacts']} artifacts, "
                f"{s['blobs']} unique blobs")  # fmt: skip
-    click.echo(f"logical {_human(s['logical_bytes'])} -> unique {_human(s['unique_bytes'])} "
+    click.echo(f"artifacts: logical {_human(s['logical_bytes'])} -> unique {_human(s['unique_bytes'])} "
                f"(dedup x{s['dedup_ratio']}) -> stored {_human(s['stored_bytes'])} "
                f"(zstd x{s['compression_ratio']})")  # fmt: skip
+    _echo_log_figures(s)
     for flow in s["flows"]:
         click.echo(f"  {flow['flow']}: {flow['runs']} runs, {flow['tasks']} tasks, "
                    f"{_human(flow['artifact_bytes'])} of artifacts")  # fmt: skip
@@ -274,3 +275,15 @@ def stats(ctx: click.Context, as_json: bool) -> None:
 
 
 COMMANDS = (export_cmd, import_cmd, rm, gc, doctor, stats)
+
+
+def _echo_log_figures(s: dict[str, Any]) -> None:
+    """`stats`: the logs' line (what tasks printed, as stored), apart from the artifacts'."""
+    logs = s.get("logs")
+    if logs:
+        click.echo(f"logs: {_human(logs['logical_bytes'])} printed -> stored "
+                   f"{_human(logs['stored_bytes'])} (compressed x{logs['compression_ratio']}, "
+                   f"{logs['pieces']} pieces)")  # fmt: skip
+    unused = s.get("artifact_bytes", {}).get("unreferenced_bytes")
+    if unused:
+        click.echo(f"unreferenced blobs: {_human(unused)} (`ledgerflow gc` frees them)")
