@@ -158,23 +158,6 @@ def show(
         shows.echo(doc)
 
 
-@cli.command(name="trust")
-@click.argument("file", type=click.Path(dir_okay=False))
-def trust_cmd(file: str) -> None:
-    """Trust a ledger file you received: its pickled values may then load (unpickling runs
-    code). Remembered in your trust store for this file at this path (see trust_store.py).
-
-    \b
-    Example: ledgerflow trust ~/Downloads/results.db
-    """
-    from ..location import existing_ledger
-    from ..trust_store import trust
-
-    path = existing_ledger(file, "pass the path of a ledger file")
-    trust(path, remember=True)
-    click.echo(f"Trusted {path}: its pickled values load from now on.")
-
-
 @cli.command()
 @click.argument("pathspec")
 @click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")

@@ -15,6 +15,7 @@ import click
 
 from .common import UsageError
 from .ledger_args import expand_pathspec, ledger_path, open_ledger
+from .trust_cmd import trust_cmd
 
 
 def _human(n: int | None) -> str:
@@ -273,4 +274,4 @@ def stats(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"  {_human(art['size']):>9}  {art['pathspec']}  ({art['type']})")
 
 
-COMMANDS = (export_cmd, import_cmd, rm, gc, doctor, stats)
+COMMANDS = (export_cmd, import_cmd, rm, gc, doctor, stats, trust_cmd)
