@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -121,4 +122,17 @@ def unreadable(path: Path, error: sqlite3.DatabaseError) -> LedgerError:
     return LedgerSchemaError(
         f"{path} is not a ledgerflow ledger ({text}); pass the path of a ledger file to "
         "--db, or move this file away"
+    )
+
+
+def undecodable(error: BaseException) -> LedgerError | None:
+    """The one line for Python's sqlite3 failing to read text that is not UTF-8 (only a
+    damaged or edited file holds such text), naming the column; None for other errors."""
+    if not isinstance(error, sqlite3.OperationalError) or "decode to UTF-8" not in str(error):
+        return None
+    found = re.search(r"column '([A-Za-z0-9_.]{1,64})'", str(error))
+    where = f" (column {found.group(1)})" if found else ""
+    return LedgerError(
+        f"the ledger holds text that is not valid UTF-8{where}: the file is damaged or was "
+        "edited outside ledgerflow; `ledgerflow doctor` lists the rows"
     )

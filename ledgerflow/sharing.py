@@ -100,7 +100,9 @@ def import_ledger(path: str | os.PathLike[str], *,
     if source_path == target.path:
         raise LedgerflowError(f"cannot import {source_path} into itself")
     source = Ledger(source_path, readonly=True)
+    source.conn.execute("BEGIN")  # one snapshot: the rows checked are the rows copied
     try:
+        refuse_bad_rows(source)  # before anything reads a value that may not be text
         if source.ledger_id and source.ledger_id == target.ledger_id:
             raise LedgerflowError(
                 f"{source_path} is a copy of this very ledger ({target.path}); nothing to import"
@@ -396,3 +398,21 @@ def imported_runs(ledger: Ledger, source: str | None = None) -> list[dict[str, A
         return []
     return [{"pk": pk, "pathspec": f"{flow}/{run_id}", "source": src, "imported_at": at,
              "trusted": bool(trusted)} for pk, flow, run_id, src, at, trusted in rows]  # fmt: skip
+
+
+# -- rows a received file must hold (row_checks.py) -----------------------------------------
+
+
+def refuse_bad_rows(source: Ledger) -> None:
+    """Refuse (one line, naming table, column and rows) a file whose rows are not what the
+    schema says: a wrong storage type, text that is not UTF-8, a timestamp malformed or
+    later than now (an imported run must not become every flow's latest)."""
+    from .row_checks import row_problems
+
+    problems = row_problems(source.conn, per_column=1)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise LedgerflowError(
+            f"refusing to copy from {source.path}, nothing was written: {problems[0]}{more}; "
+            "run `ledgerflow doctor` on it"
+        )
