@@ -188,7 +188,10 @@ def ledger_is_own(ledger: Ledger) -> bool:
     for entry in _read().get("own", []):
         if isinstance(entry, dict) and entry.get("ledger_id") == ledger_id and \
                 entry.get("path") == real:  # fmt: skip
-            return entry.get("file") is not None and entry["file"] == _identity(real)
+            if entry.get("file") is None:  # recorded by an earlier ledgerflow: bound now
+                record_own(ledger_id, real)
+                return True
+            return bool(entry["file"] == _identity(real))
     return False
 
 

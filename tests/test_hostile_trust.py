@@ -214,3 +214,19 @@ def test_trust_list_source_and_revoke(their_ledger, tmp_path):
     assert [f["path"] for f in listed["files"]] == [str(sent.resolve())]
     assert "not a file you trust" in cli("trust", "--revoke", str(mine), db=mine).stderr
     assert cli("trust", db=mine).returncode == 2
+
+
+def test_an_own_ledger_recorded_by_an_earlier_version_is_bound_on_first_use(tmp_path, my_store):
+    mine = tmp_path / "mine.db"
+    run_flow(FLOW, db=mine)
+    doc = json.loads(my_store.read_text())
+    for entry in doc["own"]:
+        del entry["file"]  # as version 1 of the store recorded it: id and path only
+    doc["version"] = 1
+    my_store.write_text(json.dumps(doc))
+    assert loads(mine)
+    assert json.loads(my_store.read_text())["own"][0]["file"] is not None
+    copy = tmp_path / "copy.db"
+    shutil.copy(mine, copy)
+    os.replace(copy, mine)  # now bound: the same bytes in another file are not mine
+    assert "a ledger you have not trusted" in one_line(shape_of(mine))
