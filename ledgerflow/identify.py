@@ -2,6 +2,10 @@
 
 - `CORE_TABLES` are in every ledgerflow ledger; a file with tables but without them belongs
   to another application and is never touched.
+- At `user_version` 0 only a file with no tables at all is new (`refuse_unversioned`):
+  ledgerflow creates every table and sets the version in one transaction, so tables at
+  version 0 were made or edited elsewhere — a received file with its version reset must
+  never be "migrated" into one of the user's own ledgers.
 - `unknown_objects` lists what a ledger holds beyond what ledgerflow's own migrations create
   (compared by type, name and SQL text): a trigger planted in a file someone sent would run
   on the first write, a view could make every query hang. `doctor` reports them; writers
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -73,6 +78,21 @@ def table_names(conn: sqlite3.Connection) -> set[str]:
     )}  # fmt: skip
 
 
+def refuse_unversioned(path: Path, version: int, names: set[str]) -> None:
+    """Refuse (one line) a file at user_version 0 that has tables: not a new file (that has
+    none), and not a ledger ledgerflow wrote (it sets the version in the transaction that
+    creates the tables). Writers would otherwise migrate it and record it as the user's own;
+    readers would read it as a ledger."""
+    if version != 0 or not names:
+        return
+    shown = ", ".join(sorted(names)[:5])
+    raise LedgerSchemaError(
+        f"{path} has tables ({shown}) but no ledger schema version (user_version 0), which "
+        "ledgerflow never leaves: it was made or edited by something else, and is refused; "
+        "ask whoever sent it for a file made with `ledgerflow export`, or pass another --db"
+    )
+
+
 def identify_readonly(conn: sqlite3.Connection, path: Path) -> None:
     """Refuse (one line) a file that is not a ledger this ledgerflow can read, before a
     query meets a missing table."""
@@ -81,6 +101,8 @@ def identify_readonly(conn: sqlite3.Connection, path: Path) -> None:
         names = table_names(conn)
     except sqlite3.DatabaseError as e:
         raise unreadable(path, e) from None
+    if CORE_TABLES <= names:
+        refuse_unversioned(path, version, names)
     if not CORE_TABLES <= names:
         shown = ", ".join(sorted(names)[:5]) or "no tables"
         raise LedgerSchemaError(f"{path} is not a ledgerflow ledger (it has {shown}); pass the "
@@ -100,4 +122,17 @@ def unreadable(path: Path, error: sqlite3.DatabaseError) -> LedgerError:
     return LedgerSchemaError(
         f"{path} is not a ledgerflow ledger ({text}); pass the path of a ledger file to "
         "--db, or move this file away"
+    )
+
+
+def undecodable(error: BaseException) -> LedgerError | None:
+    """The one line for Python's sqlite3 failing to read text that is not UTF-8 (only a
+    damaged or edited file holds such text), naming the column; None for other errors."""
+    if not isinstance(error, sqlite3.OperationalError) or "decode to UTF-8" not in str(error):
+        return None
+    found = re.search(r"column '([A-Za-z0-9_.]{1,64})'", str(error))
+    where = f" (column {found.group(1)})" if found else ""
+    return LedgerError(
+        f"the ledger holds text that is not valid UTF-8{where}: the file is damaged or was "
+        "edited outside ledgerflow; `ledgerflow doctor` lists the rows"
     )

@@ -35,7 +35,7 @@ from .connections import (
     warn_stale,
 )
 from .exceptions import LedgerError, LedgerReadOnlyError, LedgerSchemaError
-from .identify import CORE_TABLES, table_names, unknown_objects, unreadable
+from .identify import CORE_TABLES, refuse_unversioned, table_names, unknown_objects, unreadable
 from .liveness import run_is_dead
 from .location import resolve_ledger_path
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
@@ -279,6 +279,7 @@ class Ledger:
                 f"{self.path} is an SQLite database but not a ledgerflow ledger (it has "
                 f"tables {', '.join(foreign[:5])}); choose another file for --db"
             )
+        refuse_unversioned(self.path, version, names)
 
     def _refuse_unknown_objects(self) -> None:
         """Writers refuse a ledger holding triggers, views or tables ledgerflow did not make:

@@ -8,8 +8,11 @@ What counts as suspect: a name like a credential (`password`, `api_key`, `awsSec
 `db_token`), or a value holding one — anywhere in a string, or in a dict/list's keys and
 string leaves, scanning up to SCAN_CHARS characters (not just the preview): AWS key ids, private
 keys, GitHub/Slack/OpenAI-style tokens, JWTs, URLs with a password (`postgresql://u:pw@host`),
-and dict keys that are credential names (`{"password": ...}`, `dict(os.environ)` with
-`AWS_SECRET_ACCESS_KEY`).
+and dict keys that are credential names (`{"password": ...}`), and the process environment
+itself (`dict(os.environ)`, `os.environ`: told by the variables every environment has —
+PATH, HOME, SHELL, ... — since it holds whatever secrets the environment holds, whether or
+not one is named like a credential today). A JWT is caught whatever its signature's length
+(an unsigned one, `alg: none`, is a bearer credential too).
 """
 
 from __future__ import annotations
@@ -35,12 +38,45 @@ _VALUE = [
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"), "a GitHub token"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}\b"), "an API secret key"),
     (re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}\b"), "a Slack token"),
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), "a JWT"),
+    # header.payload.signature, both JSON objects in base64url ("eyJ" is '{"'); the signature
+    # may be short (truncated, a test key) or empty (alg none): still a bearer credential.
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"), "a JWT"),
     (
         re.compile(r"\b[a-z][a-z0-9+.-]{1,20}://[^\s:/@]+:[^\s/@]+@[^\s]"),
         "a URL with a password in it",
     ),
 ]
+
+
+# Variables (nearly) every process environment has: a dict holding several of them as keys
+# is a copy of the environment. Counted on keys, or on quoted keys in a preview's text.
+_ENVIRONMENT_KEYS = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "PWD", "OLDPWD", "LANG", "TERM", "HOSTNAME",
+    "TMPDIR", "SHLVL", "LC_ALL", "LC_CTYPE", "VIRTUAL_ENV", "PYTHONPATH", "MAIL", "EDITOR",
+})  # fmt: skip
+_ENVIRONMENT_MIN = 3
+_ENVIRONMENT_TEXT = re.compile(r"(?<![\w$])(" + "|".join(sorted(_ENVIRONMENT_KEYS)) + r")(?!\w)")
+_ENVIRONMENT = "its value looks like the process environment (dict(os.environ)), which holds "\
+    "every secret the environment does"  # fmt: skip
+
+
+def _environment_like(value: Any) -> bool:
+    """os.environ itself, or a mapping with several of every environment's variables."""
+    import os
+
+    if isinstance(value, type(os.environ)):
+        return True
+    try:
+        keys = [k for k in list(value.keys())[:_SCAN_ITEMS] if isinstance(k, str)]
+    except Exception:  # noqa: BLE001 - a check must never fail a task
+        return False
+    return len(_ENVIRONMENT_KEYS.intersection(keys)) >= _ENVIRONMENT_MIN
+
+
+def _environment_text(text: str) -> bool:
+    """A preview of such a mapping ('SHELL /bin/bash PWD /home/me HOME ...'): several of
+    those variables' names as words (for the search index, which sees only previews)."""
+    return len(set(_ENVIRONMENT_TEXT.findall(text[:SCAN_CHARS]))) >= _ENVIRONMENT_MIN
 
 
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
@@ -87,7 +123,10 @@ def _scan(value: Any) -> str | None:
         budget[1] -= 1
         if isinstance(v, str):
             text(v)
-        elif isinstance(v, dict):
+        elif isinstance(v, dict) or _is_environ(v):
+            if _environment_like(v):
+                found.append(_ENVIRONMENT)
+                return
             for k, item in v.items():
                 if isinstance(k, str) and name_suggests_credential(k) and item:
                     found.append(f"its key '{k}' names a credential")
@@ -105,6 +144,12 @@ def _scan(value: Any) -> str | None:
     return found[0] if found else None
 
 
+def _is_environ(value: Any) -> bool:
+    import os
+
+    return isinstance(value, type(os.environ))
+
+
 def credential_warning(step: str, name: str, value: Any, preview: str) -> str | None:
     """The warning to print for this artifact, or None."""
     reason = suspected_secret(name, value) or _scan(preview)
@@ -120,8 +165,8 @@ def credential_warning(step: str, name: str, value: Any, preview: str) -> str | 
 def index_text(name: str, preview: str) -> str:
     """What the full-text index may hold for an artifact: its preview, or nothing when the
     name or the preview suggests a credential (so `search` never finds one). A dict's keys
-    are in its preview: `dict(os.environ)` is caught by its AWS_SECRET_ACCESS_KEY."""
-    if name_suggests_credential(name) or _scan(preview) is not None:
+    are in its preview: `dict(os.environ)` is caught by its keys (PATH, HOME, ...)."""
+    if name_suggests_credential(name) or _scan(preview) is not None or _environment_text(preview):
         return ""
     for word in re.findall(r"[A-Za-z][A-Za-z0-9_]{3,}", preview):
         keylike = (

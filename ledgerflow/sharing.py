@@ -94,7 +94,9 @@ def import_ledger(path: str | os.PathLike[str], *,
     if source_path == target.path:
         raise LedgerflowError(f"cannot import {source_path} into itself")
     source = Ledger(source_path, readonly=True)
+    source.conn.execute("BEGIN")  # one snapshot: the rows checked are the rows copied
     try:
+        refuse_bad_rows(source)  # before anything reads a value that may not be text
         if source.ledger_id and source.ledger_id == target.ledger_id:
             raise LedgerflowError(
                 f"{source_path} is a copy of this very ledger ({target.path}); nothing to import"
@@ -340,3 +342,72 @@ def _copy_blob(source: Ledger, conn: sqlite3.Connection, sha: str, report: CopyR
         conn.execute("insert into blob_chunk(sha, seq, data) values (?, ?, ?)", (sha, seq, data))
         report.bytes_copied += len(data)
     report.blobs_copied += 1
+
+
+# -- what trust binds to (trust_store.py, trust_sources.py) ---------------------------------
+
+
+def run_fingerprints(
+    ledger: Ledger, run_pks: list[int] | None = None
+) -> dict[int, tuple[str, str]]:
+    """run pk -> (pathspec, fingerprint) for the given runs (default: every run). The
+    fingerprint is the SHA-256 of the pathspec and of the sorted SHA-256s of every blob the
+    run references (its artifacts and S3 objects): the only bytes its pickles can come from,
+    each verified against its SHA-256 before it is decoded. The user's trust store keeps it
+    for the runs of a file the user trusted (see trust_store.py)."""
+    where = ""
+    params: tuple[int, ...] = ()
+    if run_pks is not None:
+        where = f"where r.id in ({', '.join('?' * len(run_pks))})"
+        params = tuple(run_pks)
+    runs: dict[int, tuple[str, set[str]]] = {
+        pk: (f"{flow}/{run_id}", set()) for pk, flow, run_id in ledger.execute(
+            f"select r.id, f.name, r.run_id from run r join flow f on f.id = r.flow_id {where}",
+            params)}  # fmt: skip
+    shas = ledger.execute(
+        "select t.run_id, a.sha from artifact a join task t on t.id = a.task_id "
+        f"{where.replace('r.id', 't.run_id')} union select run_id, sha from s3_object "
+        f"{where.replace('r.id', 'run_id')}", params * 2)  # fmt: skip
+    for run_pk, sha in shas:
+        if run_pk in runs:
+            runs[run_pk][1].add(str(sha))
+    found = {}
+    for pk, (pathspec, blob_shas) in runs.items():
+        digest = hashlib.sha256(b"ledgerflow run fingerprint 1\0")
+        digest.update(pathspec.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update("\0".join(sorted(blob_shas)).encode("utf-8", "surrogatepass"))
+        found[pk] = (pathspec, digest.hexdigest())
+    return found
+
+
+def imported_runs(ledger: Ledger, source: str | None = None) -> list[dict[str, Any]]:
+    """The runs `import`/`export` copied into this ledger (of one source ledger id, or all):
+    pk, pathspec, source, imported_at, trusted; by import time."""
+    try:
+        rows = ledger.execute(
+            "select i.run_id, f.name, r.run_id, coalesce(i.source_ledger_id, ''), "
+            "i.imported_at, i.trusted from imported_run i join run r on r.id = i.run_id "
+            "join flow f on f.id = r.flow_id where ? is null or coalesce(i.source_ledger_id, "
+            "'') = ? order by i.imported_at, i.run_id", (source, source)).fetchall()  # fmt: skip
+    except sqlite3.OperationalError:  # no imported_run table: nothing was imported
+        return []
+    return [{"pk": pk, "pathspec": f"{flow}/{run_id}", "source": src, "imported_at": at,
+             "trusted": bool(trusted)} for pk, flow, run_id, src, at, trusted in rows]  # fmt: skip
+
+
+# -- rows a received file must hold (row_checks.py) -----------------------------------------
+
+
+def refuse_bad_rows(source: Ledger) -> None:
+    """Refuse (one line, naming table, column and rows) a file whose rows are not what the
+    schema says: a wrong storage type, text that is not UTF-8, a timestamp malformed or
+    later than now (an imported run must not become every flow's latest)."""
+    from .row_checks import row_problems
+
+    problems = row_problems(source.conn, per_column=1)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise LedgerflowError(
+            f"refusing to copy from {source.path}, nothing was written: {problems[0]}{more}; "
+            "run `ledgerflow doctor` on it"
+        )

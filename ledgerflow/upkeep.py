@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from .ledger import Ledger
 from .liveness import run_is_dead
 from .logstore import index_problems as log_index_problems
 from .logstore import log_figures
+from .row_checks import row_problems
 from .search_index import artifact_index_problems, forget_run, task_index_counts
 from .search_index import rebuild as rebuild_search_indexes
 from .sharing import resolve_runs
@@ -230,15 +232,31 @@ def doctor(
         report.problems.append(f"dangling reference: {table} row {rowid} points to a missing "
                                f"{parent}")  # fmt: skip
     _check_schema(ledger, report)
-    _check_json_columns(ledger, report)
-    _check_blobs(ledger, report, progress)
-    for _, spec, dead in _running(ledger):
-        if dead:
-            report.problems.append(f"run {spec} was left running by a dead process")
-    _check_search_index(ledger, report)
+    report.problems += [f"rows: {problem}" for problem in row_problems(ledger.conn)]
+    # A text value that is not UTF-8 cannot be read at all (reported just above): the checks
+    # that would read one say they could not run rather than stop the report.
+    _unless_undecodable(report, "JSON columns", lambda: _check_json_columns(ledger, report))
+    _unless_undecodable(report, "blobs", lambda: _check_blobs(ledger, report, progress))
+    _unless_undecodable(report, "running runs", lambda: _check_running(ledger, report))
+    _unless_undecodable(report, "search index", lambda: _check_search_index(ledger, report))
     if repair and report.problems:
         _repair(ledger, report)
     return report
+
+
+def _unless_undecodable(report: DoctorReport, what: str, check: Callable[[], None]) -> None:
+    try:
+        check()
+    except sqlite3.OperationalError as e:
+        if "decode" not in str(e):
+            raise
+        report.problems.append(f"{what}: not checked, a value it reads is not valid UTF-8")
+
+
+def _check_running(ledger: Ledger, report: DoctorReport) -> None:
+    for _, spec, dead in _running(ledger):
+        if dead:
+            report.problems.append(f"run {spec} was left running by a dead process")
 
 
 def _check_blobs(ledger: Ledger, report: DoctorReport,
@@ -330,6 +348,9 @@ def _repair(ledger: Ledger, report: DoctorReport) -> None:
 
 
 STATS_TIMEOUT = 120.0  # seconds: a hostile view must not make stats hang
+# A size as stats adds it: integers only (a received file may hold text there; `doctor`
+# reports it), summed with total(), which cannot overflow as sum() does.
+_INTEGER_SIZE = "case when typeof(size) = 'integer' then size end"
 
 
 def stats(ledger: Ledger, largest: int = 10) -> dict[str, Any]:
@@ -355,16 +376,17 @@ def _stats(ledger: Ledger, largest: int) -> dict[str, Any]:
     bytes_of: dict[int, int] = {}
     artifacts = 0
     for flow_pk, n, size in ledger.execute(
-        "select r.flow_id, sum(x.n), sum(x.size) from (select task_id, count(*) as n, "
-        "sum(size) as size from artifact group by task_id) x "
+        "select r.flow_id, sum(x.n), total(x.size) from (select task_id, count(*) as n, "
+        f"total({_INTEGER_SIZE}) as size from artifact group by task_id) x "
         "join task t on t.id = x.task_id join run r on r.id = t.run_id group by r.flow_id"
     ):  # fmt: skip
         bytes_of[flow_pk] = int(size or 0)
         artifacts += int(n)
-    logical = sum(bytes_of.values()) + one("select coalesce(sum(size), 0) from s3_object")[0]
+    logical = sum(bytes_of.values()) + int(one(f"select total({_INTEGER_SIZE}) from s3_object")[0])
     runs, tasks = sum(runs_of.values()), sum(tasks_of.values())
     blobs, raw, stored = one(
-        "select count(*), coalesce(sum(raw_size), 0), coalesce(sum(stored_size), 0) from blob"
+        "select count(*), cast(total(raw_size) as integer), cast(total(stored_size) as integer) "
+        "from blob"
     )
     per_flow = [
         {"flow": name, "runs": runs_of.get(pk, 0), "tasks": tasks_of.get(pk, 0),
@@ -374,7 +396,8 @@ def _stats(ledger: Ledger, largest: int) -> dict[str, Any]:
     # The largest from the artifact table alone, then the few winners joined for their
     # pathspecs (ordering the `artifacts` view sorted every row with its joins: 2.8 s).
     top_ids = [row[0] for row in ledger.execute(
-        "select id from artifact where inherited = 0 order by size desc, id limit ?",
+        "select id from artifact where inherited = 0 and typeof(size) = 'integer' "
+        "order by size desc, id limit ?",
         (largest,))]  # fmt: skip
     top = []
     if top_ids:

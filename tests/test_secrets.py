@@ -24,6 +24,10 @@ FLOW = FLOWS / "hostile" / "secrets_flow.py"
     ("awsSecretAccessKey", "abc", "name suggests"),
     ("session", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w", "JWT"),
     ("notes", "x" * 3000 + " AKIAABCDEFGHIJKLMNOP", "AWS access key id"),
+    ("env", {"PATH": "/bin", "HOME": "/home/me", "SHELL": "/bin/sh", "LANG": "C"},
+     "process environment"),
+    ("short", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln", "JWT"),
+    ("unsigned", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9.", "JWT"),
 ])  # fmt: skip
 def test_each_disguise_is_detected(name, value, why):
     assert why in (suspected_secret(name, value) or "")
@@ -31,7 +35,7 @@ def test_each_disguise_is_detected(name, value, why):
 
 @pytest.mark.parametrize(("name", "value"), [
     ("token_count", 5), ("text", "tokens are words"), ("url", "https://example.com/a@b"),
-    ("keys", ["password reset page"]),
+    ("keys", ["password reset page"]), ("labels", {"PATH": "a label", "name": "x"}),
 ])  # fmt: skip
 def test_ordinary_values_are_not(name, value):
     assert suspected_secret(name, value) is None
@@ -66,3 +70,24 @@ def test_a_flow_storing_secrets_warns_and_keeps_them_out_of_search_and_graph_inf
     for text in ("hunter2", "wJalrXUtnFEMIK7MDENG", "AKIAABCDEFGHIJKLMNOP", "eyJhbGciOiJIUzI1NiJ9"):
         assert ledgerflow.search(text, ledger=mine) == [], text
     assert ledgerflow.search("admin", ledger=mine) == []  # config and dsn both hold it
+
+
+def test_the_environment_kept_whole_warns_without_a_credential_in_it(db_path):
+    import os
+    import subprocess
+    import sys
+
+    from ledgerflow.secrets_check import name_suggests_credential
+
+    # An environment where no variable is named like a credential (it was missed then).
+    env = {k: v for k, v in os.environ.items() if not name_suggests_credential(k)}
+    flow = FLOWS / "hostile" / "environment_flow.py"
+    proc = subprocess.run([sys.executable, str(flow), "--db", str(db_path), "--quiet", "run"],
+                          capture_output=True, text=True, timeout=120, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    warned = {line.split("'")[1] for line in proc.stderr.splitlines()
+              if "Warning: artifact" in line}  # fmt: skip
+    assert warned == {"env", "short_jwt", "unsigned_jwt"}
+    assert "process environment" in proc.stderr
+    assert ledgerflow.search("PATH", ledger=db_path, name="env") == []
+    assert ledgerflow.search("eyJhbGciOiJub25lIn0", ledger=db_path) == []

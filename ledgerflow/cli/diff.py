@@ -39,7 +39,9 @@ def diff_lines(result: dict[str, Any]) -> list[str]:
                 lines += _value_lines(t, "    ")
     if result["identical"]:
         lines.append("No differences.")
-    return lines
+    from .common import printable  # names and values from the ledgers: escaped on screen
+
+    return [printable(line) for line in lines]
 
 
 def _value_lines(task: dict[str, Any], indent: str) -> list[str]:

@@ -44,7 +44,7 @@ def call_reporting_errors(func: Callable[[], Any], debug: bool,
     except LedgerflowError as e:
         if debug:
             raise
-        e.show()
+        _show_escaped(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt as e:
         terminated = isinstance(e, RunTerminated)
@@ -61,9 +61,25 @@ def call_reporting_errors(func: Callable[[], Any], debug: bool,
 def _internal_error(e: Exception, debug: bool) -> NoReturn:
     if debug:
         raise e
-    print(f"Internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
-          file=sys.stderr)  # fmt: skip
+    from ..identify import undecodable
+    from .common import printable
+
+    known = undecodable(e)  # a received file's text that is not UTF-8: one line, not ours
+    if known is not None:
+        _show_escaped(known)
+        sys.exit(known.exit_code)
+    print(f"Internal error: {type(e).__name__}: {printable(str(e))} (run with --debug for "
+          "the traceback)", file=sys.stderr)  # fmt: skip
     sys.exit(1)
+
+
+def _show_escaped(e: LedgerflowError) -> None:
+    """`Error: ...` as e.show() prints it, with control characters escaped: messages quote
+    names and text from the ledger, which a received file's sender wrote (an ESC or OSC
+    sequence there must not reach the terminal)."""
+    from .common import printable
+
+    print(f"Error: {printable(e.format_message())}", file=sys.stderr)
 
 
 def _output_closed() -> bool:

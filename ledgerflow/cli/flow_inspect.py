@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..exceptions import MetaflowNotFound
-from .common import BadParameter, UsageError, all_namespaces, errors_as_lines
+from .common import BadParameter, UsageError, all_namespaces, errors_as_lines, printable
 from .ledger_args import ledger_path
+from .reads import screen_log
 
 if TYPE_CHECKING:
     from ..client import Run, Task
@@ -172,7 +173,7 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
                 _header(stream, bold=True)
                 text = task.stdout if stream == "stdout" else task.stderr
                 if text:
-                    click.echo(text, nl=not text.endswith("\n"))
+                    click.echo(screen_log(text), nl=not text.endswith("\n"))
 
     @cli.command(help="Print the artifacts of a task (or of every task of a step) with "
                       "their values: 'name [size: N type: <class 'T'>] = value'. Values "
@@ -295,7 +296,7 @@ def _quiet() -> bool:
 def _header(text: str, bold: bool = False) -> None:
     """A header line on stderr (none with --quiet)."""
     if not _quiet():
-        click.secho(text, err=True, bold=bold, fg=None if bold else "magenta")
+        click.secho(printable(text), err=True, bold=bold, fg=None if bold else "magenta")
 
 
 def _ids(task: Task) -> str:
@@ -314,14 +315,14 @@ def _echo_tags(runs: Iterable[Run], hide_system: bool, per_run: bool) -> None:
     if _quiet():
         for run in runs:
             system = "" if hide_system else ",".join(sorted(run.system_tags))
-            click.echo(f"{run.pathspec} ; {system} ; {','.join(sorted(run.user_tags))}")
+            click.echo(printable(f"{run.pathspec} ; {system} ; {','.join(sorted(run.user_tags))}"))
         return
     click.echo("\nSystem tags and " + click.style("tags", bold=True) + "; only "
                + click.style("tags", bold=True) + " can be modified")  # fmt: skip
     click.echo("-" * 56 + "\n")
     for run in runs:
         if per_run:
-            click.echo(f"For run {run.pathspec}")
+            click.echo(f"For run {printable(run.pathspec)}")
         tags = sorted(run.user_tags if hide_system else run.tags)
         for line in _columns(tags, set(run.user_tags)):
             click.echo(line)
@@ -336,6 +337,7 @@ def _columns(tags: list[str], bold: set[str], width: int = 124) -> list[str]:
     n_cols = max(1, width // (size + 4))
     per_col = (len(tags) + n_cols - 1) // n_cols
     lines = []
+    tags, bold = [printable(t) for t in tags], {printable(t) for t in bold}  # received tags
     for i in range(per_col):
         row = [tags[j] for j in range(i, len(tags), per_col)]
         cells = [(click.style(t, bold=True) if t in bold else t) + " " * (size - len(t))
@@ -413,9 +415,11 @@ def _echo_runs_by_tag(runs: list[Run], hide_system: bool) -> None:
                 by_tag.setdefault((True, t), []).append(run.pathspec)
     for (system, t), pathspecs in sorted(by_tag.items(), key=lambda kv: kv[0][1]):
         if _quiet():
-            click.echo(f"{'system' if system else 'user'}:{t} ; {','.join(sorted(pathspecs))}")
+            click.echo(
+                printable(f"{'system' if system else 'user'}:{t} ; {','.join(sorted(pathspecs))}")
+            )
             continue
-        click.echo("For tag " + (t if system else click.style(t, bold=True)))
+        click.echo("For tag " + (printable(t) if system else click.style(printable(t), bold=True)))
         for line in _columns(sorted(pathspecs), set()):
             click.echo(line)
         click.echo("")

@@ -158,27 +158,15 @@ def show(
         shows.echo(doc)
 
 
-@cli.command(name="trust")
-@click.argument("file", type=click.Path(dir_okay=False))
-def trust_cmd(file: str) -> None:
-    """Trust a ledger file you received: its pickled values may then load (unpickling runs
-    code). Remembered in your trust store for this file at this path (see trust_store.py).
-
-    \b
-    Example: ledgerflow trust ~/Downloads/results.db
-    """
-    from ..location import existing_ledger
-    from ..trust_store import trust
-
-    path = existing_ledger(file, "pass the path of a ledger file")
-    trust(path, remember=True)
-    click.echo(f"Trusted {path}: its pickled values load from now on.")
-
-
 @cli.command()
 @click.argument("pathspec")
 @click.option("--stdout", "only_stdout", is_flag=True, help="Only stdout.")
 @click.option("--stderr", "only_stderr", is_flag=True, help="Only stderr.")
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="The text exactly as stored, control characters too (for your own output).",
+)
 @click.option(
     "--attempt",
     type=click.IntRange(min=0),
@@ -187,7 +175,12 @@ def trust_cmd(file: str) -> None:
 )
 @click.pass_context
 def logs(
-    ctx: click.Context, pathspec: str, only_stdout: bool, only_stderr: bool, attempt: int | None
+    ctx: click.Context,
+    pathspec: str,
+    only_stdout: bool,
+    only_stderr: bool,
+    attempt: int | None,
+    raw: bool = False,
 ) -> None:
     """Print what a task (Flow/RunId/step/TaskId), every task of a step (Flow/RunId/step)
     or of a run (Flow/RunId) wrote to stdout and stderr, as stored in the ledger: no flow
@@ -197,7 +190,7 @@ def logs(
     \b
     Example: ledgerflow logs 1795700104055947269005/train --stderr > train.err
     """
-    from .reads import log_tasks
+    from .reads import log_tasks, screen_log
 
     ledger = open_ledger(ctx)
     parts = expand_pathspec(
@@ -208,12 +201,14 @@ def logs(
                            "Flow/RunId[/step[/TaskId]]", param_hint="PATHSPEC")  # fmt: skip
     streams = [s for s, wanted in (("stdout", only_stdout), ("stderr", only_stderr)) if wanted]
     for task in log_tasks(ledger, parts, attempt):
-        click.echo(f"Logs of {task.pathspec} (attempt {task.current_attempt})", err=True)
+        click.echo(f"Logs of {printable(task.pathspec)} (attempt {task.current_attempt})", err=True)
         for stream in streams or ["stdout", "stderr"]:
             text = task.stdout if stream == "stdout" else task.stderr
             click.secho(stream, err=True, bold=True)
             if text:
-                click.echo(text, nl=not text.endswith("\n"))
+                # --raw: as stored, colours too (click would strip them off a terminal)
+                click.echo(text if raw else screen_log(text), nl=not text.endswith("\n"),
+                           color=True if raw else None)  # fmt: skip
 
 
 @cli.command()

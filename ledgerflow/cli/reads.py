@@ -21,8 +21,8 @@ from ..reads import flows_with_run, require_flow, run_row, step_order, step_task
 
 __all__ = [
     "artifact_record", "artifact_records", "final_tasks", "flows_with_run", "log_tasks",
-    "recent_runs", "require_flow", "run_record", "run_row", "step_summaries", "step_tasks",
-    "task_record",
+    "recent_runs", "require_flow", "run_record", "run_row", "screen_log", "step_summaries",
+    "step_tasks", "task_record",
 ]  # fmt: skip
 
 
@@ -67,6 +67,16 @@ def run_record(ledger: Ledger, flow: str, row: dict[str, Any]) -> dict[str, Any]
 
 
 # -- steps and tasks -------------------------------------------------------------------
+
+
+def screen_log(text: str) -> str:
+    """A task's output as `logs` prints it on a terminal: a carriage return starts a new
+    line (a progress bar shows each state; a sender cannot overwrite a line to hide what it
+    says), every other control character but tab and newline is shown escaped (\\x1b: no
+    ESC or OSC sequence reaches the terminal). `logs --raw` prints the text as stored."""
+    from .common import printable
+
+    return printable(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def log_tasks(ledger: Ledger, parts: list[str], attempt: int | None = None) -> list[Any]:

@@ -13,8 +13,9 @@ from typing import Any
 
 import click
 
-from .common import UsageError
+from .common import UsageError, printable
 from .ledger_args import expand_pathspec, ledger_path, open_ledger
+from .trust_cmd import trust_cmd
 
 
 def _human(n: int | None) -> str:
@@ -33,11 +34,12 @@ def _report_copy(report: Any, as_json: bool) -> None:
         click.echo(json.dumps(report.__dict__, indent=2))
         return
     for spec in report.copied:
-        click.echo(f"copied   {spec}")
+        click.echo(f"copied   {printable(spec)}")
     for spec in report.already_present:
-        click.echo(f"present  {spec} (identical, skipped)")
+        click.echo(f"present  {printable(spec)} (identical, skipped)")
     for spec in report.conflicts:
-        click.echo(f"CONFLICT {spec}: same run id, different content; not overwritten", err=True)
+        click.echo(f"CONFLICT {printable(spec)}: same run id, different content; not overwritten",
+                   err=True)  # fmt: skip
     click.echo(f"{len(report.copied)} run(s) copied, {report.blobs_copied} blob(s) "
                f"({_human(report.bytes_copied)}) written")  # fmt: skip
 
@@ -135,7 +137,7 @@ def rm(
     planned = remove(ledger, specs, older_than=older_than, keep=keep, dry_run=True)
     if dry_run or (len(planned) > 1 and not yes):
         for spec in planned:
-            click.echo(f"would delete {spec}")
+            click.echo(f"would delete {printable(spec)}")
         blobs, size = freeable(ledger, planned)
         click.echo(f"{len(planned)} run(s) would be deleted; `ledgerflow gc` would then free "
                    f"{blobs} blob(s), {_human(size)} stored")  # fmt: skip
@@ -147,7 +149,7 @@ def rm(
         click.confirm(f"Delete these {len(planned)} runs?", abort=True)
     deleted = remove(ledger, specs, older_than=older_than, keep=keep)
     for spec in deleted:
-        click.echo(f"deleted {spec}")
+        click.echo(f"deleted {printable(spec)}")
     click.echo(f"{len(deleted)} run(s) deleted; `ledgerflow gc` reclaims their space")
 
 
@@ -227,9 +229,9 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
                               indent=2))  # fmt: skip
     else:
         for problem in report.problems:
-            click.echo(f"problem: {problem}")
+            click.echo(f"problem: {printable(problem)}")
         for fix in report.repaired:
-            click.echo(f"repaired: {fix}")
+            click.echo(f"repaired: {printable(fix)}")
         verdict = "healthy" if report.healthy else f"{len(report.problems)} problem(s)"
         click.echo(f"{ledger.path}: {verdict} ({report.blobs_checked} blobs checked)")
     if not report.healthy and not (repair and report.repaired and _healthy_now(ledger)):
@@ -266,15 +268,18 @@ def stats(ctx: click.Context, as_json: bool) -> None:
                f"(zstd x{s['compression_ratio']})")  # fmt: skip
     _echo_log_figures(s)
     for flow in s["flows"]:
-        click.echo(f"  {flow['flow']}: {flow['runs']} runs, {flow['tasks']} tasks, "
+        click.echo(f"  {printable(flow['flow'])}: {flow['runs']} runs, {flow['tasks']} tasks, "
                    f"{_human(flow['artifact_bytes'])} of artifacts")  # fmt: skip
     if s["largest_artifacts"]:
         click.echo("largest artifacts:")
         for art in s["largest_artifacts"]:
-            click.echo(f"  {_human(art['size']):>9}  {art['pathspec']}  ({art['type']})")
+            click.echo(
+                f"  {_human(art['size']):>9}  {printable(art['pathspec'])}  "
+                f"({printable(art['type'])})"
+            )
 
 
-COMMANDS = (export_cmd, import_cmd, rm, gc, doctor, stats)
+COMMANDS = (export_cmd, import_cmd, rm, gc, doctor, stats, trust_cmd)
 
 
 def _echo_log_figures(s: dict[str, Any]) -> None:
