@@ -40,7 +40,7 @@ class Transition:
     foreach: str | None = None
     condition: str | None = None
     num_splits: int | None = None
-    foreach_values: list[str] | None = None  # repr of each foreach item, for _foreach_values
+    foreach_values: list[str] | None = None  # each item named (foreach_value_text)
     # Each item encoded on its own (codec.encode), for its task's `self.input`: a task of a
     # wide foreach then decodes its item, not the whole list. None past ITEMS_BUDGET.
     foreach_items: list[tuple[str, bytes]] | None = None
@@ -124,7 +124,7 @@ class FlowSpec:
                     f"Step '{state.step_name}' sets self.{name}, but '{name}' is a Parameter "
                     f"and parameters are read-only; store the new value under another name"
                 )
-            if name in class_constants(type(self)):
+            if hasattr(type(self), name) and name in class_constants(type(self)):
                 # Metaflow: "Flow level attributes and Parameters are not modifiable".
                 raise ParameterAssignmentError(
                     f"Step '{state.step_name}' sets self.{name}, but '{name}' is a class-level "
@@ -368,7 +368,8 @@ class FlowSpec:
             )
         transition.foreach = var
         transition.num_splits = num_splits
-        transition.foreach_values = [_short_repr(v) for v in islice(iter(values), num_splits)]
+        transition.foreach_values = [foreach_value_text(v)
+                                     for v in islice(iter(values), num_splits)]  # fmt: skip
         transition.foreach_items = _encoded_items(values, num_splits)
 
     # -- joins ---------------------------------------------------------------------------
@@ -547,6 +548,22 @@ def class_constants(flow_cls: type) -> dict[str, Any]:
     return found
 
 
+def stored_constants(flow_cls: type) -> dict[str, Any]:
+    """class_constants, each checked to be storable, before a run starts: one that is not
+    (a lock, a connection) is refused in one line, as Metaflow refuses it at its start."""
+    constants = class_constants(flow_cls)
+    for name, value in constants.items():
+        try:
+            codec.encode(value)
+        except Exception as e:  # noqa: BLE001 - any encoding failure is the user's value
+            raise ArtifactError(
+                f"{flow_cls.__name__}.{name} (a {codec.type_name(value)}) cannot be stored: "
+                f"class-level attributes are artifacts, as in Metaflow ({type(e).__name__}: "
+                f"{e}); make it private ({flow_cls.__name__}._{name}) or a module-level name"
+            ) from None
+    return constants
+
+
 # FlowSpec's own surface (Metaflow's _NON_PARAMETERS): never taken for a constant.
 _NOT_CONSTANTS = frozenset({"cmd", "foreach_stack", "index", "input", "script_name", "name"})
 _CONSTANTS: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
@@ -559,10 +576,22 @@ def _str_or_type(value: Any) -> str:
         return f"<{type(value).__name__}>"
 
 
-def _short_repr(value: Any, limit: int = 200) -> str:
-    """repr() for display, bounded. User __repr__ methods may raise: never propagate."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - user __repr__ may raise anything
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+# Metaflow's MAXIMUM_FOREACH_VALUE_CHARS: how much of an item `_foreach_values` and each
+# foreach frame's `value` keep.
+FOREACH_VALUE_CHARS = 30
+
+
+def foreach_value_text(item: Any) -> str:
+    """How a foreach item is named in `_foreach_values` and `_foreach_stack`, as Metaflow
+    names it: str() of a string, int, float or bool, else its reprlib repr; at most 30
+    characters. User __repr__ methods may raise: never propagate."""
+    import reprlib
+
+    if isinstance(item, (str, int, float, bool)):
+        text = _str_or_type(item)
+    else:
+        try:
+            text = reprlib.Repr().repr(item)
+        except Exception:  # noqa: BLE001 - user __repr__ may raise anything
+            text = f"<{type(item).__name__}>"
+    return text[:FOREACH_VALUE_CHARS]

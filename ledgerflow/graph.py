@@ -186,8 +186,10 @@ class DAGNode:
         self.num_parallel = 0
         self.parallel_foreach = False
         self.node_info: dict[str, Any] = {}
-        self.is_start_step = self.name == "start"
-        self.is_end_step = self.name == "end"
+        # Metaflow sets these only for a step function marked as the start or end (its newer
+        # way to name them); steps named start and end read False there, as here.
+        self.is_start_step = False
+        self.is_end_step = False
 
         # populated by _parse
         self.type: str | None = None

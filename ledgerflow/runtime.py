@@ -31,7 +31,7 @@ from .current import get_username
 from .decorators import project_tags, step_decorator
 from .exceptions import ExecutorError, LedgerError, LintError, RunTerminated
 from .executors import Executor
-from .flowspec import ForeachFrame, Transition, class_constants
+from .flowspec import ForeachFrame, Transition, stored_constants
 from .internals import transition_record
 from .ledger import Ledger
 from .liveness import HEARTBEAT_EVERY
@@ -179,7 +179,7 @@ class Runtime:
 
     def _constants(self) -> tuple[dict[str, ArtifactRecord], list[codec.EncodedBlob]]:
         """Parameters and `name`: encoded once, referenced by every task."""
-        values: dict[str, Any] = {**class_constants(self.flow_cls), "name": self.flow_name}
+        values: dict[str, Any] = {**stored_constants(self.flow_cls), "name": self.flow_name}
         param_names = [name for name, _ in flow_parameters(self.flow_cls)]
         records: dict[str, ArtifactRecord] = {}
         if self.origin is not None and self.origin.params:
