@@ -42,6 +42,10 @@ class Current:
     def _set(self, **values: Any) -> None:
         self._local.__dict__.clear()
         self._local.__dict__.update(values)
+        if values.get("tags") is not None:
+            # A set the step may change (`current.tags.add(...)`), as Metaflow's: the run's
+            # user tags, this task's copy (changing it tags nothing; use current.run).
+            self._local.__dict__["tags"] = set(values["tags"])
 
     def _clear(self) -> None:
         self._local.__dict__.clear()

@@ -180,7 +180,25 @@ class CardDecorator(StepDecorator):
         return f
 
 
-SecretsDecorator = _accepting("secrets", _ANY)
+class SecretsDecorator(StepDecorator):
+    """Set the variables of `inline` sources while the step runs, as Metaflow's inline
+    provider does; other sources are recorded, not fetched (see secret_sources.py)."""
+
+    name = "secrets"
+    defaults = {"sources": [], "role": None, "allow_override": False}
+
+    def __init__(self, **attributes: Any):
+        super().__init__(**attributes)
+        from .secret_sources import check_sources
+
+        check_sources(self.attributes["sources"])
+
+    def to_info(self) -> dict[str, Any]:
+        from .secret_sources import recorded_attributes
+
+        info = super().to_info()
+        info["attributes"] = _plain(recorded_attributes(self.attributes))
+        return info
 
 
 def _factory(cls: type[StepDecorator]) -> Callable[..., Any]:
@@ -394,6 +412,8 @@ def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[s
         if not getattr(func, "is_step", False):
             continue
         for deco in getattr(func, "decorators", []):
+            if deco.name == "secrets" and not _unapplied_secrets(deco):
+                continue  # only inline sources: applied
             if deco.name in _INSTEAD:
                 steps.setdefault(deco.name, []).append((attr, deco))
     warnings = []
@@ -416,7 +436,7 @@ def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[s
                 absent += [m for m in _missing_packages(deco.attributes) if m not in absent]
             text += f" ({sys.executable})." + _install_hint(absent)
         elif name == "secrets":
-            text += " before the run."
+            text += " before the run (inline sources are applied)."
         else:
             text += "; their cpu/memory/image settings are ignored."
         warnings.append(text)
@@ -426,6 +446,12 @@ def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[s
             "in this Python; install what the flow needs into it (pip install ...)."
         )
     return warnings
+
+
+def _unapplied_secrets(deco: StepDecorator) -> list[Any]:
+    from .secret_sources import unapplied
+
+    return unapplied(deco.attributes)
 
 
 def _install_hint(missing: list[str]) -> str:

@@ -10,9 +10,11 @@ per-task state sits in `_lf` (see `TaskState`).
 from __future__ import annotations
 
 import sys
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from itertools import islice
+from types import FunctionType, ModuleType
 from typing import Any
 
 from . import codec
@@ -38,7 +40,7 @@ class Transition:
     foreach: str | None = None
     condition: str | None = None
     num_splits: int | None = None
-    foreach_values: list[str] | None = None  # repr of each foreach item, for _foreach_values
+    foreach_values: list[str] | None = None  # each item named (foreach_value_text)
     # Each item encoded on its own (codec.encode), for its task's `self.input`: a task of a
     # wide foreach then decodes its item, not the whole list. None past ITEMS_BUDGET.
     foreach_items: list[tuple[str, bytes]] | None = None
@@ -122,6 +124,13 @@ class FlowSpec:
                     f"Step '{state.step_name}' sets self.{name}, but '{name}' is a Parameter "
                     f"and parameters are read-only; store the new value under another name"
                 )
+            if hasattr(type(self), name) and name in class_constants(type(self)):
+                # Metaflow: "Flow level attributes and Parameters are not modifiable".
+                raise ParameterAssignmentError(
+                    f"Step '{state.step_name}' sets self.{name}, but '{name}' is a class-level "
+                    f"constant of {type(self).__name__} and flow-level attributes are not "
+                    "modifiable; store the new value under another name"
+                )
             if state.is_input_view:
                 raise ArtifactError(
                     f"Cannot set '{name}' on a join input; set it on self in the join step"
@@ -173,6 +182,13 @@ class FlowSpec:
         from .task import flow_graph
 
         return flow_graph(type(self))
+
+    @property
+    def _foreach_stack(self) -> list[ForeachFrame]:
+        """Metaflow's internal artifact, inside a step too: one ForeachFrame(step, var,
+        num_splits, index, value) per enclosing foreach, outermost first."""
+        state = self._lf
+        return list(state.foreach_stack) if state is not None else []
 
     @property
     def script_name(self) -> str:
@@ -352,7 +368,8 @@ class FlowSpec:
             )
         transition.foreach = var
         transition.num_splits = num_splits
-        transition.foreach_values = [_short_repr(v) for v in islice(iter(values), num_splits)]
+        transition.foreach_values = [foreach_value_text(v)
+                                     for v in islice(iter(values), num_splits)]  # fmt: skip
         transition.foreach_items = _encoded_items(values, num_splits)
 
     # -- joins ---------------------------------------------------------------------------
@@ -426,8 +443,22 @@ class FlowSpec:
                 yield name, getattr(self, name)
 
     def __str__(self) -> str:
-        step = f" step {self._lf.step_name}" if self._lf else ""
-        return f"<flow {self.name}{step}>"
+        """Metaflow's form, which @catch prints: `<flow F step divide[0] (input: 0)>`."""
+        state = self._lf
+        if state is None:
+            return f"<flow {self.name}>"
+        index = ",".join(str(frame.index) for frame in state.foreach_stack)
+        if not index:
+            return f"<flow {self.name} step {state.step_name}>"
+        try:
+            item = self.input
+        except Exception:  # noqa: BLE001 - a name for a message: the item may be unreadable
+            item = None
+        if item is None:
+            return f"<flow {self.name} step {state.step_name}[{index}]>"
+        text = _str_or_type(item)
+        text = text if len(text) <= 20 else text[:20] + "..."
+        return f"<flow {self.name} step {state.step_name}[{index}] (input: {text})>"
 
 
 class Inputs:
@@ -490,10 +521,77 @@ def _encoded_items(values: Any, count: int) -> list[tuple[str, bytes]] | None:
     return items
 
 
-def _short_repr(value: Any, limit: int = 200) -> str:
-    """repr() for display, bounded. User __repr__ methods may raise: never propagate."""
+def class_constants(flow_cls: type) -> dict[str, Any]:
+    """The flow class's constants, by Metaflow's rule: public class attributes that are not
+    Parameters and not methods, properties or classes. Metaflow stores them as artifacts
+    every task can read, and a step that assigns one gets an AttributeError."""
+    cached = _CONSTANTS.get(flow_cls)
+    if cached is not None:
+        return cached
+    from types import MethodType
+
+    from .parameters import Parameter, Unsupported
+
+    found: dict[str, Any] = {}
+    for name in dir(flow_cls):
+        if name.startswith("_") or name in _NOT_CONSTANTS:
+            continue
+        try:
+            value = getattr(flow_cls, name)
+        except Exception:  # noqa: BLE001, S112 - a descriptor refusing class access
+            continue
+        if isinstance(value, (MethodType, FunctionType, property, type, ModuleType,
+                              Parameter, Unsupported)):  # fmt: skip
+            continue
+        found[name] = value
+    _CONSTANTS[flow_cls] = found
+    return found
+
+
+def stored_constants(flow_cls: type) -> dict[str, Any]:
+    """class_constants, each checked to be storable, before a run starts: one that is not
+    (a lock, a connection) is refused in one line, as Metaflow refuses it at its start."""
+    constants = class_constants(flow_cls)
+    for name, value in constants.items():
+        try:
+            codec.encode(value)
+        except Exception as e:  # noqa: BLE001 - any encoding failure is the user's value
+            raise ArtifactError(
+                f"{flow_cls.__name__}.{name} (a {codec.type_name(value)}) cannot be stored: "
+                f"class-level attributes are artifacts, as in Metaflow ({type(e).__name__}: "
+                f"{e}); make it private ({flow_cls.__name__}._{name}) or a module-level name"
+            ) from None
+    return constants
+
+
+# FlowSpec's own surface (Metaflow's _NON_PARAMETERS): never taken for a constant.
+_NOT_CONSTANTS = frozenset({"cmd", "foreach_stack", "index", "input", "script_name", "name"})
+_CONSTANTS: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _str_or_type(value: Any) -> str:
     try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - user __repr__ may raise anything
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+        return str(value)
+    except Exception:  # noqa: BLE001 - user __str__ may raise anything
+        return f"<{type(value).__name__}>"
+
+
+# Metaflow's MAXIMUM_FOREACH_VALUE_CHARS: how much of an item `_foreach_values` and each
+# foreach frame's `value` keep.
+FOREACH_VALUE_CHARS = 30
+
+
+def foreach_value_text(item: Any) -> str:
+    """How a foreach item is named in `_foreach_values` and `_foreach_stack`, as Metaflow
+    names it: str() of a string, int, float or bool, else its reprlib repr; at most 30
+    characters. User __repr__ methods may raise: never propagate."""
+    import reprlib
+
+    if isinstance(item, (str, int, float, bool)):
+        text = _str_or_type(item)
+    else:
+        try:
+            text = reprlib.Repr().repr(item)
+        except Exception:  # noqa: BLE001 - user __repr__ may raise anything
+            text = f"<{type(item).__name__}>"
+    return text[:FOREACH_VALUE_CHARS]

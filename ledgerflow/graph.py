@@ -145,12 +145,14 @@ class DAGNode:
 
     Attributes set from the source (``_parse``): ``name``, ``type``,
     ``func_lineno`` (the ``def`` line), ``tail_next_lineno`` (line of the final
-    ``self.next``, 0 if none), ``source_file``, ``doc``, ``decorators`` (names),
-    ``out_funcs``, ``num_args``, ``foreach_param``, ``condition``,
+    ``self.next``, 0 if none), ``source_file``, ``doc``, ``decorators`` (the objects, as
+    Metaflow's), ``decorator_names``, ``out_funcs``, ``num_args``, ``foreach_param``, ``condition``,
     ``switch_cases``, ``has_tail_next``, ``invalid_tail_next``,
     ``invalid_reason`` (why the tail did not parse, or None), ``num_next_calls``
     and ``next_call_linenos`` (every ``self.next(...)`` in the body),
-    ``assigned_attrs`` and ``dynamic_setattr``.
+    ``assigned_attrs`` and ``dynamic_setattr``; Metaflow's ``parallel_step``,
+    ``num_parallel``, ``parallel_foreach``, ``wrappers``, ``config_decorators``,
+    ``node_info``, ``is_start_step`` and ``is_end_step`` too.
 
     Attributes set by :class:`FlowGraph`: ``in_funcs``, ``split_parents``,
     ``split_branches``, ``matching_join``, ``is_inside_foreach``.
@@ -171,8 +173,23 @@ class DAGNode:
         self.source_file = source_file
         self.func_lineno: int = lineno + func_ast.lineno - 1
         self.decorator_objects: list[Any] = list(decos or [])
-        self.decorators: list[str] = [str(getattr(d, "name", d)) for d in self.decorator_objects]
+        # The decorator objects, as Metaflow's (`.name`, `.attributes`); their names are
+        # `decorator_names`.
+        self.decorators: list[Any] = self.decorator_objects
+        self.decorator_names: list[str] = [str(getattr(d, "name", d)) for d in decos or []]
         self.doc = deindent_docstring(doc)
+        # Metaflow's other DAGNode fields. ledgerflow has no @parallel (refused before a
+        # run), no custom step wrappers and no config decorators: their values say so.
+        self.wrappers: list[Any] = []
+        self.config_decorators: list[Any] = []
+        self.parallel_step = "parallel" in self.decorator_names
+        self.num_parallel = 0
+        self.parallel_foreach = False
+        self.node_info: dict[str, Any] = {}
+        # Metaflow sets these only for a step function marked as the start or end (its newer
+        # way to name them); steps named start and end read False there, as here.
+        self.is_start_step = False
+        self.is_end_step = False
 
         # populated by _parse
         self.type: str | None = None
@@ -306,7 +323,7 @@ class DAGNode:
             f"    split_branches={brackets(self.split_branches)}\n"
             f"    matching_join={matching_join}\n"
             f"    is_inside_foreach={self.is_inside_foreach}\n"
-            f"    decorators={' | '.join(self.decorators)}\n"
+            f"    decorators={' | '.join(self.decorator_names)}\n"
             f"    num_args={self.num_args}\n"
             f"    has_tail_next={self.has_tail_next} (line {self.tail_next_lineno})\n"
             f"    invalid_tail_next={self.invalid_tail_next}\n"
@@ -578,7 +595,7 @@ class FlowGraph:
         for name in self.sorted_nodes:
             node = self[name]
             out.append("\n")
-            for deco in node.decorators:
+            for deco in node.decorator_names:
                 out.append(f"@{deco}\n")
             out.append(f"Step {node.name}\n")
             doc = node.doc if node.doc else "?"
@@ -748,6 +765,10 @@ class FlowGraph:
                 out.append({"name": str(item), "type": kind})
             return out
 
+        if constants is None:
+            from .flowspec import class_constants  # pure: reads the class only
+
+            constants = list(class_constants(self.flow_cls))
         steps_info, graph_structure = self.output_steps()
         return {
             "file": os.path.basename(self.file) if self.file else None,

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, codec, writes
+from . import __version__, attempts, codec, writes
 from .blobstore import RawCache
 from .capture import real_stream
 from .clock import now_iso
@@ -32,7 +32,7 @@ from .decorators import project_tags, step_decorator
 from .exceptions import ExecutorError, LedgerError, LintError, RunTerminated
 from .executors import Executor
 from .flowclasses import flow_graph, register_flow_class
-from .flowspec import ForeachFrame, Transition
+from .flowspec import ForeachFrame, Transition, stored_constants
 from .internals import transition_record
 from .ledger import Ledger
 from .liveness import HEARTBEAT_EVERY
@@ -182,7 +182,7 @@ class Runtime:
 
     def _constants(self) -> tuple[dict[str, ArtifactRecord], list[codec.EncodedBlob]]:
         """Parameters and `name`: encoded once, referenced by every task."""
-        values: dict[str, Any] = {"name": self.flow_name}
+        values: dict[str, Any] = {**stored_constants(self.flow_cls), "name": self.flow_name}
         param_names = [name for name, _ in flow_parameters(self.flow_cls)]
         records: dict[str, ArtifactRecord] = {}
         if self.origin is not None and self.origin.params:
@@ -398,7 +398,7 @@ class Runtime:
                 self._remember(blob)  # before its children's specs are made
         self._report(result)
         if not result.ok:
-            retry = self._retry(pending)
+            retry = self._retry(pending, result)
             if retry is not None:
                 ready.appendleft(retry)
             else:
@@ -497,14 +497,14 @@ class Runtime:
 
     # -- scheduling -------------------------------------------------------------------------
 
-    def _retry(self, pending: Pending) -> Pending | None:
-        """The next attempt of a failed task, if its @retry allows one. Retried at once, as
-        Metaflow's local runtime does (`minutes_between_retries` applies on remote compute)."""
+    def _retry(self, pending: Pending, result: TaskResult) -> Pending | None:
+        """The next attempt of a failed task, if its @retry (or @catch's fallback) allows
+        one; it waits a short pause as it starts (attempts.py says why)."""
         spec = pending.spec
-        if spec.attempt >= spec.max_retries:
+        if not attempts.may_retry(self.flow_cls, spec, result):  # @retry, @catch's fallback
             return None
         again = replace(spec, attempt=spec.attempt + 1)
-        self._say_task(spec, f"Retrying (attempt {again.attempt + 1} of {spec.max_retries + 1}).")
+        self._say_task(spec, attempts.retry_note(self.flow_cls, again))
         return Pending(again, pending.parent_pks, pending.splits)
 
     def _spec(

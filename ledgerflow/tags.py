@@ -1,8 +1,9 @@
 """Tag validation, Metaflow's rules: non-empty UTF-8 strings of at most 500 characters, at
-most 50 user tags per run."""
+most 50 user tags per run; and `tag list --flat`'s listing."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .exceptions import MetaflowTaggingError
@@ -49,3 +50,12 @@ def tag_list(tags: Any, what: str) -> list[str]:
     except TypeError:
         raise MetaflowTaggingError(f"{what} must be an iterable of tags") from None
     return [validate_tag(t) for t in items]
+
+
+def flat_tags(runs: Iterable[Any], hide_system_tags: bool = False) -> list[str]:
+    """`tag list --flat`: every tag of the runs, once each, sorted (Metaflow prints the
+    same union one per line, in set order); only user tags with `hide_system_tags`."""
+    found: set[str] = set()
+    for run in runs:
+        found |= set(run.user_tags if hide_system_tags else run.tags)
+    return sorted(found)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import codec
+from .attempts import step_function, wait_before_attempt
 from .capture import capturing
 from .cards.hook import render_task_cards
 from .clock import now_iso
@@ -66,6 +67,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     interrupts it with SIGALRM, and its large blobs go into the ledger from here. `blobs` is
     where input values come from and new blobs go: the run's ledger unless given (a remote
     executor passes the values it shipped, and never opens the ledger)."""
+    wait_before_attempt(spec)  # a retry's pause (attempts.py)
     started = now_iso()
     pid = os.getpid()
     cls = flow_class(spec)
@@ -96,7 +98,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
         try:
             args = (join_inputs(cls, graph, spec, blobs.load),) if spec.is_join else ()
             call = _call_in_process if own_process else _call_in_thread
-            call(getattr(flow, spec.step), args, spec, output, seconds)
+            call(step_function(flow, spec), args, spec, output, seconds)
             if state.transition is None and node.type != "end":
                 raise _missing_next(spec.step)
         # The user's step failed (sys.exit too): record it, don't crash the run.
@@ -260,7 +262,7 @@ def _apply_catch(
         return error  # a retry comes first; an unstorable artifact cannot be caught
     stacktrace = format_user_traceback(error)
     if catch.attributes.get("print_exception", True):
-        output.write("stdout", f"@catch caught an exception from {spec.pathspec}\n")
+        output.write("stdout", f"@catch caught an exception from {flow}\n")
         output.write("stdout", "".join(f">  {line}\n" for line in stacktrace.splitlines()))
     if var:
         object.__setattr__(flow, var, MetaflowExceptionWrapper(error, stacktrace))

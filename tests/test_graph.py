@@ -100,7 +100,12 @@ def test_linear_node_fields():
 
     middle = graph["middle"]
     # decorators sit above @step; the one nearest @step is applied (and listed) first
-    assert middle.decorators == ["retry", "catch"]
+    assert middle.decorator_names == ["retry", "catch"]
+    # as in Metaflow, `decorators` holds the decorator objects
+    assert [(d.name, d.attributes) for d in middle.decorators] == [
+        ("retry", {"times": 3}),
+        ("catch", {"var": "err"}),
+    ]
     assert middle.func_lineno == line_of(cases.LinearFlow.middle)  # the def, not the decorator
     assert middle.assigned_attrs == {"x"}  # augmented assignment counts
     assert middle.in_funcs == {"start"}

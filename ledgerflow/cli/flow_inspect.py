@@ -112,10 +112,11 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
     @click.option("--hide-system-tags", is_flag=True, help="Only user tags.")
     @click.option("--group-by-tag", is_flag=True, help="For each tag, the runs that have it.")
     @click.option("--group-by-run", is_flag=True, help="For each run, its tags (the default).")
+    @click.option("--flat", is_flag=True, help="Every tag once, one per line, no grouping.")
     @errors_as_lines
     def tag_list(arg_run_id: str | None, run_id: str | None, list_all: bool, my_runs: bool,
                  hide_system_tags: bool, group_by_tag: bool,
-                 group_by_run: bool) -> None:  # fmt: skip
+                 group_by_run: bool, flat: bool) -> None:  # fmt: skip
         if arg_run_id and run_id:
             raise UsageError("give the run either as RUN_ID or with --run-id, not both")
         run_id = arg_run_id or run_id
@@ -125,6 +126,8 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
             raise UsageError("--all cannot be used together with --my-runs")
         if group_by_tag and group_by_run:
             raise UsageError("--group-by-tag cannot be used with --group-by-run")
+        if flat and (group_by_tag or group_by_run):
+            raise UsageError("--flat cannot be used with any --group-by-* option")
         with all_namespaces():
             if list_all or my_runs:
                 runs = list(_flow(flow))
@@ -140,7 +143,11 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
                 runs = [latest] if latest is not None else []
         if not runs:
             raise MetaflowNotFound(f"{flow} has no runs in ledger {_ledger_path()}")
-        if group_by_tag:
+        if flat:
+            from ..tags import flat_tags  # (compat: `tag list --flat`)
+
+            click.echo("\n".join(flat_tags(runs, hide_system_tags)))
+        elif group_by_tag:
             _echo_runs_by_tag(runs, hide_system_tags)
         else:
             _echo_tags(runs, hide_system_tags, per_run=list_all or my_runs or group_by_run)

@@ -341,10 +341,35 @@ class Task(TaskExtras, MetaflowObject):
 
     @property
     def metadata_dict(self) -> dict[str, str]:
-        """Facts about this task attempt, with Metaflow's key names where it has them."""
+        """Facts about this task, with Metaflow's key names where it has them: for each
+        name, its newest value (the latest attempt's `attempt`, `attempt_ok`, ...)."""
+        return {m.name: m.value for m in self.metadata}
+
+    @property
+    def metadata(self) -> list[Metadata]:
+        """Metaflow's list of Metadata(name, value, created_at, type, task), oldest first.
+        As in Metaflow, every attempt has its own `attempt` entry (and `attempt_ok` and
+        `attempt-done` once it ended): a task that failed twice then succeeded lists
+        attempts 0, 1 and 2. `Task(..., attempt=N)` lists only attempt N's."""
+        from ..attempts import attempt_facts
+
+        row = self._row
+        attempts = [row]
+        if self._attempt is None and row["attempt"]:
+            attempts = reads.task_attempts(self._ledger, self._run._pk, row["step"], self.id)
+            attempts = [a for a in attempts if a["attempt"] <= row["attempt"]]
+        found = []
+        for attempt in attempts:
+            ts = _millis(attempt["started_at"])
+            found += [Metadata(name, str(value), ts, kind, self)
+                      for name, value, kind in attempt_facts(attempt)]  # fmt: skip
+        ts = _millis(row["started_at"])
+        found += [Metadata(k, v, ts, k, self) for k, v in self._task_facts().items()]
+        return found
+
+    def _task_facts(self) -> dict[str, str]:
         run, row = self._run._row, self._row
         facts: dict[str, Any] = {
-            "attempt": row["attempt"],
             "status": self.status,
             "user": run["user"],
             "runtime": self.runtime_name,
@@ -355,21 +380,12 @@ class Task(TaskExtras, MetaflowObject):
             "ledger": self._ledger.path,
             "origin-run-id": run["origin_run_id"],
         }
-        if row["status"] != "running":
-            facts["attempt_ok"] = row["status"] in ("succeeded", "caught")
         if row["origin_pathspec"]:
             facts["origin-task-id"] = row["origin_pathspec"].rsplit("/", 1)[-1]
         stack = self.foreach_stack
         if stack:
             facts["foreach-execution-path"] = ",".join(f"{f.step}:{f.index}" for f in stack)
         return {k: str(v) for k, v in facts.items() if v is not None}
-
-    @property
-    def metadata(self) -> list[Metadata]:
-        """metadata_dict as Metaflow's list of Metadata(name, value, created_at, type, task)."""
-        started = parse_iso(self._row["started_at"])
-        ts = int(started.timestamp() * 1000) if started else None
-        return [Metadata(k, v, ts, k, self) for k, v in self.metadata_dict.items()]
 
     def _repr_html_(self) -> str:
         exc = self._row["exception_type"]
@@ -385,6 +401,12 @@ class Task(TaskExtras, MetaflowObject):
                 ("exception", f"{exc}: {self._row['exception']}" if exc else None),
             ],
         )
+
+
+def _millis(stamp: str | None) -> int | None:
+    """A stored time as Metaflow's metadata gives it: milliseconds since the epoch."""
+    when = parse_iso(stamp)
+    return int(when.timestamp() * 1000) if when else None
 
 
 class DataArtifact(MetaflowObject):

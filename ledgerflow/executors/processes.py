@@ -29,6 +29,7 @@ import time
 from concurrent.futures import Future
 from typing import Any
 
+from ..attempts import segfault_message
 from ..clock import now_iso
 from ..exceptions import ExecutorError, TaskCrashed
 from ..flowclasses import flow_class, register_flow_class
@@ -477,7 +478,7 @@ def describe_exit(status: int | None) -> str:
         except ValueError:
             name = f"signal {signum}"
         if signum == signal.SIGSEGV:
-            return f"the task's process crashed with signal {signum} ({name})"
+            return segfault_message(signum, name)  # Metaflow's words, then the signal
         return f"the task's process was killed by signal {signum} ({name})"
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
     return (f"the task's process exited with code {code} before the step finished "
