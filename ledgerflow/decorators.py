@@ -159,7 +159,8 @@ PypiDecorator = _accepting("pypi", _ANY)
 
 class CardDecorator(StepDecorator):
     """Render a card (an HTML report) when the task ends; see ledgerflow/cards/. Several
-    per step are allowed, each with its own `id`."""
+    per step are allowed, with or without ids, as in Metaflow (ids shared by two cards are
+    warned about when the task runs: `current.card[ID]` cannot tell them apart)."""
 
     name = "card"
     defaults = {"type": "default", "id": None, "options": {}, "scope": "task", "rank": None,
@@ -169,13 +170,6 @@ class CardDecorator(StepDecorator):
     def __call__(self, f: F) -> F:
         if not hasattr(f, "decorators"):
             f.decorators = []  # type: ignore[attr-defined]
-        for other in f.decorators:  # type: ignore[attr-defined]
-            if other.name == "card" and other.attributes["id"] == self.attributes["id"]:
-                which = f"id={self.attributes['id']!r}" if self.attributes["id"] else "no id"
-                raise LedgerflowError(
-                    f"Step '{f.__name__}' has two @card with {which}; give each @card its own "
-                    "id, e.g. @card(id='summary')"
-                )
         f.decorators.append(self)  # type: ignore[attr-defined]
         return f
 
