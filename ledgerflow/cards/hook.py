@@ -50,8 +50,13 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow
     for index, attrs in enumerate(cards):
         card_type = str(attrs.get("type") or "default")
         components = (
-            collector._for_card(attrs, default_index, index, card_type not in seen_types,
-                                shared_id=str(attrs.get("id")) in shared)
+            collector._for_card(
+                attrs,
+                default_index,
+                index,
+                card_type not in seen_types,
+                shared_id=str(attrs.get("id")) in shared,
+            )
             if collector is not None
             else []
         )

@@ -37,7 +37,7 @@ def view_page(card_html: str, title: str) -> str:
     forbids script."""
     frame = sandboxed_frame(card_html, height="100%", title=title)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f'<meta name="referrer" content="no-referrer"><title>{html.escape(title)}</title>'
         "<style>html,body{margin:0;height:100%}iframe{display:block;border:0 !important}"

@@ -135,8 +135,10 @@ def _many_cards(cards: list[Any]) -> str:
     if len({c.type for c in cards}) > 1:
         ways.append("--type")
     ways.append("--hash")  # content hashes tell apart even two identical @card
-    return (f"{len(cards)} cards match ({listing}); choose one with "
-            f"{', '.join(ways[:-1]) + ' or ' if len(ways) > 1 else ''}{ways[-1]}")
+    return (
+        f"{len(cards)} cards match ({listing}); choose one with "
+        f"{', '.join(ways[:-1]) + ' or ' if len(ways) > 1 else ''}{ways[-1]}"
+    )
 
 
 def _described(pathspec: str, choice: dict[str, Any]) -> str:
