@@ -61,6 +61,8 @@ class StepDecorator:
 
 
 def _plain(value: Any) -> Any:
+    if getattr(type(value), "_lf_delayed", False):
+        return value  # a config read: configs.apply_configs evaluates it before the run
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -183,7 +185,9 @@ def _factory(cls: type[StepDecorator]) -> Callable[..., Any]:
             return cls()(f)  # bare: @retry
         if f is not None:
             raise LedgerflowError(f"use @{cls.name}(...) with keyword attributes only")
-        return cls(**attributes)
+        from .configs import deferred_decorator  # attributes reading a Config: checked later
+
+        return deferred_decorator(cls, attributes) or cls(**attributes)
 
     decorator.__name__ = cls.name
     decorator.__doc__ = cls.__doc__

@@ -16,8 +16,6 @@ from ..exceptions import MetaflowNotFound
 class CardNotPresentException(MetaflowNotFound):
     """No card is stored for the task (or none of the asked type, id or hash)."""
 
-    headline = "Card not found in datastore"  # Metaflow's headline
-
     def __init__(self, pathspec: str, card_type: str | None = None,
                  card_hash: str | None = None, card_id: str | None = None):  # fmt: skip
         # Metaflow's wording, word for word, so code matching on it keeps working.
