@@ -486,7 +486,10 @@ def _exported() -> dict[str, Any]:
 
 
 def _settle_decorator(deco: Any, raw: dict[str, Any], values: dict[str, Any], step: str) -> None:
-    attributes = _unpacked(_resolved(raw, values), values)
+    try:
+        attributes = _unpacked(_resolved(raw, values), values)
+    except LedgerflowError as e:
+        raise ConfigError(f"step '{step}': @{deco.name}: {e}") from None
     try:
         checked = type(deco)(**attributes)  # the checks the decorator makes on plain values
     except LedgerflowError as e:

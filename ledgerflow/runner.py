@@ -340,6 +340,9 @@ def _top_level_args(kwargs: dict[str, Any]) -> list[str]:
     for key, value in kwargs.items():
         if value is None:
             continue
+        if key in ("config", "config_value"):
+            args += _config_args(key, value)
+            continue
         if key in _TOP_LEVEL_FLAGS and isinstance(value, bool):
             if value:
                 args.append(f"--{key.replace('_', '-')}")
@@ -347,6 +350,25 @@ def _top_level_args(kwargs: dict[str, Any]) -> list[str]:
                 args.append(_NO_FLAGS[key])
             continue
         args += _option(key, value, f"--{_OPTION_NAMES.get(key, key).replace('_', '-')}")
+    return args
+
+
+def _config_args(key: str, value: Any) -> list[str]:
+    """`config=[("cfg", "cfg.json")]` is `--config cfg cfg.json`; `config_value=[("cfg",
+    {"a": 1})]` (or a dict of them) is `--config-value cfg '{"a": 1}'`."""
+    pairs = list(value.items()) if isinstance(value, dict) else list(value)
+    option = "--config" if key == "config" else "--config-value"
+    args: list[str] = []
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise LedgerflowError(f"Runner: {key}= takes (name, value) pairs or a dict of "
+                                  f"them, not {pair!r}")  # fmt: skip
+        name, given = pair
+        if key == "config":
+            text = os.fspath(given)  # a file's path
+        else:
+            text = given if isinstance(given, str) else json.dumps(given)
+        args += [option, str(name), str(text)]
     return args
 
 
