@@ -403,6 +403,7 @@ def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[s
                 f"Warning: @{base} is recorded, not applied: ledgerflow does not build "
                 f"environments; every step runs in this Python ({sys.executable})."
                 + _install_hint(missing)
+                + _python_pin_note([flow_decos[base]])
             )
     for name, used in steps.items():
         where = ", ".join(step for step, _ in used)
@@ -413,6 +414,7 @@ def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[s
             for _, deco in used:
                 absent += [m for m in _missing_packages(deco.attributes) if m not in absent]
             text += f" ({sys.executable})." + _install_hint(absent)
+            text += _python_pin_note([deco.attributes for _, deco in used])
         elif name == "secrets":
             text += " before the run."
         else:
@@ -461,3 +463,15 @@ def _version_matches(installed: str, wanted: str) -> bool:
     if any(c in wanted for c in "<>=!~,*"):
         return True
     return installed == wanted or installed.startswith(wanted + ".")
+
+
+def _python_pin_note(attributes: list[dict[str, Any]]) -> str:
+    """@conda/@pypi(python="3.9.10") that this Python does not match: said, since the
+    packages being installed does not make the environment the one pinned."""
+    here = ".".join(str(p) for p in sys.version_info[:3])
+    pins = sorted({str(a["python"]) for a in attributes if a.get("python")})
+    wrong = [p for p in pins if not _version_matches(here, p)]
+    if not wrong:
+        return ""
+    return (f" It pins python {', '.join(wrong)} but this is Python {here}: use a Python of "
+            "that version to run it as pinned.")  # fmt: skip
