@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 
 
 from . import rng
+from .configs import Config, ConfigValue, config_expr
 from .current import current
 from .decorators import (
     batch,
@@ -40,7 +41,7 @@ from .exceptions import (
     UnhandledInMergeArtifactsException,
 )
 from .flowspec import FlowSpec
-from .parameters import Config, IncludeFile, JSONType, Parameter, config_expr
+from .parameters import IncludeFile, JSONType, Parameter
 
 rng.watch()  # before the flow module's own code: does it seed `random` or numpy? (rng.py)
 
@@ -72,7 +73,7 @@ __all__ = [
     "FlowSpec", "step", "Parameter", "IncludeFile", "JSONType", "current",
     "retry", "catch", "timeout", "resources", "environment", "batch", "kubernetes", "conda",
     "pypi", "card", "secrets", "project", "schedule", "conda_base", "pypi_base", "trigger",
-    "trigger_on_finish", "parallel", "Config", "config_expr",
+    "trigger_on_finish", "parallel", "Config", "ConfigValue", "config_expr",
     # running from Python and notebooks
     "Runner", "NBRunner", "ExecutingRun",
     # reading back

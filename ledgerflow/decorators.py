@@ -61,6 +61,8 @@ class StepDecorator:
 
 
 def _plain(value: Any) -> Any:
+    if getattr(type(value), "_lf_delayed", False):
+        return value  # a config read: configs.apply_configs evaluates it before the run
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -159,7 +161,8 @@ PypiDecorator = _accepting("pypi", _ANY)
 
 class CardDecorator(StepDecorator):
     """Render a card (an HTML report) when the task ends; see ledgerflow/cards/. Several
-    per step are allowed, each with its own `id`."""
+    per step are allowed, with or without ids, as in Metaflow (ids shared by two cards are
+    warned about when the task runs: `current.card[ID]` cannot tell them apart)."""
 
     name = "card"
     defaults = {"type": "default", "id": None, "options": {}, "scope": "task", "rank": None,
@@ -169,13 +172,6 @@ class CardDecorator(StepDecorator):
     def __call__(self, f: F) -> F:
         if not hasattr(f, "decorators"):
             f.decorators = []  # type: ignore[attr-defined]
-        for other in f.decorators:  # type: ignore[attr-defined]
-            if other.name == "card" and other.attributes["id"] == self.attributes["id"]:
-                which = f"id={self.attributes['id']!r}" if self.attributes["id"] else "no id"
-                raise LedgerflowError(
-                    f"Step '{f.__name__}' has two @card with {which}; give each @card its own "
-                    "id, e.g. @card(id='summary')"
-                )
         f.decorators.append(self)  # type: ignore[attr-defined]
         return f
 
@@ -207,7 +203,9 @@ def _factory(cls: type[StepDecorator]) -> Callable[..., Any]:
             return cls()(f)  # bare: @retry
         if f is not None:
             raise LedgerflowError(f"use @{cls.name}(...) with keyword attributes only")
-        return cls(**attributes)
+        from .configs import deferred_decorator  # attributes reading a Config: checked later
+
+        return deferred_decorator(cls, attributes) or cls(**attributes)
 
     decorator.__name__ = cls.name
     decorator.__doc__ = cls.__doc__
@@ -425,6 +423,7 @@ def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[s
                 f"Warning: @{base} is recorded, not applied: ledgerflow does not build "
                 f"environments; every step runs in this Python ({sys.executable})."
                 + _install_hint(missing)
+                + _python_pin_note([flow_decos[base]])
             )
     for name, used in steps.items():
         where = ", ".join(step for step, _ in used)
@@ -435,6 +434,7 @@ def unapplied_warnings(flow_cls: type, environment: str | None = None) -> list[s
             for _, deco in used:
                 absent += [m for m in _missing_packages(deco.attributes) if m not in absent]
             text += f" ({sys.executable})." + _install_hint(absent)
+            text += _python_pin_note([deco.attributes for _, deco in used])
         elif name == "secrets":
             text += " before the run (inline sources are applied)."
         else:
@@ -489,3 +489,15 @@ def _version_matches(installed: str, wanted: str) -> bool:
     if any(c in wanted for c in "<>=!~,*"):
         return True
     return installed == wanted or installed.startswith(wanted + ".")
+
+
+def _python_pin_note(attributes: list[dict[str, Any]]) -> str:
+    """@conda/@pypi(python="3.9.10") that this Python does not match: said, since the
+    packages being installed does not make the environment the one pinned."""
+    here = ".".join(str(p) for p in sys.version_info[:3])
+    pins = sorted({str(a["python"]) for a in attributes if a.get("python")})
+    wrong = [p for p in pins if not _version_matches(here, p)]
+    if not wrong:
+        return ""
+    return (f" It pins python {', '.join(wrong)} but this is Python {here}: use a Python of "
+            "that version to run it as pinned.")  # fmt: skip

@@ -28,7 +28,8 @@ The tree::
     ├── MetaflowTaggingError           a tag is invalid, or a system tag was to be removed
     ├── MetaflowNotFound (KeyError)    no object at this pathspec
     │   ├── LedgerNotFoundError        (drawn above: also a LedgerError)
-    │   └── MetaflowS3NotFound         no S3 object under this key (s3.py re-exports it)
+    │   ├── MetaflowS3NotFound         no S3 object under this key (s3.py re-exports it)
+    │   └── CardNotPresentException    the task has no card (defined in cards/exception.py)
     ├── MetaflowNamespaceMismatch      the object exists outside the current namespace
     └── MetaflowInvalidPathspec (ValueError)   the pathspec is malformed
 

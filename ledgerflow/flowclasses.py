@@ -50,6 +50,9 @@ def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type[F
         sys.modules.setdefault("_ledgerflow_flow", module)
         module_spec.loader.exec_module(module)
         cls = getattr(module, class_name)
+        from .configs import apply_from_environment  # the run's Config values
+
+        apply_from_environment(cls)
         _FLOW_CLASSES[(flow_module, class_name)] = cls
         return cls
 

@@ -1,7 +1,8 @@
 """Static checks of a flow's graph, run before anything executes.
 
 A port of Metaflow's ``metaflow/lint.py`` rules that apply to ledgerflow, plus
-two of ours (``check_single_next`` and ``check_foreach_sources``). Each rule
+three of ours (``check_single_next``, ``check_foreach_sources`` and, in
+lint_imports.py, ``check_metaflow_imports``). Each rule
 is a small function taking the :class:`~ledgerflow.graph.FlowGraph`; it raises
 :class:`~ledgerflow.exceptions.LintError` with the step's file and line. Every
 message says what is wrong, names the step in single quotes, and ends with
@@ -21,6 +22,7 @@ from typing import Any
 
 from .exceptions import LintError
 from .graph import DAGNode, FlowGraph, assigned_self_attrs, deindent_docstring
+from .lint_imports import check_metaflow_imports
 from .sourcecode import function_source_lines
 
 __all__ = ["LINT_RULES", "RESERVED_WORDS", "check"] + [
@@ -41,6 +43,7 @@ __all__ = ["LINT_RULES", "RESERVED_WORDS", "check"] + [
     "check_switch_splits",
     "check_ambiguous_joins",
     "check_foreach_sources",
+    "check_metaflow_imports",
 ]
 
 RESERVED_WORDS = frozenset({"name", "next", "input", "index", "cmd"})
@@ -499,6 +502,7 @@ LINT_RULES: list[Callable[..., None]] = [
     check_switch_splits,
     check_ambiguous_joins,
     check_foreach_sources,
+    check_metaflow_imports,  # lint_imports.py: a step importing metaflow
 ]
 
 

@@ -1,7 +1,8 @@
 """Flow parameters: `Parameter`, `JSONType` and `IncludeFile`, as in Metaflow.
 
 Each becomes a `--name` option of `python flow.py run` and an artifact of every task,
-stored under the attribute name it is assigned to in the flow class.
+stored under the attribute name it is assigned to in the flow class. `Config` (configs.py)
+is a Parameter too, settled before the run instead of given to `run`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Parameter:
     """A run-time parameter of a flow: `alpha = Parameter('alpha', default=0.01)`."""
 
     IS_INCLUDE_FILE = False
+    IS_CONFIG_PARAMETER = False
 
     def __init__(
         self,
@@ -95,6 +97,7 @@ class Parameter:
         # Metaflow's `separator`: the command-line string is split into a list of strings.
         self.separator = kwargs.pop("separator", None)
         self.kwargs = kwargs
+        self._declared_type = type
         self.type = self._resolve_type(type, default)
         if self.separator is not None and not (
             self.type is str and (default is None or isinstance(default, str) or callable(default))
@@ -175,10 +178,13 @@ class Parameter:
         import click
 
         has_default = self.default is not None
+        # A default read from a config (`default=cfg.alpha`) is known only once the configs
+        # are settled, after the options are made: its type is then looked up late.
+        late = getattr(type(self.default), "_lf_delayed", False)
         return click.option(
             f"--{self.name}",
             self.name.replace("-", "_"),
-            type=self.click_type(),
+            type=_LateType(self) if late else self.click_type(),
             default=None,
             required=self.required and not has_default,
             envvar=self.envvars(),
@@ -297,9 +303,10 @@ def flow_parameters(flow_cls: type) -> list[tuple[str, Parameter]]:
 
 
 class Unsupported:
-    """What `Config(...)` and `config_expr(...)` (Metaflow 2.13+) return: a placeholder the
-    flow command refuses with one line before anything runs (see
-    decorators.unsupported_features), instead of a traceback at import."""
+    """A placeholder for a Metaflow feature ledgerflow lacks, which the flow command refuses
+    with one line before anything runs (see decorators.unsupported_features), instead of a
+    traceback at import. (Config and config_expr, its first users, are supported now:
+    configs.py.)"""
 
     created: ClassVar[list[Unsupported]] = []  # every one made in this process, in order
 
@@ -323,14 +330,23 @@ class Unsupported:
         return f"<unsupported {self.feature}>"
 
 
-def Config(name: str, *args: Any, **kwargs: Any) -> Any:  # Metaflow's name
-    """Metaflow's `Config` is not supported: the flow refuses to start, saying so."""
-    return Unsupported(
-        "Config", (name,),
-        "use a Parameter with type=JSONType (or an IncludeFile) for the values instead",
-    )  # fmt: skip
+def _late_type_class() -> Any:
+    import click
+
+    class LateType(click.ParamType):
+        """The click type of a parameter whose default comes from a config, decided when a
+        value is converted (the configs are settled by then)."""
+
+        name = "late"
+
+        def __init__(self, param: Parameter):
+            self.param = param
+
+        def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+            return self.param.click_type().convert(value, param, ctx)
+
+    return LateType
 
 
-def config_expr(expr: str) -> Any:
-    """Metaflow's `config_expr` is not supported: the flow refuses to start, saying so."""
-    return Unsupported("config_expr", (expr,), "write the value in the decorator instead")
+def _LateType(param: Parameter) -> Any:  # noqa: N802 - reads as the class it makes
+    return _late_type_class()(param)

@@ -340,6 +340,9 @@ def _top_level_args(kwargs: dict[str, Any]) -> list[str]:
     for key, value in kwargs.items():
         if value is None:
             continue
+        if key in ("config", "config_value"):
+            args += _config_args(key, value)
+            continue
         if key in _TOP_LEVEL_FLAGS and isinstance(value, bool):
             if value:
                 args.append(f"--{key.replace('_', '-')}")
@@ -347,6 +350,25 @@ def _top_level_args(kwargs: dict[str, Any]) -> list[str]:
                 args.append(_NO_FLAGS[key])
             continue
         args += _option(key, value, f"--{_OPTION_NAMES.get(key, key).replace('_', '-')}")
+    return args
+
+
+def _config_args(key: str, value: Any) -> list[str]:
+    """`config=[("cfg", "cfg.json")]` is `--config cfg cfg.json`; `config_value=[("cfg",
+    {"a": 1})]` (or a dict of them) is `--config-value cfg '{"a": 1}'`."""
+    pairs = list(value.items()) if isinstance(value, dict) else list(value)
+    option = "--config" if key == "config" else "--config-value"
+    args: list[str] = []
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise LedgerflowError(f"Runner: {key}= takes (name, value) pairs or a dict of "
+                                  f"them, not {pair!r}")  # fmt: skip
+        name, given = pair
+        if key == "config":
+            text = os.fspath(given)  # a file's path
+        else:
+            text = given if isinstance(given, str) else json.dumps(given)
+        args += [option, str(name), str(text)]
     return args
 
 
@@ -420,25 +442,31 @@ class NBRunner:
         self.cell = _current_cell(flow)
         env_vars = {**(env or {}), "JPY_PARENT_PID": ""}  # keep the server out of the run
         self.base_dir = base_dir if base_dir is not None else os.getcwd()
+        script = format_flowfile(self.cell, flow.__name__)  # before any file exists
+        _require_own_imports(script, flow.__name__)
         fd, path = tempfile.mkstemp(prefix=flow.__name__, suffix=".py", dir=self.base_dir)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(format_flowfile(self.cell, flow.__name__))
+            f.write(script)
         self.tmp_flow_file = path
         self.runner = Runner(path, show_output=show_output, profile=profile, env=env_vars,
                              cwd=self.base_dir, file_read_timeout=file_read_timeout,
                              **kwargs)  # fmt: skip
 
     def nbrun(self, **kwargs: Any) -> Any:
-        """Run the flow, wait, clean up, and return its `Run`."""
-        result = self.runner.run(**kwargs)
-        self.cleanup()
-        return result.run
+        """Run the flow, wait, clean up (also when it could not start), and return its
+        `Run`."""
+        try:
+            return self.runner.run(**kwargs).run
+        finally:
+            self.cleanup()
 
     def nbresume(self, **kwargs: Any) -> Any:
-        """Resume, wait, clean up, and return the new `Run`."""
-        result = self.runner.resume(**kwargs)
-        self.cleanup()
-        return result.run
+        """Resume, wait, clean up (also when it could not start), and return the new
+        `Run`."""
+        try:
+            return self.runner.resume(**kwargs).run
+        finally:
+            self.cleanup()
 
     def run(self, **kwargs: Any) -> ExecutingRun:
         return self.runner.run(**kwargs)
@@ -514,3 +542,31 @@ def format_flowfile(cell: str, name: str | None = None) -> str:
     lines = cell.splitlines()[: node.end_lineno]
     lines += ["if __name__ == '__main__':", f"    {node.name}()"]
     return "\n".join(lines) + "\n"
+
+
+def _require_own_imports(script: str, flow_name: str) -> None:
+    """The flow file NBRunner writes is the cell alone: a name the cell uses as the class is
+    defined (FlowSpec, step, Parameter...) but imports in an earlier cell would fail there
+    as `NameError`. Say so before anything runs, with the import to add."""
+    import builtins
+
+    from .nbcheck import unbound_at_import
+
+    missing = [n for n in unbound_at_import(script) if not hasattr(builtins, n)]
+    if not missing:
+        return
+    import ledgerflow
+
+    ours = [n for n in missing if n in ledgerflow.__all__]
+    others = [n for n in missing if n not in ours]
+    fix = []
+    if ours:
+        fix.append(f"`from ledgerflow import {', '.join(ours)}`")
+    if others:
+        fix.append(f"the imports or definitions of {', '.join(others)}")
+    raise LedgerflowError(
+        f"NBRunner: the cell defining {flow_name} uses {', '.join(missing)} without "
+        f"importing or defining {'it' if len(missing) == 1 else 'them'} (an earlier cell "
+        f"does?); NBRunner runs that cell on its own as a script, so add {' and '.join(fix)} "
+        "to it"
+    )

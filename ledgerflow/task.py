@@ -115,7 +115,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
         error = _apply_catch(catch, flow, node, spec, result, output, error)
     collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs)
     result.finished_at = now_iso()
-    render_task_cards(func, spec, result, graph, blobs.chunk_size)  # never raises
+    render_task_cards(func, spec, result, graph, blobs.chunk_size, flow)  # never raises
     return result
 
 

@@ -4,6 +4,8 @@ and stored in the ledger with the task.
 
     from ledgerflow.cards import Markdown, Table, Image, get_cards
 
+Custom card types: subclass `MetaflowCard` and `register_card` it (see custom.py).
+
 Names load on first use, so a flow that never draws a card pays nothing for them.
 """
 
@@ -16,12 +18,13 @@ _LAZY = {
     "Artifact": "components", "VegaChart": "components", "ProgressBar": "components",
     "Error": "components", "MetaflowCardComponent": "components",
     "UserComponent": "components", "get_cards": "client", "Card": "client",
-    "CardContainer": "client",
+    "CardContainer": "client", "CardNotPresentException": "exception",
+    "MetaflowCard": "custom", "register_card": "custom",
 }  # fmt: skip
 
-__all__ = ["Artifact", "Card", "CardContainer", "Error", "Image", "Markdown",
-           "MetaflowCardComponent", "ProgressBar", "Table", "UserComponent", "VegaChart",
-           "get_cards"]  # fmt: skip
+__all__ = ["Artifact", "Card", "CardContainer", "CardNotPresentException", "Error", "Image",
+           "Markdown", "MetaflowCard", "MetaflowCardComponent", "ProgressBar", "Table",
+           "UserComponent", "VegaChart", "get_cards", "register_card"]  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -47,23 +47,25 @@ class Card:
         return self._html
 
     def view(self) -> str:
-        """Write the HTML to a temporary file and open it in the web browser; returns the path."""
+        """Open the card in the web browser; returns the temporary file's path. The card is
+        shown in a sandboxed frame of a page whose policy forbids script (safe_view.py): a
+        card from a received ledger cannot run anything."""
         import webbrowser
+
+        from .safe_view import view_page
 
         fd, path = tempfile.mkstemp(suffix=".html", prefix="ledgerflow-card-")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(self.get())
+            f.write(view_page(self.get(), f"{self.type} card of {self.pathspec}"))
         webbrowser.open("file://" + os.path.abspath(path))
         return path
 
     def _repr_html_(self) -> str:
-        import html
+        from .safe_view import sandboxed_frame
 
-        # An iframe keeps the card's styles from leaking into the notebook.
-        return (
-            f'<iframe srcdoc="{html.escape(self.get(), quote=True)}" '
-            'style="width:100%;height:600px;border:1px solid #ddd"></iframe>'
-        )
+        # A frame keeps the card's styles out of the notebook; its sandbox keeps its script
+        # (if any) from running at all.
+        return sandboxed_frame(self.get(), title=f"{self.type} card of {self.pathspec}")
 
     def __str__(self) -> str:
         return f"<Card at '{self.path}'>"
@@ -87,13 +89,19 @@ class CardContainer:
         return self._cards[index]
 
     def _repr_html_(self) -> str:
-        return "".join(f"<h3>{c.type} {c.id or ''}</h3>{c._repr_html_()}" for c in self._cards)
+        import html
+
+        return "".join(f"<h3>{html.escape(c.type)} {html.escape(c.id or '')}</h3>"
+                       f"{c._repr_html_()}" for c in self._cards)  # fmt: skip
 
 
 def get_cards(task: Any, id: str | None = None, type: str | None = None,
               follow_resumed: bool = True) -> CardContainer:  # fmt: skip
     """The cards of a task (a `Task` or its pathspec), optionally only those with an id or a
-    type. A task cloned by `resume` shows its origin's cards when it has none itself."""
+    type. A task cloned by `resume` shows its origin's cards when it has none itself. A
+    task without any card raises `CardNotPresentException` ("Card not found for pathspec
+    ..."), as in Metaflow; filters that match none of a task's cards give an empty
+    container."""
     from ..client import Task
 
     if isinstance(task, str):
@@ -107,6 +115,10 @@ def get_cards(task: Any, id: str | None = None, type: str | None = None,
         origin_task = Task(task.origin_pathspec, ledger=ledger.path)
         rows = card_rows(ledger, [origin_task._pk])
         origin = task.origin_pathspec
+    if not rows:
+        from .exception import CardNotPresentException
+
+        raise CardNotPresentException(task.pathspec, card_type=type)
     cards = [
         Card(ledger, r, pathspec, from_resumed=origin is not None, origin_pathspec=origin)
         for r in rows

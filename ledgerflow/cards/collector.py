@@ -107,12 +107,13 @@ class CardComponentCollector:
         return self._types.setdefault(str(type), [CardComponentManager()])
 
     def _for_card(self, card: dict[str, Any], default_uuid: int | None, index: int,
-                  first_of_type: bool) -> list[Any]:  # fmt: skip
-        """The components a given @card receives (its attributes in `card`)."""
+                  first_of_type: bool, shared_id: bool = False) -> list[Any]:  # fmt: skip
+        """The components a given @card receives (its attributes in `card`). An id two
+        @card share reaches neither (Metaflow: `current.card[ID]` then does not work)."""
         out: list[Any] = []
         if default_uuid == index:
             out += self._managers[DEFAULT].components
-        if card.get("id") is not None and card["id"] in self._managers:
+        if card.get("id") is not None and card["id"] in self._managers and not shared_id:
             out += self._managers[card["id"]].components
         if first_of_type:
             for manager in self._types.get(str(card.get("type")), []):
@@ -150,9 +151,22 @@ def take_collector(pathspec: str) -> CardComponentCollector | None:
 EDITABLE_TYPES = ("default", "blank")
 
 
+def is_editable(card_type: Any) -> bool:
+    """Whether a card of this type takes `current.card.append` components: the built-in
+    default and blank, and custom types declaring ALLOW_USER_COMPONENTS (Metaflow's rule)."""
+    if card_type in EDITABLE_TYPES:
+        return True
+    if not isinstance(card_type, str) or card_type in ("error",):
+        return False
+    from .custom import card_class
+
+    cls = card_class(card_type)
+    return bool(cls is not None and getattr(cls, "ALLOW_USER_COMPONENTS", False))
+
+
 def default_editable(cards: list[dict[str, Any]]) -> int | None:
     """The index of the card `current.card.append` goes to (Metaflow's rules), or None."""
-    editable = [i for i, c in enumerate(cards) if c.get("type") in EDITABLE_TYPES]
+    editable = [i for i, c in enumerate(cards) if is_editable(c.get("type"))]
     if len(editable) == 1:
         return editable[0]
     customized = [i for i in editable if cards[i].get("customize")]

@@ -14,15 +14,17 @@ from typing import Any
 # Imported by task.py on every run: what only steps with cards need is imported in _render.
 
 
-def render_task_cards(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int) -> None:
-    """Render the step's cards into `result.cards` and `result.blobs`. Never raises."""
+def render_task_cards(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int,
+                      flow: Any = None) -> None:  # fmt: skip
+    """Render the step's cards into `result.cards` and `result.blobs`. Never raises. `flow`
+    is the step's flow object: custom card types (cards/custom.py) read its values."""
     try:
-        _render(func, spec, result, graph, chunk_size)
+        _render(func, spec, result, graph, chunk_size, flow)
     except Exception as e:  # noqa: BLE001 - a bug of ours must not fail the user's task either
         _warn(result, spec, f"cards were not rendered ({type(e).__name__}: {e})")
 
 
-def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int) -> None:
+def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow: Any) -> None:
     cards = [d.attributes for d in getattr(func, "decorators", []) if d.name == "card"]
     if not cards and not _collectors_in_use():
         return  # the common case: no @card, no current.card
@@ -43,16 +45,24 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int) -> N
     default_index = default_editable(cards)
     if collector is not None:
         _check_claims(collector, cards, default_index, result, spec)
+    shared = _check_duplicate_ids(cards, result, spec)
     seen_types: set[str] = set()
     for index, attrs in enumerate(cards):
         card_type = str(attrs.get("type") or "default")
         components = (
-            collector._for_card(attrs, default_index, index, card_type not in seen_types)
+            collector._for_card(
+                attrs,
+                default_index,
+                index,
+                card_type not in seen_types,
+                shared_id=str(attrs.get("id")) in shared,
+            )
             if collector is not None
             else []
         )
         seen_types.add(card_type)
-        html, error = _render_one(card_type, task, components, float(attrs.get("timeout") or 45))
+        make = _renderer(card_type, attrs, task, spec, result, flow)
+        html, error = _render_one(make, card_type, components, float(attrs.get("timeout") or 45))
         if error is not None:
             _warn(
                 result,
@@ -74,20 +84,54 @@ def _collectors_in_use() -> bool:
     return module is not None and bool(module._by_task)
 
 
-def _render_one(card_type: str, task: dict[str, Any], components: list[Any],
-                timeout: float) -> tuple[str | None, str | None]:  # fmt: skip
-    """(html, None) or (None, error text), in a watched thread when a timeout applies."""
+def _renderer(card_type: str, attrs: dict[str, Any], task: dict[str, Any], spec: Any,
+              result: Any, flow: Any) -> Any:  # fmt: skip
+    """A function of the components giving the card's HTML, or None for an unknown type."""
     from .render import CARD_TYPES
 
-    make = CARD_TYPES.get(card_type)
+    built_in = CARD_TYPES.get(card_type)
+    if built_in is not None:
+        return lambda components: built_in(task, components)
+    from .custom import CardTask, card_class, make_card
+
+    cls = card_class(card_type)
+    if cls is None:
+        return None
+    shas = {n: r.sha for n, r in sorted(result.artifacts.items()) if not n.startswith("_")}
+    card_task = CardTask(spec.pathspec, flow, shas, result.finished_at,
+                         result.status == "succeeded")  # fmt: skip
+
+    def custom(components: list[Any]) -> str:
+        from .components import render_safely
+
+        card = make_card(cls, dict(attrs.get("options") or {}),
+                         [render_safely(c) for c in components], task.get("graph_info"),
+                         flow)  # fmt: skip
+        html = card.render(card_task)
+        if not isinstance(html, str):
+            raise TypeError(f"{cls.__name__}.render(task) returned a "
+                            f"{type(html).__name__}, not the card's HTML text")  # fmt: skip
+        return html
+
+    return custom
+
+
+def _render_one(make: Any, card_type: str, components: list[Any],
+                timeout: float) -> tuple[str | None, str | None]:  # fmt: skip
+    """(html, None) or (None, error text), in a watched thread when a timeout applies."""
     if make is None:
-        return None, (f"no card type {card_type!r}; ledgerflow renders the types "
-                      f"{', '.join(sorted(CARD_TYPES))}")  # fmt: skip
+        from .custom import registered_types
+        from .render import CARD_TYPES
+
+        known = sorted(CARD_TYPES) + registered_types()
+        return None, (f"no card type {card_type!r}; the types known here are "
+                      f"{', '.join(known)} (register a MetaflowCard subclass with "
+                      "ledgerflow.cards.register_card)")  # fmt: skip
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            outcome["html"] = make(task, components)
+            outcome["html"] = make(components)
         except Exception:  # noqa: BLE001 - a renderer's failure is reported, not raised
             import traceback
 
@@ -156,6 +200,20 @@ def _check_claims(collector: Any, cards: list[dict[str, Any]], default_index: in
             f"current.card[{key!r}] has no @card(id={key!r}) on step "
             f"'{spec.step}'; its components were dropped",
         )
+
+
+def _check_duplicate_ids(cards: list[dict[str, Any]], result: Any, spec: Any) -> set[str]:
+    """Metaflow's warning for two @card sharing an id (both are still rendered)."""
+    ids = [str(c["id"]) for c in cards if c.get("id") is not None]
+    shared = sorted({i for i in ids if ids.count(i) > 1})
+    if shared:
+        _warn(
+            result,
+            spec,
+            "Multiple `@card` decorator have been annotated with duplicate ids : "
+            f"{', '.join(shared)}. `current.card['{shared[0]}']` will not work",
+        )
+    return set(shared)
 
 
 def _warn(result: Any, spec: Any, text: str) -> None:

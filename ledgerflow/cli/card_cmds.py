@@ -100,9 +100,13 @@ def add_card_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 
 def _cards(task: Any, choice: dict[str, Any]) -> list[Any]:
     from ..cards.client import get_cards
+    from ..cards.exception import CardNotPresentException
 
-    cards = get_cards(task, id=choice.get("card_id"), type=choice.get("card_type"),
-                      follow_resumed=choice.get("follow_resumed", True))  # fmt: skip
+    try:
+        cards = get_cards(task, id=choice.get("card_id"), type=choice.get("card_type"),
+                          follow_resumed=choice.get("follow_resumed", True))  # fmt: skip
+    except CardNotPresentException:
+        return []  # a task without cards, among others that may have some
     wanted = choice.get("card_hash")
     return [c for c in cards if not wanted or (c.hash or "").startswith(wanted)]
 
@@ -113,12 +117,28 @@ def _one_card(flow: str, pathspec: str, choice: dict[str, Any]) -> Any:
     if not cards:
         raise MetaflowNotFound(f"no card matches {flow}/{_described(pathspec, choice)}; see "
                                "`card list` for the cards there")  # fmt: skip
-    if len(cards) > 1:
-        listing = ", ".join(f"{c.pathspec} type={c.type} id={c.id} hash={(c.hash or '')[:12]}"
-                            for c in cards[:5])  # fmt: skip
-        raise UsageError(f"{len(cards)} cards match ({listing}); choose one with --id, --type, "
-                         "--hash or a full RUN_ID/STEP/TASK_ID")  # fmt: skip
+    if len({(c.pathspec, c.hash) for c in cards}) > 1:  # identical cards: any one will do
+        raise UsageError(_many_cards(cards))
     return cards[0]
+
+
+def _many_cards(cards: list[Any]) -> str:
+    """What to add to the command when several cards match: the options that tell these
+    cards apart (a task's pathspec only when they belong to different tasks)."""
+    listing = ", ".join(f"{c.pathspec} type={c.type} id={c.id} hash={(c.hash or '')[:12]}"
+                        for c in cards[:5])  # fmt: skip
+    ways = []
+    if len({c.pathspec for c in cards}) > 1:
+        ways.append("a full RUN_ID/STEP/TASK_ID")
+    if len({c.id for c in cards}) > 1:
+        ways.append("--id")
+    if len({c.type for c in cards}) > 1:
+        ways.append("--type")
+    ways.append("--hash")  # content hashes tell apart even two identical @card
+    return (
+        f"{len(cards)} cards match ({listing}); choose one with "
+        f"{', '.join(ways[:-1]) + ' or ' if len(ways) > 1 else ''}{ways[-1]}"
+    )
 
 
 def _described(pathspec: str, choice: dict[str, Any]) -> str:

@@ -88,6 +88,41 @@ def _metaflow_noops(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _config_options(flow_cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--config NAME FILE` and `--config-value NAME JSON`, as Metaflow adds them (before
+    the command) to a flow with Configs."""
+
+    def add(f: Callable[..., Any]) -> Callable[..., Any]:
+        from ..configs import flow_configs
+
+        configs = flow_configs(flow_cls)
+        if not configs:
+            return f
+        names = ", ".join(c.name for _, c in configs)
+        f = click.option("--config-value", "config_value", nargs=2, multiple=True,
+                         metavar="NAME JSON",
+                         help=f"A config's value as JSON text (configs: {names}).")(f)  # fmt: skip
+        return click.option("--config", "config_file", nargs=2, multiple=True,
+                            metavar="NAME FILE",
+                            help=f"Read a config from FILE (configs: {names}).")(f)  # fmt: skip
+
+    return add
+
+
+def _settle_configs(flow_cls: type, files: Any, values: Any, debug: bool) -> None:
+    """Give the flow its configs' values (from the options, else the defaults) before any
+    command runs; a config that cannot be used is one line and exit 1."""
+    from ..configs import apply_configs, settle_values
+    from .common import CLICK_OWN
+    from .errors import call_reporting_errors
+
+    def settle() -> None:
+        # Also without Configs: a config_expr() naming none must fail here, in one line.
+        apply_configs(flow_cls, settle_values(flow_cls, files or (), values or ()))
+
+    call_reporting_errors(settle, debug, passthrough=CLICK_OWN)
+
+
 def _project_options(flow_cls: type) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`--branch` and `--production`, as Metaflow adds them for a flow with @project."""
 
@@ -188,11 +223,13 @@ def build_cli(flow_cls: type) -> click.Group:
     )
     @_metaflow_noops
     @_project_options(flow_cls)
+    @_config_options(flow_cls)
     @click.version_option(__version__, prog_name="ledgerflow")
     @click.pass_context
     def cli(ctx: click.Context, /, db: str | None, quiet: bool, debug: bool, verbose: bool,
             environment: str | None, top_with: tuple[str, ...], **rest: Any) -> None:  # fmt: skip
         _set_project_env(rest.get("branch"), rest.get("production"))
+        _settle_configs(flow_cls, rest.get("config_file"), rest.get("config_value"), debug)
         ctx.obj = {
             "db": db,
             "quiet": quiet,
@@ -284,10 +321,11 @@ def build_cli(flow_cls: type) -> click.Group:
         click.option("--max-log-size", type=click.IntRange(min=0), default=10, hidden=True,
                      help="Accepted for Metaflow compatibility; ledgerflow stores logs whole."),
     ]  # fmt: skip
-    params = flow_parameters(flow_cls)
+    every = flow_parameters(flow_cls)  # Configs too: they are stored as parameters are
+    params = [(attr, p) for attr, p in every if not p.IS_CONFIG_PARAMETER]
 
     def run_command(**kwargs: Any) -> None:
-        _run(flow_cls, kwargs, params)
+        _run(flow_cls, kwargs, every)
 
     command: Callable[..., Any] = _errors_as_lines(run_command)
     for option in reversed(run_options):
@@ -306,7 +344,7 @@ def build_cli(flow_cls: type) -> click.Group:
     )(command)
 
     def resume_command(step_to_rerun: str | None, origin_run_id: str | None, **kwargs: Any) -> None:
-        _resume(flow_cls, step_to_rerun, origin_run_id, kwargs, params)
+        _resume(flow_cls, step_to_rerun, origin_run_id, kwargs, every)
 
     command = _errors_as_lines(resume_command)
     for option in reversed(run_options):
@@ -345,6 +383,9 @@ def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]])
     values: dict[str, Any] = {}
     with parameter_context(flow_cls):
         for attr, param in params:
+            if param.IS_CONFIG_PARAMETER:
+                values[attr] = _config_value(flow_cls, param)
+                continue
             key = param.name.replace("-", "_")
             given = options.get(key)
             if given is None and _given_on_command_line(ctx, key):
@@ -361,6 +402,14 @@ def _run(flow_cls: type, options: dict[str, Any], params: list[tuple[str, Any]])
 
         namespace(options["user_namespace"] or None)  # the steps' Client API, as Metaflow
     _execute(flow_cls, values, options)
+
+
+def _config_value(flow_cls: type, config: Any) -> Any:
+    """A config's settled value as the run stores it (a plain dict, as Metaflow does)."""
+    from ..configs import ConfigValue
+
+    value = (getattr(flow_cls, "_lf_config_values", None) or {}).get(config.name)
+    return value.to_dict() if isinstance(value, ConfigValue) else value
 
 
 def _given_on_command_line(ctx: click.Context, key: str) -> bool:
@@ -386,7 +435,31 @@ def _resume(
     origin = load_origin(ledger, flow_cls.__name__, run_id, [attr for attr, _ in params])
     rerun = steps_to_rerun(graph, step_to_rerun) if step_to_rerun else set()
     values = origin.parameter_values(ledger, params)
+    _reuse_origin_configs(flow_cls, params, values, run_id)
     _execute(flow_cls, values, options, origin=origin, rerun_steps=rerun)
+
+
+def _reuse_origin_configs(flow_cls: type, params: list[tuple[str, Any]], values: dict[str, Any],
+                          run_id: str) -> None:  # fmt: skip
+    """Resume runs with the origin run's configs, as Metaflow's does: --config and
+    --config-value are not applied (said so), and a config the origin did not record
+    (added since) keeps the value settled now."""
+    configs = [(attr, p) for attr, p in params if p.IS_CONFIG_PARAMETER]
+    if not configs:
+        return
+    from ..configs import apply_configs
+
+    root = click.get_current_context().find_root()
+    if root.params.get("config_file") or root.params.get("config_value"):
+        click.echo(f"Warning: resume uses the configs of run {run_id}; --config and "
+                   "--config-value are not applied.", err=True)  # fmt: skip
+    settled = dict(getattr(flow_cls, "_lf_config_values", None) or {})
+    for attr, config in configs:
+        if attr in values:
+            settled[config.name] = values[attr]
+        else:
+            values[attr] = _config_value(flow_cls, config)
+    apply_configs(flow_cls, settled)
 
 
 def _execute(

@@ -1,0 +1,1 @@
+"""`metaflow.plugins.cards` import paths: see ledgerflow/cards for the implementation."""

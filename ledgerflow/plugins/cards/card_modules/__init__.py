@@ -1,0 +1,1 @@
+"""`metaflow.plugins.cards.card_modules` import paths."""
