@@ -56,16 +56,28 @@ def run(ledger: Any, flow: str, run_id: str) -> dict[str, Any] | None:
     if row is not None:
         row["shown_status"] = shown_status(row)
         row["tags"] = sorted(t for t, system in reads.tag_pairs(row) if not system)
-        row["graph"] = _json(row.pop("graph_info"), {})
-        row["params"] = _json(row["params"], {})
+        from .graphview import clean_graph
+
+        raw, problem = _json(row.pop("graph_info"), {})
+        row["graph"], row["graph_problems"] = clean_graph(raw)
+        if problem:
+            row["graph_problems"].insert(0, f"graph_info {problem}; the graph is not drawn")
+        row["params"], _ = _json(row["params"], {})
     return row
 
 
-def _json(text: str | None, default: Any) -> Any:
+def _json(text: Any, default: Any) -> tuple[Any, str | None]:
+    """(value, None), or (default, what is wrong) for a column that is not JSON text."""
+    if not text:
+        return default, None
+    if not isinstance(text, str):
+        return default, f"is a {type(text).__name__}, not JSON text"
     try:
-        return json.loads(text) if text else default
-    except ValueError:
-        return default
+        return json.loads(text), None
+    except ValueError as e:
+        return default, f"is not valid JSON ({e})"
+    except RecursionError:
+        return default, "is nested too deeply to read"
 
 
 def final_tasks(ledger: Any, run_pk: int, step: str | None = None,
@@ -111,3 +123,77 @@ def card(ledger: Any, card_pk: int) -> dict[str, Any] | None:
         return None
     return reads.one(ledger, "select id, task_id, seq, type, card_id, sha, error from card "
                              "where id = ?", (card_pk,))  # fmt: skip
+
+
+# -- wide runs: counted in SQL, never read task by task ----------------------------------------
+
+# Seconds a task took, from its stored ISO times (NULL while running or when unparseable).
+_SECONDS = "(julianday(t.finished_at) - julianday(t.started_at)) * 86400.0"
+
+
+def step_summaries(ledger: Any, run_pk: int) -> dict[str, dict[str, Any]]:
+    """Per step, over each task's final attempt: tasks (n), count per status, first start,
+    last finish, how many finished, and the min/mean/max task duration in seconds. One
+    grouped query: a 10,000-task foreach costs one index range, not 10,000 rows in Python."""
+    found = reads.rows(ledger, f"select t.step as step, t.status as status, count(*) as n,"
+                               f" min(t.started_at) as first, max(t.finished_at) as last,"
+                               f" count(t.finished_at) as done, min({_SECONDS}) as dmin,"
+                               f" max({_SECONDS}) as dmax, avg({_SECONDS}) as davg"
+                               f" from task t where t.run_id = ? and {reads._FINAL_ATTEMPT}"
+                               " group by t.step, t.status", (run_pk,))  # fmt: skip
+    out: dict[str, dict[str, Any]] = {}
+    for r in found:
+        s = out.setdefault(str(r["step"]), {"n": 0, "statuses": {}, "first": None, "last": None,
+                                            "done": 0, "dmin": None, "dmax": None, "dsum": 0.0,
+                                            "dn": 0})  # fmt: skip
+        s["n"] += r["n"]
+        s["statuses"][str(r["status"])] = r["n"]
+        s["done"] += r["done"]
+        for key, pick in (("first", min), ("last", max), ("dmin", min), ("dmax", max)):
+            values = [v for v in (s[key], r[key]) if isinstance(v, str | int | float)]
+            s[key] = pick(values, key=lambda v: (isinstance(v, str), v)) if values else None
+        if isinstance(r["davg"], int | float):
+            s["dsum"] += r["davg"] * r["done"]
+            s["dn"] += r["done"]
+    for s in out.values():
+        s["davg"] = s["dsum"] / s["dn"] if s["dn"] else None
+    return out
+
+
+def tasks_of_steps(ledger: Any, run_pk: int, steps: list[str], limit: int) -> list[dict[str, Any]]:
+    """The final attempts of the tasks of `steps` (narrow ones, drawn task by task), in start
+    order, at most `limit`."""
+    return reads.rows(ledger, f"select {reads._TASK_COLUMNS} from task t where t.run_id = ? and"
+                              " t.step in (select value from json_each(?)) and"
+                              f" {reads._FINAL_ATTEMPT} order by t.started_at, t.id limit ?",
+                      (run_pk, json.dumps(steps), limit))  # fmt: skip
+
+
+def step_tasks_page(ledger: Any, run_pk: int, step: str, after: tuple[int, str] | None,
+                    size: int = PAGE) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
+    """One page of a step's tasks (final attempts) in task-id order, after the (length,
+    task_id) of the previous page's last task (keyset paging), and the step's task count."""
+    sql = (f"select {reads._TASK_COLUMNS} from task t where t.run_id = ? and t.step = ?"
+           f" and {reads._FINAL_ATTEMPT}")  # fmt: skip
+    params: list[Any] = [run_pk, step]
+    if after is not None:
+        sql += " and (length(t.task_id), t.task_id) > (?, ?)"
+        params += list(after)
+    found = reads.rows(ledger, sql + " order by length(t.task_id), t.task_id limit ?",
+                       [*params, size])  # fmt: skip
+    total = reads.one(ledger, "select count(distinct task_id) as n from task where run_id = ?"
+                              " and step = ?", (run_pk, step))  # fmt: skip
+    return found, int(total["n"]) if total else 0
+
+
+def blob_facts(ledger: Any, sha: str) -> dict[str, Any] | None:
+    """The blob row's encoding and raw size: what decompressing it produces (the blob store
+    refuses a blob whose chunks do not add up to exactly this), not the artifact row's claim."""
+    return reads.one(ledger, "select encoding, raw_size from blob where sha = ?", (sha,))
+
+
+def task_row(ledger: Any, task_pk: int) -> dict[str, Any] | None:
+    """A task attempt's flow, run id, step and task id (for links), or None."""
+    return reads.one(ledger, "select f.name as flow, r.run_id as run_id, t.step as step,"
+                             " t.task_id as task_id from task t join run r on r.id = t.run_id"
+                             " join flow f on f.id = r.flow_id where t.id = ?", (task_pk,))  # fmt: skip
