@@ -444,3 +444,156 @@ def test_ui_command_refuses_a_missing_ledger_and_a_busy_port(tmp_path, ledger):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- a received ledger with script and junk in every column the UI shows (issue 30) ----------
+
+PAYLOAD = "<img src=x onerror=alert(1)>\"'<script>document.title='PWNED'</script>"
+RAW_MARKERS = ("<img src=x", "<script>document")
+
+
+def _poison(db: Path, run_id: str) -> None:
+    """Write PAYLOAD into every column the UI shows, as a received file can: text in INTEGER
+    columns (artifact size, task attempt and foreach index), in JSON columns, in names."""
+    p = PAYLOAD
+    conn = sqlite3.connect(db)
+    run_pk = conn.execute("select id from run where run_id = ?", (run_id,)).fetchone()[0]
+    graph = json.loads(conn.execute("select graph_info from run where id = ?", (run_pk,))
+                       .fetchone()[0])  # fmt: skip
+    graph["steps"][p] = {"name": p, "type": p, "next": ["end", p], "foreach_artifact": p}
+    conn.execute("update run set user = ?, host = ?, params = ?, graph_info = ?, origin_run_id"
+                 " = ?, script_name = ? where id = ?",
+                 (p, p, json.dumps({p: p, "n": [p]}), json.dumps(graph), p, p, run_pk))  # fmt: skip
+    conn.execute("insert into tag(run_id, tag, system) values (?, ?, 0)", (run_pk, p))
+    conn.execute("update task set status = ?, attempt = ?, foreach_index = ?, foreach_stack = ?,"
+                 " exception_type = ?, exception = ?, traceback = ?, origin_pathspec = ?"
+                 " where run_id = ? and step = 'middle'",
+                 (p, p, p, json.dumps([[p, p, p, p, p]]), p, p, p, p, run_pk))  # fmt: skip
+    conn.execute("update task set step = ?, task_id = ?, started_at = ?, finished_at = ? "
+                 "where run_id = ? and step = 'end'", (p, p, p, p, run_pk))  # fmt: skip
+    starts = conn.execute("select id from task where run_id = ? and step = 'start'",
+                          (run_pk,)).fetchone()[0]  # fmt: skip
+    conn.execute("update artifact set type = ?, size = ?, value = ?, inherited = ? where "
+                 "task_id = ? and name = 'x'", (p, p, p, p, starts))  # fmt: skip
+    conn.execute("update artifact set name = ? where task_id = ? and name = 'payload'", (p, starts))
+    conn.execute("update artifact set size = ? where task_id = ? and name = 'when'", (p, starts))
+    conn.execute("update blob set preview = ?, python_version = ? where sha in (select sha from"
+                 " artifact where task_id = ?)", (p, p, starts))  # fmt: skip
+    conn.execute("update log set text = ? where task_id = ?", (p + "\n", starts))
+    conn.commit()
+    conn.close()
+
+
+@pytest.fixture
+def poisoned(tmp_path, ledger) -> tuple[Path, str]:
+    db = tmp_path / "poisoned.db"
+    shutil.copy(ledger["db"], db)
+    _poison(db, ledger["linear"])
+    return db, ledger["linear"]
+
+
+def test_every_page_escapes_a_payload_in_every_column(poisoned, tmp_path):
+    db, run_id = poisoned
+    server, url = _serve(db)
+    try:
+        pages = crawl(url)
+        extra = [f"/search?q=img", "/search?q=script&kind=log", f"/diff?a=LinearFlow/{run_id}"
+                 f"&b=LinearFlow/{run_id}", "/sql?q=" + urllib.parse.quote(
+                     "select user, host, params from run")]  # fmt: skip
+        for path in extra:
+            status, html = get(url + path)
+            assert status == 200, (path, html[-300:])
+            pages[path] = html
+        assert any(f"/task/LinearFlow/{run_id}/" in p for p in pages)
+        assert any("PWNED" in html for html in pages.values())  # the payload is there, escaped
+        downloads = [p for p in pages if p.startswith("/download/")]
+        assert downloads  # a log's download is the log as it is: a plain-text attachment
+        with urllib.request.urlopen(url + downloads[0]) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            assert r.headers["Content-Disposition"].startswith("attachment")
+        for path, html in pages.items():
+            if path.startswith(("/download/", "/static/")):
+                continue
+            for marker in RAW_MARKERS:
+                assert marker not in html, (path, marker)
+        with urllib.request.urlopen(url + "/") as r:
+            csp = r.headers["Content-Security-Policy"]
+        policy = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+        assert policy["script-src"] == "'self'"
+        assert all(
+            "<script>" not in html for p, html in pages.items() if "/download/" not in p
+        )  # no inline script at all
+        if CHROMIUM:
+            for path in ("/", f"/run/LinearFlow/{run_id}", f"/task/LinearFlow/{run_id}/start/1",
+                         f"/task/LinearFlow/{run_id}/middle/2"):  # fmt: skip
+                dom = chromium(url + path, tmp_path, budget_ms=1500)
+                assert "<title>PWNED" not in dom and '<img src="x"' not in dom, path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_invalid_utf8_and_malformed_graphs_give_pages_not_500s(tmp_path, ledger):
+    db = tmp_path / "junk.db"
+    shutil.copy(ledger["db"], db)
+    conn = sqlite3.connect(db)
+    ids = {}
+    graphs = {
+        "deep": json.dumps(
+            {"start_step": "s0", "steps": {f"s{i}": {"next": [f"s{i + 1}"]} for i in range(20_000)}}
+        ),  # fmt: skip
+        "list": json.dumps({"steps": [1, 2]}),
+        "types": json.dumps({"start_step": 7, "steps": {"start": {"next": 5}, "end": []}}),
+        "array": "[]",
+        "text": "not json {",
+    }
+    for name, graph in graphs.items():
+        rid = f"77{len(ids)}"
+        conn.execute("insert into run(flow_id, run_id, status, created_at, params, graph_info) "
+                     "select flow_id, ?, status, created_at, params, ? from run where run_id = ?",
+                     (rid, graph, ledger["linear"]))  # fmt: skip
+        ids[name] = rid
+    conn.execute("update run set user = cast(x'41ff42' as text), host = cast(x'c3' as text)"
+                 " where run_id = ?", (ledger["linear"],))  # fmt: skip
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        status, html = get(f"{url}/run/LinearFlow/{ids['deep']}")
+        assert status == 200 and "20,000 steps, too many to draw" in html
+        assert "steps 1–100 of 20,000" in html and "page=2" in html
+        status, html = get(f"{url}/run/LinearFlow/{ids['deep']}?page=200")
+        assert status == 200 and "s19999" in html
+        for name, said in (("list", "no &#x27;steps&#x27; object"),
+                           ("types", "&#x27;next&#x27; that is not a list"),
+                           ("array", "graph_info is a JSON list"),
+                           ("text", "graph_info is not valid JSON")):  # fmt: skip
+            status, html = get(f"{url}/run/LinearFlow/{ids[name]}")
+            assert status == 200 and 'class="warn"' in html and said in html, name
+        status, html = get(f"{url}/run/LinearFlow/{ledger['linear']}")
+        assert status == 200 and "A\ufffdB" in html
+        status, html = get(url + "/")
+        assert status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_forged_size_claim_does_not_decode_a_large_json_value(tmp_path):
+    db = tmp_path / "big.db"
+    run_flow(FLOWS / "ui" / "big_json_flow.py", "--run-id-file", str(tmp_path / "id"), db=db)
+    run_id = (tmp_path / "id").read_text().strip()
+    conn = sqlite3.connect(db)
+    conn.execute("update artifact set size = 1 where name = 'big'")  # the row lies
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        status, html = get(f"{url}/artifact/BigJsonFlow/{run_id}/start/1/big")
+        assert status == 200 and len(html) < 100_000
+        assert "12,000,002 bytes, too large to show here" in html
+        status, html = get(f"{url}/artifact/BigJsonFlow/{run_id}/start/1/small")
+        assert "2 records × 2 columns" in html and "<th>y</th>" in html  # its structure
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -136,9 +136,10 @@ def run_page(app: Any, flow: str, run_id: str, page: int = 1) -> str:
         ["tags", esc(", ".join(run["tags"])) or '<span class="muted">none</span>'],
     ]  # fmt: skip
     if run["origin_run_id"]:
-        info.append(
-            ["resumed from", link(run["origin_run_id"], path("run", flow, run["origin_run_id"]))]
-        )
+        origin = run["origin_run_id"]
+        shown = (link(origin, path("run", flow, origin)) if q.run(app.ledger, flow, str(origin))
+                 else esc(origin) + ' <span class="muted">(not in this ledger)</span>')  # fmt: skip
+        info.append(["resumed from", shown])
     body = [f"<h1>{esc(flow)}/{esc(run_id)}</h1>"]
     if run["shown_status"] == "running":
         body.append(
