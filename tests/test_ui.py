@@ -497,7 +497,7 @@ def test_every_page_escapes_a_payload_in_every_column(poisoned, tmp_path):
     server, url = _serve(db)
     try:
         pages = crawl(url)
-        extra = [f"/search?q=img", "/search?q=script&kind=log", f"/diff?a=LinearFlow/{run_id}"
+        extra = ["/search?q=img", "/search?q=script&kind=log", f"/diff?a=LinearFlow/{run_id}"
                  f"&b=LinearFlow/{run_id}", "/sql?q=" + urllib.parse.quote(
                      "select user, host, params from run")]  # fmt: skip
         for path in extra:
