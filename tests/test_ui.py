@@ -597,3 +597,26 @@ def test_a_forged_size_claim_does_not_decode_a_large_json_value(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_diff_page_does_not_decode_a_value_by_its_forged_size(tmp_path):
+    db = tmp_path / "big.db"
+    for name in ("a", "b"):
+        run_flow(FLOWS / "ui" / "big_json_flow.py", "--run-id-file", str(tmp_path / name), db=db)
+    a, b = ((tmp_path / n).read_text().strip() for n in ("a", "b"))
+    conn = sqlite3.connect(db)  # two different big values, each claiming one byte
+    run_b = conn.execute("select id from run where run_id = ?", (b,)).fetchone()[0]
+    conn.execute("update artifact set size = 1 where name = 'big'")
+    conn.execute("update artifact set sha = (select sha from artifact where name = 'small' "
+                 "limit 1) where name = 'big' and task_id in (select id from task where "
+                 "run_id = ?)", (run_b,))  # fmt: skip
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        status, html = get(f"{url}/diff?a=BigJsonFlow/{a}&b=BigJsonFlow/{b}")
+        assert status == 200 and "changed big" in html and len(html) < 100_000
+        assert "json, 1 bytes, sha" in html  # its (claimed) size and SHA, not the value
+    finally:
+        server.shutdown()
+        server.server_close()
