@@ -620,3 +620,132 @@ def test_the_diff_page_does_not_decode_a_value_by_its_forged_size(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- what a person sees: wide runs, live runs, diff, search, tasks (issue 28) ----------------
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A 200-task foreach, a 150-task one with other parameters, and a retried task."""
+    folder = tmp_path_factory.mktemp("wide")
+    db = folder / "ledgerflow.db"
+    ids = {"db": str(db)}
+    for name, flow, args in (
+        ("a", FLOWS / "ui" / "wide_flow.py", ("--max-num-splits", "300")),
+        ("b", FLOWS / "ui" / "wide_flow.py", ("--max-num-splits", "300", "--width", "150",
+                                             "--rate", "0.2")),
+        ("retry", FLOWS / "control" / "retry_flow.py", ()),
+    ):  # fmt: skip
+        run_flow(flow, *args, "--run-id-file", str(folder / name), db=db)
+        ids[name] = (folder / name).read_text().strip()
+    return ids
+
+
+@pytest.fixture
+def wide_ui(wide) -> Iterator[str]:
+    server, url = _serve(wide["db"])
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_wide_step_is_one_timeline_row_and_a_counted_graph_node(wide_ui, wide):
+    status, html = get(f"{wide_ui}/run/WideFlow/{wide['a']}")
+    assert status == 200
+    assert html.count('class="lf-step-bar"') == 1 and "fan ×200" in html
+    assert html.count('class="lf-bar"') == 3  # start, join and end, task by task
+    assert 'data-step="fan" data-status="succeeded" data-tasks="200"' in html
+    assert "×200 tasks" in html  # the width on the graph node
+    (height,) = re.findall(r'class="lf-gantt" width="\d+" height="(\d+)"', html)
+    assert int(height) < 200
+    assert re.search(r"<td>200 succeeded</td>.*?\d+\.\d+s / \d+\.\d+s / \d+\.\d+s", html)
+
+
+def test_a_step_pages_its_tasks_by_keyset(wide_ui, wide):
+    seen, page, pages = [], f"/step/WideFlow/{wide['a']}/fan", 0
+    while page:
+        status, html = get(wide_ui + page)
+        assert status == 200 and "200 tasks" in html
+        seen += re.findall(rf'href="/task/WideFlow/{wide["a"]}/fan/(\d+)"', html)
+        more = re.search(r'href="(/step/[^"]*after=[^"]*)"', html)
+        page = more.group(1).replace("&amp;", "&") if more else None
+        pages += 1
+    assert pages == 4 and len(seen) == len(set(seen)) == 200
+    assert seen == sorted(seen, key=int)
+
+
+def test_the_diff_page_says_what_the_cli_says(wide_ui, wide):
+    from click.testing import CliRunner
+
+    from ledgerflow.cli.main import cli
+
+    a, b = f"WideFlow/{wide['a']}", f"WideFlow/{wide['b']}"
+    cli_out = CliRunner().invoke(cli, ["--db", wide["db"], "diff", a, b]).output
+    assert "fan: 200 tasks in A, 150 in B" in cli_out
+    _, html = get(f"{wide_ui}/diff?" + urllib.parse.urlencode({"a": a, "b": b}))
+    assert "200 tasks in A, 150 in B" in html and "50 tasks only in A" in html
+    assert re.search(r"<td>width</td><td><code>200</code></td><td><code>150</code></td>", html)
+    assert "changed items, rate, summary, width" in html and "changed total" in html
+    assert f'href="/task/WideFlow/{wide["a"]}/fan/' in html  # the tasks only in A, linked
+
+
+def test_search_finds_logs_and_errors_like_the_cli_with_working_links(wide_ui, wide, ui, ledger):
+    _, html = get(wide_ui + "/search?q=squared")
+    assert "1–50 of more than 50 matches" in html
+    rows = re.findall(r'<td>log</td><td><a href="([^"]+)">', html)
+    assert len(rows) == 50
+    status, task = get(wide_ui + rows[0].replace("&amp;", "&"))
+    assert status == 200 and "<mark>squared</mark>" in task
+    _, last = get(wide_ui + "/search?q=squared&page=7")  # 200 + 150 fan tasks printed it
+    assert "301–350 of 350 matches" in last and "next →" not in last and "← previous" in last
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d", html)  # local + offset
+    _, only_logs = get(wide_ui + "/search?q=squared&kind=artifact")
+    assert "No matches." in only_logs
+    _, err = get(ui + "/search?q=boom")
+    (href,) = re.findall(r'<td>exception</td><td><a href="([^"]+)">', err)
+    status, task = get(ui + href.replace("&amp;", "&"))
+    assert status == 200 and 'id="exception"' in task and "boom 42" in task
+    assert "<mark>boom</mark>" in err
+
+
+def test_the_task_page_shows_foreach_input_and_attempts(wide_ui, wide):
+    _, html = get(f"{wide_ui}/task/WideFlow/{wide['a']}/fan/5")
+    assert "index <b>3</b> of 200 over <code>items</code>" in html
+    assert "input <code>3</code>" in html
+    _, html = get(f"{wide_ui}/task/RetryFlow/{wide['retry']}/flaky/2")
+    assert "attempt 1 of 2" in html and 'class="attempts"' in html
+    assert "ConnectionError" in html  # the first attempt's failure, in the history
+    status, first = get(f"{wide_ui}/task/RetryFlow/{wide['retry']}/flaky/2?attempt=0")
+    assert status == 200 and "attempt 0 of 2" in first and "transient failure" in first
+
+
+def test_a_running_run_shows_no_finished_time(tmp_path, wide):
+    db = tmp_path / "live.db"
+    shutil.copy(wide["db"], db)
+    conn = sqlite3.connect(db)
+    conn.execute("update run set status = 'running', finished_at = null, host = ?, pid = ?, "
+                 "heartbeat_at = '2099-01-01T00:00:00.000000Z' where run_id = ?",
+                 (hostname(), os.getpid(), wide["a"]))  # fmt: skip
+    conn.execute("update task set status = 'running', finished_at = null where step = 'end' "
+                 "and run_id = (select id from run where run_id = ?)", (wide["a"],))  # fmt: skip
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        _, html = get(f"{url}/run/WideFlow/{wide['a']}")
+        assert "not yet (running)" in html and "running for" in html
+        _, task = get(f"{url}/task/WideFlow/{wide['a']}/end/203")
+        assert re.search(r"started [^<]+ · running for \d", task) and "· </div>" not in task
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_vega_charts_tick_at_round_numbers():
+    from ledgerflow.cards.vega import vega_to_svg
+
+    spec = {"mark": "line", "encoding": {"x": {"field": "x"}, "y": {"field": "y"}},
+            "data": {"values": [{"x": i, "y": i * 0.09755} for i in range(11)]}}  # fmt: skip
+    ticks = re.findall(r'class="lf-tick">([^<]*)<', vega_to_svg(spec) or "")
+    assert ticks == ["0", "0.25", "0.5", "0.75", "1"]

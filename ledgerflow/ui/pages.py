@@ -244,6 +244,8 @@ def step_page(app: Any, flow: str, run_id: str, step: str, after: str | None = N
         length, _, task_id = after.partition("|")
         cursor = (int(length), task_id) if length.isdigit() else None
     tasks, total = q.step_tasks_page(app.ledger, run["pk"], step, cursor)
+    more = len(tasks) > q.PAGE
+    tasks = tasks[: q.PAGE]
     if not total and step not in run["graph"]["steps"]:
         raise NotFound(f"run {flow}/{run_id} has no step {step!r}")
     rows = [[link(t["task_id"], path("task", flow, run_id, step, t["task_id"])), badge(t["status"]),
@@ -254,7 +256,7 @@ def step_page(app: Any, flow: str, run_id: str, step: str, after: str | None = N
     body.append(f"<p>{total:,} task{'s' if total != 1 else ''}</p>")
     body.append(table(["task", "status", "attempt", "foreach", "started", "duration",
                        "exception"], rows))  # fmt: skip
-    if len(tasks) == q.PAGE and tasks:
+    if more:
         last = tasks[-1]
         nxt = f"{len(str(last['task_id']))}|{last['task_id']}"
         body.append(

@@ -172,7 +172,8 @@ def tasks_of_steps(ledger: Any, run_pk: int, steps: list[str], limit: int) -> li
 def step_tasks_page(ledger: Any, run_pk: int, step: str, after: tuple[int, str] | None,
                     size: int = PAGE) -> tuple[list[dict[str, Any]], int]:  # fmt: skip
     """One page of a step's tasks (final attempts) in task-id order, after the (length,
-    task_id) of the previous page's last task (keyset paging), and the step's task count."""
+    task_id) of the previous page's last task (keyset paging), plus one more row when there
+    is a next page, and the step's task count."""
     sql = (f"select {reads._TASK_COLUMNS} from task t where t.run_id = ? and t.step = ?"
            f" and {reads._FINAL_ATTEMPT}")  # fmt: skip
     params: list[Any] = [run_pk, step]
@@ -180,10 +181,10 @@ def step_tasks_page(ledger: Any, run_pk: int, step: str, after: tuple[int, str] 
         sql += " and (length(t.task_id), t.task_id) > (?, ?)"
         params += list(after)
     found = reads.rows(ledger, sql + " order by length(t.task_id), t.task_id limit ?",
-                       [*params, size])  # fmt: skip
+                       [*params, size + 1])  # fmt: skip
     total = reads.one(ledger, "select count(distinct task_id) as n from task where run_id = ?"
                               " and step = ?", (run_pk, step))  # fmt: skip
-    return found, int(total["n"]) if total else 0
+    return found, int(total["n"]) if total else 0  # size + 1 rows: the last says "more"
 
 
 def blob_facts(ledger: Any, sha: str) -> dict[str, Any] | None:
