@@ -749,3 +749,43 @@ def test_vega_charts_tick_at_round_numbers():
             "data": {"values": [{"x": i, "y": i * 0.09755} for i in range(11)]}}  # fmt: skip
     ticks = re.findall(r'class="lf-tick">([^<]*)<', vega_to_svg(spec) or "")
     assert ticks == ["0", "0.25", "0.5", "0.75", "1"]
+
+
+def test_a_long_log_shows_its_tail_pages_back_downloads_and_polls_by_offset(tmp_path, ledger):
+    db = tmp_path / "log.db"
+    shutil.copy(ledger["db"], db)
+    lines = "".join(f"line {i:06d} of the long log\n" for i in range(20_000))  # 580,000 chars
+    conn = sqlite3.connect(db)
+    task_pk = conn.execute("select t.id from task t join run r on r.id = t.run_id where "
+                           "r.run_id = ? and t.step = 'start'", (ledger["linear"],)).fetchone()[0]  # fmt: skip
+    conn.execute(
+        "update log set text = ? where task_id = ? and stream = 'stdout'", (lines, task_pk)
+    )
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        _, page = get(f"{url}/task/LinearFlow/{ledger['linear']}/start/1")
+        assert len(page) < 100_000 and "line 019999" in page and "line 000000" not in page
+        assert f"of {len(lines):,} characters" in page
+        earlier = re.search(r'href="(/log/\d+/stdout\?offset=\d+)">earlier output', page)
+        assert earlier
+        seen, next_page = [], earlier.group(1)
+        while next_page:  # page back to the start
+            status, html = get(url + next_page)
+            assert status == 200
+            seen += re.findall(r"line (\d{6})", html)
+            back = re.search(r'href="(/log/\d+/stdout\?offset=\d+)">← earlier', html)
+            next_page = back.group(1) if back else None
+        assert "000000" in seen and "010000" in seen
+        download = re.search(r'href="(/download/\d+/stdout)"', page)
+        with urllib.request.urlopen(url + download.group(1)) as r:
+            assert r.read().decode() == lines
+        status, news = get(f"{url}/api/logs/{task_pk}?stdout={len(lines) - 28}&stderr=0")
+        doc = json.loads(news)
+        assert doc["stdout"]["text"] == "line 019999 of the long log\n"
+        assert doc["stdout"]["end"] == len(lines) and doc["live"] is False
+        assert doc["stderr"]["text"] == "warning from start\n"
+    finally:
+        server.shutdown()
+        server.server_close()
