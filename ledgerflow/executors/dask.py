@@ -28,7 +28,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..clock import now_iso
-from ..exceptions import LedgerflowError, TaskCrashed
+from ..exceptions import ExecutorError, LedgerflowError, TaskCrashed
 from ..records import ArtifactRecord
 from ..structs import replace
 from ..task import (
@@ -153,7 +153,9 @@ class DaskExecutor(Executor):
                     self._cluster = local_cluster()
                     self.client = distributed.Client(self._cluster)
             except (OSError, TimeoutError) as e:
-                raise LedgerflowError(
+                # ExecutorError: the runtime marks the run failed (it cannot start its tasks)
+                # instead of leaving it 'running' in the ledger.
+                raise ExecutorError(
                     f"cannot reach the Dask scheduler at {address}: {e}; start one "
                     "(`dask scheduler`) or check --dask-scheduler / " + SCHEDULER_ENV
                 ) from None
