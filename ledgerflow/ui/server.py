@@ -249,6 +249,18 @@ def _script() -> bytes:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # Ctrl-C does not wait for a browser's open connections
+    url = ""
+    ledger_path = Path()
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve, listed in the registry meanwhile (notebook views link to the pages)."""
+        from .registry import register, unregister
+
+        entry = register(self.ledger_path, self.url, self.server_address[1])
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            unregister(entry)
 
 
 def make_server(path: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
@@ -262,7 +274,8 @@ def make_server(path: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_P
     names = {shown, "localhost", "127.0.0.1", "[::1]", host}
     app.allowed_hosts = {f"{n}:{bound}" for n in names} | ({host} if bound == 80 else set())
     url_host = f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
-    return server, f"http://{url_host}:{bound}/"
+    server.url, server.ledger_path = f"http://{url_host}:{bound}/", app.path
+    return server, server.url
 
 
 def serve(path: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
