@@ -96,7 +96,12 @@ def _side_value(ledger: Ledger, info: _Info) -> dict[str, Any]:
     small JSON-encoded value. Never unpickles: only JSON text is read."""
     sha, _, size, encoding = info
     out: dict[str, Any] = {"sha": sha, "size": size, "encoding": encoding}
-    if encoding == JSON and size <= VALUE_SHOWN_UP_TO:
+    # The blob's own raw_size bounds what read_raw decompresses; the artifact row's size is
+    # a claim a received file can forge (issue 30 item 7).
+    raw_size = reads.one(ledger, "select raw_size from blob where sha = ?", (sha,))
+    if (encoding == JSON and isinstance(size, int) and size <= VALUE_SHOWN_UP_TO and raw_size
+            and isinstance(raw_size["raw_size"], int)
+            and raw_size["raw_size"] <= VALUE_SHOWN_UP_TO):  # fmt: skip
         _, raw = ledger.read_raw(sha)  # checked against its SHA-256
         out["json"] = bytes(raw).decode("utf-8")
     return out

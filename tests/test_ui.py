@@ -444,3 +444,348 @@ def test_ui_command_refuses_a_missing_ledger_and_a_busy_port(tmp_path, ledger):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- a received ledger with script and junk in every column the UI shows (issue 30) ----------
+
+PAYLOAD = "<img src=x onerror=alert(1)>\"'<script>document.title='PWNED'</script>"
+RAW_MARKERS = ("<img src=x", "<script>document")
+
+
+def _poison(db: Path, run_id: str) -> None:
+    """Write PAYLOAD into every column the UI shows, as a received file can: text in INTEGER
+    columns (artifact size, task attempt and foreach index), in JSON columns, in names."""
+    p = PAYLOAD
+    conn = sqlite3.connect(db)
+    run_pk = conn.execute("select id from run where run_id = ?", (run_id,)).fetchone()[0]
+    graph = json.loads(conn.execute("select graph_info from run where id = ?", (run_pk,))
+                       .fetchone()[0])  # fmt: skip
+    graph["steps"][p] = {"name": p, "type": p, "next": ["end", p], "foreach_artifact": p}
+    conn.execute("update run set user = ?, host = ?, params = ?, graph_info = ?, origin_run_id"
+                 " = ?, script_name = ? where id = ?",
+                 (p, p, json.dumps({p: p, "n": [p]}), json.dumps(graph), p, p, run_pk))  # fmt: skip
+    conn.execute("insert into tag(run_id, tag, system) values (?, ?, 0)", (run_pk, p))
+    conn.execute("update task set status = ?, attempt = ?, foreach_index = ?, foreach_stack = ?,"
+                 " exception_type = ?, exception = ?, traceback = ?, origin_pathspec = ?"
+                 " where run_id = ? and step = 'middle'",
+                 (p, p, p, json.dumps([[p, p, p, p, p]]), p, p, p, p, run_pk))  # fmt: skip
+    conn.execute("update task set step = ?, task_id = ?, started_at = ?, finished_at = ? "
+                 "where run_id = ? and step = 'end'", (p, p, p, p, run_pk))  # fmt: skip
+    starts = conn.execute("select id from task where run_id = ? and step = 'start'",
+                          (run_pk,)).fetchone()[0]  # fmt: skip
+    conn.execute("update artifact set type = ?, size = ?, value = ?, inherited = ? where "
+                 "task_id = ? and name = 'x'", (p, p, p, p, starts))  # fmt: skip
+    conn.execute("update artifact set name = ? where task_id = ? and name = 'payload'", (p, starts))
+    conn.execute("update artifact set size = ? where task_id = ? and name = 'when'", (p, starts))
+    conn.execute("update blob set preview = ?, python_version = ? where sha in (select sha from"
+                 " artifact where task_id = ?)", (p, p, starts))  # fmt: skip
+    conn.execute("update log set text = ? where task_id = ?", (p + "\n", starts))
+    conn.commit()
+    conn.close()
+
+
+@pytest.fixture
+def poisoned(tmp_path, ledger) -> tuple[Path, str]:
+    db = tmp_path / "poisoned.db"
+    shutil.copy(ledger["db"], db)
+    _poison(db, ledger["linear"])
+    return db, ledger["linear"]
+
+
+def test_every_page_escapes_a_payload_in_every_column(poisoned, tmp_path):
+    db, run_id = poisoned
+    server, url = _serve(db)
+    try:
+        pages = crawl(url)
+        extra = ["/search?q=img", "/search?q=script&kind=log", f"/diff?a=LinearFlow/{run_id}"
+                 f"&b=LinearFlow/{run_id}", "/sql?q=" + urllib.parse.quote(
+                     "select user, host, params from run")]  # fmt: skip
+        for path in extra:
+            status, html = get(url + path)
+            assert status == 200, (path, html[-300:])
+            pages[path] = html
+        assert any(f"/task/LinearFlow/{run_id}/" in p for p in pages)
+        assert any("PWNED" in html for html in pages.values())  # the payload is there, escaped
+        downloads = [p for p in pages if p.startswith("/download/")]
+        assert downloads  # a log's download is the log as it is: a plain-text attachment
+        with urllib.request.urlopen(url + downloads[0]) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            assert r.headers["Content-Disposition"].startswith("attachment")
+        for path, html in pages.items():
+            if path.startswith(("/download/", "/static/")):
+                continue
+            for marker in RAW_MARKERS:
+                assert marker not in html, (path, marker)
+        with urllib.request.urlopen(url + "/") as r:
+            csp = r.headers["Content-Security-Policy"]
+        policy = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+        assert policy["script-src"] == "'self'"
+        assert all(
+            "<script>" not in html for p, html in pages.items() if "/download/" not in p
+        )  # no inline script at all
+        if CHROMIUM:
+            for path in ("/", f"/run/LinearFlow/{run_id}", f"/task/LinearFlow/{run_id}/start/1",
+                         f"/task/LinearFlow/{run_id}/middle/2"):  # fmt: skip
+                dom = chromium(url + path, tmp_path, budget_ms=1500)
+                assert "<title>PWNED" not in dom and '<img src="x"' not in dom, path
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_invalid_utf8_and_malformed_graphs_give_pages_not_500s(tmp_path, ledger):
+    db = tmp_path / "junk.db"
+    shutil.copy(ledger["db"], db)
+    conn = sqlite3.connect(db)
+    ids = {}
+    graphs = {
+        "deep": json.dumps(
+            {"start_step": "s0", "steps": {f"s{i}": {"next": [f"s{i + 1}"]} for i in range(20_000)}}
+        ),  # fmt: skip
+        "list": json.dumps({"steps": [1, 2]}),
+        "types": json.dumps({"start_step": 7, "steps": {"start": {"next": 5}, "end": []}}),
+        "array": "[]",
+        "text": "not json {",
+    }
+    for name, graph in graphs.items():
+        rid = f"77{len(ids)}"
+        conn.execute("insert into run(flow_id, run_id, status, created_at, params, graph_info) "
+                     "select flow_id, ?, status, created_at, params, ? from run where run_id = ?",
+                     (rid, graph, ledger["linear"]))  # fmt: skip
+        ids[name] = rid
+    conn.execute("update run set user = cast(x'41ff42' as text), host = cast(x'c3' as text)"
+                 " where run_id = ?", (ledger["linear"],))  # fmt: skip
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        status, html = get(f"{url}/run/LinearFlow/{ids['deep']}")
+        assert status == 200 and "20,000 steps, too many to draw" in html
+        assert "steps 1–100 of 20,000" in html and "page=2" in html
+        status, html = get(f"{url}/run/LinearFlow/{ids['deep']}?page=200")
+        assert status == 200 and "s19999" in html
+        for name, said in (("list", "no &#x27;steps&#x27; object"),
+                           ("types", "&#x27;next&#x27; that is not a list"),
+                           ("array", "graph_info is a JSON list"),
+                           ("text", "graph_info is not valid JSON")):  # fmt: skip
+            status, html = get(f"{url}/run/LinearFlow/{ids[name]}")
+            assert status == 200 and 'class="warn"' in html and said in html, name
+        status, html = get(f"{url}/run/LinearFlow/{ledger['linear']}")
+        assert status == 200 and "A\ufffdB" in html
+        status, html = get(url + "/")
+        assert status == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_forged_size_claim_does_not_decode_a_large_json_value(tmp_path):
+    db = tmp_path / "big.db"
+    run_flow(FLOWS / "ui" / "big_json_flow.py", "--run-id-file", str(tmp_path / "id"), db=db)
+    run_id = (tmp_path / "id").read_text().strip()
+    conn = sqlite3.connect(db)
+    conn.execute("update artifact set size = 1 where name = 'big'")  # the row lies
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        status, html = get(f"{url}/artifact/BigJsonFlow/{run_id}/start/1/big")
+        assert status == 200 and len(html) < 100_000
+        assert "12,000,002 bytes, too large to show here" in html
+        status, html = get(f"{url}/artifact/BigJsonFlow/{run_id}/start/1/small")
+        assert "2 records × 2 columns" in html and "<th>y</th>" in html  # its structure
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_diff_page_does_not_decode_a_value_by_its_forged_size(tmp_path):
+    db = tmp_path / "big.db"
+    for name in ("a", "b"):
+        run_flow(FLOWS / "ui" / "big_json_flow.py", "--run-id-file", str(tmp_path / name), db=db)
+    a, b = ((tmp_path / n).read_text().strip() for n in ("a", "b"))
+    conn = sqlite3.connect(db)  # two different big values, each claiming one byte
+    run_b = conn.execute("select id from run where run_id = ?", (b,)).fetchone()[0]
+    conn.execute("update artifact set size = 1 where name = 'big'")
+    conn.execute("update artifact set sha = (select sha from artifact where name = 'small' "
+                 "limit 1) where name = 'big' and task_id in (select id from task where "
+                 "run_id = ?)", (run_b,))  # fmt: skip
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        status, html = get(f"{url}/diff?a=BigJsonFlow/{a}&b=BigJsonFlow/{b}")
+        assert status == 200 and "changed big" in html and len(html) < 100_000
+        assert "json, 1 bytes, sha" in html  # its (claimed) size and SHA, not the value
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+# -- what a person sees: wide runs, live runs, diff, search, tasks (issue 28) ----------------
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A 200-task foreach, a 150-task one with other parameters, and a retried task."""
+    folder = tmp_path_factory.mktemp("wide")
+    db = folder / "ledgerflow.db"
+    ids = {"db": str(db)}
+    for name, flow, args in (
+        ("a", FLOWS / "ui" / "wide_flow.py", ("--max-num-splits", "300")),
+        ("b", FLOWS / "ui" / "wide_flow.py", ("--max-num-splits", "300", "--width", "150",
+                                             "--rate", "0.2")),
+        ("retry", FLOWS / "control" / "retry_flow.py", ()),
+    ):  # fmt: skip
+        run_flow(flow, *args, "--run-id-file", str(folder / name), db=db)
+        ids[name] = (folder / name).read_text().strip()
+    return ids
+
+
+@pytest.fixture
+def wide_ui(wide) -> Iterator[str]:
+    server, url = _serve(wide["db"])
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_wide_step_is_one_timeline_row_and_a_counted_graph_node(wide_ui, wide):
+    status, html = get(f"{wide_ui}/run/WideFlow/{wide['a']}")
+    assert status == 200
+    assert html.count('class="lf-step-bar"') == 1 and "fan ×200" in html
+    assert html.count('class="lf-bar"') == 3  # start, join and end, task by task
+    assert 'data-step="fan" data-status="succeeded" data-tasks="200"' in html
+    assert "×200 tasks" in html  # the width on the graph node
+    (height,) = re.findall(r'class="lf-gantt" width="\d+" height="(\d+)"', html)
+    assert int(height) < 200
+    assert re.search(r"<td>200 succeeded</td>.*?\d+\.\d+s / \d+\.\d+s / \d+\.\d+s", html)
+
+
+def test_a_step_pages_its_tasks_by_keyset(wide_ui, wide):
+    seen, page, pages = [], f"/step/WideFlow/{wide['a']}/fan", 0
+    while page:
+        status, html = get(wide_ui + page)
+        assert status == 200 and "200 tasks" in html
+        seen += re.findall(rf'href="/task/WideFlow/{wide["a"]}/fan/(\d+)"', html)
+        more = re.search(r'href="(/step/[^"]*after=[^"]*)"', html)
+        page = more.group(1).replace("&amp;", "&") if more else None
+        pages += 1
+    assert pages == 4 and len(seen) == len(set(seen)) == 200
+    assert seen == sorted(seen, key=int)
+
+
+def test_the_diff_page_says_what_the_cli_says(wide_ui, wide):
+    from click.testing import CliRunner
+
+    from ledgerflow.cli.main import cli
+
+    a, b = f"WideFlow/{wide['a']}", f"WideFlow/{wide['b']}"
+    cli_out = CliRunner().invoke(cli, ["--db", wide["db"], "diff", a, b]).output
+    assert "fan: 200 tasks in A, 150 in B" in cli_out
+    _, html = get(f"{wide_ui}/diff?" + urllib.parse.urlencode({"a": a, "b": b}))
+    assert "200 tasks in A, 150 in B" in html and "50 tasks only in A" in html
+    assert re.search(r"<td>width</td><td><code>200</code></td><td><code>150</code></td>", html)
+    assert "changed items, rate, summary, width" in html and "changed total" in html
+    assert f'href="/task/WideFlow/{wide["a"]}/fan/' in html  # the tasks only in A, linked
+
+
+def test_search_finds_logs_and_errors_like_the_cli_with_working_links(wide_ui, wide, ui, ledger):
+    _, html = get(wide_ui + "/search?q=squared")
+    assert "1–50 of more than 50 matches" in html
+    rows = re.findall(r'<td>log</td><td><a href="([^"]+)">', html)
+    assert len(rows) == 50
+    status, task = get(wide_ui + rows[0].replace("&amp;", "&"))
+    assert status == 200 and "<mark>squared</mark>" in task
+    _, last = get(wide_ui + "/search?q=squared&page=7")  # 200 + 150 fan tasks printed it
+    assert "301–350 of 350 matches" in last and "next →" not in last and "← previous" in last
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d", html)  # local + offset
+    _, only_logs = get(wide_ui + "/search?q=squared&kind=artifact")
+    assert "No matches." in only_logs
+    _, err = get(ui + "/search?q=boom")
+    (href,) = re.findall(r'<td>exception</td><td><a href="([^"]+)">', err)
+    status, task = get(ui + href.replace("&amp;", "&"))
+    assert status == 200 and 'id="exception"' in task and "boom 42" in task
+    assert "<mark>boom</mark>" in err
+
+
+def test_the_task_page_shows_foreach_input_and_attempts(wide_ui, wide):
+    _, html = get(f"{wide_ui}/task/WideFlow/{wide['a']}/fan/5")
+    assert "index <b>3</b> of 200 over <code>items</code>" in html
+    assert "input <code>3</code>" in html
+    _, html = get(f"{wide_ui}/task/RetryFlow/{wide['retry']}/flaky/2")
+    assert "attempt 1 of 2" in html and 'class="attempts"' in html
+    assert "ConnectionError" in html  # the first attempt's failure, in the history
+    status, first = get(f"{wide_ui}/task/RetryFlow/{wide['retry']}/flaky/2?attempt=0")
+    assert status == 200 and "attempt 0 of 2" in first and "transient failure" in first
+
+
+def test_a_running_run_shows_no_finished_time(tmp_path, wide):
+    db = tmp_path / "live.db"
+    shutil.copy(wide["db"], db)
+    conn = sqlite3.connect(db)
+    conn.execute("update run set status = 'running', finished_at = null, host = ?, pid = ?, "
+                 "heartbeat_at = '2099-01-01T00:00:00.000000Z' where run_id = ?",
+                 (hostname(), os.getpid(), wide["a"]))  # fmt: skip
+    conn.execute("update task set status = 'running', finished_at = null where step = 'end' "
+                 "and run_id = (select id from run where run_id = ?)", (wide["a"],))  # fmt: skip
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        _, html = get(f"{url}/run/WideFlow/{wide['a']}")
+        assert "not yet (running)" in html and "running for" in html
+        _, task = get(f"{url}/task/WideFlow/{wide['a']}/end/203")
+        assert re.search(r"started [^<]+ · running for \d", task) and "· </div>" not in task
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_vega_charts_tick_at_round_numbers():
+    from ledgerflow.cards.vega import vega_to_svg
+
+    spec = {"mark": "line", "encoding": {"x": {"field": "x"}, "y": {"field": "y"}},
+            "data": {"values": [{"x": i, "y": i * 0.09755} for i in range(11)]}}  # fmt: skip
+    ticks = re.findall(r'class="lf-tick">([^<]*)<', vega_to_svg(spec) or "")
+    assert ticks == ["0", "0.25", "0.5", "0.75", "1"]
+
+
+def test_a_long_log_shows_its_tail_pages_back_downloads_and_polls_by_offset(tmp_path, ledger):
+    db = tmp_path / "log.db"
+    shutil.copy(ledger["db"], db)
+    lines = "".join(f"line {i:06d} of the long log\n" for i in range(20_000))  # 580,000 chars
+    conn = sqlite3.connect(db)
+    task_pk = conn.execute("select t.id from task t join run r on r.id = t.run_id where "
+                           "r.run_id = ? and t.step = 'start'", (ledger["linear"],)).fetchone()[0]  # fmt: skip
+    conn.execute(
+        "update log set text = ? where task_id = ? and stream = 'stdout'", (lines, task_pk)
+    )
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        _, page = get(f"{url}/task/LinearFlow/{ledger['linear']}/start/1")
+        assert len(page) < 100_000 and "line 019999" in page and "line 000000" not in page
+        assert f"of {len(lines):,} characters" in page
+        earlier = re.search(r'href="(/log/\d+/stdout\?offset=\d+)">earlier output', page)
+        assert earlier
+        seen, next_page = [], earlier.group(1)
+        while next_page:  # page back to the start
+            status, html = get(url + next_page)
+            assert status == 200
+            seen += re.findall(r"line (\d{6})", html)
+            back = re.search(r'href="(/log/\d+/stdout\?offset=\d+)">← earlier', html)
+            next_page = back.group(1) if back else None
+        assert "000000" in seen and "010000" in seen
+        download = re.search(r'href="(/download/\d+/stdout)"', page)
+        with urllib.request.urlopen(url + download.group(1)) as r:
+            assert r.read().decode() == lines
+        status, news = get(f"{url}/api/logs/{task_pk}?stdout={len(lines) - 28}&stderr=0")
+        doc = json.loads(news)
+        assert doc["stdout"]["text"] == "line 019999 of the long log\n"
+        assert doc["stdout"]["end"] == len(lines) and doc["live"] is False
+        assert doc["stderr"]["text"] == "warning from start\n"
+    finally:
+        server.shutdown()
+        server.server_close()

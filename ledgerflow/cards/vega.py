@@ -44,6 +44,8 @@ def vega_to_svg(spec: Any) -> str | None:
     y0, y1 = min(0.0, min(ys)), max(0.0, max(ys))
     if y1 == y0:
         y1 = y0 + 1
+    yticks = nice_ticks(y0, y1)  # round numbers (0, 0.2, 0.4, ...), the axis widened to them
+    y0, y1 = yticks[0], yticks[-1]
     pw, ph = W - LEFT - RIGHT, H - TOP - BOTTOM
 
     def sy(v: float) -> float:
@@ -75,10 +77,10 @@ def vega_to_svg(spec: Any) -> str | None:
         f'<line x1="{LEFT}" y1="{sy(0):.1f}" x2="{W - RIGHT}" y2="{sy(0):.1f}" stroke="#888"/>'
     )
     parts.append(f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{TOP + ph}" stroke="#888"/>')
-    for v in (y0, (y0 + y1) / 2, y1):
+    for v in yticks:
         parts.append(
             f'<text x="{LEFT - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" '
-            f'font-size="10">{v:.4g}</text>'
+            f'font-size="10" class="lf-tick">{v:g}</text>'
         )
     colour = "#4c78a8"
     if mark == "bar":
@@ -127,3 +129,16 @@ def vega_to_svg(spec: Any) -> str | None:
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """About `count` evenly spaced round ticks (steps of 1, 2, 2.5 or 5 times a power of
+    ten) covering lo..hi: 0..0.9755 gives 0, 0.2, ..., 1 rather than 0, 0.4878, 0.9755."""
+    if not hi > lo:
+        return [lo, lo + 1]
+    raw = (hi - lo) / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * 0.999)
+    start, end = math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step
+    n = round((end - start) / step)
+    return [round(start + i * step, 12) + 0.0 for i in range(n + 1)]

@@ -206,12 +206,15 @@ class MetaflowObject:
         return [child.id for child in self]
 
     def _repr_html_(self) -> str:
-        """A table for notebooks (Run and Task have their own): a Flow's newest runs, a
-        Step's tasks, an artifact's stored preview. Nothing is unpickled."""
-        from . import extras
+        """What a notebook shows (client/notebook.py): a Flow's newest runs, a Run's DAG with
+        per-step counts and durations, a Step's tasks, a Task's attempts and artifacts, an
+        artifact's preview or structure. Nothing is unpickled."""
+        from . import notebook
 
         shows: dict[str, Callable[[Any], str]] = {
-            "flow": extras.flow_html, "step": extras.step_html, "artifact": extras.artifact_html,
+            "flow": notebook.flow_html, "step": notebook.step_html,
+            "artifact": notebook.artifact_html, "run": notebook.run_html,
+            "task": notebook.task_html,
         }  # fmt: skip
         show = shows.get(self._NAME)
         if show is None:

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from .. import reads
-from ..clock import parse_iso
 from ..exceptions import MetaflowNamespaceMismatch, MetaflowTaggingError
 from ..tags import MAX_USER_TAG_SET_SIZE, is_stringish, tag_list
 from . import context
@@ -21,7 +20,7 @@ from .base import (
     _no_flow_detail,
     _not_found,
 )
-from .extras import MetaflowCode, MetaflowData, dag_lines, html_table
+from .extras import MetaflowCode, MetaflowData, dag_lines
 from .tasks import Step, Task
 
 
@@ -119,6 +118,18 @@ class Flow(MetaflowObject):
     def runs(self, *tags: str) -> Iterator[Run]:
         """Runs in the current namespace having every given tag, newest first."""
         return iter(self._runs(tags))
+
+    def runs_dataframe(self, *tags: str, artifacts: Iterable[str] = (),
+                       limit: int | None = None) -> Any:  # fmt: skip
+        """The runs having every tag (as `runs(*tags)`) as a pandas DataFrame: run_id,
+        status, started_at, finished_at, duration, user, tags, `params.NAME` per parameter
+        and a column per named artifact's plain value. One query; needs pandas.
+
+            Flow("TrainFlow").runs_dataframe("nightly", artifacts=["accuracy"])
+        """
+        from .notebook import runs_dataframe
+
+        return runs_dataframe(self, *tags, artifacts=artifacts, limit=limit)
 
     @property
     def latest_run(self) -> Run | None:
@@ -330,24 +341,11 @@ class Run(MetaflowObject):
         self._set_tags(new_user, system)
 
     def _repr_html_(self) -> str:
-        return (
-            html_table(
-                str(self),
-                [
-                    ("status", self.status),
-                    ("created_at", self.created_at),
-                    (
-                        "finished_at",
-                        self._row["finished_at"] and parse_iso(self._row["finished_at"]),
-                    ),
-                    ("user", self._row["user"]),
-                    ("user tags", ", ".join(sorted(self.user_tags))),
-                    ("system tags", ", ".join(sorted(self.system_tags))),
-                    ("steps", ", ".join(reversed([s.id for s in self]))),
-                ],
-            )
-            + self._dag_html()
-        )
+        """Status, durations, the DAG with per-step counts, the end task's artifacts
+        (client/notebook.py; nothing is unpickled)."""
+        from .notebook import run_html
+
+        return run_html(self)
 
     def _graph_info(self) -> dict[str, Any] | None:
         info = reads.run_graph_info(self._ledger, self._pk)

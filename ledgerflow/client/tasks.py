@@ -20,7 +20,7 @@ from .base import (
     _find_step_row,
     _find_task,
 )
-from .extras import Metadata, MetaflowCode, MetaflowData, StepExtras, TaskExtras, html_table
+from .extras import Metadata, MetaflowCode, MetaflowData, StepExtras, TaskExtras
 
 if TYPE_CHECKING:
     from .runs import Run
@@ -388,19 +388,9 @@ class Task(TaskExtras, MetaflowObject):
         return {k: str(v) for k, v in facts.items() if v is not None}
 
     def _repr_html_(self) -> str:
-        exc = self._row["exception_type"]
-        return html_table(
-            str(self),
-            [
-                ("status", self.status),
-                ("attempt", self._row["attempt"]),
-                ("index", self.index),
-                ("started_at", parse_iso(self._row["started_at"])),
-                ("finished_at", self.finished_at),
-                ("artifacts", ", ".join(a.id for a in self)),
-                ("exception", f"{exc}: {self._row['exception']}" if exc else None),
-            ],
-        )
+        from .notebook import task_html  # status, attempts, foreach input, artifacts
+
+        return task_html(self)
 
 
 def _millis(stamp: str | None) -> int | None:

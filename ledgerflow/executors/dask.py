@@ -28,7 +28,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..clock import now_iso
-from ..exceptions import LedgerflowError, TaskCrashed
+from ..exceptions import ExecutorError, LedgerflowError, TaskCrashed
 from ..flowclasses import flow_class, flow_graph
 from ..joins import resolve_join_inputs
 from ..records import ArtifactRecord
@@ -154,7 +154,9 @@ class DaskExecutor(Executor):
                     self._cluster = local_cluster()
                     self.client = distributed.Client(self._cluster)
             except (OSError, TimeoutError) as e:
-                raise LedgerflowError(
+                # ExecutorError: the runtime marks the run failed (it cannot start its tasks)
+                # instead of leaving it 'running' in the ledger.
+                raise ExecutorError(
                     f"cannot reach the Dask scheduler at {address}: {e}; start one "
                     "(`dask scheduler`) or check --dask-scheduler / " + SCHEDULER_ENV
                 ) from None

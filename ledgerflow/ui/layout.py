@@ -1,5 +1,7 @@
-"""The page frame of `ledgerflow ui`: inline styles and the few lines of script it needs
-(nothing is fetched from anywhere but the app itself), and small HTML helpers."""
+"""The page frame of `ledgerflow ui`: inline styles, the one script file it loads
+(static/ui.js, from the app itself: nothing is fetched from anywhere else), and small HTML
+helpers. Every value from the ledger goes through `esc` (cells of `table` are HTML already:
+their callers escape)."""
 
 from __future__ import annotations
 
@@ -27,27 +29,13 @@ white-space:pre-wrap;word-break:break-word;font-size:12px}td pre{margin:0;paddin
 .err{background:#ffebee;border:1px solid #e57373;padding:8px;margin:8px 0}
 textarea{width:100%;font-family:monospace;font-size:13px}.flex{display:flex;gap:24px;
 flex-wrap:wrap;align-items:flex-start}svg text{font-family:sans-serif}
+mark{background:#fde68a;padding:0 1px}table.struct{margin:2px 0}table.struct th{font-weight:600}
+.summary td{white-space:nowrap}.kv td:first-child{font-weight:600;white-space:nowrap}
 """
 
-# Polls a JSON URL while the element with data-poll is on the page; the page says what to do
-# with the answer (replace log text, or reload when the run changed).
-SCRIPT = """
-(function(){
-  var el=document.querySelector('[data-poll]'); if(!el) return;
-  var url=el.getAttribute('data-poll'), every=+el.getAttribute('data-every')||1500, seen=null;
-  function tick(){
-    fetch(url,{cache:'no-store'}).then(function(r){return r.json();}).then(function(d){
-      el.setAttribute('data-polls', (+el.getAttribute('data-polls')||0)+1);
-      if(d.stdout!==undefined){document.getElementById('stdout').textContent=d.stdout;
-        document.getElementById('stderr').textContent=d.stderr;}
-      if(d.signature!==undefined){ if(seen!==null && seen!==d.signature){location.reload();return;}
-        seen=d.signature; }
-      if(d.live){setTimeout(tick,every);} else {el.setAttribute('data-live','0');}
-    }).catch(function(){setTimeout(tick,every*2);});
-  }
-  setTimeout(tick,every);
-})();
-"""
+# The UI's one script is a file served as /static/ui.js (see static/ui.js): the pages' CSP
+# allows script from this server only, never inline, so no text from a ledger can run.
+SCRIPT_PATH = "/static/ui.js"
 
 
 def esc(value: Any) -> str:
@@ -88,6 +76,6 @@ def frame(title: str, body: str, ledger_name: str, search: str = "") -> str:
         '<a href="/diff">Diff</a><a href="/sql">SQL</a>'
         f'<span class="muted">{esc(ledger_name)}</span>'
         '<form action="/search" method="get"><input type="search" name="q" '
-        f'placeholder="Search artifacts" value="{esc(search)}" aria-label="search"></form>'
-        f"</header><main>{body}</main><script>{SCRIPT}</script></body></html>\n"
+        f'placeholder="Search artifacts, logs, errors" value="{esc(search)}" aria-label="search"></form>'
+        f'</header><main>{body}</main><script src="{SCRIPT_PATH}"></script></body></html>\n'
     )

@@ -8,8 +8,10 @@ request suits SQLite's per-thread read connections. Live views poll a JSON route
 
 Safety: the ledger is opened read-only (`mode=ro`): browsing never writes to it, nor marks
 runs crashed. Requests must name this server as their Host (no DNS-rebinding reads from
-web pages), every page has a Content-Security-Policy that allows nothing from elsewhere,
-and cards are served under a policy that allows no script and no fetch at all.
+web pages), every value is escaped, every page has a Content-Security-Policy that allows
+nothing from elsewhere and no inline script (the UI's own script is static/ui.js), and
+cards are served under a policy that allows no script and no fetch at all. A ledger's text
+that is not valid UTF-8 is shown with replacement characters, not a 500.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from . import pages, tools
 from .layout import esc, frame
 
+# Script only from this server (static/ui.js), never inline: text from a ledger that
+# escaped into a page still could not run. Inline style stays (badges' colours).
 PAGE_CSP = (
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
     "img-src 'self' data:; frame-src 'self'; connect-src 'self'; form-action 'self'; "
     "base-uri 'none'"
 )
@@ -78,6 +82,9 @@ class Handler(BaseHTTPRequestHandler):
         if post:
             length = min(int(self.headers.get("Content-Length") or 0), 64 * 1024)
             query.update(parse_qs(self.rfile.read(length).decode("utf-8", "replace")))
+        # Text columns of a received file may hold bytes that are not UTF-8: show them with
+        # U+FFFD instead of failing the page (this thread's read connection).
+        self.app.ledger.conn.text_factory = _lenient_text
         try:
             self._route(parts, query, post)
         except pages.NotFound as e:
@@ -111,11 +118,17 @@ class Handler(BaseHTTPRequestHandler):
                 ),
             )
         elif kind == "run" and len(rest) == 2:
-            self._html(200, pages.run_page(app, *rest))
+            flow, run_id = rest
+            self._html(200, pages.run_page(app, flow, run_id, page=_int(_one(query, "page"), 1)))
         elif kind == "step" and len(rest) == 3:
-            self._html(200, pages.step_page(app, *rest))
+            flow, run_id, step = rest
+            self._html(200, pages.step_page(app, flow, run_id, step, _one(query, "after") or None))
         elif kind == "task" and len(rest) == 4:
-            self._html(200, pages.task_page(app, *rest))
+            flow, run_id, step, task_id = rest
+            attempt = _one(query, "attempt")
+            self._html(200, pages.task_page(app, flow, run_id, step, task_id,
+                                            _int(attempt, 0) if attempt else None,
+                                            _one(query, "find"), _one(query, "stream")))  # fmt: skip
         elif kind == "artifact" and len(rest) == 5:
             load = post and _one(query, "load") == "1"
             flow, run_id, step, task_id, name = rest
@@ -123,17 +136,49 @@ class Handler(BaseHTTPRequestHandler):
         elif kind == "card" and len(rest) == 1 and rest[0].isdigit():
             self._card(int(rest[0]))
         elif kind == "search" and not rest:
-            self._html(200, tools.search_page(app, _one(query, "q"), _one(query, "flow") or None))
+            self._html(200, tools.search_page(app, _one(query, "q"), _one(query, "flow") or None,
+                                              _one(query, "kind") or None,
+                                              _one(query, "name") or None,
+                                              _int(_one(query, "page"), 1)))  # fmt: skip
         elif kind == "diff" and not rest:
             self._html(200, tools.diff_page(app, _one(query, "a"), _one(query, "b")))
         elif kind == "sql" and not rest:
             self._html(200, tools.sql_page(app, _one(query, "q")))
         elif kind == "api" and rest[:1] == ["logs"] and len(rest) == 2 and rest[1].isdigit():
-            self._json(pages.logs_json(app, int(rest[1])))
+            offsets = {s: _int(_one(query, s), 0) for s in ("stdout", "stderr")}
+            self._json(pages.logs_json(app, int(rest[1]), offsets))
+        elif kind == "log" and len(rest) == 2 and rest[0].isdigit():
+            self._html(200, pages.log_viewer(app, int(rest[0]), rest[1],
+                                             _int(_one(query, "offset"), -1)))  # fmt: skip
+        elif kind == "download" and len(rest) == 2 and rest[0].isdigit():
+            self._download(int(rest[0]), rest[1])
+        elif kind == "static" and rest == ["ui.js"]:
+            self._send(200, "text/javascript; charset=utf-8", _script(), PAGE_CSP)
         elif kind == "api" and rest[:1] == ["run"] and len(rest) == 3:
             self._json(pages.run_status_json(app, rest[1], rest[2]))
         else:
             raise pages.NotFound(f"no page at {self.path}")
+
+    def _download(self, task_pk: int, stream: str) -> None:
+        """The whole of a log stream as a text file, written out a piece at a time."""
+        from .logview import log_chunks
+
+        where = pages.log_owner(self.app, task_pk, stream)
+        pieces = (p.encode("utf-8", "replace") for p in log_chunks(self.app.ledger.conn,
+                                                                   task_pk, stream))  # fmt: skip
+        name = "-".join(where) + f"-{stream}.txt"
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Disposition", f'attachment; filename="{safe}"')
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", CARD_CSP)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        for piece in pieces:
+            self.wfile.write(piece)
+        self.close_connection = True
 
     def _card(self, card_pk: int) -> None:
         from ..cards.storage import read_card_html
@@ -179,8 +224,43 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def _int(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+_SCRIPT: bytes | None = None
+
+
+def _script() -> bytes:
+    global _SCRIPT
+    if _SCRIPT is None:
+        from importlib.resources import files
+
+        _SCRIPT = files("ledgerflow.ui").joinpath("static/ui.js").read_bytes()
+    return _SCRIPT
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # Ctrl-C does not wait for a browser's open connections
+    url = ""
+    ledger_path = Path()
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve, listed in the registry meanwhile (notebook views link to the pages)."""
+        from .registry import register, unregister
+
+        entry = register(self.ledger_path, self.url, self.server_address[1])
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            unregister(entry)
 
 
 def make_server(path: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
@@ -194,7 +274,8 @@ def make_server(path: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_P
     names = {shown, "localhost", "127.0.0.1", "[::1]", host}
     app.allowed_hosts = {f"{n}:{bound}" for n in names} | ({host} if bound == 80 else set())
     url_host = f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
-    return server, f"http://{url_host}:{bound}/"
+    server.url, server.ledger_path = f"http://{url_host}:{bound}/", app.path
+    return server, server.url
 
 
 def serve(path: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
