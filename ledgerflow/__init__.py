@@ -40,6 +40,7 @@ from .exceptions import (
     UnhandledInMergeArtifactsException,
 )
 from .flowspec import FlowSpec
+from .taskreuse import reuse
 from .parameters import Config, IncludeFile, JSONType, Parameter, config_expr
 
 rng.watch()  # before the flow module's own code: does it seed `random` or numpy? (rng.py)
@@ -72,7 +73,7 @@ __all__ = [
     "FlowSpec", "step", "Parameter", "IncludeFile", "JSONType", "current",
     "retry", "catch", "timeout", "resources", "environment", "batch", "kubernetes", "conda",
     "pypi", "card", "secrets", "project", "schedule", "conda_base", "pypi_base", "trigger",
-    "trigger_on_finish", "parallel", "Config", "config_expr",
+    "trigger_on_finish", "parallel", "Config", "config_expr", "reuse",
     # running from Python and notebooks
     "Runner", "NBRunner", "ExecutingRun",
     # reading back

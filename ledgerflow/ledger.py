@@ -588,6 +588,8 @@ class Ledger:
             done = [self._finish_task(conn, rec) if rec.pk else self._insert_task(conn, rec)
                     for rec in finished]  # fmt: skip
             begun = [self._insert_task(conn, rec) for rec in started]
+            _write_reuse_keys(conn, [(pk, rec) for pk, rec in zip(done, finished)
+                                     if rec.reuse_key is not None])  # fmt: skip
         for rec in finished:
             self.blobs.remember(b.sha for b in rec.blobs)
             for blob in rec.blobs:
@@ -750,3 +752,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=Ledger._finish_checkpoints,
                         after_in_child=Ledger._after_fork_in_child)  # fmt: skip
 atexit.register(Ledger._checkpoint_at_exit)
+
+
+def _write_reuse_keys(conn: sqlite3.Connection, keyed: list[tuple[int, TaskRecord]]) -> None:
+    """Each finished task's reuse key (taskreuse.py), and its step's code parts with the first
+    task of that step in the run."""
+    conn.executemany(
+        "insert or replace into task_key(task_pk, key, code, inputs, env) values (?, ?, ?, ?, ?)",
+        [(pk, k.key, k.code, k.inputs, k.env) for pk, k in ((pk, r.reuse_key) for pk, r in keyed)],
+    )
+    conn.executemany(
+        "insert or ignore into step_code(run_pk, step, code, parts) values (?, ?, ?, ?)",
+        [(r.run_pk, r.step, r.reuse_key.code, json.dumps(r.reuse_key.parts))
+         for _, r in keyed if r.reuse_key.parts is not None],
+    )  # fmt: skip

@@ -50,3 +50,4 @@ class TaskRecord:
     pk: int | None = None
     cards: list[Any] = field(factory=list)  # CardRecords (ledgerflow/cards/storage.py)
     host: str | None = None  # the machine it ran on, if not the run's (a Dask worker)
+    reuse_key: Any = None  # a reuse.ReuseKey: what `run --reuse` matches it by

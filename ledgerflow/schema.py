@@ -162,6 +162,22 @@ def index_search_prefixes(conn: sqlite3.Connection) -> None:
     add_prefix_indexes(conn)
 
 
+def add_reuse_keys(conn: sqlite3.Connection) -> None:
+    """`run --reuse` (taskreuse.py): each task's key and what it was made of, and each run's
+    step code fingerprints with their parts (`ledgerflow explain` shows them)."""
+    conn.execute(
+        "create table if not exists task_key (task_pk integer primary key references task(id)"
+        " on delete cascade, key text not null, code text not null, inputs text not null,"
+        " env text not null)"
+    )
+    conn.execute("create index if not exists task_key_key on task_key(key)")
+    conn.execute(
+        "create table if not exists step_code (run_pk integer not null references run(id)"
+        " on delete cascade, step text not null, code text not null, parts text not null,"
+        " primary key (run_pk, step))"
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [
     _v1_schema,
@@ -171,13 +187,15 @@ MIGRATIONS: list[Migration] = [
     _imported_runs_table,
     index_search_prefixes,
     add_task_host,
+    add_reuse_keys,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Names in a ledger file; anything else at version 0 means the file is someone else's.
 OUR_TABLES = [
     "meta", "flow", "run", "task", "task_parent", "blob", "blob_chunk", "artifact", "tag",
-    "log", "s3_object", "imported_run", *VIEWS_V1, "sqlite_sequence", "card",
+    "log", "s3_object", "imported_run", *VIEWS_V1, "sqlite_sequence", "card", "task_key",
+    "step_code",
 ]  # fmt: skip
 OUR_TABLES += [
     f"{fts}{part}"

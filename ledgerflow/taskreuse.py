@@ -24,11 +24,21 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Mapping
 from typing import Any
 
+from typing import TYPE_CHECKING
+
+from . import reads
 from .codekey import fingerprint
 from .decorators import StepDecorator, step_decorator
 from .records import ArtifactRecord
+from .structs import struct
+
+if TYPE_CHECKING:
+    from .ledger import Ledger
+    from .resume import OriginTask
+    from .task import TaskSpec
 
 KEY_FORMAT = 1  # bumped when what goes into a key changes: old keys then match nothing
 
@@ -66,16 +76,20 @@ def environment() -> str:
     return f"{impl} {major}.{minor}, ledgerflow {__version__}"
 
 
-def inputs_digest(inputs: list[dict[str, ArtifactRecord]] | list[dict[str, str]]) -> str:
-    """The SHA-256 of the names and SHAs of the artifacts visible to a task, per input."""
+def outputs_digest(artifacts: Mapping[str, ArtifactRecord] | Mapping[str, str]) -> bytes:
+    """The SHA-256 (32 bytes) of a task's artifacts: every name and SHA, in name order."""
     h = hashlib.sha256()
-    for artifacts in inputs:
-        h.update(b"\x00input\x00")
-        for name in sorted(artifacts):
-            record = artifacts[name]
-            sha = record if isinstance(record, str) else record.sha
-            h.update(f"{name}\x00{sha}\x00".encode("utf-8", "surrogatepass"))
-    return h.hexdigest()
+    for name in sorted(artifacts):
+        record = artifacts[name]
+        sha = record if isinstance(record, str) else record.sha
+        h.update(f"{name}\x00{sha}\x00".encode("utf-8", "surrogatepass"))
+    return h.digest()
+
+
+def inputs_digest(outputs: list[bytes]) -> bytes:
+    """What a task was given: its parents' outputs digests, in input order (a join's inputs
+    in split order), as one SHA-256 (32 bytes)."""
+    return hashlib.sha256(b"".join(outputs)).digest()
 
 
 def task_key(code: str, env: str, inputs: str, flow: str, step: str,
@@ -103,3 +117,52 @@ class StepCode:
             else:
                 self._prints[step] = fingerprint(self.flow_cls, step, self.step_names)
         return self._prints[step]
+
+
+@struct
+class ReuseKey:
+    """A task's key and the digests it was made from (stored in `task_key`)."""
+
+    key: str
+    code: str
+    inputs: str
+    env: str
+    parts: list[list[str]] | None = None  # the code's parts, with a step's first task only
+
+
+class TaskKeys:
+    """The runtime's side of `--reuse`: every task's key, and the task to clone for it."""
+
+    def __init__(self, flow_cls: type, step_names: list[str], ledger: Ledger):
+        self.code = StepCode(flow_cls, step_names)
+        self.flow_name = flow_cls.__name__
+        self.ledger = ledger
+        self.env = environment()
+        self._described: set[str] = set()  # steps whose code parts were handed out already
+
+    def key(self, spec: TaskSpec, inputs: bytes) -> ReuseKey | None:
+        """The task's key, given its inputs digest; None for a step that opted out."""
+        code = self.code.get(spec.step)
+        if code is None:
+            return None
+        digest = inputs.hex()
+        position = [f.index for f in spec.foreach_stack]
+        key = task_key(code[0], self.env, digest, self.flow_name, spec.step, position,
+                       spec.is_join)  # fmt: skip
+        parts = None
+        if spec.step not in self._described:
+            self._described.add(spec.step)
+            parts = code[1]
+        return ReuseKey(key, code[0], digest, self.env, parts)
+
+    def find(self, key: ReuseKey) -> OriginTask | None:
+        """The newest successful task with this key in a run the user trusts, as a clone."""
+        from .resume import origin_task
+        from .trust_store import run_trusted
+
+        for row in reads.reusable_tasks(self.ledger, key.key):
+            if run_trusted(self.ledger, row["run_pk"]):
+                task = reads.task_for_clone(self.ledger, row["pk"])
+                if task is not None:
+                    return origin_task(self.ledger, f"{row['flow']}/{row['run_id']}", task)
+        return None
