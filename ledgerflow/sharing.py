@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -291,6 +292,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
             conn.execute("insert into task_parent(task_id, parent_id) values (?, ?)",
                          (task_map[task_id], task_map[parent_id]))  # fmt: skip
     copy_card_rows(source, conn, task_map, lambda sha: _copy_blob(source, conn, sha, report))
+    _copy_reuse_keys(source, conn, run_pk, new_run, task_map)
     acols = ", ".join(_ARTIFACT_COLUMNS)
     next_id = Ledger._next_artifact_id(conn)
     for old_task, new_task in task_map.items():
@@ -345,3 +347,29 @@ def _copy_blob(source: Ledger, conn: sqlite3.Connection, sha: str, report: CopyR
         conn.execute("insert into blob_chunk(sha, seq, data) values (?, ?, ?)", (sha, seq, data))
         report.bytes_copied += len(data)
     report.blobs_copied += 1
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _copy_reuse_keys(source: Ledger, conn: sqlite3.Connection, run_pk: int, new_run: int,
+                     task_map: dict[int, int]) -> None:  # fmt: skip
+    """The run's reuse keys (taskreuse.py), so `run --reuse` can reuse its tasks here once
+    their source is trusted. A ledger from before keys has none; a malformed row is left out
+    (a key only ever matches a task of a trusted run, so a planted key cannot be used)."""
+    tables = {r[0] for r in source.execute("select name from sqlite_master where type = 'table'")}
+    if not {"task_key", "step_code"} <= tables:
+        return
+    for task_pk, key, code, inputs, env in source.execute(
+        "select k.task_pk, k.key, k.code, k.inputs, k.env from task_key k"
+        " join task t on t.id = k.task_pk where t.run_id = ?", (run_pk,)).fetchall():  # fmt: skip
+        if task_pk in task_map and all(
+            isinstance(v, str) and _HEX64.fullmatch(v) for v in (key, code, inputs)
+        ) and isinstance(env, str):
+            conn.execute("insert into task_key(task_pk, key, code, inputs, env)"
+                         " values (?, ?, ?, ?, ?)", (task_map[task_pk], key, code, inputs, env))  # fmt: skip
+    for step, code, parts in source.execute(
+        "select step, code, parts from step_code where run_pk = ?", (run_pk,)).fetchall():  # fmt: skip
+        if isinstance(step, str) and isinstance(code, str) and isinstance(parts, str):
+            conn.execute("insert or ignore into step_code(run_pk, step, code, parts)"
+                         " values (?, ?, ?, ?)", (new_run, step, code, parts))  # fmt: skip
