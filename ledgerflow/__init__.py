@@ -40,8 +40,8 @@ from .exceptions import (
     UnhandledInMergeArtifactsException,
 )
 from .flowspec import FlowSpec
-from .taskreuse import reuse
 from .parameters import Config, IncludeFile, JSONType, Parameter, config_expr
+from .taskreuse import reuse
 
 rng.watch()  # before the flow module's own code: does it seed `random` or numpy? (rng.py)
 

@@ -57,7 +57,9 @@ def _library_dirs() -> tuple[str, ...]:
 _LIBRARY_DIRS = _library_dirs()
 
 
-def fingerprint(flow_cls: type, step_name: str, step_names: set[str]) -> tuple[str, list[list[str]]]:
+def fingerprint(
+    flow_cls: type, step_name: str, step_names: set[str]
+) -> tuple[str, list[list[str]]]:
     """(SHA-256 of a step's code, its parts as [kind, name, sha]), sorted by name."""
     walker = _Walker(flow_cls, step_names)
     func = getattr(flow_cls, step_name)

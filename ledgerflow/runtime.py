@@ -326,8 +326,14 @@ class Runtime:
         # foreach makes each child's spec only when a slot frees up, so the runtime does not
         # hold 10,000 specs at once).
         ready: deque[Pending | Iterator[Pending]] = deque(
-            [Pending(self._spec("start", [], [], ()), [], (),
-                     inputs=inputs_digest([outputs_digest(self.constants)]))]
+            [
+                Pending(
+                    self._spec("start", [], [], ()),
+                    [],
+                    (),
+                    inputs=inputs_digest([outputs_digest(self.constants)]),
+                )
+            ]
         )
         running = self._running
         finished: list[tuple[Pending, TaskResult]] = []
@@ -519,8 +525,9 @@ class Runtime:
             return None
         again = replace(spec, attempt=spec.attempt + 1)
         self._say_task(spec, f"Retrying (attempt {again.attempt + 1} of {spec.max_retries + 1}).")
-        return Pending(again, pending.parent_pks, pending.splits, key=pending.key,
-                       inputs=pending.inputs)
+        return Pending(
+            again, pending.parent_pks, pending.splits, key=pending.key, inputs=pending.inputs
+        )
 
     def _spec(
         self,

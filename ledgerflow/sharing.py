@@ -292,7 +292,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
             conn.execute("insert into task_parent(task_id, parent_id) values (?, ?)",
                          (task_map[task_id], task_map[parent_id]))  # fmt: skip
     copy_card_rows(source, conn, task_map, lambda sha: _copy_blob(source, conn, sha, report))
-    _copy_reuse_keys(source, conn, run_pk, new_run, task_map)
+    _copy_reuse_keys(source, conn, run_pk, int(new_run or 0), task_map)
     acols = ", ".join(_ARTIFACT_COLUMNS)
     next_id = Ledger._next_artifact_id(conn)
     for old_task, new_task in task_map.items():
@@ -363,9 +363,11 @@ def _copy_reuse_keys(source: Ledger, conn: sqlite3.Connection, run_pk: int, new_
     for task_pk, key, code, inputs, env in source.execute(
         "select k.task_pk, k.key, k.code, k.inputs, k.env from task_key k"
         " join task t on t.id = k.task_pk where t.run_id = ?", (run_pk,)).fetchall():  # fmt: skip
-        if task_pk in task_map and all(
-            isinstance(v, str) and _HEX64.fullmatch(v) for v in (key, code, inputs)
-        ) and isinstance(env, str):
+        if (
+            task_pk in task_map
+            and all(isinstance(v, str) and _HEX64.fullmatch(v) for v in (key, code, inputs))
+            and isinstance(env, str)
+        ):
             conn.execute("insert into task_key(task_pk, key, code, inputs, env)"
                          " values (?, ?, ?, ?, ?)", (task_map[task_pk], key, code, inputs, env))  # fmt: skip
     for step, code, parts in source.execute(

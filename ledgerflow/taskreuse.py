@@ -25,9 +25,7 @@ import hashlib
 import json
 import platform
 from collections.abc import Mapping
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import reads
 from .codekey import fingerprint

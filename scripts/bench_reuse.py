@@ -25,7 +25,7 @@ import textwrap
 import time
 from pathlib import Path
 
-SIX = '''
+SIX = """
 import time
 from ledgerflow import FlowSpec, step
 
@@ -66,9 +66,9 @@ class SixFlow(FlowSpec):
 
 if __name__ == "__main__":
     SixFlow()
-'''
+"""
 
-WIDE = '''
+WIDE = """
 from ledgerflow import FlowSpec, step
 
 class WideFlow(FlowSpec):
@@ -90,7 +90,7 @@ class WideFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 
 def timed_run(flow: Path, db: Path, *args: str) -> float:
@@ -113,7 +113,9 @@ def edits(seconds: float) -> None:
     print(f"six steps of {seconds:g} s each (wall, whole process):")
     print(f"  full run                               {full:6.2f} s")
     print(f"  --reuse after editing the last step    {last:6.2f} s  ({full / last:.1f}x faster)")
-    print(f"  --reuse after editing s4's helper      {helper:6.2f} s  ({full / helper:.1f}x faster)")
+    print(
+        f"  --reuse after editing s4's helper      {helper:6.2f} s  ({full / helper:.1f}x faster)"
+    )
     print(f"  --reuse with nothing changed           {again:6.2f} s")
 
 
@@ -157,8 +159,10 @@ def key_cost(width: int, repeat: int) -> None:
             off.append(one(False))
         taskreuse.TaskKeys.key = real_key  # type: ignore[method-assign]
     a, b = statistics.median(on), statistics.median(off)
-    print(f"foreach of {width} trivial tasks + join, --executor thread, CPU per task "
-          f"(median of {repeat}, load {os.getloadavg()[0]:.1f}):")
+    print(
+        f"foreach of {width} trivial tasks + join, --executor thread, CPU per task "
+        f"(median of {repeat}, load {os.getloadavg()[0]:.1f}):"
+    )
     print(f"  keys computed (every run)   {a:.3f} ms")
     print(f"  keys not computed           {b:.3f} ms")
     print(f"  key cost                    {a - b:+.3f} ms per task (ratio {a / b:.3f})")

@@ -15,7 +15,7 @@ from ledgerflow.codekey import fingerprint
 
 _counter = itertools.count()
 
-FLOW = '''
+FLOW = """
 import json
 import lf_helpers as helpers
 from ledgerflow import FlowSpec, step, retry
@@ -60,7 +60,7 @@ class KeyFlow(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 HELPERS = """
 def double(v):
@@ -119,8 +119,11 @@ def test_the_same_code_gives_the_same_fingerprint_in_another_module(tmp_path):
         ("@retry(times=TIMES)", "@retry(times=2)", {"last"}),  # the step's decorators
         ("TIMES = 1", "TIMES = 2", {"last"}),  # a name in a decorator's arguments
         ('NAMES = ("a", "b")', 'NAMES = ("a", "b", "c")', {"last"}),
-        ("self.next(self.end)\n\n    @step\n    def end(self):\n        pass",
-         "self.next(self.end)\n\n    @step\n    def end(self):\n        print('bye')", {"end"}),
+        (
+            "self.next(self.end)\n\n    @step\n    def end(self):\n        pass",
+            "self.next(self.end)\n\n    @step\n    def end(self):\n        print('bye')",
+            {"end"},
+        ),
     ],
 )
 def test_an_edit_changes_the_fingerprint_of_the_steps_it_can_affect(tmp_path, old, new, expected):
