@@ -123,6 +123,14 @@ def test_every_read_starts_from_an_index(lf: SimpleNamespace) -> None:
         bodies = [t["pk"] for t in tasks if t["step"] == "body"]
         assert len(call("tasks_by_pk", bodies)) == len(bodies)  # a join's inputs
         assert {row[0] for row in call("artifacts_of_tasks", bodies)} == set(bodies)
+        # run --reuse (every run records keys)
+        key = call("task_key", gather["pk"])
+        assert key is not None and len(key["key"]) == 64
+        assert gather["pk"] in [t["pk"] for t in call("reusable_tasks", key["key"])]
+        assert call("task_for_clone", gather["pk"])["step"] == "gather"
+        assert call("step_code", pk, "gather") is not None
+        call("earlier_keyed_tasks", flow["id"], "gather", gather["pk"])
+        assert {p for p, _, _ in call("parent_artifact_shas", gather["pk"])} == set(bodies)
     finally:
         reads.trace = None
     queries_of_reads = {
