@@ -214,3 +214,22 @@ def test_runner_run_takes_reuse(flow, db_path, monkeypatch):
     assert second.run.successful
     assert ran(db_path, second.run.id) == {"stamp", "end"}
     assert second.run.data.total == first.run.data.total
+
+
+def test_show_and_logs_say_a_task_was_cloned_and_from_where(flow, db_path):
+    first = run(flow, db_path)
+    second = run(flow, db_path, "--reuse")
+
+    def ledgerflow(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "ledgerflow", "--db", str(db_path), *args],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+
+    out = ledgerflow("show", f"ChainFlow/{second}/third").stdout
+    assert "cloned from" in out.lower() and f"ChainFlow/{first}/third/" in out
+    task = json.loads(ledgerflow("show", "--json", f"ChainFlow/{second}/start/1").stdout)
+    assert task["origin_pathspec"] == f"ChainFlow/{first}/start/1"
+    assert f"Cloned from ChainFlow/{first}/start/1" in ledgerflow(
+        "show", f"ChainFlow/{second}/start/1").stdout
+    assert f"cloned from ChainFlow/{first}/second/" in ledgerflow(
+        "logs", f"ChainFlow/{second}/second").stderr
+    assert "cloned" not in ledgerflow("logs", f"ChainFlow/{second}/stamp").stderr
