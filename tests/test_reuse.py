@@ -228,8 +228,12 @@ def test_show_and_logs_say_a_task_was_cloned_and_from_where(flow, db_path):
     assert "cloned from" in out.lower() and f"ChainFlow/{first}/third/" in out
     task = json.loads(ledgerflow("show", "--json", f"ChainFlow/{second}/start/1").stdout)
     assert task["origin_pathspec"] == f"ChainFlow/{first}/start/1"
-    assert f"Cloned from ChainFlow/{first}/start/1" in ledgerflow(
-        "show", f"ChainFlow/{second}/start/1").stdout
-    assert f"cloned from ChainFlow/{first}/second/" in ledgerflow(
-        "logs", f"ChainFlow/{second}/second").stderr
+    assert (
+        f"Cloned from ChainFlow/{first}/start/1"
+        in ledgerflow("show", f"ChainFlow/{second}/start/1").stdout
+    )
+    assert (
+        f"cloned from ChainFlow/{first}/second/"
+        in ledgerflow("logs", f"ChainFlow/{second}/second").stderr
+    )
     assert "cloned" not in ledgerflow("logs", f"ChainFlow/{second}/stamp").stderr
