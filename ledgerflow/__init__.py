@@ -42,6 +42,7 @@ from .exceptions import (
 )
 from .flowspec import FlowSpec
 from .parameters import IncludeFile, JSONType, Parameter
+from .taskreuse import reuse
 
 rng.watch()  # before the flow module's own code: does it seed `random` or numpy? (rng.py)
 
@@ -73,7 +74,7 @@ __all__ = [
     "FlowSpec", "step", "Parameter", "IncludeFile", "JSONType", "current",
     "retry", "catch", "timeout", "resources", "environment", "batch", "kubernetes", "conda",
     "pypi", "card", "secrets", "project", "schedule", "conda_base", "pypi_base", "trigger",
-    "trigger_on_finish", "parallel", "Config", "ConfigValue", "config_expr",
+    "trigger_on_finish", "parallel", "Config", "ConfigValue", "config_expr", "reuse",
     # running from Python and notebooks
     "Runner", "NBRunner", "ExecutingRun",
     # reading back

@@ -639,3 +639,56 @@ def imported_run_trusted(ledger: Ledger, run_pk: int) -> bool | None:
     None for a run made here. sqlite3.Error where the file has no `imported_run` table."""
     row = one(ledger, "select trusted from imported_run where run_id = ?", (run_pk,))
     return None if row is None else row["trusted"] == 1
+
+
+# -- run --reuse (taskreuse.py) ---------------------------------------------------------------------
+
+
+def reusable_tasks(ledger: Ledger, key: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Successful tasks made under a reuse key, newest first, with their run and flow."""
+    return rows(ledger, "select t.id as pk, t.run_id as run_pk, r.run_id as run_id,"
+                        " f.name as flow, t.step as step, t.task_id as task_id"
+                        " from task_key k join task t on t.id = k.task_pk"
+                        " join run r on r.id = t.run_id join flow f on f.id = r.flow_id"
+                        " where k.key = ? and t.status = 'succeeded'"
+                        " order by t.id desc limit ?", (key, limit))  # fmt: skip
+
+
+def task_for_clone(ledger: Ledger, task_pk: int) -> dict[str, Any] | None:
+    """A task row as `resume` and `--reuse` clone it."""
+    return one(ledger, f"select {_TASK_COLUMNS} from task t where t.id = ?", (task_pk,))
+
+
+def task_key(ledger: Ledger, task_pk: int) -> dict[str, Any] | None:
+    """A task's reuse key and its parts' digests, if it has one."""
+    return one(ledger, "select key, code, inputs, env from task_key where task_pk = ?",
+               (task_pk,))  # fmt: skip
+
+
+def step_code(ledger: Ledger, run_pk: int, step: str) -> dict[str, Any] | None:
+    """A step's code fingerprint in a run and its parts (JSON)."""
+    return one(ledger, "select code, parts from step_code where run_pk = ? and step = ?",
+               (run_pk, step))  # fmt: skip
+
+
+def earlier_keyed_tasks(ledger: Ledger, flow_pk: int, step: str, before_pk: int,
+                        limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
+    """The latest successful tasks of a flow's step before a given task that have a reuse
+    key, newest first: what `ledgerflow explain` compares a task with."""
+    return rows(ledger, "select t.id as pk, t.run_id as run_pk, r.run_id as run_id,"
+                        " t.task_id as task_id, t.foreach_stack as foreach_stack,"
+                        " k.code as code, k.inputs as inputs"
+                        " from task t join task_key k on k.task_pk = t.id"
+                        " join run r on r.id = t.run_id"
+                        " where r.flow_id = ? and t.step = ? and t.id < ?"
+                        " and t.status = 'succeeded' order by t.id desc limit ?",
+                (flow_pk, step, before_pk, limit))  # fmt: skip
+
+
+def parent_artifact_shas(ledger: Ledger, task_pk: int) -> list[tuple[int, str, str]]:
+    """(parent task pk, artifact name, sha) of every artifact of a task's parents."""
+    return [tuple(r) for r in cursor(ledger, "select p.parent_id, a.name, a.sha"
+                                             " from task_parent p join artifact a"
+                                             " on a.task_id = p.parent_id"
+                                             " where p.task_id = ? order by p.parent_id",
+                                     (task_pk,))]  # fmt: skip

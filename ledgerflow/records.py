@@ -62,3 +62,4 @@ class TaskRecord:
     pk: int | None = None
     cards: list[CardRecord] = field(factory=list)
     host: str | None = None  # the machine it ran on, if not the run's (a Dask worker)
+    reuse_key: Any = None  # a reuse.ReuseKey: what `run --reuse` matches it by

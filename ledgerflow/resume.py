@@ -102,25 +102,31 @@ def load_origin(ledger: Ledger, flow_name: str, run_id: str, param_names: list[s
     tasks = reads.final_tasks(ledger, run["pk"])
     tasks.sort(key=lambda t: reads.id_key(t["task_id"]))  # in the order they were created
     for t in tasks:
-        pk, step = t["pk"], t["step"]
-        stack = [ForeachFrame(*frame) for frame in json.loads(t["foreach_stack"] or "[]")]
-        artifacts = {
-            a["name"]: ArtifactRecord(a["name"], a["sha"], a["encoding"], a["type"], a["size"],
-                                      a["value"], a["preview"], bool(a["inherited"]))
-            for a in reads.task_artifacts(ledger, pk, blob=True)
-        }  # fmt: skip
-        logs = reads.logs(ledger, pk)
-        task = OriginTask(
-            pk, f"{flow_name}/{run_id}/{step}/{t['task_id']}", t["status"], artifacts,
-            logs["stdout"], logs["stderr"], stack, t["exception_type"], t["exception"],
-            reads.task_traceback(ledger, pk),
-            json.loads(t["transition"]) if t["transition"] else None,
-        )  # fmt: skip
-        position = (step, tuple(f.index for f in stack))
+        task = origin_task(ledger, f"{flow_name}/{run_id}", t)
+        position = (t["step"], tuple(f.index for f in task.foreach_stack))
         origin.tasks.setdefault(position, []).append(task)
-        if step == "start":
-            origin.params = {n: artifacts[n] for n in param_names if n in artifacts}
+        if t["step"] == "start":
+            origin.params = {n: task.artifacts[n] for n in param_names if n in task.artifacts}
     return origin
+
+
+def origin_task(ledger: Ledger, run_pathspec: str, t: dict[str, Any]) -> OriginTask:
+    """A task of the ledger (a `reads` task row) as a clone copies it: its artifacts by
+    SHA, its output, how it ended and what `self.next()` did."""
+    pk, step = t["pk"], t["step"]
+    stack = [ForeachFrame(*frame) for frame in json.loads(t["foreach_stack"] or "[]")]
+    artifacts = {
+        a["name"]: ArtifactRecord(a["name"], a["sha"], a["encoding"], a["type"], a["size"],
+                                  a["value"], a["preview"], bool(a["inherited"]))
+        for a in reads.task_artifacts(ledger, pk, blob=True)
+    }  # fmt: skip
+    logs = reads.logs(ledger, pk)
+    return OriginTask(
+        pk, f"{run_pathspec}/{step}/{t['task_id']}", t["status"], artifacts,
+        logs["stdout"], logs["stderr"], stack, t["exception_type"], t["exception"],
+        reads.task_traceback(ledger, pk),
+        json.loads(t["transition"]) if t["transition"] else None,
+    )  # fmt: skip
 
 
 def _require_trust_to_resume(ledger: Ledger, run_pk: int, pathspec: str) -> None:

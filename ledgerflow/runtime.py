@@ -43,10 +43,12 @@ from .sourcecode import class_file
 from .structs import field, replace, struct
 from .taskblobs import encode_artifact
 from .tasklog import LOG_FLUSH_EVERY, TaskLog
+from .taskreuse import TaskKeys, inputs_digest, outputs_digest
 from .taskspec import TaskResult, TaskSpec
 
 if TYPE_CHECKING:
     from .resume import Origin, OriginTask
+    from .taskreuse import ReuseKey
 
 
 def _resume() -> Any:
@@ -99,6 +101,7 @@ class Done:
     foreach_stack: list[ForeachFrame]
     splits: tuple[SplitFrame, ...]
     foreach_item: tuple[str, bytes] | None = None  # its innermost foreach item, encoded
+    outputs: bytes = b""  # the digest of its artifacts' names and SHAs (taskreuse.py)
 
 
 @struct
@@ -108,6 +111,8 @@ class Pending:
     splits: tuple[SplitFrame, ...]
     pk: int | None = None  # the task row, once started
     log: TaskLog | None = None  # its output, while it runs
+    key: ReuseKey | None = None  # what `run --reuse` matches it by (taskreuse.py)
+    inputs: bytes = b""  # the digest of what its parents passed it (taskreuse.py)
 
 
 @struct
@@ -115,6 +120,7 @@ class _Arrivals:
     """The task pks of a join's inputs as they end, in split order."""
 
     pks: array[int]
+    outputs: bytearray  # each input's outputs digest, 32 bytes apiece, in split order
     count: int = 0
 
 
@@ -141,6 +147,7 @@ class Runtime:
         on_run_id: Callable[[str], None] | None = None,
         origin: Origin | None = None,
         rerun_steps: set[str] | None = None,
+        reuse: bool = False,
     ):
         self.flow_cls = flow_cls
         self.flow_name = flow_cls.__name__
@@ -169,6 +176,11 @@ class Runtime:
         self.rerun_steps = rerun_steps or set()
         self._cloned_pks: set[int] = set()
         self._clone_of: dict[str, OriginTask] = {}
+        # run --reuse: every task gets a key (so a later run can reuse it); with `reuse`,
+        # a task whose key the ledger has seen is cloned instead of run
+        self.reuse = reuse
+        self.keys = TaskKeys(flow_cls, [node.name for node in self.graph], ledger)
+        self._reused: set[str] = set()
         self._running: dict[Future[TaskResult], Pending] = {}
         self._last_beat = time.monotonic()
         self._last_flush = time.monotonic()
@@ -319,7 +331,14 @@ class Runtime:
         # foreach makes each child's spec only when a slot frees up, so the runtime does not
         # hold 10,000 specs at once).
         ready: deque[Pending | Iterator[Pending]] = deque(
-            [Pending(self._spec("start", [], [], ()), [], ())]
+            [
+                Pending(
+                    self._spec("start", [], [], ()),
+                    [],
+                    (),
+                    inputs=inputs_digest([outputs_digest(self.constants)]),
+                )
+            ]
         )
         running = self._running
         finished: list[tuple[Pending, TaskResult]] = []
@@ -409,7 +428,7 @@ class Runtime:
             return
         spec = pending.spec
         done = Done(pk, spec.step, result.artifacts, list(spec.foreach_stack), pending.splits,
-                    spec.foreach_item)  # fmt: skip
+                    spec.foreach_item, outputs_digest(result.artifacts))  # fmt: skip
         transition = result.transition
         assert transition is not None
         if transition.foreach is not None:
@@ -468,16 +487,24 @@ class Runtime:
             writes.record_tasks(self.ledger, records)
 
     def _clone(self, pending: Pending) -> TaskResult | None:
-        """resume: the origin's result for this task, when it can be reused as is."""
+        """resume: the origin's result for this task, when it can be reused as is; with
+        --reuse, the result of an earlier task with the same key."""
         spec = pending.spec
-        if self.origin is None or spec.attempt > 0:
+        if spec.attempt > 0:
             return None
-        candidate = self.origin.take(spec.step, spec.foreach_stack)
-        if (
-            candidate is None
-            or spec.step in self.rerun_steps
-            or not all(pk in self._cloned_pks for pk in pending.parent_pks)
-        ):
+        pending.key = self.keys.key(spec, pending.inputs)
+        candidate = None
+        if self.origin is not None:
+            candidate = self.origin.take(spec.step, spec.foreach_stack)
+            if spec.step in self.rerun_steps or not all(
+                pk in self._cloned_pks for pk in pending.parent_pks
+            ):
+                candidate = None
+        if candidate is None and self.reuse and pending.key is not None:
+            candidate = self.keys.find(pending.key)
+            if candidate is not None:
+                self._reused.add(spec.task_id)
+        if candidate is None:
             return None
         self._clone_of[spec.task_id] = candidate
         now = now_iso()
@@ -505,7 +532,9 @@ class Runtime:
             return None
         again = replace(spec, attempt=spec.attempt + 1)
         self._say_task(spec, attempts.retry_note(self.flow_cls, again))
-        return Pending(again, pending.parent_pks, pending.splits)
+        return Pending(
+            again, pending.parent_pks, pending.splits, key=pending.key, inputs=pending.inputs
+        )
 
     def _spec(
         self,
@@ -579,13 +608,14 @@ class Runtime:
         target = transition.targets[0]
         values = transition.foreach_values or []
         items = transition.foreach_items
+        inputs = inputs_digest([parent.outputs])
         for index in range(count):
             frame = ForeachFrame(target, transition.foreach, count, index, values[index])
             splits = (*parent.splits, SplitFrame(parent.pk, index, count, True))
             spec = self._spec(target, [parent], [*parent.foreach_stack, frame], splits,
                               task_id=first + index,
                               foreach_item=items[index] if items else None)  # fmt: skip
-            yield Pending(spec, [parent.pk], splits)
+            yield Pending(spec, [parent.pk], splits, inputs=inputs)
 
     def _children(self, parent: Done, transition: Transition) -> list[Pending]:
         children: list[Pending] = []
@@ -610,7 +640,7 @@ class Runtime:
             # Inside a foreach branch every step sees the same `self.input`.
             item = parent.foreach_item if foreach_stack == parent.foreach_stack else None
             spec = self._spec(step, [parent], foreach_stack, splits, foreach_item=item)
-            return Pending(spec, [parent.pk], splits)
+            return Pending(spec, [parent.pk], splits, inputs=inputs_digest([parent.outputs]))
         # A join waits for every sibling of the split it closes. It reads its inputs'
         # artifacts from the ledger by task pk (they are committed before it starts), so
         # the runtime keeps one integer per sibling, and a 10,000-input join's spec is small.
@@ -618,8 +648,11 @@ class Runtime:
         key = (step, closing.split_pk, splits[:-1])
         arrivals = self._waiting_joins.get(key)
         if arrivals is None:
-            arrivals = self._waiting_joins[key] = _Arrivals(array("q", bytes(8 * closing.count)))
+            arrivals = self._waiting_joins[key] = _Arrivals(
+                array("q", bytes(8 * closing.count)), bytearray(32 * closing.count)
+            )
         arrivals.pks[closing.index] = parent.pk
+        arrivals.outputs[32 * closing.index : 32 * closing.index + 32] = parent.outputs
         arrivals.count += 1
         if arrivals.count < closing.count:
             return None
@@ -627,7 +660,9 @@ class Runtime:
         stack = foreach_stack[:-1] if closing.is_foreach else foreach_stack
         pks = arrivals.pks.tolist()
         spec = self._spec(step, [], stack, splits[:-1], is_join=True, input_pks=pks)
-        return Pending(spec, pks, splits[:-1])
+        outputs = bytes(arrivals.outputs)
+        inputs = inputs_digest([outputs[i : i + 32] for i in range(0, len(outputs), 32)])
+        return Pending(spec, pks, splits[:-1], inputs=inputs)
 
     # -- recording --------------------------------------------------------------------------
 
@@ -666,6 +701,7 @@ class Runtime:
             pk=pending.pk,
             cards=result.cards,
             host=result.host,
+            reuse_key=pending.key if result.status in ("succeeded", "caught", "failed") else None,
         )
 
     # -- terminal -----------------------------------------------------------------------------
@@ -685,8 +721,9 @@ class Runtime:
             self.progress.foreach_yields(_prefix(spec), spec.step, result.transition.targets[0],
                                          int(result.transition.num_splits or 0))  # fmt: skip
         if origin is not None:
+            verb = "Reused" if spec.task_id in self._reused else "Cloned"
             self.progress.task_ended(spec.step, _prefix(spec), "cloned",
-                                     f"Cloned from {origin.pathspec}.")  # fmt: skip
+                                     f"{verb} from {origin.pathspec}.")  # fmt: skip
             return
         if result.status == "succeeded":
             self.progress.task_ended(spec.step, _prefix(spec), "succeeded",

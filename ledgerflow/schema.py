@@ -183,6 +183,22 @@ def index_search_prefixes(conn: sqlite3.Connection) -> None:
     add_prefix_indexes(conn)
 
 
+def add_reuse_keys(conn: sqlite3.Connection) -> None:
+    """`run --reuse` (taskreuse.py): each task's key and what it was made of, and each run's
+    step code fingerprints with their parts (`ledgerflow explain` shows them)."""
+    conn.execute(
+        "create table if not exists task_key (task_pk integer primary key references task(id)"
+        " on delete cascade, key text not null, code text not null, inputs text not null,"
+        " env text not null)"
+    )
+    conn.execute("create index if not exists task_key_key on task_key(key)")
+    conn.execute(
+        "create table if not exists step_code (run_pk integer not null references run(id)"
+        " on delete cascade, step text not null, code text not null, parts text not null,"
+        " primary key (run_pk, step))"
+    )
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [
     _v1_schema,
@@ -193,6 +209,7 @@ MIGRATIONS: list[Migration] = [
     index_search_prefixes,
     add_task_host,
     store_logs_in_pieces,
+    add_reuse_keys,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

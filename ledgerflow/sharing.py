@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -294,6 +295,7 @@ def _copy_one(source: Ledger, target: Ledger, conn: sqlite3.Connection, run_pk: 
         for sha in {c["sha"] for c in cards if c["sha"]}:
             _copy_blob(source, conn, sha, report)
         writes.copy_card_rows(conn, cards, task_map)
+    _copy_reuse_keys(source, conn, run_pk, int(new_run or 0), task_map)
     acols = ", ".join(_ARTIFACT_COLUMNS)
     next_id = writes.next_artifact_id(conn)
     for old_task, new_task in task_map.items():
@@ -411,3 +413,31 @@ def refuse_bad_rows(source: Ledger) -> None:
             f"refusing to copy from {source.path}, nothing was written: {problems[0]}{more}; "
             "run `ledgerflow doctor` on it"
         )
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _copy_reuse_keys(source: Ledger, conn: sqlite3.Connection, run_pk: int, new_run: int,
+                     task_map: dict[int, int]) -> None:  # fmt: skip
+    """The run's reuse keys (taskreuse.py), so `run --reuse` can reuse its tasks here once
+    their source is trusted. A ledger from before keys has none; a malformed row is left out
+    (a key only ever matches a task of a trusted run, so a planted key cannot be used)."""
+    tables = {r[0] for r in source.execute("select name from sqlite_master where type = 'table'")}
+    if not {"task_key", "step_code"} <= tables:
+        return
+    for task_pk, key, code, inputs, env in source.execute(
+        "select k.task_pk, k.key, k.code, k.inputs, k.env from task_key k"
+        " join task t on t.id = k.task_pk where t.run_id = ?", (run_pk,)).fetchall():  # fmt: skip
+        if (
+            task_pk in task_map
+            and all(isinstance(v, str) and _HEX64.fullmatch(v) for v in (key, code, inputs))
+            and isinstance(env, str)
+        ):
+            conn.execute("insert into task_key(task_pk, key, code, inputs, env)"
+                         " values (?, ?, ?, ?, ?)", (task_map[task_pk], key, code, inputs, env))  # fmt: skip
+    for step, code, parts in source.execute(
+        "select step, code, parts from step_code where run_pk = ?", (run_pk,)).fetchall():  # fmt: skip
+        if isinstance(step, str) and isinstance(code, str) and isinstance(parts, str):
+            conn.execute("insert or ignore into step_code(run_pk, step, code, parts)"
+                         " values (?, ?, ?, ?)", (new_run, step, code, parts))  # fmt: skip

@@ -160,8 +160,18 @@ IMPORTED_RUN = Table(  # runs `import`/`export` copied in, and whether trusted w
     _opt("imported_at"), _col("trusted", "INTEGER", default="0"),
 )  # fmt: skip
 
+TASK_KEY = Table(  # `run --reuse` (taskreuse.py): a task's key and the digests it was made of
+    "task_key", _opt("task_pk", "INTEGER", pk=1), _col("key"), _col("code"), _col("inputs"),
+    _col("env"),
+)  # fmt: skip
+STEP_CODE = Table(  # a step's code fingerprint in a run, with its parts (JSON) for `explain`
+    "step_code", _col("run_pk", "INTEGER", pk=1), _col("step", pk=2), _col("code"),
+    _col("parts"),
+)  # fmt: skip
+
 TABLES = {t.name: t for t in (META, FLOW, RUN, TASK, TASK_PARENT, BLOB, BLOB_CHUNK, ARTIFACT,
-                              TAG, LOG, S3_OBJECT, CARD, IMPORTED_RUN)}  # fmt: skip
+                              TAG, LOG, S3_OBJECT, CARD, IMPORTED_RUN, TASK_KEY,
+                              STEP_CODE)}  # fmt: skip
 # The full-text indexes (FTS5 virtual tables, see search_index.py) and their shadow tables.
 FTS_TABLES = ("artifact_fts", "task_fts")
 FTS_SHADOWS = tuple(f"{fts}_{part}" for fts in FTS_TABLES

@@ -35,7 +35,9 @@ from .liveness import hostname
 from .provenance import machine_id
 from .records import CardRecord, TaskRecord
 from .search_index import index_artifacts, index_task_text
-from .tables import ARTIFACT, CARD, LOG, RUN, S3_OBJECT, TAG, TASK, TASK_PARENT, insert_sql
+from .tables import (
+    ARTIFACT, CARD, RUN, S3_OBJECT, STEP_CODE, TAG, TASK, TASK_KEY, TASK_PARENT, insert_sql,
+)  # fmt: skip
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -270,6 +272,21 @@ def put_s3_object(conn: sqlite3.Connection, run_pk: int, key: str, blob: codec.E
                  (run_pk, key, blob.sha, blob.encoding, blob.raw_size, now_iso()))  # fmt: skip
 
 
+_INSERT_TASK_KEY = insert_sql(TASK_KEY, TASK_KEY.names(exclude=()), "or replace")
+_INSERT_STEP_CODE = insert_sql(STEP_CODE, STEP_CODE.names(exclude=()), "or ignore")
+
+
+def write_reuse_keys(conn: sqlite3.Connection, keyed: list[tuple[int, TaskRecord]]) -> None:
+    """Each finished task's `run --reuse` key (taskreuse.py), and its step's code parts with
+    the first task of that step in the run."""
+    conn.executemany(_INSERT_TASK_KEY, [(pk, r.reuse_key.key, r.reuse_key.code,
+                                         r.reuse_key.inputs, r.reuse_key.env)
+                                        for pk, r in keyed])  # fmt: skip
+    conn.executemany(_INSERT_STEP_CODE, [(r.run_pk, r.step, r.reuse_key.code,
+                                          json.dumps(r.reuse_key.parts))
+                                         for _, r in keyed if r.reuse_key.parts is not None])  # fmt: skip
+
+
 # -- entry points (one transaction each) ------------------------------------------------------
 
 
@@ -358,6 +375,8 @@ def commit_tasks(ledger: Writable, finished: list[TaskRecord], started: list[Tas
             done.append(write(conn, rec, flow_of(rec) if rec.artifacts else ""))
         begun = [insert_task(conn, rec, flow_of(rec) if rec.artifacts else "")
                  for rec in started]  # fmt: skip
+        write_reuse_keys(conn, [(pk, rec) for pk, rec in zip(done, finished)
+                                if rec.reuse_key is not None])  # fmt: skip
     for rec in finished:
         ledger.blobs.remember(b.sha for b in rec.blobs)
         for blob in rec.blobs:

@@ -31,7 +31,7 @@ LINEAR_FLOW = FLOWS / "engine" / "linear.py"
 RUN_KEYS = {"pathspec", "flow", "run_id", "status", "created_at", "finished_at", "duration_s",
             "tasks", "user", "tags", "system_tags", "params"}  # fmt: skip
 TASK_KEYS = {"pathspec", "task_id", "status", "attempt", "foreach_index", "started_at",
-             "finished_at", "duration_s", "exception_type", "exception"}  # fmt: skip
+             "finished_at", "duration_s", "exception_type", "exception", "origin_pathspec"}  # fmt: skip
 ARTIFACT_KEYS = {"name", "type", "size", "encoding", "sha", "preview", "inherited"}
 STEP_DIFF_KEYS = {"step", "tasks_a", "tasks_b", "changed", "added", "removed", "tasks"}
 TASK_DIFF_KEYS = {"index", "a", "b", "changed", "added", "removed"}

@@ -128,6 +128,14 @@ def test_every_read_starts_from_an_index(lf: SimpleNamespace) -> None:
         call("card_rows", bodies), call("card", 1)
         assert call("s3_object", pk, "k") is None and call("s3_keys", pk) == []
         assert call("imported_run_trusted", pk) is None  # made here, not copied in
+        # run --reuse (every run records keys)
+        key = call("task_key", gather["pk"])
+        assert key is not None and len(key["key"]) == 64
+        assert gather["pk"] in [t["pk"] for t in call("reusable_tasks", key["key"])]
+        assert call("task_for_clone", gather["pk"])["step"] == "gather"
+        assert call("step_code", pk, "gather") is not None
+        call("earlier_keyed_tasks", flow["id"], "gather", gather["pk"])
+        assert {p for p, _, _ in call("parent_artifact_shas", gather["pk"])} == set(bodies)
     finally:
         reads.trace = None
     queries_of_reads = {

@@ -313,6 +313,9 @@ def build_cli(flow_cls: type) -> click.Group:
         click.option("--max-num-splits", type=click.IntRange(min=1),
                      default=RunOptions.max_num_splits,
                      show_default=True, help="Largest foreach allowed (a guard against mistakes)."),
+        click.option("--reuse", is_flag=True, default=False,
+                     help="Do not run a task whose step code and inputs match a successful "
+                          "task already in the ledger: clone its result (docs/reuse.md)."),
         click.option("--run-id-file", type=click.Path(dir_okay=False), default=None,
                      help="Write the run id to this file once the run starts."),
         click.option("--runner-attribute-file", type=click.Path(dir_okay=False), default=None,
@@ -478,5 +481,6 @@ def _execute(
         runner_attribute_file=options.get("runner_attribute_file"),
         environment=root.get("environment"),
         dask_scheduler=options.get("dask_scheduler"),
+        reuse=bool(options.get("reuse")),
     )
     execute_run(flow_cls, values, run_options, **resume)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from . import ui_cmd, upkeep_cmds
+from . import explain_cmd, ui_cmd, upkeep_cmds
 from .common import CLICK_OWN, BadParameter, UsageError, echo_table, printable
 from .errors import call_reporting_errors
 from .ledger_args import echo_json, expand_pathspec, ledger_path, open_ledger, run_named
@@ -201,7 +201,9 @@ def logs(
                            "Flow/RunId[/step[/TaskId]]", param_hint="PATHSPEC")  # fmt: skip
     streams = [s for s, wanted in (("stdout", only_stdout), ("stderr", only_stderr)) if wanted]
     for task in log_tasks(ledger, parts, attempt):
-        click.echo(f"Logs of {printable(task.pathspec)} (attempt {task.current_attempt})", err=True)
+        origin = f", cloned from {task.origin_pathspec}" if task.origin_pathspec else ""
+        click.echo(f"Logs of {printable(task.pathspec + origin)} (attempt {task.current_attempt})",
+                   err=True)  # fmt: skip
         for stream in streams or ["stdout", "stderr"]:
             text = task.stdout if stream == "stdout" else task.stderr
             click.secho(stream, err=True, bold=True)
@@ -361,5 +363,5 @@ def main() -> None:
 
 # Sharing, upkeep and the web UI are commands of their own modules, added here: they import
 # nothing from this module (imports run one way).
-for _command in (*upkeep_cmds.COMMANDS, ui_cmd.ui):
+for _command in (*upkeep_cmds.COMMANDS, ui_cmd.ui, explain_cmd.explain):
     cli.add_command(_command)

@@ -127,6 +127,7 @@ def task_record(run_pathspec: str, row: dict[str, Any], run_status: str) -> dict
         "duration_s": seconds_between(row["started_at"], row["finished_at"]),
         "exception_type": row["exception_type"],
         "exception": row["exception"],
+        "origin_pathspec": row["origin_pathspec"],  # cloned by resume or reused (--reuse)
     }
 
 

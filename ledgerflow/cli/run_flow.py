@@ -30,6 +30,7 @@ class RunOptions:
     runner_attribute_file: str | None = None  # JSON for Runner: run_id, flow_name, metadata
     environment: str | None = None  # Metaflow's --environment: only warned about
     dask_scheduler: str | None = None  # --executor dask: this scheduler, else a LocalCluster
+    reuse: bool = False  # --reuse: clone tasks whose code and inputs the ledger has seen
 
 
 EXECUTOR_NAMES = list(EXECUTORS)
@@ -126,6 +127,7 @@ def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
         quiet=options.quiet,
         verbose=options.verbose,
         on_run_id=on_run_id,
+        reuse=options.reuse,
         **resume,
     )
     outcome = runtime.run()

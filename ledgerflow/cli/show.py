@@ -139,11 +139,13 @@ def _echo_step(doc: dict[str, Any]) -> None:
     )
     click.echo(f"Step {doc['pathspec']}: {total} task{'s' if total != 1 else ''}{shown}")
     failed = any(t["exception_type"] for t in tasks)
+    cloned = any(t["origin_pathspec"] for t in tasks)
     headers = ["task id", "status", "attempt", "index", "started", "duration"]
-    echo_table(headers + (["exception"] if failed else []), [
+    echo_table(headers + (["exception"] if failed else []) + (["cloned from"] if cloned else []), [
         [t["task_id"], t["status"], t["attempt"], t["foreach_index"],
          screen_time(t["started_at"]), format_duration(t["duration_s"])]
         + ([clip(_exception(t), 60)] if failed else [])
+        + ([t["origin_pathspec"] or ""] if cloned else [])
         for t in tasks
     ])  # fmt: skip
 
@@ -161,6 +163,8 @@ def _echo_task(doc: dict[str, Any]) -> None:
                + (f", took {format_duration(doc['duration_s'])}" if doc["duration_s"] else ""))  # fmt: skip
     if doc["exception_type"]:
         click.echo(f"Exception: {_exception(doc)}")
+    if doc["origin_pathspec"]:  # resume, or run --reuse (`ledgerflow explain` says why)
+        click.echo(f"Cloned from {doc['origin_pathspec']} (not run again).")
     arts = doc["artifacts"]
     if not arts:
         click.echo("No artifacts.")

@@ -381,7 +381,11 @@ class Task(TaskExtras, MetaflowObject):
             "origin-run-id": run["origin_run_id"],
         }
         if row["origin_pathspec"]:
-            facts["origin-task-id"] = row["origin_pathspec"].rsplit("/", 1)[-1]
+            # Cloned by resume, or reused (`run --reuse`): from the run the pathspec names,
+            # which for a reused task need not be the run's own origin.
+            origin = row["origin_pathspec"].split("/")
+            facts["origin-run-id"] = origin[1] if len(origin) == 4 else facts["origin-run-id"]
+            facts["origin-task-id"] = origin[-1]
         stack = self.foreach_stack
         if stack:
             facts["foreach-execution-path"] = ",".join(f"{f.step}:{f.index}" for f in stack)
