@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from .tables import FTS_SHADOWS, FTS_TABLES, TABLES, Table
-from .logstore import LOG_TABLES, store_logs_in_pieces
+from .tables import FTS_SHADOWS, FTS_TABLES, LOG_FTS_TABLES, TABLES, Table
+from .logstore import store_logs_in_pieces
 
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.
@@ -214,4 +214,4 @@ MIGRATIONS: list[Migration] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Names in a ledger file; anything else at version 0 means the file is someone else's.
-OUR_TABLES = [*TABLES, *VIEWS_V1, "sqlite_sequence", *FTS_TABLES, *FTS_SHADOWS, *LOG_TABLES]
+OUR_TABLES = [*TABLES, *VIEWS_V1, "sqlite_sequence", *FTS_TABLES, *FTS_SHADOWS, *LOG_FTS_TABLES]

@@ -160,6 +160,12 @@ IMPORTED_RUN = Table(  # runs `import`/`export` copied in, and whether trusted w
     _opt("imported_at"), _col("trusted", "INTEGER", default="0"),
 )  # fmt: skip
 
+LOG_PIECE = Table(  # a task's log in pieces (logstore.py): ~128 KB of a stream's text each
+    "log_piece", Column("id", "INTEGER", False, pk=1), _col("task_id", "INTEGER", attr="task_pk"),
+    _col("stream"),
+    _col("byte_start", "INTEGER"), _col("line_start", "INTEGER"), _col("bytes", "INTEGER"),
+    _col("newlines", "INTEGER"), _col("codec"), _col("data", "BLOB"),
+)  # fmt: skip
 TASK_KEY = Table(  # `run --reuse` (taskreuse.py): a task's key and the digests it was made of
     "task_key", _opt("task_pk", "INTEGER", pk=1), _col("key"), _col("code"), _col("inputs"),
     _col("env"),
@@ -170,9 +176,11 @@ STEP_CODE = Table(  # a step's code fingerprint in a run, with its parts (JSON) 
 )  # fmt: skip
 
 TABLES = {t.name: t for t in (META, FLOW, RUN, TASK, TASK_PARENT, BLOB, BLOB_CHUNK, ARTIFACT,
-                              TAG, LOG, S3_OBJECT, CARD, IMPORTED_RUN, TASK_KEY,
+                              TAG, LOG, S3_OBJECT, CARD, IMPORTED_RUN, LOG_PIECE, TASK_KEY,
                               STEP_CODE)}  # fmt: skip
 # The full-text indexes (FTS5 virtual tables, see search_index.py) and their shadow tables.
 FTS_TABLES = ("artifact_fts", "task_fts")
 FTS_SHADOWS = tuple(f"{fts}_{part}" for fts in FTS_TABLES
                     for part in ("data", "idx", "content", "docsize", "config"))  # fmt: skip
+# The logs' index is contentless (logstore.py: no second copy of the text): no _content.
+LOG_FTS_TABLES = ("log_fts", *(f"log_fts_{part}" for part in ("data", "idx", "docsize", "config")))

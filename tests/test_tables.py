@@ -11,7 +11,7 @@ from ledgerflow import reads, sharing
 from ledgerflow.ledger import Ledger
 from ledgerflow.records import TaskRecord
 from ledgerflow.schema import MIGRATIONS, OUR_TABLES, add_declared_column
-from ledgerflow.tables import FTS_SHADOWS, FTS_TABLES, TABLES, TASK, Column, Table
+from ledgerflow.tables import FTS_SHADOWS, FTS_TABLES, LOG_FTS_TABLES, TABLES, TASK, Column, Table
 
 
 def _table_info(conn: sqlite3.Connection, table: str) -> list[tuple]:
@@ -26,7 +26,7 @@ def test_every_declared_table_is_what_a_fresh_ledger_holds(db_path):
     Ledger.open(db_path)
     conn = sqlite3.connect(db_path)
     made = {name for (name,) in conn.execute("select name from sqlite_master where type = 'table'")}
-    assert made - {"sqlite_sequence"} == {*TABLES, *FTS_TABLES, *FTS_SHADOWS}
+    assert made - {"sqlite_sequence"} == {*TABLES, *FTS_TABLES, *FTS_SHADOWS, *LOG_FTS_TABLES}
     for name, table in TABLES.items():
         assert _table_info(conn, name) == _declared(table), name
 
