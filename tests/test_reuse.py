@@ -192,11 +192,11 @@ def test_keys_survive_export_and_import_into_a_trusting_ledger(flow, tmp_path, d
     other = tmp_path / "theirs.db"
     monkeypatch.setenv("LEDGERFLOW_TRUST_STORE", str(tmp_path / "someone-else.json"))
     first = run(flow, other)
-    monkeypatch.delenv("LEDGERFLOW_TRUST_STORE")
-    exported = tmp_path / "one-run.db"
+    exported = tmp_path / "one-run.db"  # they export a run and send the file
     subprocess.run([sys.executable, "-m", "ledgerflow", "--db", str(other), "export",
                     f"ChainFlow/{first}", "--to", str(exported)], check=True,
                    capture_output=True)  # fmt: skip
+    monkeypatch.delenv("LEDGERFLOW_TRUST_STORE")
     subprocess.run([sys.executable, "-m", "ledgerflow", "trust", str(exported)], check=True,
                    capture_output=True)  # fmt: skip
     subprocess.run([sys.executable, "-m", "ledgerflow", "--db", str(db_path), "import",
