@@ -237,3 +237,23 @@ def test_show_and_logs_say_a_task_was_cloned_and_from_where(flow, db_path):
         in ledgerflow("logs", f"ChainFlow/{second}/second").stderr
     )
     assert "cloned" not in ledgerflow("logs", f"ChainFlow/{second}/stamp").stderr
+
+
+def test_the_ui_task_page_says_a_task_was_reused_and_links_its_origin(flow, db_path):
+    import threading
+    import urllib.request
+
+    from ledgerflow.ui import make_server
+
+    first = run(flow, db_path)
+    second = run(flow, db_path, "--reuse")
+    server, base = make_server(db_path, port=0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with urllib.request.urlopen(f"{base.rstrip('/')}/task/ChainFlow/{second}/start/1") as page:
+            html = page.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "cloned by run --reuse" in html
+    assert f'href="/task/ChainFlow/{first}/start/1"' in html

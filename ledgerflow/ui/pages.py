@@ -345,7 +345,12 @@ def task_page(app: Any, flow: str, run_id: str, step: str, task_id: str,
             f"{esc(task['exception'])}<pre>{esc(task['traceback'] or '')}</pre></div>"
         )
     if task["origin_pathspec"]:
-        body.append(f'<p class="muted">Cloned by resume from {esc(task["origin_pathspec"])}</p>')
+        origin = str(task["origin_pathspec"])
+        parts = origin.split("/")
+        how = ("by resume" if len(parts) == 4 and parts[1] == run.get("origin_run_id")
+               else "by run --reuse (its step code and inputs matched)")  # fmt: skip
+        target = link(origin, path("task", *parts)) if len(parts) == 4 else esc(origin)
+        body.append(f'<p class="muted">Not run again: cloned {how} from {target}</p>')
     body.append(_cards(app, task))
     body.append(_artifacts(app, flow, run_id, step, task_id, task))
     body.append(_logs(app, task, live, find, stream))
