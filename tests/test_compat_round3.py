@@ -187,7 +187,7 @@ def test_catch_runs_a_fallback_attempt_when_the_process_dies(round3) -> None:
     run = _run(round3)
     assert run.successful
     failure = run["killed"].task.data.killed_failure
-    assert failure.type == "ledgerflow.attempts.FailureHandledByCatch"
+    assert failure.type == "ledgerflow.exceptions.FailureHandledByCatch"
     assert failure.exception.startswith("Task execution kept failing over 2 attempts.")
     assert "Task fallback is starting to handle the failure." in printed
     rows = query(db, "select attempt, status from tasks where step = 'killed' order by attempt")
