@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .decorators import step_decorator
-from .exceptions import MetaflowException, TaskCrashed
+from .exceptions import FailureHandledByCatch, TaskCrashed
 
 if TYPE_CHECKING:
     from .task import TaskResult, TaskSpec
@@ -44,19 +44,6 @@ FIRST_PAUSE = 0.2
 MAX_PAUSE = 2.0
 
 _CRASHED = f"{TaskCrashed.__module__}.{TaskCrashed.__name__}"
-
-
-class FailureHandledByCatch(MetaflowException):
-    """What @catch records when the task's process kept dying (Metaflow's class, message
-    and headline)."""
-
-    headline = "Task execution failed but @catch handled it"
-
-    def __init__(self, retry_count: int):
-        super().__init__(
-            f"Task execution kept failing over {retry_count} attempts. Your code did not "
-            "raise an exception. Something in the execution environment caused the failure."
-        )
 
 
 # -- the runtime's questions ------------------------------------------------------------

@@ -13,6 +13,7 @@ The tree::
     ├── InvalidNextException           self.next() used wrongly at run time
     ├── TimeoutException               a step ran longer than its @timeout
     ├── TaskCrashed                    a task's process ended without a result (signal, exit)
+    ├── FailureHandledByCatch          what @catch records when the task's process kept dying
     ├── ExecutorError                  the executor cannot run tasks any more (fork server gone)
     ├── ParameterError (ValueError)    a Parameter is declared or given wrongly
     ├── ArtifactError                  an artifact cannot be stored (name or value)
@@ -263,3 +264,17 @@ __all__ = [
     "UnhandledInMergeArtifactsException",
     "UntrustedLedgerError",
 ]
+
+
+class FailureHandledByCatch(LedgerflowError):
+    """What @catch records when the task's process kept dying (Metaflow's message)."""
+
+    # Raised by @catch's fallback attempt (attempts.py), never by the step itself.
+    def __init__(self, retry_count: int):
+        super().__init__(
+            f"Task execution kept failing over {retry_count} attempts. Your code did not "
+            "raise an exception. Something in the execution environment caused the failure."
+        )
+
+
+__all__.append("FailureHandledByCatch")

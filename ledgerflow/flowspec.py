@@ -5,6 +5,9 @@ A flow instance lives for one task. Artifacts from the parent task are loaded la
 first access (`__getattr__`), each as a fresh copy decoded from stored bytes, so tasks never
 share mutable objects. The instance's own `__dict__` holds only user attributes; our
 per-task state sits in `_lf` (see `TaskState`).
+
+Class-level constants follow Metaflow (`class_constants`): the runtime stores them with the
+run's parameters, every task reads them as artifacts, and a step may not assign them.
 """
 
 from __future__ import annotations

@@ -187,7 +187,7 @@ def test_catch_runs_a_fallback_attempt_when_the_process_dies(round3) -> None:
     run = _run(round3)
     assert run.successful
     failure = run["killed"].task.data.killed_failure
-    assert failure.type == "ledgerflow.attempts.FailureHandledByCatch"
+    assert failure.type == "ledgerflow.exceptions.FailureHandledByCatch"
     assert failure.exception.startswith("Task execution kept failing over 2 attempts.")
     assert "Task fallback is starting to handle the failure." in printed
     rows = query(db, "select attempt, status from tasks where step = 'killed' order by attempt")
@@ -197,6 +197,10 @@ def test_catch_runs_a_fallback_attempt_when_the_process_dies(round3) -> None:
 
 
 def test_only_catch_gets_a_fallback_and_only_for_a_dead_process() -> None:
+    """Metaflow's runtime retries while attempts < @retry's times + @catch's 3 fallback
+    retries (catch_decorator.step_task_retry_count), and a step that raised is caught on
+    its last @retry attempt, so only a dead process reaches the fallback; without @catch
+    there is none."""
     from ledgerflow import FlowSpec, catch, retry, step
     from ledgerflow.attempts import may_retry
     from ledgerflow.task import TaskResult, TaskSpec
@@ -324,7 +328,22 @@ def test_secrets_sources_are_checked_as_metaflow_checks_them(monkeypatch) -> Non
         assert os.environ["TAKEN"] == "after"
     assert os.environ["TAKEN"] == "before"
     assert unapplied({"sources": ["db-creds", *inline({"A": "1"})]}) == ["db-creds"]
-    assert unapplied_warnings(type("F", (), {})) == []
+
+    from ledgerflow import FlowSpec, step
+
+    class Secreted(FlowSpec):
+        @secrets(sources=inline({"A": "1"}))
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @secrets(sources=["db-creds", *inline({"B": "1"})])
+        @step
+        def end(self):
+            pass
+
+    warned = unapplied_warnings(Secreted)
+    assert len(warned) == 1 and "@secrets on step end is recorded, not applied" in warned[0]
 
 
 # -- issue 31: retries spaced as Metaflow's ----------------------------------------------------
@@ -347,7 +366,8 @@ def test_a_transient_failure_of_one_second_is_retried_past(tmp_path: Path, db_pa
 
 def test_retry_pauses_grow_and_stay_short() -> None:
     """`minutes_between_retries` does not make a laptop wait (Metaflow applies it on remote
-    compute only); `minutes_between_retries=0` means no pause."""
+    compute only: batch/kubernetes/argo read it, its local runtime never sleeps);
+    `minutes_between_retries=0` means no pause."""
     from ledgerflow import FlowSpec, retry, step
     from ledgerflow.attempts import pause_before
     from ledgerflow.task import TaskSpec
