@@ -39,8 +39,9 @@ ledgerflow does not import subprocess. Outside the tree: RunTerminated (a Keyboa
 MetaflowExceptionWrapper, what @catch stores (plain strings, never raised by ledgerflow).
 
 Each message says what is wrong, where, and what to do next. Every error carries the exit
-code a command line ends with (`exit_code`, 1) and shows itself as one line (`show()`), as
-click's `ClickException` does; `cli/errors.py` is the one place that uses them.
+code a command line ends with (`exit_code`: 1 for LedgerflowError; RunTerminated 143, and
+a plain KeyboardInterrupt INTERRUPTED_EXIT_CODE, 130) and shows itself as one line
+(`show()`), as click's `ClickException` does; `cli/errors.py` is the one place that uses them.
 """
 
 from __future__ import annotations
@@ -119,8 +120,15 @@ class ExecutorError(LedgerflowError):
     """The executor cannot run tasks any more (the fork server died): the run stops."""
 
 
+#: The exit status after Ctrl-C (128 + SIGINT), for a plain KeyboardInterrupt.
+INTERRUPTED_EXIT_CODE = 130
+
+
 class RunTerminated(KeyboardInterrupt):
     """SIGTERM reached a running flow: it stops as on Ctrl-C (exit code 143)."""
+
+    exit_code = 143  # 128 + SIGTERM
+    message = "Terminated."
 
 
 class MetaflowExceptionWrapper(Exception):

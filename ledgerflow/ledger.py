@@ -180,8 +180,10 @@ class Ledger:
                     f"ledger {self.path} does not exist; check the path given to --db"
                 )
             pragmas.append(("query_only", 1))
-            return Connections(self._readonly_target(), uri=True, pragmas=pragmas,
-                                path=self.path)  # fmt: skip
+            target, self.stale = readonly_target(self.path)
+            if self.stale:
+                warn_stale(self.path)
+            return Connections(target, uri=True, pragmas=pragmas, path=self.path)
         if not self.path.parent.exists():
             raise LedgerError(
                 f"cannot create ledger {self.path}: folder {self.path.parent} does not exist"
@@ -192,12 +194,8 @@ class Ledger:
         # WAL is set once, when the ledger is created (_check_and_migrate): setting it on
         # every connection would change another application's file before we know what it
         # is, and costs each connection a lock a reader without busy timeout could meet.
-        pragmas = [("page_size", 8192)] + pragmas
-        pragmas += [
-            ("synchronous", "normal"),
-            ("foreign_keys", 1),
-            ("journal_size_limit", WAL_SIZE_LIMIT),
-        ]
+        pragmas = [("page_size", 8192), *pragmas, ("synchronous", "normal"),
+                   ("foreign_keys", 1), ("journal_size_limit", WAL_SIZE_LIMIT)]  # fmt: skip
         if os.environ.get(MAX_PAGES_ENV):
             # Test hook: a file that cannot grow past N pages behaves like a full disk.
             pragmas.append(("max_page_count", int(os.environ[MAX_PAGES_ENV])))
@@ -205,14 +203,7 @@ class Ledger:
         # never make a new empty one where a ledger was deleted or moved mid-run.
         base = f"file:{_uri_path(self.path)}?mode="
         return Connections(base + ("rw" if self._task else "rwc"), uri=True, pragmas=pragmas,
-                           path=self.path,
-                            then=base + "rw")  # fmt: skip
-
-    def _readonly_target(self) -> str:
-        target, self.stale = readonly_target(self.path)
-        if self.stale:
-            warn_stale(self.path)
-        return target
+                           path=self.path, then=base + "rw")  # fmt: skip
 
     def _check_and_migrate(self) -> bool:
         """Tell what the file is before changing anything in it, then (writers) create or

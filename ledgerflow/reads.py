@@ -166,6 +166,11 @@ def shown_run_status(row: dict[str, Any]) -> str:
     return str(row["status"])
 
 
+def shown_task_status(stored: str, run_status: str) -> str:
+    """A task still 'running' in a crashed run is 'crashed' (Task.status, `show`, the UI)."""
+    return "crashed" if stored == "running" and run_status == "crashed" else stored
+
+
 def tag_pairs(row: dict[str, Any]) -> list[Any]:
     """A run row's tags as [tag, system] pairs (system: 1 or 0)."""
     return json.loads(row["tags"] or "[]")  # type: ignore[no-any-return]

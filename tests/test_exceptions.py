@@ -103,6 +103,9 @@ main()
 @pytest.mark.parametrize("error, code, line", [
     ("KeyboardInterrupt()", 130, "Interrupted."),
     ("__import__('ledgerflow.exceptions').exceptions.RunTerminated('x')", 143, "Terminated."),
+    # An interrupt's exit code and line are its class's, as an error's are.
+    ("type('I', (KeyboardInterrupt,), {'exit_code': 9, 'message': 'Stopped.'})()", 9,
+     "Stopped."),
     ("__import__('ledgerflow.exceptions').exceptions.SQLError('bad query')", 1,
      "Error: bad query"),
     ("type('E', (__import__('ledgerflow.exceptions').exceptions.LedgerflowError,), "

@@ -72,3 +72,14 @@ def test_the_storage_layer_imports_nothing_above_it():
     # (trust_store.record_own), which reads ledgers itself: a circle left for the trust
     # store's split into its file (below) and its decisions (above).
     assert upward == {"ledger.py": ["ledgerflow.trust_store"]}
+
+
+def test_the_command_modules_functions_fit_on_a_screen():
+    """A command is a few small functions (the `ledgerflow` command and a flow's inspection
+    commands): none over 80 lines, the size a reader takes in at once."""
+    long = {}
+    for name in ("main.py", "flow_inspect.py", "common.py", "ledger_args.py", "errors.py"):
+        for node in ast.walk(ast.parse((ROOT / "cli" / name).read_text())):
+            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno >= 80:
+                long[f"{name}:{node.name}"] = node.end_lineno - node.lineno + 1
+    assert long == {}

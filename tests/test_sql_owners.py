@@ -60,37 +60,20 @@ def sql_owners() -> dict[str, list[str]]:
     return owners
 
 
+def _tables(names: str) -> list[str]:
+    return sorted(names.split())
+
+
 def test_only_the_storage_modules_hold_sql_on_the_ledgers_tables():
     assert sql_owners() == {
         # Every read of the Client API, `ledgerflow runs/show/logs/diff`, `ledgerflow ui`,
         # cards, S3 objects and the trust check.
-        "reads.py": [
-            "artifact",
-            "blob",
-            "card",
-            "flow",
-            "imported_run",
-            "log",
-            "run",
-            "s3_object",
-            "tag",
-            "task",
-            "task_parent",
-        ],  # fmt: skip
+        "reads.py": _tables(
+            "artifact blob card flow imported_run log run s3_object tag task task_parent"
+        ),
         # Every write of a run (one writer), cards and S3 objects with it, `meta`, and
         # marking dead runs crashed on open.
-        "writes.py": [
-            "artifact",
-            "card",
-            "flow",
-            "log",
-            "meta",
-            "run",
-            "s3_object",
-            "tag",
-            "task",
-            "task_parent",
-        ],  # fmt: skip
+        "writes.py": _tables("artifact card flow log meta run s3_object tag task task_parent"),
         # Opening the file: the facts `meta` holds about it.
         "ledger.py": ["meta"],
         # Blobs and their chunks: stored once per SHA-256, verified on every read.
@@ -102,32 +85,11 @@ def test_only_the_storage_modules_hold_sql_on_the_ledgers_tables():
         # The full-text search query: FTS5 hits joined to the run they belong to.
         "fulltext.py": ["artifact", "flow", "run", "task"],
         # rm, gc, doctor: whole-file upkeep, one transaction each.
-        "upkeep.py": [
-            "artifact",
-            "blob",
-            "blob_chunk",
-            "card",
-            "flow",
-            "imported_run",
-            "run",
-            "s3_object",
-            "task",
-        ],  # fmt: skip
+        "upkeep.py": _tables("artifact blob blob_chunk card flow imported_run run s3_object task"),
         # export/import: copies a run's rows between two files.
-        "sharing.py": [
-            "artifact",
-            "blob",
-            "blob_chunk",
-            "card",
-            "flow",
-            "imported_run",
-            "log",
-            "run",
-            "s3_object",
-            "tag",
-            "task",
-            "task_parent",
-        ],  # fmt: skip
+        "sharing.py": _tables(
+            "artifact blob blob_chunk card flow imported_run log run s3_object tag task task_parent"
+        ),
         # Run.replace_tags: Metaflow's client writes a run's tags, in one transaction.
         "client/runs.py": ["tag"],
     }

@@ -1,8 +1,9 @@
 """The one error handler of both command lines (`ledgerflow ...` and `python flow.py ...`).
 
 A library error shows itself as one line and exits with its `exit_code` (as click's
-`ClickException`); Ctrl-C exits 130, SIGTERM of a run (`RunTerminated`) 143, a closed pipe 0;
-anything else is an internal error, exit 1. `--debug` shows tracebacks instead.
+`ClickException`); so does an interrupt (Ctrl-C: 130; SIGTERM of a run, `RunTerminated`:
+143, see exceptions.py); a closed pipe exits 0; anything else is an internal error, exit 1.
+`--debug` shows tracebacks instead.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from ..exceptions import LedgerflowError, RunTerminated
+from ..exceptions import INTERRUPTED_EXIT_CODE, LedgerflowError
 
 
 def exit_on_closed_pipe() -> NoReturn:
@@ -47,13 +48,12 @@ def call_reporting_errors(func: Callable[[], Any], debug: bool,
         _show_escaped(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt as e:
-        terminated = isinstance(e, RunTerminated)
-        print("Terminated." if terminated else "Interrupted.", file=sys.stderr)
+        print(getattr(e, "message", "Interrupted."), file=sys.stderr)
         # The runtime has recorded everything; tasks still running in worker threads
         # (--executor thread) cannot be stopped from outside, and a normal exit would wait.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(143 if terminated else 130)
+        os._exit(getattr(e, "exit_code", INTERRUPTED_EXIT_CODE))
     except Exception as e:  # noqa: BLE001 - anything else is ledgerflow's bug: one line, exit 1
         _internal_error(e, debug)
 

@@ -27,6 +27,14 @@ if TYPE_CHECKING:
 def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
     """Add `tag` (add, remove, replace, list), `logs` and `dump` to a flow's command line."""
     flow = flow_cls.__name__
+    tag = _add_tag_commands(cli, flow, script)
+    _add_tag_list(tag, flow, script)
+    _add_logs_command(cli, flow, script)
+    _add_dump_command(cli, flow, script)
+
+
+def _add_tag_commands(cli: click.Group, flow: str, script: str) -> click.Group:
+    """The `tag` group, with `add`, `remove` and `replace`."""
 
     @cli.group(help=f"Add, remove, replace or list the tags of a run of {flow}.\n\n"
                     f"\b\nExample: {script} tag list --all")  # fmt: skip
@@ -95,6 +103,12 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
             run.replace_tags(to_remove, to_add)
         _echo_new_tags(run)
 
+    return tag
+
+
+def _add_tag_list(tag: click.Group, flow: str, script: str) -> None:
+    """`tag list`: the tags of a run, of every run, or of the runs of one user."""
+
     @tag.command("list", help=f"List the tags of a run of {flow} (by default its latest "
                               "run), or of every run with --all. User tags are in bold; "
                               "with --quiet, one line per run: 'PATHSPEC ; SYSTEM,TAGS ; "
@@ -152,6 +166,10 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
         else:
             _echo_tags(runs, hide_system_tags, per_run=list_all or my_runs or group_by_run)
 
+
+def _add_logs_command(cli: click.Group, flow: str, script: str) -> None:
+    """`logs`: what a task (or every task of a step) wrote."""
+
     @cli.command(help="Print the stdout and stderr a task (or every task of a step) wrote, "
                       "as stored in the ledger. Headers go to stderr, the text to stdout.\n\n"
                       f"\b\nExample: {script} logs 1795700104055947269005/start --stdout > "
@@ -181,6 +199,10 @@ def add_inspect_commands(cli: click.Group, flow_cls: type, script: str) -> None:
                 text = task.stdout if stream == "stdout" else task.stderr
                 if text:
                     click.echo(screen_log(text), nl=not text.endswith("\n"))
+
+
+def _add_dump_command(cli: click.Group, flow: str, script: str) -> None:
+    """`dump`: the artifacts of a task (or every task of a step) with their values."""
 
     @cli.command(help="Print the artifacts of a task (or of every task of a step) with "
                       "their values: 'name [size: N type: <class 'T'>] = value'. Values "
@@ -271,7 +293,8 @@ def _run_to_tag(flow: str, run_id: str | None) -> Run:
 def _tasks(flow: str, input_path: str, attempt: int | None) -> list[Task]:
     """The task RUN_ID/STEP/TASK_ID, or every task of RUN_ID/STEP (by task id), at the
     given attempt (default: each task's latest)."""
-    from ..client import Step, Task
+    from ..ledger import Ledger
+    from .reads import log_tasks
 
     parts = input_path.split("/")
     if len(parts) not in (2, 3) or not all(parts):
@@ -279,18 +302,8 @@ def _tasks(flow: str, input_path: str, attempt: int | None) -> list[Task]:
             f"{input_path!r} is not RUN_ID/STEP or RUN_ID/STEP/TASK_ID",
             param_hint="RUN_ID/STEP[/TASK_ID]",
         )
-    pathspec = f"{flow}/{input_path}"
-    if len(parts) == 3:
-        return [Task(pathspec, attempt=attempt, ledger=_ledger_path(pathspec))]
-    step = Step(pathspec, ledger=_ledger_path(pathspec))
-    tasks = sorted(step, key=lambda t: (len(t.id), t.id))
-    if attempt is None:
-        return tasks
-    found = [Task(t.pathspec, attempt=attempt, ledger=_ledger_path())
-             for t in tasks if attempt <= t.current_attempt]  # fmt: skip
-    if not found:
-        raise MetaflowNotFound(f"no task of {pathspec} has an attempt {attempt}")
-    return found
+    ledger = Ledger.open(_ledger_path(f"{flow}/{input_path}"), reader=True)
+    return log_tasks(ledger, [flow, *parts], attempt)
 
 
 # -- printing ------------------------------------------------------------------------------

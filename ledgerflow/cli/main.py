@@ -26,6 +26,12 @@ class _Group(click.Group):
         )
 
 
+def _timeout_option(help: str) -> Any:
+    """--timeout SECONDS (default 60), for the commands that run a query."""
+    return click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=60.0,
+                        show_default=True, metavar="SECONDS", help=help)  # fmt: skip
+
+
 @click.group(cls=_Group)
 @click.option(
     "--db",
@@ -252,14 +258,7 @@ def diff(ctx: click.Context, run_a: str, run_b: str, as_json: bool) -> None:
     help="Only artifacts, only task logs (stdout, stderr) or only exceptions.",
 )
 @click.option("--limit", type=click.IntRange(min=1, max=10**9), default=20, show_default=True)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Stop a search that runs longer (a received ledger may make one slow).",
-)
+@_timeout_option("Stop a search that runs longer (a received ledger may make one slow).")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of hits.")
 @click.pass_context
 def search(
@@ -317,14 +316,7 @@ def search(
 )
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of row objects.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header row.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=60.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="Stop a query that runs longer.",
-)
+@_timeout_option("Stop a query that runs longer.")
 @click.pass_context
 def sql(
     ctx: click.Context,

@@ -17,7 +17,7 @@ from ..exceptions import MetaflowNotFound
 from ..ledger import Ledger
 
 # The commands look these up here, beside the records they print.
-from ..reads import flows_with_run, require_flow, run_row, step_order, step_tasks
+from ..reads import flows_with_run, require_flow, run_row, shown_task_status, step_order, step_tasks
 
 __all__ = [
     "artifact_record", "artifact_records", "final_tasks", "flows_with_run", "log_tasks",
@@ -105,11 +105,6 @@ def log_tasks(ledger: Ledger, parts: list[str], attempt: int | None = None) -> l
     if not found:
         raise MetaflowNotFound(f"no task of {pathspec} has an attempt {attempt}")
     return found
-
-
-def shown_task_status(stored: str, run_status: str) -> str:
-    """A task still 'running' in a crashed run is 'crashed' (as Task.status reads it)."""
-    return "crashed" if stored == "running" and run_status == "crashed" else stored
 
 
 def task_record(run_pathspec: str, row: dict[str, Any], run_status: str) -> dict[str, Any]:

@@ -224,9 +224,8 @@ class Task(TaskExtras, MetaflowObject):
         """succeeded | failed | caught | running | crashed | interrupted. A running task of a
         crashed run reads as crashed."""
         status = self._row["status"]
-        if status == "running" and self._run.status == "crashed":
-            return "crashed"
-        return status
+        # The run's status is looked at only for a task still recorded as running.
+        return reads.shown_task_status(status, self._run.status) if status == "running" else status
 
     @property
     def successful(self) -> bool:
