@@ -8,9 +8,10 @@ tenth of a task's CPU (docs/performance.md). What the hooks do must still happen
 module, imported with ledgerflow (codec.py), wraps `os.register_at_fork` and keeps every hook
 registered from then on (ledgerflow's own, and those of whatever the flow imports, e.g.
 fsspec's). Hooks registered before it cannot be seen: `raw_fork_is_safe()` allows libc's
-fork only when every module loaded before ledgerflow is the standard library's (whose hooks
-`random`, `threading`, `logging` and `concurrent.futures` need nothing from a one-thread
-server but `random`'s reseed) or a packaging shim; otherwise the fork server uses os.fork.
+fork only when every module loaded before ledgerflow is the standard library's (whose
+`after_in_child` hooks, those of `threading`, `random`, `logging` and `concurrent.futures`,
+are run by hand; their `before` hooks only take locks no other thread of a one-thread
+server can hold) or a packaging shim; otherwise the fork server uses os.fork.
 
 Owner: taskpath (executors/forkserver.py is its one user).
 """
@@ -67,12 +68,26 @@ def run_after_in_parent() -> None:
         _call(after)
 
 
+# The standard library's `after_in_child` hooks, by module: run by hand for the modules
+# loaded before this one (their registrations were not seen), as os.fork would run them.
+_STDLIB_AFTER_IN_CHILD = (
+    ("threading", "_after_fork"),
+    ("random", "_inst.seed"),
+    ("logging", "_after_at_fork_child_reinit_locks"),
+    ("concurrent.futures.thread", "_global_shutdown_lock._at_fork_reinit"),
+)
+
+
 def run_after_in_child() -> None:
-    """In the child: the recorded `after_in_child` hooks in order, and `random`'s reseed
-    when `random` was loaded before this module (its hook is then unseen)."""
-    random = sys.modules.get("random")
-    if "random" in _EARLY and random is not None:
-        random._inst.seed()  # type: ignore[attr-defined]
+    """In the child: the standard library's hooks of modules loaded before this one (see
+    _STDLIB_AFTER_IN_CHILD), then the recorded `after_in_child` hooks in order."""
+    for module_name, path in _STDLIB_AFTER_IN_CHILD:
+        module = sys.modules.get(module_name)
+        if module_name in _EARLY and module is not None:
+            target: Any = module
+            for part in path.split("."):
+                target = getattr(target, part, None)
+            _call(target)
     for _, _, after in _HOOKS:
         _call(after)
 

@@ -521,13 +521,15 @@ def taskpath_section(repeat: int, n: int = 1000, baseline: str | None = None) ->
     rows: dict[str, list[ScaleSample]] = {"process": [], "thread": []}
     if baseline:
         rows["baseline"] = []
+        rows["baseline thread"] = []
     with tempfile.TemporaryDirectory(prefix="bench-taskpath-") as tmp:
         folder = Path(tmp)
         flow = write_flow(folder, "foreach", "ledgerflow")
         for _ in range(repeat):
             for executor in rows:
-                if executor == "baseline":
-                    rows[executor].append(scale_run(flow, n, "process", folder, baseline))
+                if executor.startswith("baseline"):
+                    kind = "thread" if executor.endswith("thread") else "process"
+                    rows[executor].append(scale_run(flow, n, kind, folder, baseline))
                 else:
                     rows[executor].append(scale_run(flow, n, executor, folder))
     print(f"foreach {n:,} + join, medians of {repeat} interleaved rounds "
@@ -539,7 +541,7 @@ def taskpath_section(repeat: int, n: int = 1000, baseline: str | None = None) ->
         rt = statistics.median(s.runtime_cpu for s in samples)
         kids = statistics.median(s.tasks_cpu for s in samples)
         faults = statistics.median(s.tasks_faults for s in samples)
-        print(f"  {executor:8} wall {wall:6.2f}s  CPU {cpu / n * 1000:5.2f} ms/task (runtime "
+        print(f"  {executor:15} wall {wall:6.2f}s  CPU {cpu / n * 1000:5.2f} ms/task (runtime "
               f"{rt / n * 1000:5.2f}, server + tasks {kids / n * 1000:5.2f})  task faults "
               f"{faults / n:6.0f}/task", flush=True)  # fmt: skip
     print(f"  wall, process / thread: {walls['process'] / walls['thread']:.2f}x", flush=True)
@@ -547,7 +549,9 @@ def taskpath_section(repeat: int, n: int = 1000, baseline: str | None = None) ->
         cpu = {k: statistics.median(s.runtime_cpu + s.tasks_cpu for s in v)
                for k, v in rows.items()}  # fmt: skip
         print(f"  CPU, process / baseline's: {cpu['process'] / cpu['baseline']:.2f}x; wall "
-              f"{walls['process'] / walls['baseline']:.2f}x", flush=True)  # fmt: skip
+              f"{walls['process'] / walls['baseline']:.2f}x; thread / baseline's thread: CPU "
+              f"{cpu['thread'] / cpu['baseline thread']:.2f}x, wall "
+              f"{walls['thread'] / walls['baseline thread']:.2f}x", flush=True)  # fmt: skip
 
 
 def scale_section(repeat: int) -> None:

@@ -278,3 +278,18 @@ def test_a_compacted_result_expands_to_the_same_artifacts_in_the_same_order() ->
     start = TaskSpec("f.py", "m", "F", "l.db", "F", "1", 1, "start", "1",
                      constants={"p": record("p", "5")})  # fmt: skip
     assert carried_records(start)["p"].inherited is False  # a start task's own parameters
+
+
+def test_the_stdlib_fork_hooks_of_modules_loaded_first_are_run_by_hand(monkeypatch) -> None:
+    """A standard-library module loaded before ledgerflow registered its fork hook unseen;
+    after a raw fork the child runs it by hand, as os.fork would have."""
+    import threading
+
+    from ledgerflow import forkhooks
+
+    calls: list[str] = []
+    monkeypatch.setattr(forkhooks, "_EARLY", frozenset({"threading"}))
+    monkeypatch.setattr(forkhooks, "_HOOKS", [(None, None, lambda: calls.append("recorded"))])
+    monkeypatch.setattr(threading, "_after_fork", lambda: calls.append("threading"))
+    forkhooks.run_after_in_child()
+    assert calls == ["threading", "recorded"]
