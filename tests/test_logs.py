@@ -367,3 +367,22 @@ def test_reading_and_writing_a_log_reads_indexes_only(trip, tmp_path):
     assert scans == [] and len(set(statements)) > 8
     conn.rollback()
     conn.close()
+
+
+def test_a_damaged_log_piece_is_one_line_and_doctor_names_it(trip, tmp_path):
+    db = _copy(trip[0], tmp_path / "damaged.db")
+    conn = sqlite3.connect(db)
+    conn.execute("update log_piece set data = zeroblob(40) where id = (select min(p.id) from "
+                 "log_piece p join task t on t.id = p.task_id where t.step = 'start' "
+                 "and p.stream = 'stdout')")  # fmt: skip
+    conn.commit()
+    conn.close()
+    result = invoke(db, "doctor", code=1)
+    assert f"log piece(s) are damaged (their text is not what they claim): {trip[1]} stdout" in (
+        result.stdout
+    )
+    proc = subprocess.run([sys.executable, "-m", "ledgerflow", "--db", str(db), "logs", trip[1]],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "a log piece does not decompress" in proc.stderr and "ledgerflow doctor" in proc.stderr
+    assert [h.name for h in ledgerflow.search("ünïcode", ledger=db)] == ["stderr"]  # the rest
