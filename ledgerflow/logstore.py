@@ -43,16 +43,14 @@ LEVEL = 3
 ENCODING = ("utf-8", "surrogatepass")
 
 LOG_PIECE_DDL = (
-    "create table log_piece (id integer primary key, "
+    "create table if not exists log_piece (id integer primary key, "
     "task_id integer not null references task(id) on delete cascade, "
     "stream text not null, byte_start integer not null, line_start integer not null, "
     "bytes integer not null, newlines integer not null, codec text not null, "
     "data blob not null)"
 )
-LOG_PIECE_INDEX = (
-    "create unique index log_piece_task_stream_start on log_piece(task_id, stream, byte_start)"
-)
-LOG_FTS_DDL = "create virtual table log_fts using fts5(text, content = '', tokenize = 'unicode61')"
+LOG_PIECE_INDEX = "create unique index if not exists log_piece_task_stream_start on log_piece(task_id, stream, byte_start)"
+LOG_FTS_DDL = "create virtual table if not exists log_fts using fts5(text, content = '', tokenize = 'unicode61')"
 # Names migration 8 adds (schema.OUR_TABLES: what a ledger file may hold).
 LOG_TABLES = ["log_piece"] + [
     f"log_fts{part}" for part in ("", "_data", "_idx", "_docsize", "_config")
@@ -65,10 +63,15 @@ def _compressor() -> zstandard.ZstdCompressor:
 
 
 def has_pieces(conn: sqlite3.Connection) -> bool:
-    """Whether this ledger stores logs in pieces (migration 8 ran)."""
-    return (
-        conn.execute("select 1 from sqlite_master where name = 'log_piece'").fetchone() is not None
-    )
+    """Whether this ledger stores logs in pieces (migration 8 ran). Asked of the table
+    itself (a rowid lookup): finding it in sqlite_master would scan the schema."""
+    try:
+        conn.execute("select 1 from log_piece where id = 0").fetchone()
+    except sqlite3.OperationalError as e:
+        if "no such table" not in str(e):
+            raise
+        return False
+    return True
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -199,8 +202,8 @@ def drop_pieces(conn: sqlite3.Connection, where: str, params: tuple[object, ...]
 # -- reading ------------------------------------------------------------------------------
 
 
-class DamagedLog(LedgerError):
-    """A piece that does not decompress (a damaged or forged file): one line, no traceback."""
+# A piece that does not decompress (a damaged or forged file): one line, no traceback.
+DamagedLog = LedgerError
 
 
 def decode_piece(codec: str, data: bytes, claimed: int) -> bytes:
