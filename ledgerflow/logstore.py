@@ -33,6 +33,7 @@ from collections.abc import Iterable, Iterator
 
 import zstandard
 
+from .exceptions import LedgerError
 from .structs import struct
 
 PIECE_TARGET = 128 * 1024  # bytes of text in a piece, cut at a line end near it
@@ -42,16 +43,14 @@ LEVEL = 3
 ENCODING = ("utf-8", "surrogatepass")
 
 LOG_PIECE_DDL = (
-    "create table log_piece (id integer primary key, "
+    "create table if not exists log_piece (id integer primary key, "
     "task_id integer not null references task(id) on delete cascade, "
     "stream text not null, byte_start integer not null, line_start integer not null, "
     "bytes integer not null, newlines integer not null, codec text not null, "
     "data blob not null)"
 )
-LOG_PIECE_INDEX = (
-    "create unique index log_piece_task_stream_start on log_piece(task_id, stream, byte_start)"
-)
-LOG_FTS_DDL = "create virtual table log_fts using fts5(text, content = '', tokenize = 'unicode61')"
+LOG_PIECE_INDEX = "create unique index if not exists log_piece_task_stream_start on log_piece(task_id, stream, byte_start)"
+LOG_FTS_DDL = "create virtual table if not exists log_fts using fts5(text, content = '', tokenize = 'unicode61')"
 # Names migration 8 adds (schema.OUR_TABLES: what a ledger file may hold).
 LOG_TABLES = ["log_piece"] + [
     f"log_fts{part}" for part in ("", "_data", "_idx", "_docsize", "_config")
@@ -64,10 +63,15 @@ def _compressor() -> zstandard.ZstdCompressor:
 
 
 def has_pieces(conn: sqlite3.Connection) -> bool:
-    """Whether this ledger stores logs in pieces (migration 8 ran)."""
-    return (
-        conn.execute("select 1 from sqlite_master where name = 'log_piece'").fetchone() is not None
-    )
+    """Whether this ledger stores logs in pieces (migration 8 ran). Asked of the table
+    itself (a rowid lookup): finding it in sqlite_master would scan the schema."""
+    try:
+        conn.execute("select 1 from log_piece where id = 0").fetchone()
+    except sqlite3.OperationalError as e:
+        if "no such table" not in str(e):
+            raise
+        return False
+    return True
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -187,7 +191,10 @@ def drop_pieces(conn: sqlite3.Connection, where: str, params: tuple[object, ...]
     for pk, codec, data, size in conn.execute(
         f"select p.id, p.codec, p.data, p.bytes from log_piece p {where}", params
     ).fetchall():
-        _unindex(conn, pk, decode_piece(codec, data, size))
+        try:
+            _unindex(conn, pk, decode_piece(codec, data, size))
+        except DamagedLog:  # its entry stays until `doctor --repair` rebuilds the index
+            continue
         n += 1
     return n
 
@@ -195,8 +202,8 @@ def drop_pieces(conn: sqlite3.Connection, where: str, params: tuple[object, ...]
 # -- reading ------------------------------------------------------------------------------
 
 
-class DamagedLog(Exception):
-    """A piece that does not decompress (a damaged or forged file)."""
+# A piece that does not decompress (a damaged or forged file): one line, no traceback.
+DamagedLog = LedgerError
 
 
 def decode_piece(codec: str, data: bytes, claimed: int) -> bytes:
@@ -205,12 +212,14 @@ def decode_piece(codec: str, data: bytes, claimed: int) -> bytes:
     if codec == "raw":
         return bytes(data[:PIECE_MAX])
     if codec != "zstd":
-        raise DamagedLog(f"log piece codec {codec!r} is unknown")
+        raise DamagedLog(f"a log piece has an unknown codec {codec!r}; the ledger is damaged: "
+                         "run `ledgerflow doctor`")  # fmt: skip
     try:
         with zstandard.ZstdDecompressor().stream_reader(bytes(data)) as reader:
             out = reader.read(min(max(int(claimed), 0), PIECE_MAX) + 1)
-    except zstandard.ZstdError as e:
-        raise DamagedLog(f"a log piece does not decompress ({e})") from None
+    except (zstandard.ZstdError, TypeError, ValueError) as e:
+        raise DamagedLog(f"a log piece does not decompress ({e}); the ledger is damaged: "
+                         "run `ledgerflow doctor`") from None  # fmt: skip
     return out[:PIECE_MAX]
 
 
@@ -383,6 +392,34 @@ def index_problems(conn: sqlite3.Connection) -> list[str]:
     """What doctor reports about log_fts: entries missing or left over."""
     if not has_pieces(conn):
         return []
+    damaged = damaged_pieces(conn)
+    problems = [f"{len(damaged)} log piece(s) are damaged (their text is not what they claim): "
+                f"{', '.join(damaged[:5])}"] if damaged else []  # fmt: skip
+    return problems + _index_counts(conn)
+
+
+def damaged_pieces(conn: sqlite3.Connection) -> list[str]:
+    """Pathspecs and streams of log pieces that do not decompress to the size they claim,
+    one piece in memory at a time."""
+    found = []
+    for pk, task_pk, stream, codec, data, size in conn.execute(
+        "select id, task_id, stream, codec, data, bytes from log_piece order by id"
+    ):
+        try:
+            ok = len(decode_piece(codec, data, size)) == size
+        except DamagedLog:
+            ok = False
+        if not ok:
+            row = conn.execute(
+                "select f.name || '/' || r.run_id || '/' || t.step || '/' || t.task_id from task t "
+                "join run r on r.id = t.run_id join flow f on f.id = r.flow_id where t.id = ?",
+                (task_pk,),
+            ).fetchone()
+            found.append(f"{row[0] if row else f'task {task_pk}'} {stream} (piece {pk})")
+    return found
+
+
+def _index_counts(conn: sqlite3.Connection) -> list[str]:
     indexed = conn.execute("select count(*) from log_fts").fetchone()[0]
     expected = conn.execute("select count(*) from log_piece").fetchone()[0]
     if indexed != expected:
@@ -398,14 +435,20 @@ def rebuild_index(conn: sqlite3.Connection) -> int:
     if not has_pieces(conn):
         return 0
     conn.execute("insert into log_fts(log_fts) values ('delete-all')")
-    n = 0
-    for pk, codec, data, size in conn.execute(
-        "select id, codec, data, bytes from log_piece order by id"
-    ).fetchall():
-        conn.execute("insert into log_fts(rowid, text) values (?, ?)",
-                     (pk, index_text(decode_piece(codec, data, size))))  # fmt: skip
-        n += 1
-    return n
+    n, last = 0, -1
+    while True:  # a hundred pieces in memory at a time
+        batch = conn.execute("select id, codec, data, bytes from log_piece where id > ? "
+                             "order by id limit 100", (last,)).fetchall()  # fmt: skip
+        if not batch:
+            return n
+        for pk, codec, data, size in batch:
+            try:
+                text = index_text(decode_piece(codec, data, size))
+            except DamagedLog:  # doctor names it; the rest is indexed
+                continue
+            conn.execute("insert into log_fts(rowid, text) values (?, ?)", (pk, text))
+            n += 1
+        last = batch[-1][0]
 
 
 # -- migration 8 --------------------------------------------------------------------------

@@ -462,3 +462,33 @@ def _with_logs(ledger: Ledger, figures: dict[str, Any]) -> dict[str, Any]:
                                  if logs["stored_bytes"] else None)  # fmt: skip
     figures["logs"] = logs
     return figures
+
+
+def dead_runs(path: Any) -> list[tuple[int, str]]:
+    """(pk, pathspec) of runs left 'running' by a dead process, read before a writer opens
+    the file (opening it marks them crashed, and `doctor --repair` says it did)."""
+    import sqlite3
+    from pathlib import Path
+
+    from .connections import readonly_target
+
+    try:
+        target, _ = readonly_target(Path(path).absolute())
+        conn = sqlite3.connect(target, uri=True)
+    except (sqlite3.Error, OSError):
+        return []
+    try:
+        conn.execute("pragma query_only = 1")
+        conn.execute("pragma trusted_schema = 0")
+        return [(pk, spec) for pk, spec, dead in _running(None, conn) if dead]  # type: ignore[arg-type]
+    except sqlite3.Error:  # not a ledger, or one from before imported_run: nothing to say
+        return []
+    finally:
+        conn.close()
+
+
+def marked_crashed(ledger: Ledger, dead: list[tuple[int, str]]) -> list[str]:
+    """What `doctor --repair` tells of the runs in `dead` that are crashed now."""
+    return [f"marked {spec} as crashed (its process is gone)" for pk, spec in dead
+            if (row := ledger.execute("select status from run where id = ?", (pk,)).fetchone())
+            and row[0] == "crashed"]  # fmt: skip

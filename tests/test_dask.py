@@ -82,7 +82,8 @@ def test_output_captured_on_the_worker_and_stored(cluster, tmp_path):
     db = tmp_path / "l.db"
     proc = run_flow(DASK / "fanout.py", *dask_args(cluster), db=db, top=())
     logs = {(index, stream): text for index, stream, text in query(
-        db, "select t.foreach_index, l.stream, l.text from task t join log l on l.task_id = t.id "
+        db, "select t.foreach_index, l.stream, log_text(l.task_id, l.stream) from task t "
+                "join log l on l.task_id = t.id "
             "where t.step = 'work'")}  # fmt: skip
     for index, item in enumerate("abcd"):
         assert logs[(index, "stdout")] == f"working on {item}\n"
@@ -246,7 +247,7 @@ def running_work(db: Path) -> bool:
     try:
         # the task's own first line, not just its row (written before it reaches a worker)
         return bool(query(db, "select 1 from task t join log l on l.task_id = t.id "
-                              "where t.step = 'work' and l.text like 'waiting%'"))  # fmt: skip
+                              "where t.step = 'work' and log_text(l.task_id, l.stream) like 'waiting%'"))  # fmt: skip
     except sqlite3.OperationalError:  # the run has not made its tables yet
         return False
 

@@ -258,7 +258,15 @@ def test_a_kill_9_keeps_flushed_output_indexed_and_doctor_healthy(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     Ledger.forget(db)
-    Ledger.open(db).close()  # the next writer marks the run crashed
+    (run_id,) = query(db, "select run_id from runs")[0]
+    # the flushed output is indexed already: doctor's only problem is the dead run
+    result = invoke(db, "doctor", code=1)
+    problems = [line for line in result.stdout.splitlines() if line.startswith("problem:")]
+    assert problems == [f"problem: run HolderFlow/{run_id} was left running by a dead process"]
+    result = invoke(db, "doctor", "--repair")  # says what it changed
+    assert f"repaired: marked HolderFlow/{run_id} as crashed" in result.stdout
+    Ledger.forget(db)
+    Ledger.open(db).close()
     assert query(db, "select status from runs") == [("crashed",)]
     hits = ledgerflow.search("holding", kind="log", ledger=db)
     assert sorted((h.step, h.snippet) for h in hits) == [
@@ -334,3 +342,47 @@ def test_a_task_printing_600000_lines(tmp_path):
     assert out.count("\n") == 600_000 and out.endswith("step 599999 loss 0.000002 word\n")
     hits = ledgerflow.search("word", ledger=db, timeout=5)
     assert [h.step for h in hits] == ["start"]
+
+
+def test_reading_and_writing_a_log_reads_indexes_only(trip, tmp_path):
+    db = _copy(trip[0], tmp_path / "plans.db")
+    conn = sqlite3.connect(db)
+    (pk,) = conn.execute("select id from task where step = 'start'").fetchone()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    logstore.read_both(conn, pk)
+    logstore.total_bytes(conn, pk, "stdout")
+    logstore.log_page(conn, pk, "stdout", 5000, max_bytes=100)
+    logstore.log_page(conn, pk, "stdout", line=3000)
+    logstore.log_page(conn, pk, "stderr", tail=True)
+    logstore.append_logs(conn, [(pk, "stdout", "more\n")])
+    conn.set_trace_callback(None)
+    scans = [
+        (sql, detail)
+        for sql in set(statements)  # ours, not FTS5's own ('main'.'log_fts_...')
+        if sql.lstrip().lower().startswith(("select", "update")) and "'main'." not in sql
+        for *_, detail in conn.execute(f"explain query plan {sql}")
+        if detail.startswith("SCAN") and "sqlite_master" not in detail
+    ]
+    assert scans == [] and len(set(statements)) > 8
+    conn.rollback()
+    conn.close()
+
+
+def test_a_damaged_log_piece_is_one_line_and_doctor_names_it(trip, tmp_path):
+    db = _copy(trip[0], tmp_path / "damaged.db")
+    conn = sqlite3.connect(db)
+    conn.execute("update log_piece set data = zeroblob(40) where id = (select min(p.id) from "
+                 "log_piece p join task t on t.id = p.task_id where t.step = 'start' "
+                 "and p.stream = 'stdout')")  # fmt: skip
+    conn.commit()
+    conn.close()
+    result = invoke(db, "doctor", code=1)
+    assert f"log piece(s) are damaged (their text is not what they claim): {trip[1]} stdout" in (
+        result.stdout
+    )
+    proc = subprocess.run([sys.executable, "-m", "ledgerflow", "--db", str(db), "logs", trip[1]],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "a log piece does not decompress" in proc.stderr and "ledgerflow doctor" in proc.stderr
+    assert [h.name for h in ledgerflow.search("ünïcode", ledger=db)] == ["stderr"]  # the rest

@@ -218,8 +218,12 @@ def doctor(ctx: click.Context, repair: bool, as_json: bool) -> None:
     from ..upkeep import doctor as check
 
     path = ledger_path(ctx)
+    from ..upkeep import dead_runs, marked_crashed
+
+    dead = dead_runs(path) if repair else []  # a writer's open marks them crashed: say so
     ledger = Ledger.open(path) if repair else Ledger.open(path, readonly=True)
     report = check(ledger, repair=repair, progress=Counter("checking blobs"))
+    report.repaired[:0] = marked_crashed(ledger, dead)
     if as_json:
         click.echo(json.dumps({"healthy": report.healthy, "problems": report.problems,
                                "repaired": report.repaired,
