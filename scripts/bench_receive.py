@@ -52,6 +52,32 @@ def main() -> None:
         f"{args.runs} runs, {size:.1f} MB: row checks {check:.3f} CPU-s, whole import "
         f"{whole:.3f} CPU-s (checks {100 * check / whole:.1f}% of it), medians of {args.repeat}"
     )
+    trust_costs(source, folder)
+
+
+def trust_costs(source: Path, folder: Path) -> None:
+    """`ledgerflow trust FILE` (every run's fingerprint) and the check before a pickle loads
+    from a trusted received file: first for a run, then again (cached per file state)."""
+    import os
+
+    os.environ["LEDGERFLOW_TRUST_STORE"] = str(folder / "trust.json")
+    from ledgerflow import trust_store
+    from ledgerflow.ledger import Ledger
+
+    ledger = Ledger(source, readonly=True)
+    started = cpu()
+    count = trust_store.remember_file(ledger)
+    remember = cpu() - started
+    pks = [r[0] for r in ledger.execute("select id from run limit 200")]
+    per_run = []
+    for _ in range(2):
+        started = cpu()
+        assert all(trust_store.run_trusted(ledger, pk) for pk in pks)
+        per_run.append((cpu() - started) / len(pks) * 1e3)
+    print(
+        f"trust FILE of {count} runs {remember:.3f} CPU-s; check before a pickle loads "
+        f"{per_run[0]:.3f} ms a run, {per_run[1]:.3f} ms cached"
+    )
 
 
 if __name__ == "__main__":
