@@ -133,18 +133,12 @@ def _require_trust_to_resume(ledger: Ledger, run_pk: int, pathspec: str) -> None
     """Resuming clones the origin's values into the new run, whose steps then load them:
     from a run whose pickles need trust (an imported one, a received ledger), resuming
     needs the same trust as loading them. Decided on the blobs' own encodings."""
-    from .trust_store import ENV_TRUST, run_trusted
+    from .trust_store import require_trust, run_trusted
 
     if run_trusted(ledger, run_pk):
         return
-    if reads.run_has_pickles(ledger, run_pk):
-        from .exceptions import UntrustedLedgerError
-
-        raise UntrustedLedgerError(
-            f"resuming {pathspec} would unpickle its values, and it comes from a ledger you "
-            f"have not trusted; if you trust it, run `ledgerflow trust {ledger.path}` or set "
-            f"{ENV_TRUST}=1, then resume again"
-        )
+    if reads.run_has_pickles(ledger, run_pk):  # the message names the run's source
+        require_trust(ledger, run_pk, f"a value of {pathspec} (which resuming would load)")
 
 
 def cloned_transition(ledger: Ledger, task: OriginTask) -> Transition | None:

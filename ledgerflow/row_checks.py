@@ -25,10 +25,11 @@ from typing import Any
 
 from .clock import now_iso
 
-# (table, column) of the timestamps that order what users see, and what upkeep keeps.
+# (table, column) of the timestamps that order what users see, and what upkeep keeps. (A
+# heartbeat orders nothing, and one from the future is no sign of life: see liveness.py.)
 ORDERING_TIMESTAMPS = (
-    ("run", "created_at"), ("run", "finished_at"), ("run", "heartbeat_at"),
-    ("task", "started_at"), ("task", "finished_at"),
+    ("run", "created_at"), ("run", "finished_at"), ("task", "started_at"),
+    ("task", "finished_at"),
 )  # fmt: skip
 _STORED_GLOB = "[0-9][0-9][0-9][0-9]-[0-1][0-9]-[0-3][0-9]T[0-2][0-9]:[0-5][0-9]:[0-6][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]Z"  # noqa: E501
 _TYPES = {"INTEGER": "integer", "TEXT": "text", "BLOB": "blob"}
@@ -81,9 +82,17 @@ def row_problems(conn: sqlite3.Connection, *, now: str | None = None,
     return problems
 
 
-def _rows(rowids: list[int], more: bool) -> str:
-    shown = ", ".join(str(r) for r in rowids)
-    return f"row{'s' if len(rowids) > 1 else ''} {shown}{' and more' if more else ''}"
+def _label(table: str) -> str:
+    """SQL naming a row: 'row 12', or for blobs 'blob 60f385c388ef' (only when the sha is
+    hex: the label is printed, and must be readable whatever the file holds)."""
+    if table in ("blob", "blob_chunk"):
+        return ("case when typeof(sha) = 'text' and sha not glob '*[^0-9a-f]*' then 'blob ' || "
+                "substr(sha, 1, 12) else 'row ' || rowid end")  # fmt: skip
+    return "'row ' || rowid"
+
+
+def _rows(labels: list[str], more: bool) -> str:
+    return ", ".join(labels) + (" and more" if more else "")
 
 
 def _type_problems(conn: sqlite3.Connection, table: str,
@@ -95,9 +104,9 @@ def _type_problems(conn: sqlite3.Connection, table: str,
     wrong = [f'typeof("{c}") not in ({", ".join(repr(k) for k in allowed[c])})'
              for c, _, _ in columns]  # fmt: skip
     kinds = ", ".join(f'typeof("{c}")' for c, _, _ in columns)
-    bad: dict[str, tuple[list[int], set[str]]] = {}
+    bad: dict[str, tuple[list[str], set[str]]] = {}
     for rowid, *types in conn.execute(
-        f'select rowid, {kinds} from "{table}" where {" or ".join(wrong)}'
+        f'select {_label(table)}, {kinds} from "{table}" where {" or ".join(wrong)}'
     ):
         for (column, _, _), found in zip(columns, types, strict=True):
             if found not in allowed[column]:
@@ -118,7 +127,7 @@ def _utf8_problems(conn: sqlite3.Connection, table: str, columns: list[str],
                    limit: int) -> list[str]:  # fmt: skip
     problems = []
     for column in columns:
-        rows: list[int] = []
+        rows: list[str] = []
         for rowid, raw in _text_bytes(conn, table, column):
             try:
                 raw.decode("utf-8")
@@ -132,17 +141,18 @@ def _utf8_problems(conn: sqlite3.Connection, table: str, columns: list[str],
     return problems
 
 
-def _text_bytes(conn: sqlite3.Connection, table: str, column: str) -> Iterator[tuple[int, bytes]]:
+def _text_bytes(conn: sqlite3.Connection, table: str, column: str) -> Iterator[tuple[str, bytes]]:
     """(rowid, bytes) of every text value in a column, one row in memory at a time."""
     yield from conn.execute(
-        f'select rowid, cast("{column}" as blob) from "{table}" where typeof("{column}") = \'text\''
+        f'select {_label(table)}, cast("{column}" as blob) from "{table}" where '
+        f"typeof(\"{column}\") = 'text'"
     )
 
 
 def _time_problems(conn: sqlite3.Connection, table: str, column: str, now: str,
                    limit: int) -> list[str]:  # fmt: skip
-    found: list[tuple[int, Any]] = conn.execute(
-        f'select rowid, typeof("{column}") = \'text\' and "{column}" glob ? from "{table}" '
+    found: list[tuple[str, Any]] = conn.execute(
+        f'select {_label(table)}, typeof("{column}") = \'text\' and "{column}" glob ? from "{table}" '
         f'where "{column}" is not null and (typeof("{column}") != \'text\' or "{column}" not '
         f'glob ? or "{column}" > ?) limit ?', (_STORED_GLOB, _STORED_GLOB, now, limit + 1),
     ).fetchall()  # fmt: skip

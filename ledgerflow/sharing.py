@@ -354,9 +354,10 @@ def run_fingerprints(
 ) -> dict[int, tuple[str, str]]:
     """run pk -> (pathspec, fingerprint) for the given runs (default: every run). The
     fingerprint is the SHA-256 of the pathspec and of the sorted SHA-256s of every blob the
-    run references (its artifacts and S3 objects): the only bytes its pickles can come from,
-    each verified against its SHA-256 before it is decoded. The user's trust store keeps it
-    for the runs of a file the user trusted (see trust_store.py)."""
+    run references (its artifacts and S3 objects), each with the encoding its blob row gives
+    it: the only bytes its pickles can come from, each verified against its SHA-256 before
+    it is decoded, and how they are decoded. The user's trust store keeps it for the runs of
+    a file the user trusted (see trust_store.py)."""
     where = ""
     params: tuple[int, ...] = ()
     if run_pks is not None:
@@ -367,12 +368,13 @@ def run_fingerprints(
             f"select r.id, f.name, r.run_id from run r join flow f on f.id = r.flow_id {where}",
             params)}  # fmt: skip
     shas = ledger.execute(
-        "select t.run_id, a.sha from artifact a join task t on t.id = a.task_id "
-        f"{where.replace('r.id', 't.run_id')} union select run_id, sha from s3_object "
-        f"{where.replace('r.id', 'run_id')}", params * 2)  # fmt: skip
-    for run_pk, sha in shas:
+        "select x.run_id, x.sha, b.encoding from (select t.run_id, a.sha from artifact a join "
+        f"task t on t.id = a.task_id {where.replace('r.id', 't.run_id')} union select run_id, "
+        f"sha from s3_object {where.replace('r.id', 'run_id')}) x left join blob b on "
+        "b.sha = x.sha", params * 2)  # fmt: skip
+    for run_pk, sha, encoding in shas:
         if run_pk in runs:
-            runs[run_pk][1].add(str(sha))
+            runs[run_pk][1].add(f"{sha}:{encoding}")
     found = {}
     for pk, (pathspec, blob_shas) in runs.items():
         digest = hashlib.sha256(b"ledgerflow run fingerprint 1\0")

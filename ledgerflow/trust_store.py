@@ -125,7 +125,9 @@ def remember_file(ledger: Ledger) -> int:
              "trusted_at": now_iso()}  # fmt: skip
 
     def add(doc: dict[str, Any]) -> None:
-        kept = [e for e in doc.get("trusted", []) if e.get("path") != entry["path"]]
+        kept = [
+            e for e in doc.get("trusted", []) if _valid_file_entry(e) and e["path"] != entry["path"]
+        ]
         doc["trusted"] = (kept + [entry])[-MAX_ENTRIES:]
 
     _update(add)
@@ -157,7 +159,9 @@ def record_own(ledger_id: str, path: str | os.PathLike[str]) -> None:
     entry = {"ledger_id": ledger_id, "path": _real(path), "file": _identity(path)}
 
     def add(doc: dict[str, Any]) -> None:
-        kept = [e for e in doc.get("own", []) if e.get("path") != entry["path"]]
+        kept = [
+            e for e in doc.get("own", []) if isinstance(e, dict) and e.get("path") != entry["path"]
+        ]
         doc["own"] = (kept + [entry])[-MAX_ENTRIES:]
 
     try:

@@ -227,6 +227,8 @@ def test_resume_from_an_imported_run_needs_trust(sent, tmp_path, marker):
     proc = run_flow(FLOW, "--origin-run-id", origin, db=mine, command="resume", check=1)
     assert "trust" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+    # It names the source to trust, never the user's own ledger (issue 30, item 3).
+    assert "trust --source" in proc.stderr and f"ledgerflow trust {mine}" not in proc.stderr
 
 
 # -- 5, 6. readers never write; a foreign file stays untouched ------------------------------

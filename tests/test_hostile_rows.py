@@ -55,9 +55,7 @@ def test_text_in_an_integer_column_is_reported_and_refused(sent, tmp_path):
     payload = "<img src=x onerror=alert(1)>"
     sql(sent, "update artifact set size = ? where name = 'shape'", (payload,))
     (row,) = query(sent, "select min(rowid) from artifact where name = 'shape'")[0]
-    assert f"artifact.size holds text where an integer belongs (rows {row}," in doctor_problems(
-        sent
-    )
+    assert f"artifact.size holds text where an integer belongs (row {row}," in doctor_problems(sent)
     error = refused_import(sent, tmp_path)
     assert f"artifact.size holds text where an integer belongs (row {row}" in error
     # 11: stats counts what it can and says nothing false (it raised ValueError)

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from ..exceptions import LedgerflowError
 from .common import UsageError, printable
 
 
@@ -76,8 +77,11 @@ def _file(file: str, current: Path, revoke: bool) -> None:
     click.echo(f"Trusted {printable(str(path))}: the pickled values of its {count} run(s), "
                "as they are now, load from now on.")  # fmt: skip
     if current.exists() and current != Path(path).absolute():
-        mine = Ledger.open(current, reader=True)
-        now = [r["pathspec"] for r in imported_runs(mine) if run_trusted(mine, r["pk"])]
+        try:
+            mine = Ledger.open(current, reader=True)
+            now = [r["pathspec"] for r in imported_runs(mine) if run_trusted(mine, r["pk"])]
+        except LedgerflowError:  # the current ledger is not one: nothing imported to tell
+            now = []
         if now:
             click.echo(f"{len(now)} run(s) imported into {printable(str(current))} load too.")
 
@@ -105,7 +109,10 @@ def _list(current: Path, as_json: bool) -> None:
              for e in trusted_files()]  # fmt: skip
     here: list[dict[str, Any]] = []
     if current.exists():
-        here = sources(Ledger.open(current, reader=True))
+        try:
+            here = sources(Ledger.open(current, reader=True))
+        except LedgerflowError:  # not a ledger: only the trusted files to list
+            here = []
     if as_json:
         click.echo(json.dumps({"files": files, "ledger": str(current), "sources": here},
                               indent=2))  # fmt: skip
