@@ -6,8 +6,8 @@ class body until configs.apply_configs evaluates it. Metaflow's classes, with it
 from __future__ import annotations
 
 import collections.abc
-import inspect
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -184,6 +184,6 @@ def config_expr(expr: str) -> DelayEvaluator:
     """A config expression for a decorator's argument, evaluated when the flow starts:
     `@project(name=config_expr("cfg.project"))`, `config_expr("cfg.env.lower()")`. Names
     from the module that calls it (functions, imports) can be used in it."""
-    frame = inspect.currentframe()
-    caller = frame.f_back if frame is not None else None
-    return DelayEvaluator(expr, saved_globals=caller.f_globals if caller is not None else None)
+    # (sys._getframe, not inspect: `import ledgerflow` stays without inspect's import cost)
+    caller = sys._getframe(1)
+    return DelayEvaluator(expr, saved_globals=caller.f_globals)

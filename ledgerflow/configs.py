@@ -26,9 +26,7 @@ applies them when it loads the flow class (the hook in task.load_flow_class).
 from __future__ import annotations
 
 import collections.abc
-import copy
 import importlib
-import inspect
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -215,6 +213,15 @@ def _parser(parser: Any, name: str) -> Callable[[str], Any]:
     return found  # type: ignore[no-any-return]
 
 
+def _static(cls: type, attr: str) -> Any:
+    """A class attribute as stored, without running descriptors (inspect.getattr_static,
+    without importing inspect for every `import ledgerflow`)."""
+    for klass in cls.__mro__:
+        if attr in klass.__dict__:
+            return klass.__dict__[attr]
+    return None
+
+
 # -- the flow's configs ----------------------------------------------------------------------
 
 
@@ -224,7 +231,7 @@ def flow_configs(flow_cls: type) -> list[tuple[str, Config]]:
     for attr in dir(flow_cls):
         if attr.startswith("__"):
             continue
-        value = inspect.getattr_static(flow_cls, attr, None)
+        value = _static(flow_cls, attr)
         if isinstance(value, Config):
             found.append((attr, value))
     names = [c.name for _, c in found]
@@ -274,7 +281,7 @@ def apply_configs(flow_cls: type, values: dict[str, Any]) -> None:
     replaces the values with the origin run's)."""
     flow_cls._lf_config_values = dict(values)  # type: ignore[attr-defined]
     for attr in dir(flow_cls):
-        func = inspect.getattr_static(flow_cls, attr, None)
+        func = _static(flow_cls, attr)
         for deco in getattr(func, "decorators", None) or []:
             raw = deco.__dict__.get("_lf_raw")
             if raw is not None:
@@ -385,6 +392,6 @@ def deferred_decorator(cls: Any, attributes: dict[str, Any]) -> Any:
         return None
     deco = cls.__new__(cls)
     shown = {k: v for k, v in attributes.items() if not str(k).startswith(UNPACK_KEY)}
-    deco.attributes = {**copy.copy(getattr(cls, "defaults", {})), **shown}
+    deco.attributes = {**dict(getattr(cls, "defaults", {})), **shown}
     deco._lf_raw = dict(attributes)
     return deco
