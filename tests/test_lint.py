@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from ledgerflow import lint
+from ledgerflow import FlowSpec, lint, step
 from ledgerflow.exceptions import LintError
 from ledgerflow.graph import FlowGraph
 
@@ -40,6 +40,22 @@ def lint_error(flow) -> tuple[LintError, str]:
 
 
 C = cases
+
+
+class BadMetaflowImport(FlowSpec):
+    """Metaflow's tutorial 03 after the import switch: a step still imports metaflow."""
+
+    @step
+    def start(self):
+        from metaflow import Flow  # noqa: F401 - what is checked
+
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
 # flow, rule, substrings of the message, (function, needle) giving the expected line
 RULE_CASES = [
     pytest.param(
@@ -307,6 +323,17 @@ RULE_CASES = [
         ],
         (C.BadForeachSource.start, "self.next"),
         id="foreach-over-unset-attribute",
+    ),
+    pytest.param(
+        BadMetaflowImport,
+        "check_metaflow_imports",
+        [
+            "Step 'start' imports metaflow (`from metaflow import Flow  # noqa: F401 - what is "
+            "checked`)",
+            "write `from ledgerflow import Flow` instead",
+        ],
+        (BadMetaflowImport.start, "from metaflow"),
+        id="step-imports-metaflow",
     ),
 ]
 
