@@ -200,12 +200,16 @@ def step_tasks_page(ledger: Any, run_pk: int, step: str, after: tuple[int, str] 
     is a next page, and the step's task count. Rows come sorted by task then attempt
     (latest first) and the first row of each task is kept: no per-row final-attempt check,
     so a page of a 10,000-task step reads about a page of rows."""
-    sql = f"select {reads._TASK_COLUMNS} from task t where t.run_id = ? and t.step = ?"
+    # The ids are sorted from the (run_id, step, task_id, attempt) index alone (it holds the
+    # rowid too); only the page's rows are then read from the table.
+    ids = "select i.id from task i where i.run_id = ? and i.step = ?"
     params: list[Any] = [run_pk, step]
     if after is not None:
-        sql += " and (length(t.task_id), t.task_id) > (?, ?)"
+        ids += " and (length(i.task_id), i.task_id) > (?, ?)"
         params += list(after)
-    sql += " order by length(t.task_id), t.task_id, t.attempt desc limit ?"
+    ids += " order by length(i.task_id), i.task_id, i.attempt desc limit ?"
+    sql = (f"select {reads._TASK_COLUMNS} from ({ids}) p join task t on t.id = p.id"
+           " order by length(t.task_id), t.task_id, t.attempt desc")  # fmt: skip
     # A LIMIT lets SQLite keep only the top rows while it sorts (2 ms, not 50, for 10,000
     # tasks); retried tasks take several rows, so widen it when the page comes up short.
     limit = (size + 1) * 4
@@ -223,9 +227,7 @@ def step_tasks_page(ledger: Any, run_pk: int, step: str, after: tuple[int, str] 
         if len(found) > size or len(rows) < limit:
             break
         limit *= 8
-    total = reads.one(ledger, "select count(distinct task_id) as n from task where run_id = ?"
-                              " and step = ?", (run_pk, step))  # fmt: skip
-    return found, int(total["n"]) if total else 0
+    return found, int(step_summaries(ledger, run_pk).get(step, {}).get("n", 0))
 
 
 def blob_facts(ledger: Any, sha: str) -> dict[str, Any] | None:
