@@ -789,3 +789,22 @@ def test_a_long_log_shows_its_tail_pages_back_downloads_and_polls_by_offset(tmp_
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_pickled_frames_preview_shows_its_shape_and_columns(tmp_path, ledger):
+    db = tmp_path / "frame.db"
+    shutil.copy(ledger["db"], db)
+    conn = sqlite3.connect(db)  # what preview.py stores for a DataFrame, without its repr
+    conn.execute("update blob set preview = 'pandas.core.frame.DataFrame shape=3x2 columns: "
+                 "movie_title score' where sha in (select sha from artifact where name = 'when')")  # fmt: skip
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        _, html = get(f"{url}/artifact/LinearFlow/{ledger['linear']}/start/1/when")
+        assert "<th>shape</th><td>3 × 2</td>" in html
+        assert "<th>columns</th><td>movie_title, score</td>" in html
+        assert "Load value (unpickles)" in html  # still not loaded
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -294,26 +294,9 @@ def runs_dataframe(flow: Any, *tags: str, artifacts: Iterable[str] = (),
     if flow._namespace_check and flow._current_namespace:
         wanted.insert(0, flow._current_namespace)
     names = [str(a) for a in artifacts]
-    sql = (
-        "select r.run_id as run_id, r.status as status, r.created_at as created_at,"
-        " r.finished_at as finished_at, r.user as user, r.params as params, r.host as host,"
-        " r.pid as pid, r.heartbeat_at as heartbeat_at,"
-        " (select json_group_array(g.tag) from tag g where g.run_id = r.id and g.system = 0)"
-        " as tags,"
-        " (select json_group_object(x.name, x.value) from (select a.name as name, a.value as"
-        " value from task t join artifact a on a.task_id = t.id where t.run_id = r.id and"
-        " a.name in (select value from json_each(?)) and a.value is not null"
-        " order by t.finished_at, t.id) x) as arts"
-        " from run r where r.flow_id = ?"
-        + "".join(" and exists (select 1 from tag g where g.run_id = r.id and g.tag = ?)"
-                  for _ in wanted)
-        + " order by r.created_at desc, r.id desc" + (" limit ?" if limit else "")
-    )  # fmt: skip
-    params: list[Any] = [json.dumps(names), flow._row["id"], *wanted]
-    if limit:
-        params.append(limit)
+    found = reads.runs_table(flow._ledger, flow._row["id"], wanted, names, limit)
     records = []
-    for r in reads.rows(flow._ledger, sql, params):
+    for r in found:
         try:
             run_params = json.loads(r["params"] or "{}")
         except ValueError:
