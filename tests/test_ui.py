@@ -662,6 +662,15 @@ def test_a_wide_step_is_one_timeline_row_and_a_counted_graph_node(wide_ui, wide)
     assert re.search(r"<td>200 succeeded</td>.*?\d+\.\d+s / \d+\.\d+s / \d+\.\d+s", html)
 
 
+@needs_chromium
+def test_a_wide_run_page_in_a_browser_is_one_screen_of_timeline(wide_ui, wide, tmp_path):
+    dom = chromium(f"{wide_ui}/run/WideFlow/{wide['a']}", tmp_path, "wide-run.png")
+    assert dom.count('class="lf-step-bar"') == 1 and dom.count('class="lf-bar"') == 3
+    steps_table = dom.index("<h2>Steps</h2>")
+    assert dom.index('class="lf-gantt"') < steps_table  # the steps follow a 4-row timeline
+    assert dom.count('data-tasks="200"') == 1
+
+
 def test_a_step_pages_its_tasks_by_keyset(wide_ui, wide):
     seen, page, pages = [], f"/step/WideFlow/{wide['a']}/fan", 0
     while page:
