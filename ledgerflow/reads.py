@@ -614,7 +614,8 @@ def run_has_retries(ledger: Ledger, run_pk: int) -> bool:
                             " limit 1", (run_pk,)))  # fmt: skip
 
 
-def step_status_spread(ledger: Ledger, run_pk: int, final_only: bool = True) -> list[dict[str, Any]]:
+def step_status_spread(ledger: Ledger, run_pk: int,
+                       final_only: bool = True) -> list[dict[str, Any]]:  # fmt: skip
     """Per (step, stored status) over the run's tasks (final attempts only if `final_only`):
     n, first start, last finish, finished count (done), and dmin/dmax/davg task seconds."""
     final = f" and {_FINAL_ATTEMPT}" if final_only else ""
