@@ -98,7 +98,7 @@ def _side_value(ledger: Ledger, info: _Info) -> dict[str, Any]:
     out: dict[str, Any] = {"sha": sha, "size": size, "encoding": encoding}
     # The blob's own raw_size bounds what read_raw decompresses; the artifact row's size is
     # a claim a received file can forge (issue 30 item 7).
-    raw_size = reads.one(ledger, "select raw_size from blob where sha = ?", (sha,))
+    raw_size = reads.blob_size_and_encoding(ledger, sha)
     if (encoding == JSON and isinstance(size, int) and size <= VALUE_SHOWN_UP_TO and raw_size
             and isinstance(raw_size["raw_size"], int)
             and raw_size["raw_size"] <= VALUE_SHOWN_UP_TO):  # fmt: skip

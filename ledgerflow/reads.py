@@ -697,3 +697,112 @@ def parent_artifact_shas(ledger: Ledger, task_pk: int) -> list[tuple[int, str, s
                                              " on a.task_id = p.parent_id"
                                              " where p.task_id = ? order by p.parent_id",
                                      (task_pk,))]  # fmt: skip
+
+
+# -- the UI's and notebook views' reads (appended by the UI engineer) ------------------------
+
+# Seconds a task took, from its stored ISO times (NULL while running or when unparseable).
+_TASK_SECONDS = "(julianday(t.finished_at) - julianday(t.started_at)) * 86400.0"
+
+
+def run_has_retries(ledger: Ledger, run_pk: int) -> bool:
+    """True if any task of the run ran more than once (else every row is a final attempt)."""
+    return bool(one(ledger, "select 1 as found from task where run_id = ? and attempt > 0"
+                            " limit 1", (run_pk,)))  # fmt: skip
+
+
+def step_status_spread(ledger: Ledger, run_pk: int,
+                       final_only: bool = True) -> list[dict[str, Any]]:  # fmt: skip
+    """Per (step, stored status) over the run's tasks (final attempts only if `final_only`):
+    n, first start, last finish, finished count (done), and dmin/dmax/davg task seconds."""
+    final = f" and {_FINAL_ATTEMPT}" if final_only else ""
+    return rows(ledger, f"select t.step as step, t.status as status, count(*) as n,"
+                        f" min(t.started_at) as first, max(t.finished_at) as last,"
+                        f" count(t.finished_at) as done, min(d) as dmin, max(d) as dmax,"
+                        f" avg(d) as davg from (select t.*, {_TASK_SECONDS} as d from task t"
+                        f" where t.run_id = ?{final}) t group by t.step, t.status", (run_pk,))  # fmt: skip
+
+
+def final_tasks_of_steps(ledger: Ledger, run_pk: int, steps: list[str],
+                         limit: int) -> list[dict[str, Any]]:  # fmt: skip
+    """The final attempts of the tasks of `steps`, in start order, at most `limit`."""
+    return rows(ledger, f"select {_TASK_COLUMNS} from task t where t.run_id = ? and t.step in"
+                        f" (select value from json_each(?)) and {_FINAL_ATTEMPT}"
+                        " order by t.started_at, t.id limit ?",
+                (run_pk, json.dumps(steps), limit))  # fmt: skip
+
+
+def step_attempts_by_task(ledger: Ledger, run_pk: int, step: str,
+                          after: tuple[int, str] | None, limit: int) -> list[dict[str, Any]]:  # fmt: skip
+    """Up to `limit` task attempt rows of a step in task-id order (numeric), latest attempt
+    first within a task, after the (length, task_id) `after`. The ids are sorted from the
+    (run_id, step, task_id, attempt) index alone; only these rows are read from the table."""
+    ids = "select i.id from task i where i.run_id = ? and i.step = ?"
+    params: list[Any] = [run_pk, step]
+    if after is not None:
+        ids += " and (length(i.task_id), i.task_id) > (?, ?)"
+        params += list(after)
+    ids += " order by length(i.task_id), i.task_id, i.attempt desc limit ?"
+    return rows(ledger, f"select {_TASK_COLUMNS} from ({ids}) p join task t on t.id = p.id"
+                        " order by length(t.task_id), t.task_id, t.attempt desc",
+                [*params, limit])  # fmt: skip
+
+
+def blob_size_and_encoding(ledger: Ledger, sha: str) -> dict[str, Any] | None:
+    """The blob row's encoding and raw_size: what decompressing it produces (the blob store
+    refuses chunks that do not add up to exactly this), unlike an artifact row's `size`."""
+    return one(ledger, "select encoding, raw_size from blob where sha = ?", (sha,))
+
+
+def task_place(ledger: Ledger, task_pk: int) -> dict[str, Any] | None:
+    """A task attempt's flow, run_id, step and task_id, or None."""
+    return one(ledger, "select f.name as flow, r.run_id as run_id, t.step as step, t.task_id"
+                       " as task_id from task t join run r on r.id = t.run_id join flow f on"
+                       " f.id = r.flow_id where t.id = ?", (task_pk,))  # fmt: skip
+
+
+def log_length(ledger: Ledger, task_pk: int, stream: str) -> int:
+    """Characters the task attempt printed to `stream` so far (0 for none)."""
+    row = one(ledger, "select length(text) as n from log where task_id = ? and stream = ?",
+              (task_pk, stream))  # fmt: skip
+    return int(row["n"]) if row and isinstance(row["n"], int) else 0
+
+
+def log_slice(ledger: Ledger, task_pk: int, stream: str, offset: int, limit: int) -> str:
+    """Up to `limit` characters of the stream from character `offset` (0-based)."""
+    row = one(ledger, "select substr(text, ?, ?) as piece from log where task_id = ? and"
+                      " stream = ?", (offset + 1, limit, task_pk, stream))  # fmt: skip
+    return str(row["piece"]) if row and row["piece"] is not None else ""
+
+
+def log_first_match(ledger: Ledger, task_pk: int, stream: str, needle: str) -> int | None:
+    """The character offset of the first case-insensitive `needle` in the stream, or None."""
+    row = one(ledger, "select instr(lower(text), lower(?)) as at from log where task_id = ?"
+                      " and stream = ?", (needle, task_pk, stream))  # fmt: skip
+    return int(row["at"]) - 1 if row and isinstance(row["at"], int) and row["at"] > 0 else None
+
+
+def runs_table(ledger: Ledger, flow_pk: int, tags: list[str], artifacts: list[str],
+               limit: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """A flow's runs having every tag, newest first, each with its liveness columns, user
+    tags (JSON list) and `arts`: a JSON object of the named artifacts' plain stored values
+    (the task that finished last wins). One query: `Flow.runs_dataframe`."""
+    sql = (
+        "select r.run_id as run_id, r.status as status, r.created_at as created_at,"
+        " r.finished_at as finished_at, r.user as user, r.params as params, r.host as host,"
+        " r.pid as pid, r.heartbeat_at as heartbeat_at,"
+        " (select json_group_array(g.tag) from tag g where g.run_id = r.id and g.system = 0)"
+        " as tags,"
+        " (select json_group_object(x.name, x.value) from (select a.name as name, a.value as"
+        " value from task t join artifact a on a.task_id = t.id where t.run_id = r.id and"
+        " a.name in (select value from json_each(?)) and a.value is not null"
+        " order by t.finished_at, t.id) x) as arts"
+        " from run r where r.flow_id = ?"
+        + "".join(" and exists (select 1 from tag g where g.run_id = r.id and g.tag = ?)"
+                  for _ in tags)
+        + " order by r.created_at desc, r.id desc" + (" limit ?" if limit else "")
+    )  # fmt: skip
+    params: list[Any] = [json.dumps(artifacts), flow_pk, *tags]
+    if limit:
+        params.append(limit)
+    return rows(ledger, sql, params)

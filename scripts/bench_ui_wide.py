@@ -1,6 +1,7 @@
 """How fast `ledgerflow ui` answers for a wide run: a 10-task run against a 10,000-task run
 (a foreach copied in SQL from a real 200-task run), each page requested 7 times, median
-wall time and the server's CPU time per request. With --before DIR (a checkout of another
+wall time and the process's CPU time per request (and the first request's CPU time: pages
+keep a finished run's step summaries, so later views cost less). With --before DIR (a checkout of another
 ledgerflow's package root) the same ledger is measured with that code too, in the same run,
 so the figures compare like for like.
 
@@ -76,7 +77,8 @@ def measure(db: str, ids: dict[str, str], code: str | None) -> dict[str, list[fl
             wall.append(time.perf_counter() - t0)
             r1 = resource.getrusage(resource.RUSAGE_SELF)
             cpu.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
-        out[name] = [statistics.median(wall) * 1000, statistics.median(cpu) * 1000, size]
+        out[name] = [statistics.median(wall) * 1000, statistics.median(cpu) * 1000, size,
+                     cpu[0] * 1000]  # fmt: skip
     server.shutdown()
     return out
 
@@ -104,11 +106,11 @@ def main() -> None:
                                   check=True, cwd=tmp)  # fmt: skip
             results[label] = json.loads(proc.stdout.strip().splitlines()[-1])
         labels = list(results)
-        head = "".join(f"{lbl + ' ms wall / cpu / KB':>34s}" for lbl in labels)
+        head = "".join(f"{lbl + ': ms wall / cpu / first cpu / KB':>44s}" for lbl in labels)
         print(f"{'page':28s}{head}")
         for page in results[labels[-1]]:
-            cells = "".join(f"{w:12.1f} /{c:8.1f} /{s / 1024:8.0f}"
-                            for w, c, s in (results[lbl][page] for lbl in labels))  # fmt: skip
+            cells = "".join(f"{w:12.1f} /{c:8.1f} /{f:8.1f} /{s / 1024:8.0f}"
+                            for w, c, s, f in (results[lbl][page] for lbl in labels))  # fmt: skip
             print(f"{page:28s}{cells}")
 
 

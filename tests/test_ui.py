@@ -662,6 +662,15 @@ def test_a_wide_step_is_one_timeline_row_and_a_counted_graph_node(wide_ui, wide)
     assert re.search(r"<td>200 succeeded</td>.*?\d+\.\d+s / \d+\.\d+s / \d+\.\d+s", html)
 
 
+@needs_chromium
+def test_a_wide_run_page_in_a_browser_is_one_screen_of_timeline(wide_ui, wide, tmp_path):
+    dom = chromium(f"{wide_ui}/run/WideFlow/{wide['a']}", tmp_path, "wide-run.png")
+    assert dom.count('class="lf-step-bar"') == 1 and dom.count('class="lf-bar"') == 3
+    steps_table = dom.index("<h2>Steps</h2>")
+    assert dom.index('class="lf-gantt"') < steps_table  # the steps follow a 4-row timeline
+    assert dom.count('data-tasks="200"') == 1
+
+
 def test_a_step_pages_its_tasks_by_keyset(wide_ui, wide):
     seen, page, pages = [], f"/step/WideFlow/{wide['a']}/fan", 0
     while page:
@@ -786,6 +795,25 @@ def test_a_long_log_shows_its_tail_pages_back_downloads_and_polls_by_offset(tmp_
         assert doc["stdout"]["text"] == "line 019999 of the long log\n"
         assert doc["stdout"]["end"] == len(lines) and doc["live"] is False
         assert doc["stderr"]["text"] == "warning from start\n"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_pickled_frames_preview_shows_its_shape_and_columns(tmp_path, ledger):
+    db = tmp_path / "frame.db"
+    shutil.copy(ledger["db"], db)
+    conn = sqlite3.connect(db)  # what preview.py stores for a DataFrame, without its repr
+    conn.execute("update blob set preview = 'pandas.core.frame.DataFrame shape=3x2 columns: "
+                 "movie_title score' where sha in (select sha from artifact where name = 'when')")  # fmt: skip
+    conn.commit()
+    conn.close()
+    server, url = _serve(db)
+    try:
+        _, html = get(f"{url}/artifact/LinearFlow/{ledger['linear']}/start/1/when")
+        assert "<th>shape</th><td>3 × 2</td>" in html
+        assert "<th>columns</th><td>movie_title, score</td>" in html
+        assert "Load value (unpickles)" in html  # still not loaded
     finally:
         server.shutdown()
         server.server_close()

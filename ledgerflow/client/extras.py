@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import itertools
 from collections import namedtuple
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -109,21 +108,6 @@ def _cell(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def dag_lines(graph_info: dict[str, Any] | None) -> list[str]:
-    """'start → a, b' per step in graph order, from a run's _graph_info (a foreach says
-    'foreach self.x')."""
-    if not graph_info:
-        return []
-    lines = []
-    for name, step in graph_info.get("steps", {}).items():
-        nexts = ", ".join(step.get("next", []))
-        kind = step.get("type")
-        note = f"  (foreach self.{step['foreach_artifact']})" if kind == "split-foreach" and \
-            step.get("foreach_artifact") else ""  # fmt: skip
-        lines.append(f"{name} → {nexts}{note}" if nexts else name)
-    return lines
-
-
 class TaskExtras:
     """Metaflow's Task members that have no ledgerflow counterpart of their own."""
 
@@ -173,32 +157,3 @@ def stored_preview(artifact: Any) -> str:
     if computed is not None:
         return preview(computed())
     return reads.blob_preview(artifact._ledger, artifact.sha) or ""
-
-
-def flow_html(flow: Any, limit: int = 10) -> str:
-    """A flow: its newest runs (pathspec, status, created, user tags)."""
-    runs = flow._runs(limit=limit)
-    rows = [[r.pathspec, r.status, r.created_at, ", ".join(sorted(r.user_tags))] for r in runs]
-    return html_rows(f"Flow('{flow.pathspec}'): newest {len(rows)} runs",
-                     ["run", "status", "created_at", "tags"], rows)  # fmt: skip
-
-
-def step_html(step: Any, limit: int = 100) -> str:
-    """A step: its newest `limit` tasks' pathspec, status, attempt, foreach index and times
-    (a 10,000-task foreach shows one page, not a 10,000-row table)."""
-    tasks = list(itertools.islice(step, limit + 1))
-    rows = [[t.pathspec, t.status, t.current_attempt, t.index, t.created_at, t.finished_at]
-            for t in tasks[:limit]]  # fmt: skip
-    if len(tasks) > limit:
-        rows.append([f"... more tasks: iterate {step!r} for all", *[None] * 5])
-    return html_rows(str(step), ["task", "status", "attempt", "index", "started_at",
-                                 "finished_at"], rows)  # fmt: skip
-
-
-def artifact_html(artifact: Any) -> str:
-    """An artifact: type, size, encoding, SHA and stored preview (its value is not loaded)."""
-    return html_table(str(artifact), [
-        ("pathspec", artifact.pathspec), ("type", artifact.type), ("size", artifact.size),
-        ("encoding", artifact.encoding), ("sha", artifact.sha),
-        ("preview", stored_preview(artifact)),
-    ])  # fmt: skip

@@ -55,12 +55,27 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f"<table class='{cls}' style='border-collapse:collapse'><tr>{head}</tr>{body}</table>"
 
 
-def _kv(rows: list[tuple[str, str]]) -> str:
-    return ("<table style='border-collapse:collapse'>" + "".join(
+def _kv(rows: list[tuple[str, str]], caption: str = "") -> str:
+    """A two-column table of facts, its caption the object's title (HTML already)."""
+    cap = f"<caption style='text-align:left;font-weight:600;padding:4px 0'>{caption}</caption>"
+    return ("<table>" + (cap if caption else "") + "".join(
         f"<tr><th {_HEAD}>{_e(k)}</th><td {_CELL}>{v}</td></tr>" for k, v in rows) + "</table>")  # fmt: skip
 
 
-def _link(text: str, ledger: Any, *parts: Any) -> str:
+def _graph_text(graph: dict[str, Any]) -> str:
+    """'start → fan  (foreach self.items)' per step, in a collapsed block."""
+    lines = []
+    for name, info in graph["steps"].items():
+        note = (f"  (foreach self.{info['foreach']})"
+                if info["type"] == "split-foreach" and info["foreach"] else "")  # fmt: skip
+        lines.append(f"{name} → {', '.join(info['next'])}{note}" if info["next"] else name)
+    if not lines:
+        return ""
+    return ("<details><summary>graph as text</summary><pre>" + _e("\n".join(lines[:500]))
+            + "</pre></details>")  # fmt: skip
+
+
+def _link(text: str, ledger: Any, *parts: Any, **query: Any) -> str:
     """`text` linked to the UI page of `parts` when `ledgerflow ui` serves this ledger."""
     from ..ui.layout import path
     from ..ui.registry import url_for
@@ -68,13 +83,13 @@ def _link(text: str, ledger: Any, *parts: Any) -> str:
     base = url_for(ledger.path)
     if base is None:
         return _e(text)
-    return f"<a href='{_e(base + path(*parts))}' target='_blank'>{_e(text)}</a>"
+    where = path(*parts, **query) if parts != ("",) else "/" + path("", **query).lstrip("/")
+    return f"<a href='{_e(base + where)}' target='_blank'>{_e(text)}</a>"
 
 
 def _title(kind: str, text: str, status: Any = None) -> str:
     badge = f" {_badge(status)}" if status is not None else ""
-    return (f"<div style='font-weight:600;margin:4px 0'>{_e(kind)} <code>{text}</code>"
-            f"{badge}</div>")  # fmt: skip
+    return f"{_e(kind)} <code>{text}</code>{badge}"
 
 
 def _artifact_rows(ledger: Any, task_pk: int) -> list[list[str]]:
@@ -133,13 +148,11 @@ def run_html(run: Any) -> str:
     if isinstance(params, dict) and params:
         facts.append(("parameters", "<br>".join(f"{_e(k)} = <code>{_e(json.dumps(v))}</code>"
                                                 for k, v in sorted(params.items()))))  # fmt: skip
-    out = [
-        f"<div class='lf-run'>{_title('Run', _link(run.pathspec, ledger, 'run', flow, run_id), status)}"
-    ]
+    title = _title("Run", _link(run.pathspec, ledger, "run", flow, run_id), status)
+    out = [_kv(facts, title), "<div class='lf-run'>"]
     for problem in problems:
         out.append(f"<div style='background:#fff7ed;padding:4px'>{_e(problem)}</div>")
-    out.append("<div style='display:flex;gap:24px;align-items:flex-start;flex-wrap:wrap'>")
-    out.append(f"<div>{_kv(facts)}</div><div>{dag_svg(graph, statuses, counts)}</div></div>")
+    out.append(dag_svg(graph, statuses, counts) + _graph_text(graph))
     step_rows = []
     for s in order:
         v = steps.get(s)
@@ -194,45 +207,49 @@ def task_html(task: Any) -> str:
         facts.append(("exception", f"<b>{_e(row['exception_type'])}</b>: {_e(row['exception'])}"))
     link = _link(task.pathspec, ledger, "task", flow, run_id, step, task_id)
     arts = _artifact_rows(ledger, task._pk)
-    return (f"<div class='lf-task'>{_title('Task', link, row['status'])}{_kv(facts)}"
+    return (_kv(facts, _title("Task", link, row["status"])) + "<div class='lf-task'>"
             + (_table(["name", "type", "size", "encoding", "preview"], arts, "lf-artifacts")
                if arts else "") + "</div>")  # fmt: skip
 
 
-def step_html(step: Any, limit: int = 20) -> str:
-    """Task counts by status, the spread of durations, and the first `limit` tasks."""
+def step_html(step: Any, limit: int = 100) -> str:
+    """Task counts by status, the spread of durations, and the newest `limit` tasks (a
+    10,000-task foreach shows one page, not a 10,000-row table)."""
+    import itertools
+
     from ..ui import queries as q
 
-    run = step._run if hasattr(step, "_run") else step.parent
+    run = step.parent
     flow, run_id, name = step.pathspec.split("/")
     v = q.step_summaries(step._ledger, run._pk).get(name)
+    title = _title("Step", _link(step.pathspec, step._ledger, "step", flow, run_id, name),
+                   step_status(list(v["statuses"])) if v else None)  # fmt: skip
     if v is None:
-        return _title("Step", _e(step.pathspec)) + "<i>no tasks</i>"
+        return _kv([("tasks", "<i>none</i>")], title)
     by = ", ".join(f"{n:,} {st}" for st, n in sorted(v["statuses"].items()))
     spread = " / ".join(format_duration(v[k]) if isinstance(v[k], int | float) else "–"
                         for k in ("dmin", "davg", "dmax"))  # fmt: skip
-    tasks, total = q.step_tasks_page(step._ledger, run._pk, name, None, limit)
-    rows = [[_link(t["task_id"], step._ledger, "task", flow, run_id, name, t["task_id"]),
-             _badge(t["status"]), _e(t["attempt"]), _e(t["foreach_index"]),
-             _e(_took(t["started_at"], t["finished_at"]))] for t in tasks[:limit]]  # fmt: skip
-    more = f"<div><i>… {total - limit:,} more tasks</i></div>" if total > limit else ""
-    return (f"<div class='lf-step'>{_title('Step', _link(step.pathspec, step._ledger, 'step', flow, run_id, name), step_status(list(v['statuses'])))}"
-            + _kv([("tasks", _e(f"{v['n']:,} ({by})")), ("task duration min / mean / max", _e(spread))])
-            + _table(["task", "status", "attempt", "index", "took"], rows, "lf-tasks") + more
-            + "</div>")  # fmt: skip
+    tasks = list(itertools.islice(step, limit + 1))
+    rows = [[_link(t.pathspec, step._ledger, "task", flow, run_id, name, t.id),
+             _badge(t._row["status"]), _e(t._row["attempt"]), _e(t._row["foreach_index"]),
+             _e(_took(t._row["started_at"], t._row["finished_at"]))] for t in tasks[:limit]]  # fmt: skip
+    more = (f"<div><i>… more tasks ({v['n'] - limit:,}): iterate {_e(repr(step))} for all"
+            "</i></div>" if len(tasks) > limit else "")  # fmt: skip
+    return (_kv([("tasks", _e(f"{v['n']:,} ({by})")),
+                 ("task duration min / mean / max", _e(spread))], title)
+            + _table(["task (newest first)", "status", "attempt", "index", "took"], rows,
+                     "lf-tasks") + more)  # fmt: skip
 
 
 def flow_html(flow: Any, limit: int = 10) -> str:
     """The newest `limit` runs: status, started, duration, tags."""
     runs = flow._runs(limit=limit)
-    rows = [[_link(r.id, flow._ledger, "run", flow.id, r.id), _badge(r.status),
+    rows = [[_link(r.pathspec, flow._ledger, "run", flow.id, r.id), _badge(r.status),
              _time(r._row["created_at"]), _e(_took(r._row["created_at"], r._row["finished_at"])),
              _e(", ".join(sorted(r.user_tags)))] for r in runs]  # fmt: skip
-    return (
-        f"<div class='lf-flow'>{_title('Flow', _link(flow.id, flow._ledger, ''))}"
-        f"<div>newest {len(rows)} runs</div>"
-        + _table(["run", "status", "started", "duration", "tags"], rows, "lf-runs")
-        + "</div>"
+    title = _title("Flow", _link(flow.id, flow._ledger, "", flow=flow.id))
+    return _kv([("newest runs", _e(len(rows)))], title) + _table(
+        ["run", "status", "started", "duration", "tags"], rows, "lf-runs"
     )
 
 
@@ -253,7 +270,7 @@ def artifact_html(artifact: Any) -> str:
                 pass
     flow, run_id, step, task_id, name = artifact.pathspec.split("/")
     link = _link(artifact.pathspec, artifact._ledger, "artifact", flow, run_id, step, task_id, name)
-    return f"<div class='lf-artifact'>{_title('DataArtifact', link)}{_kv(facts)}{shown}</div>"
+    return _kv(facts, _title("DataArtifact", link)) + shown
 
 
 # -- the runs of a flow as a DataFrame ---------------------------------------------------------
@@ -277,26 +294,9 @@ def runs_dataframe(flow: Any, *tags: str, artifacts: Iterable[str] = (),
     if flow._namespace_check and flow._current_namespace:
         wanted.insert(0, flow._current_namespace)
     names = [str(a) for a in artifacts]
-    sql = (
-        "select r.run_id as run_id, r.status as status, r.created_at as created_at,"
-        " r.finished_at as finished_at, r.user as user, r.params as params, r.host as host,"
-        " r.pid as pid, r.heartbeat_at as heartbeat_at,"
-        " (select json_group_array(g.tag) from tag g where g.run_id = r.id and g.system = 0)"
-        " as tags,"
-        " (select json_group_object(x.name, x.value) from (select a.name as name, a.value as"
-        " value from task t join artifact a on a.task_id = t.id where t.run_id = r.id and"
-        " a.name in (select value from json_each(?)) and a.value is not null"
-        " order by t.finished_at, t.id) x) as arts"
-        " from run r where r.flow_id = ?"
-        + "".join(" and exists (select 1 from tag g where g.run_id = r.id and g.tag = ?)"
-                  for _ in wanted)
-        + " order by r.created_at desc, r.id desc" + (" limit ?" if limit else "")
-    )  # fmt: skip
-    params: list[Any] = [json.dumps(names), flow._row["id"], *wanted]
-    if limit:
-        params.append(limit)
+    found = reads.runs_table(flow._ledger, flow._row["id"], wanted, names, limit)
     records = []
-    for r in reads.rows(flow._ledger, sql, params):
+    for r in found:
         try:
             run_params = json.loads(r["params"] or "{}")
         except ValueError:

@@ -3,7 +3,6 @@ filtered by the namespace with indexed SQL; run tags are changed in one transact
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, cast
@@ -20,7 +19,7 @@ from .base import (
     _no_flow_detail,
     _not_found,
 )
-from .extras import MetaflowCode, MetaflowData, dag_lines
+from .extras import MetaflowCode, MetaflowData
 from .tasks import Step, Task
 
 
@@ -346,19 +345,6 @@ class Run(MetaflowObject):
         from .notebook import run_html
 
         return run_html(self)
-
-    def _graph_info(self) -> dict[str, Any] | None:
-        info = reads.run_graph_info(self._ledger, self._pk)
-        return json.loads(info) if info else None
-
-    def _dag_html(self) -> str:
-        """The run's graph, one 'step → next' line per step, in graph order."""
-        import html
-
-        lines = dag_lines(self._graph_info())
-        if not lines:
-            return ""
-        return "<pre>" + html.escape("\n".join(lines)) + "</pre>"
 
     @property
     def trigger(self) -> None:

@@ -64,7 +64,8 @@ def table(headers: list[str], rows: list[list[str]], cls: str = "") -> str:
     """A table; cells are HTML already (escape text with esc())."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    thead = f"<thead><tr>{head}</tr></thead>" if any(headers) else ""
+    return f'<table class="{cls}">{thead}<tbody>{body}</tbody></table>'
 
 
 def frame(title: str, body: str, ledger_name: str, search: str = "") -> str:

@@ -400,12 +400,12 @@ def _logs(app: Any, task: dict[str, Any], live: bool, find: str = "", stream: st
     `find`), with links to earlier output and the download; a live task polls for more."""
     from .logview import STREAMS, TAIL, log_find, log_page, log_tail
 
-    conn = app.ledger.conn
-    tails = {s: log_tail(conn, task["pk"], s, TAIL) for s in STREAMS}
+    ledger = app.ledger
+    tails = {s: log_tail(ledger, task["pk"], s, TAIL) for s in STREAMS}
     words = find.replace('"', " ").split()
-    found = log_find(conn, task["pk"], stream, words[0]) if words and stream in STREAMS else None
+    found = log_find(ledger, task["pk"], stream, words[0]) if words and stream in STREAMS else None
     if found is not None:
-        tails[stream] = log_page(conn, task["pk"], stream, max(0, found - 2000), TAIL)
+        tails[stream] = log_page(ledger, task["pk"], stream, max(0, found - 2000), TAIL)
         live = False  # a window in the middle: nothing to append to
     ends = " ".join(f'data-{s}="{tails[s]["end"]}"' for s in STREAMS)
     poll = (f' data-poll="{esc(path("api", "logs", task["pk"]))}" data-kind="logs" '
@@ -450,10 +450,10 @@ def log_viewer(app: Any, task_pk: int, stream: str, offset: int) -> str:
     from .logview import PAGE, log_page, log_size
 
     flow, run_id, step, task_id = log_owner(app, task_pk, stream)
-    conn = app.ledger.conn
+    ledger = app.ledger
     if offset < 0:
-        offset = max(0, log_size(conn, task_pk, stream) - PAGE)
-    page = log_page(conn, task_pk, stream, offset, PAGE)
+        offset = max(0, log_size(ledger, task_pk, stream) - PAGE)
+    page = log_page(ledger, task_pk, stream, offset, PAGE)
     nav = []
     if page["offset"] > 0:
         nav.append(
@@ -481,7 +481,7 @@ def logs_json(app: Any, task_pk: int, offsets: dict[str, int]) -> dict[str, Any]
     live = row["shown_status"] == "running" and row["finished_at"] is None
     out: dict[str, Any] = {"live": live}
     for s in STREAMS:
-        out[s] = log_page(app.ledger.conn, task_pk, s, offsets.get(s, 0), TAIL)
+        out[s] = log_page(app.ledger, task_pk, s, offsets.get(s, 0), TAIL)
     return out
 
 
@@ -491,7 +491,7 @@ def logs_json(app: Any, task_pk: int, offsets: dict[str, int]) -> dict[str, Any]
 def artifact_page(app: Any, flow: str, run_id: str, step: str, task_id: str, name: str,
                   load: bool = False) -> str:  # fmt: skip
     from ..exceptions import LedgerflowError
-    from .values import json_value, load_pickled, structure_html
+    from .values import json_value, load_pickled, preview_structure_html, structure_html
 
     run, attempts = _task(app, flow, run_id, step, task_id)
     art = q.artifact(app.ledger, attempts[-1]["pk"], name)
@@ -517,6 +517,7 @@ def artifact_page(app: Any, flow: str, run_id: str, step: str, task_id: str, nam
             body.append(f"<h2>Preview</h2><pre>{esc(art['preview'])}</pre>"
                         f'<p class="muted">The value is not shown: {esc(value)}.</p>')  # fmt: skip
         return _page(app, pathspec, "".join(body))
+    body.append(preview_structure_html(art["preview"]))
     body.append(f"<h2>Preview</h2><pre>{esc(art['preview'])}</pre>")
     if load:
         try:

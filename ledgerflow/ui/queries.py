@@ -122,10 +122,6 @@ def card(ledger: Any, card_pk: int) -> dict[str, Any] | None:
 
 # -- wide runs: counted in SQL, never read task by task ----------------------------------------
 
-# Seconds a task took, from its stored ISO times (NULL while running or when unparseable).
-_SECONDS = "(julianday(t.finished_at) - julianday(t.started_at)) * 86400.0"
-
-
 _SUMMARIES: dict[tuple[str, int], tuple[str, dict[str, dict[str, Any]]]] = {}
 _SUMMARIES_KEPT = 64  # runs whose step summaries are kept (a finished run's never change)
 
@@ -151,15 +147,7 @@ def step_summaries(ledger: Any, run_pk: int) -> dict[str, dict[str, Any]]:
 def _step_summaries(ledger: Any, run_pk: int) -> dict[str, dict[str, Any]]:
     # Without retries every row is its task's final attempt: skip the per-row check (it is
     # most of the cost: ~50 ms over 10,000 tasks here).
-    retried = reads.one(ledger, "select 1 as r from task where run_id = ? and attempt > 0"
-                                " limit 1", (run_pk,))  # fmt: skip
-    final = f" and {reads._FINAL_ATTEMPT}" if retried else ""
-    found = reads.rows(ledger, f"select t.step as step, t.status as status, count(*) as n,"
-                               f" min(t.started_at) as first, max(t.finished_at) as last,"
-                               f" count(t.finished_at) as done, min(d) as dmin,"
-                               f" max(d) as dmax, avg(d) as davg from (select t.*, {_SECONDS}"
-                               f" as d from task t where t.run_id = ?{final}) t"
-                               " group by t.step, t.status", (run_pk,))  # fmt: skip
+    found = reads.step_status_spread(ledger, run_pk, reads.run_has_retries(ledger, run_pk))
     out: dict[str, dict[str, Any]] = {}
     for r in found:
         s = out.setdefault(str(r["step"]), {"n": 0, "statuses": {}, "first": None, "last": None,
@@ -182,10 +170,7 @@ def _step_summaries(ledger: Any, run_pk: int) -> dict[str, dict[str, Any]]:
 def tasks_of_steps(ledger: Any, run_pk: int, steps: list[str], limit: int) -> list[dict[str, Any]]:
     """The final attempts of the tasks of `steps` (narrow ones, drawn task by task), in start
     order, at most `limit`."""
-    return reads.rows(ledger, f"select {reads._TASK_COLUMNS} from task t where t.run_id = ? and"
-                              " t.step in (select value from json_each(?)) and"
-                              f" {reads._FINAL_ATTEMPT} order by t.started_at, t.id limit ?",
-                      (run_pk, json.dumps(steps), limit))  # fmt: skip
+    return reads.final_tasks_of_steps(ledger, run_pk, steps, limit)
 
 
 def step_tasks_page(ledger: Any, run_pk: int, step: str, after: tuple[int, str] | None,
@@ -195,17 +180,11 @@ def step_tasks_page(ledger: Any, run_pk: int, step: str, after: tuple[int, str] 
     is a next page, and the step's task count. Rows come sorted by task then attempt
     (latest first) and the first row of each task is kept: no per-row final-attempt check,
     so a page of a 10,000-task step reads about a page of rows."""
-    sql = f"select {reads._TASK_COLUMNS} from task t where t.run_id = ? and t.step = ?"
-    params: list[Any] = [run_pk, step]
-    if after is not None:
-        sql += " and (length(t.task_id), t.task_id) > (?, ?)"
-        params += list(after)
-    sql += " order by length(t.task_id), t.task_id, t.attempt desc limit ?"
     # A LIMIT lets SQLite keep only the top rows while it sorts (2 ms, not 50, for 10,000
     # tasks); retried tasks take several rows, so widen it when the page comes up short.
     limit = (size + 1) * 4
     while True:
-        rows = reads.rows(ledger, sql, [*params, limit])
+        rows = reads.step_attempts_by_task(ledger, run_pk, step, after, limit)
         found: list[dict[str, Any]] = []
         last = None
         for row in rows:
@@ -218,19 +197,15 @@ def step_tasks_page(ledger: Any, run_pk: int, step: str, after: tuple[int, str] 
         if len(found) > size or len(rows) < limit:
             break
         limit *= 8
-    total = reads.one(ledger, "select count(distinct task_id) as n from task where run_id = ?"
-                              " and step = ?", (run_pk, step))  # fmt: skip
-    return found, int(total["n"]) if total else 0
+    return found, int(step_summaries(ledger, run_pk).get(step, {}).get("n", 0))
 
 
 def blob_facts(ledger: Any, sha: str) -> dict[str, Any] | None:
     """The blob row's encoding and raw size: what decompressing it produces (the blob store
     refuses a blob whose chunks do not add up to exactly this), not the artifact row's claim."""
-    return reads.one(ledger, "select encoding, raw_size from blob where sha = ?", (sha,))
+    return reads.blob_size_and_encoding(ledger, sha)
 
 
 def task_row(ledger: Any, task_pk: int) -> dict[str, Any] | None:
     """A task attempt's flow, run id, step and task id (for links), or None."""
-    return reads.one(ledger, "select f.name as flow, r.run_id as run_id, t.step as step,"
-                             " t.task_id as task_id from task t join run r on r.id = t.run_id"
-                             " join flow f on f.id = r.flow_id where t.id = ?", (task_pk,))  # fmt: skip
+    return reads.task_place(ledger, task_pk)

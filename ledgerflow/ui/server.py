@@ -164,7 +164,7 @@ class Handler(BaseHTTPRequestHandler):
         from .logview import log_chunks
 
         where = pages.log_owner(self.app, task_pk, stream)
-        pieces = (p.encode("utf-8", "replace") for p in log_chunks(self.app.ledger.conn,
+        pieces = (p.encode("utf-8", "replace") for p in log_chunks(self.app.ledger,
                                                                    task_pk, stream))  # fmt: skip
         name = "-".join(where) + f"-{stream}.txt"
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -14,6 +14,7 @@ or `--trust` / `LEDGERFLOW_TRUST=1` / `ledgerflow trust FILE`); otherwise the pa
 from __future__ import annotations
 
 import json
+import re
 import reprlib
 from typing import Any
 
@@ -117,3 +118,23 @@ def load_pickled(ledger: Any, run_pk: int, pathspec: str, sha: str) -> str:
         6,
     )
     return short.repr(value)
+
+
+_ARRAY_LIKE = re.compile(r"^(?P<type>(?:numpy|pandas)\S*) shape=(?P<shape>[\dx]+)"
+                         r"(?: dtype=(?P<dtype>\S+))?(?: columns: (?P<columns>.*))?$")  # fmt: skip
+
+
+def preview_structure_html(preview: str | None) -> str:
+    """A pickled array's or data frame's stored preview ("pandas...DataFrame shape=3x2
+    columns: a b", as preview.py writes it without calling repr) as a small table of its
+    type, shape, dtype and columns; '' for any other preview. Nothing is unpickled."""
+    found = _ARRAY_LIKE.match(preview or "")
+    if found is None:
+        return ""
+    rows = [("type", found["type"]), ("shape", " × ".join(found["shape"].split("x")))]
+    if found["dtype"]:
+        rows.append(("dtype", found["dtype"]))
+    if found["columns"]:
+        rows.append(("columns", ", ".join(found["columns"].split())))
+    body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
+    return f'<table class="struct">{body}</table>'
