@@ -761,27 +761,6 @@ def task_place(ledger: Ledger, task_pk: int) -> dict[str, Any] | None:
                        " f.id = r.flow_id where t.id = ?", (task_pk,))  # fmt: skip
 
 
-def log_length(ledger: Ledger, task_pk: int, stream: str) -> int:
-    """Characters the task attempt printed to `stream` so far (0 for none)."""
-    row = one(ledger, "select length(text) as n from log where task_id = ? and stream = ?",
-              (task_pk, stream))  # fmt: skip
-    return int(row["n"]) if row and isinstance(row["n"], int) else 0
-
-
-def log_slice(ledger: Ledger, task_pk: int, stream: str, offset: int, limit: int) -> str:
-    """Up to `limit` characters of the stream from character `offset` (0-based)."""
-    row = one(ledger, "select substr(text, ?, ?) as piece from log where task_id = ? and"
-                      " stream = ?", (offset + 1, limit, task_pk, stream))  # fmt: skip
-    return str(row["piece"]) if row and row["piece"] is not None else ""
-
-
-def log_first_match(ledger: Ledger, task_pk: int, stream: str, needle: str) -> int | None:
-    """The character offset of the first case-insensitive `needle` in the stream, or None."""
-    row = one(ledger, "select instr(lower(text), lower(?)) as at from log where task_id = ?"
-                      " and stream = ?", (needle, task_pk, stream))  # fmt: skip
-    return int(row["at"]) - 1 if row and isinstance(row["at"], int) and row["at"] > 0 else None
-
-
 def runs_table(ledger: Ledger, flow_pk: int, tags: list[str], artifacts: list[str],
                limit: int | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """A flow's runs having every tag, newest first, each with its liveness columns, user

@@ -91,11 +91,16 @@ def test_logs_round_trip_exactly_through_compressed_pieces(trip):
     assert all(codec == "zstd" and stored < size for _, codec, size, stored in pieces)
     assert query(db, "select count(*) from log where text != ''") == [(0,)]
     cli_out = subprocess.run(
-        [sys.executable, "-m", "ledgerflow", "--db", str(db), "logs", pathspec, "--stdout"],
-        capture_output=True,
-        check=True,
-    ).stdout
+        [sys.executable, "-m", "ledgerflow", "--db", str(db), "logs", pathspec, "--stdout",
+         "--raw"], capture_output=True, check=True,
+    ).stdout  # fmt: skip
     assert cli_out.decode() == out + "\n"  # `logs` ends an unfinished last line, as before
+    # Without --raw a carriage return starts a new line on the terminal (issue 30, item 10).
+    screened = subprocess.run(
+        [sys.executable, "-m", "ledgerflow", "--db", str(db), "logs", pathspec, "--stdout"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert screened.decode() == out.replace("\r\n", "\n") + "\n"
 
 
 def test_a_log_is_paged_from_a_byte_or_a_line_and_its_tail(trip):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from ledgerflow.liveness import hostname
+from ledgerflow import logstore
 from ledgerflow.ui import make_server, tools
 
 from .helpers import FLOWS, query, run_flow
@@ -763,20 +764,22 @@ def test_vega_charts_tick_at_round_numbers():
 def test_a_long_log_shows_its_tail_pages_back_downloads_and_polls_by_offset(tmp_path, ledger):
     db = tmp_path / "log.db"
     shutil.copy(ledger["db"], db)
-    lines = "".join(f"line {i:06d} of the long log\n" for i in range(20_000))  # 580,000 chars
+    lines = "".join(f"line {i:06d} of the long log\n" for i in range(20_000))  # 580,000 bytes
     conn = sqlite3.connect(db)
     task_pk = conn.execute("select t.id from task t join run r on r.id = t.run_id where "
                            "r.run_id = ? and t.step = 'start'", (ledger["linear"],)).fetchone()[0]  # fmt: skip
-    conn.execute(
-        "update log set text = ? where task_id = ? and stream = 'stdout'", (lines, task_pk)
-    )
+    # The task printed this, as the writer stores it (compressed pieces, logstore.py).
+    where = "where p.task_id = ? and p.stream = 'stdout'"
+    logstore.drop_pieces(conn, where, (task_pk,))
+    conn.execute("delete from log_piece where task_id = ? and stream = 'stdout'", (task_pk,))
+    logstore.append_logs(conn, [(task_pk, "stdout", lines)])
     conn.commit()
     conn.close()
     server, url = _serve(db)
     try:
         _, page = get(f"{url}/task/LinearFlow/{ledger['linear']}/start/1")
         assert len(page) < 100_000 and "line 019999" in page and "line 000000" not in page
-        assert f"of {len(lines):,} characters" in page
+        assert f"of {len(lines):,} bytes" in page
         earlier = re.search(r'href="(/log/\d+/stdout\?offset=\d+)">earlier output', page)
         assert earlier
         seen, next_page = [], earlier.group(1)

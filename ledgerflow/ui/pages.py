@@ -418,10 +418,10 @@ def _logs(app: Any, task: dict[str, Any], live: bool, find: str = "", stream: st
             links.insert(0, link("earlier output", path("log", task["pk"], s,
                                                         offset=max(0, t["offset"] - TAIL))))  # fmt: skip
         note = (f'<span class="muted">the last {t["end"] - t["offset"]:,} of {t["size"]:,} '
-                "characters</span> · " if t["offset"] > 0 else "")  # fmt: skip
+                "bytes</span> · " if t["offset"] > 0 else "")  # fmt: skip
         if t["end"] < t["size"]:
             note = (
-                f'<span class="muted">characters {t["offset"]:,}–{t["end"]:,} of '
+                f'<span class="muted">bytes {t["offset"]:,}–{t["end"]:,} of '
                 f"{t['size']:,}</span> · " + link("the end", path("log", task["pk"], s)) + " · "
             )
         text = esc(t["text"])
@@ -445,7 +445,7 @@ def log_owner(app: Any, task_pk: int, stream: str) -> tuple[str, str, str, str]:
 
 
 def log_viewer(app: Any, task_pk: int, stream: str, offset: int) -> str:
-    """A page of one log stream (PAGE characters from `offset`; -1: the last page), with
+    """A page of one log stream (PAGE bytes from `offset`; -1: the last page), with
     links to the pages before and after it and the download."""
     from .logview import PAGE, log_page, log_size
 
@@ -459,7 +459,7 @@ def log_viewer(app: Any, task_pk: int, stream: str, offset: int) -> str:
         nav.append(
             link("← earlier", path("log", task_pk, stream, offset=max(0, page["offset"] - PAGE)))
         )
-    nav.append(f"characters {page['offset']:,}–{page['end']:,} of {page['size']:,}")
+    nav.append(f"bytes {page['offset']:,}–{page['end']:,} of {page['size']:,}")
     if page["end"] < page["size"]:
         nav.append(link("later →", path("log", task_pk, stream, offset=page["end"])))
     nav.append(link("download", path("download", task_pk, stream)))
