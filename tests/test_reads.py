@@ -123,6 +123,16 @@ def test_every_read_starts_from_an_index(lf: SimpleNamespace) -> None:
         bodies = [t["pk"] for t in tasks if t["step"] == "body"]
         assert len(call("tasks_by_pk", bodies)) == len(bodies)  # a join's inputs
         assert {row[0] for row in call("artifacts_of_tasks", bodies)} == set(bodies)
+        # the UI's and notebook views' reads
+        assert call("run_has_retries", pk) in (True, False)
+        call("step_status_spread", pk), call("step_status_spread", pk, False)
+        call("final_tasks_of_steps", pk, ["start", "body"], 10)
+        call("step_attempts_by_task", pk, "body", None, 3)
+        call("step_attempts_by_task", pk, "body", (1, "2"), 3)
+        call("blob_size_and_encoding", arts[0]["sha"]), call("task_place", gather["pk"])
+        call("log_length", gather["pk"], "stdout"), call("log_slice", gather["pk"], "stdout", 0, 5)
+        call("log_first_match", gather["pk"], "stdout", "x")
+        call("runs_table", flow["id"], ["nightly"], ["x"], 5)
     finally:
         reads.trace = None
     queries_of_reads = {
