@@ -743,7 +743,7 @@ def step_attempts_by_task(ledger: Ledger, run_pk: int, step: str,
         ids += " and (length(i.task_id), i.task_id) > (?, ?)"
         params += list(after)
     ids += " order by length(i.task_id), i.task_id, i.attempt desc limit ?"
-    return rows(ledger, f"select {_TASK_COLUMNS} from ({ids}) p join task t on t.id = p.id"
+    return rows(ledger, f"select {_TASK_COLUMNS} from task t where t.id in ({ids})"
                         " order by length(t.task_id), t.task_id, t.attempt desc",
                 [*params, limit])  # fmt: skip
 
@@ -772,10 +772,10 @@ def runs_table(ledger: Ledger, flow_pk: int, tags: list[str], artifacts: list[st
         " r.pid as pid, r.heartbeat_at as heartbeat_at,"
         " (select json_group_array(g.tag) from tag g where g.run_id = r.id and g.system = 0)"
         " as tags,"
-        " (select json_group_object(x.name, x.value) from (select a.name as name, a.value as"
+        " (select json_group_object(name, value) from (select a.name as name, a.value as"
         " value from task t join artifact a on a.task_id = t.id where t.run_id = r.id and"
         " a.name in (select value from json_each(?)) and a.value is not null"
-        " order by t.finished_at, t.id) x) as arts"
+        " order by t.finished_at, t.id)) as arts"
         " from run r where r.flow_id = ?"
         + "".join(" and exists (select 1 from tag g where g.run_id = r.id and g.tag = ?)"
                   for _ in tags)

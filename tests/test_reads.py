@@ -136,6 +136,14 @@ def test_every_read_starts_from_an_index(lf: SimpleNamespace) -> None:
         assert call("step_code", pk, "gather") is not None
         call("earlier_keyed_tasks", flow["id"], "gather", gather["pk"])
         assert {p for p, _, _ in call("parent_artifact_shas", gather["pk"])} == set(bodies)
+        # the UI's and notebook views' reads
+        assert call("run_has_retries", pk) in (True, False)
+        call("step_status_spread", pk), call("step_status_spread", pk, False)
+        call("final_tasks_of_steps", pk, ["start", "body"], 10)
+        call("step_attempts_by_task", pk, "body", None, 3)
+        call("step_attempts_by_task", pk, "body", (1, "2"), 3)
+        call("blob_size_and_encoding", arts[0]["sha"]), call("task_place", gather["pk"])
+        call("runs_table", flow["id"], ["nightly"], ["x"], 5)
     finally:
         reads.trace = None
     queries_of_reads = {
