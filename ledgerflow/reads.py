@@ -639,11 +639,13 @@ def s3_keys(ledger: Ledger, run_pk: int) -> list[tuple[str, int]]:
                   (run_pk,)).fetchall()  # fmt: skip
 
 
-def imported_run_trusted(ledger: Ledger, run_pk: int) -> bool | None:
-    """For a run `import`/`export` copied in: whether it was trusted where it came from;
-    None for a run made here. sqlite3.Error where the file has no `imported_run` table."""
-    row = one(ledger, "select trusted from imported_run where run_id = ?", (run_pk,))
-    return None if row is None else row["trusted"] == 1
+def imported_run(ledger: Ledger, run_pk: int) -> dict[str, Any] | None:
+    """For a run `import`/`export` copied in: its source ledger id, whether it is trusted
+    (there, or since by `trust --source`) and when it came; None for a run made here.
+    sqlite3.Error where the file has no `imported_run` table."""
+    return one(ledger, "select coalesce(source_ledger_id, '') as source, trusted,"
+                       " coalesce(imported_at, '') as imported_at from imported_run"
+                       " where run_id = ?", (run_pk,))  # fmt: skip
 
 
 # -- run --reuse (taskreuse.py) ---------------------------------------------------------------------

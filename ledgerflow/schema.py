@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from .tables import FTS_SHADOWS, FTS_TABLES, LOG_FTS_TABLES, TABLES, Table
 from .logstore import store_logs_in_pieces
+from .tables import FTS_SHADOWS, FTS_TABLES, LOG_FTS_TABLES, TABLES, Table
 
 # Views are the public contract: README.md documents each column, and
 # tests/test_views.py fails if a documented column disappears.

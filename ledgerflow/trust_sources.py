@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from . import writes
 from .exceptions import LedgerflowError
 from .ledger import Ledger
 from .sharing import imported_runs
@@ -49,8 +50,5 @@ def set_source_trust(ledger: Ledger, source: str, trusted: bool) -> list[str]:
             f"`ledgerflow --db {ledger.path} trust --list` names the sources"
         )
     with ledger.write() as conn:
-        conn.execute(
-            "update imported_run set trusted = ? where coalesce(source_ledger_id, '') = ?",
-            (int(trusted), source),
-        )
+        writes.trust_source(conn, source, trusted)
     return [r["pathspec"] for r in runs]

@@ -245,13 +245,13 @@ def require_trust(ledger: Ledger, run_pk: int, what: str) -> None:
 def _imported(ledger: Ledger, run_pk: int) -> tuple[str, int, str] | None:
     """(source ledger id, trusted, imported_at) of a run `import` copied in; None for a run
     made in this ledger."""
+    from .reads import imported_run
+
     try:
-        row = ledger.execute(
-            "select coalesce(source_ledger_id, ''), trusted, coalesce(imported_at, '') "
-            "from imported_run where run_id = ?", (run_pk,)).fetchone()  # fmt: skip
+        row = imported_run(ledger, run_pk)
     except sqlite3.Error:  # no such table: not a ledger this version wrote; trust nothing
         return ("", 0, "")
-    return None if row is None else (str(row[0]), row[1], str(row[2]))
+    return None if row is None else (str(row["source"]), row["trusted"], str(row["imported_at"]))
 
 
 def shown_source(source: str) -> str:

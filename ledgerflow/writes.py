@@ -36,7 +36,16 @@ from .provenance import machine_id
 from .records import CardRecord, TaskRecord
 from .search_index import index_artifacts, index_task_text
 from .tables import (
-    ARTIFACT, CARD, RUN, S3_OBJECT, STEP_CODE, TAG, TASK, TASK_KEY, TASK_PARENT, insert_sql,
+    ARTIFACT,
+    CARD,
+    RUN,
+    S3_OBJECT,
+    STEP_CODE,
+    TAG,
+    TASK,
+    TASK_KEY,
+    TASK_PARENT,
+    insert_sql,
 )  # fmt: skip
 
 if TYPE_CHECKING:
@@ -285,6 +294,12 @@ def write_reuse_keys(conn: sqlite3.Connection, keyed: list[tuple[int, TaskRecord
     conn.executemany(_INSERT_STEP_CODE, [(r.run_pk, r.step, r.reuse_key.code,
                                           json.dumps(r.reuse_key.parts))
                                          for _, r in keyed if r.reuse_key.parts is not None])  # fmt: skip
+
+
+def trust_source(conn: sqlite3.Connection, source: str, trusted: bool) -> None:
+    """`trust --source` / `--revoke --source`: the runs imported from a source ledger id."""
+    conn.execute("update imported_run set trusted = ? where coalesce(source_ledger_id, '') = ?",
+                 (int(trusted), source))  # fmt: skip
 
 
 # -- entry points (one transaction each) ------------------------------------------------------

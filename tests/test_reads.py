@@ -127,7 +127,7 @@ def test_every_read_starts_from_an_index(lf: SimpleNamespace) -> None:
         assert call("has_card_table") is True
         call("card_rows", bodies), call("card", 1)
         assert call("s3_object", pk, "k") is None and call("s3_keys", pk) == []
-        assert call("imported_run_trusted", pk) is None  # made here, not copied in
+        assert call("imported_run", pk) is None  # made here, not copied in
         # run --reuse (every run records keys)
         key = call("task_key", gather["pk"])
         assert key is not None and len(key["key"]) == 64

@@ -66,29 +66,37 @@ def _tables(names: str) -> list[str]:
 
 def test_only_the_storage_modules_hold_sql_on_the_ledgers_tables():
     assert sql_owners() == {
-        # Every read of the Client API, `ledgerflow runs/show/logs/diff`, `ledgerflow ui`,
-        # cards, S3 objects and the trust check.
+        # Every read of the Client API, `ledgerflow runs/show/logs/diff/explain`,
+        # `ledgerflow ui`, cards, S3 objects, the trust check and `run --reuse`'s lookups.
         "reads.py": _tables(
-            "artifact blob card flow imported_run log run s3_object tag task task_parent"
+            "artifact blob card flow imported_run run s3_object step_code tag task task_key"
+            " task_parent"
         ),
-        # Every write of a run (one writer), cards and S3 objects with it, `meta`, and
-        # marking dead runs crashed on open.
-        "writes.py": _tables("artifact card flow log meta run s3_object tag task task_parent"),
+        # Every write of a run (one writer), cards and S3 objects with it, reuse keys,
+        # `meta`, `trust --source`, and marking dead runs crashed on open.
+        "writes.py": _tables(
+            "artifact card flow imported_run meta run s3_object step_code tag task task_key"
+            " task_parent"
+        ),
         # Opening the file: the facts `meta` holds about it.
         "ledger.py": ["meta"],
         # Blobs and their chunks: stored once per SHA-256, verified on every read.
         "blobstore.py": ["blob", "blob_chunk"],
+        # Logs as compressed pieces: written, read a page at a time, indexed, migrated,
+        # copied, checked (the writer and readers call it for every log).
+        "logstore.py": _tables("flow log log_piece run task"),
         # Migrations and the friendly views over the tables.
         "schema.py": ["artifact", "blob", "flow", "run", "tag", "task"],
         # The full-text index's whole lifecycle: build, update on write, rebuild, drop.
-        "search_index.py": ["artifact", "blob", "flow", "log", "run", "task"],
+        "search_index.py": ["artifact", "blob", "flow", "run", "task"],
         # The full-text search query: FTS5 hits joined to the run they belong to.
-        "fulltext.py": ["artifact", "flow", "run", "task"],
+        "fulltext.py": _tables("artifact flow log_piece run task"),
         # rm, gc, doctor: whole-file upkeep, one transaction each.
         "upkeep.py": _tables("artifact blob blob_chunk card flow imported_run run s3_object task"),
-        # export/import: copies a run's rows between two files.
+        # export/import: copies a run's rows (and its reuse keys) between two files.
         "sharing.py": _tables(
-            "artifact blob blob_chunk card flow imported_run log run s3_object tag task task_parent"
+            "artifact blob blob_chunk card flow imported_run run s3_object step_code tag task"
+            " task_key task_parent"
         ),
         # Run.replace_tags: Metaflow's client writes a run's tags, in one transaction.
         "client/runs.py": ["tag"],

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from ledgerflow.liveness import hostname
 from ledgerflow import logstore
+from ledgerflow.liveness import hostname
 from ledgerflow.ui import make_server, tools
 
 from .helpers import FLOWS, query, run_flow
