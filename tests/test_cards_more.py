@@ -194,3 +194,16 @@ def test_card_view_writes_a_page_under_a_no_script_policy(db_path, monkeypatch):
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
     assert re.sub(r'srcdoc="[^"]*"', "", page).count("<script") == 0
     assert '<iframe sandbox=""' in page
+
+
+def test_the_default_card_shows_times_as_the_other_screens_do():
+    """Issue 28 item 6: local time with its UTC offset, not the stored ISO text."""
+    from ledgerflow.cards.render import default_card
+    from ledgerflow.clock import screen_time
+
+    stored = "2026-12-06T00:31:07.854365Z"
+    html = default_card({"pathspec": "F/1/start/1", "status": "succeeded", "attempt": 0,
+                         "started_at": stored, "finished_at": "not a time",
+                         "parameters": [], "artifacts": []}, [])  # fmt: skip
+    assert screen_time(stored) in html and stored not in html
+    assert "not a time" in html  # a damaged value is shown as it is

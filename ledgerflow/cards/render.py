@@ -58,14 +58,25 @@ def status_badge(status: str) -> str:
     return f'<span class="lf-status" style="background:{colour}">{esc(status)}</span>'
 
 
+def _shown_time(stored: Any) -> str:
+    """A stored ISO time as the other screens show it (local, with its UTC offset); a value
+    that is not one (a damaged row) as it is."""
+    from ..clock import screen_time
+
+    try:
+        return screen_time(stored) if isinstance(stored, str) else str(stored or "")
+    except ValueError:
+        return str(stored)
+
+
 def default_card(task: dict[str, Any], components: list[Any]) -> str:
     """The default card. `task` holds pathspec, status, attempt, started_at, finished_at,
     parameters and artifacts (lists of dicts with name, type, size, preview), graph_info."""
     info = [
         ("status", status_badge(task["status"])),
         ("attempt", esc(task["attempt"])),
-        ("started", esc(task["started_at"])),
-        ("finished", esc(task["finished_at"])),
+        ("started", esc(_shown_time(task["started_at"]))),
+        ("finished", esc(_shown_time(task["finished_at"]))),
     ]
     body = [f"<h1>{esc(task['pathspec'])}</h1>",
             '<div class="lf-sub">Task card (default)</div>',
