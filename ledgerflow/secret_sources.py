@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from .exceptions import LedgerflowError, MetaflowException
+from .stepenv import variables_set
 
 INLINE = "inline"
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -116,17 +117,8 @@ def with_secrets(step: Callable[..., Any], deco: Any) -> Callable[..., Any]:
 def applied(deco: Any) -> Iterator[None]:
     """While the step runs: the variables of the @secrets inline sources set (as Metaflow's
     task_pre_step sets them), then put back as they were."""
-    values = _inline_values(deco) if deco is not None else {}
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
+    with variables_set(_inline_values(deco) if deco is not None else {}):
         yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def _inline_values(deco: Any) -> dict[str, str]:

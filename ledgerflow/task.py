@@ -33,6 +33,7 @@ from .flowclasses import flow_class, flow_graph, load_flow_class, register_flow_
 from .flowspec import FlowSpec, TaskState, Transition
 from .internals import INTERNAL_ARTIFACTS
 from .joins import join_inputs, resolve_join_inputs
+from .stepenv import variables_set
 from .taskblobs import WRITE_IN_TASK_FROM, BlobAccess, LedgerBlobs, encode_artifact
 from .taskoutput import collect_artifacts, format_user_traceback, user_location, warn
 from .taskspec import TaskResult, TaskSpec
@@ -230,17 +231,9 @@ def _environment(deco: Any) -> Iterator[None]:
     if deco is None:
         yield
         return
-    values = {str(k): str(v) for k, v in ((deco.attributes["vars"] or {}) if deco else {}).items()}
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
+    values = {str(k): str(v) for k, v in (deco.attributes["vars"] or {}).items()}
+    with variables_set(values):
         yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 def _apply_catch(
