@@ -14,52 +14,53 @@ _PREVIEW_ITEMS = 50
 def preview(value: Any, limit: int = PREVIEW_MAX) -> str:
     """A bounded text preview of a value for display and search. Never calls user __repr__.
 
-    Strings are truncated, numbers written out, containers contribute their keys and scalar
-    leaves, arrays and data frames their type, shape and column names, anything else its
-    type name. Never raises.
+    Shows structure: strings as they are (inside a container too), numbers written out,
+    lists as `[a, b, ...]`, dicts as `{key: value, ...}`, arrays and data frames as
+    `<type shape=... dtype=... columns: ...>` (bare at the top level), anything else its type
+    name. Every word of the value's keys and scalar leaves stays in it, so it is searched.
+    Never raises.
     """
-    out: list[str] = []
     budget = [limit]
 
-    def emit(text: str) -> None:
-        if budget[0] <= 0:
-            return
-        text = text[: budget[0]]
-        out.append(text)
-        budget[0] -= len(text) + 1
+    def take(text: str) -> str:
+        budget[0] -= len(text)
+        return text
 
-    def walk(v: Any, depth: int) -> None:
+    def walk(v: Any, depth: int) -> str:
         if budget[0] <= 0 or depth > 8:
-            return
+            return "…"
         t = type(v)
         if v is None or t in (bool, int, float, complex):
-            emit(repr(v) if t is not int or abs(v) < 10**50 else f"<int of {v.bit_length()} bits>")
-        elif t is str:
-            emit(v)
-        elif t in (bytes, bytearray, memoryview):
-            emit(f"<{t.__name__} of {len(v)} bytes>")
-        elif t in (list, tuple, set, frozenset):
-            for i, item in enumerate(v):
-                if i >= _PREVIEW_ITEMS:
-                    emit(f"... {len(v)} items")
-                    break
-                walk(item, depth + 1)
-        elif t is dict or isinstance(v, dict):
-            for i, (k, item) in enumerate(v.items()):
-                if i >= _PREVIEW_ITEMS:
-                    emit(f"... {len(v)} keys")
-                    break
-                walk(k, depth + 1)
-                walk(item, depth + 1)
-        else:
-            described = _describe_array_like(v)
-            emit(described or type_name(v))
+            return take(repr(v) if t is not int or abs(v) < 10**50
+                        else f"<int of {v.bit_length()} bits>")  # fmt: skip
+        if t is str:
+            return take(v[: max(budget[0], 0)])
+        if t in (bytes, bytearray, memoryview):
+            return take(f"<{t.__name__} of {len(v)} bytes>")
+        if t in (list, tuple, set, frozenset):
+            opening, closing = ("(", ")") if t is tuple else ("[", "]")
+            return _seq(opening, closing, v, len(v), lambda item: walk(item, depth + 1))
+        if t is dict or isinstance(v, dict):
+            return _seq("{", "}", v.items(), len(v),
+                        lambda kv: f"{walk(kv[0], depth + 1)}: {walk(kv[1], depth + 1)}")  # fmt: skip
+        described = _describe_array_like(v) or type_name(v)
+        return take(described if depth == 0 else f"<{described}>")
+
+    def _seq(opening: str, closing: str, items: Any, n: int, show: Any) -> str:
+        parts = []
+        for i, item in enumerate(items):
+            if i >= _PREVIEW_ITEMS or budget[0] <= 0:
+                parts.append(f"… {n} items")
+                break
+            parts.append(show(item))
+            take("  ")
+        return f"{opening}{', '.join(parts)}{closing}"
 
     try:
-        walk(value, 0)
+        text = walk(value, 0)
     except Exception:  # noqa: BLE001 - a preview must never fail a task
         return type_name(value)[:limit]
-    return storable_text(" ".join(out)[:limit])
+    return storable_text(text[:limit])
 
 
 def storable_text(text: str) -> str:

@@ -235,12 +235,12 @@ def test_show_step_and_task(lf: SimpleNamespace) -> None:
         "type": "builtins.list",
         "size": 7,
         "encoding": "json",
-        "preview": "0 1 2",
+        "preview": "[0, 1, 2]",
         "inherited": False,
     }
     lines = invoke(lf, "show", f"CliFlow/{lf.a}/start/1").stdout.splitlines()
     assert lines[1].split() == ["NAME", "TYPE", "SIZE", "PREVIEW"]
-    assert lines[5].split() == ["items", "builtins.list", "7", "0", "1", "2"]
+    assert lines[5].split() == ["items", "builtins.list", "7", "[0,", "1,", "2]"]
     assert lines[3].endswith("zzz...") and len(lines[3]) < 100  # previews are clipped
 
 

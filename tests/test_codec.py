@@ -178,3 +178,16 @@ def test_the_builtin_and_openssl_sha256_agree(data):
     small.update(data)
     large.update(data)
     assert small.hexdigest() == large.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_a_preview_shows_a_containers_structure_and_keeps_its_words():
+    """Issue 28 item 5: a dict holding a frame reads as a dict, not word soup, and every key
+    and scalar leaf is still there for search."""
+    pd = pytest.importorskip("pandas")
+    value = {"crime": pd.DataFrame({"movie_title": ["Skin Trade"], "gross": [1]}),
+             "quartiles": [7097125, 2], "note": ("a", None)}  # fmt: skip
+    assert preview(value) == ("{crime: <pandas.DataFrame shape=1x2 columns: movie_title gross>, "
+                              "quartiles: [7097125, 2], note: (a, None)}")  # fmt: skip
+    assert preview(pd.DataFrame({"x": [1]})) == "pandas.DataFrame shape=1x1 columns: x"
+    assert preview(list(range(60))).endswith("49, … 60 items]")
+    assert len(preview({"k": ["x" * 5000] * 10})) == PREVIEW_MAX
