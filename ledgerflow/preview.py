@@ -92,4 +92,37 @@ def _describe_array_like(v: Any) -> str | None:
             parts.append("columns: " + " ".join(str(c) for c in list(columns)[:_PREVIEW_ITEMS]))
         except Exception:  # noqa: BLE001, S110 - a preview must never fail a task
             pass
-    return " ".join(parts)
+    try:
+        parts.append(_first_values(v, mod))
+    except Exception:  # noqa: BLE001, S110 - a preview must never fail a task
+        pass
+    return " ".join(p for p in parts if p)
+
+
+_SAMPLE_ROWS = 3  # rows of a data frame a preview shows
+_SAMPLE_VALUES = 6  # values of an array a preview shows
+
+
+def _first_values(v: Any, mod: str) -> str:
+    """A few rows of a data frame ("rows: [1, a]; [2, b]") or values of an array
+    ("values: 0.5 1.5 ..."), plain scalars only (anything else by its type name)."""
+    if mod.startswith("pandas") and hasattr(v, "itertuples") and hasattr(v, "head"):
+        rows = ["[" + ", ".join(_scalar(x) for x in row) + "]"
+                for row in v.head(_SAMPLE_ROWS).itertuples(index=False)]  # fmt: skip
+        return "rows: " + "; ".join(rows) if rows else ""
+    if mod.startswith("numpy") and hasattr(v, "flat") and int(getattr(v, "size", 0) or 0) > 0:
+        first = v.flat[:_SAMPLE_VALUES].tolist()  # flat: no copy of a non-contiguous array
+        more = " ..." if v.size > _SAMPLE_VALUES else ""
+        return "values: " + " ".join(_scalar(x) for x in first) + more
+    return ""
+
+
+def _scalar(x: Any) -> str:
+    if x is None or type(x) in (bool, int, float, complex, str):
+        return str(x)[:40]
+    module = type(x).__module__ or ""
+    if module.startswith("numpy") and hasattr(x, "item"):  # a numpy scalar
+        item = x.item()
+        if item is None or type(item) in (bool, int, float, complex, str):
+            return str(item)[:40]
+    return type_name(x)

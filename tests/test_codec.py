@@ -186,8 +186,12 @@ def test_a_preview_shows_a_containers_structure_and_keeps_its_words():
     pd = pytest.importorskip("pandas")
     value = {"crime": pd.DataFrame({"movie_title": ["Skin Trade"], "gross": [1]}),
              "quartiles": [7097125, 2], "note": ("a", None)}  # fmt: skip
-    assert preview(value) == ("{crime: <pandas.DataFrame shape=1x2 columns: movie_title gross>, "
-                              "quartiles: [7097125, 2], note: (a, None)}")  # fmt: skip
-    assert preview(pd.DataFrame({"x": [1]})) == "pandas.DataFrame shape=1x1 columns: x"
+    assert preview(value) == ("{crime: <pandas.DataFrame shape=1x2 columns: movie_title gross "
+                              "rows: [Skin Trade, 1]>, quartiles: [7097125, 2], note: (a, None)}")  # fmt: skip
+    frame = pd.DataFrame({"x": [1, 2, 3, 4], "y": list("abcd")})
+    assert preview(frame) == "pandas.DataFrame shape=4x2 columns: x y rows: [1, a]; [2, b]; [3, c]"
+    np = pytest.importorskip("numpy")
+    grid = np.arange(12.0).reshape(3, 4)[:, ::2]  # not contiguous
+    assert preview(grid) == "numpy.ndarray shape=3x2 dtype=float64 values: 0.0 2.0 4.0 6.0 8.0 10.0"
     assert preview(list(range(60))).endswith("49, … 60 items]")
     assert len(preview({"k": ["x" * 5000] * 10})) == PREVIEW_MAX

@@ -121,13 +121,15 @@ def load_pickled(ledger: Any, run_pk: int, pathspec: str, sha: str) -> str:
 
 
 _ARRAY_LIKE = re.compile(r"^(?P<type>(?:numpy|pandas)\S*) shape=(?P<shape>[\dx]+)"
-                         r"(?: dtype=(?P<dtype>\S+))?(?: columns: (?P<columns>.*))?$")  # fmt: skip
+                         r"(?: dtype=(?P<dtype>\S+))?(?: columns: (?P<columns>.*?))?"
+                         r"(?: (?:rows|values): (?P<sample>.*))?$")  # fmt: skip
 
 
 def preview_structure_html(preview: str | None) -> str:
     """A pickled array's or data frame's stored preview ("pandas...DataFrame shape=3x2
-    columns: a b", as preview.py writes it without calling repr) as a small table of its
-    type, shape, dtype and columns; '' for any other preview. Nothing is unpickled."""
+    columns: a b rows: [1, x]; [2, y]", as preview.py writes it without calling repr) as a
+    small table of its type, shape, dtype, columns and first rows or values; '' for any
+    other preview. Nothing is unpickled."""
     found = _ARRAY_LIKE.match(preview or "")
     if found is None:
         return ""
@@ -136,5 +138,7 @@ def preview_structure_html(preview: str | None) -> str:
         rows.append(("dtype", found["dtype"]))
     if found["columns"]:
         rows.append(("columns", ", ".join(found["columns"].split())))
+    if found["sample"]:
+        rows.append(("first rows" if found["columns"] else "first values", found["sample"]))
     body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in rows)
     return f'<table class="struct">{body}</table>'
