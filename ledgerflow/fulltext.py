@@ -261,22 +261,9 @@ def _task_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str
     oldest = _oldest_ranked(conn, "task_fts", match)
     rows = conn.execute(sql, (match, oldest, inner_limit, *params, limit)).fetchall()
     snips = _snippets(conn, "task_fts", ("text",), 0, match, [r[5] for r in rows])
-    return [
-        SearchHit(
-            pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}",
-            flow=r[0],
-            run_id=r[1],
-            step=r[2],
-            task_id=r[3],
-            name=_TEXT_NAMES[r[4]],
-            snippet=snips.get(r[5], "").replace("\n", " ").strip(),
-            rank=r[6],
-            created_at=r[7],
-            ledger_path=path,
-            kind="exception" if r[4] == TEXT_KINDS["exception"] else "log",
-        )
-        for r in rows
-    ]
+    return [_task_hit(r, _TEXT_NAMES[r[4]], snips, path,
+                      "exception" if r[4] == TEXT_KINDS["exception"] else "log")
+            for r in rows]  # fmt: skip
 
 
 def _log_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str | None,
@@ -309,22 +296,18 @@ def _log_hits(conn: sqlite3.Connection, match: str, flow: str | None, step: str 
         except logstore.DamagedLog:
             texts[pk] = ("(damaged log piece: run `ledgerflow doctor`)",)
     snips = _bounded_snippets(("text",), 0, match, texts)
-    return [
-        SearchHit(
-            pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}",
-            flow=r[0],
-            run_id=r[1],
-            step=r[2],
-            task_id=r[3],
-            name=r[4],
-            snippet=snips.get(r[5], "").replace("\n", " ").strip(),
-            rank=r[6],
-            created_at=r[7],
-            ledger_path=path,
-            kind="log",
-        )
-        for r in rows
-    ]
+    return [_task_hit(r, r[4], snips, path, "log") for r in rows]
+
+
+def _task_hit(r: tuple[Any, ...], name: str, snips: dict[int, str], path: str,
+              kind: str) -> SearchHit:  # fmt: skip
+    """A hit in a task's text: row (flow, run_id, step, task_id, _, hit id, rank,
+    finished_at), its snippet by hit id."""
+    return SearchHit(
+        pathspec=f"{r[0]}/{r[1]}/{r[2]}/{r[3]}", flow=r[0], run_id=r[1], step=r[2],
+        task_id=r[3], name=name, snippet=snips.get(r[5], "").replace("\n", " ").strip(),
+        rank=r[6], created_at=r[7], ledger_path=path, kind=kind,
+    )  # fmt: skip
 
 
 # A snippet is cut from at most this many characters of a hit's text, around the first
