@@ -39,6 +39,7 @@ from .identify import CORE_TABLES, refuse_unversioned, table_names, unknown_obje
 from .liveness import run_is_dead
 from .location import resolve_ledger_path
 from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
+from .trust_file import record_own
 
 # A WAL file bigger than this is shrunk back to it when it starts over (and at close, see
 # checkpointer.checkpoint_and_shrink).
@@ -96,8 +97,6 @@ class Ledger:
             if not self.readonly:
                 self._refuse_unknown_objects()
                 if created:
-                    from .trust_store import record_own
-
                     record_own(self.ledger_id, self.path)
                 self.mark_crashed_runs()
         except BaseException:

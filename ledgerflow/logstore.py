@@ -456,9 +456,7 @@ def rebuild_index(conn: sqlite3.Connection) -> int:
 
 def store_logs_in_pieces(conn: sqlite3.Connection) -> None:
     """Migration 8: logs move into compressed pieces (log_piece) indexed by the contentless
-    log_fts; task_fts keeps exceptions only (its second copy of every log goes)."""
-    from .search_index import TASK_FTS_DDL, index_exceptions
-
+    log_fts. (schema.py's migration 8 then rebuilds task_fts without its copy of every log.)"""
     conn.execute(LOG_PIECE_DDL)
     conn.execute(LOG_PIECE_INDEX)
     conn.execute(LOG_FTS_DDL)
@@ -471,9 +469,6 @@ def store_logs_in_pieces(conn: sqlite3.Connection) -> None:
         conn.execute("update log set text = '' where task_id = ? and stream = ?",
                      (task_pk, stream))  # fmt: skip
         _append(conn, cctx, task_pk, stream, text.encode(*ENCODING))
-    conn.execute("drop table if exists task_fts")
-    conn.execute(TASK_FTS_DDL)
-    index_exceptions(conn)
 
 
 def copy_logs(source: sqlite3.Connection, conn: sqlite3.Connection, old_task: int,

@@ -639,6 +639,30 @@ def s3_keys(ledger: Ledger, run_pk: int) -> list[tuple[str, int]]:
                   (run_pk,)).fetchall()  # fmt: skip
 
 
+def run_pks(ledger: Ledger) -> list[int]:
+    """Every run's pk, in order: the runs `ledgerflow trust FILE` fingerprints."""
+    return [pk for (pk,) in cursor(ledger, "select id from run order by id")]
+
+
+def run_pathspecs(ledger: Ledger, run_pks: list[int]) -> list[tuple[int, str, str]]:
+    """(pk, flow name, run id) of the given runs."""
+    return cursor(ledger, "select r.id, f.name, r.run_id from run r join flow f on f.id ="
+                          " r.flow_id where r.id in (select value from json_each(?))",
+                  (json.dumps(run_pks),)).fetchall()  # fmt: skip
+
+
+def run_blob_refs(ledger: Ledger, run_pks: list[int]) -> list[tuple[int, str, str | None]]:
+    """(run pk, sha, the blob's encoding) of every blob the given runs reference: their
+    artifacts' and their S3 objects'. A run's fingerprint is made of these (trust_store.py)."""
+    pks = json.dumps(run_pks)
+    return cursor(ledger, "select t.run_id, a.sha, b.encoding from artifact a join task t on"
+                          " t.id = a.task_id left join blob b on b.sha = a.sha where t.run_id in"
+                          " (select value from json_each(?)) union select o.run_id, o.sha,"
+                          " b.encoding from s3_object o left join blob b on b.sha = o.sha where"
+                          " o.run_id in (select value from json_each(?))",
+                  (pks, pks)).fetchall()  # fmt: skip
+
+
 def imported_run(ledger: Ledger, run_pk: int) -> dict[str, Any] | None:
     """For a run `import`/`export` copied in: its source ledger id, whether it is trusted
     (there, or since by `trust --source`) and when it came; None for a run made here.

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Callable
 
 from .logstore import store_logs_in_pieces
+from .search_index import TASK_FTS_DDL, add_prefix_indexes, index_exceptions, rebuild_task_index
 from .tables import FTS_SHADOWS, FTS_TABLES, LOG_FTS_TABLES, TABLES, Table
 
 # Views are the public contract: README.md documents each column, and
@@ -121,8 +122,6 @@ def index_runs_by_created_at(conn: sqlite3.Connection) -> None:
 def _index_task_logs_and_exceptions(conn: sqlite3.Connection) -> None:
     """Full-text index over task logs and exception text (`search --kind log|exception`),
     filled from what the ledger already holds."""
-    from .search_index import TASK_FTS_DDL, rebuild_task_index
-
     conn.execute(TASK_FTS_DDL)
     rebuild_task_index(conn)
 
@@ -178,8 +177,6 @@ def index_search_prefixes(conn: sqlite3.Connection) -> None:
     """Prefix searches (`resnet5*`) read one doclist instead of merging every matching
     word's (5 ms for the merge alone at 100k runs, growing), now 0.2 ms (see
     search_index.PREFIX_LENGTHS). On a ledger of 1M artifacts the rebuild takes ~18 s, once."""
-    from .search_index import add_prefix_indexes
-
     add_prefix_indexes(conn)
 
 
@@ -199,6 +196,15 @@ def add_reuse_keys(conn: sqlite3.Connection) -> None:
     )
 
 
+def _store_logs_in_pieces(conn: sqlite3.Connection) -> None:
+    """Logs move into compressed pieces indexed by the contentless log_fts (logstore.py);
+    task_fts keeps exceptions only (its second copy of every log goes)."""
+    store_logs_in_pieces(conn)
+    conn.execute("drop table if exists task_fts")
+    conn.execute(TASK_FTS_DDL)
+    index_exceptions(conn)
+
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[Migration] = [
     _v1_schema,
@@ -208,7 +214,7 @@ MIGRATIONS: list[Migration] = [
     _imported_runs_table,
     index_search_prefixes,
     add_task_host,
-    store_logs_in_pieces,
+    _store_logs_in_pieces,
     add_reuse_keys,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

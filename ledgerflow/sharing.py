@@ -349,41 +349,6 @@ def _copy_blob(source: Ledger, conn: sqlite3.Connection, sha: str, report: CopyR
 # -- what trust binds to (trust_store.py, trust_sources.py) ---------------------------------
 
 
-def run_fingerprints(
-    ledger: Ledger, run_pks: list[int] | None = None
-) -> dict[int, tuple[str, str]]:
-    """run pk -> (pathspec, fingerprint) for the given runs (default: every run). The
-    fingerprint is the SHA-256 of the pathspec and of the sorted SHA-256s of every blob the
-    run references (its artifacts and S3 objects), each with the encoding its blob row gives
-    it: the only bytes its pickles can come from, each verified against its SHA-256 before
-    it is decoded, and how they are decoded. The user's trust store keeps it for the runs of
-    a file the user trusted (see trust_store.py)."""
-    where = ""
-    params: tuple[int, ...] = ()
-    if run_pks is not None:
-        where = f"where r.id in ({', '.join('?' * len(run_pks))})"
-        params = tuple(run_pks)
-    runs: dict[int, tuple[str, set[str]]] = {
-        pk: (f"{flow}/{run_id}", set()) for pk, flow, run_id in ledger.execute(
-            f"select r.id, f.name, r.run_id from run r join flow f on f.id = r.flow_id {where}",
-            params)}  # fmt: skip
-    shas = ledger.execute(
-        "select x.run_id, x.sha, b.encoding from (select t.run_id, a.sha from artifact a join "
-        f"task t on t.id = a.task_id {where.replace('r.id', 't.run_id')} union select run_id, "
-        f"sha from s3_object {where.replace('r.id', 'run_id')}) x left join blob b on "
-        "b.sha = x.sha", params * 2)  # fmt: skip
-    for run_pk, sha, encoding in shas:
-        if run_pk in runs:
-            runs[run_pk][1].add(f"{sha}:{encoding}")
-    found = {}
-    for pk, (pathspec, blob_shas) in runs.items():
-        digest = hashlib.sha256(b"ledgerflow run fingerprint 1\0")
-        digest.update(pathspec.encode("utf-8", "surrogatepass") + b"\0")
-        digest.update("\0".join(sorted(blob_shas)).encode("utf-8", "surrogatepass"))
-        found[pk] = (pathspec, digest.hexdigest())
-    return found
-
-
 def imported_runs(ledger: Ledger, source: str | None = None) -> list[dict[str, Any]]:
     """The runs `import`/`export` copied into this ledger (of one source ledger id, or all):
     pk, pathspec, source, imported_at, trusted; by import time."""

@@ -12,7 +12,7 @@ grants anything). What the store records is bound to what the sender cannot repr
   recorded as its real path, the ledger id it declares, and a *fingerprint of each run it
   held when the user trusted it*: the SHA-256 of the run's pathspec and of the sorted
   SHA-256s of every blob the run references (artifacts, S3 objects;
-  `sharing.run_fingerprints`). Every blob is verified against its SHA-256 before it is
+  `run_fingerprints`). Every blob is verified against its SHA-256 before it is
   decoded, so a run whose fingerprint is in the store can only ever decode the very bytes
   the user looked at and trusted. Replacing the file by another one that copies its ledger
   id, or adding runs to it, gains nothing: a changed or new run has no recorded fingerprint
@@ -36,56 +36,41 @@ Trusting one's own ledger is refused (`ledgerflow trust` says so): its own runs 
 already, and trusting the whole file would extend to every run imported into it later.
 `ledgerflow.trust(path)` / `--trust` (this process only) and `LEDGERFLOW_TRUST=1` trust a
 whole file, or everything, for a process; the user asks for them knowingly.
+
+The store file itself (where it is, reading it, changing it under a lock) is trust_file.py,
+which `ledger.py` uses to record a ledger it creates; this module decides.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import reads
 from .clock import now_iso
 from .exceptions import LedgerflowError, UntrustedLedgerError
+from .trust_file import (
+    add_trusted,
+    file_identity,
+    own_entries,
+    real_path,
+    record_own,
+    remove_trusted,
+    trusted_entries,
+)
 
 if TYPE_CHECKING:
     from .ledger import Ledger
 
 ENV_TRUST = "LEDGERFLOW_TRUST"
-ENV_STORE = "LEDGERFLOW_TRUST_STORE"
-MAX_ENTRIES = 10_000  # the oldest records go first past this many of a kind
-STORE_VERSION = 2  # 1: trusted files by (ledger id, path) alone; such entries grant nothing
 
-_lock = threading.Lock()
 _trust_all = False
 _trusted_paths: set[str] = set()
-_cache: tuple[Any, dict[str, Any]] | None = None  # (file stat, contents)
 _fingerprints: dict[tuple[Any, ...], str] = {}  # (path, file state, run pk) -> fingerprint
-
-
-def store_path() -> Path:
-    """Where this user's trust store lives."""
-    explicit = os.environ.get(ENV_STORE)
-    if explicit:
-        return Path(explicit)
-    home = Path(os.environ.get("LEDGERFLOW_HOME") or Path.home() / ".ledgerflow")
-    return home / "trust.json"
-
-
-def _real(path: str | os.PathLike[str]) -> str:
-    return os.path.realpath(os.fspath(path))
-
-
-def _identity(path: str | os.PathLike[str]) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_dev, st.st_ino]
 
 
 # -- granting ----------------------------------------------------------------------------
@@ -105,7 +90,7 @@ def trust(ledger: str | os.PathLike[str] | None = None, *, remember: bool = Fals
         from .ledger import Ledger
 
         remember_file(Ledger.open(ledger, readonly=True))
-    _trusted_paths.add(_real(ledger))
+    _trusted_paths.add(real_path(ledger))
 
 
 def remember_file(ledger: Ledger) -> int:
@@ -118,56 +103,43 @@ def remember_file(ledger: Ledger) -> int:
             "trust runs imported into it, trust their source: `ledgerflow --db "
             f"{ledger.path} trust --list` names each source"
         )
-    from .sharing import run_fingerprints
-
-    runs = {spec: fp for spec, fp in run_fingerprints(ledger).values()}
-    entry = {"ledger_id": ledger.ledger_id, "path": _real(ledger.path), "runs": runs,
-             "trusted_at": now_iso()}  # fmt: skip
-
-    def add(doc: dict[str, Any]) -> None:
-        kept = [
-            e for e in doc.get("trusted", []) if _valid_file_entry(e) and e["path"] != entry["path"]
-        ]
-        doc["trusted"] = (kept + [entry])[-MAX_ENTRIES:]
-
-    _update(add)
+    runs = {spec: fp for spec, fp in run_fingerprints(ledger, reads.run_pks(ledger)).values()}
+    add_trusted({"ledger_id": ledger.ledger_id, "path": real_path(ledger.path), "runs": runs,
+                 "trusted_at": now_iso()})  # fmt: skip
     return len(runs)
 
 
 def revoke_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Forget the trust of the file at `path`; the entries removed (none: nothing known)."""
-    real = _real(path)
-    removed: list[dict[str, Any]] = []
-
-    def drop(doc: dict[str, Any]) -> None:
-        entries = doc.get("trusted", [])
-        removed.extend(e for e in entries if isinstance(e, dict) and e.get("path") == real)
-        doc["trusted"] = [e for e in entries if not (isinstance(e, dict) and e.get("path") == real)]
-
-    _update(drop)
+    real = real_path(path)
     _trusted_paths.discard(real)
-    return removed
+    return remove_trusted(real)
 
 
 def trusted_files() -> list[dict[str, Any]]:
     """The files the user trusts (path, ledger_id, runs, trusted_at), oldest first."""
-    return [e for e in _read().get("trusted", []) if _valid_file_entry(e)]
+    return trusted_entries()
 
 
-def record_own(ledger_id: str, path: str | os.PathLike[str]) -> None:
-    """Note in the store that this user created the ledger `ledger_id` at `path`."""
-    entry = {"ledger_id": ledger_id, "path": _real(path), "file": _identity(path)}
-
-    def add(doc: dict[str, Any]) -> None:
-        kept = [
-            e for e in doc.get("own", []) if isinstance(e, dict) and e.get("path") != entry["path"]
-        ]
-        doc["own"] = (kept + [entry])[-MAX_ENTRIES:]
-
-    try:
-        _update(add)
-    except OSError:
-        pass  # a read-only home: the ledger works, its pickles just need --trust later
+def run_fingerprints(ledger: Ledger, run_pks: list[int]) -> dict[int, tuple[str, str]]:
+    """run pk -> (pathspec, fingerprint) for the given runs. The fingerprint is the SHA-256
+    of the pathspec and of the sorted SHA-256s of every blob the run references (its
+    artifacts and S3 objects), each with the encoding its blob row gives it: the only bytes
+    its pickles can come from, each verified against its SHA-256 before it is decoded, and
+    how they are decoded."""
+    runs: dict[int, tuple[str, set[str]]] = {
+        pk: (f"{flow}/{run_id}", set()) for pk, flow, run_id in reads.run_pathspecs(ledger, run_pks)
+    }
+    for run_pk, sha, encoding in reads.run_blob_refs(ledger, run_pks):
+        if run_pk in runs:
+            runs[run_pk][1].add(f"{sha}:{encoding}")
+    found = {}
+    for pk, (pathspec, blob_shas) in runs.items():
+        digest = hashlib.sha256(b"ledgerflow run fingerprint 1\0")
+        digest.update(pathspec.encode("utf-8", "surrogatepass") + b"\0")
+        digest.update("\0".join(sorted(blob_shas)).encode("utf-8", "surrogatepass"))
+        found[pk] = (pathspec, digest.hexdigest())
+    return found
 
 
 # -- deciding ----------------------------------------------------------------------------
@@ -179,7 +151,7 @@ def trusts_everything() -> bool:
 
 def ledger_trusted(ledger: Ledger) -> bool:
     """The user trusts this whole file for this process (or everything)."""
-    return trusts_everything() or _real(ledger.path) in _trusted_paths
+    return trusts_everything() or real_path(ledger.path) in _trusted_paths
 
 
 def ledger_is_own(ledger: Ledger) -> bool:
@@ -188,14 +160,13 @@ def ledger_is_own(ledger: Ledger) -> bool:
     ledger_id = ledger.ledger_id
     if not ledger_id:
         return False
-    real = _real(ledger.path)
-    for entry in _read().get("own", []):
-        if isinstance(entry, dict) and entry.get("ledger_id") == ledger_id and \
-                entry.get("path") == real:  # fmt: skip
+    real = real_path(ledger.path)
+    for entry in own_entries():
+        if entry.get("ledger_id") == ledger_id and entry.get("path") == real:
             if entry.get("file") is None:  # recorded by an earlier ledgerflow: bound now
                 record_own(ledger_id, real)
                 return True
-            return bool(entry["file"] == _identity(real))
+            return bool(entry["file"] == file_identity(real))
     return False
 
 
@@ -245,10 +216,8 @@ def require_trust(ledger: Ledger, run_pk: int, what: str) -> None:
 def _imported(ledger: Ledger, run_pk: int) -> tuple[str, int, str] | None:
     """(source ledger id, trusted, imported_at) of a run `import` copied in; None for a run
     made in this ledger."""
-    from .reads import imported_run
-
     try:
-        row = imported_run(ledger, run_pk)
+        row = reads.imported_run(ledger, run_pk)
     except sqlite3.Error:  # no such table: not a ledger this version wrote; trust nothing
         return ("", 0, "")
     return None if row is None else (str(row["source"]), row["trusted"], str(row["imported_at"]))
@@ -264,18 +233,11 @@ def shown_source(source: str) -> str:
 
 
 def _file_entry(ledger: Ledger) -> dict[str, Any] | None:
-    real, ledger_id = _real(ledger.path), ledger.ledger_id
-    for entry in _read().get("trusted", []):
-        if _valid_file_entry(entry) and entry["path"] == real and \
-                entry.get("ledger_id") == ledger_id:  # fmt: skip
+    real, ledger_id = real_path(ledger.path), ledger.ledger_id
+    for entry in trusted_entries():
+        if entry["path"] == real and entry.get("ledger_id") == ledger_id:
             return entry
     return None
-
-
-def _valid_file_entry(entry: Any) -> bool:
-    """A version-2 entry (version 1 kept no run fingerprints: it grants nothing)."""
-    return isinstance(entry, dict) and isinstance(entry.get("path"), str) and \
-        isinstance(entry.get("runs"), dict)  # fmt: skip
 
 
 def _fingerprint_trusted(ledger: Ledger, run_pk: int, *, anywhere: bool) -> bool:
@@ -290,9 +252,7 @@ def _fingerprint_trusted(ledger: Ledger, run_pk: int, *, anywhere: bool) -> bool
 
 def _fingerprint(ledger: Ledger, run_pk: int) -> tuple[str, str]:
     """(pathspec, fingerprint) of a run as the file holds it now (cached per file state)."""
-    from .sharing import run_fingerprints
-
-    state = [_identity(ledger.path), _stat_key(ledger.path),
+    state = [file_identity(ledger.path), _stat_key(ledger.path),
              _stat_key(Path(f"{ledger.path}-wal"))]  # fmt: skip
     key = (str(ledger.path), repr(state), run_pk)
     cached = _fingerprints.get(key)
@@ -311,61 +271,3 @@ def _stat_key(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size)
-
-
-# -- the store file ----------------------------------------------------------------------
-
-
-def _read() -> dict[str, Any]:
-    global _cache
-    path = store_path()
-    try:
-        st = os.stat(path)
-    except OSError:
-        return {}
-    key = (str(path), st.st_mtime_ns, st.st_size, st.st_ino)
-    with _lock:
-        if _cache is not None and _cache[0] == key:
-            return _cache[1]
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(doc, dict):
-        return {}
-    with _lock:
-        _cache = (key, doc)
-    return doc
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock beside the store, held while it is read, changed and replaced."""
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _update(change: Any) -> None:
-    path = store_path()
-    with _locked(path):
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(doc, dict):
-                doc = {}
-        except FileNotFoundError:
-            doc = {}
-        except ValueError:
-            doc = {}  # a damaged store grants nothing; start it again
-        change(doc)
-        doc["version"] = STORE_VERSION
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, indent=1), encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
