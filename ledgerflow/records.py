@@ -1,6 +1,8 @@
 """What a task hands to the ledger: plain records, no I/O (cheap to import). The writer
 (`writes.py`) reads a task row's columns from a `TaskRecord` by the names `tables.TASK`
-declares (tests/test_tables.py checks that every declared column is here)."""
+declares: each field is a declared column or one of `TASK_RECORD_NOT_COLUMNS`, and every
+NOT NULL column has a field (tests/test_tables.py); a nullable column without a field is
+written NULL."""
 
 from __future__ import annotations
 
@@ -63,3 +65,9 @@ class TaskRecord:
     cards: list[CardRecord] = field(factory=list)
     host: str | None = None  # the machine it ran on, if not the run's (a Dask worker)
     reuse_key: Any = None  # a reuse.ReuseKey: what `run --reuse` matches it by
+
+
+# What a TaskRecord carries besides the task row's columns (written to other tables, or
+# the pk its start returned).
+TASK_RECORD_NOT_COLUMNS = ("parent_pks", "artifacts", "blobs", "stdout", "stderr", "pk",
+                           "cards", "reuse_key")  # fmt: skip

@@ -7,7 +7,9 @@ no I/O, cheap to import.
 
 Adding a column: declare it here, and add the migration that adds it to older files (a
 new entry at the end of `schema.MIGRATIONS`; `add_declared_column` does it from the
-declaration). A task column also needs its value on `records.TaskRecord` (checked).
+declaration). Inserts, reads and export/import then carry it. A nullable column that no
+record has a field for yet is written NULL, as the migration leaves older rows; the code
+that gives it a value adds that field (`records.TaskRecord` for a task column).
 
 Ids. Stored column names are the public contract (README documents them, and the views
 keep them), so the ambiguous ones stay; in Python they go by names that say which:
@@ -67,22 +69,23 @@ class Table:
         # task: the columns an insert writes, and those a finished attempt updates.
         self.written = tuple(c.name for c in columns if c.name != "id")
         self.outcome = tuple(c.name for c in columns if not c.start and c.name != "id")
-        self._encoders: dict[tuple[str, ...], list[tuple[str, bool]]] = {}
+        self._encoders: dict[tuple[str, ...], list[tuple[str, bool, bool]]] = {}
 
     def names(self, exclude: Iterable[str] = ("id",)) -> tuple[str, ...]:
         skip = set(exclude)
         return tuple(c.name for c in self.columns if c.name not in skip)
 
     def values(self, record: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
-        """The stored values of `names`, read from a record's attributes (JSON encoded)."""
+        """The stored values of `names`, read from a record's attributes (JSON encoded); a
+        nullable column the record has no attribute for is NULL, a NOT NULL one an error."""
         plan = self._encoders.get(names)
         if plan is None:
             plan = self._encoders[names] = [
-                (self.by_name[n].key, self.by_name[n].json) for n in names
+                (self.by_name[n].key, self.by_name[n].json, self.by_name[n].notnull) for n in names
             ]
         out = []
-        for key, as_json in plan:
-            value = getattr(record, key)
+        for key, as_json, required in plan:
+            value = getattr(record, key) if required else getattr(record, key, None)
             out.append(json.dumps(value) if as_json and value is not None else value)
         return tuple(out)
 

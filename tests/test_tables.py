@@ -1,15 +1,18 @@
 """One shape per table: the declarations in `ledgerflow/tables.py` are what a fresh ledger's
 tables hold (`pragma table_info`), and what the writers, the reads and export/import take
 their columns from. A column added by a migration without its declaration (or the reverse)
-fails here; so does a task column that `records.TaskRecord` does not carry."""
+fails here; so does a NOT NULL task column that `records.TaskRecord` does not carry, or a
+record field that is no column (a misspelt one)."""
 
 from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from ledgerflow import reads, sharing
 from ledgerflow.ledger import Ledger
-from ledgerflow.records import TaskRecord
+from ledgerflow.records import TASK_RECORD_NOT_COLUMNS, TaskRecord
 from ledgerflow.schema import MIGRATIONS, OUR_TABLES, add_declared_column
 from ledgerflow.tables import FTS_SHADOWS, FTS_TABLES, LOG_FTS_TABLES, TABLES, TASK, Column, Table
 
@@ -60,10 +63,22 @@ def test_the_known_table_names_come_from_the_declarations():
     assert set(TABLES) <= set(OUR_TABLES)
 
 
-def test_a_task_record_carries_every_task_column():
+def test_a_task_record_carries_every_required_task_column_and_nothing_undeclared():
     # The writer reads each declared column from the record by its Python name.
     fields = set(TaskRecord.__struct_fields__)  # type: ignore[attr-defined]
-    assert {c.key for c in TASK.columns if c.name != "id"} <= fields
+    assert {c.key for c in TASK.columns if c.notnull and c.name != "id"} <= fields
+    assert fields - {c.key for c in TASK.columns} == set(TASK_RECORD_NOT_COLUMNS)
+
+
+def test_a_nullable_column_no_record_carries_yet_is_written_null():
+    """A column a migration just added: declared, no field on the record yet."""
+    table = Table("task", *TASK.columns, Column("note"))
+    rec = TaskRecord(1, "start", "1", "running", "t", None)
+    names = ("step", "note")
+    assert table.values(rec, names) == ("start", None)
+    required = Table("task", *TASK.columns, Column("note", notnull=True))
+    with pytest.raises(AttributeError, match="note"):
+        required.values(rec, names)
 
 
 def test_the_reads_and_export_take_the_declared_task_columns():
