@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.metadata
 import os
 import sys
 import sysconfig
@@ -248,13 +247,21 @@ def _stdlib_dirs() -> tuple[str, ...]:
 
 
 _versions: dict[str, str] = {}
+_distributions: dict[str, list[str]] | None = None  # top-level module -> distributions
 
 
 def _distribution_version(top: str) -> str:
-    """`numpy` -> "numpy 2.1.3": the version of the distribution providing a top-level module."""
+    """`numpy` -> "numpy 2.1.3": the version of the distribution providing a top-level module.
+    (importlib.metadata is imported here, on a run's first key: `import ledgerflow` does
+    not pay for it, and the installed distributions are listed once.)"""
+    global _distributions
     if top not in _versions:
+        import importlib.metadata
+
+        if _distributions is None:
+            _distributions = importlib.metadata.packages_distributions()
         try:
-            names = importlib.metadata.packages_distributions().get(top, [top])
+            names = _distributions.get(top, [top])
             _versions[top] = f"{names[0]} {importlib.metadata.version(names[0])}"
         except importlib.metadata.PackageNotFoundError:
             _versions[top] = f"{top} (no version)"
