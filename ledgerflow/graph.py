@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from .parameters import class_constants
 from .sourcecode import class_file, function_file, function_source_lines
 
 __all__ = ["DAGNode", "FlowGraph", "deindent_docstring", "to_pod"]
@@ -766,8 +767,6 @@ class FlowGraph:
             return out
 
         if constants is None:
-            from .flowspec import class_constants  # pure: reads the class only
-
             constants = list(class_constants(self.flow_cls))
         steps_info, graph_structure = self.output_steps()
         return {
@@ -782,3 +781,21 @@ class FlowGraph:
             "decorators": [],
             "extensions": {"installed": {}},
         }
+
+
+# One graph per flow class and process, built on first use.
+_GRAPHS: dict[type, FlowGraph] = {}
+
+
+def flow_graph(cls: type) -> FlowGraph:
+    """The flow class's graph, built once per process."""
+    graph = _GRAPHS.get(cls)
+    if graph is None:
+        graph = _GRAPHS[cls] = FlowGraph(cls)
+    return graph
+
+
+def keep_graph(cls: type, graph: FlowGraph) -> None:
+    """Use a graph built elsewhere for this class (a Dask worker need not parse the flow's
+    source: flowclasses.register_flow_class hands it the one its client built)."""
+    _GRAPHS[cls] = graph

@@ -38,7 +38,8 @@ def test_only_the_entry_points_import_the_command_lines():
         if hits:
             upward[str(path.relative_to(ROOT))] = hits[0]
     assert upward == {
-        "flowspec.py": "ledgerflow.cli.flow_cli",  # FlowSpec() runs the flow's command line
+        # The package face hands FlowSpec() the flow's command line (flowspec.use_command_line)
+        "__init__.py": "ledgerflow.cli.flow_cli",
         "__main__.py": "ledgerflow.cli.main",  # python -m ledgerflow
     }
 

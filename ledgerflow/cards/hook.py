@@ -217,6 +217,6 @@ def _check_duplicate_ids(cards: list[dict[str, Any]], result: Any, spec: Any) ->
 
 
 def _warn(result: Any, spec: Any, text: str) -> None:
-    from ..task import warn
+    from ..taskoutput import warn
 
     warn(result, f"[@card WARNING] {text}")

@@ -13,9 +13,9 @@ from typing import Any, NoReturn
 
 import click
 
-from .. import __version__
 from ..exceptions import MetaflowTaggingError
 from ..parameters import flow_parameters
+from ..version import __version__
 from .common import BadParameter
 from .common import errors_as_lines as _errors_as_lines
 from .run_flow import (
