@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 from . import codec
 from .attempts import step_function, wait_before_attempt
 from .capture import capturing
-from .cards.hook import render_task_cards
 from .clock import now_iso
 from .current import current
 from .decorators import project_info, step_decorator
@@ -36,6 +35,7 @@ from .internals import INTERNAL_ARTIFACTS
 from .joins import join_inputs, resolve_join_inputs
 from .stepenv import variables_set
 from .taskblobs import WRITE_IN_TASK_FROM, BlobAccess, LedgerBlobs, encode_artifact
+from .taskcards import render_task_cards
 from .taskoutput import collect_artifacts, format_user_traceback, user_location, warn
 from .taskspec import TaskResult, TaskSpec
 
