@@ -23,8 +23,7 @@ from .context import (
     use_ledger,
 )
 from .extras import Metadata, MetaflowCode, MetaflowData
-from .runs import Flow, Metaflow, Run
-from .tasks import DataArtifact, Step, Task
+from .objects import DataArtifact, Flow, Metaflow, Run, Step, Task
 
 __all__ = [
     "DataArtifact",

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .. import reads
 from ..clock import parse_iso
-from ..exceptions import MetaflowInvalidPathspec, MetaflowNamespaceMismatch, MetaflowNotFound
+from ..exceptions import MetaflowInvalidPathspec, MetaflowNotFound
 from ..internals import INTERNAL_ARTIFACTS
 from ..ledger import Ledger
 from . import context
-
-if TYPE_CHECKING:
-    from .runs import Run
-    from .tasks import Task
 
 END_STEP = "end"  # ledgerflow's graph always ends at 'end'
 
@@ -100,14 +96,6 @@ class MetaflowObject:
         self._attempt = parent._attempt if self._NAME in ("task", "artifact") else None
         self._pathspec = None
 
-    def _open_run(self, flow: str, run_id: str, requested: str) -> Run:
-        from .runs import Run
-
-        run = Run._make(self, _find_run(self._ledger, flow, run_id, requested))
-        if self._namespace_check and self._current_namespace not in run._tags:
-            raise MetaflowNamespaceMismatch(self._current_namespace, requested)
-        return run
-
     # -- identity --------------------------------------------------------------------------
 
     @property
@@ -165,7 +153,7 @@ class MetaflowObject:
     # -- tags and namespace ----------------------------------------------------------------
 
     @property
-    def _run_for_tags(self) -> Run | None:
+    def _run_for_tags(self) -> Any:  # the Run holding this object, if any
         return None
 
     @property
@@ -246,6 +234,7 @@ class MetaflowObject:
 
 
 # -- lookups shared by direct construction and parent[id] ----------------------------------
+# (`run` is a Run and `task` a Task of objects.py, which builds on this module.)
 
 
 def _find_run(ledger: Ledger, flow: str, run_id: str, requested: str) -> dict[str, Any]:
@@ -267,7 +256,7 @@ def _no_flow_detail(ledger: Ledger, flow: str) -> str:
     return f"there is no flow named '{flow}' (flows there: {_listing(names)})"
 
 
-def _find_step_row(run: Run, step: str, requested: str) -> dict[str, Any]:
+def _find_step_row(run: Any, step: str, requested: str) -> dict[str, Any]:
     row = reads.step_row(run._ledger, run._pk, step)
     if row is None:
         raise _not_found(
@@ -279,7 +268,7 @@ def _find_step_row(run: Run, step: str, requested: str) -> dict[str, Any]:
 
 
 def _find_task(
-    run: Run, step: str, task_id: str, attempt: int | None, requested: str
+    run: Any, step: str, task_id: str, attempt: int | None, requested: str
 ) -> dict[str, Any]:
     ledger = run._ledger
     row = reads.find_task(ledger, run._pk, step, task_id, attempt)
@@ -301,7 +290,7 @@ def _find_task(
     raise _not_found(requested, ledger, detail)
 
 
-def _find_artifact(task: Task, name: str, requested: str) -> dict[str, Any]:
+def _find_artifact(task: Any, name: str, requested: str) -> dict[str, Any]:
     if name in INTERNAL_ARTIFACTS:
         return _internal_row(task, name)
     row = reads.find_artifact(task._ledger, task._pk, name)
@@ -312,7 +301,7 @@ def _find_artifact(task: Task, name: str, requested: str) -> dict[str, Any]:
     raise _not_found(requested, task._ledger, detail)
 
 
-def _internal_row(task: Task, name: str) -> dict[str, Any]:
+def _internal_row(task: Any, name: str) -> dict[str, Any]:
     """An artifact row for an internal artifact built from the task's columns
     (see ledgerflow/internals.py); `computed` holds a function giving its value."""
     from .. import codec

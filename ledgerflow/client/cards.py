@@ -11,7 +11,7 @@ from typing import Any
 
 from ..cards.storage import read_card_html
 from ..reads import card_rows
-from .tasks import Task
+from .objects import Task
 
 
 class Card:
