@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from .. import reads
+from .. import ledger_choice, reads
 from ..clock import parse_iso
 from ..exceptions import MetaflowInvalidPathspec, MetaflowNotFound
 from ..internals import INTERNAL_ARTIFACTS
@@ -62,13 +62,13 @@ class MetaflowObject:
         pathspec: str | None = None,
         attempt: int | None = None,
         *,
-        ledger: context.LedgerLike | None = None,
+        ledger: ledger_choice.LedgerLike | None = None,
         _namespace_check: bool = True,
         _current_namespace: str | None = None,
     ):
         self._attempt = _check_attempt(self._NAME, attempt)
         ids = self._split(pathspec)
-        self._ledger = context.resolve_ledger(ledger)
+        self._ledger = ledger_choice.resolve_ledger(ledger)
         self._current_namespace = _current_namespace or context.get_namespace()
         self._namespace_check = bool(_namespace_check) and self._current_namespace is not None
         self._pathspec: str | None = None
@@ -145,7 +145,7 @@ class MetaflowObject:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         pathspec, attempt, path, readonly, ns, check = state["data"]
-        ledger = context.open_ledger_file(path, readonly)
+        ledger = ledger_choice.open_ledger_file(path, readonly)
         MetaflowObject.__init__(
             self, pathspec, attempt, ledger=ledger, _namespace_check=check, _current_namespace=ns
         )

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, cast
 
-from .. import reads
+from .. import ledger_choice, reads
 from ..clock import parse_iso
 from ..exceptions import MetaflowExceptionWrapper, MetaflowNamespaceMismatch, MetaflowTaggingError
 from ..flowspec import ForeachFrame
@@ -50,9 +50,11 @@ class Metaflow:
     """Entry point: the flows in the ledger that have a run in the current namespace."""
 
     def __init__(
-        self, ledger: context.LedgerLike | None = None, _current_metadata: str | None = None
+        self, ledger: ledger_choice.LedgerLike | None = None, _current_metadata: str | None = None
     ):
-        self._ledger = context.resolve_ledger(ledger if ledger is not None else _current_metadata)
+        self._ledger = ledger_choice.resolve_ledger(
+            ledger if ledger is not None else _current_metadata
+        )
         self._attempt = None
 
     @property
