@@ -13,7 +13,7 @@ from ..clock import parse_iso
 from ..exceptions import MetaflowInvalidPathspec, MetaflowNotFound
 from ..internals import INTERNAL_ARTIFACTS
 from ..ledger import Ledger
-from . import context
+from .context import get_namespace
 
 END_STEP = "end"  # ledgerflow's graph always ends at 'end'
 
@@ -69,7 +69,7 @@ class MetaflowObject:
         self._attempt = _check_attempt(self._NAME, attempt)
         ids = self._split(pathspec)
         self._ledger = ledger_choice.resolve_ledger(ledger)
-        self._current_namespace = _current_namespace or context.get_namespace()
+        self._current_namespace = _current_namespace or get_namespace()
         self._namespace_check = bool(_namespace_check) and self._current_namespace is not None
         self._pathspec: str | None = None
         self._lookup(ids, "/".join(ids))
@@ -174,7 +174,7 @@ class MetaflowObject:
 
     def is_in_namespace(self) -> bool:
         """True if this object is in the current namespace (always, for namespace None)."""
-        ns = context.get_namespace()
+        ns = get_namespace()
         return ns is None or ns in self.tags
 
     # -- children --------------------------------------------------------------------------

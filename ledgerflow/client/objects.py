@@ -23,7 +23,7 @@ from ..flowspec import ForeachFrame
 from ..internals import INTERNAL_ARTIFACTS
 from ..tags import MAX_USER_TAG_SET_SIZE, is_stringish, tag_list
 from ..trust_store import require_trust
-from . import context
+from .context import get_namespace
 from .base import (
     END_STEP,
     MetaflowObject,
@@ -59,7 +59,7 @@ class Metaflow:
 
     @property
     def _current_namespace(self) -> str | None:
-        return context.get_namespace()
+        return get_namespace()
 
     @property
     def _namespace_check(self) -> bool:
@@ -113,7 +113,7 @@ class Flow(MetaflowObject):
         return ns is None or reads.flow_has_tag(self._ledger, self._row["id"], ns)
 
     def is_in_namespace(self) -> bool:
-        return self._has_run_in(context.get_namespace())
+        return self._has_run_in(get_namespace())
 
     def _compute_pathspec(self) -> str:
         return self.id
