@@ -23,7 +23,6 @@ from ..flowspec import ForeachFrame
 from ..internals import INTERNAL_ARTIFACTS
 from ..tags import MAX_USER_TAG_SET_SIZE, is_stringish, tag_list
 from ..trust_store import require_trust
-from .context import get_namespace
 from .base import (
     END_STEP,
     MetaflowObject,
@@ -34,6 +33,7 @@ from .base import (
     _no_flow_detail,
     _not_found,
 )
+from .context import get_namespace
 from .extras import Metadata, MetaflowCode, MetaflowData, StepExtras, TaskExtras
 
 
