@@ -17,9 +17,6 @@ from ..exceptions import LedgerflowError
 _namespace: str | None | bool = False
 
 
-# -- namespaces ----------------------------------------------------------------------------
-
-
 def namespace(ns: str | None) -> str | None:
     """Switch the namespace (a tag, e.g. 'user:alice'); None sees every run.
 
