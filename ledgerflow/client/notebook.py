@@ -4,7 +4,7 @@ as a pandas DataFrame (`runs_dataframe`).
 Owned by the UI. Everything drawn here comes from the ledger's rows and stored previews:
 nothing is unpickled (a received ledger's pickles run no code by being looked at). Every
 value is escaped; a malformed `graph_info` is reported, not raised. When `ledgerflow ui` is
-serving the same ledger on this machine, names link to its pages (ui/registry.py).
+serving the same ledger on this machine, names link to its pages (views/registry.py).
 """
 
 from __future__ import annotations

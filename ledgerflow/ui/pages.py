@@ -1,8 +1,9 @@
 """The pages of `ledgerflow ui`, each a function from the app and the request's parts to
-HTML. Every string from the ledger is escaped (a received file can hold text anywhere,
-even in INTEGER columns); nothing here unpickles (see values.py). Wide steps are counted in
-SQL and summarised, long lists are paged by keyset, and logs are shown by their tail
-(logview.py), so a 10,000-task run's pages cost what a 10-task run's do."""
+HTML, built from the pieces in views/. Every string from the ledger is escaped (a received
+file can hold text anywhere, even in INTEGER columns); nothing here unpickles (see
+views/values.py). Wide steps are counted in SQL and summarised, long lists are paged by
+keyset, and logs are shown by their tail (views/logview.py), so a 10,000-task run's pages
+cost what a 10-task run's do."""
 
 from __future__ import annotations
 
