@@ -83,7 +83,7 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow
 def _collectors_in_use() -> bool:
     import sys
 
-    module = sys.modules.get(f"{__package__}.collector")  # loaded by current.card only
+    module = sys.modules.get("ledgerflow.cards.collector")  # loaded by current.card only
     return module is not None and bool(module._by_task)
 
 
