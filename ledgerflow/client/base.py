@@ -197,12 +197,11 @@ class MetaflowObject:
         """What a notebook shows (client/notebook.py): a Flow's newest runs, a Run's DAG with
         per-step counts and durations, a Step's tasks, a Task's attempts and artifacts, an
         artifact's preview or structure. Nothing is unpickled."""
-        from . import notebook
+        from .notebook import artifact_html, flow_html, run_html, step_html, task_html
 
         shows: dict[str, Callable[[Any], str]] = {
-            "flow": notebook.flow_html, "step": notebook.step_html,
-            "artifact": notebook.artifact_html, "run": notebook.run_html,
-            "task": notebook.task_html,
+            "flow": flow_html, "step": step_html, "artifact": artifact_html, "run": run_html,
+            "task": task_html,
         }  # fmt: skip
         show = shows.get(self._NAME)
         if show is None:
