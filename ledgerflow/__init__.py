@@ -1,12 +1,10 @@
 """ledgerflow: run Metaflow-style flows and keep every run, task, log and artifact in one
 SQLite file. Change `from metaflow import ...` to `from ledgerflow import ...`."""
 
-__version__ = "0.1.0"
-
-
 from . import rng
 from .configs import Config, ConfigValue, config_expr
 from .current import current
+from .current import use_client as _use_client
 from .decorators import (
     batch,
     card,
@@ -41,10 +39,31 @@ from .exceptions import (
     UnhandledInMergeArtifactsException,
 )
 from .flowspec import FlowSpec
+from .flowspec import use_command_line as _use_command_line
 from .parameters import IncludeFile, JSONType, Parameter
 from .taskreuse import reuse
+from .version import __version__
 
 rng.watch()  # before the flow module's own code: does it seed `random` or numpy? (rng.py)
+
+
+# This face sits above every module of the package, so it is the one place that wires the
+# two things a flow reaches upward for: what `FlowSpec()` runs (its command line) and what
+# `current.run` / `current.task` return (Client API objects). Both load on first use.
+def _flow_command_line(flow_cls: type) -> None:
+    from .cli.flow_cli import main
+
+    main(flow_cls)
+
+
+def _client_classes() -> tuple[type, type]:
+    from .client import Run, Task
+
+    return Run, Task
+
+
+_use_command_line(_flow_command_line)
+_use_client(_client_classes)
 
 # Read-side names load on first use, so `import ledgerflow` in a flow stays quick.
 _LAZY = {

@@ -31,7 +31,7 @@ from .decorators import step_decorator
 from .exceptions import FailureHandledByCatch, TaskCrashed
 
 if TYPE_CHECKING:
-    from .task import TaskResult, TaskSpec
+    from .taskspec import TaskResult, TaskSpec
 
 # Metaflow's @catch allows this many attempts past @retry's for a task whose process died
 # (metaflow/plugins/catch_decorator.py: NUM_FALLBACK_RETRIES).
@@ -115,7 +115,7 @@ def wait_before_attempt(spec: TaskSpec) -> None:
     runtime goes on with other tasks meanwhile)."""
     if spec.attempt == 0:
         return
-    from .task import flow_class
+    from .flowclasses import flow_class
 
     pause = pause_before(flow_class(spec), spec)
     if pause:

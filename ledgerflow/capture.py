@@ -12,10 +12,14 @@ from __future__ import annotations
 import io
 import sys
 import threading
-from typing import TYPE_CHECKING, TextIO
+from typing import Protocol, TextIO
 
-if TYPE_CHECKING:
-    from .executors import OutputSink
+
+class OutputSink(Protocol):
+    """Where a running task's output goes (the runtime's TaskLog)."""
+
+    def write(self, stream: str, text: str) -> None: ...
+
 
 _local = threading.local()
 _install_lock = threading.Lock()

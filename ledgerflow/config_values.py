@@ -187,3 +187,14 @@ def config_expr(expr: str) -> DelayEvaluator:
     # (sys._getframe, not inspect: `import ledgerflow` stays without inspect's import cost)
     caller = sys._getframe(1)
     return DelayEvaluator(expr, saved_globals=caller.f_globals)
+
+
+def has_delayed(value: Any) -> bool:
+    """Does this value (or anything inside it) read a config that is not known yet?"""
+    if isinstance(value, DelayEvaluator):
+        return True
+    if isinstance(value, dict):
+        return any(has_delayed(k) or has_delayed(v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set)):
+        return any(has_delayed(v) for v in value)
+    return False

@@ -20,7 +20,7 @@ Values are recorded as the run's parameters are: an artifact of every task under
 attribute's name (a plain dict, JSON-encoded: `run.data.cfg`, as Metaflow stores them) and
 in the run row's `params`. `resume` reuses the origin run's values. A task in a fresh
 interpreter (`--executor spawn`) gets the values through $LEDGERFLOW_FLOW_CONFIGS and
-applies them when it loads the flow class (the hook in task.load_flow_class).
+applies them when it loads the flow class (the hook in flowclasses.load_flow_class).
 """
 
 from __future__ import annotations
@@ -39,7 +39,9 @@ from .config_values import (
     DelayEvaluator,
     _as_seen,
     config_expr,
+    has_delayed,
 )
+from .decorators import _plain
 from .exceptions import LedgerflowError, ParameterError
 from .parameters import Parameter
 
@@ -290,11 +292,9 @@ def apply_configs(flow_cls: type, values: dict[str, Any]) -> None:
             _settle_parameter_default(func, values)
     raw_flow = flow_cls.__dict__.get("_lf_raw_flow_decorators")
     current = getattr(flow_cls, "_flow_decorators", {}) or {}
-    if raw_flow is None and _has_delayed(current):
+    if raw_flow is None and has_delayed(current):
         raw_flow = flow_cls._lf_raw_flow_decorators = dict(current)  # type: ignore[attr-defined]
     if raw_flow is not None:
-        from .decorators import _plain
-
         flow_cls._flow_decorators = {  # type: ignore[attr-defined]
             name: _plain(_unpacked(_resolved(attrs, values), values))
             for name, attrs in raw_flow.items()
@@ -342,7 +342,7 @@ def _settle_decorator(deco: Any, raw: dict[str, Any], values: dict[str, Any], st
 def _settle_parameter_default(param: Parameter, values: dict[str, Any]) -> None:
     raw = param.__dict__.get("_lf_raw_default")
     if raw is None:
-        if not _has_delayed(param.default):
+        if not has_delayed(param.default):
             return
         raw = param.__dict__["_lf_raw_default"] = param.default
     param.default = _resolved(raw, values)
@@ -373,25 +373,3 @@ def _unpacked(attributes: dict[str, Any], values: dict[str, Any]) -> dict[str, A
         else:
             out[key] = value
     return out
-
-
-def _has_delayed(value: Any) -> bool:
-    if isinstance(value, DelayEvaluator):
-        return True
-    if isinstance(value, dict):
-        return any(_has_delayed(k) or _has_delayed(v) for k, v in value.items())
-    if isinstance(value, (list, tuple, set)):
-        return any(_has_delayed(v) for v in value)
-    return False
-
-
-def deferred_decorator(cls: Any, attributes: dict[str, Any]) -> Any:
-    """A step decorator whose attributes read configs: made without its checks, which run
-    once `apply_configs` has the values. None when no attribute reads a config."""
-    if not _has_delayed(attributes):
-        return None
-    deco = cls.__new__(cls)
-    shown = {k: v for k, v in attributes.items() if not str(k).startswith(UNPACK_KEY)}
-    deco.attributes = {**dict(getattr(cls, "defaults", {})), **shown}
-    deco._lf_raw = dict(attributes)
-    return deco

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _FIELDS = (
@@ -26,6 +27,27 @@ def get_username() -> str:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 - no user name in this environment
         return "unknown"
+
+
+def _no_client() -> tuple[type, type]:
+    raise AttributeError(
+        "current.run and current.task need the Client API: import current "
+        "from ledgerflow, whose package face hands it the client"
+    )
+
+
+# The Client API's (Run, Task), for `current.run` and `current.task`. The client reads the
+# ledger a running task writes, so it sits above this module: the package face
+# (ledgerflow/__init__.py), which Python loads before any module of the package, hands it
+# in with `use_client`.
+_client_classes: Callable[[], tuple[type, type]] = _no_client
+
+
+def use_client(classes: Callable[[], tuple[type, type]]) -> None:
+    """Set where `current.run` and `current.task` find the Client API's `Run` and `Task`:
+    the package face calls this once, on import."""
+    global _client_classes
+    _client_classes = classes
 
 
 class Current:
@@ -67,9 +89,8 @@ class Current:
         d = self._local.__dict__
         if not d.get("run_id"):
             return None
-        from .client import Run
-
-        return Run(f"{d['flow_name']}/{d['run_id']}", ledger=d.get("ledger_path"),
+        run_class, _ = _client_classes()
+        return run_class(f"{d['flow_name']}/{d['run_id']}", ledger=d.get("ledger_path"),
                    _namespace_check=False)  # fmt: skip
 
     @property
@@ -78,9 +99,8 @@ class Current:
         d = self._local.__dict__
         if not d.get("run_id"):
             return None
-        from .client import Task
-
-        return Task(self.pathspec, ledger=d.get("ledger_path"), _namespace_check=False)
+        _, task_class = _client_classes()
+        return task_class(self.pathspec, ledger=d.get("ledger_path"), _namespace_check=False)
 
     @property
     def is_running_flow(self) -> bool:

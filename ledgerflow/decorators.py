@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .config_values import UNPACK_KEY, has_delayed
 from .exceptions import LedgerflowError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -203,13 +204,23 @@ def _factory(cls: type[StepDecorator]) -> Callable[..., Any]:
             return cls()(f)  # bare: @retry
         if f is not None:
             raise LedgerflowError(f"use @{cls.name}(...) with keyword attributes only")
-        from .configs import deferred_decorator  # attributes reading a Config: checked later
-
-        return deferred_decorator(cls, attributes) or cls(**attributes)
+        return _deferred(cls, attributes) or cls(**attributes)
 
     decorator.__name__ = cls.name
     decorator.__doc__ = cls.__doc__
     return decorator
+
+
+def _deferred(cls: type[StepDecorator], attributes: dict[str, Any]) -> Any:
+    """A step decorator whose attributes read configs: made without its checks, which run
+    once `configs.apply_configs` has the values. None when no attribute reads a config."""
+    if not has_delayed(attributes):
+        return None
+    deco = cls.__new__(cls)
+    shown = {k: v for k, v in attributes.items() if not str(k).startswith(UNPACK_KEY)}
+    deco.attributes = {**dict(getattr(cls, "defaults", {})), **shown}
+    deco._lf_raw = dict(attributes)  # type: ignore[attr-defined]
+    return deco
 
 
 retry = _factory(RetryDecorator)

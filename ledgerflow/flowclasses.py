@@ -13,12 +13,13 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from .graph import keep_graph
+
 if TYPE_CHECKING:
     from .flowspec import FlowSpec
     from .taskspec import TaskSpec
 
 _FLOW_CLASSES: dict[tuple[str, str], type[FlowSpec]] = {}
-_GRAPHS: dict[type, Any] = {}
 _lock = threading.Lock()
 
 
@@ -29,7 +30,7 @@ def register_flow_class(cls: type[FlowSpec], module: str | None = None,
     when it came along (built elsewhere: a Dask worker need not parse the flow's source)."""
     _FLOW_CLASSES[(module or cls.__module__, cls.__name__)] = cls
     if graph is not None:
-        _GRAPHS[cls] = graph
+        keep_graph(cls, graph)
 
 
 def flow_class(spec: TaskSpec) -> type[FlowSpec]:
@@ -55,12 +56,3 @@ def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type[F
         apply_from_environment(cls)
         _FLOW_CLASSES[(flow_module, class_name)] = cls
         return cls
-
-
-def flow_graph(cls: type) -> Any:
-    graph = _GRAPHS.get(cls)
-    if graph is None:
-        from .graph import FlowGraph
-
-        graph = _GRAPHS[cls] = FlowGraph(cls)
-    return graph

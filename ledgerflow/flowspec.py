@@ -13,11 +13,9 @@ run's parameters, every task reads them as artifacts, and a step may not assign 
 from __future__ import annotations
 
 import sys
-import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from itertools import islice
-from types import FunctionType, ModuleType
 from typing import Any
 
 from . import codec
@@ -29,6 +27,8 @@ from .exceptions import (
     ParameterAssignmentError,
     UnhandledInMergeArtifactsException,
 )
+from .graph import flow_graph
+from .parameters import class_constants
 from .records import ArtifactRecord
 from .structs import field, struct
 
@@ -67,6 +67,26 @@ class TaskState:
     is_input_view: bool = False
 
 
+def _no_command_line(flow_cls: type) -> Any:
+    raise MetaflowException(
+        f"{flow_cls.__name__}() has no command line to run: import it "
+        "from ledgerflow, whose package face hands FlowSpec its command line"
+    )
+
+
+# What `FlowSpec()` runs from a flow's script: its command line (cli/flow_cli.py). The
+# command line sits above every module a flow is made of, so this module does not import
+# it: the package face (ledgerflow/__init__.py), which Python loads before any module of
+# the package, hands it in with `use_command_line`.
+_command_line: Callable[[type], Any] = _no_command_line
+
+
+def use_command_line(main: Callable[[type], Any]) -> None:
+    """Set what `FlowSpec()` runs: the package face calls this once, on import."""
+    global _command_line
+    _command_line = main
+
+
 class FlowSpec:
     """Base class of a flow. Instantiating a subclass from a script runs its command line."""
 
@@ -85,11 +105,9 @@ class FlowSpec:
                     f"does not have; run it with NBRunner({type(self).__name__}).nbrun()"
                 )
             from . import rng
-            from .cli.flow_cli import main  # the one upward import: the flow runs its CLI
 
             rng.module_loaded()
-
-            main(type(self))
+            _command_line(type(self))
 
     # -- construction for a task -------------------------------------------------------
 
@@ -182,8 +200,6 @@ class FlowSpec:
         state = self._lf
         if state is not None and state.graph is not None:
             return state.graph
-        from .task import flow_graph
-
         return flow_graph(type(self))
 
     @property
@@ -524,33 +540,6 @@ def _encoded_items(values: Any, count: int) -> list[tuple[str, bytes]] | None:
     return items
 
 
-def class_constants(flow_cls: type) -> dict[str, Any]:
-    """The flow class's constants, by Metaflow's rule: public class attributes that are not
-    Parameters and not methods, properties or classes. Metaflow stores them as artifacts
-    every task can read, and a step that assigns one gets an AttributeError."""
-    cached = _CONSTANTS.get(flow_cls)
-    if cached is not None:
-        return cached
-    from types import MethodType
-
-    from .parameters import Parameter, Unsupported
-
-    found: dict[str, Any] = {}
-    for name in dir(flow_cls):
-        if name.startswith("_") or name in _NOT_CONSTANTS:
-            continue
-        try:
-            value = getattr(flow_cls, name)
-        except Exception:  # noqa: BLE001, S112 - a descriptor refusing class access
-            continue
-        if isinstance(value, (MethodType, FunctionType, property, type, ModuleType,
-                              Parameter, Unsupported)):  # fmt: skip
-            continue
-        found[name] = value
-    _CONSTANTS[flow_cls] = found
-    return found
-
-
 def stored_constants(flow_cls: type) -> dict[str, Any]:
     """class_constants, each checked to be storable, before a run starts: one that is not
     (a lock, a connection) is refused in one line, as Metaflow refuses it at its start."""
@@ -565,11 +554,6 @@ def stored_constants(flow_cls: type) -> dict[str, Any]:
                 f"{e}); make it private ({flow_cls.__name__}._{name}) or a module-level name"
             ) from None
     return constants
-
-
-# FlowSpec's own surface (Metaflow's _NON_PARAMETERS): never taken for a constant.
-_NOT_CONSTANTS = frozenset({"cmd", "foreach_stack", "index", "input", "script_name", "name"})
-_CONSTANTS: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def _str_or_type(value: Any) -> str:

@@ -29,9 +29,10 @@ import ast
 import os
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from .parameters import class_constants
 from .sourcecode import class_file, function_file, function_source_lines
 
 __all__ = ["DAGNode", "FlowGraph", "deindent_docstring", "to_pod"]
@@ -454,27 +455,10 @@ class FlowGraph:
                 return
             log_start = len(log)
 
-            add_split_branch = False
             visit(node.name)
-            if node.type in ("split", "foreach"):
-                assign(node.name, "split_parents", split_parents)
-                assign(node.name, "split_branches", split_branches)
-                add_split_branch = True
-                split_parents = split_parents + [node.name]
-            elif node.type == "split-switch":
-                assign(node.name, "split_parents", split_parents)
-                assign(node.name, "split_branches", split_branches)
-            elif node.type == "join":
-                # ignore joins without splits
-                if split_parents:
-                    assign(split_parents[-1], "matching_join", node.name)
-                    assign(node.name, "split_parents", split_parents)
-                    assign(node.name, "split_branches", split_branches[:-1])
-                    split_parents = split_parents[:-1]
-                    split_branches = split_branches[:-1]
-            else:
-                assign(node.name, "split_parents", split_parents)
-                assign(node.name, "split_branches", split_branches)
+            split_parents, split_branches, add_split_branch = _split_bookkeeping(
+                node, split_parents, split_branches, assign
+            )
 
             for n in node.out_funcs:
                 # the graph may contain loops and unknown steps: skip them
@@ -488,13 +472,7 @@ class FlowGraph:
                         split_branches + ([n] if add_split_branch else []),
                     )
 
-            effects = log[log_start:]
-            last_visit = {e[1]: i for i, e in enumerate(effects) if e[0] == "visit"}
-            writes: dict[tuple[str, str], Any] = {}
-            for e in effects:
-                if e[0] == "set":
-                    writes[(e[1], e[2])] = e[3]
-            memo[key] = (sorted(last_visit, key=last_visit.__getitem__), writes)
+            memo[key] = _net_effect(log[log_start:])
 
         if self.start_step in self:
             traverse(self[self.start_step], [], [], [])
@@ -766,8 +744,6 @@ class FlowGraph:
             return out
 
         if constants is None:
-            from .flowspec import class_constants  # pure: reads the class only
-
             constants = list(class_constants(self.flow_cls))
         steps_info, graph_structure = self.output_steps()
         return {
@@ -782,3 +758,56 @@ class FlowGraph:
             "decorators": [],
             "extensions": {"installed": {}},
         }
+
+
+# One graph per flow class and process, built on first use.
+_GRAPHS: dict[type, FlowGraph] = {}
+
+
+def flow_graph(cls: type) -> FlowGraph:
+    """The flow class's graph, built once per process."""
+    graph = _GRAPHS.get(cls)
+    if graph is None:
+        graph = _GRAPHS[cls] = FlowGraph(cls)
+    return graph
+
+
+def keep_graph(cls: type, graph: FlowGraph) -> None:
+    """Use a graph built elsewhere for this class (a Dask worker need not parse the flow's
+    source: flowclasses.register_flow_class hands it the one its client built)."""
+    _GRAPHS[cls] = graph
+
+
+def _split_bookkeeping(
+    node: DAGNode, split_parents: list[str], split_branches: list[str],
+    assign: Callable[[str, str, Any], None],
+) -> tuple[list[str], list[str], bool]:  # fmt: skip
+    """Metaflow's split bookkeeping for a node reached on a path: record the node's split
+    parents and branches (a join also closes its split); return those its children inherit,
+    and whether the node opens a split (its children then start branches of their own)."""
+    if node.type in ("split", "foreach"):
+        assign(node.name, "split_parents", split_parents)
+        assign(node.name, "split_branches", split_branches)
+        return split_parents + [node.name], split_branches, True
+    if node.type == "join":
+        # ignore joins without splits
+        if split_parents:
+            assign(split_parents[-1], "matching_join", node.name)
+            assign(node.name, "split_parents", split_parents)
+            assign(node.name, "split_branches", split_branches[:-1])
+            return split_parents[:-1], split_branches[:-1], False
+        return split_parents, split_branches, False
+    assign(node.name, "split_parents", split_parents)  # split-switch, linear, start, end
+    assign(node.name, "split_branches", split_branches)
+    return split_parents, split_branches, False
+
+
+def _net_effect(effects: list[tuple]) -> tuple[list[str], dict[tuple[str, str], Any]]:
+    """What a walk did, to replay it: the nodes it reached, in order of their last visit,
+    and the last value it wrote to each (node, attribute)."""
+    last_visit = {e[1]: i for i, e in enumerate(effects) if e[0] == "visit"}
+    writes: dict[tuple[str, str], Any] = {}
+    for e in effects:
+        if e[0] == "set":
+            writes[(e[1], e[2])] = e[3]
+    return sorted(last_visit, key=last_visit.__getitem__), writes

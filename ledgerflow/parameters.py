@@ -3,14 +3,19 @@
 Each becomes a `--name` option of `python flow.py run` and an artifact of every task,
 stored under the attribute name it is assigned to in the flow class. `Config` (configs.py)
 is a Parameter too, settled before the run instead of given to `run`.
+
+A flow class's other public attributes are its constants (`class_constants`, Metaflow's
+rule): stored with the run's parameters, read by every task as artifacts.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections import namedtuple
 from collections.abc import Callable
+from types import FunctionType, MethodType, ModuleType
 from typing import Any, ClassVar
 
 from .exceptions import ParameterError
@@ -300,6 +305,34 @@ def flow_parameters(flow_cls: type) -> list[tuple[str, Parameter]]:
         if isinstance(value, Parameter):
             found.append((attr, value))
     return found
+
+
+def class_constants(flow_cls: type) -> dict[str, Any]:
+    """The flow class's constants, by Metaflow's rule: public class attributes that are not
+    Parameters and not methods, properties or classes. Metaflow stores them as artifacts
+    every task can read, and a step that assigns one gets an AttributeError."""
+    cached = _CONSTANTS.get(flow_cls)
+    if cached is not None:
+        return cached
+    found: dict[str, Any] = {}
+    for name in dir(flow_cls):
+        if name.startswith("_") or name in _NOT_CONSTANTS:
+            continue
+        try:
+            value = getattr(flow_cls, name)
+        except Exception:  # noqa: BLE001, S112 - a descriptor refusing class access
+            continue
+        if isinstance(value, (MethodType, FunctionType, property, type, ModuleType,
+                              Parameter, Unsupported)):  # fmt: skip
+            continue
+        found[name] = value
+    _CONSTANTS[flow_cls] = found
+    return found
+
+
+# FlowSpec's own surface (Metaflow's _NON_PARAMETERS): never taken for a constant.
+_NOT_CONSTANTS = frozenset({"cmd", "foreach_stack", "index", "input", "script_name", "name"})
+_CONSTANTS: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 class Unsupported:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import LedgerError, QueryTimeout, SQLError
+from .ledger_choice import ledger_path
 from .location import existing_ledger
 from .structs import field, struct
 
@@ -39,9 +40,7 @@ class SQLResult:
 
 def connect_readonly(path: Any = None) -> sqlite3.Connection:
     """A read-only connection to a ledger file (never creates one); `path` as
-    client.context.ledger_path() takes it."""
-    from .client.context import ledger_path  # the Client API's rule
-
+    ledger_choice.ledger_path() takes it."""
     resolved = existing_ledger(
         ledger_path(path), "run a flow first or pass the path of an existing ledger"
     )
@@ -121,7 +120,7 @@ def sql(
     timeout: float | None = DEFAULT_TIMEOUT,
 ) -> SQLResult:
     """Run one read-only SQL statement on the ledger and return its rows. `ledger`: a path
-    or a `Ledger`; by default the ledger `use_ledger()` chose (see context.ledger_path()).
+    or a `Ledger`; by default the ledger `use_ledger()` chose (see ledger_choice.py).
 
     >>> best = sql("select run_id, value from artifacts where name = ? order by value desc",
     ...            ["accuracy"])

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import TYPE_CHECKING, Any
 
-from . import __version__, attempts, codec, writes
+from . import attempts, codec, writes
 from .blobstore import RawCache
 from .capture import real_stream
 from .clock import now_iso
@@ -31,8 +31,9 @@ from .current import get_username
 from .decorators import project_tags, step_decorator
 from .exceptions import ExecutorError, LedgerError, LintError, RunTerminated
 from .executors import Executor
-from .flowclasses import flow_graph, register_flow_class
+from .flowclasses import register_flow_class
 from .flowspec import ForeachFrame, Transition, stored_constants
+from .graph import flow_graph
 from .internals import transition_record
 from .ledger import Ledger
 from .liveness import HEARTBEAT_EVERY
@@ -45,6 +46,7 @@ from .taskblobs import encode_artifact
 from .tasklog import LOG_FLUSH_EVERY, TaskLog
 from .taskreuse import TaskKeys, inputs_digest, outputs_digest
 from .taskspec import TaskResult, TaskSpec
+from .version import __version__
 
 if TYPE_CHECKING:
     from .resume import Origin, OriginTask

@@ -227,6 +227,6 @@ def _scope(run: Any, ledger: Any) -> tuple[Ledger, int, str]:
 
 
 def _current_ledger() -> Ledger:
-    from .client.context import ledger_path
+    from .ledger_choice import ledger_path
 
     return Ledger.open(ledger_path())

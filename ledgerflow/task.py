@@ -24,22 +24,23 @@ from typing import TYPE_CHECKING, Any
 from . import codec
 from .attempts import step_function, wait_before_attempt
 from .capture import capturing
-from .cards.hook import render_task_cards
 from .clock import now_iso
 from .current import current
 from .decorators import project_info, step_decorator
 from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutException
-from .flowclasses import flow_class, flow_graph, load_flow_class, register_flow_class
+from .flowclasses import flow_class, load_flow_class, register_flow_class
 from .flowspec import FlowSpec, TaskState, Transition
+from .graph import flow_graph
 from .internals import INTERNAL_ARTIFACTS
 from .joins import join_inputs, resolve_join_inputs
 from .stepenv import variables_set
 from .taskblobs import WRITE_IN_TASK_FROM, BlobAccess, LedgerBlobs, encode_artifact
+from .taskcards import render_task_cards
 from .taskoutput import collect_artifacts, format_user_traceback, user_location, warn
 from .taskspec import TaskResult, TaskSpec
 
 if TYPE_CHECKING:
-    from .executors import OutputSink
+    from .capture import OutputSink
 
 __all__ = [  # what other modules import from here (the split kept these names)
     "WRITE_IN_TASK_FROM", "BlobAccess", "LedgerBlobs", "StdStreams", "TaskResult", "TaskSpec",

@@ -21,7 +21,7 @@ from .taskspec import TaskResult, TaskSpec
 if TYPE_CHECKING:
     import traceback
 
-    from .executors import OutputSink
+    from .capture import OutputSink
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 

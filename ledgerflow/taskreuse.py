@@ -36,7 +36,7 @@ from .structs import struct
 if TYPE_CHECKING:
     from .ledger import Ledger
     from .resume import OriginTask
-    from .task import TaskSpec
+    from .taskspec import TaskSpec
 
 KEY_FORMAT = 1  # bumped when what goes into a key changes: old keys then match nothing
 
@@ -67,7 +67,7 @@ def reuse(*args: Any, **kwargs: Any) -> Any:
 
 
 def environment() -> str:
-    from . import __version__
+    from .version import __version__
 
     impl = platform.python_implementation()
     major, minor = platform.python_version_tuple()[:2]

@@ -45,11 +45,12 @@ def db_path(tmp_path: Path) -> Path:
 def _fresh_client_state():
     """The Client API's namespace and ledger choice are process-wide: reset them around
     every test, as a new Python process would start."""
+    from ledgerflow import ledger_choice
     from ledgerflow.client import context
 
-    context._namespace, context._ledger, context._readonly = False, None, None
+    context._namespace, ledger_choice._ledger, ledger_choice._readonly = False, None, None
     yield
-    context._namespace, context._ledger, context._readonly = False, None, None
+    context._namespace, ledger_choice._ledger, ledger_choice._readonly = False, None, None
 
 
 @pytest.fixture(autouse=True)

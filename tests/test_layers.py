@@ -1,5 +1,6 @@
-"""Imports point down (docs/architecture.md): no library module imports from cli/ but the
-two entry points, and the commands' modules do not import each other in a circle."""
+"""Imports point down (docs/architecture.md): no module imports another that imports it back,
+however far round; no library module imports from cli/ but the two entry points; storage
+imports nothing above it; and functions fit on a screen."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def test_only_the_entry_points_import_the_command_lines():
         if hits:
             upward[str(path.relative_to(ROOT))] = hits[0]
     assert upward == {
-        "flowspec.py": "ledgerflow.cli.flow_cli",  # FlowSpec() runs the flow's command line
+        # The package face hands FlowSpec() the flow's command line (flowspec.use_command_line)
+        "__init__.py": "ledgerflow.cli.flow_cli",
         "__main__.py": "ledgerflow.cli.main",  # python -m ledgerflow
     }
 
@@ -78,12 +80,97 @@ def test_the_trust_store_file_knows_nothing_of_ledgers():
     assert {m for m in _imports(ROOT / "trust_file.py") if m.startswith("ledgerflow")} == set()
 
 
-def test_the_command_modules_functions_fit_on_a_screen():
-    """A command is a few small functions (the `ledgerflow` command and a flow's inspection
-    commands): none over 80 lines, the size a reader takes in at once."""
+def test_functions_fit_on_a_screen():
+    """No function is over 80 lines, the size a reader takes in at once."""
     long = {}
-    for name in ("main.py", "flow_inspect.py", "common.py", "ledger_args.py", "errors.py"):
-        for node in ast.walk(ast.parse((ROOT / "cli" / name).read_text())):
-            if isinstance(node, ast.FunctionDef) and node.end_lineno - node.lineno >= 80:
-                long[f"{name}:{node.name}"] = node.end_lineno - node.lineno + 1
+    for path in ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                if node.end_lineno - node.lineno >= 80:
+                    long[f"{path.relative_to(ROOT)}:{node.name}"] = (
+                        node.end_lineno - node.lineno + 1
+                    )
     assert long == {}
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Each module of the package -> the package's modules it imports, at any depth (inside
+    functions and under TYPE_CHECKING too). `from . import x` names module x, not the
+    package's face."""
+    files = {}
+    for path in ROOT.rglob("*.py"):
+        name = ".".join(("ledgerflow", *path.relative_to(ROOT).with_suffix("").parts))
+        files[name.removesuffix(".__init__")] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{up}.{base}" if node.module else up
+                subs = {f"{base}.{a.name}" for a in node.names} & files.keys()
+                found |= subs if len(subs) == len(node.names) else subs | {base}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        graph[name] = {_owner(m, files) for m in found if _owner(m, files)} - {name}
+    return graph
+
+
+def _owner(module: str, files: dict[str, Path]) -> str:
+    while module and module not in files:
+        module = module.rpartition(".")[0]
+    return module
+
+
+def _circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = set()
+            while True:
+                w = stack.pop()
+                component.add(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(component)
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    return found
+
+
+# Circles inside the storage layer that its own split is taking apart (issue 25): this list
+# only shrinks. Above storage there are none.
+STORAGE_CIRCLES = (
+    {"ledgerflow.ledger", "ledgerflow.reads", "ledgerflow.sharing", "ledgerflow.trust_store"},
+    {"ledgerflow.logstore", "ledgerflow.search_index"},
+)
+
+
+def test_imports_run_one_way():
+    circles = [sorted(c) for c in _circles(_module_graph())
+               if not any(c <= known for known in STORAGE_CIRCLES)]  # fmt: skip
+    assert circles == []
+
+
+def test_the_circle_check_sees_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert _circles(graph) == [{"a", "b", "c"}]

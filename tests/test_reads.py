@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from ledgerflow import Run, default_namespace, namespace, reads
 from ledgerflow.cli.main import cli
 from ledgerflow.ledger import Ledger
-from ledgerflow.ui import queries
+from ledgerflow.views import queries
 
 from .helpers import FLOWS, run_flow
 

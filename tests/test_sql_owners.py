@@ -99,7 +99,7 @@ def test_only_the_storage_modules_hold_sql_on_the_ledgers_tables():
             " task_key task_parent"
         ),
         # Run.replace_tags: Metaflow's client writes a run's tags, in one transaction.
-        "client/runs.py": ["tag"],
+        "client/objects.py": ["tag"],
     }
 
 

@@ -6,7 +6,9 @@ and stored in the ledger with the task.
 
 Custom card types: subclass `MetaflowCard` and `register_card` it (see custom.py).
 
-Names load on first use, so a flow that never draws a card pays nothing for them.
+Names load on first use, so a flow that never draws a card pays nothing for them. Reading
+cards back (`get_cards`, `Card`, `CardContainer`) is the Client API's part: client/cards.py.
+A task renders its cards through taskcards.py.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ _LAZY = {
     "Markdown": "components", "Table": "components", "Image": "components",
     "Artifact": "components", "VegaChart": "components", "ProgressBar": "components",
     "Error": "components", "MetaflowCardComponent": "components",
-    "UserComponent": "components", "get_cards": "client", "Card": "client",
-    "CardContainer": "client", "CardNotPresentException": "exception",
+    "UserComponent": "components", "get_cards": "..client.cards", "Card": "..client.cards",
+    "CardContainer": "..client.cards", "CardNotPresentException": "exception",
     "MetaflowCard": "custom", "register_card": "custom",
 }  # fmt: skip
 
@@ -33,6 +35,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'ledgerflow.cards' has no attribute '{name}'")
     import importlib
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(
+        importlib.import_module(module if "." in module else f".{module}", __name__), name
+    )
     globals()[name] = value
     return value

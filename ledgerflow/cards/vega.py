@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Callable
 from typing import Any
 
 W, H, LEFT, BOTTOM, TOP, RIGHT = 480, 260, 56, 40, 24, 16
@@ -24,22 +25,10 @@ def _number(v: Any) -> float | None:
 
 def vega_to_svg(spec: Any) -> str | None:
     """An SVG drawing of a simple Vega-Lite spec, or None when the spec is not one."""
-    if not isinstance(spec, dict):
+    chart = _simple_chart(spec)
+    if chart is None:
         return None
-    mark = spec.get("mark")
-    mark = mark.get("type") if isinstance(mark, dict) else mark
-    values = (spec.get("data") or {}).get("values") if isinstance(spec.get("data"), dict) else None
-    encoding = spec.get("encoding") or {}
-    if mark not in ("bar", "line", "point", "area") or not isinstance(values, list):
-        return None
-    xf, yf = _field(encoding, "x"), _field(encoding, "y")
-    if not xf or not yf:
-        return None
-    rows = [r for r in values if isinstance(r, dict) and _number(r.get(yf)) is not None]
-    if not rows or len(rows) > 5000:
-        return None
-    xs_num = [_number(r.get(xf)) for r in rows]
-    categorical = mark == "bar" or any(x is None for x in xs_num)
+    mark, rows, xf, yf = chart
     ys = [float(r[yf]) for r in rows]
     y0, y1 = min(0.0, min(ys)), max(0.0, max(ys))
     if y1 == y0:
@@ -51,6 +40,8 @@ def vega_to_svg(spec: Any) -> str | None:
     def sy(v: float) -> float:
         return TOP + ph - (v - y0) / (y1 - y0) * ph
 
+    xs_num = [_number(r.get(xf)) for r in rows]
+    categorical = mark == "bar" or any(x is None for x in xs_num)
     if categorical:
         labels = [str(r.get(xf)) for r in rows]
         step = pw / len(rows)
@@ -82,43 +73,8 @@ def vega_to_svg(spec: Any) -> str | None:
             f'<text x="{LEFT - 4}" y="{sy(v) + 4:.1f}" text-anchor="end" '
             f'font-size="10" class="lf-tick">{v:g}</text>'
         )
-    colour = "#4c78a8"
-    if mark == "bar":
-        bw = max(1.0, pw / len(rows) * 0.8)
-        for x, y in zip(xpos, ys):
-            top, bottom = min(sy(y), sy(0)), max(sy(y), sy(0))
-            parts.append(
-                f'<rect x="{x - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" '
-                f'height="{bottom - top:.1f}" fill="{colour}"/>'
-            )
-    elif mark == "point":
-        parts += [
-            f'<circle cx="{x:.1f}" cy="{sy(y):.1f}" r="3" fill="{colour}"/>'
-            for x, y in zip(xpos, ys)
-        ]
-    else:
-        points = " ".join(f"{x:.1f},{sy(y):.1f}" for x, y in zip(xpos, ys))
-        if mark == "area":
-            points = f"{xpos[0]:.1f},{sy(0):.1f} {points} {xpos[-1]:.1f},{sy(0):.1f}"
-            parts.append(f'<polygon points="{points}" fill="{colour}" opacity="0.6"/>')
-        else:
-            parts.append(
-                f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>'
-            )
-    if categorical and len(labels) <= 30:
-        parts += [
-            f'<text x="{x:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle" font-size="10">'
-            f"{html.escape(label[:12])}</text>"
-            for x, label in zip(xpos, labels)
-        ]
-    elif not categorical:
-        parts.append(
-            f'<text x="{LEFT}" y="{H - BOTTOM + 14}" font-size="10">{html.escape(labels[0])}</text>'
-        )
-        parts.append(
-            f'<text x="{W - RIGHT}" y="{H - BOTTOM + 14}" text-anchor="end" '
-            f'font-size="10">{html.escape(labels[1])}</text>'
-        )
+    parts += _marks(mark, xpos, ys, sy, pw)
+    parts += _x_labels(categorical, xpos, labels)
     parts.append(
         f'<text x="{LEFT + pw / 2}" y="{H - 6}" text-anchor="middle" font-size="11">'
         f"{html.escape(str(xf))}</text>"
@@ -129,6 +85,71 @@ def vega_to_svg(spec: Any) -> str | None:
     )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _simple_chart(spec: Any) -> tuple[str, list[dict[str, Any]], str, str] | None:
+    """(mark, rows, x field, y field) of a spec this module can draw: a bar, line, point or
+    area mark over inline values (at most 5,000 rows with a numeric y); else None."""
+    if not isinstance(spec, dict):
+        return None
+    mark = spec.get("mark")
+    mark = mark.get("type") if isinstance(mark, dict) else mark
+    values = (spec.get("data") or {}).get("values") if isinstance(spec.get("data"), dict) else None
+    encoding = spec.get("encoding") or {}
+    if mark not in ("bar", "line", "point", "area") or not isinstance(values, list):
+        return None
+    xf, yf = _field(encoding, "x"), _field(encoding, "y")
+    if not xf or not yf:
+        return None
+    rows = [r for r in values if isinstance(r, dict) and _number(r.get(yf)) is not None]
+    if not rows or len(rows) > 5000:
+        return None
+    return mark, rows, xf, yf
+
+
+_COLOUR = "#4c78a8"
+
+
+def _marks(mark: str, xpos: list[float], ys: list[float], sy: Callable[[float], float],
+           pw: float) -> list[str]:  # fmt: skip
+    """The bars, points, area or line of the chart."""
+    if mark == "bar":
+        bw = max(1.0, pw / len(xpos) * 0.8)
+        bars = []
+        for x, y in zip(xpos, ys):
+            top, bottom = min(sy(y), sy(0)), max(sy(y), sy(0))
+            bars.append(
+                f'<rect x="{x - bw / 2:.1f}" y="{top:.1f}" width="{bw:.1f}" '
+                f'height="{bottom - top:.1f}" fill="{_COLOUR}"/>'
+            )
+        return bars
+    if mark == "point":
+        return [
+            f'<circle cx="{x:.1f}" cy="{sy(y):.1f}" r="3" fill="{_COLOUR}"/>'
+            for x, y in zip(xpos, ys)
+        ]
+    points = " ".join(f"{x:.1f},{sy(y):.1f}" for x, y in zip(xpos, ys))
+    if mark == "area":
+        points = f"{xpos[0]:.1f},{sy(0):.1f} {points} {xpos[-1]:.1f},{sy(0):.1f}"
+        return [f'<polygon points="{points}" fill="{_COLOUR}" opacity="0.6"/>']
+    return [f'<polyline points="{points}" fill="none" stroke="{_COLOUR}" stroke-width="2"/>']
+
+
+def _x_labels(categorical: bool, xpos: list[float], labels: list[str]) -> list[str]:
+    """Under the x axis: each category (up to 30 of them), or the range's two ends."""
+    if categorical:
+        if len(labels) > 30:
+            return []
+        return [
+            f'<text x="{x:.1f}" y="{H - BOTTOM + 14}" text-anchor="middle" font-size="10">'
+            f"{html.escape(label[:12])}</text>"
+            for x, label in zip(xpos, labels)
+        ]
+    return [
+        f'<text x="{LEFT}" y="{H - BOTTOM + 14}" font-size="10">{html.escape(labels[0])}</text>',
+        f'<text x="{W - RIGHT}" y="{H - BOTTOM + 14}" text-anchor="end" '
+        f'font-size="10">{html.escape(labels[1])}</text>',
+    ]
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:

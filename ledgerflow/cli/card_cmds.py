@@ -99,8 +99,8 @@ def add_card_commands(cli: click.Group, flow_cls: type, script: str) -> None:
 
 
 def _cards(task: Any, choice: dict[str, Any]) -> list[Any]:
-    from ..cards.client import get_cards
     from ..cards.exception import CardNotPresentException
+    from ..client.cards import get_cards
 
     try:
         cards = get_cards(task, id=choice.get("card_id"), type=choice.get("card_type"),

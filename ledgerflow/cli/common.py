@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
 
-from .errors import call_reporting_errors
+from .errors import call_reporting_errors, printable
 
 # What click reports itself (usage errors exit 2, --help and --version exit 0, Abort 1).
 CLICK_OWN = (click.ClickException, click.exceptions.Exit, click.Abort)
@@ -53,16 +52,6 @@ def _cell(value: Any, raw: bool = False) -> str:
         return printable(", ".join(str(v) for v in value))
     text = printable(str(value).replace("\n", " "))
     return text[:57] + "..." if raw and len(text) > 60 else text
-
-
-# C0 controls but tab and newline, DEL, C1 controls: what a terminal may act on (ESC opens
-# colour, title and OSC 8 link sequences, CR rewrites the line).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """Text safe to print on a terminal: control characters shown as escapes (\\x1b)."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def printable_doc(doc: Any) -> Any:

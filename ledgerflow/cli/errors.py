@@ -3,12 +3,14 @@
 A library error shows itself as one line and exits with its `exit_code` (as click's
 `ClickException`); so does an interrupt (Ctrl-C: 130; SIGTERM of a run, `RunTerminated`:
 143, see exceptions.py); a closed pipe exits 0; anything else is an internal error, exit 1.
-`--debug` shows tracebacks instead.
+`--debug` shows tracebacks instead. Every message is made `printable` first: it may quote
+text from the ledger, which a received file's sender wrote.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -62,7 +64,6 @@ def _internal_error(e: Exception, debug: bool) -> NoReturn:
     if debug:
         raise e
     from ..identify import undecodable
-    from .common import printable
 
     known = undecodable(e)  # a received file's text that is not UTF-8: one line, not ours
     if known is not None:
@@ -77,8 +78,6 @@ def _show_escaped(e: LedgerflowError) -> None:
     """`Error: ...` as e.show() prints it, with control characters escaped: messages quote
     names and text from the ledger, which a received file's sender wrote (an ESC or OSC
     sequence there must not reach the terminal)."""
-    from .common import printable
-
     print(f"Error: {printable(e.format_message())}", file=sys.stderr)
 
 
@@ -97,3 +96,13 @@ def _output_closed() -> bool:
         if any(events & select.POLLERR for _, events in poll.poll(0)):
             return True
     return False
+
+
+# C0 controls but tab and newline, DEL, C1 controls: what a terminal may act on (ESC opens
+# colour, title and OSC 8 link sequences, CR rewrites the line).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: control characters shown as escapes (\\x1b)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

@@ -13,9 +13,9 @@ from typing import Any, NoReturn
 
 import click
 
-from .. import __version__
 from ..exceptions import MetaflowTaggingError
 from ..parameters import flow_parameters
+from ..version import __version__
 from .common import BadParameter
 from .common import errors_as_lines as _errors_as_lines
 from .run_flow import (
@@ -238,6 +238,17 @@ def build_cli(flow_cls: type) -> click.Group:
             "with": top_with,
         }
 
+    _add_graph_commands(cli, flow_cls, script)
+    _add_run_commands(cli, flow_cls, script)
+    assert isinstance(cli, _LazyGroup)
+    cli.loaders = [_inspect_commands(flow_cls, script), _card_commands(flow_cls, script)]
+    return cli
+
+
+def _add_graph_commands(cli: click.Group, flow_cls: type, script: str) -> None:
+    """help, version, and what reads the flow's graph: output-dot, output-raw, check, show."""
+    name = flow_cls.__name__
+
     @cli.command(help=f"Show all available commands.\n\n\b\nExample: {script} help")
     @click.pass_context
     def help(ctx: click.Context) -> None:
@@ -290,7 +301,10 @@ def build_cli(flow_cls: type) -> click.Group:
         graph = validated_graph(flow_cls)
         click.echo(graph.describe())
 
-    run_options = [
+
+def _run_options() -> list[Callable[[Any], Any]]:
+    """The options `run` and `resume` share (besides the flow's parameters)."""
+    return [
         click.option("--with", "with_decorators", multiple=True, metavar="DECORATOR",
                      help="Add a decorator to every step, e.g. --with retry or "
                           "--with retry:times=2 (repeatable)."),
@@ -324,6 +338,12 @@ def build_cli(flow_cls: type) -> click.Group:
         click.option("--max-log-size", type=click.IntRange(min=0), default=10, hidden=True,
                      help="Accepted for Metaflow compatibility; ledgerflow stores logs whole."),
     ]  # fmt: skip
+
+
+def _add_run_commands(cli: click.Group, flow_cls: type, script: str) -> None:
+    """`run` and `resume`: the shared options, then the flow's parameters as options."""
+    name = flow_cls.__name__
+    run_options = _run_options()
     every = flow_parameters(flow_cls)  # Configs too: they are stored as parameters are
     params = [(attr, p) for attr, p in every if not p.IS_CONFIG_PARAMETER]
 
@@ -363,10 +383,6 @@ def build_cli(flow_cls: type) -> click.Group:
         "default, of the failed steps) are cloned without running; the rest runs again.\n\n"
         f"\b\nExample: {script} resume train --origin-run-id 1795700104055947269005",
     )(command)
-
-    assert isinstance(cli, _LazyGroup)
-    cli.loaders = [_inspect_commands(flow_cls, script), _card_commands(flow_cls, script)]
-    return cli
 
 
 def _apply_with(flow_cls: type, options: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ _FIX = "run a flow first or pass --db PATH of an existing ledger"
 
 def ledger_path(ctx: click.Context, wanted: str = "") -> Path:
     """The ledger file this command reads: --db, else the default location (the last step
-    of client.context.ledger_path's rule); it must exist (commands never create one).
+    of ledger_choice.py's rule); it must exist (commands never create one).
     `wanted` names what the command looks for, for the error message."""
     from ..location import existing_ledger, resolve_ledger_path
 

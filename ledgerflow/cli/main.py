@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .. import __version__
+from ..version import __version__
 from . import explain_cmd, ui_cmd, upkeep_cmds
 from .common import CLICK_OWN, BadParameter, UsageError, echo_table, printable
 from .errors import call_reporting_errors

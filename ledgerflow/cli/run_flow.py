@@ -8,11 +8,12 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .. import __version__, executors
+from .. import executors
 from ..current import get_username
 from ..executors import DEFAULT_EXECUTOR, DEFAULT_MAX_WORKERS, EXECUTORS, Executor
 from ..runtime import DEFAULT_MAX_NUM_SPLITS
 from ..structs import field, struct
+from ..version import __version__
 
 
 @struct
@@ -37,8 +38,8 @@ EXECUTOR_NAMES = list(EXECUTORS)
 
 
 def validated_graph(flow_cls: type) -> Any:
+    from ..graph import flow_graph
     from ..lint import check
-    from ..task import flow_graph
 
     graph = flow_graph(flow_cls)
     check(graph, flow_cls)

@@ -12,19 +12,11 @@ filtered by the namespace (default 'user:<you>'; `namespace(None)` shows all).
 from __future__ import annotations
 
 from ..exceptions import MetaflowExceptionWrapper, MetaflowTaggingError
+from ..ledger_choice import default_metadata, get_metadata, metadata, use_ledger
 from .base import MetaflowObject
-from .context import (
-    default_metadata,
-    default_namespace,
-    get_metadata,
-    get_namespace,
-    metadata,
-    namespace,
-    use_ledger,
-)
+from .context import default_namespace, get_namespace, namespace
 from .extras import Metadata, MetaflowCode, MetaflowData
-from .runs import Flow, Metaflow, Run
-from .tasks import DataArtifact, Step, Task
+from .objects import DataArtifact, Flow, Metaflow, Run, Step, Task
 
 __all__ = [
     "DataArtifact",

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .. import reads
+from .. import ledger_choice, reads
 from ..clock import parse_iso
-from ..exceptions import MetaflowInvalidPathspec, MetaflowNamespaceMismatch, MetaflowNotFound
+from ..exceptions import MetaflowInvalidPathspec, MetaflowNotFound
 from ..internals import INTERNAL_ARTIFACTS
 from ..ledger import Ledger
-from . import context
-
-if TYPE_CHECKING:
-    from .runs import Run
-    from .tasks import Task
+from .context import get_namespace
 
 END_STEP = "end"  # ledgerflow's graph always ends at 'end'
 
@@ -66,14 +62,14 @@ class MetaflowObject:
         pathspec: str | None = None,
         attempt: int | None = None,
         *,
-        ledger: context.LedgerLike | None = None,
+        ledger: ledger_choice.LedgerLike | None = None,
         _namespace_check: bool = True,
         _current_namespace: str | None = None,
     ):
         self._attempt = _check_attempt(self._NAME, attempt)
         ids = self._split(pathspec)
-        self._ledger = context.resolve_ledger(ledger)
-        self._current_namespace = _current_namespace or context.get_namespace()
+        self._ledger = ledger_choice.resolve_ledger(ledger)
+        self._current_namespace = _current_namespace or get_namespace()
         self._namespace_check = bool(_namespace_check) and self._current_namespace is not None
         self._pathspec: str | None = None
         self._lookup(ids, "/".join(ids))
@@ -99,14 +95,6 @@ class MetaflowObject:
         self._namespace_check = parent._namespace_check
         self._attempt = parent._attempt if self._NAME in ("task", "artifact") else None
         self._pathspec = None
-
-    def _open_run(self, flow: str, run_id: str, requested: str) -> Run:
-        from .runs import Run
-
-        run = Run._make(self, _find_run(self._ledger, flow, run_id, requested))
-        if self._namespace_check and self._current_namespace not in run._tags:
-            raise MetaflowNamespaceMismatch(self._current_namespace, requested)
-        return run
 
     # -- identity --------------------------------------------------------------------------
 
@@ -157,7 +145,7 @@ class MetaflowObject:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         pathspec, attempt, path, readonly, ns, check = state["data"]
-        ledger = context.open_ledger_file(path, readonly)
+        ledger = ledger_choice.open_ledger_file(path, readonly)
         MetaflowObject.__init__(
             self, pathspec, attempt, ledger=ledger, _namespace_check=check, _current_namespace=ns
         )
@@ -165,7 +153,7 @@ class MetaflowObject:
     # -- tags and namespace ----------------------------------------------------------------
 
     @property
-    def _run_for_tags(self) -> Run | None:
+    def _run_for_tags(self) -> Any:  # the Run holding this object, if any
         return None
 
     @property
@@ -186,7 +174,7 @@ class MetaflowObject:
 
     def is_in_namespace(self) -> bool:
         """True if this object is in the current namespace (always, for namespace None)."""
-        ns = context.get_namespace()
+        ns = get_namespace()
         return ns is None or ns in self.tags
 
     # -- children --------------------------------------------------------------------------
@@ -209,12 +197,11 @@ class MetaflowObject:
         """What a notebook shows (client/notebook.py): a Flow's newest runs, a Run's DAG with
         per-step counts and durations, a Step's tasks, a Task's attempts and artifacts, an
         artifact's preview or structure. Nothing is unpickled."""
-        from . import notebook
+        from .notebook import artifact_html, flow_html, run_html, step_html, task_html
 
         shows: dict[str, Callable[[Any], str]] = {
-            "flow": notebook.flow_html, "step": notebook.step_html,
-            "artifact": notebook.artifact_html, "run": notebook.run_html,
-            "task": notebook.task_html,
+            "flow": flow_html, "step": step_html, "artifact": artifact_html, "run": run_html,
+            "task": task_html,
         }  # fmt: skip
         show = shows.get(self._NAME)
         if show is None:
@@ -246,6 +233,7 @@ class MetaflowObject:
 
 
 # -- lookups shared by direct construction and parent[id] ----------------------------------
+# (`run` is a Run and `task` a Task of objects.py, which builds on this module.)
 
 
 def _find_run(ledger: Ledger, flow: str, run_id: str, requested: str) -> dict[str, Any]:
@@ -267,7 +255,7 @@ def _no_flow_detail(ledger: Ledger, flow: str) -> str:
     return f"there is no flow named '{flow}' (flows there: {_listing(names)})"
 
 
-def _find_step_row(run: Run, step: str, requested: str) -> dict[str, Any]:
+def _find_step_row(run: Any, step: str, requested: str) -> dict[str, Any]:
     row = reads.step_row(run._ledger, run._pk, step)
     if row is None:
         raise _not_found(
@@ -279,7 +267,7 @@ def _find_step_row(run: Run, step: str, requested: str) -> dict[str, Any]:
 
 
 def _find_task(
-    run: Run, step: str, task_id: str, attempt: int | None, requested: str
+    run: Any, step: str, task_id: str, attempt: int | None, requested: str
 ) -> dict[str, Any]:
     ledger = run._ledger
     row = reads.find_task(ledger, run._pk, step, task_id, attempt)
@@ -301,7 +289,7 @@ def _find_task(
     raise _not_found(requested, ledger, detail)
 
 
-def _find_artifact(task: Task, name: str, requested: str) -> dict[str, Any]:
+def _find_artifact(task: Any, name: str, requested: str) -> dict[str, Any]:
     if name in INTERNAL_ARTIFACTS:
         return _internal_row(task, name)
     row = reads.find_artifact(task._ledger, task._pk, name)
@@ -312,7 +300,7 @@ def _find_artifact(task: Task, name: str, requested: str) -> dict[str, Any]:
     raise _not_found(requested, task._ledger, detail)
 
 
-def _internal_row(task: Task, name: str) -> dict[str, Any]:
+def _internal_row(task: Any, name: str) -> dict[str, Any]:
     """An artifact row for an internal artifact built from the task's columns
     (see ledgerflow/internals.py); `computed` holds a function giving its value."""
     from .. import codec

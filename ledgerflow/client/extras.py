@@ -5,10 +5,7 @@ from __future__ import annotations
 import html
 from collections import namedtuple
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .tasks import DataArtifact
+from typing import Any
 
 # One fact about a task, as Metaflow's Task.metadata lists them.
 Metadata = namedtuple("Metadata", ["name", "value", "created_at", "type", "task"])
@@ -50,7 +47,7 @@ class MetaflowData:
     """`task.data`: artifact values by attribute (`task.data.x`), loaded on access, a fresh
     object each time. `'x' in task.data` tests presence without loading."""
 
-    def __init__(self, artifacts: Iterable[DataArtifact], _owner: str = ""):
+    def __init__(self, artifacts: Iterable[Any], _owner: str = ""):
         self._artifacts = {a.id: a for a in artifacts}
         self._owner = _owner
 

@@ -4,7 +4,7 @@ as a pandas DataFrame (`runs_dataframe`).
 Owned by the UI. Everything drawn here comes from the ledger's rows and stored previews:
 nothing is unpickled (a received ledger's pickles run no code by being looked at). Every
 value is escaped; a malformed `graph_info` is reported, not raised. When `ledgerflow ui` is
-serving the same ledger on this machine, names link to its pages (ui/registry.py).
+serving the same ledger on this machine, names link to its pages (views/registry.py).
 """
 
 from __future__ import annotations
@@ -77,8 +77,8 @@ def _graph_text(graph: dict[str, Any]) -> str:
 
 def _link(text: str, ledger: Any, *parts: Any, **query: Any) -> str:
     """`text` linked to the UI page of `parts` when `ledgerflow ui` serves this ledger."""
-    from ..ui.layout import path
-    from ..ui.registry import url_for
+    from ..views.layout import path
+    from ..views.registry import url_for
 
     base = url_for(ledger.path)
     if base is None:
@@ -108,8 +108,8 @@ def _artifact_rows(ledger: Any, task_pk: int) -> list[list[str]]:
 def run_html(run: Any) -> str:
     """Status, times and duration, parameters, the DAG with each step's task count and
     status, a row per step with its durations, and the end task's artifacts with previews."""
-    from ..ui import queries as q
-    from ..ui.graphview import clean_graph, dag_svg, step_order
+    from ..views import queries as q
+    from ..views.graphview import clean_graph, dag_svg, step_order
 
     ledger, row = run._ledger, run._row
     status = run.status
@@ -217,7 +217,7 @@ def step_html(step: Any, limit: int = 100) -> str:
     10,000-task foreach shows one page, not a 10,000-row table)."""
     import itertools
 
-    from ..ui import queries as q
+    from ..views import queries as q
 
     run = step.parent
     flow, run_id, name = step.pathspec.split("/")
@@ -255,7 +255,7 @@ def flow_html(flow: Any, limit: int = 10) -> str:
 
 def artifact_html(artifact: Any) -> str:
     """Type, size, encoding and the stored preview; a small JSON value's structure."""
-    from ..ui.values import json_value, structure_html
+    from ..views.values import json_value, structure_html
     from .extras import stored_preview
 
     facts = [("type", _e(artifact.type)), ("size", _e(artifact.size)),

@@ -32,18 +32,14 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from ..capture import OutputSink
 
 if TYPE_CHECKING:
     from ..taskspec import TaskResult, TaskSpec
 
 DEFAULT_MAX_WORKERS = 16  # as Metaflow's --max-workers
-
-
-class OutputSink(Protocol):
-    """Where a running task's output goes (the runtime's TaskLog)."""
-
-    def write(self, stream: str, text: str) -> None: ...
 
 
 class Executor:

@@ -29,7 +29,8 @@ from typing import Any
 
 from ..clock import now_iso
 from ..exceptions import ExecutorError, LedgerflowError, TaskCrashed
-from ..flowclasses import flow_class, flow_graph
+from ..flowclasses import flow_class
+from ..graph import flow_graph
 from ..joins import resolve_join_inputs
 from ..records import ArtifactRecord
 from ..structs import replace

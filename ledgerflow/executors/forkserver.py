@@ -75,8 +75,7 @@ def _prepare_tasks() -> None:
     """What every task needs, made once here instead of in each task's process: the hashers
     and zstd context of small values, the stdout/stderr writers, prctl's argument types,
     the modules a task imports on its way, and libc's fork when it is safe (forkhooks.py)."""
-    from .. import codec, joins, task, taskblobs, taskoutput  # noqa: F401  (a task's modules)
-    from ..cards import hook  # noqa: F401
+    from .. import codec, joins, task, taskblobs, taskcards, taskoutput  # noqa: F401  (a task's modules)
 
     codec.prepare()
     _warm()

@@ -1,8 +1,9 @@
 """The pages of `ledgerflow ui`, each a function from the app and the request's parts to
-HTML. Every string from the ledger is escaped (a received file can hold text anywhere,
-even in INTEGER columns); nothing here unpickles (see values.py). Wide steps are counted in
-SQL and summarised, long lists are paged by keyset, and logs are shown by their tail
-(logview.py), so a 10,000-task run's pages cost what a 10-task run's do."""
+HTML, built from the pieces in views/. Every string from the ledger is escaped (a received
+file can hold text anywhere, even in INTEGER columns); nothing here unpickles (see
+views/values.py). Wide steps are counted in SQL and summarised, long lists are paged by
+keyset, and logs are shown by their tail (views/logview.py), so a 10,000-task run's pages
+cost what a 10-task run's do."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from typing import Any
 from ..cards.dag import step_status
 from ..clock import format_duration, screen_time, seconds_between
 from ..exceptions import MetaflowNotFound
-from . import queries as q
-from .gantt import gantt_svg
-from .graphview import dag_svg, step_order
-from .layout import badge, esc, frame, link, path, table
+from ..views import queries as q
+from ..views.gantt import gantt_svg
+from ..views.graphview import dag_svg, step_order
+from ..views.layout import badge, esc, frame, link, path, table
 
 # A page that does not exist answers 404, as does any object a page looks up and misses.
 NotFound = MetaflowNotFound
@@ -398,7 +399,7 @@ def _artifacts(app: Any, flow: str, run_id: str, step: str, task_id: str,
 def _logs(app: Any, task: dict[str, Any], live: bool, find: str = "", stream: str = "") -> str:
     """Each stream's tail (or, for a search hit, the window holding the first match of
     `find`), with links to earlier output and the download; a live task polls for more."""
-    from .logview import STREAMS, TAIL, log_find, log_page, log_tail
+    from ..views.logview import STREAMS, TAIL, log_find, log_page, log_tail
 
     ledger = app.ledger
     tails = {s: log_tail(ledger, task["pk"], s, TAIL) for s in STREAMS}
@@ -436,7 +437,7 @@ def _logs(app: Any, task: dict[str, Any], live: bool, find: str = "", stream: st
 
 def log_owner(app: Any, task_pk: int, stream: str) -> tuple[str, str, str, str]:
     """(flow, run_id, step, task_id) of a task attempt's log; NotFound otherwise."""
-    from .logview import STREAMS
+    from ..views.logview import STREAMS
 
     row = q.task_row(app.ledger, task_pk)
     if row is None or stream not in STREAMS:
@@ -447,7 +448,7 @@ def log_owner(app: Any, task_pk: int, stream: str) -> tuple[str, str, str, str]:
 def log_viewer(app: Any, task_pk: int, stream: str, offset: int) -> str:
     """A page of one log stream (PAGE bytes from `offset`; -1: the last page), with
     links to the pages before and after it and the download."""
-    from .logview import PAGE, log_page, log_size
+    from ..views.logview import PAGE, log_page, log_size
 
     flow, run_id, step, task_id = log_owner(app, task_pk, stream)
     ledger = app.ledger
@@ -473,7 +474,7 @@ def log_viewer(app: Any, task_pk: int, stream: str, offset: int) -> str:
 def logs_json(app: Any, task_pk: int, offsets: dict[str, int]) -> dict[str, Any]:
     """What each stream printed since `offsets` (at most a tail's worth), and whether the
     task is still live: a live page's poll carries only what is new."""
-    from .logview import STREAMS, TAIL, log_page
+    from ..views.logview import STREAMS, TAIL, log_page
 
     row = q.task_state(app.ledger, task_pk)
     if row is None:
@@ -491,7 +492,7 @@ def logs_json(app: Any, task_pk: int, offsets: dict[str, int]) -> dict[str, Any]
 def artifact_page(app: Any, flow: str, run_id: str, step: str, task_id: str, name: str,
                   load: bool = False) -> str:  # fmt: skip
     from ..exceptions import LedgerflowError
-    from .values import json_value, load_pickled, preview_structure_html, structure_html
+    from ..views.values import json_value, load_pickled, preview_structure_html, structure_html
 
     run, attempts = _task(app, flow, run_id, step, task_id)
     art = q.artifact(app.ledger, attempts[-1]["pk"], name)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..views.layout import esc, frame
 from . import pages, tools
-from .layout import esc, frame
 
 # Script only from this server (static/ui.js), never inline: text from a ledger that
 # escaped into a page still could not run. Inline style stays (badges' colours).
@@ -161,7 +161,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _download(self, task_pk: int, stream: str) -> None:
         """The whole of a log stream as a text file, written out a piece at a time."""
-        from .logview import log_chunks
+        from ..views.logview import log_chunks
 
         where = pages.log_owner(self.app, task_pk, stream)
         pieces = (p.encode("utf-8", "replace") for p in log_chunks(self.app.ledger,
@@ -182,7 +182,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _card(self, card_pk: int) -> None:
         from ..cards.storage import read_card_html
-        from . import queries
+        from ..views import queries
 
         row = queries.card(self.app.ledger, card_pk)
         if row is None:
@@ -254,7 +254,7 @@ class _Server(ThreadingHTTPServer):
 
     def serve_forever(self, poll_interval: float = 0.5) -> None:
         """Serve, listed in the registry meanwhile (notebook views link to the pages)."""
-        from .registry import register, unregister
+        from ..views.registry import register, unregister
 
         entry = register(self.ledger_path, self.url, self.server_address[1])
         try:

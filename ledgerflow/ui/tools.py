@@ -9,8 +9,8 @@ import sqlite3
 import time
 from typing import Any
 
-from . import queries as q
-from .layout import badge, esc, frame, link, path, table
+from ..views import queries as q
+from ..views.layout import badge, esc, frame, link, path, table
 
 SQL_SECONDS = 5.0  # a query running longer is interrupted
 SQL_ROWS = 1000

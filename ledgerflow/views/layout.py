@@ -1,5 +1,5 @@
 """The page frame of `ledgerflow ui`: inline styles, the one script file it loads
-(static/ui.js, from the app itself: nothing is fetched from anywhere else), and small HTML
+(ui/static/ui.js, from the app itself: nothing is fetched from anywhere else), and small HTML
 helpers. Every value from the ledger goes through `esc` (cells of `table` are HTML already:
 their callers escape)."""
 
@@ -33,7 +33,7 @@ mark{background:#fde68a;padding:0 1px}table.struct{margin:2px 0}table.struct th{
 .summary td{white-space:nowrap}.kv td:first-child{font-weight:600;white-space:nowrap}
 """
 
-# The UI's one script is a file served as /static/ui.js (see static/ui.js): the pages' CSP
+# The UI's one script is a file served as /static/ui.js (see ui/static/ui.js): the pages' CSP
 # allows script from this server only, never inline, so no text from a ledger can run.
 SCRIPT_PATH = "/static/ui.js"
 

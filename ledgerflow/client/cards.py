@@ -1,4 +1,6 @@
-"""`get_cards(task)`: a task's cards, as Metaflow's `metaflow.cards.get_cards`."""
+"""`get_cards(task)`: a task's cards, as Metaflow's `metaflow.cards.get_cards` (exported by
+`ledgerflow.cards`). The Client API's side of cards: it reads them through a `Task`; the
+card types and renderers are in cards/."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
+from ..cards.storage import read_card_html
 from ..reads import card_rows
-from .storage import read_card_html
+from .objects import Task
 
 
 class Card:
@@ -39,7 +42,7 @@ class Card:
         """The card's HTML (a failed card without saved HTML gives a page showing its error)."""
         if self._html is None:
             if self.hash is None:
-                from .render import error_card
+                from ..cards.render import error_card
 
                 self._html = error_card(self.pathspec, self.type, self.error or "no HTML stored")
             else:
@@ -52,7 +55,7 @@ class Card:
         card from a received ledger cannot run anything."""
         import webbrowser
 
-        from .safe_view import view_page
+        from ..cards.safe_view import view_page
 
         fd, path = tempfile.mkstemp(suffix=".html", prefix="ledgerflow-card-")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -61,7 +64,7 @@ class Card:
         return path
 
     def _repr_html_(self) -> str:
-        from .safe_view import sandboxed_frame
+        from ..cards.safe_view import sandboxed_frame
 
         # A frame keeps the card's styles out of the notebook; its sandbox keeps its script
         # (if any) from running at all.
@@ -102,8 +105,6 @@ def get_cards(task: Any, id: str | None = None, type: str | None = None,
     task without any card raises `CardNotPresentException` ("Card not found for pathspec
     ..."), as in Metaflow; filters that match none of a task's cards give an empty
     container."""
-    from ..client import Task
-
     if isinstance(task, str):
         task = Task(task)
     if not isinstance(task, Task):
@@ -116,7 +117,7 @@ def get_cards(task: Any, id: str | None = None, type: str | None = None,
         rows = card_rows(ledger, [origin_task._pk])
         origin = task.origin_pathspec
     if not rows:
-        from .exception import CardNotPresentException
+        from ..cards.exception import CardNotPresentException
 
         raise CardNotPresentException(task.pathspec, card_type=type)
     cards = [

@@ -4,6 +4,9 @@ Each `@card` of the step becomes a `CardRecord` and an HTML blob added to the ta
 result, so the writer stores them in the task's own transaction. Nothing here may fail the
 task (Metaflow's rule): a card that fails, or takes longer than its `timeout`, is recorded
 with its error (and, with `save_errors=True`, an HTML page showing it).
+
+Part of the task path (it fills a `TaskResult`); the cards themselves, their components and
+renderers, are in cards/, which knows nothing of tasks.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow
     cards = [d.attributes for d in getattr(func, "decorators", []) if d.name == "card"]
     if not cards and not _collectors_in_use():
         return  # the common case: no @card, no current.card
-    from ..records import CardRecord
-    from .collector import default_editable, take_collector
+    from .cards.collector import default_editable, take_collector
+    from .records import CardRecord
 
     collector = take_collector(spec.pathspec)
     if not cards:
@@ -70,7 +73,7 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow
                 f"@card(type={card_type!r}) failed to render: {error.strip().splitlines()[-1]}",
             )
             if attrs.get("save_errors", True):
-                from .render import error_card
+                from .cards.render import error_card
 
                 html = error_card(spec.pathspec, card_type, error)
         sha = _store(html, result, chunk_size) if html is not None else None
@@ -80,19 +83,19 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow
 def _collectors_in_use() -> bool:
     import sys
 
-    module = sys.modules.get(f"{__package__}.collector")  # loaded by current.card only
+    module = sys.modules.get("ledgerflow.cards.collector")  # loaded by current.card only
     return module is not None and bool(module._by_task)
 
 
 def _renderer(card_type: str, attrs: dict[str, Any], task: dict[str, Any], spec: Any,
               result: Any, flow: Any) -> Any:  # fmt: skip
     """A function of the components giving the card's HTML, or None for an unknown type."""
-    from .render import CARD_TYPES
+    from .cards.render import CARD_TYPES
 
     built_in = CARD_TYPES.get(card_type)
     if built_in is not None:
         return lambda components: built_in(task, components)
-    from .custom import CardTask, card_class, make_card
+    from .cards.custom import CardTask, card_class, make_card
 
     cls = card_class(card_type)
     if cls is None:
@@ -102,7 +105,7 @@ def _renderer(card_type: str, attrs: dict[str, Any], task: dict[str, Any], spec:
                          result.status == "succeeded")  # fmt: skip
 
     def custom(components: list[Any]) -> str:
-        from .components import render_safely
+        from .cards.components import render_safely
 
         card = make_card(cls, dict(attrs.get("options") or {}),
                          [render_safely(c) for c in components], task.get("graph_info"),
@@ -120,8 +123,8 @@ def _render_one(make: Any, card_type: str, components: list[Any],
                 timeout: float) -> tuple[str | None, str | None]:  # fmt: skip
     """(html, None) or (None, error text), in a watched thread when a timeout applies."""
     if make is None:
-        from .custom import registered_types
-        from .render import CARD_TYPES
+        from .cards.custom import registered_types
+        from .cards.render import CARD_TYPES
 
         known = sorted(CARD_TYPES) + registered_types()
         return None, (f"no card type {card_type!r}; the types known here are "
@@ -148,7 +151,7 @@ def _render_one(make: Any, card_type: str, components: list[Any],
 
 
 def _store(html: str, result: Any, chunk_size: int) -> str:
-    from .. import codec
+    from . import codec
 
     blob = codec.encode_blob(html, chunk_size)  # a str: JSON-encoded, never a pickle
     blob.preview = ""  # cards stay out of artifact search; the preview column wants text
@@ -217,6 +220,6 @@ def _check_duplicate_ids(cards: list[dict[str, Any]], result: Any, spec: Any) ->
 
 
 def _warn(result: Any, spec: Any, text: str) -> None:
-    from ..task import warn
+    from .taskoutput import warn
 
     warn(result, f"[@card WARNING] {text}")
