@@ -157,18 +157,9 @@ def _circles(graph: dict[str, set[str]]) -> list[set[str]]:
     return found
 
 
-# Circles inside the storage layer that its own split is taking apart (issue 25): this list
-# only shrinks. Above storage there are none.
-STORAGE_CIRCLES = (
-    {"ledgerflow.ledger", "ledgerflow.reads", "ledgerflow.sharing", "ledgerflow.trust_store"},
-    {"ledgerflow.logstore", "ledgerflow.search_index"},
-)
-
-
 def test_imports_run_one_way():
-    circles = [sorted(c) for c in _circles(_module_graph())
-               if not any(c <= known for known in STORAGE_CIRCLES)]  # fmt: skip
-    assert circles == []
+    """No import circle anywhere in the package, the storage layer included."""
+    assert [sorted(c) for c in _circles(_module_graph())] == []
 
 
 def test_the_circle_check_sees_a_circle():
