@@ -19,6 +19,7 @@ from .decorators import (
     pypi_base,
     resources,
     retry,
+    reuse,
     schedule,
     secrets,
     step,
@@ -41,7 +42,6 @@ from .exceptions import (
 from .flowspec import FlowSpec
 from .flowspec import use_command_line as _use_command_line
 from .parameters import IncludeFile, JSONType, Parameter
-from .taskreuse import reuse
 from .version import __version__
 
 rng.watch()  # before the flow module's own code: does it seed `random` or numpy? (rng.py)

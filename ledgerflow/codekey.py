@@ -33,6 +33,7 @@ import sys
 import sysconfig
 import textwrap
 import types
+from collections.abc import Mapping
 from typing import Any
 
 from .sourcecode import function_source_lines, unwrap
@@ -247,7 +248,7 @@ def _stdlib_dirs() -> tuple[str, ...]:
 
 
 _versions: dict[str, str] = {}
-_distributions: dict[str, list[str]] | None = None  # top-level module -> distributions
+_distributions: Mapping[str, list[str]] | None = None  # top-level module -> distributions
 
 
 def _distribution_version(top: str) -> str:
@@ -261,7 +262,7 @@ def _distribution_version(top: str) -> str:
         if _distributions is None:
             _distributions = importlib.metadata.packages_distributions()
         try:
-            names = _distributions.get(top, [top])
+            names = list(_distributions.get(top, [top]))
             _versions[top] = f"{names[0]} {importlib.metadata.version(names[0])}"
         except importlib.metadata.PackageNotFoundError:
             _versions[top] = f"{top} (no version)"

@@ -236,6 +236,29 @@ card = _factory(CardDecorator)
 secrets = _factory(SecretsDecorator)
 
 
+class ReuseDecorator(StepDecorator):
+    """`@reuse(False)`: this step always runs under `run --reuse` (it reads files, the
+    network, the clock or randomness). `@reuse` alone, or `@reuse(True)`, is the default."""
+
+    name = "reuse"
+    defaults = {"enabled": True}
+
+    def __init__(self, enabled: bool = True, **attributes: Any):
+        if not isinstance(enabled, bool):
+            raise LedgerflowError(
+                f"@reuse takes True or False, not {enabled!r}; write @reuse(False) for a step "
+                "that must always run"
+            )
+        super().__init__(enabled=enabled, **attributes)
+
+
+def reuse(*args: Any, **kwargs: Any) -> Any:
+    """`@reuse(False)` on a step: never reuse it. Usable bare (`@reuse`) too."""
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return ReuseDecorator()(args[0])
+    return ReuseDecorator(*args, **kwargs)
+
+
 def flow_decorator(name: str) -> Callable[..., Any]:
     """Flow-level decorators (`@project`, `@schedule`, ...): accepted and recorded."""
 

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
+import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import reads
 from .codekey import fingerprint
-from .decorators import StepDecorator, step_decorator
+from .decorators import step_decorator
 from .records import ArtifactRecord
 from .structs import struct
 
@@ -41,36 +41,12 @@ if TYPE_CHECKING:
 KEY_FORMAT = 1  # bumped when what goes into a key changes: old keys then match nothing
 
 
-class ReuseDecorator(StepDecorator):
-    """`@reuse(False)`: this step always runs under `run --reuse` (it reads files, the
-    network, the clock or randomness). `@reuse` alone, or `@reuse(True)`, is the default."""
-
-    name = "reuse"
-    defaults = {"enabled": True}
-
-    def __init__(self, enabled: bool = True, **attributes: Any):
-        if not isinstance(enabled, bool):
-            from .exceptions import LedgerflowError
-
-            raise LedgerflowError(
-                f"@reuse takes True or False, not {enabled!r}; write @reuse(False) for a step "
-                "that must always run"
-            )
-        super().__init__(enabled=enabled, **attributes)
-
-
-def reuse(*args: Any, **kwargs: Any) -> Any:
-    """`@reuse(False)` on a step: never reuse it. Usable bare (`@reuse`) too."""
-    if len(args) == 1 and callable(args[0]) and not kwargs:
-        return ReuseDecorator()(args[0])
-    return ReuseDecorator(*args, **kwargs)
-
-
 def environment() -> str:
     from .version import __version__
 
-    impl = platform.python_implementation()
-    major, minor = platform.python_version_tuple()[:2]
+    impl = {"cpython": "CPython", "pypy": "PyPy"}.get(sys.implementation.name,
+                                                     sys.implementation.name)  # fmt: skip
+    major, minor = sys.version_info[:2]
     return f"{impl} {major}.{minor}, ledgerflow {__version__}"
 
 
