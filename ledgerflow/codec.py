@@ -545,14 +545,15 @@ class _StreamSink:
         if self.stream is not None:
             return int(self.stream.write(data))
         assert self.head is not None
-        self.head += data
+        view = memoryview(data).cast("B")  # bytes, or a PickleBuffer of in-band bytes
+        self.head += view
         if len(self.head) > OOB_HEADER_MAX:
             if self.buffers:
                 raise _StreamTooLong
             self.stream = _HashWriter() if self._hash_only else BlobWriter(PICKLE, self._chunk_size)
             self.stream.write(self.head)
             self.head = None
-        return len(data)
+        return len(view)
 
     def buffer_callback(self, buffer: pickle.PickleBuffer) -> bool:
         """False (out of band) for a big buffer while the stream is still in memory."""
