@@ -496,8 +496,8 @@ def is_oob(raw: Any) -> bool:
 
 
 def oob_prefix(header_size: int, sizes: list[int]) -> bytes:
-    return OOB_MAGIC + _COUNTS.pack(len(sizes), header_size) + b"".join(
-        _SIZE.pack(n) for n in sizes
+    return (
+        OOB_MAGIC + _COUNTS.pack(len(sizes), header_size) + b"".join(_SIZE.pack(n) for n in sizes)
     )
 
 
@@ -633,7 +633,7 @@ class ParallelHasher:
             self._thread.join()
 
 
-def sha256(raw: bytes | memoryview) -> str:
+def sha256(raw: bytes | bytearray | memoryview) -> str:
     hasher = new_sha256(len(raw))
     hasher.update(raw)
     return hasher.hexdigest()

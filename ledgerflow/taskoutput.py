@@ -174,7 +174,9 @@ def _rehash_read_values(values: dict[str, Any], state: TaskState) -> dict[str, s
                           and ref.size >= _RECHECK_OVER})  # fmt: skip
 
 
-def _unchanged(name: str, state: TaskState, rehashed: dict[str, str | None]) -> ArtifactRecord | None:
+def _unchanged(
+    name: str, state: TaskState, rehashed: dict[str, str | None]
+) -> ArtifactRecord | None:
     """For a large artifact read from a parent, its parent's record when it still hashes
     the same: unchanged, it is not compressed again."""
     ref = state.refs.get(name)

@@ -95,8 +95,9 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="DIR", default=None,
                         help="another ledgerflow checkout, run in the same rounds")  # fmt: skip
     args = parser.parse_args()
-    engines: dict[str, tuple[str, str, str | None]] = {"ledgerflow": (sys.executable,
-                                                                       "ledgerflow", HERE)}
+    engines: dict[str, tuple[str, str, str | None]] = {
+        "ledgerflow": (sys.executable, "ledgerflow", HERE)
+    }
     if args.baseline:
         engines["baseline"] = (sys.executable, "ledgerflow", args.baseline)
     with tempfile.TemporaryDirectory(prefix="bench-big-") as tmp:
@@ -143,11 +144,15 @@ def rounds(args: argparse.Namespace, engines: dict[str, tuple[str, str, str | No
     if "metaflow" in med:
         for name in med:
             if name != "metaflow":
-                print(f"  metaflow / {name}: wall {med['metaflow']['seconds'] / med[name]['seconds']:.2f}x")
+                print(
+                    f"  metaflow / {name}: wall {med['metaflow']['seconds'] / med[name]['seconds']:.2f}x"
+                )
     if "baseline" in med:
         b, a = med["baseline"], med["ledgerflow"]
-        print(f"  ledgerflow / baseline: wall {a['seconds'] / b['seconds']:.2f}x, CPU "
-              f"{(a['runtime_cpu'] + a['tasks_cpu']) / (b['runtime_cpu'] + b['tasks_cpu']):.2f}x")
+        print(
+            f"  ledgerflow / baseline: wall {a['seconds'] / b['seconds']:.2f}x, CPU "
+            f"{(a['runtime_cpu'] + a['tasks_cpu']) / (b['runtime_cpu'] + b['tasks_cpu']):.2f}x"
+        )
     for name, got in loads.items():
         wall = statistics.median(w for w, _ in got)
         cpu = statistics.median(c for _, c in got)

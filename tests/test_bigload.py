@@ -151,7 +151,7 @@ def test_chunks_that_do_not_fit_the_layout_are_refused(db_path, monkeypatch):
     prefix, header, sizes = codec.oob_layout(raw, len(raw))
     forged = bytearray(raw)
     # Claim the stream is 8 bytes longer and the buffer 8 shorter: same total.
-    forged[: prefix] = codec.oob_prefix(header + 8, [sizes[0] - 8])
+    forged[:prefix] = codec.oob_prefix(header + 8, [sizes[0] - 8])
     ledger.close()
     conn = sqlite3.connect(db_path)
     new = codec.sha256(bytes(forged))
@@ -226,7 +226,8 @@ values = st.one_of(
     st.binary(max_size=3000),
     st.binary(max_size=3000).map(bytearray),
     st.lists(st.integers() | st.text(max_size=5), max_size=5).map(
-        lambda xs: np.array(xs + [None], dtype=object)),  # fmt: skip
+        lambda xs: np.array(xs + [None], dtype=object)
+    ),  # fmt: skip
     st.tuples(arrays, arrays, st.binary(max_size=200)),
 )
 
@@ -251,7 +252,9 @@ def same(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(value=values)
 def test_values_round_trip_exactly(small_oob, tmp_path, value):
     """Through the codec (raw bytes decoded) and the ledger (the one-pass load), with chunks
