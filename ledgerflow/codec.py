@@ -492,6 +492,8 @@ _SIZE = _struct.Struct("<Q")
 
 def is_oob(raw: Any) -> bool:
     """True if a pickle blob's raw bytes (or their start) have the out-of-band layout."""
+    if isinstance(raw, (bytes, bytearray)):
+        return raw.startswith(OOB_MAGIC)
     return bytes(memoryview(raw).cast("B")[: len(OOB_MAGIC)]) == OOB_MAGIC
 
 

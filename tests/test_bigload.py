@@ -319,3 +319,27 @@ def test_doctor_and_export_verify_out_of_band_blobs(db_path, big_run, tmp_path):
     assert any(sha[:12] in p and "does not match its SHA-256" in p for p in report.problems)
     with pytest.raises(LedgerflowError, match="nothing was written"):
         export_runs([big_run], tmp_path / "again.db", ledger=db_path)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [b"x" * 5000, np.arange(20_000)],  # a long stream first: switches to the classic one
+        [np.arange(20_000), b"x" * 5000],  # a big buffer, then a long stream: pickled again
+    ],
+    ids=["stream first", "buffer first"],
+)
+def test_a_long_pickle_stream_falls_back_to_the_classic_layout(db_path, monkeypatch, value):
+    """A stream past OOB_HEADER_MAX is not held in memory: the value is stored in the classic
+    layout, and digest() gives the SHA the store gives."""
+    import cloudpickle
+
+    monkeypatch.setattr(codec, "OOB_FROM", 64)
+    monkeypatch.setattr(codec, "OOB_HEADER_MAX", 1000)
+    blob = codec.encode_blob(value, 1024)
+    assert blob.sha == codec.sha256(cloudpickle.dumps(value, protocol=5)) == codec.digest(value)
+    ledger = Ledger(db_path)
+    writes.store_blobs(ledger, [codec.encode_blob(value, 1024)])
+    got = ledger.load(blob.sha)
+    assert got[0] == value[0] if isinstance(value[0], bytes) else got[1] == value[1]
+    assert all(np.array_equal(a, b) for a, b in zip(got, value))
