@@ -35,8 +35,15 @@ class Checkpointer:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stop: threading.Event | None = None
+        # Off in a task's own process (taskblobs.LedgerBlobs): it ends with os._exit, which
+        # would cut a checkpoint short, and SQLite records a checkpoint's progress only at
+        # its end, so the copy would be made again. The runtime's next commit finds the WAL
+        # large (wal_is_large) and copies it in its own thread.
+        self.enabled = True
 
     def request(self) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             if self._thread is None:
                 self._stop = threading.Event()
