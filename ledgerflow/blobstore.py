@@ -10,9 +10,12 @@ assumes the rows lie:
   writes, frames declaring exactly `raw_size` bytes between them) before a byte is
   allocated for the value — a 32 KB frame cannot claim a gigabyte;
 - every byte is checked against the SHA-256 before anything decodes it: small and JSON
-  values are assembled into one buffer, hashed, then decoded; a large pickle is hashed in a
-  first streaming pass and unpickled in a second, both inside one read transaction (one
-  snapshot of the file), so its memory stays near one copy of the value;
+  values are assembled into one buffer, hashed, then decoded; a large pickle in the
+  out-of-band layout (codec.py) is decompressed chunk by chunk straight into its final
+  buffers while another thread hashes them, and unpickled from them once the SHA-256
+  matched (one pass); a large pickle in the classic layout is hashed in a first streaming
+  pass and unpickled in a second; all inside one read transaction (one snapshot of the
+  file), so memory stays near one copy of the value;
 - the encoding decoded is the one on the blob row itself, and the caller's `before_unpickle`
   hook (the trust check) runs on it — never on a label kept elsewhere.
 
