@@ -542,6 +542,9 @@ class _StreamSink:
         self.stream: Any = None
         self._chunk_size = chunk_size
         self._hash_only = hash_only
+        # Raised from write() to stop pickling; told apart from the value's own errors by
+        # identity (a private exception class would be outside exceptions.py's tree).
+        self.too_long = BufferError("pickle stream too long to keep in memory")
 
     def write(self, data: Any) -> int:
         if self.stream is not None:
@@ -551,7 +554,7 @@ class _StreamSink:
         self.head += view
         if len(self.head) > OOB_HEADER_MAX:
             if self.buffers:
-                raise _StreamTooLong
+                raise self.too_long
             self.stream = _HashWriter() if self._hash_only else BlobWriter(PICKLE, self._chunk_size)
             self.stream.write(self.head)
             self.head = None
@@ -568,10 +571,6 @@ class _StreamSink:
         return False
 
 
-class _StreamTooLong(Exception):
-    pass
-
-
 def _pickle_parts(value: Any, chunk_size: int, hash_only: bool = False) -> _StreamSink:
     """Pickle a value into a _StreamSink: its `stream` set (classic, streamed) or its `head`
     (the whole pickle stream) with `buffers` (none: a classic stream held in memory)."""
@@ -581,7 +580,9 @@ def _pickle_parts(value: Any, chunk_size: int, hash_only: bool = False) -> _Stre
     try:
         cloudpickle.CloudPickler(sink, protocol=PICKLE_PROTOCOL,
                                  buffer_callback=sink.buffer_callback).dump(value)  # fmt: skip
-    except _StreamTooLong:
+    except BufferError as e:
+        if e is not sink.too_long:
+            raise
         sink = _StreamSink(chunk_size, hash_only)
         sink.stream = _HashWriter() if hash_only else BlobWriter(PICKLE, chunk_size)
         sink.head = None
