@@ -76,7 +76,12 @@ class LedgerBlobs:
         spec never opens it: about 90 page faults fewer in that phase)."""
         if self._ledger is None:
             path = self.ledger_path
-            self._ledger = Ledger.for_task(path) if self.own_process else Ledger.open(path)
+            if self.own_process:
+                self._ledger = Ledger.for_task(path)
+                # The runtime copies the WAL into the file (see Checkpointer.enabled).
+                self._ledger.checkpointer.enabled = False
+            else:
+                self._ledger = Ledger.open(path)
         return self._ledger
 
     def load(self, sha: str) -> Any:

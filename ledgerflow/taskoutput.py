@@ -49,6 +49,7 @@ def collect_artifacts(
         for k, v in flow.__dict__.items()
         if not k.startswith("_") and k not in spec.param_names  # parameters are read-only
     }
+    rehashed = _rehash_read_values(user_values, state)
     for name, value in user_values.items():
         why = unstorable_name(name)
         if why is not None:
@@ -61,7 +62,7 @@ def collect_artifacts(
             final, result.blobs = {}, []
             break
         try:
-            record = _unchanged(name, value, state) or blobs.store(name, value, result)
+            record = _unchanged(name, state, rehashed) or blobs.store(name, value, result)
         except Exception as e:  # noqa: BLE001 - the error is recorded for the artifact's name
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
@@ -165,11 +166,21 @@ def _internal_values(result: TaskResult) -> dict[str, Any]:
     return {}
 
 
-def _unchanged(name: str, value: Any, state: TaskState) -> ArtifactRecord | None:
-    """For a large artifact read from a parent (and so on self), its parent's record when
-    it still hashes the same: unchanged, it is not compressed again."""
+def _rehash_read_values(values: dict[str, Any], state: TaskState) -> dict[str, str | None]:
+    """The SHA-256 of each large value read from a parent (and so on self), all hashed at
+    once in parallel threads (codec.digests): whether it changed in place."""
+    return codec.digests({name: value for name, value in values.items()
+                          if (ref := state.refs.get(name)) is not None
+                          and ref.size >= _RECHECK_OVER})  # fmt: skip
+
+
+def _unchanged(
+    name: str, state: TaskState, rehashed: dict[str, str | None]
+) -> ArtifactRecord | None:
+    """For a large artifact read from a parent, its parent's record when it still hashes
+    the same: unchanged, it is not compressed again."""
     ref = state.refs.get(name)
-    if ref is None or ref.size < _RECHECK_OVER or codec.digest(value) != ref.sha:
+    if ref is None or name not in rehashed or rehashed[name] != ref.sha:
         return None
     return ArtifactRecord(**{**ref.__dict__})
 

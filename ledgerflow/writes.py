@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from . import logstore
+from .checkpointer import wal_is_large
 from .clock import now_iso
 from .connections import BUSY_TIMEOUT_MS, _jitter
 from .exceptions import LedgerError, LedgerReadOnlyError
@@ -100,7 +101,9 @@ def transaction(conn: sqlite3.Connection, path: Path, blobs: BlobStore,
     except BaseException:
         _rollback(conn)
         raise
-    big = blobs.pending_bytes() >= BACKGROUND_CHECKPOINT_BYTES
+    # Neither a commit adding many blob bytes nor one meeting a WAL that another process (a
+    # task storing its big values) filled copies those pages into the file itself.
+    big = blobs.pending_bytes() >= BACKGROUND_CHECKPOINT_BYTES or wal_is_large(path)
     if big:  # this commit must not copy its pages into the file itself
         conn.execute("PRAGMA wal_autocheckpoint = 0")
     try:
