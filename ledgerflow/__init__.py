@@ -2,7 +2,6 @@
 SQLite file. Change `from metaflow import ...` to `from ledgerflow import ...`."""
 
 from . import rng
-from .configs import Config, ConfigValue, config_expr
 from .current import current
 from .current import use_client as _use_client
 from .decorators import (
@@ -65,8 +64,10 @@ def _client_classes() -> tuple[type, type]:
 _use_command_line(_flow_command_line)
 _use_client(_client_classes)
 
-# Read-side names load on first use, so `import ledgerflow` in a flow stays quick.
+# Read-side names, and Config (few flows use it), load on first use, so `import ledgerflow`
+# in a flow stays quick.
 _LAZY = {
+    "Config": "configs", "ConfigValue": "configs", "config_expr": "configs",
     "Metaflow": "client", "Flow": "client", "Run": "client", "Step": "client",
     "Task": "client", "DataArtifact": "client", "namespace": "client",
     "get_namespace": "client", "default_namespace": "client", "metadata": "client",

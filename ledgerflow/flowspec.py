@@ -27,7 +27,6 @@ from .exceptions import (
     ParameterAssignmentError,
     UnhandledInMergeArtifactsException,
 )
-from .graph import flow_graph
 from .parameters import class_constants
 from .records import ArtifactRecord
 from .structs import field, struct
@@ -200,6 +199,8 @@ class FlowSpec:
         state = self._lf
         if state is not None and state.graph is not None:
             return state.graph
+        from .graph import flow_graph  # the AST parser loads when a flow first asks
+
         return flow_graph(type(self))
 
     @property
