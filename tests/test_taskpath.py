@@ -293,3 +293,35 @@ def test_the_stdlib_fork_hooks_of_modules_loaded_first_are_run_by_hand(monkeypat
     monkeypatch.setattr(threading, "_after_fork", lambda: calls.append("threading"))
     forkhooks.run_after_in_child()
     assert calls == ["threading", "recorded"]
+
+
+def test_a_fork_from_one_thread_skips_only_the_hooks_that_reinitialise_locks(monkeypatch) -> None:
+    """Forked from a process with one thread, the child's locks and thread records are
+    right as copied: threading's and logging's lock hooks are left out; random's reseed and
+    every recorded hook still run."""
+    import logging
+    import random
+    import threading
+
+    from ledgerflow import forkhooks
+
+    calls: list[str] = []
+    monkeypatch.setattr(forkhooks, "_EARLY", frozenset({"threading", "random"}))
+    monkeypatch.setattr(threading, "_after_fork", lambda: calls.append("threading"))
+    monkeypatch.setattr(random._inst, "seed", lambda: calls.append("random"))
+    logging_hook = lambda: calls.append("logging")  # noqa: E731
+    monkeypatch.setattr(logging, "_after_at_fork_child_reinit_locks", logging_hook)
+    monkeypatch.setattr(forkhooks, "_HOOKS", [(None, None, logging_hook),
+                                              (None, None, lambda: calls.append("recorded"))])  # fmt: skip
+    forkhooks.run_after_in_child(one_thread=True)
+    assert calls == ["random", "recorded"]
+    calls.clear()
+    forkhooks.run_after_in_child()
+    assert calls == ["threading", "random", "logging", "recorded"]
+    if sys.platform.startswith("linux"):
+        code = ("import threading, time, ledgerflow.forkhooks as f; a = f.one_thread(); "
+                "threading.Thread(target=time.sleep, args=(1,), daemon=True).start(); "
+                "print(a, f.one_thread())")  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)  # fmt: skip
+        assert out.stdout.split() == ["True", "False"]

@@ -89,9 +89,12 @@ def _prepare_tasks() -> None:
         fork.argtypes = ()
         fork.restype = ctypes.c_int
         _LIBC_FORK.append(fork)
+        # The server never starts a thread after this: checked once, true for every fork.
+        _ONE_THREAD.append(forkhooks.one_thread())
 
 
 _LIBC_FORK: list[Any] = []
+_ONE_THREAD: list[bool] = []
 
 
 def _warm() -> None:
@@ -137,7 +140,7 @@ def _fork() -> int:
         forkhooks.run_after_in_parent()
         raise OSError(errno, os.strerror(errno))
     if pid == 0:
-        forkhooks.run_after_in_child()
+        forkhooks.run_after_in_child(one_thread=_ONE_THREAD[0])
     else:
         forkhooks.run_after_in_parent()
     return pid
