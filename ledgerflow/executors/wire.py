@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import signal
 import socket
 import struct
@@ -19,9 +20,6 @@ CONTROL = struct.Struct(">cqq")
 def pickled_frame(obj: object) -> memoryview:
     """A frame holding obj pickled, built in one buffer (a join's spec can be megabytes:
     no second copy to prepend the header)."""
-    import io
-    import pickle
-
     out = io.BytesIO()
     out.write(bytes(_HEADER))
     pickle.dump(obj, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -31,8 +29,14 @@ def pickled_frame(obj: object) -> memoryview:
 
 
 def send_frame(sock: socket.socket, data: bytes) -> None:
-    sock.sendall(len(data).to_bytes(_HEADER, "big"))
-    sock.sendall(data)
+    """One frame, header and body in one call (the reader then wakes once for a small one)."""
+    header = len(data).to_bytes(_HEADER, "big")
+    sent = sock.sendmsg([header, data])
+    if sent < _HEADER:
+        sock.sendall(header[sent:])
+        sent = _HEADER
+    if sent - _HEADER < len(data):
+        sock.sendall(memoryview(data)[sent - _HEADER :])
 
 
 def recv_frame(sock: socket.socket) -> bytes | None:
