@@ -34,6 +34,9 @@ import os
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..clock import now_iso
+from ..exceptions import TaskCrashed
+
 if TYPE_CHECKING:
     from ..taskspec import TaskResult, TaskSpec
 
@@ -72,6 +75,25 @@ class Executor:
 
     def shutdown(self, wait: bool = True) -> None:
         """Release workers. Running tasks finish first when wait is True."""
+
+
+class RunningTask:
+    """An executor's side of one submitted task: its spec, where its output goes, the future
+    the runtime waits on, and when it was handed over (processes.py and dask.py extend it)."""
+
+    def __init__(self, spec: TaskSpec, output: OutputSink):
+        self.spec, self.output = spec, output
+        self.future: Future[TaskResult] = Future()
+        self.started_at = now_iso()
+
+    def failed(self, why: str, status: str = "failed") -> TaskResult:
+        """The result of a task that ended without one of its own (its process crashed, its
+        worker died, the run was interrupted): TaskCrashed, with the reason."""
+        from ..taskspec import TaskResult
+
+        return TaskResult(self.spec, status, self.started_at, now_iso(),
+                          exception_type=f"{TaskCrashed.__module__}.{TaskCrashed.__name__}",
+                          exception=why)  # fmt: skip
 
 
 # name -> (module in this package, class, what it shares between tasks); the default first.

@@ -10,7 +10,8 @@ Messages on the control socket (datagrams of wire.CONTROL: kind, key, value):
   runtime -> server  b"r" key: run a task, its three file descriptors attached (its stdout
                      pipe, its stderr pipe, its socket to the runtime); b"k" key signum;
                      b"q": the run is over
-  server -> runtime  b"s" key pid: started; b"x" key status: exited (its wait status)
+  server -> runtime  b"x" key status: exited (its wait status; the runtime never needs a
+                     task's pid: it signals a task by key)
 At b"q" the server gives tasks still exiting STOP_GRACE to end, kills the rest, reaps every
 one and exits; when the control socket closes (the run's process died) it kills and reaps at
 once. On Linux the server and every task also die with their parent (PR_SET_PDEATHSIG).
@@ -105,10 +106,9 @@ def _warm() -> None:
     import json
 
     from ..clock import now_iso
+    from ..flowspec import Transition
     from ..secrets_check import credential_warning
     from ..taskblobs import encode_artifact
-
-    from ..flowspec import Transition
     from ..taskspec import TaskResult
 
     now_iso()
@@ -225,7 +225,6 @@ class _Server:
             pidfd = os.pidfd_open(pid)
             self.pidfds[pidfd] = pid
             self.poller.register(pidfd, select.POLLIN)
-        self.control.send(CONTROL.pack(b"s", key, pid))
 
     def reaped(self, pid: int, pidfd: int) -> None:
         self.poller.unregister(pidfd)
@@ -341,9 +340,10 @@ def run_child(sock_fd: int) -> NoReturn:
         import traceback
 
         traceback.print_exc()
-        flush_stdio()
         code = 70  # EX_SOFTWARE: the runtime reports the task as failed with this output
-    os._exit(code)
+    finally:
+        flush_stdio()  # what the step's leftover threads printed meanwhile
+        os._exit(code)
 
 
 def _dumps_result(result: object) -> bytes:
