@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..clock import now_iso
+from ..clock import now_iso, stored_iso
 from ..exceptions import TaskCrashed
 
 if TYPE_CHECKING:
@@ -84,14 +85,14 @@ class RunningTask:
     def __init__(self, spec: TaskSpec, output: OutputSink):
         self.spec, self.output = spec, output
         self.future: Future[TaskResult] = Future()
-        self.started_at = now_iso()
+        self.handed_over = datetime.now(UTC)  # as text only if the task fails without a result
 
     def failed(self, why: str, status: str = "failed") -> TaskResult:
         """The result of a task that ended without one of its own (its process crashed, its
         worker died, the run was interrupted): TaskCrashed, with the reason."""
         from ..taskspec import TaskResult
 
-        return TaskResult(self.spec, status, self.started_at, now_iso(),
+        return TaskResult(self.spec, status, stored_iso(self.handed_over), now_iso(),
                           exception_type=f"{TaskCrashed.__module__}.{TaskCrashed.__name__}",
                           exception=why)  # fmt: skip
 

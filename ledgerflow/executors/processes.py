@@ -44,6 +44,9 @@ TIMEOUT_GRACE = 5.0
 INTERRUPT_GRACE = 3.0
 
 
+_UTF8 = codecs.getincrementaldecoder("utf-8")
+
+
 class _Task(RunningTask):
     """The runtime's side of one running task process."""
 
@@ -52,8 +55,8 @@ class _Task(RunningTask):
         self.key, self.deadline = key, deadline
         self.reader = FrameReader()
         self.result: TaskResult | None = None
-        self.decoders = {s: codecs.getincrementaldecoder("utf-8")("replace")
-                         for s in ("stdout", "stderr")}  # fmt: skip
+        # UTF-8 decoders of its output, made when it first prints (most tasks print nothing)
+        self.decoders: dict[str, codecs.IncrementalDecoder] = {}
         self.fds: dict[str, Any] = {}  # 'stdout'/'stderr' -> fd, 'result' -> socket
         self.pid: int | None = None  # known to the spawn executor (the fork server kills by key)
         self.killed_for_timeout = False
@@ -387,7 +390,10 @@ class ProcessExecutor(Executor):
             self._close(task, stream)
             return False
         if stream != "result":
-            task.output.write(stream, task.decoders[stream].decode(data))
+            decoder = task.decoders.get(stream)
+            if decoder is None:
+                decoder = task.decoders[stream] = _UTF8("replace")
+            task.output.write(stream, decoder.decode(data))
         elif task.result is None:
             frame = task.reader.feed(data)
             if frame is not None:
