@@ -352,7 +352,8 @@ def run_child(sock_fd: int) -> NoReturn:
     from ..task import StdStreams, run_task
     from ..taskoutput import compact_result
 
-    sock = socket.socket(fileno=sock_fd)
+    # Its kind given, so Python does not ask the kernel (a socketpair's end: processes.py).
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=sock_fd)
     own_stdio()
     code = 0
     try:

@@ -114,7 +114,8 @@ def _new_stdio() -> list[Any]:
             for fd in (1, 2)]  # fmt: skip
 
 
-_PREBUILT: list[Any] = []  # [stdout, stderr] made once in the fork server, unused there
+# [stdout, stderr, /dev/null's descriptor] made once in the fork server, unused there
+_PREBUILT: list[Any] = []
 
 
 def prebuild_stdio() -> None:
@@ -129,6 +130,9 @@ def prebuild_stdio() -> None:
         os.dup2(w, 1)
         os.dup2(w, 2)
         _PREBUILT.extend(_new_stdio())
+        # /dev/null opened once (not inherited by what a task runs: Python's descriptors are
+        # close-on-exec); each task dup2s it onto its stdin
+        _PREBUILT.append(os.open(os.devnull, os.O_RDONLY))
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
@@ -142,10 +146,14 @@ def own_stdio() -> None:
     writers (a logging handler may hold one) still write to the same descriptors; they are
     flushed at the end too."""
     _OLD.extend(s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s)
-    streams = _PREBUILT if _PREBUILT else _new_stdio()
+    streams = _PREBUILT[:2] if _PREBUILT else _new_stdio()
     for stream, name in zip(streams, ("stdout", "stderr")):
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
+    if _PREBUILT:
+        os.dup2(_PREBUILT[2], 0)
+        os.close(_PREBUILT[2])
+        return
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
