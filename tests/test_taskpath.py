@@ -325,3 +325,43 @@ def test_a_fork_from_one_thread_skips_only_the_hooks_that_reinitialise_locks(mon
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              check=True)  # fmt: skip
         assert out.stdout.split() == ["True", "False"]
+
+
+STDIN = """
+import os, sys
+
+def null_stdin():
+    return sys.stdin.read() == "" and os.path.samestat(os.fstat(0), os.stat(os.devnull))
+
+class StdinFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = [1, 2, 3]
+        self.next(self.work, foreach="items")
+    @step
+    def work(self):
+        self.null = null_stdin()
+        self.next(self.join)
+    @step
+    def join(self, inputs):
+        self.nulls = [i.null for i in inputs]
+        self.next(self.end)
+    @step
+    def end(self):
+        self.null = null_stdin()
+
+if __name__ == "__main__":
+    StdinFlow()
+"""
+
+
+def test_every_task_reads_an_empty_stdin_from_dev_null(tmp_path: Path) -> None:
+    """A task's stdin is /dev/null (the fork server opens it once; every task gets it on
+    descriptor 0), whatever the run's own stdin is."""
+    flow = _write(tmp_path, STDIN)
+    db = tmp_path / "s.db"
+    subprocess.run([sys.executable, str(flow), "--db", str(db), "--quiet", "run"], check=True,
+                   input="typed at the terminal\n", text=True, capture_output=True)  # fmt: skip
+    run_id = latest_run_id(db, "StdinFlow")
+    assert load_artifact(db, run_id, "join", "nulls") == [True, True, True]
+    assert load_artifact(db, run_id, "end", "null") is True
