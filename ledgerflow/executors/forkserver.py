@@ -19,6 +19,7 @@ once. On Linux the server and every task also die with their parent (PR_SET_PDEA
 
 from __future__ import annotations
 
+import _signal
 import gc
 import os
 import pickle
@@ -80,6 +81,7 @@ def _prepare_tasks() -> None:
     from ..cards import hook  # noqa: F401
 
     codec.prepare()
+    _load_task_path()
     _warm()
     prebuild_stdio()
     prctl()
@@ -336,7 +338,9 @@ def _task_child(fds: list[int], states: dict[str, Any], pidfd: bool) -> NoReturn
     if not pidfd:  # else the server has no SIGCHLD handler nor wake-up fd to undo
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # SIGTERM is SIG_DFL already
+    # SIGTERM is SIG_DFL already. _signal's own function: signal.signal's enum conversions
+    # are Python code each task would run (and write to) for nothing.
+    _signal.signal(signal.SIGINT, signal.default_int_handler)
     die_with_parent()
     out, err, sock = fds
     os.dup2(out, 1)
@@ -349,9 +353,9 @@ def _task_child(fds: list[int], states: dict[str, Any], pidfd: bool) -> NoReturn
 def run_child(sock_fd: int) -> NoReturn:
     """Receive the task's spec, run it, send its result back, and exit without running any
     exit handler or waiting for threads the step left behind."""
-    from ..task import StdStreams, run_task
-    from ..taskoutput import compact_result
-
+    if not _TASK_PATH:  # a fresh interpreter (spawn_main); forked tasks have them
+        _load_task_path()
+    StdStreams, run_task, compact_result = _TASK_PATH
     # Its kind given, so Python does not ask the kernel (a socketpair's end: processes.py).
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=sock_fd)
     own_stdio()
@@ -375,6 +379,18 @@ def run_child(sock_fd: int) -> NoReturn:
     finally:
         flush_stdio()  # what the step's leftover threads printed meanwhile
         os._exit(code)
+
+
+# (StdStreams, run_task, compact_result), looked up once: a relative import statement in
+# each task would run importlib's Python code to check the package's name.
+_TASK_PATH: list[Any] = []
+
+
+def _load_task_path() -> None:
+    from ..task import StdStreams, run_task
+    from ..taskoutput import compact_result
+
+    _TASK_PATH[:] = [StdStreams, run_task, compact_result]
 
 
 def _dumps_result(result: object) -> bytes:
