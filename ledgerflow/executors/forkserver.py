@@ -19,7 +19,7 @@ once. On Linux the server and every task also die with their parent (PR_SET_PDEA
 
 from __future__ import annotations
 
-import _signal
+import _signal  # type: ignore[import-not-found]  # signal.py's C core (no stubs)
 import gc
 import os
 import pickle
