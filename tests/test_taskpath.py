@@ -365,3 +365,43 @@ def test_every_task_reads_an_empty_stdin_from_dev_null(tmp_path: Path) -> None:
     run_id = latest_run_id(db, "StdinFlow")
     assert load_artifact(db, run_id, "join", "nulls") == [True, True, True]
     assert load_artifact(db, run_id, "end", "null") is True
+
+
+def test_a_frame_is_read_whole_however_it_arrives() -> None:
+    """A task reads its spec as one frame: whole in the first read (the usual case), with
+    its header split across reads, larger than one read, or None when the runtime closed
+    the socket first."""
+    import pickle
+    import socket
+    import threading
+    import time
+
+    from ledgerflow.executors.wire import pickled_frame, recv_frame, send_frame
+
+    for size in (0, 100, 70_000, 3_000_000):
+        value = b"v" * size
+        for split_at in (None, 3, 8, 20):
+            mine, theirs = socket.socketpair()
+
+            def send(split_at: int | None = split_at, mine: socket.socket = mine,
+                     value: bytes = value) -> None:  # fmt: skip
+                frame = bytes(pickled_frame(value))
+                if split_at is None:
+                    mine.sendall(frame)
+                else:
+                    mine.sendall(frame[:split_at])
+                    time.sleep(0.01)
+                    mine.sendall(frame[split_at:])
+                mine.close()
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            assert pickle.loads(recv_frame(theirs)) == value
+            sender.join()
+            theirs.close()
+    mine, theirs = socket.socketpair()
+    mine.close()
+    assert recv_frame(theirs) is None
+    mine, theirs = socket.socketpair()
+    send_frame(mine, b"result")
+    assert recv_frame(theirs) == b"result"

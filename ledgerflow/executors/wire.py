@@ -40,11 +40,27 @@ def send_frame(sock: socket.socket, data: bytes) -> None:
 
 
 def recv_frame(sock: socket.socket) -> bytes | None:
-    """One whole frame (blocking), or None if the peer closed first."""
-    header = _recv_exactly(sock, _HEADER)
-    if header is None:
+    """One whole frame (blocking), or None if the peer closed first. A small frame (a
+    task's spec) usually comes whole in the first read."""
+    first = sock.recv(65536)
+    if len(first) >= _HEADER:
+        size = int.from_bytes(first[:_HEADER], "big")
+        if len(first) == _HEADER + size:
+            return first[_HEADER:]
+    if not first:
         return None
-    return _recv_exactly(sock, int.from_bytes(header, "big"))
+    head = first[:_HEADER]
+    if len(head) < _HEADER:
+        rest = _recv_exactly(sock, _HEADER - len(head))
+        if rest is None:
+            return None
+        head += rest
+    size = int.from_bytes(head, "big")
+    body = first[_HEADER:]
+    if len(body) >= size:
+        return body[:size]  # (one frame is sent on the socket: nothing follows it)
+    rest = _recv_exactly(sock, size - len(body))
+    return None if rest is None else body + rest
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
