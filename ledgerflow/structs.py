@@ -63,24 +63,38 @@ def _add_methods(cls: Any, names: tuple[str, ...], defaults: dict[str, Any], fro
                  hidden: tuple[str, ...]) -> None:  # fmt: skip
     known = frozenset(names)
     shown = [n for n in names if n not in hidden]
+    count = len(names)
+    # Defaults by kind, so the common call (every field given, or plain defaults left out)
+    # is a few dict operations: records are made per task and per artifact on the run path.
+    plain = {n: v for n, v in defaults.items() if not isinstance(v, _Factory)}
+    factories = {n: v.make for n, v in defaults.items() if isinstance(v, _Factory)}
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        if len(args) > len(names):
-            raise TypeError(f"{cls.__name__}() takes {len(names)} arguments, got {len(args)}")
-        values = dict(zip(names, args))
-        for key, value in kwargs.items():
-            if key not in known:
+        if len(args) == count and not kwargs:
+            self.__dict__.update(zip(names, args))
+            return
+        if len(args) > count:
+            raise TypeError(f"{cls.__name__}() takes {count} arguments, got {len(args)}")
+        values = dict(plain)
+        values.update(zip(names, args))
+        if kwargs:
+            if not known.issuperset(kwargs):
+                key = next(k for k in kwargs if k not in known)
                 raise TypeError(f"{cls.__name__}() got an unexpected keyword argument '{key}'")
-            if key in values:
-                raise TypeError(f"{cls.__name__}() got multiple values for argument '{key}'")
-            values[key] = value
-        for name in names:
-            if name not in values:
-                default = defaults.get(name, _MISSING)
-                if default is _MISSING:
-                    raise TypeError(f"{cls.__name__}() missing required argument '{name}'")
-                values[name] = default.make() if isinstance(default, _Factory) else default
-        self.__dict__.update(values)
+            for key in names[: len(args)]:
+                if key in kwargs:
+                    raise TypeError(f"{cls.__name__}() got multiple values for argument "
+                                    f"'{key}'")  # fmt: skip
+            values.update(kwargs)
+        if len(values) != count:
+            for name in names:
+                if name not in values:
+                    make = factories.get(name)
+                    if make is None:
+                        raise TypeError(f"{cls.__name__}() missing required argument '{name}'")
+                    values[name] = make()
+        # In field order, as before (a pickle holds the fields in that order).
+        self.__dict__.update({n: values[n] for n in names})
 
     def __repr__(self: Any) -> str:
         fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in shown)
@@ -89,7 +103,11 @@ def _add_methods(cls: Any, names: tuple[str, ...], defaults: dict[str, Any], fro
     def __eq__(self: Any, other: Any) -> Any:
         if other.__class__ is not self.__class__:
             return NotImplemented
-        # As dataclasses: tuples, so identical objects are equal (e.g. the same NaN).
+        # As dataclasses: field by field, identical objects equal (e.g. the same NaN). When
+        # the instance dicts hold just the fields, comparing them is that, in C.
+        mine, theirs = self.__dict__, other.__dict__
+        if len(mine) == count == len(theirs):
+            return mine == theirs
         return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
 
     cls.__init__ = __init__
@@ -116,6 +134,12 @@ def _add_methods(cls: Any, names: tuple[str, ...], defaults: dict[str, Any], fro
 
 def replace(obj: T, **changes: Any) -> T:
     """A copy of a struct with some fields changed."""
-    values = {n: getattr(obj, n) for n in type(obj).__struct_fields__}  # type: ignore[attr-defined]
-    values.update(changes)
-    return type(obj)(**values)
+    names = type(obj).__struct_fields__  # type: ignore[attr-defined]
+    unknown = [k for k in changes if k not in names]
+    if unknown:
+        raise TypeError(f"{type(obj).__name__}() got an unexpected keyword argument "
+                        f"'{unknown[0]}'")  # fmt: skip
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    new.__dict__.update(changes)  # no __setattr__: a frozen struct can be replaced too
+    return new

@@ -96,16 +96,20 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     flow = cls._for_task(state)
     seconds = spec.timeout
     error: BaseException | None = None
-    with _environment(step_decorator(func, "environment")):
-        try:
-            args = (join_inputs(cls, graph, spec, blobs.load),) if spec.is_join else ()
-            call = _call_in_process if own_process else _call_in_thread
-            call(step_function(flow, spec), args, spec, output, seconds)
-            if state.transition is None and node.type != "end":
-                raise _missing_next(spec.step)
-        # The user's step failed (sys.exit too): record it, don't crash the run.
-        except (Exception, SystemExit) as e:  # noqa: BLE001
-            error = e
+    environment = step_decorator(func, "environment")
+    restore = _set_environment(environment) if environment is not None else None
+    try:
+        args = (join_inputs(cls, graph, spec, blobs.load),) if spec.is_join else ()
+        call = _call_in_process if own_process else _call_in_thread
+        call(step_function(flow, spec), args, spec, output, seconds)
+        if state.transition is None and node.type != "end":
+            raise _missing_next(spec.step)
+    # The user's step failed (sys.exit too): record it, don't crash the run.
+    except (Exception, SystemExit) as e:  # noqa: BLE001
+        error = e
+    finally:
+        if restore is not None:
+            restore.close()
     if os.getpid() != pid:
         # The step forked and this is the child coming back from it: it must not go on as
         # the task (a second result, a second commit). Metaflow's tasks are processes too.
@@ -121,12 +125,20 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     return result
 
 
-def _task_context(spec: TaskSpec, output: OutputSink | None) -> contextlib.ExitStack:
-    """Set `current` (and, for a task sharing the process, route this thread's output to
-    `output`) for the task's duration."""
-    stack = contextlib.ExitStack()
-    if output is not None:
-        stack.enter_context(capturing(output))
+@contextlib.contextmanager
+def _task_context(spec: TaskSpec, output: OutputSink) -> Iterator[None]:
+    """For a task sharing the process: this thread's output routed to `output`, and
+    `current` set, for the task's duration."""
+    with capturing(output):
+        _set_current(spec)
+        try:
+            yield
+        finally:
+            current._clear()
+
+
+def _set_current(spec: TaskSpec) -> None:
+    """`current` for the task; the caller clears it when the step returns."""
     current._set(
         flow_name=spec.flow_name, run_id=spec.run_id, step_name=spec.step,
         task_id=spec.task_id, retry_count=spec.attempt, origin_run_id=spec.origin_run_id,
@@ -134,8 +146,6 @@ def _task_context(spec: TaskSpec, output: OutputSink | None) -> contextlib.ExitS
         parameter_names=sorted(spec.param_names), **_project(spec),
         ledger_path=spec.ledger_path,  # the Client API reads the run's ledger inside steps
     )  # fmt: skip
-    stack.callback(current._clear)
-    return stack
 
 
 def _project(spec: TaskSpec) -> dict[str, Any]:
@@ -160,10 +170,11 @@ def _call_in_process(
     if seconds:
         signal.signal(signal.SIGALRM, alarm)
         signal.setitimer(signal.ITIMER_REAL, seconds)
+    _set_current(spec)
     try:
-        with _task_context(spec, None):
-            func(*args)
+        func(*args)
     finally:
+        current._clear()
         if seconds:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
@@ -226,15 +237,14 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} seconds" if seconds < 120 else f"{seconds / 60:g} minutes"
 
 
-@contextlib.contextmanager
-def _environment(deco: Any) -> Iterator[None]:
-    """@environment(vars=...): set the variables while the step runs (process-wide)."""
-    if deco is None:
-        yield
-        return
+def _set_environment(deco: Any) -> contextlib.ExitStack:
+    """@environment(vars=...): the variables set while the step runs (process-wide) until
+    the returned stack is closed. Plain calls, not a `with`: most steps have no @environment,
+    and a task in a process of its own should not run contextlib's code for nothing."""
     values = {str(k): str(v) for k, v in (deco.attributes["vars"] or {}).items()}
-    with variables_set(values):
-        yield
+    stack = contextlib.ExitStack()
+    stack.enter_context(variables_set(values))
+    return stack
 
 
 def _apply_catch(

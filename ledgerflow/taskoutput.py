@@ -15,6 +15,7 @@ from .flowspec import FlowSpec, TaskState
 from .internals import INTERNAL_ARTIFACTS
 from .records import ArtifactRecord
 from .secrets_check import credential_warning
+from .structs import replace
 from .taskblobs import BlobAccess
 from .taskspec import TaskResult, TaskSpec
 
@@ -43,7 +44,7 @@ def collect_artifacts(
     if spec.step != "start":
         passed_on |= {(name, ref.sha) for name, ref in spec.constants.items()}
     for name, ref in state.refs.items():
-        final[name] = ArtifactRecord(**{**ref.__dict__, "inherited": (name, ref.sha) in passed_on})
+        final[name] = replace(ref, inherited=(name, ref.sha) in passed_on)
     user_values = {
         k: v
         for k, v in flow.__dict__.items()
@@ -113,7 +114,7 @@ def carried_records(spec: TaskSpec) -> dict[str, ArtifactRecord]:
 def _inherited(ref: ArtifactRecord, inherited: bool) -> ArtifactRecord:
     if ref.inherited is inherited:
         return ref
-    return ArtifactRecord(**{**ref.__dict__, "inherited": inherited})
+    return replace(ref, inherited=inherited)
 
 
 def compact_result(result: TaskResult, spec: TaskSpec) -> None:
@@ -182,7 +183,7 @@ def _unchanged(
     ref = state.refs.get(name)
     if ref is None or name not in rehashed or rehashed[name] != ref.sha:
         return None
-    return ArtifactRecord(**{**ref.__dict__})
+    return replace(ref)
 
 
 # Below this size, encoding again costs less than hashing first.

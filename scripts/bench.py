@@ -19,6 +19,7 @@ Metaflow's .metaflow folder).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -485,6 +486,11 @@ class ScaleSample:
     ledger_mb: float
     runtime_faults: float = 0.0
     tasks_faults: float = 0.0
+    # The fork server's own share and its tasks' (the default executor only; -1: unknown)
+    server_cpu: float = -1.0
+    server_faults: float = -1.0
+    task_cpu: float = -1.0
+    task_faults: float = -1.0
 
 
 def scale_run(flow: Path, n: int, executor: str, workdir: Path,
@@ -499,6 +505,9 @@ def scale_run(flow: Path, n: int, executor: str, workdir: Path,
     env = dict(os.environ)
     if source:
         env["PYTHONPATH"] = source
+    split = workdir / "forkserver-rusage.json"
+    split.unlink(missing_ok=True)
+    env["LEDGERFLOW_FORKSERVER_RUSAGE"] = str(split)  # executors/forkserver.py writes it
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - started
@@ -507,8 +516,13 @@ def scale_run(flow: Path, n: int, executor: str, workdir: Path,
     line = next(x for x in proc.stderr.splitlines() if x.startswith("MEASURED"))
     rt_kb, rt_cpu, kids_kb, kids_cpu, rt_faults, kids_faults = (
         float(x) for x in line.split()[1:])  # fmt: skip
-    return ScaleSample(seconds, rt_kb / 1024, rt_cpu, kids_kb / 1024, kids_cpu,
-                       db.stat().st_size / 1e6, rt_faults, kids_faults)  # fmt: skip
+    sample = ScaleSample(seconds, rt_kb / 1024, rt_cpu, kids_kb / 1024, kids_cpu,
+                         db.stat().st_size / 1e6, rt_faults, kids_faults)  # fmt: skip
+    if split.exists():  # an older checkout (a baseline) does not write it
+        shares = json.loads(split.read_text())
+        sample.server_cpu, sample.server_faults = shares["server_cpu"], shares["server_faults"]
+        sample.task_cpu, sample.task_faults = shares["tasks_cpu"], shares["tasks_faults"]
+    return sample
 
 
 def taskpath_section(repeat: int, n: int = 1000, baseline: str | None = None) -> None:
@@ -542,8 +556,15 @@ def taskpath_section(repeat: int, n: int = 1000, baseline: str | None = None) ->
         kids = statistics.median(s.tasks_cpu for s in samples)
         faults = statistics.median(s.tasks_faults for s in samples)
         print(f"  {executor:15} wall {wall:6.2f}s  CPU {cpu / n * 1000:5.2f} ms/task (runtime "
-              f"{rt / n * 1000:5.2f}, server + tasks {kids / n * 1000:5.2f})  task faults "
-              f"{faults / n:6.0f}/task", flush=True)  # fmt: skip
+              f"{rt / n * 1000:5.2f}, server + tasks {kids / n * 1000:5.2f})  faults of "
+              f"server + tasks {faults / n:6.0f}/task", flush=True)  # fmt: skip
+        if all(s.server_cpu >= 0 for s in samples):
+            split = {k: statistics.median(getattr(s, k) for s in samples) / n
+                     for k in ("server_cpu", "task_cpu", "server_faults", "task_faults")}  # fmt: skip
+            print(f"  {'':15} split: server {split['server_cpu'] * 1000:5.2f} ms + tasks "
+                  f"{split['task_cpu'] * 1000:5.2f} ms/task; faults server "
+                  f"{split['server_faults']:4.0f} + task {split['task_faults']:4.0f}/task",
+                  flush=True)  # fmt: skip
     print(f"  wall, process / thread: {walls['process'] / walls['thread']:.2f}x", flush=True)
     if baseline:
         cpu = {k: statistics.median(s.runtime_cpu + s.tasks_cpu for s in v)

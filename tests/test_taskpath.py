@@ -293,3 +293,115 @@ def test_the_stdlib_fork_hooks_of_modules_loaded_first_are_run_by_hand(monkeypat
     monkeypatch.setattr(threading, "_after_fork", lambda: calls.append("threading"))
     forkhooks.run_after_in_child()
     assert calls == ["threading", "recorded"]
+
+
+def test_a_fork_from_one_thread_skips_only_the_hooks_that_reinitialise_locks(monkeypatch) -> None:
+    """Forked from a process with one thread, the child's locks and thread records are
+    right as copied: threading's and logging's lock hooks are left out; random's reseed and
+    every recorded hook still run."""
+    import logging
+    import random
+    import threading
+
+    from ledgerflow import forkhooks
+
+    calls: list[str] = []
+    monkeypatch.setattr(forkhooks, "_EARLY", frozenset({"threading", "random"}))
+    monkeypatch.setattr(threading, "_after_fork", lambda: calls.append("threading"))
+    monkeypatch.setattr(random._inst, "seed", lambda: calls.append("random"))
+    logging_hook = lambda: calls.append("logging")  # noqa: E731
+    monkeypatch.setattr(logging, "_after_at_fork_child_reinit_locks", logging_hook)
+    monkeypatch.setattr(forkhooks, "_HOOKS", [(None, None, logging_hook),
+                                              (None, None, lambda: calls.append("recorded"))])  # fmt: skip
+    forkhooks.run_after_in_child(one_thread=True)
+    assert calls == ["random", "recorded"]
+    calls.clear()
+    forkhooks.run_after_in_child()
+    assert calls == ["threading", "random", "logging", "recorded"]
+    if sys.platform.startswith("linux"):
+        code = ("import threading, time, ledgerflow.forkhooks as f; a = f.one_thread(); "
+                "threading.Thread(target=time.sleep, args=(1,), daemon=True).start(); "
+                "print(a, f.one_thread())")  # fmt: skip
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)  # fmt: skip
+        assert out.stdout.split() == ["True", "False"]
+
+
+STDIN = """
+import os, sys
+
+def null_stdin():
+    return sys.stdin.read() == "" and os.path.samestat(os.fstat(0), os.stat(os.devnull))
+
+class StdinFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = [1, 2, 3]
+        self.next(self.work, foreach="items")
+    @step
+    def work(self):
+        self.null = null_stdin()
+        self.next(self.join)
+    @step
+    def join(self, inputs):
+        self.nulls = [i.null for i in inputs]
+        self.next(self.end)
+    @step
+    def end(self):
+        self.null = null_stdin()
+
+if __name__ == "__main__":
+    StdinFlow()
+"""
+
+
+def test_every_task_reads_an_empty_stdin_from_dev_null(tmp_path: Path) -> None:
+    """A task's stdin is /dev/null (the fork server opens it once; every task gets it on
+    descriptor 0), whatever the run's own stdin is."""
+    flow = _write(tmp_path, STDIN)
+    db = tmp_path / "s.db"
+    subprocess.run([sys.executable, str(flow), "--db", str(db), "--quiet", "run"], check=True,
+                   input="typed at the terminal\n", text=True, capture_output=True)  # fmt: skip
+    run_id = latest_run_id(db, "StdinFlow")
+    assert load_artifact(db, run_id, "join", "nulls") == [True, True, True]
+    assert load_artifact(db, run_id, "end", "null") is True
+
+
+def test_a_frame_is_read_whole_however_it_arrives() -> None:
+    """A task reads its spec as one frame: whole in the first read (the usual case), with
+    its header split across reads, larger than one read, or None when the runtime closed
+    the socket first."""
+    import pickle
+    import socket
+    import threading
+    import time
+
+    from ledgerflow.executors.wire import pickled_frame, recv_frame, send_frame
+
+    for size in (0, 100, 70_000, 3_000_000):
+        value = b"v" * size
+        for split_at in (None, 3, 8, 20):
+            mine, theirs = socket.socketpair()
+
+            def send(split_at: int | None = split_at, mine: socket.socket = mine,
+                     value: bytes = value) -> None:  # fmt: skip
+                frame = bytes(pickled_frame(value))
+                if split_at is None:
+                    mine.sendall(frame)
+                else:
+                    mine.sendall(frame[:split_at])
+                    time.sleep(0.01)
+                    mine.sendall(frame[split_at:])
+                mine.close()
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            assert pickle.loads(recv_frame(theirs)) == value
+            sender.join()
+            theirs.close()
+    mine, theirs = socket.socketpair()
+    mine.close()
+    assert recv_frame(theirs) is None
+    mine, theirs = socket.socketpair()
+    send_frame(mine, b"result")
+    assert recv_frame(theirs) == b"result"

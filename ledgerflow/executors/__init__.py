@@ -32,9 +32,12 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..capture import OutputSink
+from ..clock import now_iso, stored_iso
+from ..exceptions import TaskCrashed
 
 if TYPE_CHECKING:
     from ..taskspec import TaskResult, TaskSpec
@@ -68,6 +71,25 @@ class Executor:
 
     def shutdown(self, wait: bool = True) -> None:
         """Release workers. Running tasks finish first when wait is True."""
+
+
+class RunningTask:
+    """An executor's side of one submitted task: its spec, where its output goes, the future
+    the runtime waits on, and when it was handed over (processes.py and dask.py extend it)."""
+
+    def __init__(self, spec: TaskSpec, output: OutputSink):
+        self.spec, self.output = spec, output
+        self.future: Future[TaskResult] = Future()
+        self.handed_over = datetime.now(UTC)  # as text only if the task fails without a result
+
+    def failed(self, why: str, status: str = "failed") -> TaskResult:
+        """The result of a task that ended without one of its own (its process crashed, its
+        worker died, the run was interrupted): TaskCrashed, with the reason."""
+        from ..taskspec import TaskResult
+
+        return TaskResult(self.spec, status, stored_iso(self.handed_over), now_iso(),
+                          exception_type=f"{TaskCrashed.__module__}.{TaskCrashed.__name__}",
+                          exception=why)  # fmt: skip
 
 
 # name -> (module in this package, class, what it shares between tasks); the default first.

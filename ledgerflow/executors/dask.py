@@ -27,8 +27,7 @@ import uuid
 from concurrent.futures import Future
 from typing import Any
 
-from ..clock import now_iso
-from ..exceptions import ExecutorError, LedgerflowError, TaskCrashed
+from ..exceptions import ExecutorError, LedgerflowError
 from ..flowclasses import flow_class
 from ..graph import flow_graph
 from ..joins import resolve_join_inputs
@@ -36,7 +35,7 @@ from ..records import ArtifactRecord
 from ..structs import replace
 from ..taskblobs import encode_artifact
 from ..taskspec import TaskResult, TaskSpec
-from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
+from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, RunningTask
 
 try:
     import distributed
@@ -97,7 +96,7 @@ class DaskExecutor(Executor):
         except LedgerflowError:
             raise  # the ledger's own errors stop the run as with any executor
         except Exception as e:  # noqa: BLE001 - whatever Dask raised, the task fails with it
-            self._complete(task, _failed(task, "failed", self._failure(e)))
+            self._complete(task, task.failed(self._failure(e)))
             return task.future
         task.dask_future.add_done_callback(lambda f: self._finish(task, f))
         return task.future
@@ -111,7 +110,7 @@ class DaskExecutor(Executor):
             if task.dask_future is not None:
                 with contextlib.suppress(Exception):
                     task.dask_future.cancel()
-            self._complete(task, _failed(task, "interrupted", "the run was interrupted"))
+            self._complete(task, task.failed("the run was interrupted", "interrupted"))
 
     def shutdown(self, wait: bool = True) -> None:
         if self.client is None:
@@ -239,7 +238,7 @@ class DaskExecutor(Executor):
         except BaseException as e:  # noqa: BLE001 - a dead worker, a lost scheduler, a cancelled task
             if type(e).__name__ == "KilledWorker":
                 self._forget_lost()  # before the runtime can submit a retry
-            self._complete(task, _failed(task, "failed", self._failure(e)))
+            self._complete(task, task.failed(self._failure(e)))
             return
         finally:
             with contextlib.suppress(Exception):
@@ -280,19 +279,12 @@ class DaskExecutor(Executor):
     _lost = False
 
 
-class _Task:
+class _Task(RunningTask):
     def __init__(self, key: str, spec: TaskSpec, output: OutputSink):
-        self.key, self.spec, self.output = key, spec, output
-        self.future: Future[TaskResult] = Future()
+        super().__init__(spec, output)
+        self.key = key
         self.dask_future: Any = None
-        self.started_at = now_iso()
         self.received = {"stdout": 0, "stderr": 0}
-
-
-def _failed(task: _Task, status: str, why: str) -> TaskResult:
-    return TaskResult(task.spec, status, task.started_at, now_iso(),
-                      exception_type=f"{TaskCrashed.__module__}.{TaskCrashed.__name__}",
-                      exception=why)  # fmt: skip
 
 
 def _why(error: BaseException, scheduler: str) -> str:

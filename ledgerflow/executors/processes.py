@@ -30,12 +30,11 @@ from concurrent.futures import Future
 from typing import Any
 
 from ..attempts import segfault_message
-from ..clock import now_iso
-from ..exceptions import ExecutorError, TaskCrashed
+from ..exceptions import ExecutorError
 from ..flowclasses import flow_class, register_flow_class
 from ..taskoutput import expand_result
 from ..taskspec import TaskResult, TaskSpec
-from . import DEFAULT_MAX_WORKERS, Executor, OutputSink
+from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, RunningTask
 from .forkserver import STOP_GRACE
 from .wire import CONTROL, FrameReader, pickled_frame
 
@@ -45,19 +44,21 @@ TIMEOUT_GRACE = 5.0
 INTERRUPT_GRACE = 3.0
 
 
-class _Task:
+_UTF8 = codecs.getincrementaldecoder("utf-8")
+
+
+class _Task(RunningTask):
     """The runtime's side of one running task process."""
 
     def __init__(self, key: int, spec: TaskSpec, output: OutputSink, deadline: float | None):
-        self.key, self.spec, self.output, self.deadline = key, spec, output, deadline
-        self.future: Future[TaskResult] = Future()
-        self.started_at = now_iso()
+        super().__init__(spec, output)
+        self.key, self.deadline = key, deadline
         self.reader = FrameReader()
         self.result: TaskResult | None = None
-        self.decoders = {s: codecs.getincrementaldecoder("utf-8")("replace")
-                         for s in ("stdout", "stderr")}  # fmt: skip
+        # UTF-8 decoders of its output, made when it first prints (most tasks print nothing)
+        self.decoders: dict[str, codecs.IncrementalDecoder] = {}
         self.fds: dict[str, Any] = {}  # 'stdout'/'stderr' -> fd, 'result' -> socket
-        self.pid: int | None = None
+        self.pid: int | None = None  # known to the spawn executor (the fork server kills by key)
         self.killed_for_timeout = False
         self.outbox = memoryview(b"")  # what is left to send of the spec
 
@@ -113,7 +114,14 @@ class ProcessExecutor(Executor):
             theirs.close()
         for fd in (out_r, err_r, mine.fileno()):
             os.set_blocking(fd, False)
-        task.outbox = pickled_frame(spec)  # sent by the I/O thread as the task reads it
+        frame = pickled_frame(spec)
+        try:
+            sent = mine.send(frame)  # all of it, unless it is large (a join's)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            sent = len(frame)  # the process is gone: its exit completes the future
+        task.outbox = frame[sent:]  # the rest is sent by the I/O thread as the task reads
         self._post(("register", key, 0))  # the I/O thread alone touches its selector
         return task.future
 
@@ -300,8 +308,8 @@ class ProcessExecutor(Executor):
             if not data:
                 self._server_gone()
                 return
-            kind, key, value = CONTROL.unpack(data)
-            self._on_message(("started" if kind == b"s" else "exited", key, value))
+            _kind, key, value = CONTROL.unpack(data)  # b"x": a task's process exited
+            self._on_message(("exited", key, value))
 
     def _lost_server(self, error: BaseException | None = None) -> str:
         status = None
@@ -349,8 +357,6 @@ class ProcessExecutor(Executor):
                 if stream == "result" and task.outbox:
                     events |= selectors.EVENT_WRITE
                 self._selector.register(fd, events, (task, stream))
-        elif kind == "started":
-            task.pid = value
         elif kind == "exited":
             self._finish(task, exit_status=value)
 
@@ -384,7 +390,10 @@ class ProcessExecutor(Executor):
             self._close(task, stream)
             return False
         if stream != "result":
-            task.output.write(stream, task.decoders[stream].decode(data))
+            decoder = task.decoders.get(stream)
+            if decoder is None:
+                decoder = task.decoders[stream] = _UTF8("replace")
+            task.output.write(stream, decoder.decode(data))
         elif task.result is None:
             frame = task.reader.feed(data)
             if frame is not None:
@@ -423,7 +432,7 @@ class ProcessExecutor(Executor):
             self._tasks.pop(task.key, None)
         result = task.result
         if result is None:
-            result = _failed(task, lost) if lost else self._crashed(task, exit_status)
+            result = task.failed(lost) if lost else self._crashed(task, exit_status)
         result.spec = task.spec
         expand_result(result, task.spec)
         task.future.set_result(result)
@@ -434,7 +443,7 @@ class ProcessExecutor(Executor):
                    f"{TIMEOUT_GRACE:g} seconds later")  # fmt: skip
         else:
             why = describe_exit(status)
-        return _failed(task, why)
+        return task.failed(why)
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
@@ -446,17 +455,11 @@ class ProcessExecutor(Executor):
             self._signal(task, signal.SIGKILL)
 
 
-def _failed(task: _Task, why: str) -> TaskResult:
-    return TaskResult(task.spec, "failed", task.started_at, now_iso(),
-                      exception_type=f"{TaskCrashed.__module__}.{TaskCrashed.__name__}",
-                      exception=why)  # fmt: skip
-
-
 def _loads_result(task: _Task, frame: bytes) -> TaskResult:
     try:
         result = pickle.loads(frame)
     except Exception as e:  # noqa: BLE001 - a result that cannot be read fails its task
-        return _failed(task, f"the task's result cannot be read here ({type(e).__name__}: {e})")
+        return task.failed(f"the task's result cannot be read here ({type(e).__name__}: {e})")
     assert isinstance(result, TaskResult)
     return result
 

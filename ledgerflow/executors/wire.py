@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import signal
 import socket
 import struct
@@ -19,9 +20,6 @@ CONTROL = struct.Struct(">cqq")
 def pickled_frame(obj: object) -> memoryview:
     """A frame holding obj pickled, built in one buffer (a join's spec can be megabytes:
     no second copy to prepend the header)."""
-    import io
-    import pickle
-
     out = io.BytesIO()
     out.write(bytes(_HEADER))
     pickle.dump(obj, out, protocol=pickle.HIGHEST_PROTOCOL)
@@ -31,16 +29,38 @@ def pickled_frame(obj: object) -> memoryview:
 
 
 def send_frame(sock: socket.socket, data: bytes) -> None:
-    sock.sendall(len(data).to_bytes(_HEADER, "big"))
-    sock.sendall(data)
+    """One frame, header and body in one call (the reader then wakes once for a small one)."""
+    header = len(data).to_bytes(_HEADER, "big")
+    sent = sock.sendmsg([header, data])
+    if sent < _HEADER:
+        sock.sendall(header[sent:])
+        sent = _HEADER
+    if sent - _HEADER < len(data):
+        sock.sendall(memoryview(data)[sent - _HEADER :])
 
 
 def recv_frame(sock: socket.socket) -> bytes | None:
-    """One whole frame (blocking), or None if the peer closed first."""
-    header = _recv_exactly(sock, _HEADER)
-    if header is None:
+    """One whole frame (blocking), or None if the peer closed first. A small frame (a
+    task's spec) usually comes whole in the first read."""
+    first = sock.recv(65536)
+    if len(first) >= _HEADER:
+        size = int.from_bytes(first[:_HEADER], "big")
+        if len(first) == _HEADER + size:
+            return first[_HEADER:]
+    if not first:
         return None
-    return _recv_exactly(sock, int.from_bytes(header, "big"))
+    head = first[:_HEADER]
+    if len(head) < _HEADER:
+        rest = _recv_exactly(sock, _HEADER - len(head))
+        if rest is None:
+            return None
+        head += rest
+    size = int.from_bytes(head, "big")
+    body = first[_HEADER:]
+    if len(body) >= size:
+        return body[:size]  # (one frame is sent on the socket: nothing follows it)
+    rest = _recv_exactly(sock, size - len(body))
+    return None if rest is None else body + rest
 
 
 def _recv_exactly(sock: socket.socket, n: int) -> bytes | None:
@@ -110,7 +130,8 @@ def _new_stdio() -> list[Any]:
             for fd in (1, 2)]  # fmt: skip
 
 
-_PREBUILT: list[Any] = []  # [stdout, stderr] made once in the fork server, unused there
+# [stdout, stderr, /dev/null's descriptor] made once in the fork server, unused there
+_PREBUILT: list[Any] = []
 
 
 def prebuild_stdio() -> None:
@@ -125,6 +146,9 @@ def prebuild_stdio() -> None:
         os.dup2(w, 1)
         os.dup2(w, 2)
         _PREBUILT.extend(_new_stdio())
+        # /dev/null opened once (not inherited by what a task runs: Python's descriptors are
+        # close-on-exec); each task dup2s it onto its stdin
+        _PREBUILT.append(os.open(os.devnull, os.O_RDONLY))
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
@@ -138,10 +162,14 @@ def own_stdio() -> None:
     writers (a logging handler may hold one) still write to the same descriptors; they are
     flushed at the end too."""
     _OLD.extend(s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s)
-    streams = _PREBUILT if _PREBUILT else _new_stdio()
+    streams = _PREBUILT[:2] if _PREBUILT else _new_stdio()
     for stream, name in zip(streams, ("stdout", "stderr")):
         setattr(sys, name, stream)
         setattr(sys, f"__{name}__", stream)
+    if _PREBUILT:
+        os.dup2(_PREBUILT[2], 0)
+        os.close(_PREBUILT[2])
+        return
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
