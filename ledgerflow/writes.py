@@ -23,7 +23,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -214,21 +214,25 @@ def insert_task(conn: sqlite3.Connection, rec: TaskRecord, flow_name: str) -> in
     if rec.parent_pks:
         conn.executemany(_INSERT_PARENT, [(task_pk, p) for p in rec.parent_pks])
     logstore.start_logs(conn, task_pk, rec.stdout, rec.stderr)  # compressed pieces
-    insert_artifacts(conn, task_pk, rec, flow_name)
-    if rec.status != "running":
-        index_task_text(conn, task_pk)  # logs and exception, for search --kind log|exception
+    insert_artifacts(conn, [(task_pk, rec)], lambda _: flow_name)
+    if rec.status != "running" and rec.exception_type is not None:
+        index_task_text(conn, task_pk)  # its exception, for search --kind exception
     return task_pk
 
 
-def finish_task(conn: sqlite3.Connection, rec: TaskRecord, flow_name: str) -> int:
-    """A started task's row gets its outcome (its start time stays the one the runtime
-    wrote when it launched the task); its output so far is already in `log`."""
-    task_pk = cast(int, rec.pk)
-    conn.execute(_FINISH_TASK, (*TASK.values(rec, TASK.outcome), task_pk))
-    append_logs(conn, [(task_pk, "stdout", rec.stdout), (task_pk, "stderr", rec.stderr)])
-    insert_artifacts(conn, task_pk, rec, flow_name)
-    index_task_text(conn, task_pk)
-    return task_pk
+def finish_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
+                 flow_of: Callable[[TaskRecord], str]) -> None:  # fmt: skip
+    """Started task rows get their outcome (their start time stays the one the runtime
+    wrote when it launched them), all in a few statements; their output so far is already
+    in `log`."""
+    conn.executemany(_FINISH_TASK, [(*TASK.values(rec, TASK.outcome), rec.pk) for rec in records])
+    append_logs(conn, [(cast(int, rec.pk), stream, text) for rec in records
+                       for stream, text in (("stdout", rec.stdout), ("stderr", rec.stderr))
+                       if text])  # fmt: skip
+    insert_artifacts(conn, [(cast(int, rec.pk), rec) for rec in records], flow_of)
+    for rec in records:
+        if rec.exception_type is not None:
+            index_task_text(conn, cast(int, rec.pk))
 
 
 def append_logs(conn: sqlite3.Connection, chunks: list[tuple[int, str, str]]) -> None:
@@ -237,21 +241,24 @@ def append_logs(conn: sqlite3.Connection, chunks: list[tuple[int, str, str]]) ->
     logstore.append_logs(conn, chunks)
 
 
-def insert_artifacts(conn: sqlite3.Connection, task_pk: int, rec: TaskRecord,
-                     flow_name: str) -> None:  # fmt: skip
-    """A task attempt's artifact and card rows (its blobs are stored by then), indexed for
-    search in the same transaction."""
-    write_card_rows(conn, task_pk, rec.cards)
-    if not rec.artifacts:
+def insert_artifacts(conn: sqlite3.Connection, tasks: list[tuple[int, TaskRecord]],
+                     flow_of: Callable[[TaskRecord], str]) -> None:  # fmt: skip
+    """Task attempts' (task pk, record) artifact and card rows (their blobs are stored by
+    then), indexed for search in the same transaction: one statement a table for them all."""
+    for task_pk, rec in tasks:
+        if rec.cards:
+            write_card_rows(conn, task_pk, rec.cards)
+    rows = [(task_pk, rec, a) for task_pk, rec in tasks for a in rec.artifacts]
+    if not rows:
         return
     first_id = next_artifact_id(conn)
     conn.executemany(_INSERT_ARTIFACT, [
         (first_id + i, task_pk, a.name, a.sha, a.encoding, a.type, a.size, a.value,
          int(a.inherited))
-        for i, a in enumerate(rec.artifacts)
+        for i, (task_pk, _, a) in enumerate(rows)
     ])  # fmt: skip
-    index_artifacts(conn, ((first_id + i, a.name, a.inherited, flow_name, rec.step, a.preview)
-                           for i, a in enumerate(rec.artifacts)))  # fmt: skip
+    index_artifacts(conn, ((first_id + i, a.name, a.inherited, flow_of(rec), rec.step, a.preview)
+                           for i, (_, rec, a) in enumerate(rows)))  # fmt: skip
 
 
 _INSERT_CARD = insert_sql(CARD, ("task_id", "seq", "type", "card_id", "sha", "error"))
@@ -385,12 +392,12 @@ def commit_tasks(ledger: Writable, finished: list[TaskRecord], started: list[Tas
                 names[rec.run_pk] = run_flow_name(conn, rec.run_pk)
             return names[rec.run_pk]
 
-        done = []
         for rec in finished:
             for blob in rec.blobs:
                 ledger.blobs.put(conn, blob)
-            write = finish_task if rec.pk else insert_task
-            done.append(write(conn, rec, flow_of(rec) if rec.artifacts else ""))
+        finish_tasks(conn, [rec for rec in finished if rec.pk], flow_of)
+        done = [rec.pk or insert_task(conn, rec, flow_of(rec) if rec.artifacts else "")
+                for rec in finished]  # fmt: skip
         begun = [insert_task(conn, rec, flow_of(rec) if rec.artifacts else "")
                  for rec in started]  # fmt: skip
         write_reuse_keys(conn, [(pk, rec) for pk, rec in zip(done, finished)
