@@ -1,6 +1,9 @@
 """ledgerflow: run Metaflow-style flows and keep every run, task, log and artifact in one
 SQLite file. Change `from metaflow import ...` to `from ledgerflow import ...`."""
 
+import sys as _sys
+from types import TracebackType as _TracebackType
+
 from . import rng
 from .current import current
 from .current import use_client as _use_client
@@ -61,8 +64,19 @@ def _client_classes() -> tuple[type, type]:
     return Run, Task
 
 
+def _report_uncaught(exc_type: type[BaseException], exc: BaseException,
+                     tb: _TracebackType | None) -> None:  # fmt: skip
+    from .cli.errors import report_uncaught
+
+    report_uncaught(exc_type, exc, tb, _python_excepthook)
+
+
 _use_command_line(_flow_command_line)
 _use_client(_client_classes)
+# A flow's definition mistakes (`@retry(tims=1)`) stop its script before its command line
+# runs: shown as one line as well (cli/errors.py).
+_python_excepthook = _sys.excepthook
+_sys.excepthook = _report_uncaught
 
 # Read-side names, and Config (few flows use it), load on first use, so `import ledgerflow`
 # in a flow stays quick.

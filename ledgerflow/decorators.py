@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .config_values import UNPACK_KEY, has_delayed
-from .exceptions import LedgerflowError
+from .exceptions import InvalidDecoratorAttribute, LedgerflowError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,7 +39,7 @@ class StepDecorator:
         unknown = [k for k in attributes if k not in self.defaults]
         if unknown:
             supported = ", ".join(self.defaults) or "none"
-            raise LedgerflowError(
+            raise InvalidDecoratorAttribute(
                 f"Decorator '@{self.name}' does not support the attribute "
                 f"'{unknown[0]}'; supported attributes: {supported}"
             )
@@ -49,7 +49,7 @@ class StepDecorator:
         if not hasattr(f, "decorators"):
             f.decorators = []  # type: ignore[attr-defined]
         if any(d.name == self.name for d in f.decorators):  # type: ignore[attr-defined]
-            raise LedgerflowError(f"Step '{f.__name__}' has @{self.name} twice; keep one")
+            raise InvalidDecoratorAttribute(f"Step '{f.__name__}' has @{self.name} twice; keep one")
         f.decorators.append(self)  # type: ignore[attr-defined]
         return f
 
@@ -83,10 +83,10 @@ class RetryDecorator(StepDecorator):
         super().__init__(**attributes)
         times = self.attributes["times"]
         if not isinstance(times, int) or isinstance(times, bool) or times < 0:
-            raise LedgerflowError(f"@retry(times={times!r}) needs a whole number >= 0")
+            raise InvalidDecoratorAttribute(f"@retry(times={times!r}) needs a whole number >= 0")
         minutes = self.attributes["minutes_between_retries"]
         if not isinstance(minutes, (int, float)) or minutes < 0:
-            raise LedgerflowError(
+            raise InvalidDecoratorAttribute(
                 f"@retry(minutes_between_retries={minutes!r}) needs a number >= 0"
             )
 
@@ -113,7 +113,7 @@ class TimeoutDecorator(StepDecorator):
     def __init__(self, **attributes: Any):
         super().__init__(**attributes)
         if self.total_seconds <= 0:
-            raise LedgerflowError(
+            raise InvalidDecoratorAttribute(
                 "@timeout needs a positive duration, e.g. @timeout(seconds=30) or "
                 "@timeout(minutes=5)"
             )
@@ -203,7 +203,7 @@ def _factory(cls: type[StepDecorator]) -> Callable[..., Any]:
         if callable(f) and not attributes:
             return cls()(f)  # bare: @retry
         if f is not None:
-            raise LedgerflowError(f"use @{cls.name}(...) with keyword attributes only")
+            raise InvalidDecoratorAttribute(f"use @{cls.name}(...) with keyword attributes only")
         return _deferred(cls, attributes) or cls(**attributes)
 
     decorator.__name__ = cls.name
@@ -245,7 +245,7 @@ class ReuseDecorator(StepDecorator):
 
     def __init__(self, enabled: bool = True, **attributes: Any):
         if not isinstance(enabled, bool):
-            raise LedgerflowError(
+            raise InvalidDecoratorAttribute(
                 f"@reuse takes True or False, not {enabled!r}; write @reuse(False) for a step "
                 "that must always run"
             )

@@ -10,6 +10,7 @@ The tree::
     │   └── CorruptBlobError           a stored blob does not match its SHA-256
     ├── UntrustedLedgerError           unpickling from a ledger not written here needs opt-in
     ├── LintError                      the flow's graph is invalid (carries file and line)
+    ├── InvalidDecoratorAttribute      a decorator is given an attribute or value it does not take
     ├── InvalidNextException           self.next() used wrongly at run time
     ├── TimeoutException               a step ran longer than its @timeout
     ├── TaskCrashed                    a task's process ended without a result (signal, exit)
@@ -102,6 +103,10 @@ class UntrustedLedgerError(LedgerflowError):
 
 class LintError(LedgerflowError):
     """The flow's graph is invalid; raised before anything runs."""
+
+
+class InvalidDecoratorAttribute(LedgerflowError):
+    """A decorator is given an attribute or a value it does not take (as the flow is defined)."""
 
 
 class InvalidNextException(LedgerflowError):

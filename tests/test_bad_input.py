@@ -32,6 +32,10 @@ FLOW_CASES = [
     ("end step with self.next", BAD / "end_with_next.py", ["run"], 1, "'end'"),
     ("split never joined", BAD / "unjoined_split.py", ["run"], 1, "is joined"),
     ("lint via check", BAD / "unreachable.py", ["check"], 1, "unreachable"),
+    ("decorator attribute it does not take", BAD / "decorator_attribute.py", ["run"], 1,
+     "decorator_attribute.py:7: Decorator '@retry' does not support the attribute 'tims'"),
+    ("@reuse given a string", BAD / "reuse_value.py", ["run"], 1,
+     "reuse_value.py:11: @reuse takes True or False, not 'no'"),
     ("unknown option", GOOD, ["run", "--nope", "1"], 2, "No such option '--nope'"),
     ("unknown command", GOOD, ["fly"], 2, "No such command 'fly'"),
     ("mistyped parameter", RUNTIME, ["run", "--case"], 2, "requires an argument"),
@@ -91,6 +95,14 @@ def test_flow_command_line(case, flow, args, code, text, db_path):
         assert query(db_path, "select count(*) from run") == [(0,)]
     if db_path.exists():
         assert query(db_path, "pragma integrity_check") == [("ok",)]
+
+
+def test_a_definition_error_shows_its_traceback_with_debug(db_path):
+    proc = subprocess.run([sys.executable, str(BAD / "decorator_attribute.py"), "--db",
+                           str(db_path), "run", "--debug"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "InvalidDecoratorAttribute" in proc.stderr
 
 
 def _ledgerflow(*args: str) -> subprocess.CompletedProcess[str]:

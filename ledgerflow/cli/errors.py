@@ -5,6 +5,11 @@ A library error shows itself as one line and exits with its `exit_code` (as clic
 143, see exceptions.py); a closed pipe exits 0; anything else is an internal error, exit 1.
 `--debug` shows tracebacks instead. Every message is made `printable` first: it may quote
 text from the ledger, which a received file's sender wrote.
+
+A flow's mistakes can also stop its script before the command line runs: a decorator given
+an attribute it does not take (`@retry(tims=1)`) or a Parameter declared wrongly raises while
+the class is being defined. `report_uncaught` (Python's excepthook, set by the package face)
+shows those as one line too, with the file and line of the flow's code.
 """
 
 from __future__ import annotations
@@ -15,7 +20,14 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from ..exceptions import INTERRUPTED_EXIT_CODE, LedgerflowError
+from ..exceptions import (
+    INTERRUPTED_EXIT_CODE,
+    InvalidDecoratorAttribute,
+    LedgerflowError,
+    ParameterError,
+)
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 def exit_on_closed_pipe() -> NoReturn:
@@ -106,3 +118,20 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def printable(text: str) -> str:
     """Text safe to print on a terminal: control characters shown as escapes (\\x1b)."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def report_uncaught(exc_type: type[BaseException], exc: BaseException, tb: Any,
+                    previous: Callable[..., Any]) -> None:  # fmt: skip
+    """An exception no code caught: a flow definition's mistake is one line, `Error:
+    file:line: ...` (the innermost frame of the user's code); anything else, or anything
+    with `--debug` on the command line, goes to `previous` (Python's traceback)."""
+    if not isinstance(exc, (InvalidDecoratorAttribute, ParameterError)) or "--debug" in sys.argv:
+        previous(exc_type, exc, tb)
+        return
+    where = ""
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_PACKAGE):
+            where = f"{os.path.basename(filename)}:{tb.tb_lineno}: "
+        tb = tb.tb_next
+    print(f"Error: {where}{printable(exc.format_message())}", file=sys.stderr)
