@@ -93,17 +93,38 @@ def run_after_in_child(one_thread: bool = False) -> None:
     _STDLIB_AFTER_IN_CHILD), then the recorded `after_in_child` hooks in order. With
     `one_thread` (the forking process had no other thread), the standard library's hooks
     that only reinitialise locks are left out: measured, threading's alone cost a task 0.5 ms
-    and 140 page faults, for nothing to do (docs/performance.md)."""
+    and 140 page faults, for nothing to do (docs/performance.md). The list is the one
+    plan_after_in_child made in the forking process, while no hook was registered since."""
+    plan = _PLAN[0] if _PLAN else None
+    if plan is None or plan[0] != len(_HOOKS) or plan[1] != one_thread:
+        plan = (len(_HOOKS), one_thread, _after_in_child(one_thread))
+    for hook in plan[2]:
+        _call(hook)
+
+
+# (len(_HOOKS), one_thread, hooks): the after-fork hooks a child runs, listed once in the
+# forking process (a fork server forks every task with the same hooks).
+_PLAN: list[tuple[int, bool, list[Callable[[], Any]]]] = []
+
+
+def plan_after_in_child(one_thread: bool) -> None:
+    """List the hooks run_after_in_child will run, here, so that each child only calls them."""
+    _PLAN[:] = [(len(_HOOKS), one_thread, _after_in_child(one_thread))]
+
+
+def _after_in_child(one_thread: bool) -> list[Callable[[], Any]]:
+    hooks: list[Callable[[], Any]] = []
     skip = []
     for module_name, path, locks_only in _STDLIB_AFTER_IN_CHILD:
         hook = _stdlib_hook(module_name, path)
         if one_thread and locks_only:
             skip.append(hook)
-        elif module_name in _EARLY:
-            _call(hook)
+        elif module_name in _EARLY and hook is not None:
+            hooks.append(hook)
     for _, _, after in _HOOKS:
         if after is not None and not (skip and after in skip):
-            _call(after)
+            hooks.append(after)
+    return hooks
 
 
 def one_thread() -> bool:

@@ -195,3 +195,31 @@ def test_a_preview_shows_a_containers_structure_and_keeps_its_words():
     assert preview(grid) == "numpy.ndarray shape=3x2 dtype=float64 values: 0.0 2.0 4.0 6.0 8.0 10.0"
     assert preview(list(range(60))).endswith("49, … 60 items]")
     assert len(preview({"k": ["x" * 5000] * 10})) == PREVIEW_MAX
+
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(),
+    st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)),
+    st.just("x" * 70_000), st.just("\u00e9" * 40_000),
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(_SCALARS, st.sampled_from([1024, 4096, codec.DEFAULT_CHUNK_SIZE]))
+def test_a_plain_scalar_is_encoded_as_the_general_path_encodes_it(value, chunk_size):
+    """encode_blob's short path for plain scalars gives the blob encode() + blob_from_raw()
+    give: the same bytes, hash, frames and kept raw bytes."""
+    fast = codec.encode_blob(value, chunk_size)
+    general = codec.blob_from_raw(*codec.encode(value), chunk_size)
+    assert fast == general
+    assert (fast.frames, fast.raw, fast.spill_sizes) == (general.frames, general.raw, [])
+
+
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text()),
+       st.sampled_from([PREVIEW_MAX, 5, 1, 0, -1]))  # fmt: skip
+def test_a_scalars_preview_is_the_walks(value, limit):
+    """preview()'s short path for scalars writes what its walk writes."""
+    walked = preview([value], limit + 2)  # in a list the walk takes it (without its brackets)
+    if limit > 0 and len(walked) < limit + 2:
+        assert preview(value, limit) == walked[1:-1]
+    assert len(preview(value, limit)) <= max(limit, 1)

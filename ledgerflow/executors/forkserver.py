@@ -93,6 +93,7 @@ def _prepare_tasks() -> None:
         _LIBC_FORK.append(fork)
         # The server never starts a thread after this: checked once, true for every fork.
         _ONE_THREAD.append(forkhooks.one_thread())
+        forkhooks.plan_after_in_child(_ONE_THREAD[0])
 
 
 _LIBC_FORK: list[Any] = []
