@@ -457,7 +457,16 @@ def encode(value: Any) -> tuple[str, bytes]:
 def decode(encoding: str, raw: bytes | bytearray | memoryview) -> Any:
     """Turn raw bytes back into a value. Unpickles when encoding is 'pickle'."""
     if encoding == JSON:
-        return json.loads(bytes(raw).decode("utf-8"))
+        text = bytes(raw).decode("utf-8")
+        # What json.loads gives, without its Python wrappers when the text is one JSON
+        # value and nothing else (as encode() writes it); else json.loads itself.
+        try:
+            value, end = _json_scan(text, 0)
+            if end == len(text):
+                return value
+        except StopIteration:
+            pass
+        return json.loads(text)
     if encoding == PICKLE:
         if is_oob(raw):
             view = memoryview(raw).cast("B")
@@ -782,6 +791,9 @@ def _scalar_json(value: Any) -> bytes | None:
 
 # Scalars encoded up to this size take _small_blob (within a chunk and what BlobWriter keeps).
 _SMALL_SCALAR = 64 * 1024
+
+# json.loads' own scanner (its default decoder's).
+_json_scan = json.decoder.JSONDecoder().scan_once
 
 # The JSON string literal of a str, as json.dumps(ensure_ascii=False) writes it.
 _json_str = json.encoder.encode_basestring

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -223,3 +224,24 @@ def test_a_scalars_preview_is_the_walks(value, limit):
     if limit > 0 and len(walked) < limit + 2:
         assert preview(value, limit) == walked[1:-1]
     assert len(preview(value, limit)) <= max(limit, 1)
+
+
+_JSON_TEXT = st.one_of(
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                 lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+                 max_leaves=8).map(json.dumps),
+    st.text(alphabet=' 0123456789-+.eE[]{}",:nultrufaseNIfiy\\x', max_size=12),
+)  # fmt: skip
+
+
+@given(_JSON_TEXT)
+def test_json_is_decoded_as_json_loads_decodes_it(text):
+    """decode()'s JSON path gives what json.loads gives (or raises as it does)."""
+    try:
+        expected: object = json.loads(text)
+    except ValueError as e:
+        with pytest.raises(type(e)):
+            codec.decode(codec.JSON, text.encode("utf-8"))
+        return
+    got = codec.decode(codec.JSON, text.encode("utf-8"))
+    assert repr(got) == repr(expected)

@@ -80,6 +80,7 @@ def _prepare_tasks() -> None:
     from .. import codec, joins, task, taskblobs, taskcards, taskoutput  # noqa: F401  (a task's modules)
 
     codec.prepare()
+    taskblobs.prepare_in_server()
     _load_task_path()
     _warm()
     prebuild_stdio()
