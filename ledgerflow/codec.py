@@ -793,7 +793,7 @@ def _scalar_json(value: Any) -> bytes | None:
 _SMALL_SCALAR = 64 * 1024
 
 # json.loads' own scanner (its default decoder's).
-_json_scan = json.decoder.JSONDecoder().scan_once
+_json_scan = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 # The JSON string literal of a str, as json.dumps(ensure_ascii=False) writes it.
 _json_str = json.encoder.encode_basestring
