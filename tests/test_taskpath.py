@@ -405,3 +405,27 @@ def test_a_frame_is_read_whole_however_it_arrives() -> None:
     mine, theirs = socket.socketpair()
     send_frame(mine, b"result")
     assert recv_frame(theirs) == b"result"
+
+
+def test_frames_go_through_bare_descriptors_whole():
+    """A task's process reads its spec and sends its result through the socket's bare
+    descriptor: a result larger than the socket's buffer arrives whole (partial writes
+    continued), and a descriptor reads as its socket does."""
+    import socket
+    import threading
+
+    from ledgerflow.executors.wire import recv_frame, send_frame
+
+    for size in (0, 5, 3_000_000):
+        value = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        mine, theirs = socket.socketpair()
+        got: list[bytes | None] = []
+        fd = theirs.fileno()
+        reader = threading.Thread(target=lambda fd=fd, got=got: got.append(recv_frame(fd)))
+        reader.start()
+        send_frame(mine.fileno(), value)
+        reader.join()
+        assert got == [value]
+        mine.close()
+        assert recv_frame(theirs.fileno()) is None
+        theirs.close()
