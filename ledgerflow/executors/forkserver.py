@@ -144,18 +144,19 @@ def _fork() -> int:
     here; every Python fork hook known, and run by hand: forkhooks.py); else os.fork."""
     if not _LIBC_FORK:
         return os.fork()
-    forkhooks.run_before()
+    one_thread = _ONE_THREAD[0]
+    forkhooks.run_before(one_thread)
     pid = _LIBC_FORK[0]()
     if pid < 0:
         import ctypes
 
         errno = ctypes.get_errno()
-        forkhooks.run_after_in_parent()
+        forkhooks.run_after_in_parent(one_thread)
         raise OSError(errno, os.strerror(errno))
     if pid == 0:
-        forkhooks.run_after_in_child(one_thread=_ONE_THREAD[0])
+        forkhooks.run_after_in_child(one_thread)
     else:
-        forkhooks.run_after_in_parent()
+        forkhooks.run_after_in_parent(one_thread)
     return pid
 
 
