@@ -457,7 +457,16 @@ def encode(value: Any) -> tuple[str, bytes]:
 def decode(encoding: str, raw: bytes | bytearray | memoryview) -> Any:
     """Turn raw bytes back into a value. Unpickles when encoding is 'pickle'."""
     if encoding == JSON:
-        return json.loads(bytes(raw).decode("utf-8"))
+        text = bytes(raw).decode("utf-8")
+        # What json.loads gives, without its Python wrappers when the text is one JSON
+        # value and nothing else (as encode() writes it); else json.loads itself.
+        try:
+            value, end = _json_scan(text, 0)
+            if end == len(text):
+                return value
+        except StopIteration:
+            pass
+        return json.loads(text)
     if encoding == PICKLE:
         if is_oob(raw):
             view = memoryview(raw).cast("B")
@@ -724,6 +733,9 @@ def digests(values: dict[str, Any]) -> dict[str, str | None]:
 
 def encode_blob(value: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> EncodedBlob:
     """Encode, hash and compress a value in one streaming pass."""
+    raw = _scalar_json(value)
+    if raw is not None and len(raw) <= min(chunk_size, _SMALL_SCALAR):
+        return _small_blob(JSON, raw)
     if is_json_exact(value):
         try:
             encoding, raw = encode(value)
@@ -753,6 +765,48 @@ def encode_blob(value: Any, chunk_size: int = DEFAULT_CHUNK_SIZE) -> EncodedBlob
         writer.end_chunk()
         writer.write(buffer)
     return writer.finish()
+
+
+def _scalar_json(value: Any) -> bytes | None:
+    """The JSON text encode() gives a plain scalar (None, a bool, an int, a finite float, a
+    str), written without json.dumps' encoder object (most artifacts of a task are such
+    values: measured, json.dumps and BlobWriter cost a task's process ~50 page faults for
+    one int); None for any other value, and for a str that is not UTF-8."""
+    t = type(value)
+    if t is int:
+        return int.__repr__(value).encode()  # as json's encoder writes an int
+    if t is str:
+        try:
+            return _json_str(value).encode("utf-8")
+        except UnicodeEncodeError:
+            return None  # a lone surrogate: pickled, as encode() does
+    if t is float:
+        return float.__repr__(value).encode() if math.isfinite(value) else None
+    if value is None:
+        return b"null"
+    if t is bool:
+        return b"true" if value else b"false"
+    return None
+
+
+# Scalars encoded up to this size take _small_blob (within a chunk and what BlobWriter keeps).
+_SMALL_SCALAR = 64 * 1024
+
+# json.loads' own scanner (its default decoder's).
+_json_scan = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+# The JSON string literal of a str, as json.dumps(ensure_ascii=False) writes it.
+_json_str = json.encoder.encode_basestring
+
+
+def _small_blob(encoding: str, raw: bytes) -> EncodedBlob:
+    """The blob blob_from_raw gives for raw bytes of one chunk that fit what a BlobWriter
+    keeps (one frame, the raw bytes kept), made without one."""
+    hasher = new_sha256(len(raw))
+    hasher.update(raw)
+    frame = compress_frame(raw)
+    return EncodedBlob(hasher.hexdigest(), encoding, len(raw), len(frame), 1, [frame], None,
+                       [], raw, "")  # fmt: skip
 
 
 def blob_from_raw(

@@ -57,15 +57,23 @@ def raw_fork_is_safe() -> bool:
     return True
 
 
-def run_before() -> None:
-    """In the forking process, before fork(2): the recorded `before` hooks, last first."""
-    for before, _, _ in reversed(_HOOKS):
+def run_before(one_thread: bool = False) -> None:
+    """In the forking process, before fork(2): the recorded `before` hooks, last first
+    (of the registrations run_after_in_child keeps: see plan_after_in_child)."""
+    for before, _, _ in reversed(_registrations(one_thread)):
         _call(before)
 
 
-def run_after_in_parent() -> None:
-    for _, after, _ in _HOOKS:
+def run_after_in_parent(one_thread: bool = False) -> None:
+    for _, after, _ in _registrations(one_thread):
         _call(after)
+
+
+def _registrations(one_thread: bool) -> list[tuple[Callable[[], Any] | None, ...]]:
+    plan = _PLAN[0] if _PLAN else None
+    if plan is not None and plan[0] == len(_HOOKS) and plan[1] == one_thread:
+        return plan[3]
+    return _after_in_child(one_thread)[1]
 
 
 # The standard library's `after_in_child` hooks, by module: run by hand for the modules
@@ -92,18 +100,54 @@ def run_after_in_child(one_thread: bool = False) -> None:
     """In the child: the standard library's hooks of modules loaded before this one (see
     _STDLIB_AFTER_IN_CHILD), then the recorded `after_in_child` hooks in order. With
     `one_thread` (the forking process had no other thread), the standard library's hooks
-    that only reinitialise locks are left out: measured, threading's alone cost a task 0.5 ms
-    and 140 page faults, for nothing to do (docs/performance.md)."""
+    that only reinitialise locks are left out (and the `before`/`after_in_parent` hooks
+    registered with them: run_before takes no lock the child would then hold): measured,
+    threading's alone cost a task 0.5 ms and 140 page faults, for nothing to do
+    (docs/performance.md). The list is the one
+    plan_after_in_child made in the forking process, while no hook was registered since."""
+    plan = _PLAN[0] if _PLAN else None
+    if plan is not None and plan[0] == len(_HOOKS) and plan[1] == one_thread:
+        hooks = plan[2]
+    else:
+        hooks = _after_in_child(one_thread)[0]
+    for hook in hooks:
+        _call(hook)
+
+
+# (len(_HOOKS), one_thread, the after-fork hooks a child runs, the registrations whose
+# before/after_in_parent hooks the parent runs), listed once in the forking process (a fork
+# server forks every task with the same hooks).
+_PLAN: list[tuple[int, bool, list[Callable[[], Any]], list[tuple[Any, ...]]]] = []
+
+
+def plan_after_in_child(one_thread: bool) -> None:
+    """List the hooks run_before, run_after_in_parent and run_after_in_child will run, here,
+    so that each fork only calls them. With `one_thread`, a registration whose child hook
+    only reinitialises locks (logging's) is left out whole: its `before` takes the lock
+    only so that the child's copy is in a known state, and with no other thread the lock is
+    free at the fork anyway."""
+    hooks, kept = _after_in_child(one_thread)
+    _PLAN[:] = [(len(_HOOKS), one_thread, hooks, kept)]
+
+
+def _after_in_child(one_thread: bool) -> tuple[list[Callable[[], Any]], list[tuple[Any, ...]]]:
+    hooks: list[Callable[[], Any]] = []
+    kept: list[tuple[Any, ...]] = []
     skip = []
     for module_name, path, locks_only in _STDLIB_AFTER_IN_CHILD:
         hook = _stdlib_hook(module_name, path)
         if one_thread and locks_only:
             skip.append(hook)
-        elif module_name in _EARLY:
-            _call(hook)
-    for _, _, after in _HOOKS:
-        if after is not None and not (skip and after in skip):
-            _call(after)
+        elif module_name in _EARLY and hook is not None:
+            hooks.append(hook)
+    for registration in _HOOKS:
+        after = registration[2]
+        if after is not None and skip and after in skip:
+            continue
+        kept.append(registration)
+        if after is not None:
+            hooks.append(after)
+    return hooks, kept
 
 
 def one_thread() -> bool:

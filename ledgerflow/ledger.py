@@ -156,6 +156,15 @@ class Ledger:
     def _after_fork_in_child(cls) -> None:
         # SQLite connections must not cross a fork. Keep the parent's objects referenced
         # (closing them here could disturb the parent's locks) and start afresh.
+        if not cls._open and not _writers.data:  # type: ignore[attr-defined]
+            # Nothing open (a task forked from the fork server): nothing to set aside, no
+            # WeakSet to copy (its iteration is Python code each task would run and write
+            # to: measured, ~50 page faults a task), and the lock, unless another thread
+            # held it at the fork, is a free lock here too (setting a class attribute would
+            # reset the class's entries in the method cache: more page faults).
+            if cls._open_lock.locked():
+                cls._open_lock = threading.Lock()
+            return
         cls._inherited_from_parent = list(cls._open.values()) + list(_writers)
         _writers.clear()  # never checkpointed from here: their connections are the parent's
         cls._open = {}

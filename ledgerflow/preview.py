@@ -20,6 +20,13 @@ def preview(value: Any, limit: int = PREVIEW_MAX) -> str:
     name. Every word of the value's keys and scalar leaves stays in it, so it is searched.
     Never raises.
     """
+    # Plain scalars, most artifacts, without the walk's closures (what walk() gives them).
+    t = type(value)
+    if limit > 0:
+        if t is str:
+            return storable_text(value[:limit])
+        if t is float or t is bool or value is None or (t is int and abs(value) < 10**50):
+            return repr(value)[:limit]
     budget = [limit]
 
     def take(text: str) -> str:

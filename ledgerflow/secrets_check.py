@@ -150,8 +150,13 @@ def _is_environ(value: Any) -> bool:
     return isinstance(value, type(os.environ))
 
 
+_NUMBERS = (bool, int, float)
+
+
 def credential_warning(step: str, name: str, value: Any, preview: str) -> str | None:
     """The warning to print for this artifact, or None."""
+    if value is None or type(value) in _NUMBERS:
+        return None  # its name counts only for text values, and no pattern matches a number
     reason = suspected_secret(name, value) or _scan(preview)
     if reason is None:
         return None

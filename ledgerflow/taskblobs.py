@@ -55,6 +55,20 @@ class BlobAccess(Protocol):
 WRITE_IN_TASK_FROM = 256 * 1024
 
 
+# The chunk size setting read once by the fork server (prepare_in_server): its tasks have
+# its environment, and reading it again cost each ~35 page faults (a function-level import).
+_CHUNK_SIZE: list[int] = []
+
+
+def prepare_in_server() -> None:
+    """In the fork server: what LedgerBlobs would read in each task. A bad setting is left
+    for each task to read and report, as before."""
+    try:
+        _CHUNK_SIZE[:] = [chunk_size_setting()]
+    except LedgerError:
+        _CHUNK_SIZE.clear()
+
+
 class LedgerBlobs:
     """Inputs read from the run's ledger. A task in a process of its own opens the file as
     a task does (Ledger.for_task) and commits its large blobs itself; a task in the run's
@@ -68,7 +82,7 @@ class LedgerBlobs:
         # inputs are all here never opens the ledger.
         self.preloaded = preloaded or {}
         self._ledger: Ledger | None = None
-        self.chunk_size = chunk_size_setting()
+        self.chunk_size = _CHUNK_SIZE[0] if own_process and _CHUNK_SIZE else chunk_size_setting()
 
     @property
     def ledger(self) -> Ledger:

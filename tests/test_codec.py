@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -195,3 +196,52 @@ def test_a_preview_shows_a_containers_structure_and_keeps_its_words():
     assert preview(grid) == "numpy.ndarray shape=3x2 dtype=float64 values: 0.0 2.0 4.0 6.0 8.0 10.0"
     assert preview(list(range(60))).endswith("49, … 60 items]")
     assert len(preview({"k": ["x" * 5000] * 10})) == PREVIEW_MAX
+
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(),
+    st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)),
+    st.just("x" * 70_000), st.just("\u00e9" * 40_000),
+)  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(_SCALARS, st.sampled_from([1024, 4096, codec.DEFAULT_CHUNK_SIZE]))
+def test_a_plain_scalar_is_encoded_as_the_general_path_encodes_it(value, chunk_size):
+    """encode_blob's short path for plain scalars gives the blob encode() + blob_from_raw()
+    give: the same bytes, hash, frames and kept raw bytes."""
+    fast = codec.encode_blob(value, chunk_size)
+    general = codec.blob_from_raw(*codec.encode(value), chunk_size)
+    assert fast == general
+    assert (fast.frames, fast.raw, fast.spill_sizes) == (general.frames, general.raw, [])
+
+
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text()),
+       st.sampled_from([PREVIEW_MAX, 5, 1, 0, -1]))  # fmt: skip
+def test_a_scalars_preview_is_the_walks(value, limit):
+    """preview()'s short path for scalars writes what its walk writes."""
+    walked = preview([value], limit + 2)  # in a list the walk takes it (without its brackets)
+    if limit > 0 and len(walked) < limit + 2:
+        assert preview(value, limit) == walked[1:-1]
+    assert len(preview(value, limit)) <= max(limit, 1)
+
+
+_JSON_TEXT = st.one_of(
+    st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+                 lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+                 max_leaves=8).map(json.dumps),
+    st.text(alphabet=' 0123456789-+.eE[]{}",:nultrufaseNIfiy\\x', max_size=12),
+)  # fmt: skip
+
+
+@given(_JSON_TEXT)
+def test_json_is_decoded_as_json_loads_decodes_it(text):
+    """decode()'s JSON path gives what json.loads gives (or raises as it does)."""
+    try:
+        expected: object = json.loads(text)
+    except ValueError as e:
+        with pytest.raises(type(e)):
+            codec.decode(codec.JSON, text.encode("utf-8"))
+        return
+    got = codec.decode(codec.JSON, text.encode("utf-8"))
+    assert repr(got) == repr(expected)

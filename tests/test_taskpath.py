@@ -191,6 +191,40 @@ if __name__ == "__main__":
 """
 
 
+LOGGING_FROM_A_THREAD = """
+import threading
+from ledgerflow import FlowSpec, step
+
+class LogFlow(FlowSpec):
+    @step
+    def start(self):
+        import logging
+        done = []
+        worker = threading.Thread(target=lambda: done.append(logging.getLogger("a.thread")))
+        worker.start()
+        worker.join(10)
+        self.logged = bool(done)
+        self.next(self.end)
+    @step
+    def end(self):
+        pass
+
+if __name__ == "__main__":
+    LogFlow()
+"""
+
+
+@pytest.mark.parametrize("executor", ["process", "thread"])
+def test_a_thread_of_a_step_can_use_logging(tmp_path: Path, executor: str) -> None:
+    """logging's module lock is free in a task's process: a thread the step starts can
+    take it (before, the fork server took it around each fork and the task kept it held)."""
+    flow = tmp_path / "logflow.py"
+    flow.write_text(LOGGING_FROM_A_THREAD)
+    db = tmp_path / "g.db"
+    run_flow(flow, "--executor", executor, db=db)
+    assert load_artifact(db, latest_run_id(db, "LogFlow"), "start", "logged") is True
+
+
 def test_fork_hooks_registered_after_ledgerflow_run_in_each_task(tmp_path: Path) -> None:
     """The fork server forks with libc's fork(2) (skipping CPython's after-fork work) only
     when it knows every Python fork hook; those registered once ledgerflow is imported (a
@@ -405,3 +439,27 @@ def test_a_frame_is_read_whole_however_it_arrives() -> None:
     mine, theirs = socket.socketpair()
     send_frame(mine, b"result")
     assert recv_frame(theirs) == b"result"
+
+
+def test_frames_go_through_bare_descriptors_whole():
+    """A task's process reads its spec and sends its result through the socket's bare
+    descriptor: a result larger than the socket's buffer arrives whole (partial writes
+    continued), and a descriptor reads as its socket does."""
+    import socket
+    import threading
+
+    from ledgerflow.executors.wire import recv_frame, send_frame
+
+    for size in (0, 5, 3_000_000):
+        value = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+        mine, theirs = socket.socketpair()
+        got: list[bytes | None] = []
+        fd = theirs.fileno()
+        reader = threading.Thread(target=lambda fd=fd, got=got: got.append(recv_frame(fd)))
+        reader.start()
+        send_frame(mine.fileno(), value)
+        reader.join()
+        assert got == [value]
+        mine.close()
+        assert recv_frame(theirs.fileno()) is None
+        theirs.close()

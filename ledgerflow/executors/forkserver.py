@@ -80,6 +80,7 @@ def _prepare_tasks() -> None:
     from .. import codec, joins, task, taskblobs, taskcards, taskoutput  # noqa: F401  (a task's modules)
 
     codec.prepare()
+    taskblobs.prepare_in_server()
     _load_task_path()
     _warm()
     prebuild_stdio()
@@ -93,6 +94,7 @@ def _prepare_tasks() -> None:
         _LIBC_FORK.append(fork)
         # The server never starts a thread after this: checked once, true for every fork.
         _ONE_THREAD.append(forkhooks.one_thread())
+        forkhooks.plan_after_in_child(_ONE_THREAD[0])
 
 
 _LIBC_FORK: list[Any] = []
@@ -142,18 +144,19 @@ def _fork() -> int:
     here; every Python fork hook known, and run by hand: forkhooks.py); else os.fork."""
     if not _LIBC_FORK:
         return os.fork()
-    forkhooks.run_before()
+    one_thread = _ONE_THREAD[0]
+    forkhooks.run_before(one_thread)
     pid = _LIBC_FORK[0]()
     if pid < 0:
         import ctypes
 
         errno = ctypes.get_errno()
-        forkhooks.run_after_in_parent()
+        forkhooks.run_after_in_parent(one_thread)
         raise OSError(errno, os.strerror(errno))
     if pid == 0:
-        forkhooks.run_after_in_child(one_thread=_ONE_THREAD[0])
+        forkhooks.run_after_in_child(one_thread)
     else:
-        forkhooks.run_after_in_parent()
+        forkhooks.run_after_in_parent(one_thread)
     return pid
 
 
@@ -355,12 +358,12 @@ def run_child(sock_fd: int) -> NoReturn:
     if not _TASK_PATH:  # a fresh interpreter (spawn_main); forked tasks have them
         _load_task_path()
     StdStreams, run_task, compact_result = _TASK_PATH
-    # Its kind given, so Python does not ask the kernel (a socketpair's end: processes.py).
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, fileno=sock_fd)
     own_stdio()
     code = 0
     try:
-        frame = recv_frame(sock)
+        # The socket's bare descriptor (a socketpair's end: processes.py), read and written
+        # with os.read/os.writev: no socket object made (measured: ~10 page faults a task).
+        frame = recv_frame(sock_fd)
         if frame is None:
             os._exit(0)  # the run stopped before this task could begin
         spec = pickle.loads(frame)
@@ -369,7 +372,7 @@ def run_child(sock_fd: int) -> NoReturn:
         compact_result(result, spec)
         data = _dumps_result(result)
         flush_stdio()  # the task's output reaches its pipes before its result is read
-        send_frame(sock, data)
+        send_frame(sock_fd, data)
     except BaseException:  # noqa: BLE001 - the task's process reports anything and exits
         import traceback
 
