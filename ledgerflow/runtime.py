@@ -20,7 +20,8 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
+from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from . import attempts, codec, writes
@@ -62,6 +63,11 @@ def _resume() -> Any:
 DEFAULT_MAX_NUM_SPLITS = 100  # as Metaflow's --max-num-splits
 PRELOAD_BUDGET = 256 * 1024  # bytes of input values sent with a task's spec
 PRELOAD_CACHE = 8 * 1024 * 1024  # bytes of recent small values the runtime keeps for that
+# Task rows are written in batches (Runtime._save): at most this many seconds after a task
+# started or ended, or this many ended tasks, or bytes of their values, whichever first.
+SAVE_EVERY = 0.1
+SAVE_MAX = 256
+SAVE_BYTES = 8 * 1024 * 1024
 
 
 def new_run_id() -> str:
@@ -111,7 +117,8 @@ class Pending:
     spec: TaskSpec
     parent_pks: list[int]
     splits: tuple[SplitFrame, ...]
-    pk: int | None = None  # the task row, once started
+    pk: int | None = None  # the task row, once written
+    started_at: str | None = None  # when the runtime handed it to the executor
     log: TaskLog | None = None  # its output, while it runs
     key: ReuseKey | None = None  # what `run --reuse` matches it by (taskreuse.py)
     inputs: bytes = b""  # the digest of what its parents passed it (taskreuse.py)
@@ -184,9 +191,20 @@ class Runtime:
         self.keys = TaskKeys(flow_cls, [node.name for node in self.graph], ledger)
         self._reused: set[str] = set()
         self._running: dict[Future[TaskResult], Pending] = {}
+        # Not in the ledger yet (see _save): tasks that started, in that order, and tasks
+        # that ended; since when, and whether a commit must come before anything else.
+        self._new: list[Pending] = []
+        self._unsaved: list[tuple[Pending, TaskResult]] = []
+        self._unsaved_bytes = 0
+        self._since = time.monotonic()
+        self._urgent = False
         self._last_beat = time.monotonic()
         self._last_flush = time.monotonic()
-        self._log_full: Future[None] = Future()  # set when a task's unsaved output is large
+        # Futures of tasks as they complete (their done-callback puts them here, from the
+        # executor's thread), and None when a task's unsaved output grew large: the loop
+        # sleeps on this one queue.
+        self._completed: SimpleQueue[Future[TaskResult] | None] = SimpleQueue()
+        self._log_full = False  # a task's unsaved output reached LOG_FLUSH_BYTES
         # The bytes of recent small values, sent with the specs of the tasks that read them
         # (bounded: a wide foreach must not grow the runtime).
         self._recent = RawCache(max_bytes=PRELOAD_CACHE, max_item=PRELOAD_BUDGET)
@@ -296,9 +314,9 @@ class Runtime:
         try:
             status = self._loop()
         except KeyboardInterrupt as e:
-            # Ctrl-C or SIGTERM: what finished is committed already; stop the running tasks,
-            # record them as interrupted with their output, mark the run failed, and let the
-            # caller exit (130, or 143 for SIGTERM).
+            # Ctrl-C or SIGTERM: stop the running tasks, record them as interrupted with
+            # their output (and what ended before, if not committed yet), mark the run failed,
+            # and let the caller exit (130, or 143 for SIGTERM).
             with _sigterm_interrupts(ignore=True), contextlib.suppress(KeyboardInterrupt):
                 self.executor.interrupt()
             self.executor.shutdown(wait=False)
@@ -317,6 +335,8 @@ class Runtime:
             # ledger; if even that fails, the next open marks the run crashed.
             self.executor.shutdown(wait=False)
             with contextlib.suppress(Exception):
+                self._write_what_is_left()
+            with contextlib.suppress(Exception):
                 writes.finish_run(self.ledger, self.run_pk, "failed")
             raise
         self.executor.shutdown(wait=True)
@@ -331,7 +351,7 @@ class Runtime:
     def _loop(self) -> str:
         # What may start, in order: a Pending, or the lazy children of a foreach (a wide
         # foreach makes each child's spec only when a slot frees up, so the runtime does not
-        # hold 10,000 specs at once).
+        # hold 10,000 specs at once). Everything in it has its parents committed.
         ready: deque[Pending | Iterator[Pending]] = deque(
             [
                 Pending(
@@ -343,81 +363,137 @@ class Runtime:
             ]
         )
         running = self._running
-        finished: list[tuple[Pending, TaskResult]] = []
         self._end_ok = False
         while True:
-            finished.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
-            # What the ended tasks unblock is scheduled before their outcomes are written, so
-            # the rows of the tasks starting next share that transaction.
-            for pending, result in finished:
-                assert pending.pk is not None
-                self._settle(pending, result, pending.pk, ready)
-            starting: list[Pending] = []
-            clones: list[tuple[Pending, TaskResult]] = []
+            if self._urgent:  # a task failed (its retry, or the run's end, decides at once)
+                self._save(ready)
             slots = self.executor.max_workers - len(running)
-            while ready and not self.failed and len(starting) < slots:
-                taken = _take(ready)
-                if taken is None:
+            while ready and not self.failed and slots > 0:
+                pending = _take(ready)
+                if pending is None:
                     continue
-                pending = taken
                 clone = self._clone(pending)
                 if clone is not None:
-                    clones.append((pending, clone))
+                    self._new.append(pending)
+                    self._unsaved.append((pending, clone))
+                    self._urgent = True  # (resume) what the clones unblock starts at once
                 else:
-                    starting.append(pending)
-            self._commit(finished, clones, starting)
-            for pending, result in clones:
-                assert pending.pk is not None
-                self._settle(pending, result, pending.pk, ready)
-            for pending in starting:
-                self.progress.task_started(pending.spec.step, _prefix(pending.spec))
-                assert pending.log is not None  # given in _commit
-                running[self.executor.submit(pending.spec, pending.log)] = pending
-            if clones:
-                finished = []
-                continue  # (resume) what the clones unblock starts at once
+                    self._launch(pending)
+                    slots -= 1
+            if self._urgent or self._save_due(idle=slots > 0 or not running):
+                self._save(ready)
+                continue
             if not running:
                 break
-            waiting: list[Future[Any]] = [*running, self._log_full]
-            done, _ = wait(waiting, timeout=min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY),
-                           return_when=FIRST_COMPLETED)  # fmt: skip
+            timeout = min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY)
+            if self._new or self._unsaved:
+                timeout = min(timeout, max(0.0, self._since + SAVE_EVERY - time.monotonic()))
+            done = self._wait(timeout)
             if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
                 writes.heartbeat(self.ledger, self.run_pk)
                 self._last_beat = time.monotonic()
-            finished = [(running.pop(f), f.result()) for f in done if f in running]
+            ended = [(running.pop(f), f.result()) for f in done if f is not None and f in running]
+            ended.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
+            for pending, result in ended:
+                self._ended(pending, result)
         return "succeeded" if self._end_ok and not self.failed else "failed"
 
-    def _commit(
-        self,
-        finished: list[tuple[Pending, TaskResult]],
-        clones: list[tuple[Pending, TaskResult]],
-        starting: list[Pending],
-    ) -> None:
-        """One transaction: the outcomes of the tasks that ended, the tasks `resume` cloned,
-        the rows of the tasks about to start, and running tasks' output that is due."""
-        for pending in starting:
-            pending.log = TaskLog(_prefix(pending.spec), self.echo_logs, self._on_log_full)
-        records = [self._record(p, r) for p, r in finished + clones]
-        logs = self._due_logs()
-        if not (records or starting or logs):
-            return
-        pks, started = writes.commit_tasks(
-            self.ledger, records, [self._started(p) for p in starting], logs
-        )
-        for pending, pk in zip(starting, started):
-            pending.pk = pk
-        for (pending, _), pk in zip(clones, pks[len(finished) :]):
-            pending.pk = pk
-            self._cloned_pks.add(pk)
+    # -- writing what happened --------------------------------------------------------------
+    #
+    # A task starts as soon as a slot is free and its parents are committed; its row
+    # ('running') and its outcome are written in batches: a commit takes the rows of every
+    # task started or ended since the last one, and running tasks' output that is due. It
+    # comes when the ended tasks are what the next tasks wait for (nothing else is ready to
+    # fill a free slot), when a task failed (its retry, or the run's end, is decided at
+    # once), SAVE_EVERY seconds after the oldest unwritten change, after SAVE_MAX ended
+    # tasks or SAVE_BYTES of their values, with the output's own flush, and at the end.
+    # The terminal hears of each task as it starts and ends, not as it is committed.
 
-    def _settle(self, pending: Pending, result: TaskResult, pk: int,
-                ready: deque[Pending | Iterator[Pending]]) -> None:  # fmt: skip
-        """Report an ended task and schedule what follows it: its children, its retry, or
-        (when it failed for good) nothing more."""
+    def _launch(self, pending: Pending) -> None:
+        spec = pending.spec
+        pending.started_at = now_iso()  # its row says so, whenever that row is written
+        pending.log = TaskLog(_prefix(spec), self.echo_logs, self._on_log_full)
+        self.progress.task_started(spec.step, _prefix(spec))
+        future = self.executor.submit(spec, pending.log)
+        self._running[future] = pending
+        future.add_done_callback(self._completed.put)
+        self._note_change()
+        self._new.append(pending)
+
+    def _ended(self, pending: Pending, result: TaskResult) -> None:
+        """A task's result came: said now, written with the next commit."""
         if not self._only_joins_follow(pending.spec.step):  # joins read the ledger
             for blob in result.blobs:
                 self._remember(blob)  # before its children's specs are made
         self._report(result)
+        self._note_change()
+        self._unsaved.append((pending, result))
+        self._unsaved_bytes += sum(blob.stored_size for blob in result.blobs)
+        if not result.ok:
+            self._urgent = True
+
+    def _note_change(self) -> None:
+        if not (self._new or self._unsaved):
+            self._since = time.monotonic()
+
+    def _save_due(self, idle: bool) -> bool:
+        """Whether to commit now (see above); `idle`: a slot is free that nothing can fill
+        until the ended tasks are settled (or nothing runs at all)."""
+        if not (self._new or self._unsaved):
+            return self._logs_due()
+        return (
+            (idle and bool(self._unsaved))
+            or not self._running
+            or time.monotonic() - self._since >= SAVE_EVERY
+            or len(self._unsaved) >= SAVE_MAX
+            or self._unsaved_bytes >= SAVE_BYTES
+            or self._logs_due()
+        )
+
+    def _logs_due(self) -> bool:
+        return (time.monotonic() - self._last_flush >= LOG_FLUSH_EVERY
+                or self._log_full)  # fmt: skip
+
+    def _save(self, ready: deque[Pending | Iterator[Pending]]) -> None:
+        """One transaction: the outcomes of the tasks that ended (and those `resume`
+        cloned), the rows of the tasks that started, and running tasks' output that is due;
+        then what the ended tasks unblock is scheduled."""
+        ended, self._unsaved, self._unsaved_bytes = self._unsaved, [], 0
+        owners, records = self._unwritten(ended)
+        self._new, self._urgent = [], False
+        logs = self._due_logs()
+        if records or any(text for _, _, text in logs):
+            pks = writes.commit_tasks(self.ledger, records, logs)
+            for pending, pk in zip(owners, pks):
+                pending.pk = pk
+        for pending, result in ended:
+            if pending.spec.task_id in self._clone_of and pending.spec.attempt == 0:
+                assert pending.pk is not None
+                self._cloned_pks.add(pending.pk)
+                self._report(result)
+            self._settle(pending, result, ready)
+
+    def _unwritten(self, ended: list[tuple[Pending, TaskResult]]
+                   ) -> tuple[list[Pending], list[TaskRecord]]:  # fmt: skip
+        """The records not in the ledger yet, with whose they are: the outcomes of ended
+        tasks whose start was written, then the rows of the others in the order they
+        started (finished in one go if they ended, else 'running')."""
+        results = {id(pending): result for pending, result in ended}
+        owners = [pending for pending, _ in ended if pending.pk is not None]
+        records = [self._record(pending, result) for pending, result in ended
+                   if pending.pk is not None]  # fmt: skip
+        for pending in self._new:
+            result = results.get(id(pending))
+            owners.append(pending)
+            records.append(self._started(pending) if result is None
+                           else self._record(pending, result))  # fmt: skip
+        return owners, records
+
+    def _settle(self, pending: Pending, result: TaskResult,
+                ready: deque[Pending | Iterator[Pending]]) -> None:  # fmt: skip
+        """Schedule what follows a committed task: its children, its retry, or (when it
+        failed for good) nothing more."""
+        assert pending.pk is not None
         if not result.ok:
             retry = self._retry(pending, result)
             if retry is not None:
@@ -429,8 +505,8 @@ class Runtime:
             self._end_ok = True
             return
         spec = pending.spec
-        done = Done(pk, spec.step, result.artifacts, list(spec.foreach_stack), pending.splits,
-                    spec.foreach_item, outputs_digest(result.artifacts))  # fmt: skip
+        done = Done(pending.pk, spec.step, result.artifacts, list(spec.foreach_stack),
+                    pending.splits, spec.foreach_item, outputs_digest(result.artifacts))  # fmt: skip
         transition = result.transition
         assert transition is not None
         if transition.foreach is not None:
@@ -438,18 +514,32 @@ class Runtime:
         else:
             ready.extend(self._children(done, transition))
 
+    def _wait(self, timeout: float) -> list[Future[TaskResult] | None]:
+        """What completed: at least one task's future (or None: output to flush), unless
+        `timeout` seconds passed first."""
+        try:
+            done = [self._completed.get(timeout=timeout)]
+        except Empty:
+            return []
+        while True:
+            try:
+                done.append(self._completed.get_nowait())
+            except Empty:
+                return done
+
     def _on_log_full(self) -> None:
         """A running task's unsaved output reached LOG_FLUSH_BYTES: wake the loop."""
-        with contextlib.suppress(Exception):  # set already: a wake-up is pending
-            self._log_full.set_result(None)
+        if not self._log_full:  # else a wake-up is pending
+            self._log_full = True
+            self._completed.put(None)
 
     def _due_logs(self) -> list[tuple[int, str, str]]:
-        """Running tasks' output not in the ledger yet, if it is time to write it."""
-        now = time.monotonic()
-        if now - self._last_flush < LOG_FLUSH_EVERY and not self._log_full.done():
+        """Running tasks' output not in the ledger yet, if it is time to write it (a task
+        whose row is not written yet keeps its output until the next time)."""
+        if not self._logs_due():
             return []
-        self._last_flush = now
-        self._log_full = Future()
+        self._last_flush = time.monotonic()
+        self._log_full = False
         chunks = []
         for pending in self._running.values():
             if pending.log is not None and pending.pk is not None:
@@ -459,12 +549,13 @@ class Runtime:
 
     def _started(self, pending: Pending) -> TaskRecord:
         spec = pending.spec
+        assert pending.started_at is not None
         return TaskRecord(
             run_pk=self.run_pk,
             step=spec.step,
             task_id=spec.task_id,
             status="running",
-            started_at=now_iso(),
+            started_at=pending.started_at,
             finished_at=None,
             attempt=spec.attempt,
             foreach_index=spec.foreach_stack[-1].index if spec.foreach_stack else None,
@@ -473,9 +564,11 @@ class Runtime:
         )
 
     def _record_interrupted(self, terminated: bool) -> None:
-        records = []
+        """Ctrl-C or SIGTERM: the tasks that ended and are not committed yet, and the
+        running ones, as interrupted (unless one finished meanwhile: kept whole)."""
         now = now_iso()
         why = "stopped by SIGTERM" if terminated else "interrupted by the user (Ctrl-C)"
+        ended = list(self._unsaved)
         for future, pending in self._running.items():
             spec = pending.spec
             result = TaskResult(spec, "interrupted", now, now, exception_type="KeyboardInterrupt",
@@ -484,7 +577,15 @@ class Runtime:
                 done = future.result()
                 if done.ok:
                     result = done  # it finished meanwhile: keep it whole
-            records.append(self._record(pending, result))
+            ended.append((pending, result))
+        _, records = self._unwritten(ended)
+        if records:
+            writes.record_tasks(self.ledger, records)
+
+    def _write_what_is_left(self) -> None:
+        """The run stops on an error: write what ended and what started, if the ledger
+        still can (the run is then marked failed, and its running tasks crashed)."""
+        _, records = self._unwritten(self._unsaved)
         if records:
             writes.record_tasks(self.ledger, records)
 
@@ -685,7 +786,7 @@ class Runtime:
             step=spec.step,
             task_id=spec.task_id,
             status=result.status,
-            started_at=result.started_at,
+            started_at=pending.started_at or result.started_at,  # as its start row says
             finished_at=result.finished_at,
             attempt=spec.attempt,
             foreach_index=spec.foreach_stack[-1].index if spec.foreach_stack else None,

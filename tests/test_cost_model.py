@@ -66,7 +66,8 @@ class RunsAtSubmit(Executor):
 
 
 def count_batches(monkeypatch) -> list[tuple[int, int]]:
-    """(finished tasks, write transactions) of each commit_tasks call."""
+    """(finished tasks, write transactions) of each commit_tasks call (its other records
+    are the 'running' rows of tasks that started)."""
     batches: list[tuple[int, int]] = []
     from ledgerflow import writes
 
@@ -77,10 +78,10 @@ def count_batches(monkeypatch) -> list[tuple[int, int]]:
         inside[0] += 1
         return write(self)
 
-    def counting_commit(ledger, finished, started, logs=()):
+    def counting_commit(ledger, records, logs=()):
         inside[0] = 0
-        result = commit(ledger, finished, started, logs)
-        batches.append((len(finished), inside[0]))
+        result = commit(ledger, records, logs)
+        batches.append((sum(r.status != "running" for r in records), inside[0]))
         return result
 
     monkeypatch.setattr(Ledger, "write", counting_write)
