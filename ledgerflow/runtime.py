@@ -1,8 +1,9 @@
 """Drive a run: walk the graph, hand ready tasks to an executor, and write what happens
 from this (the only writing) thread: a task's row when it starts, its output as it comes
-(every LOG_FLUSH_EVERY seconds or LOG_FLUSH_BYTES), and its outcome when it ends; the
-outcomes of the tasks that ended and the rows of the tasks that start next share one
-transaction.
+(every LOG_FLUSH_EVERY seconds or LOG_FLUSH_BYTES), and its outcome when it ends. The rows
+of the tasks starting share one transaction with the outcomes of the tasks that ended
+since the last one (their parents among them); outcomes alone wait a little for company
+(Runtime._save says how long).
 
 Bookkeeping per finished task: its artifact map (what its children inherit), its foreach
 stack (Metaflow's `_foreach_stack`) and its split stack — one frame per open split, static
@@ -63,8 +64,8 @@ def _resume() -> Any:
 DEFAULT_MAX_NUM_SPLITS = 100  # as Metaflow's --max-num-splits
 PRELOAD_BUDGET = 256 * 1024  # bytes of input values sent with a task's spec
 PRELOAD_CACHE = 8 * 1024 * 1024  # bytes of recent small values the runtime keeps for that
-# Task rows are written in batches (Runtime._save): at most this many seconds after a task
-# started or ended, or this many ended tasks, or bytes of their values, whichever first.
+# Outcomes of ended tasks wait for the next commit (Runtime._save) at most this many
+# seconds, or this many tasks, or bytes of their values, whichever comes first.
 SAVE_EVERY = 0.1
 SAVE_MAX = 256
 SAVE_BYTES = 8 * 1024 * 1024
@@ -118,7 +119,6 @@ class Pending:
     parent_pks: list[int]
     splits: tuple[SplitFrame, ...]
     pk: int | None = None  # the task row, once written
-    started_at: str | None = None  # when the runtime handed it to the executor
     log: TaskLog | None = None  # its output, while it runs
     key: ReuseKey | None = None  # what `run --reuse` matches it by (taskreuse.py)
     inputs: bytes = b""  # the digest of what its parents passed it (taskreuse.py)
@@ -191,13 +191,11 @@ class Runtime:
         self.keys = TaskKeys(flow_cls, [node.name for node in self.graph], ledger)
         self._reused: set[str] = set()
         self._running: dict[Future[TaskResult], Pending] = {}
-        # Not in the ledger yet (see _save): tasks that started, in that order, and tasks
-        # that ended; since when, and whether a commit must come before anything else.
-        self._new: list[Pending] = []
+        # The tasks that ended since the last commit (see _save), their values' bytes, and
+        # since when.
         self._unsaved: list[tuple[Pending, TaskResult]] = []
         self._unsaved_bytes = 0
         self._since = time.monotonic()
-        self._urgent = False
         self._last_beat = time.monotonic()
         self._last_flush = time.monotonic()
         # Futures of tasks as they complete (their done-callback puts them here, from the
@@ -365,85 +363,84 @@ class Runtime:
         running = self._running
         self._end_ok = False
         while True:
-            if self._urgent:  # a task failed (its retry, or the run's end, decides at once)
-                self._save(ready)
+            starting: list[Pending] = []
+            clones: list[tuple[Pending, TaskResult]] = []
             slots = self.executor.max_workers - len(running)
-            while ready and not self.failed and slots > 0:
-                pending = _take(ready)
-                if pending is None:
+            while ready and not self.failed and len(starting) < slots:
+                taken = _take(ready)
+                if taken is None:
                     continue
+                pending = taken
                 clone = self._clone(pending)
                 if clone is not None:
-                    self._new.append(pending)
-                    self._unsaved.append((pending, clone))
-                    self._urgent = True  # (resume) what the clones unblock starts at once
+                    clones.append((pending, clone))
                 else:
-                    self._launch(pending)
-                    slots -= 1
-            if self._urgent or self._save_due(idle=slots > 0 or not running):
-                self._save(ready)
-                continue
+                    starting.append(pending)
+            if starting or clones or self._save_due():
+                # A task's row is committed before it starts (a step may read its own task
+                # through `current.task`), with the outcomes of its parents.
+                self._save(clones, starting)
+            for pending, result in clones:
+                self._settle(pending, result, ready)
+            for pending in starting:
+                self._launch(pending)
+            if clones:
+                continue  # (resume) what the clones unblock starts at once
             if not running:
                 break
             timeout = min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY)
-            if self._new or self._unsaved:
+            if self._unsaved:
                 timeout = min(timeout, max(0.0, self._since + SAVE_EVERY - time.monotonic()))
             done = self._wait(timeout)
             if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
                 writes.heartbeat(self.ledger, self.run_pk)
                 self._last_beat = time.monotonic()
             ended = [(running.pop(f), f.result()) for f in done if f is not None and f in running]
+            # What the ended tasks unblock is scheduled before their outcomes are written,
+            # so the rows of the tasks starting next share that transaction.
             ended.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
             for pending, result in ended:
-                self._ended(pending, result)
+                self._ended(pending, result, ready)
         return "succeeded" if self._end_ok and not self.failed else "failed"
 
     # -- writing what happened --------------------------------------------------------------
     #
-    # A task starts as soon as a slot is free and its parents are committed; its row
-    # ('running') and its outcome are written in batches: a commit takes the rows of every
-    # task started or ended since the last one, and running tasks' output that is due. It
-    # comes when the ended tasks are what the next tasks wait for (nothing else is ready to
-    # fill a free slot), when a task failed (its retry, or the run's end, is decided at
-    # once), SAVE_EVERY seconds after the oldest unwritten change, after SAVE_MAX ended
-    # tasks or SAVE_BYTES of their values, with the output's own flush, and at the end.
-    # The terminal hears of each task as it starts and ends, not as it is committed.
+    # A task's row ('running') is committed before it starts, in one transaction with the
+    # rows of the other tasks starting then, the outcomes of the tasks that ended since the
+    # last commit and running tasks' output that is due. Outcomes alone do not make a
+    # commit of their own at once: they wait for the next tasks' start (their children start
+    # only after it), at most SAVE_EVERY seconds, SAVE_MAX tasks or SAVE_BYTES of values,
+    # the output's own flush, or the run's end. The terminal hears of each task as it ends.
 
     def _launch(self, pending: Pending) -> None:
         spec = pending.spec
-        pending.started_at = now_iso()  # its row says so, whenever that row is written
-        pending.log = TaskLog(_prefix(spec), self.echo_logs, self._on_log_full)
+        assert pending.log is not None  # given in _save
         self.progress.task_started(spec.step, _prefix(spec))
         future = self.executor.submit(spec, pending.log)
         self._running[future] = pending
         future.add_done_callback(self._completed.put)
-        self._note_change()
-        self._new.append(pending)
 
-    def _ended(self, pending: Pending, result: TaskResult) -> None:
-        """A task's result came: said now, written with the next commit."""
+    def _ended(self, pending: Pending, result: TaskResult,
+               ready: deque[Pending | Iterator[Pending]]) -> None:  # fmt: skip
+        """A task's result came: said now and what follows it scheduled; written with the
+        next commit."""
         if not self._only_joins_follow(pending.spec.step):  # joins read the ledger
             for blob in result.blobs:
                 self._remember(blob)  # before its children's specs are made
         self._report(result)
-        self._note_change()
+        if not self._unsaved:
+            self._since = time.monotonic()
         self._unsaved.append((pending, result))
         self._unsaved_bytes += sum(blob.stored_size for blob in result.blobs)
-        if not result.ok:
-            self._urgent = True
+        self._settle(pending, result, ready)
 
-    def _note_change(self) -> None:
-        if not (self._new or self._unsaved):
-            self._since = time.monotonic()
-
-    def _save_due(self, idle: bool) -> bool:
-        """Whether to commit now (see above); `idle`: a slot is free that nothing can fill
-        until the ended tasks are settled (or nothing runs at all)."""
-        if not (self._new or self._unsaved):
+    def _save_due(self) -> bool:
+        """Whether the ended tasks' outcomes (or the output) are to be committed now, though
+        no task starts (see above)."""
+        if not self._unsaved:
             return self._logs_due()
         return (
-            (idle and bool(self._unsaved))
-            or not self._running
+            not self._running
             or time.monotonic() - self._since >= SAVE_EVERY
             or len(self._unsaved) >= SAVE_MAX
             or self._unsaved_bytes >= SAVE_BYTES
@@ -454,46 +451,32 @@ class Runtime:
         return (time.monotonic() - self._last_flush >= LOG_FLUSH_EVERY
                 or self._log_full)  # fmt: skip
 
-    def _save(self, ready: deque[Pending | Iterator[Pending]]) -> None:
-        """One transaction: the outcomes of the tasks that ended (and those `resume`
-        cloned), the rows of the tasks that started, and running tasks' output that is due;
-        then what the ended tasks unblock is scheduled."""
-        ended, self._unsaved, self._unsaved_bytes = self._unsaved, [], 0
-        owners, records = self._unwritten(ended)
-        self._new, self._urgent = [], False
+    def _save(self, clones: list[tuple[Pending, TaskResult]], starting: list[Pending]) -> None:
+        """One transaction: the outcomes of the tasks that ended, the tasks `resume` cloned,
+        the rows of the tasks about to start, and running tasks' output that is due."""
+        for pending in starting:
+            pending.log = TaskLog(_prefix(pending.spec), self.echo_logs, self._on_log_full)
+        records = [self._record(p, r) for p, r in self._unsaved + clones]
+        records += [self._started(p) for p in starting]
         logs = self._due_logs()
-        if records or any(text for _, _, text in logs):
-            pks = writes.commit_tasks(self.ledger, records, logs)
-            for pending, pk in zip(owners, pks):
-                pending.pk = pk
-        for pending, result in ended:
-            if pending.spec.task_id in self._clone_of and pending.spec.attempt == 0:
-                assert pending.pk is not None
-                self._cloned_pks.add(pending.pk)
-                self._report(result)
-            self._settle(pending, result, ready)
-
-    def _unwritten(self, ended: list[tuple[Pending, TaskResult]]
-                   ) -> tuple[list[Pending], list[TaskRecord]]:  # fmt: skip
-        """The records not in the ledger yet, with whose they are: the outcomes of ended
-        tasks whose start was written, then the rows of the others in the order they
-        started (finished in one go if they ended, else 'running')."""
-        results = {id(pending): result for pending, result in ended}
-        owners = [pending for pending, _ in ended if pending.pk is not None]
-        records = [self._record(pending, result) for pending, result in ended
-                   if pending.pk is not None]  # fmt: skip
-        for pending in self._new:
-            result = results.get(id(pending))
-            owners.append(pending)
-            records.append(self._started(pending) if result is None
-                           else self._record(pending, result))  # fmt: skip
-        return owners, records
+        if not (records or any(text for _, _, text in logs)):
+            return
+        pks = writes.commit_tasks(self.ledger, records, logs)
+        self._unsaved, self._unsaved_bytes = [], 0
+        new = pks[len(records) - len(clones) - len(starting) :]
+        for (pending, _), pk in zip(clones, new):
+            pending.pk = pk
+            self._cloned_pks.add(pk)
+        for pending, pk in zip(starting, new[len(clones) :]):
+            pending.pk = pk
 
     def _settle(self, pending: Pending, result: TaskResult,
                 ready: deque[Pending | Iterator[Pending]]) -> None:  # fmt: skip
-        """Schedule what follows a committed task: its children, its retry, or (when it
-        failed for good) nothing more."""
+        """Schedule what follows an ended task: its children, its retry, or (when it failed
+        for good) nothing more. (Its children start once its outcome is committed.)"""
         assert pending.pk is not None
+        if pending.spec.task_id in self._clone_of and pending.spec.attempt == 0:
+            self._report(result)  # a clone: said once committed
         if not result.ok:
             retry = self._retry(pending, result)
             if retry is not None:
@@ -549,13 +532,12 @@ class Runtime:
 
     def _started(self, pending: Pending) -> TaskRecord:
         spec = pending.spec
-        assert pending.started_at is not None
         return TaskRecord(
             run_pk=self.run_pk,
             step=spec.step,
             task_id=spec.task_id,
             status="running",
-            started_at=pending.started_at,
+            started_at=now_iso(),
             finished_at=None,
             attempt=spec.attempt,
             foreach_index=spec.foreach_stack[-1].index if spec.foreach_stack else None,
@@ -564,11 +546,11 @@ class Runtime:
         )
 
     def _record_interrupted(self, terminated: bool) -> None:
-        """Ctrl-C or SIGTERM: the tasks that ended and are not committed yet, and the
-        running ones, as interrupted (unless one finished meanwhile: kept whole)."""
+        """Ctrl-C or SIGTERM: the outcomes not committed yet, and the running tasks as
+        interrupted (unless one finished meanwhile: kept whole)."""
+        records = [self._record(p, r) for p, r in self._unsaved]
         now = now_iso()
         why = "stopped by SIGTERM" if terminated else "interrupted by the user (Ctrl-C)"
-        ended = list(self._unsaved)
         for future, pending in self._running.items():
             spec = pending.spec
             result = TaskResult(spec, "interrupted", now, now, exception_type="KeyboardInterrupt",
@@ -577,17 +559,15 @@ class Runtime:
                 done = future.result()
                 if done.ok:
                     result = done  # it finished meanwhile: keep it whole
-            ended.append((pending, result))
-        _, records = self._unwritten(ended)
+            records.append(self._record(pending, result))
         if records:
             writes.record_tasks(self.ledger, records)
 
     def _write_what_is_left(self) -> None:
-        """The run stops on an error: write what ended and what started, if the ledger
+        """The run stops on an error: write the outcomes not committed yet, if the ledger
         still can (the run is then marked failed, and its running tasks crashed)."""
-        _, records = self._unwritten(self._unsaved)
-        if records:
-            writes.record_tasks(self.ledger, records)
+        if self._unsaved:
+            writes.record_tasks(self.ledger, [self._record(p, r) for p, r in self._unsaved])
 
     def _clone(self, pending: Pending) -> TaskResult | None:
         """resume: the origin's result for this task, when it can be reused as is; with
@@ -786,7 +766,7 @@ class Runtime:
             step=spec.step,
             task_id=spec.task_id,
             status=result.status,
-            started_at=pending.started_at or result.started_at,  # as its start row says
+            started_at=result.started_at,
             finished_at=result.finished_at,
             attempt=spec.attempt,
             foreach_index=spec.foreach_stack[-1].index if spec.foreach_stack else None,

@@ -52,8 +52,8 @@ class RunsAtSubmit(Executor):
 
     in_process = True  # runs tasks in the runtime's own process, as SequentialExecutor does
 
-    def __init__(self, width: int = 8):
-        super().__init__(width)
+    def __init__(self):
+        super().__init__(8)
 
     def submit(self, spec, output):
         from concurrent.futures import Future
@@ -103,36 +103,28 @@ def test_tasks_finishing_together_share_a_transaction(db_path, monkeypatch):
     assert finished == [1, 6, 1, 1]
 
 
-def test_tasks_start_without_waiting_for_a_commit_and_are_written_in_batches(db_path, monkeypatch):
-    """A task starts as soon as a slot is free and its parents are committed; the rows of
-    the tasks that started and ended since are written together, when the ended tasks are
-    what the next ones wait for (here: when the foreach's tasks ran out), not once per task.
-    (The run also commits SAVE_EVERY seconds after a change and with the output's flush:
-    set far off here, so only what the run needs decides.)"""
+def test_tasks_ending_one_by_one_share_a_transaction_when_nothing_starts_between(
+    db_path, monkeypatch
+):
+    """A task's row is committed as it starts; the outcomes of tasks that end while nothing
+    new can start wait for the next commit: here the 6 foreach tasks, run by threads and
+    ending one by one, are written with the join's start, whatever their timing. (The run
+    also commits SAVE_EVERY seconds after a task ended and with the output's flush: set
+    far off here, so only what the run needs decides.)"""
     from ledgerflow import runtime
+    from ledgerflow.executors import ThreadExecutor
 
     monkeypatch.setattr(runtime, "SAVE_EVERY", 1e6)
     monkeypatch.setattr(runtime, "LOG_FLUSH_EVERY", 1e6)
-    flow = load_flow(FLOWS / "wide" / "items_flow.py", "ItemsFlow")  # work -> again -> join
+    flow = load_flow(FLOWS / "engine" / "foreach.py", "ForeachFlow")
     ledger = Ledger.open(db_path)
     batches = count_batches(monkeypatch)
-    outcome = runtime.Runtime(flow, ledger, {"n": 60}, executor=RunsAtSubmit(width=2),
-                              quiet=True, echo_logs=False).run()  # fmt: skip
+    outcome = runtime.Runtime(flow, ledger, {}, executor=ThreadExecutor(8), quiet=True,
+                              echo_logs=False).run()  # fmt: skip
     assert outcome.status == "succeeded"
-    assert all(writes == 1 for _, writes in batches)
-    # start; the 60 work tasks (2 at a time); the 60 `again` tasks; join; end
-    assert [n for n, _ in batches if n] == [1, 60, 60, 1, 1]
-    rows = query(db_path, "select step, status, count(*) from task group by step, status")
-    assert sorted(rows) == [("again", "succeeded", 60), ("end", "succeeded", 1),
-                            ("join", "succeeded", 1), ("start", "succeeded", 1),
-                            ("work", "succeeded", 60)]  # fmt: skip
-    # rows in the order the tasks started (their ids), each with its parent
-    ids = query(
-        db_path, "select cast(task_id as integer) from task where step = 'work' order by id"
-    )
-    assert [i for (i,) in ids] == list(range(2, 62))
-    # work and again: 1 parent each; the join: 60; end: 1
-    assert query(db_path, "select count(*) from task_parent")[0][0] == 60 + 60 + 60 + 1
+    # start's row; its outcome with the 6 rows; their outcomes with the join's row; the
+    # join's with end's; end's
+    assert batches == [(0, 1), (1, 1), (6, 1), (1, 1), (1, 1)]
 
 
 def test_a_deduplicated_artifact_is_written_once(db_path, monkeypatch):
