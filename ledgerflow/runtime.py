@@ -376,10 +376,11 @@ class Runtime:
                     clones.append((pending, clone))
                 else:
                     starting.append(pending)
-            if starting or clones or self._save_due():
+            due = self._save_due(last=not (running or starting))
+            if starting or clones or due:
                 # A task's row is committed before it starts (a step may read its own task
-                # through `current.task`), with the outcomes of its parents.
-                self._save(clones, starting)
+                # through `current.task`), and after its parents' outcomes.
+                self._save(clones, starting, outcomes=due or bool(clones) or self._needed(starting))
             for pending, result in clones:
                 self._settle(pending, result, ready)
             for pending in starting:
@@ -406,11 +407,14 @@ class Runtime:
     # -- writing what happened --------------------------------------------------------------
     #
     # A task's row ('running') is committed before it starts, in one transaction with the
-    # rows of the other tasks starting then, the outcomes of the tasks that ended since the
-    # last commit and running tasks' output that is due. Outcomes alone do not make a
-    # commit of their own at once: they wait for the next tasks' start (their children start
-    # only after it), at most SAVE_EVERY seconds, SAVE_MAX tasks or SAVE_BYTES of values,
-    # the output's own flush, or the run's end. The terminal hears of each task as it ends.
+    # rows of the other tasks starting then and running tasks' output that is due. The
+    # outcomes of the tasks that ended since the last commit go with it when a starting task
+    # is a child of one of them (or one failed: its retry or the run's end follows); else
+    # they wait, at most SAVE_EVERY seconds, SAVE_MAX tasks or SAVE_BYTES of values, for
+    # the output's own flush, or for the run's end. A commit with outcomes costs more than
+    # its rows (artifacts, their search index, blobs, logs): a foreach's tasks, which need
+    # none of their siblings', start with a small commit each, and their outcomes are
+    # written a few dozen at a time. The terminal hears of each task as it ends.
 
     def _launch(self, pending: Pending) -> None:
         spec = pending.spec
@@ -428,19 +432,21 @@ class Runtime:
             for blob in result.blobs:
                 self._remember(blob)  # before its children's specs are made
         self._report(result)
+        if pending.log is not None:
+            pending.log.close()  # the rest of an unfinished last line, as it ends
         if not self._unsaved:
             self._since = time.monotonic()
         self._unsaved.append((pending, result))
         self._unsaved_bytes += sum(blob.stored_size for blob in result.blobs)
         self._settle(pending, result, ready)
 
-    def _save_due(self) -> bool:
+    def _save_due(self, last: bool) -> bool:
         """Whether the ended tasks' outcomes (or the output) are to be committed now, though
-        no task starts (see above)."""
+        no task may need them (see above); `last`: nothing runs or starts."""
         if not self._unsaved:
             return self._logs_due()
         return (
-            not self._running
+            last
             or time.monotonic() - self._since >= SAVE_EVERY
             or len(self._unsaved) >= SAVE_MAX
             or self._unsaved_bytes >= SAVE_BYTES
@@ -451,19 +457,33 @@ class Runtime:
         return (time.monotonic() - self._last_flush >= LOG_FLUSH_EVERY
                 or self._log_full)  # fmt: skip
 
-    def _save(self, clones: list[tuple[Pending, TaskResult]], starting: list[Pending]) -> None:
-        """One transaction: the outcomes of the tasks that ended, the tasks `resume` cloned,
-        the rows of the tasks about to start, and running tasks' output that is due."""
+    def _needed(self, starting: list[Pending]) -> bool:
+        """Whether the outcomes not committed yet must go with these tasks' rows: one of
+        them is a starting task's parent, or failed."""
+        if not self._unsaved:
+            return False
+        if not all(result.ok for _, result in self._unsaved):
+            return True
+        ended = {pending.pk for pending, _ in self._unsaved}
+        return any(pk in ended for pending in starting for pk in pending.parent_pks)
+
+    def _save(self, clones: list[tuple[Pending, TaskResult]], starting: list[Pending],
+              outcomes: bool = True) -> None:  # fmt: skip
+        """One transaction: the tasks `resume` cloned, the rows of the tasks about to
+        start, running tasks' output that is due, and with `outcomes` those of the tasks
+        that ended since the last one."""
         for pending in starting:
             pending.log = TaskLog(_prefix(pending.spec), self.echo_logs, self._on_log_full)
-        records = [self._record(p, r) for p, r in self._unsaved + clones]
+        ended = self._unsaved if outcomes else []
+        records = [self._record(p, r) for p, r in ended + clones]
         records += [self._started(p) for p in starting]
         logs = self._due_logs()
         if not (records or any(text for _, _, text in logs)):
             return
         pks = writes.commit_tasks(self.ledger, records, logs)
-        self._unsaved, self._unsaved_bytes = [], 0
-        new = pks[len(records) - len(clones) - len(starting) :]
+        if outcomes:
+            self._unsaved, self._unsaved_bytes = [], 0
+        new = pks[len(ended) :]
         for (pending, _), pk in zip(clones, new):
             pending.pk = pk
             self._cloned_pks.add(pk)

@@ -127,6 +127,33 @@ def test_tasks_ending_one_by_one_share_a_transaction_when_nothing_starts_between
     assert batches == [(0, 1), (1, 1), (6, 1), (1, 1), (1, 1)]
 
 
+def test_a_foreach_task_starts_with_a_small_commit_its_siblings_outcomes_wait(db_path, monkeypatch):
+    """A foreach's tasks need none of their siblings' outcomes: each start commits the new
+    rows alone (cheap), and the outcomes go in large batches, with the first start that
+    needs them (a child's) or the run's end. Here work -> again -> join over 60 items, 8
+    slots, each task done as it is submitted (so which tasks end together is certain)."""
+    from ledgerflow import runtime
+
+    monkeypatch.setattr(runtime, "SAVE_EVERY", 1e6)  # the clock out of the way
+    monkeypatch.setattr(runtime, "LOG_FLUSH_EVERY", 1e6)
+    flow = load_flow(FLOWS / "wide" / "items_flow.py", "ItemsFlow")
+    ledger = Ledger.open(db_path)
+    batches = count_batches(monkeypatch)
+    outcome = runtime.Runtime(flow, ledger, {"n": 60}, executor=RunsAtSubmit(), quiet=True,
+                              echo_logs=False).run()  # fmt: skip
+    assert outcome.status == "succeeded"
+    assert all(writes == 1 for _, writes in batches)
+    # start's; 56 work tasks' with the first `again` tasks (their children); the last 4
+    # work tasks' and 52 again tasks' with the last again tasks; then the last 8 with the
+    # join's start; the join's; end's. Without the wait, one batch per round of 8.
+    assert [n for n, _ in batches if n] == [1, 56, 56, 8, 1, 1]
+    assert len(batches) == 19
+    rows = query(db_path, "select step, status, count(*) from task group by step, status")
+    assert sorted(rows) == [("again", "succeeded", 60), ("end", "succeeded", 1),
+                            ("join", "succeeded", 1), ("start", "succeeded", 1),
+                            ("work", "succeeded", 60)]  # fmt: skip
+
+
 def test_a_deduplicated_artifact_is_written_once(db_path, monkeypatch):
     from ledgerflow.runtime import Runtime
 
