@@ -236,6 +236,8 @@ def finish_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
     """Started task rows get their outcome (their start time stays the one the runtime
     wrote when it launched them), all in a few statements; their output so far is already
     in `log`."""
+    if not records:  # (a commit of starting tasks' rows alone: no statement to prepare)
+        return
     conn.executemany(_FINISH_TASK, [(*TASK.values(rec, TASK.outcome), rec.pk) for rec in records])
     append_logs(conn, [(cast(int, rec.pk), stream, text) for rec in records
                        for stream, text in (("stdout", rec.stdout), ("stderr", rec.stderr))
@@ -309,6 +311,8 @@ _INSERT_STEP_CODE = insert_sql(STEP_CODE, STEP_CODE.names(exclude=()), "or ignor
 def write_reuse_keys(conn: sqlite3.Connection, keyed: list[tuple[int, TaskRecord]]) -> None:
     """Each finished task's `run --reuse` key (taskreuse.py), and its step's code parts with
     the first task of that step in the run."""
+    if not keyed:
+        return
     conn.executemany(_INSERT_TASK_KEY, [(pk, r.reuse_key.key, r.reuse_key.code,
                                          r.reuse_key.inputs, r.reuse_key.env)
                                         for pk, r in keyed])  # fmt: skip
@@ -396,7 +400,9 @@ def commit_tasks(ledger: Writable, records: list[TaskRecord],
     of attempts that started), and add `logs` (task pk, stream, text) output of running
     tasks. Returns every record's pk, in order."""
     with ledger.write() as conn:
-        append_logs(conn, list(logs))
+        logs = list(logs)
+        if logs:
+            append_logs(conn, logs)
         names: dict[int, str] = {}  # run pk -> flow name, for the search index
 
         def flow_of(rec: TaskRecord) -> str:
