@@ -1,8 +1,9 @@
 """Drive a run: walk the graph, hand ready tasks to an executor, and write what happens
 from this (the only writing) thread: a task's row when it starts, its output as it comes
-(every LOG_FLUSH_EVERY seconds or LOG_FLUSH_BYTES), and its outcome when it ends; the
-outcomes of the tasks that ended and the rows of the tasks that start next share one
-transaction.
+(every LOG_FLUSH_EVERY seconds or LOG_FLUSH_BYTES), and its outcome when it ends. The rows
+of the tasks starting share one transaction with the outcomes of the tasks that ended
+since the last one (their parents among them); outcomes alone wait a little for company
+(Runtime._save says how long).
 
 Bookkeeping per finished task: its artifact map (what its children inherit), its foreach
 stack (Metaflow's `_foreach_stack`) and its split stack — one frame per open split, static
@@ -20,7 +21,8 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
+from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from . import attempts, codec, writes
@@ -62,6 +64,11 @@ def _resume() -> Any:
 DEFAULT_MAX_NUM_SPLITS = 100  # as Metaflow's --max-num-splits
 PRELOAD_BUDGET = 256 * 1024  # bytes of input values sent with a task's spec
 PRELOAD_CACHE = 8 * 1024 * 1024  # bytes of recent small values the runtime keeps for that
+# Outcomes of ended tasks wait for the next commit (Runtime._save) at most this many
+# seconds, or this many tasks, or bytes of their values, whichever comes first.
+SAVE_EVERY = 0.1
+SAVE_MAX = 256
+SAVE_BYTES = 8 * 1024 * 1024
 
 
 def new_run_id() -> str:
@@ -111,7 +118,7 @@ class Pending:
     spec: TaskSpec
     parent_pks: list[int]
     splits: tuple[SplitFrame, ...]
-    pk: int | None = None  # the task row, once started
+    pk: int | None = None  # the task row, once written
     log: TaskLog | None = None  # its output, while it runs
     key: ReuseKey | None = None  # what `run --reuse` matches it by (taskreuse.py)
     inputs: bytes = b""  # the digest of what its parents passed it (taskreuse.py)
@@ -184,9 +191,18 @@ class Runtime:
         self.keys = TaskKeys(flow_cls, [node.name for node in self.graph], ledger)
         self._reused: set[str] = set()
         self._running: dict[Future[TaskResult], Pending] = {}
+        # The tasks that ended since the last commit (see _save), their values' bytes, and
+        # since when.
+        self._unsaved: list[tuple[Pending, TaskResult]] = []
+        self._unsaved_bytes = 0
+        self._since = time.monotonic()
         self._last_beat = time.monotonic()
         self._last_flush = time.monotonic()
-        self._log_full: Future[None] = Future()  # set when a task's unsaved output is large
+        # Futures of tasks as they complete (their done-callback puts them here, from the
+        # executor's thread), and None when a task's unsaved output grew large: the loop
+        # sleeps on this one queue.
+        self._completed: SimpleQueue[Future[TaskResult] | None] = SimpleQueue()
+        self._log_full = False  # a task's unsaved output reached LOG_FLUSH_BYTES
         # The bytes of recent small values, sent with the specs of the tasks that read them
         # (bounded: a wide foreach must not grow the runtime).
         self._recent = RawCache(max_bytes=PRELOAD_CACHE, max_item=PRELOAD_BUDGET)
@@ -296,9 +312,9 @@ class Runtime:
         try:
             status = self._loop()
         except KeyboardInterrupt as e:
-            # Ctrl-C or SIGTERM: what finished is committed already; stop the running tasks,
-            # record them as interrupted with their output, mark the run failed, and let the
-            # caller exit (130, or 143 for SIGTERM).
+            # Ctrl-C or SIGTERM: stop the running tasks, record them as interrupted with
+            # their output (and what ended before, if not committed yet), mark the run failed,
+            # and let the caller exit (130, or 143 for SIGTERM).
             with _sigterm_interrupts(ignore=True), contextlib.suppress(KeyboardInterrupt):
                 self.executor.interrupt()
             self.executor.shutdown(wait=False)
@@ -317,6 +333,8 @@ class Runtime:
             # ledger; if even that fails, the next open marks the run crashed.
             self.executor.shutdown(wait=False)
             with contextlib.suppress(Exception):
+                self._write_what_is_left()
+            with contextlib.suppress(Exception):
                 writes.finish_run(self.ledger, self.run_pk, "failed")
             raise
         self.executor.shutdown(wait=True)
@@ -331,7 +349,7 @@ class Runtime:
     def _loop(self) -> str:
         # What may start, in order: a Pending, or the lazy children of a foreach (a wide
         # foreach makes each child's spec only when a slot frees up, so the runtime does not
-        # hold 10,000 specs at once).
+        # hold 10,000 specs at once). Everything in it has its parents committed.
         ready: deque[Pending | Iterator[Pending]] = deque(
             [
                 Pending(
@@ -343,15 +361,8 @@ class Runtime:
             ]
         )
         running = self._running
-        finished: list[tuple[Pending, TaskResult]] = []
         self._end_ok = False
         while True:
-            finished.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
-            # What the ended tasks unblock is scheduled before their outcomes are written, so
-            # the rows of the tasks starting next share that transaction.
-            for pending, result in finished:
-                assert pending.pk is not None
-                self._settle(pending, result, pending.pk, ready)
             starting: list[Pending] = []
             clones: list[tuple[Pending, TaskResult]] = []
             slots = self.executor.max_workers - len(running)
@@ -365,59 +376,127 @@ class Runtime:
                     clones.append((pending, clone))
                 else:
                     starting.append(pending)
-            self._commit(finished, clones, starting)
+            due = self._save_due(last=not (running or starting))
+            if starting or clones or due:
+                # A task's row is committed before it starts (a step may read its own task
+                # through `current.task`), and after its parents' outcomes.
+                self._save(clones, starting, outcomes=due or bool(clones) or self._needed(starting))
             for pending, result in clones:
-                assert pending.pk is not None
-                self._settle(pending, result, pending.pk, ready)
+                self._settle(pending, result, ready)
             for pending in starting:
-                self.progress.task_started(pending.spec.step, _prefix(pending.spec))
-                assert pending.log is not None  # given in _commit
-                running[self.executor.submit(pending.spec, pending.log)] = pending
+                self._launch(pending)
             if clones:
-                finished = []
                 continue  # (resume) what the clones unblock starts at once
             if not running:
                 break
-            waiting: list[Future[Any]] = [*running, self._log_full]
-            done, _ = wait(waiting, timeout=min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY),
-                           return_when=FIRST_COMPLETED)  # fmt: skip
+            timeout = min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY)
+            if self._unsaved:
+                timeout = min(timeout, max(0.0, self._since + SAVE_EVERY - time.monotonic()))
+            done = self._wait(timeout)
             if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
                 writes.heartbeat(self.ledger, self.run_pk)
                 self._last_beat = time.monotonic()
-            finished = [(running.pop(f), f.result()) for f in done if f in running]
+            ended = [(running.pop(f), f.result()) for f in done if f is not None and f in running]
+            # What the ended tasks unblock is scheduled before their outcomes are written,
+            # so the rows of the tasks starting next share that transaction.
+            ended.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
+            for pending, result in ended:
+                self._ended(pending, result, ready)
         return "succeeded" if self._end_ok and not self.failed else "failed"
 
-    def _commit(
-        self,
-        finished: list[tuple[Pending, TaskResult]],
-        clones: list[tuple[Pending, TaskResult]],
-        starting: list[Pending],
-    ) -> None:
-        """One transaction: the outcomes of the tasks that ended, the tasks `resume` cloned,
-        the rows of the tasks about to start, and running tasks' output that is due."""
-        for pending in starting:
-            pending.log = TaskLog(_prefix(pending.spec), self.echo_logs, self._on_log_full)
-        records = [self._record(p, r) for p, r in finished + clones]
-        logs = self._due_logs()
-        if not (records or starting or logs):
-            return
-        pks, started = writes.commit_tasks(
-            self.ledger, records, [self._started(p) for p in starting], logs
-        )
-        for pending, pk in zip(starting, started):
-            pending.pk = pk
-        for (pending, _), pk in zip(clones, pks[len(finished) :]):
-            pending.pk = pk
-            self._cloned_pks.add(pk)
+    # -- writing what happened --------------------------------------------------------------
+    #
+    # A task's row ('running') is committed before it starts, in one transaction with the
+    # rows of the other tasks starting then and running tasks' output that is due. The
+    # outcomes of the tasks that ended since the last commit go with it when a starting task
+    # is a child of one of them (or one failed: its retry or the run's end follows); else
+    # they wait, at most SAVE_EVERY seconds, SAVE_MAX tasks or SAVE_BYTES of values, for
+    # the output's own flush, or for the run's end. A commit with outcomes costs more than
+    # its rows (artifacts, their search index, blobs, logs): a foreach's tasks, which need
+    # none of their siblings', start with a small commit each, and their outcomes are
+    # written a few dozen at a time. The terminal hears of each task as it ends.
 
-    def _settle(self, pending: Pending, result: TaskResult, pk: int,
-                ready: deque[Pending | Iterator[Pending]]) -> None:  # fmt: skip
-        """Report an ended task and schedule what follows it: its children, its retry, or
-        (when it failed for good) nothing more."""
+    def _launch(self, pending: Pending) -> None:
+        spec = pending.spec
+        assert pending.log is not None  # given in _save
+        self.progress.task_started(spec.step, _prefix(spec))
+        future = self.executor.submit(spec, pending.log)
+        self._running[future] = pending
+        future.add_done_callback(self._completed.put)
+
+    def _ended(self, pending: Pending, result: TaskResult,
+               ready: deque[Pending | Iterator[Pending]]) -> None:  # fmt: skip
+        """A task's result came: said now and what follows it scheduled; written with the
+        next commit."""
         if not self._only_joins_follow(pending.spec.step):  # joins read the ledger
             for blob in result.blobs:
                 self._remember(blob)  # before its children's specs are made
         self._report(result)
+        if pending.log is not None:
+            pending.log.close()  # the rest of an unfinished last line, as it ends
+        if not self._unsaved:
+            self._since = time.monotonic()
+        self._unsaved.append((pending, result))
+        self._unsaved_bytes += sum(blob.stored_size for blob in result.blobs)
+        self._settle(pending, result, ready)
+
+    def _save_due(self, last: bool) -> bool:
+        """Whether the ended tasks' outcomes (or the output) are to be committed now, though
+        no task may need them (see above); `last`: nothing runs or starts."""
+        if not self._unsaved:
+            return self._logs_due()
+        return (
+            last
+            or time.monotonic() - self._since >= SAVE_EVERY
+            or len(self._unsaved) >= SAVE_MAX
+            or self._unsaved_bytes >= SAVE_BYTES
+            or self._logs_due()
+        )
+
+    def _logs_due(self) -> bool:
+        return (time.monotonic() - self._last_flush >= LOG_FLUSH_EVERY
+                or self._log_full)  # fmt: skip
+
+    def _needed(self, starting: list[Pending]) -> bool:
+        """Whether the outcomes not committed yet must go with these tasks' rows: one of
+        them is a starting task's parent, or failed."""
+        if not self._unsaved:
+            return False
+        if not all(result.ok for _, result in self._unsaved):
+            return True
+        ended = {pending.pk for pending, _ in self._unsaved}
+        return any(pk in ended for pending in starting for pk in pending.parent_pks)
+
+    def _save(self, clones: list[tuple[Pending, TaskResult]], starting: list[Pending],
+              outcomes: bool = True) -> None:  # fmt: skip
+        """One transaction: the tasks `resume` cloned, the rows of the tasks about to
+        start, running tasks' output that is due, and with `outcomes` those of the tasks
+        that ended since the last one."""
+        for pending in starting:
+            pending.log = TaskLog(_prefix(pending.spec), self.echo_logs, self._on_log_full)
+        ended = self._unsaved if outcomes else []
+        records = [self._record(p, r) for p, r in ended + clones]
+        records += [self._started(p) for p in starting]
+        logs = self._due_logs()
+        if not (records or any(text for _, _, text in logs)):
+            return
+        pks = writes.commit_tasks(self.ledger, records, logs)
+        if outcomes:
+            self._unsaved, self._unsaved_bytes = [], 0
+        new = pks[len(ended) :]
+        for (pending, _), pk in zip(clones, new):
+            pending.pk = pk
+            self._cloned_pks.add(pk)
+        for pending, pk in zip(starting, new[len(clones) :]):
+            pending.pk = pk
+
+    def _settle(self, pending: Pending, result: TaskResult,
+                ready: deque[Pending | Iterator[Pending]]) -> None:  # fmt: skip
+        """Schedule what follows an ended task: its children, its retry, or (when it failed
+        for good) nothing more. (Its children start once its outcome is committed.)"""
+        assert pending.pk is not None
+        if pending.spec.task_id in self._clone_of and pending.spec.attempt == 0:
+            self._report(result)  # a clone: said once committed
         if not result.ok:
             retry = self._retry(pending, result)
             if retry is not None:
@@ -429,8 +508,8 @@ class Runtime:
             self._end_ok = True
             return
         spec = pending.spec
-        done = Done(pk, spec.step, result.artifacts, list(spec.foreach_stack), pending.splits,
-                    spec.foreach_item, outputs_digest(result.artifacts))  # fmt: skip
+        done = Done(pending.pk, spec.step, result.artifacts, list(spec.foreach_stack),
+                    pending.splits, spec.foreach_item, outputs_digest(result.artifacts))  # fmt: skip
         transition = result.transition
         assert transition is not None
         if transition.foreach is not None:
@@ -438,18 +517,32 @@ class Runtime:
         else:
             ready.extend(self._children(done, transition))
 
+    def _wait(self, timeout: float) -> list[Future[TaskResult] | None]:
+        """What completed: at least one task's future (or None: output to flush), unless
+        `timeout` seconds passed first."""
+        try:
+            done = [self._completed.get(timeout=timeout)]
+        except Empty:
+            return []
+        while True:
+            try:
+                done.append(self._completed.get_nowait())
+            except Empty:
+                return done
+
     def _on_log_full(self) -> None:
         """A running task's unsaved output reached LOG_FLUSH_BYTES: wake the loop."""
-        with contextlib.suppress(Exception):  # set already: a wake-up is pending
-            self._log_full.set_result(None)
+        if not self._log_full:  # else a wake-up is pending
+            self._log_full = True
+            self._completed.put(None)
 
     def _due_logs(self) -> list[tuple[int, str, str]]:
-        """Running tasks' output not in the ledger yet, if it is time to write it."""
-        now = time.monotonic()
-        if now - self._last_flush < LOG_FLUSH_EVERY and not self._log_full.done():
+        """Running tasks' output not in the ledger yet, if it is time to write it (a task
+        whose row is not written yet keeps its output until the next time)."""
+        if not self._logs_due():
             return []
-        self._last_flush = now
-        self._log_full = Future()
+        self._last_flush = time.monotonic()
+        self._log_full = False
         chunks = []
         for pending in self._running.values():
             if pending.log is not None and pending.pk is not None:
@@ -473,7 +566,9 @@ class Runtime:
         )
 
     def _record_interrupted(self, terminated: bool) -> None:
-        records = []
+        """Ctrl-C or SIGTERM: the outcomes not committed yet, and the running tasks as
+        interrupted (unless one finished meanwhile: kept whole)."""
+        records = [self._record(p, r) for p, r in self._unsaved]
         now = now_iso()
         why = "stopped by SIGTERM" if terminated else "interrupted by the user (Ctrl-C)"
         for future, pending in self._running.items():
@@ -487,6 +582,12 @@ class Runtime:
             records.append(self._record(pending, result))
         if records:
             writes.record_tasks(self.ledger, records)
+
+    def _write_what_is_left(self) -> None:
+        """The run stops on an error: write the outcomes not committed yet, if the ledger
+        still can (the run is then marked failed, and its running tasks crashed)."""
+        if self._unsaved:
+            writes.record_tasks(self.ledger, [self._record(p, r) for p, r in self._unsaved])
 
     def _clone(self, pending: Pending) -> TaskResult | None:
         """resume: the origin's result for this task, when it can be reused as is; with

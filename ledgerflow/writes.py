@@ -200,24 +200,35 @@ def run_flow_name(conn: sqlite3.Connection, run_pk: int) -> str:
                             "where r.id = ?", (run_pk,)).fetchone()[0])  # fmt: skip
 
 
-_INSERT_TASK = insert_sql(TASK, TASK.written)
+_INSERT_TASK = insert_sql(TASK, ("id", *TASK.written))
 _FINISH_TASK = (f"update task set {', '.join(f'{c} = ?' for c in TASK.outcome)}"
                 " where id = ?")  # fmt: skip
 _INSERT_PARENT = insert_sql(TASK_PARENT, ("task_id", "parent_id"), "or ignore")
 _INSERT_ARTIFACT = insert_sql(ARTIFACT, ARTIFACT.names(exclude=()))
 
 
-def insert_task(conn: sqlite3.Connection, rec: TaskRecord, flow_name: str) -> int:
-    """A task attempt's row (started, or finished in one go), its parents, logs, artifacts
-    and cards; returns its id (the task pk)."""
-    task_pk = cast(int, conn.execute(_INSERT_TASK, TASK.values(rec, TASK.written)).lastrowid)
-    if rec.parent_pks:
-        conn.executemany(_INSERT_PARENT, [(task_pk, p) for p in rec.parent_pks])
-    logstore.start_logs(conn, task_pk, rec.stdout, rec.stderr)  # compressed pieces
-    insert_artifacts(conn, [(task_pk, rec)], lambda _: flow_name)
-    if rec.status != "running" and rec.exception_type is not None:
-        index_task_text(conn, task_pk)  # its exception, for search --kind exception
-    return task_pk
+def insert_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
+                 flow_of: Callable[[TaskRecord], str]) -> list[int]:  # fmt: skip
+    """Task attempts' rows (started, or finished in one go), their parents, logs, artifacts
+    and cards, a statement a table for them all; returns their ids (task pks), in order.
+    The ids are chosen here, as SQLite would (one past the largest: `id` is the rowid and
+    the table has no AUTOINCREMENT), since the transaction holds the write lock."""
+    if not records:
+        return []
+    first = int(conn.execute("select coalesce(max(id), 0) + 1 from task").fetchone()[0])
+    pks = list(range(first, first + len(records)))
+    conn.executemany(_INSERT_TASK, [(pk, *TASK.values(rec, TASK.written))
+                                    for pk, rec in zip(pks, records)])  # fmt: skip
+    parents = [(pk, p) for pk, rec in zip(pks, records) for p in rec.parent_pks]
+    if parents:
+        conn.executemany(_INSERT_PARENT, parents)
+    for pk, rec in zip(pks, records):
+        logstore.start_logs(conn, pk, rec.stdout, rec.stderr)  # compressed pieces
+    insert_artifacts(conn, list(zip(pks, records)), flow_of)
+    for pk, rec in zip(pks, records):
+        if rec.status != "running" and rec.exception_type is not None:
+            index_task_text(conn, pk)  # its exception, for search --kind exception
+    return pks
 
 
 def finish_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
@@ -225,6 +236,8 @@ def finish_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
     """Started task rows get their outcome (their start time stays the one the runtime
     wrote when it launched them), all in a few statements; their output so far is already
     in `log`."""
+    if not records:  # (a commit of starting tasks' rows alone: no statement to prepare)
+        return
     conn.executemany(_FINISH_TASK, [(*TASK.values(rec, TASK.outcome), rec.pk) for rec in records])
     append_logs(conn, [(cast(int, rec.pk), stream, text) for rec in records
                        for stream, text in (("stdout", rec.stdout), ("stderr", rec.stderr))
@@ -298,6 +311,8 @@ _INSERT_STEP_CODE = insert_sql(STEP_CODE, STEP_CODE.names(exclude=()), "or ignor
 def write_reuse_keys(conn: sqlite3.Connection, keyed: list[tuple[int, TaskRecord]]) -> None:
     """Each finished task's `run --reuse` key (taskreuse.py), and its step's code parts with
     the first task of that step in the run."""
+    if not keyed:
+        return
     conn.executemany(_INSERT_TASK_KEY, [(pk, r.reuse_key.key, r.reuse_key.code,
                                          r.reuse_key.inputs, r.reuse_key.env)
                                         for pk, r in keyed])  # fmt: skip
@@ -375,16 +390,19 @@ def finish_run(ledger: Writable, run_pk: int, status: str) -> None:
 def record_tasks(ledger: Writable, records: list[TaskRecord]) -> list[int]:
     """Write task attempts (finished, or started where `status` is 'running'), all in one
     transaction. A record with a `pk` finishes the row its start wrote. Returns the pks."""
-    return commit_tasks(ledger, records, [])[0]
+    return commit_tasks(ledger, records)
 
 
-def commit_tasks(ledger: Writable, finished: list[TaskRecord], started: list[TaskRecord],
-                 logs: list[tuple[int, str, str]] = ()) -> tuple[list[int], list[int]]:  # type: ignore[assignment]  # fmt: skip
-    """One transaction: finish (or insert) the `finished` attempts, insert the rows of
-    the `started` ones (status 'running'), and add `logs` (task pk, stream, text) output
-    of running tasks. Returns the pks of `finished` and of `started`."""
+def commit_tasks(ledger: Writable, records: list[TaskRecord],
+                 logs: Iterable[tuple[int, str, str]] = ()) -> list[int]:  # fmt: skip
+    """One transaction: finish the attempts among `records` whose start wrote a row (those
+    with a `pk`), insert the others in their order (finished in one go, or 'running' rows
+    of attempts that started), and add `logs` (task pk, stream, text) output of running
+    tasks. Returns every record's pk, in order."""
     with ledger.write() as conn:
-        append_logs(conn, list(logs))
+        logs = list(logs)
+        if logs:
+            append_logs(conn, logs)
         names: dict[int, str] = {}  # run pk -> flow name, for the search index
 
         def flow_of(rec: TaskRecord) -> str:
@@ -392,21 +410,19 @@ def commit_tasks(ledger: Writable, finished: list[TaskRecord], started: list[Tas
                 names[rec.run_pk] = run_flow_name(conn, rec.run_pk)
             return names[rec.run_pk]
 
-        for rec in finished:
+        for rec in records:
             for blob in rec.blobs:
                 ledger.blobs.put(conn, blob)
-        finish_tasks(conn, [rec for rec in finished if rec.pk], flow_of)
-        done = [rec.pk or insert_task(conn, rec, flow_of(rec) if rec.artifacts else "")
-                for rec in finished]  # fmt: skip
-        begun = [insert_task(conn, rec, flow_of(rec) if rec.artifacts else "")
-                 for rec in started]  # fmt: skip
-        write_reuse_keys(conn, [(pk, rec) for pk, rec in zip(done, finished)
+        finish_tasks(conn, [rec for rec in records if rec.pk], flow_of)
+        new = iter(insert_tasks(conn, [rec for rec in records if not rec.pk], flow_of))
+        pks = [rec.pk or next(new) for rec in records]
+        write_reuse_keys(conn, [(pk, rec) for pk, rec in zip(pks, records)
                                 if rec.reuse_key is not None])  # fmt: skip
-    for rec in finished:
+    for rec in records:
         ledger.blobs.remember(b.sha for b in rec.blobs)
         for blob in rec.blobs:
             blob.discard()
-    return done, begun
+    return pks
 
 
 def store_blobs(ledger: Writable, blobs: list[codec.EncodedBlob]) -> None:

@@ -66,7 +66,8 @@ class RunsAtSubmit(Executor):
 
 
 def count_batches(monkeypatch) -> list[tuple[int, int]]:
-    """(finished tasks, write transactions) of each commit_tasks call."""
+    """(finished tasks, write transactions) of each commit_tasks call (its other records
+    are the 'running' rows of tasks that started)."""
     batches: list[tuple[int, int]] = []
     from ledgerflow import writes
 
@@ -77,10 +78,10 @@ def count_batches(monkeypatch) -> list[tuple[int, int]]:
         inside[0] += 1
         return write(self)
 
-    def counting_commit(ledger, finished, started, logs=()):
+    def counting_commit(ledger, records, logs=()):
         inside[0] = 0
-        result = commit(ledger, finished, started, logs)
-        batches.append((len(finished), inside[0]))
+        result = commit(ledger, records, logs)
+        batches.append((sum(r.status != "running" for r in records), inside[0]))
         return result
 
     monkeypatch.setattr(Ledger, "write", counting_write)
@@ -100,6 +101,57 @@ def test_tasks_finishing_together_share_a_transaction(db_path, monkeypatch):
     assert sum(finished) == 9  # start, 6 items, join, end: each committed once
     # The 6 foreach tasks, started in one round, finish in one transaction.
     assert finished == [1, 6, 1, 1]
+
+
+def test_tasks_ending_one_by_one_share_a_transaction_when_nothing_starts_between(
+    db_path, monkeypatch
+):
+    """A task's row is committed as it starts; the outcomes of tasks that end while nothing
+    new can start wait for the next commit: here the 6 foreach tasks, run by threads and
+    ending one by one, are written with the join's start, whatever their timing. (The run
+    also commits SAVE_EVERY seconds after a task ended and with the output's flush: set
+    far off here, so only what the run needs decides.)"""
+    from ledgerflow import runtime
+    from ledgerflow.executors import ThreadExecutor
+
+    monkeypatch.setattr(runtime, "SAVE_EVERY", 1e6)
+    monkeypatch.setattr(runtime, "LOG_FLUSH_EVERY", 1e6)
+    flow = load_flow(FLOWS / "engine" / "foreach.py", "ForeachFlow")
+    ledger = Ledger.open(db_path)
+    batches = count_batches(monkeypatch)
+    outcome = runtime.Runtime(flow, ledger, {}, executor=ThreadExecutor(8), quiet=True,
+                              echo_logs=False).run()  # fmt: skip
+    assert outcome.status == "succeeded"
+    # start's row; its outcome with the 6 rows; their outcomes with the join's row; the
+    # join's with end's; end's
+    assert batches == [(0, 1), (1, 1), (6, 1), (1, 1), (1, 1)]
+
+
+def test_a_foreach_task_starts_with_a_small_commit_its_siblings_outcomes_wait(db_path, monkeypatch):
+    """A foreach's tasks need none of their siblings' outcomes: each start commits the new
+    rows alone (cheap), and the outcomes go in large batches, with the first start that
+    needs them (a child's) or the run's end. Here work -> again -> join over 60 items, 8
+    slots, each task done as it is submitted (so which tasks end together is certain)."""
+    from ledgerflow import runtime
+
+    monkeypatch.setattr(runtime, "SAVE_EVERY", 1e6)  # the clock out of the way
+    monkeypatch.setattr(runtime, "LOG_FLUSH_EVERY", 1e6)
+    flow = load_flow(FLOWS / "wide" / "items_flow.py", "ItemsFlow")
+    ledger = Ledger.open(db_path)
+    batches = count_batches(monkeypatch)
+    outcome = runtime.Runtime(flow, ledger, {"n": 60}, executor=RunsAtSubmit(), quiet=True,
+                              echo_logs=False).run()  # fmt: skip
+    assert outcome.status == "succeeded"
+    assert all(writes == 1 for _, writes in batches)
+    # start's; 56 work tasks' with the first `again` tasks (their children); the last 4
+    # work tasks' and 52 again tasks' with the last again tasks; then the last 8 with the
+    # join's start; the join's; end's. Without the wait, one batch per round of 8.
+    assert [n for n, _ in batches if n] == [1, 56, 56, 8, 1, 1]
+    assert len(batches) == 19
+    rows = query(db_path, "select step, status, count(*) from task group by step, status")
+    assert sorted(rows) == [("again", "succeeded", 60), ("end", "succeeded", 1),
+                            ("join", "succeeded", 1), ("start", "succeeded", 1),
+                            ("work", "succeeded", 60)]  # fmt: skip
 
 
 def test_a_deduplicated_artifact_is_written_once(db_path, monkeypatch):
