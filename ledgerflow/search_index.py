@@ -159,7 +159,13 @@ def forget_run_text(conn: sqlite3.Connection, run_pk: int) -> None:
 
 def add_prefix_indexes(conn: sqlite3.Connection) -> None:
     """Rebuild artifact_fts with prefix indexes (an FTS5 table's options cannot be altered):
-    a new table filled from the old one's stored columns, then the old one dropped."""
+    a new table filled from the old one's stored columns, then the old one dropped. An empty
+    one (a new ledger) is dropped and made anew: renaming a virtual table renames each of its
+    shadow tables, 16 of a new ledger's 36 ms."""
+    if not conn.execute("select 1 from artifact_fts limit 1").fetchone():
+        conn.execute("drop table artifact_fts")
+        conn.execute(ARTIFACT_FTS_DDL)
+        return
     conn.execute("alter table artifact_fts rename to artifact_fts_unprefixed")
     conn.execute(ARTIFACT_FTS_DDL)
     conn.execute(
