@@ -197,8 +197,21 @@ class Parameter:
         )
 
     def resolve(self, given: Any, flow_name: str | None = None) -> Any:
-        """The parameter's value for a run, from the command line value (None if not given)."""
-        return self.split(self.default_value(flow_name) if given is None else given)
+        """The parameter's value for a run, from the command line value (None if not given).
+        A default goes through the parameter's type as a given value does, as click (and so
+        Metaflow) converts it: `default="5", type=int` is 5, `default="x"` a usage error."""
+        if given is not None:
+            return self.split(given)
+        default = self.default_value(flow_name)
+        if default is not None and self.type in (str, int, float, bool):
+            import click
+
+            try:
+                default = self.click_type().convert(default, None, None)
+            except click.BadParameter as e:
+                e.param_hint = f"'--{self.name}'"
+                raise
+        return self.split(default)
 
     def split(self, value: Any) -> Any:
         """Metaflow's `separator=`: a non-empty string value becomes a list of strings."""

@@ -370,3 +370,18 @@ def test_flow_level_environment_decorators_and_secrets_are_warned_about() -> Non
     assert "@pypi_base" in warnings[0] and "'surely-not-installed-pkg==2.0'" in warnings[0]
     assert "@secrets on step start" in warnings[1] and "environment" in warnings[1]
     assert unapplied_warnings(FlowSpec) == []
+
+
+def test_a_default_goes_through_its_parameters_type(db_path: Path) -> None:
+    """As Metaflow (click converts a default as it converts a given value): "5" with
+    type=int is 5, 1 with type=float is 1.0, and a default the type refuses is a usage error
+    naming the option, unless a value is given."""
+    flow = FLOWS / "compat" / "typed_defaults.py"
+    refused = run_flow(flow, db=db_path, check=2)
+    assert "Invalid value for '--bad': 'x' is not a valid integer" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    run_flow(flow, "--bad", "3", db=db_path)
+    namespace(None)
+    seen = Flow("TypedDefaults", ledger=str(db_path)).latest_run.data.seen
+    assert seen == (5, 1.0, "7", True)
+    assert [type(v) for v in seen] == [int, float, str, bool]
