@@ -225,9 +225,7 @@ def insert_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
     for pk, rec in zip(pks, records):
         logstore.start_logs(conn, pk, rec.stdout, rec.stderr)  # compressed pieces
     insert_artifacts(conn, list(zip(pks, records)), flow_of)
-    for pk, rec in zip(pks, records):
-        if rec.status != "running" and rec.exception_type is not None:
-            index_task_text(conn, pk)  # its exception, for search --kind exception
+    _index_exceptions(conn, list(zip(pks, records)))
     return pks
 
 
@@ -242,10 +240,16 @@ def finish_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
     append_logs(conn, [(cast(int, rec.pk), stream, text) for rec in records
                        for stream, text in (("stdout", rec.stdout), ("stderr", rec.stderr))
                        if text])  # fmt: skip
-    insert_artifacts(conn, [(cast(int, rec.pk), rec) for rec in records], flow_of)
-    for rec in records:
+    finished = [(cast(int, rec.pk), rec) for rec in records]
+    insert_artifacts(conn, finished, flow_of)
+    _index_exceptions(conn, finished)
+
+
+def _index_exceptions(conn: sqlite3.Connection, tasks: list[tuple[int, TaskRecord]]) -> None:
+    """The exceptions of failed task attempts (task pk, record), for search --kind exception."""
+    for task_pk, rec in tasks:
         if rec.exception_type is not None:
-            index_task_text(conn, cast(int, rec.pk))
+            index_task_text(conn, task_pk)
 
 
 def append_logs(conn: sqlite3.Connection, chunks: list[tuple[int, str, str]]) -> None:
