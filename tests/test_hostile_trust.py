@@ -230,3 +230,21 @@ def test_an_own_ledger_recorded_by_an_earlier_version_is_bound_on_first_use(tmp_
     shutil.copy(mine, copy)
     os.replace(copy, mine)  # now bound: the same bytes in another file are not mine
     assert "a ledger you have not trusted" in one_line(shape_of(mine))
+
+
+def test_the_trust_store_is_written_one_record_a_line_and_reads_back_whole(tmp_path, my_store):
+    """trust.json is written through json's C encoder, one record a line (indent= would use
+    its Python encoder, a cost every new ledger paid); what it holds reads back unchanged."""
+    from ledgerflow import trust_file
+
+    for i in range(3):
+        Ledger.open(tmp_path / f"own{i}.db").close()
+    text = my_store.read_text(encoding="utf-8")
+    doc = json.loads(text)
+    assert [Path(e["path"]).name for e in doc["own"]] == ["own0.db", "own1.db", "own2.db"]
+    own_lines = [line for line in text.splitlines() if '"ledger_id"' in line]
+    assert len(own_lines) == 3
+    assert all('"path"' in line and '"file"' in line for line in own_lines)  # a record a line
+    odd = {"own": [{"path": "a\nb", "file": [1, 2], "ledger_id": "\u00e9"}], "trusted": [],
+           "version": 2}  # fmt: skip
+    assert json.loads(trust_file._dumps(odd)) == odd
