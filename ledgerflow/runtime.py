@@ -22,7 +22,6 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from . import attempts, codec, writes
@@ -198,10 +197,6 @@ class Runtime:
         self._since = time.monotonic()
         self._last_beat = time.monotonic()
         self._last_flush = time.monotonic()
-        # Futures of tasks as they complete (their done-callback puts them here, from the
-        # executor's thread), and None when a task's unsaved output grew large: the loop
-        # sleeps on this one queue.
-        self._completed: SimpleQueue[Future[TaskResult] | None] = SimpleQueue()
         self._log_full = False  # a task's unsaved output reached LOG_FLUSH_BYTES
         # The bytes of recent small values, sent with the specs of the tasks that read them
         # (bounded: a wide foreach must not grow the runtime).
@@ -392,11 +387,11 @@ class Runtime:
             timeout = min(HEARTBEAT_EVERY, LOG_FLUSH_EVERY)
             if self._unsaved:
                 timeout = min(timeout, max(0.0, self._since + SAVE_EVERY - time.monotonic()))
-            done = self._wait(timeout)
+            done = self.executor.wait(timeout)
             if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY:
                 writes.heartbeat(self.ledger, self.run_pk)
                 self._last_beat = time.monotonic()
-            ended = [(running.pop(f), f.result()) for f in done if f is not None and f in running]
+            ended = [(running.pop(f), f.result()) for f in done if f in running]
             # What the ended tasks unblock is scheduled before their outcomes are written,
             # so the rows of the tasks starting next share that transaction.
             ended.sort(key=lambda item: (int(item[0].spec.task_id), item[0].spec.attempt))
@@ -420,9 +415,7 @@ class Runtime:
         spec = pending.spec
         assert pending.log is not None  # given in _save
         self.progress.task_started(spec.step, _prefix(spec))
-        future = self.executor.submit(spec, pending.log)
-        self._running[future] = pending
-        future.add_done_callback(self._completed.put)
+        self._running[self.executor.start(spec, pending.log)] = pending
 
     def _ended(self, pending: Pending, result: TaskResult,
                ready: deque[Pending | Iterator[Pending]]) -> None:  # fmt: skip
@@ -517,24 +510,11 @@ class Runtime:
         else:
             ready.extend(self._children(done, transition))
 
-    def _wait(self, timeout: float) -> list[Future[TaskResult] | None]:
-        """What completed: at least one task's future (or None: output to flush), unless
-        `timeout` seconds passed first."""
-        try:
-            done = [self._completed.get(timeout=timeout)]
-        except Empty:
-            return []
-        while True:
-            try:
-                done.append(self._completed.get_nowait())
-            except Empty:
-                return done
-
     def _on_log_full(self) -> None:
         """A running task's unsaved output reached LOG_FLUSH_BYTES: wake the loop."""
         if not self._log_full:  # else a wake-up is pending
             self._log_full = True
-            self._completed.put(None)
+            self.executor.wake()
 
     def _due_logs(self) -> list[tuple[int, str, str]]:
         """Running tasks' output not in the ledger yet, if it is time to write it (a task

@@ -13,6 +13,13 @@ The contract (docs/architecture.md draws it):
   there before the result is returned (content-addressed, so a blob written twice is one
   row), and the runtime then commits the task row that references them. Only the runtime
   writes runs and tasks.
+- The runtime's loop runs in one thread: it calls `start(spec, output)` (submit, and note the
+  future) and `wait(timeout)`, which returns the futures of the tasks that completed since the
+  last call, waiting up to `timeout` seconds for the first; `wake()` (from a sink whose unsaved
+  output is large) makes it return sooner. The base class does this with a queue fed by each
+  future's done-callback, so an executor need only implement `submit` (thread, sequential
+  and Dask executors do so); the process executor overrides `start` and `wait`: its `wait`
+  serves its tasks' channels in the runtime's thread, and its futures complete there.
 - `interrupt()` stops running tasks (Ctrl-C, SIGTERM); their futures still complete, with
   status 'interrupted'. `shutdown()` releases workers.
 - Declared on the base class, read by the runtime: `in_process` (tasks share the runtime's
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future
+from queue import Empty, SimpleQueue
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +73,40 @@ class Executor:
 
     def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
         raise NotImplementedError
+
+    def start(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
+        """What the runtime calls: submit, and have `wait` return the future once done."""
+        future = self.submit(spec, output)
+        future.add_done_callback(self._completions().put)
+        return future
+
+    def wait(self, timeout: float | None) -> list[Future[TaskResult]]:
+        """The futures of started tasks that completed since the last call, waiting up to
+        `timeout` seconds for the first ([] then, or sooner after `wake`)."""
+        queue = self._completions()
+        try:
+            first = queue.get(timeout=timeout)
+        except Empty:
+            return []
+        done = [] if first is None else [first]
+        while True:
+            try:
+                future = queue.get_nowait()
+            except Empty:
+                return done
+            if future is not None:
+                done.append(future)
+
+    def wake(self) -> None:
+        """Make `wait` return now (from any thread)."""
+        self._completions().put(None)
+
+    def _completions(self) -> SimpleQueue[Future[TaskResult] | None]:
+        # Made on first use: a subclass need not call this class's __init__.
+        queue = self.__dict__.get("_done")
+        if queue is None:
+            queue = self.__dict__["_done"] = SimpleQueue()
+        return queue  # type: ignore[no-any-return]
 
     def interrupt(self) -> None:
         """Stop the running tasks as soon as possible (their futures still complete)."""
