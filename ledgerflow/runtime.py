@@ -209,6 +209,9 @@ class Runtime:
         # (bounded: a wide foreach must not grow the runtime).
         self._recent = RawCache(max_bytes=PRELOAD_CACHE, max_item=PRELOAD_BUDGET)
         self._settings: dict[str, tuple[int, float | None]] = {}  # step -> _step_settings
+        self._joins_follow: dict[str, bool] = {}  # step -> _only_joins_follow
+        self._ledger_path = str(ledger.path)  # (what every spec carries, made once)
+        self._param_names = frozenset(params)
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -260,8 +263,12 @@ class Runtime:
         return found
 
     def _only_joins_follow(self, step: str) -> bool:
-        targets = self.graph[step].out_funcs
-        return bool(targets) and all(self.graph[t].type == "join" for t in targets)
+        found = self._joins_follow.get(step)
+        if found is None:
+            targets = self.graph[step].out_funcs
+            found = self._joins_follow[step] = bool(targets) and all(
+                self.graph[t].type == "join" for t in targets)  # fmt: skip
+        return found
 
     def _system_tags(self) -> list[str]:
         return [
@@ -496,7 +503,8 @@ class Runtime:
             pending.log = TaskLog(_prefix(pending.spec), self.echo_logs, self._on_log_full)
         ended = self._unsaved if outcomes else []
         records = [self._record(p, r) for p, r in ended + clones]
-        records += [self._started(p) for p in starting]
+        now = now_iso()  # they start together: their rows are committed at one instant
+        records += [self._started(p, now) for p in starting]
         logs = self._due_logs()
         if not (records or any(text for _, _, text in logs)):
             return
@@ -557,14 +565,14 @@ class Runtime:
                 chunks += [(pending.pk, "stdout", out), (pending.pk, "stderr", err)]
         return chunks
 
-    def _started(self, pending: Pending) -> TaskRecord:
+    def _started(self, pending: Pending, now: str) -> TaskRecord:
         spec = pending.spec
         return TaskRecord(
             run_pk=self.run_pk,
             step=spec.step,
             task_id=spec.task_id,
             status="running",
-            started_at=now_iso(),
+            started_at=now,
             finished_at=None,
             attempt=spec.attempt,
             foreach_index=spec.foreach_stack[-1].index if spec.foreach_stack else None,
@@ -656,6 +664,7 @@ class Runtime:
         task_id: int | None = None,
         foreach_item: tuple[str, bytes] | None = None,
         input_pks: list[int] | None = None,
+        preloaded: dict[str, tuple[str, bytes]] | None = None,
     ) -> TaskSpec:
         if task_id is None:
             task_id = self._next_task_id
@@ -667,7 +676,7 @@ class Runtime:
             flow_file=self.flow_file,
             flow_module=self.flow_cls.__module__,
             class_name=self.flow_cls.__name__,
-            ledger_path=str(self.ledger.path),
+            ledger_path=self._ledger_path,
             flow_name=self.flow_name,
             run_id=self.run_id,
             run_pk=self.run_pk,
@@ -682,11 +691,11 @@ class Runtime:
             preloaded=self._preloaded(
                 [p.artifacts for p in parents],
                 skip=foreach_stack[-1].var if foreach_item is not None else None,
-            ),
+            ) if preloaded is None else preloaded,  # fmt: skip
             foreach_stack=foreach_stack,
             foreach_item=foreach_item,
             constants=self.constants,
-            param_names=frozenset(self.params),
+            param_names=self._param_names,
             max_num_splits=self.max_num_splits,
             username=self.username,
             tags=self.tags,
@@ -719,12 +728,15 @@ class Runtime:
         values = transition.foreach_values or []
         items = transition.foreach_items
         inputs = inputs_digest([parent.outputs])
+        # What every child is sent of its inputs' bytes (the same for all: made once)
+        preloaded = self._preloaded([parent.artifacts], skip=transition.foreach if items else None)
         for index in range(count):
             frame = ForeachFrame(target, transition.foreach, count, index, values[index])
             splits = (*parent.splits, SplitFrame(parent.pk, index, count, True))
             spec = self._spec(target, [parent], [*parent.foreach_stack, frame], splits,
                               task_id=first + index,
-                              foreach_item=items[index] if items else None)  # fmt: skip
+                              foreach_item=items[index] if items else None,
+                              preloaded=preloaded)  # fmt: skip
             yield Pending(spec, [parent.pk], splits, inputs=inputs)
 
     def _children(self, parent: Done, transition: Transition) -> list[Pending]:
@@ -797,7 +809,8 @@ class Runtime:
             finished_at=result.finished_at,
             attempt=spec.attempt,
             foreach_index=spec.foreach_stack[-1].index if spec.foreach_stack else None,
-            foreach_stack=[list(f) for f in spec.foreach_stack],
+            # (a started row has its stack: an update writes the outcome's columns alone)
+            foreach_stack=[] if pending.pk else [list(f) for f in spec.foreach_stack],
             exception_type=result.exception_type,
             exception=result.exception,
             traceback=result.traceback,

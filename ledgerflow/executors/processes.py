@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import fcntl
 import math
 import os
 import pickle
@@ -174,8 +175,9 @@ class ProcessExecutor(Executor):
             for fd in (out_w, err_w):
                 os.close(fd)
             theirs.close()
-        os.set_blocking(out_r, False)
-        os.set_blocking(err_r, False)
+        # (a fresh pipe's read end has no other status flag: one call each, not two)
+        fcntl.fcntl(out_r, fcntl.F_SETFL, os.O_NONBLOCK)
+        fcntl.fcntl(err_r, fcntl.F_SETFL, os.O_NONBLOCK)
         mine.setblocking(False)
         task.fds = {"stdout": out_r, "stderr": err_r, "result": mine}
         self._tasks[key] = task
