@@ -688,10 +688,12 @@ class Runtime:
             # arrive, and a 10,000-input join's spec stays small.
             inputs=[p.artifacts for p in parents],
             input_pks=input_pks or [],
-            preloaded=self._preloaded(
+            preloaded=preloaded
+            if preloaded is not None
+            else self._preloaded(
                 [p.artifacts for p in parents],
                 skip=foreach_stack[-1].var if foreach_item is not None else None,
-            ) if preloaded is None else preloaded,  # fmt: skip
+            ),
             foreach_stack=foreach_stack,
             foreach_item=foreach_item,
             constants=self.constants,

@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future
-from queue import Empty, SimpleQueue
 from datetime import UTC, datetime
+from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
 
 from ..capture import OutputSink
