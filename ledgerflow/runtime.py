@@ -670,6 +670,9 @@ class Runtime:
             task_id = self._next_task_id
             self._next_task_id += 1
         max_retries, timeout = self._step_settings(step)
+        if preloaded is None:
+            skip = foreach_stack[-1].var if foreach_item is not None else None
+            preloaded = self._preloaded([p.artifacts for p in parents], skip=skip)
         return TaskSpec(
             max_retries=max_retries,
             timeout=timeout,
@@ -688,12 +691,7 @@ class Runtime:
             # arrive, and a 10,000-input join's spec stays small.
             inputs=[p.artifacts for p in parents],
             input_pks=input_pks or [],
-            preloaded=preloaded
-            if preloaded is not None
-            else self._preloaded(
-                [p.artifacts for p in parents],
-                skip=foreach_stack[-1].var if foreach_item is not None else None,
-            ),
+            preloaded=preloaded,
             foreach_stack=foreach_stack,
             foreach_item=foreach_item,
             constants=self.constants,
