@@ -253,15 +253,21 @@ class ProcessExecutor(Executor):
                 self._close(task, stream)
         self._tasks.clear()
         if self._control is not None:
-            with contextlib.suppress(OSError):
+            try:
                 self._control.send(CONTROL.pack(b"q", 0, 0))
-            self._control.close()  # the fork server sees it close (or the stop) and exits
-            self._control = None
+            except OSError:
+                self._control.close()  # it sees the socket close instead, and exits
+                self._control = None
         if self._server_pid is not None:
             # It reaps every task before it exits (waiting up to its STOP_GRACE for those
-            # still exiting), so their CPU time counts in this process's rusage.
+            # still exiting), so their CPU time counts in this process's rusage. Its end of
+            # the socket stays open until then: an exit it reports meanwhile (the last
+            # task's) must not meet a closed socket, which ends the server on the spot.
             _wait_pid(self._server_pid, STOP_GRACE + 4.0)
             self._server_pid = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
         self._poller.close()
         self._poller = None
         os.close(self._wake_r)
