@@ -21,7 +21,6 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from . import attempts, codec, writes
@@ -31,7 +30,7 @@ from .clock import now_iso
 from .current import get_username
 from .decorators import project_tags, step_decorator
 from .exceptions import ExecutorError, LedgerError, LintError, RunTerminated
-from .executors import Executor
+from .executors import Executor, ResultFuture
 from .flowclasses import register_flow_class
 from .flowspec import ForeachFrame, Transition, stored_constants
 from .graph import flow_graph
@@ -195,7 +194,7 @@ class Runtime:
         self.reuse = reuse
         self.keys = TaskKeys(flow_cls, [node.name for node in self.graph], ledger)
         self._reused: set[str] = set()
-        self._running: dict[Future[TaskResult], Pending] = {}
+        self._running: dict[ResultFuture, Pending] = {}
         # The tasks that ended since the last commit (see _save), their values' bytes, and
         # since when.
         self._unsaved: list[tuple[Pending, TaskResult]] = []

@@ -20,7 +20,6 @@ never holds anything the runtime waits for while it prints).
 from __future__ import annotations
 
 import codecs
-import contextlib
 import fcntl
 import math
 import os
@@ -33,7 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future
 from typing import Any
 
 from ..attempts import segfault_message
@@ -41,7 +39,7 @@ from ..exceptions import ExecutorError
 from ..flowclasses import flow_class, register_flow_class
 from ..taskoutput import expand_result
 from ..taskspec import TaskResult, TaskSpec
-from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, RunningTask
+from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, ResultFuture, RunningTask, TaskFuture
 from .forkserver import STOP_GRACE
 from .wire import CONTROL, FrameReader, pickled_frame
 
@@ -144,7 +142,7 @@ class ProcessExecutor(Executor):
         self._wake_r = self._wake_w = -1
         self._server_pid: int | None = None
         self._control: socket.socket | None = None
-        self._completed: list[Future[TaskResult]] = []  # since the last wait()
+        self._completed: list[ResultFuture] = []  # since the last wait()
         self._woken = False
         self._deadlines = 0  # running tasks with a deadline (@timeout)
         # Exits of spawned interpreters, posted by their waiting threads (the only threads)
@@ -154,7 +152,7 @@ class ProcessExecutor(Executor):
 
     # -- the contract -----------------------------------------------------------------------
 
-    def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
+    def submit(self, spec: TaskSpec, output: OutputSink) -> TaskFuture:
         self._start()
         if self._server_lost:
             raise ExecutorError(self._server_lost)
@@ -198,10 +196,10 @@ class ProcessExecutor(Executor):
         register(mine.fileno(), (task, "result"), write=bool(task.outbox))
         return task.future
 
-    def start(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
+    def start(self, spec: TaskSpec, output: OutputSink) -> TaskFuture:
         return self.submit(spec, output)  # wait() knows what completed: no callback needed
 
-    def wait(self, timeout: float | None) -> list[Future[TaskResult]]:
+    def wait(self, timeout: float | None) -> list[ResultFuture]:
         """Serve the running tasks in this thread until one of them completes, `wake` is
         called, or `timeout` seconds pass: their output goes to their sinks as it comes, the
         rest of a large spec is sent as the task reads it, results are read, exits and the
