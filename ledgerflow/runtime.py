@@ -68,8 +68,8 @@ SAVE_EVERY = 0.1
 SAVE_MAX = 256
 SAVE_BYTES = 8 * 1024 * 1024
 # A task's row is committed before it starts, and a commit costs more than the rows in it
-# (foreach 1,000: 290 commits of ~3 rows took 0.23 ms of CPU a task, 125 of ~8 rows
-# ~0.15): while more than half of the slots are busy, freed slots are refilled together,
+# (foreach 1,000: ~290 commits of ~3 rows cost 0.23 ms of CPU a task, ~125 of ~8 rows
+# ~0.18): while more than half of the slots are busy, freed slots are refilled together,
 # once half of them are free or the first has waited START_HOLD seconds (the tasks still
 # running keep the cores busy meanwhile; a long task's slot idles at most that long).
 START_HOLD = 0.02

@@ -269,7 +269,10 @@ class ProcessExecutor(Executor):
         self._poller.close()
         self._poller = None
         os.close(self._wake_r)
-        os.close(self._wake_w)
+        # (a spawned task's waiting thread may still post its exit: to nothing, not to
+        # whatever file reuses the number)
+        wake_w, self._wake_w = self._wake_w, -1
+        os.close(wake_w)
         self._completed = []
 
     # -- starting tasks -------------------------------------------------------------------
@@ -351,6 +354,8 @@ class ProcessExecutor(Executor):
     # -- serving running tasks (in the thread that waits) ----------------------------------
 
     def _wake(self) -> None:
+        if self._wake_w < 0:
+            return
         try:
             os.write(self._wake_w, b"x")
         except OSError:
