@@ -135,3 +135,20 @@ def test_wake_makes_the_base_wait_return_at_once():
     started = time.monotonic()
     assert executor.wait(30) == []
     assert time.monotonic() - started < 20
+
+
+def test_a_task_future_completes_once_and_runs_its_callbacks():
+    from ledgerflow.executors import TaskFuture
+
+    future, seen = TaskFuture(), []
+    future.add_done_callback(seen.append)
+    assert not future.done() and not future.cancelled() and seen == []
+    with pytest.raises(RuntimeError, match="not ended yet"):
+        future.result()
+    future.set_result("the result")  # (any value: the executors give a TaskResult)
+    assert future.done() and future.result() == "the result" and future.exception() is None
+    assert seen == [future]
+    future.add_done_callback(seen.append)  # after completion: called at once
+    assert seen == [future, future]
+    with pytest.raises(RuntimeError, match="completed once"):
+        future.set_result("again")
