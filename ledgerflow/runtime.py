@@ -3,7 +3,9 @@ from this (the only writing) thread: a task's row when it starts, its output as 
 (every LOG_FLUSH_EVERY seconds or LOG_FLUSH_BYTES), and its outcome when it ends. The rows
 of the tasks starting share one transaction with the outcomes of the tasks that ended
 since the last one (their parents among them); outcomes alone wait a little for company
-(Runtime._save says how long).
+(Runtime._save says how long), and freed slots wait a little for each other (START_HOLD).
+The loop is this one thread: it asks the executor what completed (`Executor.wait`), and
+with the default executor that call serves the tasks' pipes and sockets here too.
 
 Bookkeeping per finished task: its artifact map (what its children inherit), its foreach
 stack (Metaflow's `_foreach_stack`) and its split stack — one frame per open split, static
