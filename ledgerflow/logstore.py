@@ -77,22 +77,24 @@ def has_pieces(conn: sqlite3.Connection) -> bool:
 # -- writing ------------------------------------------------------------------------------
 
 
-def start_logs(conn: sqlite3.Connection, task_pk: int, stdout: str, stderr: str) -> None:
-    """A new task attempt's `log` rows (one per stream, text ''), and whatever it printed so
-    far as pieces. Called by the writer (ledger.py) in the transaction inserting the task."""
-    conn.executemany(
-        "insert into log(task_id, stream, text) values (?, ?, '')",
-        [(task_pk, "stdout"), (task_pk, "stderr")],
-    )
-    append_logs(conn, [(task_pk, "stdout", stdout), (task_pk, "stderr", stderr)])
+def start_logs(conn: sqlite3.Connection, tasks: list[tuple[int, str, str]]) -> None:
+    """New task attempts' `log` rows (one per stream, text ''), and whatever they printed
+    so far as pieces: (task pk, stdout, stderr) each. Called by the writer (writes.py) in
+    the transaction inserting the tasks."""
+    conn.executemany("insert into log(task_id, stream, text) values (?, ?, '')",
+                     [(pk, stream) for pk, _, _ in tasks for stream in ("stdout", "stderr")])  # fmt: skip
+    append_logs(conn, [(pk, stream, text) for pk, out, err in tasks
+                       for stream, text in (("stdout", out), ("stderr", err)) if text])  # fmt: skip
 
 
 def append_logs(conn: sqlite3.Connection, chunks: Iterable[tuple[int, str, str]]) -> None:
     """Add output to task attempts' streams: (task pk, stream, text) each; in the caller's
     write transaction."""
-    cctx = _compressor()
+    cctx = None  # made for the first text (most tasks print nothing)
     for task_pk, stream, text in chunks:
         if text:
+            if cctx is None:
+                cctx = _compressor()
             _append(conn, cctx, task_pk, stream, text.encode(*ENCODING))
 
 

@@ -49,6 +49,8 @@ class TaskLog:
 
     def take(self) -> tuple[str, str]:
         """What arrived since the last take: (stdout, stderr)."""
+        if not self.pending_chars:  # (most tasks print nothing: no lock, no joins)
+            return "", ""
         with self._lock:
             out, err = ("".join(self._pending[s]) for s in ("stdout", "stderr"))
             self._pending = {"stdout": [], "stderr": []}
@@ -57,6 +59,8 @@ class TaskLog:
 
     def close(self) -> None:
         """Echo what is left of an unfinished last line."""
+        if not self.echo:
+            return  # (nothing is kept of lines that are not echoed)
         with self._lock:
             for stream, rest in self._partial.items():
                 if rest and self.echo:

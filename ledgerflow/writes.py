@@ -222,8 +222,7 @@ def insert_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
     parents = [(pk, p) for pk, rec in zip(pks, records) for p in rec.parent_pks]
     if parents:
         conn.executemany(_INSERT_PARENT, parents)
-    for pk, rec in zip(pks, records):
-        logstore.start_logs(conn, pk, rec.stdout, rec.stderr)  # compressed pieces
+    logstore.start_logs(conn, [(pk, rec.stdout, rec.stderr) for pk, rec in zip(pks, records)])
     insert_artifacts(conn, list(zip(pks, records)), flow_of)
     _index_exceptions(conn, list(zip(pks, records)))
     return pks

@@ -13,6 +13,13 @@ The contract (docs/architecture.md draws it):
   there before the result is returned (content-addressed, so a blob written twice is one
   row), and the runtime then commits the task row that references them. Only the runtime
   writes runs and tasks.
+- The runtime's loop runs in one thread: it calls `start(spec, output)` (submit, and note the
+  future) and `wait(timeout)`, which returns the futures of the tasks that completed since the
+  last call, waiting up to `timeout` seconds for the first; `wake()` (from a sink whose unsaved
+  output is large) makes it return sooner. The base class does this with a queue fed by each
+  future's done-callback, so an executor need only implement `submit` (thread, sequential
+  and Dask executors do so); the process executor overrides `start` and `wait`: its `wait`
+  serves its tasks' channels in the runtime's thread, and its futures complete there.
 - `interrupt()` stops running tasks (Ctrl-C, SIGTERM); their futures still complete, with
   status 'interrupted'. `shutdown()` releases workers.
 - Declared on the base class, read by the runtime: `in_process` (tasks share the runtime's
@@ -31,18 +38,82 @@ class's `from_options` (the Dask executor takes its scheduler's address there).
 from __future__ import annotations
 
 import os
-from concurrent.futures import Future
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..capture import OutputSink
 from ..clock import now_iso, stored_iso
 from ..exceptions import TaskCrashed
 
 if TYPE_CHECKING:
+    from queue import SimpleQueue
+
     from ..taskspec import TaskResult, TaskSpec
 
 DEFAULT_MAX_WORKERS = 16  # as Metaflow's --max-workers
+
+
+class ResultFuture(Protocol):
+    """What the runtime reads of a task's future: a `concurrent.futures.Future` (the thread
+    and sequential executors'), or a `TaskFuture` (the process and Dask executors')."""
+
+    def done(self) -> bool: ...
+
+    def cancelled(self) -> bool: ...
+
+    def result(self, timeout: float | None = None) -> TaskResult: ...
+
+    def exception(self, timeout: float | None = None) -> BaseException | None: ...
+
+    def add_done_callback(self, fn: Callable[[Any], object]) -> None: ...
+
+
+class TaskFuture:
+    """A task's future without `concurrent.futures`, whose import (with the `logging` it
+    brings) cost every run ~8 ms of start-up before its first task. It never fails (a task
+    that could not run has a failed result) and is never cancelled. Completed once, from any
+    thread, by `set_result`, whose thread runs its done-callbacks; `result` does not wait
+    (the process executor completes its futures inside `wait`, in the caller's thread)."""
+
+    __slots__ = ("_callbacks", "_lock", "_result")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._result: TaskResult | None = None
+        self._callbacks: list[Callable[[TaskFuture], object]] = []
+
+    def done(self) -> bool:
+        return self._result is not None
+
+    def cancelled(self) -> bool:
+        return False
+
+    def result(self, timeout: float | None = None) -> TaskResult:
+        if self._result is None:
+            raise RuntimeError("the task has not ended yet: its executor's wait() completes it")
+        return self._result
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        self.result()
+        return None
+
+    def set_result(self, result: TaskResult) -> None:
+        with self._lock:
+            if self._result is not None:
+                raise RuntimeError("a task's future is completed once")
+            self._result = result
+            callbacks, self._callbacks = self._callbacks, []
+        for fn in callbacks:
+            fn(self)
+
+    def add_done_callback(self, fn: Callable[[Any], object]) -> None:
+        with self._lock:
+            if self._result is None:
+                self._callbacks.append(fn)
+                return
+        fn(self)
 
 
 class Executor:
@@ -63,8 +134,46 @@ class Executor:
     def prepare(self, flow_cls: type) -> None:
         """Called once before the run's process opens the ledger (optional work)."""
 
-    def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
+    def submit(self, spec: TaskSpec, output: OutputSink) -> ResultFuture:
         raise NotImplementedError
+
+    def start(self, spec: TaskSpec, output: OutputSink) -> ResultFuture:
+        """What the runtime calls: submit, and have `wait` return the future once done."""
+        future = self.submit(spec, output)
+        future.add_done_callback(self._completions().put)
+        return future
+
+    def wait(self, timeout: float | None) -> list[ResultFuture]:
+        """The futures of started tasks that completed since the last call, waiting up to
+        `timeout` seconds for the first ([] then, or sooner after `wake`)."""
+        from queue import Empty
+
+        queue = self._completions()
+        try:
+            first = queue.get(timeout=timeout)
+        except Empty:
+            return []
+        done = [] if first is None else [first]
+        while True:
+            try:
+                future = queue.get_nowait()
+            except Empty:
+                return done
+            if future is not None:
+                done.append(future)
+
+    def wake(self) -> None:
+        """Make `wait` return now (from any thread)."""
+        self._completions().put(None)
+
+    def _completions(self) -> SimpleQueue[ResultFuture | None]:
+        # Made on first use: a subclass need not call this class's __init__.
+        queue = self.__dict__.get("_done")
+        if queue is None:
+            from queue import SimpleQueue
+
+            queue = self.__dict__["_done"] = SimpleQueue()
+        return queue  # type: ignore[no-any-return]
 
     def interrupt(self) -> None:
         """Stop the running tasks as soon as possible (their futures still complete)."""
@@ -79,7 +188,7 @@ class RunningTask:
 
     def __init__(self, spec: TaskSpec, output: OutputSink):
         self.spec, self.output = spec, output
-        self.future: Future[TaskResult] = Future()
+        self.future = TaskFuture()
         self.handed_over = datetime.now(UTC)  # as text only if the task fails without a result
 
     def failed(self, why: str, status: str = "failed") -> TaskResult:

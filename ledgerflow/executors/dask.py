@@ -24,7 +24,6 @@ import os
 import sys
 import threading
 import uuid
-from concurrent.futures import Future
 from typing import Any
 
 from ..exceptions import ExecutorError, LedgerflowError
@@ -35,7 +34,7 @@ from ..records import ArtifactRecord
 from ..structs import replace
 from ..taskblobs import encode_artifact
 from ..taskspec import TaskResult, TaskSpec
-from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, RunningTask
+from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, RunningTask, TaskFuture
 
 try:
     import distributed
@@ -72,7 +71,7 @@ class DaskExecutor(Executor):
 
     # -- the contract -----------------------------------------------------------------------
 
-    def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
+    def submit(self, spec: TaskSpec, output: OutputSink) -> TaskFuture:
         client = self._start()  # a scheduler that cannot be reached: one line, no run
         ledger = self._ledger(spec.ledger_path)
         spec = resolve_join_inputs(spec, ledger)  # workers cannot read the ledger

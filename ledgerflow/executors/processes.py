@@ -7,18 +7,24 @@ just as isolated.
 
 Per task the runtime holds the read ends of three channels: the task's stdout pipe, its
 stderr pipe (file descriptors 1 and 2 in the task: prints from any thread, subprocesses and C
-code all arrive), and a socket that carries the spec in and the result out. One I/O thread
-here reads them all, hands output to the task's sink as it comes, and completes the task's
-future when its result arrives, or when its process ends without one (a crash, a signal,
-os._exit), with the reason. Tasks whose @timeout did not stop them are killed.
+code all arrive), and a socket that carries the spec in and the result out. There is no
+thread here: the runtime's own loop calls `wait`, which runs the selector over every task's
+channels in the runtime's thread, hands output to the task's sink as it comes, and completes
+the task's future when its result arrives, or when its process ends without one (a crash, a
+signal, os._exit), with the reason. Tasks whose @timeout did not stop them are killed there
+too. While the runtime commits, tasks' output waits in their pipes (a task printing more than
+a pipe holds pauses until the runtime reads again: its output is never lost, and the task
+never holds anything the runtime waits for while it prints).
 """
 
 from __future__ import annotations
 
 import codecs
-import contextlib
+import fcntl
+import math
 import os
 import pickle
+import select
 import selectors
 import signal
 import socket
@@ -26,7 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import Future
 from typing import Any
 
 from ..attempts import segfault_message
@@ -34,7 +39,7 @@ from ..exceptions import ExecutorError
 from ..flowclasses import flow_class, register_flow_class
 from ..taskoutput import expand_result
 from ..taskspec import TaskResult, TaskSpec
-from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, RunningTask
+from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, ResultFuture, RunningTask, TaskFuture
 from .forkserver import STOP_GRACE
 from .wire import CONTROL, FrameReader, pickled_frame
 
@@ -45,6 +50,65 @@ INTERRUPT_GRACE = 3.0
 
 
 _UTF8 = codecs.getincrementaldecoder("utf-8")
+
+
+class _Poller:
+    """The channels `wait` serves, each an fd and what it is: epoll where there is one (a
+    task costs two system calls less per channel than through `selectors`, and none of its
+    per-key objects), else the platform's best selector."""
+
+    def __init__(self) -> None:
+        self.what: dict[int, Any] = {}
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        self._selector = None if self._epoll else selectors.DefaultSelector()
+
+    def register(self, fd: int, what: Any, write: bool = False) -> None:
+        self.what[fd] = what
+        if self._epoll is not None:
+            self._epoll.register(fd, _IN | _OUT if write else _IN)
+        else:
+            assert self._selector is not None
+            self._selector.register(fd, selectors.EVENT_READ | selectors.EVENT_WRITE if write
+                                    else selectors.EVENT_READ)  # fmt: skip
+
+    def read_only(self, fd: int) -> None:
+        if self._epoll is not None:
+            self._epoll.modify(fd, _IN)
+        else:
+            assert self._selector is not None
+            self._selector.modify(fd, selectors.EVENT_READ)
+
+    def unregister(self, fd: int) -> None:
+        if self.what.pop(fd, None) is None:
+            return
+        if self._epoll is not None:
+            self._epoll.unregister(fd)
+        else:
+            assert self._selector is not None
+            self._selector.unregister(fd)
+
+    def poll(self, timeout: float | None) -> list[tuple[int, bool, bool]]:
+        """(fd, readable, writable) of the channels ready within `timeout` seconds."""
+        if self._epoll is not None:
+            return [(fd, bool(mask & _READABLE), bool(mask & _WRITABLE))
+                    for fd, mask in self._epoll.poll(-1 if timeout is None else timeout)]  # fmt: skip
+        assert self._selector is not None
+        return [(key.fd, bool(mask & selectors.EVENT_READ), bool(mask & selectors.EVENT_WRITE))
+                for key, mask in self._selector.select(timeout)]  # fmt: skip
+
+    def close(self) -> None:
+        self.what.clear()
+        if self._epoll is not None:
+            self._epoll.close()
+        else:
+            assert self._selector is not None
+            self._selector.close()
+
+
+if hasattr(select, "epoll"):
+    _IN, _OUT = select.EPOLLIN, select.EPOLLOUT
+    _READABLE = select.EPOLLIN | select.EPOLLHUP | select.EPOLLERR  # as selectors maps them
+    _WRITABLE = select.EPOLLOUT | select.EPOLLERR
 
 
 class _Task(RunningTask):
@@ -65,45 +129,42 @@ class _Task(RunningTask):
 
 class ProcessExecutor(Executor):
     """One fresh process per task: forked from a fork server where fork exists, else a new
-    interpreter."""
+    interpreter. Its futures complete inside `wait` (and `interrupt`, `shutdown`), in the
+    thread that calls them: the runtime's."""
 
     start_method = "fork" if hasattr(os, "fork") else "spawn"
 
     def __init__(self, max_workers: int = DEFAULT_MAX_WORKERS):
         super().__init__(max_workers)
-        self._lock = threading.Lock()
         self._tasks: dict[int, _Task] = {}
         self._next_key = 0
-        self._selector: selectors.BaseSelector | None = None
-        self._thread: threading.Thread | None = None
+        self._poller: _Poller | None = None
         self._wake_r = self._wake_w = -1
         self._server_pid: int | None = None
         self._control: socket.socket | None = None
-        self._closing = False
-        self._posted: list[tuple[str, int, int]] = []
+        self._completed: list[ResultFuture] = []  # since the last wait()
+        self._woken = False
+        self._deadlines = 0  # running tasks with a deadline (@timeout)
+        # Exits of spawned interpreters, posted by their waiting threads (the only threads)
+        self._lock = threading.Lock()
+        self._posted: list[tuple[int, int]] = []
         self._server_lost: str | None = None  # why the fork server is gone, if it is
 
     # -- the contract -----------------------------------------------------------------------
 
-    def submit(self, spec: TaskSpec, output: OutputSink) -> Future[TaskResult]:
+    def submit(self, spec: TaskSpec, output: OutputSink) -> TaskFuture:
         self._start()
         if self._server_lost:
             raise ExecutorError(self._server_lost)
-        with self._lock:
-            self._next_key += 1
-            key = self._next_key
+        self._next_key += 1
+        key = self._next_key
         task = _Task(key, spec, output, _deadline(spec))
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         mine, theirs = socket.socketpair()
-        task.fds = {"stdout": out_r, "stderr": err_r, "result": mine}
-        with self._lock:
-            self._tasks[key] = task
         try:
             self._launch(task, [out_w, err_w, theirs.fileno()])
         except OSError as e:  # the fork server is gone (it was killed, or a bug killed it)
-            with self._lock:
-                self._tasks.pop(key, None)
             for fd in (out_r, err_r):
                 os.close(fd)
             mine.close()
@@ -112,8 +173,14 @@ class ProcessExecutor(Executor):
             for fd in (out_w, err_w):
                 os.close(fd)
             theirs.close()
-        for fd in (out_r, err_r, mine.fileno()):
-            os.set_blocking(fd, False)
+        # (a fresh pipe's read end has no other status flag: one call each, not two)
+        fcntl.fcntl(out_r, fcntl.F_SETFL, os.O_NONBLOCK)
+        fcntl.fcntl(err_r, fcntl.F_SETFL, os.O_NONBLOCK)
+        mine.setblocking(False)
+        task.fds = {"stdout": out_r, "stderr": err_r, "result": mine}
+        self._tasks[key] = task
+        if task.deadline is not None:
+            self._deadlines += 1
         frame = pickled_frame(spec)
         try:
             sent = mine.send(frame)  # all of it, unless it is large (a join's)
@@ -121,9 +188,36 @@ class ProcessExecutor(Executor):
             sent = 0
         except OSError:
             sent = len(frame)  # the process is gone: its exit completes the future
-        task.outbox = frame[sent:]  # the rest is sent by the I/O thread as the task reads
-        self._post(("register", key, 0))  # the I/O thread alone touches its selector
+        task.outbox = frame[sent:]  # the rest is sent by wait() as the task reads
+        assert self._poller is not None
+        register = self._poller.register
+        register(out_r, (task, "stdout"))
+        register(err_r, (task, "stderr"))
+        register(mine.fileno(), (task, "result"), write=bool(task.outbox))
         return task.future
+
+    def start(self, spec: TaskSpec, output: OutputSink) -> TaskFuture:
+        return self.submit(spec, output)  # wait() knows what completed: no callback needed
+
+    def wait(self, timeout: float | None) -> list[ResultFuture]:
+        """Serve the running tasks in this thread until one of them completes, `wake` is
+        called, or `timeout` seconds pass: their output goes to their sinks as it comes, the
+        rest of a large spec is sent as the task reads it, results are read, exits and the
+        fork server's end are noticed, and tasks past their deadline killed."""
+        if self._poller is None:
+            return []
+        end = None if timeout is None else time.monotonic() + timeout
+        while not (self._completed or self._woken):
+            wait = None if end is None else end - time.monotonic()
+            if wait is not None and wait <= 0:
+                break
+            self._poll(wait)
+        done, self._completed, self._woken = self._completed, [], False
+        return done
+
+    def wake(self) -> None:
+        self._woken = True  # (called from inside wait(), by a sink that is full)
+        self._wake()  # (from another thread: the select returns at once)
 
     def prepare(self, flow_cls: type) -> None:
         """Start the fork server now, before the run's process opens the ledger: the server
@@ -135,53 +229,64 @@ class ProcessExecutor(Executor):
         self._start()
 
     def interrupt(self) -> None:
-        """SIGTERM every running task, SIGKILL what is left after INTERRUPT_GRACE, and wait
-        (briefly) until each one's output is in and its future complete."""
-        with self._lock:
-            tasks = list(self._tasks.values())
+        """SIGTERM every running task, SIGKILL what is left after INTERRUPT_GRACE, and
+        serve them (briefly) until each one's output is in and its future complete."""
+        tasks = list(self._tasks.values())
         for task in tasks:
             self._signal(task, signal.SIGTERM)
-        _wait_all(tasks, INTERRUPT_GRACE)
-        for task in tasks:
-            if not task.future.done():
-                self._signal(task, signal.SIGKILL)
-        _wait_all(tasks, INTERRUPT_GRACE)
+        self._serve_until_done(INTERRUPT_GRACE)
+        for task in list(self._tasks.values()):
+            self._signal(task, signal.SIGKILL)
+        self._serve_until_done(INTERRUPT_GRACE)
 
     def shutdown(self, wait: bool = True) -> None:
-        if self._thread is None:
+        if self._poller is None:
             return
-        if not wait:
+        if wait:
+            self._serve_until_done(None)
+        else:
             self.interrupt()
-        self._closing = True
-        self._wake()
-        self._thread.join()
-        self._thread = None
+        for task in list(self._tasks.values()):  # (not waited for: they are killed)
+            for stream in list(task.fds):
+                self._close(task, stream)
+        self._tasks.clear()
         if self._control is not None:
-            with contextlib.suppress(OSError):
+            try:
                 self._control.send(CONTROL.pack(b"q", 0, 0))
-            self._control.close()  # the fork server sees it close (or the stop) and exits
+            except OSError:
+                self._control.close()  # it sees the socket close instead, and exits
+                self._control = None
         if self._server_pid is not None:
             # It reaps every task before it exits (waiting up to its STOP_GRACE for those
-            # still exiting), so their CPU time counts in this process's rusage.
+            # still exiting), so their CPU time counts in this process's rusage. Its end of
+            # the socket stays open until then: an exit it reports meanwhile (the last
+            # task's) must not meet a closed socket, which ends the server on the spot.
             _wait_pid(self._server_pid, STOP_GRACE + 4.0)
+            self._server_pid = None
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        self._poller.close()
+        self._poller = None
         os.close(self._wake_r)
-        os.close(self._wake_w)
+        # (a spawned task's waiting thread may still post its exit: to nothing, not to
+        # whatever file reuses the number)
+        wake_w, self._wake_w = self._wake_w, -1
+        os.close(wake_w)
+        self._completed = []
 
     # -- starting tasks -------------------------------------------------------------------
 
     def _start(self) -> None:
-        if self._thread is not None:
+        if self._poller is not None:
             return
-        self._selector = selectors.DefaultSelector()
+        self._poller = _Poller()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._poller.register(self._wake_r, "wake")
         if self.start_method == "fork":
             self._start_fork_server()
-        self._thread = threading.Thread(target=self._io_loop, name="ledgerflow-task-io",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
 
     def _start_fork_server(self) -> None:
         from .forkserver import serve
@@ -206,8 +311,8 @@ class ProcessExecutor(Executor):
         theirs.close()
         self._server_pid, self._control = pid, mine
         mine.setblocking(False)
-        assert self._selector is not None
-        self._selector.register(mine, selectors.EVENT_READ, "control")
+        assert self._poller is not None
+        self._poller.register(mine.fileno(), "control")
 
     def _launch(self, task: _Task, fds: list[int]) -> None:
         if self._control is not None:
@@ -224,10 +329,12 @@ class ProcessExecutor(Executor):
         # Results from there name the flow's classes by its module there: find them here.
         sys.modules.setdefault("_ledgerflow_flow", sys.modules[flow_class(spec).__module__])
 
-        def wait() -> None:
+        def wait() -> None:  # a thread per spawned task: it posts the exit to wait()
             code = proc.wait()
             status = (-code) if code < 0 else (code << 8)  # as os.waitpid reports it
-            self._post(("exited", task.key, status))
+            with self._lock:
+                self._posted.append((task.key, status))
+            self._wake()
 
         threading.Thread(target=wait, name="ledgerflow-task-wait", daemon=True).start()
 
@@ -244,57 +351,53 @@ class ProcessExecutor(Executor):
             except ProcessLookupError:
                 pass
 
-    # -- the I/O thread -----------------------------------------------------------------------
-
-    def _post(self, message: tuple[str, int, int]) -> None:
-        with self._lock:
-            self._posted.append(message)
-            first = len(self._posted) == 1
-        if first:  # else a wake-up is pending already: the I/O thread takes them all at once
-            self._wake()
+    # -- serving running tasks (in the thread that waits) ----------------------------------
 
     def _wake(self) -> None:
+        if self._wake_w < 0:
+            return
         try:
             os.write(self._wake_w, b"x")
         except OSError:
-            pass  # full: a wake-up is pending anyway
+            pass  # full (a wake-up is pending anyway), or closed (the run is over)
 
-    def _io_loop(self) -> None:
-        try:
-            while self._io_once():
-                pass
-        except BaseException as e:  # pragma: no cover  # noqa: BLE001 - must not hang the run
-            with self._lock:
-                tasks, self._tasks = list(self._tasks.values()), {}
-            for task in tasks:
-                if not task.future.done():
-                    task.future.set_exception(e)
+    def _serve_until_done(self, seconds: float | None) -> None:
+        """Serve tasks until none is running, or `seconds` pass."""
+        end = None if seconds is None else time.monotonic() + seconds
+        while self._tasks and self._poller is not None:
+            wait = None if end is None else end - time.monotonic()
+            if wait is not None and wait <= 0:
+                return
+            self._poll(wait)
 
-    def _io_once(self) -> bool:
-        assert self._selector is not None
-        with self._lock:
-            if self._closing and not self._tasks:
-                return False
-            deadlines = [t.deadline for t in self._tasks.values() if t.deadline]
-        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-        for key, mask in self._selector.select(timeout):
-            if key.data is None:
+    def _poll(self, timeout: float | None) -> None:
+        """One round: wait for the channels (at most `timeout` seconds, or until the nearest
+        deadline), and handle what is ready."""
+        assert self._poller is not None
+        what = self._poller.what
+        if self._deadlines:
+            nearest = min(t.deadline or math.inf for t in self._tasks.values()) - time.monotonic()
+            timeout = max(0.0, nearest if timeout is None else min(timeout, nearest))
+        for fd, readable, writable in self._poller.poll(timeout):
+            data = what.get(fd)  # (None: closed by what came before it in this round)
+            if type(data) is tuple:
+                task, stream = data
+                if writable:
+                    self._send_spec(task)
+                if readable and self._read(task, stream) and task.result is not None:
+                    self._finish(task)
+            elif data == "control":
+                self._read_control()
+            elif data == "wake":  # spawned tasks' exits, or wake()
                 _drain(self._wake_r)
                 with self._lock:
                     posted, self._posted = self._posted, []
-                for message in posted:
-                    self._on_message(message)
-            elif key.data == "control":
-                self._read_control()
-            else:
-                task, stream = key.data
-                if mask & selectors.EVENT_WRITE:
-                    self._send_spec(task)
-                if mask & selectors.EVENT_READ and self._read(task, stream) \
-                        and task.result is not None:  # fmt: skip
-                    self._finish(task)
-        self._enforce_deadlines()
-        return True
+                for key_, status in posted:
+                    task = self._tasks.get(key_)
+                    if task is not None:
+                        self._finish(task, exit_status=status)
+        if self._deadlines:
+            self._enforce_deadlines()
 
     def _read_control(self) -> None:
         assert self._control is not None
@@ -309,7 +412,9 @@ class ProcessExecutor(Executor):
                 self._server_gone()
                 return
             _kind, key, value = CONTROL.unpack(data)  # b"x": a task's process exited
-            self._on_message(("exited", key, value))
+            task = self._tasks.get(key)
+            if task is not None:
+                self._finish(task, exit_status=value)
 
     def _lost_server(self, error: BaseException | None = None) -> str:
         status = None
@@ -336,29 +441,11 @@ class ProcessExecutor(Executor):
         """The control socket closed while the run goes on: the fork server died (killed,
         or a bug). Its tasks died with it (PDEATHSIG); they fail with the reason, and the
         next submit stops the run (ExecutorError) instead of waiting forever."""
-        assert self._control is not None and self._selector is not None
-        self._selector.unregister(self._control)
+        assert self._control is not None and self._poller is not None
+        self._poller.unregister(self._control.fileno())
         self._server_lost = self._lost_server()
-        with self._lock:
-            tasks = list(self._tasks.values())
-        for task in tasks:
+        for task in list(self._tasks.values()):
             self._finish(task, lost=self._server_lost)
-
-    def _on_message(self, message: tuple[str, int, int]) -> None:
-        kind, key, value = message
-        with self._lock:
-            task = self._tasks.get(key)
-        if task is None:
-            return
-        if kind == "register":
-            assert self._selector is not None
-            for stream, fd in task.fds.items():
-                events = selectors.EVENT_READ
-                if stream == "result" and task.outbox:
-                    events |= selectors.EVENT_WRITE
-                self._selector.register(fd, events, (task, stream))
-        elif kind == "exited":
-            self._finish(task, exit_status=value)
 
     def _send_spec(self, task: _Task) -> None:
         sock = task.fds.get("result")
@@ -372,8 +459,8 @@ class ProcessExecutor(Executor):
             sent = len(task.outbox)  # the process is gone: its exit completes the future
         task.outbox = task.outbox[sent:]
         if not task.outbox:
-            assert self._selector is not None
-            self._selector.modify(sock, selectors.EVENT_READ, (task, "result"))
+            assert self._poller is not None
+            self._poller.read_only(sock.fileno())
 
     def _read(self, task: _Task, stream: str) -> bool:
         """Read what is there of one channel; False once nothing more came (for now)."""
@@ -404,14 +491,12 @@ class ProcessExecutor(Executor):
         fd = task.fds.pop(stream, None)
         if fd is None:
             return
-        assert self._selector is not None
-        try:
-            self._selector.unregister(fd)
-        except (KeyError, ValueError):
-            pass  # never registered: the task ended before its registration was read
+        assert self._poller is not None
         if isinstance(fd, int):
+            self._poller.unregister(fd)
             os.close(fd)
         else:
+            self._poller.unregister(fd.fileno())
             fd.close()
 
     def _finish(self, task: _Task, exit_status: int | None = None,
@@ -428,14 +513,15 @@ class ProcessExecutor(Executor):
             self._close(task, stream)
         for stream, decoder in task.decoders.items():
             task.output.write(stream, decoder.decode(b"", final=True))
-        with self._lock:
-            self._tasks.pop(task.key, None)
+        if self._tasks.pop(task.key, None) is not None and task.deadline is not None:
+            self._deadlines -= 1
         result = task.result
         if result is None:
             result = task.failed(lost) if lost else self._crashed(task, exit_status)
         result.spec = task.spec
         expand_result(result, task.spec)
         task.future.set_result(result)
+        self._completed.append(task.future)
 
     def _crashed(self, task: _Task, status: int | None) -> TaskResult:
         if task.killed_for_timeout:
@@ -447,10 +533,9 @@ class ProcessExecutor(Executor):
 
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
-        with self._lock:
-            late = [t for t in self._tasks.values() if t.deadline and t.deadline <= now]
-        for task in late:
+        for task in [t for t in self._tasks.values() if t.deadline and t.deadline <= now]:
             task.deadline = None
+            self._deadlines -= 1
             task.killed_for_timeout = True
             self._signal(task, signal.SIGKILL)
 
@@ -498,18 +583,6 @@ def _drain(fd: int) -> None:
             if not os.read(fd, 4096):
                 return
         except BlockingIOError:
-            return
-
-
-def _wait_all(tasks: list[_Task], seconds: float) -> None:
-    end = time.monotonic() + seconds
-    for task in tasks:
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            return
-        try:
-            task.future.exception(timeout=remaining)
-        except Exception:  # noqa: BLE001 - only waiting here; the error is read elsewhere
             return
 
 
