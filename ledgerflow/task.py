@@ -61,14 +61,18 @@ class StdStreams:
 
 
 def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
-             blobs: BlobAccess | None = None) -> TaskResult:  # fmt: skip
+             blobs: BlobAccess | None = None,
+             _stand_in: Callable[[FlowSpec], Callable[..., Any]] | None = None) -> TaskResult:  # fmt: skip
     """Run one task to completion and return what it produced. Never raises for user errors.
 
     `output` receives what the task prints. With `own_process`, the task has the process to
     itself: its prints already reach the runtime through file descriptors 1 and 2, a timeout
     interrupts it with SIGALRM, and its large blobs go into the ledger from here. `blobs` is
     where input values come from and new blobs go: the run's ledger unless given (a remote
-    executor passes the values it shipped, and never opens the ledger)."""
+    executor passes the values it shipped, and never opens the ledger).
+
+    `_stand_in` (the fork server's warm-up, forkserver.py) gives the function called instead
+    of the step, and leaves cards out: nothing of the user's runs."""
     wait_before_attempt(spec)  # a retry's pause (attempts.py)
     started = now_iso()
     pid = os.getpid()
@@ -101,7 +105,8 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     try:
         args = (join_inputs(cls, graph, spec, blobs.load),) if spec.is_join else ()
         call = _call_in_process if own_process else _call_in_thread
-        call(step_function(flow, spec), args, spec, output, seconds)
+        step = step_function(flow, spec) if _stand_in is None else _stand_in(flow)
+        call(step, args, spec, output, seconds)
         if state.transition is None and node.type != "end":
             raise _missing_next(spec.step)
     # The user's step failed (sys.exit too): record it, don't crash the run.
@@ -119,9 +124,13 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     catch = step_decorator(func, "catch")
     if catch is not None:
         error = _apply_catch(catch, flow, node, spec, result, output, error)
-    collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs)
+    # A task in a process of its own sends back what it passed on unchanged as names only
+    # (a join's inputs were resolved here: it compacts its result as it is sent).
+    carry = own_process and not spec.is_join
+    collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs, carry)
     result.finished_at = now_iso()
-    render_task_cards(func, spec, result, graph, blobs.chunk_size, flow)  # never raises
+    if _stand_in is None:
+        render_task_cards(func, spec, result, graph, blobs.chunk_size, flow)  # never raises
     return result
 
 

@@ -36,21 +36,30 @@ def collect_artifacts(
     error: BaseException | None,
     output: OutputSink,
     blobs: BlobAccess,
+    carry: bool = False,
 ) -> None:
-    """Encode what the step set, add the internal artifacts, and fill `result`."""
+    """Encode what the step set, add the internal artifacts, and fill `result`.
+
+    With `carry` (a task in a process of its own, not a join), the artifacts it passes on
+    as the spec gave them are listed by name in `result.carried` instead of copied into
+    `result.artifacts`: what compact_result would make of the whole map, without making it
+    (expand_result puts the records back in the runtime)."""
     final: dict[str, ArtifactRecord] = {}
     # What came unchanged from a parent (or a join's input) is marked inherited.
-    passed_on = {(name, ref.sha) for refs in spec.inputs for name, ref in refs.items()}
-    if spec.step != "start":
-        passed_on |= {(name, ref.sha) for name, ref in spec.constants.items()}
-    for name, ref in state.refs.items():
-        final[name] = replace(ref, inherited=(name, ref.sha) in passed_on)
+    passed_on: set[tuple[str, str]] = set()
+    constants = spec.constants if spec.step != "start" else {}
+    if not carry:
+        passed_on = {(name, ref.sha) for refs in spec.inputs for name, ref in refs.items()}
+        passed_on |= {(name, ref.sha) for name, ref in constants.items()}
+        for name, ref in state.refs.items():
+            final[name] = replace(ref, inherited=(name, ref.sha) in passed_on)
     user_values = {
         k: v
         for k, v in flow.__dict__.items()
         if not k.startswith("_") and k not in spec.param_names  # parameters are read-only
     }
-    rehashed = _rehash_read_values(user_values, state)
+    rehashed = _rehash_read_values(user_values, state) if state.refs else {}
+    dropped = False
     for name, value in user_values.items():
         why = unstorable_name(name)
         if why is not None:
@@ -60,7 +69,7 @@ def collect_artifacts(
                 f"Step '{spec.step}' cannot store an artifact named {name!r}: the name {why}; "
                 "name artifacts with plain text, as `self.name = ...` does"
             )
-            final, result.blobs = {}, []
+            final, result.blobs, dropped = {}, [], True
             break
         try:
             record = _unchanged(name, state, rehashed) or blobs.store(name, value, result)
@@ -72,14 +81,22 @@ def collect_artifacts(
                 f"{codec.type_name(value)} cannot be serialized ({type(e).__name__}: {e}); "
                 f"store a serializable value, or keep it private as self._{name}"
             )
-            final, result.blobs = {}, []
+            final, result.blobs, dropped = {}, [], True
             break
-        record.inherited = (name, record.sha) in passed_on
+        if carry:  # (name, sha) in passed_on, for the one parent a task that carries has
+            ref = parent_refs.get(name)
+            if ref is None or ref.sha != record.sha:
+                ref = constants.get(name)
+            record.inherited = ref is not None and ref.sha == record.sha
+        else:
+            record.inherited = (name, record.sha) in passed_on
         final[name] = record
         if not record.inherited:
             warning = credential_warning(spec.step, name, value, record.preview)
             if warning:
                 warn(result, warning)
+    # What the task passes on as it was given (nothing when an unstorable value dropped all)
+    carried = [] if dropped or not carry else [name for name in state.refs if name not in final]
     if error is not None:
         result.status = "failed"
         result.transition = None
@@ -87,13 +104,15 @@ def collect_artifacts(
         result.exception = str(error)
         result.traceback = format_user_traceback(error)
         result.location = user_location(error)
-        if isinstance(error, ArtifactError) and not final:
+        if isinstance(error, ArtifactError) and not final and not carried:
             result.artifacts = {}
             return
     internals = _internal_values(result)
     for name, value in internals.items():
         final[name] = blobs.store(name, value, result)
     result.artifacts = final
+    if carried:
+        result.carried = carried
 
 
 def carried_records(spec: TaskSpec) -> dict[str, ArtifactRecord]:

@@ -28,6 +28,11 @@ def pickled_frame(obj: object) -> memoryview:
     return view
 
 
+def framed(data: bytes) -> bytes:
+    """data as one frame: its length, then itself."""
+    return len(data).to_bytes(_HEADER, "big") + data
+
+
 def send_frame(sock: socket.socket | int, data: bytes) -> None:
     """One frame, header and body in one call (the reader then wakes once for a small one).
     `sock` is a socket or its descriptor (a task's process uses the bare descriptor: no
@@ -102,25 +107,29 @@ def die_with_parent() -> None:
     call = prctl()
     if call is None:
         return
-    pr_set_pdeathsig = 1
     parent = os.getppid()
-    call(pr_set_pdeathsig, signal.SIGKILL)
+    call(_PR_SET_PDEATHSIG, _SIGKILL)
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
 
 
+# Plain ints (signal.SIGKILL is an enum member: a Python-level conversion on each call).
+_PR_SET_PDEATHSIG = 1
+_SIGKILL = int(signal.SIGKILL)
 _PRCTL: list[Any] = []
 
 
 def prctl() -> Any:
-    """libc's prctl on Linux, with its argument types set (looked up once: the fork server's
-    tasks inherit it), else None."""
+    """libc's prctl on Linux, else None. Looked up once (the fork server's tasks inherit
+    it), and called with plain ints and no argument types: ctypes passes an int as a C int
+    (sign-extended to a register's width by libffi, which prctl reads as unsigned long), and
+    declared types would run each argument through its type's from_param (measured: ~40 page
+    faults a task)."""
     if not _PRCTL:
         if sys.platform.startswith("linux"):
             import ctypes
 
             call = ctypes.CDLL(None).prctl
-            call.argtypes = (ctypes.c_int, ctypes.c_ulong)  # no per-call type guessing
             call.restype = ctypes.c_int
             _PRCTL.append(call)
         else:
