@@ -44,6 +44,11 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow
                 "@card; add @card to the step (or run with --with card)",
             )
         return
+    if not isinstance(result.finished_at, str):  # a task's own process: time.time()s
+        from .taskspec import stored_time
+
+        result.started_at = stored_time(result.started_at)
+        result.finished_at = stored_time(result.finished_at)
     task = _task_facts(spec, result, graph)
     default_index = default_editable(cards)
     if collector is not None:

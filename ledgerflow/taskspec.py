@@ -192,13 +192,28 @@ def result_to_wire(result: TaskResult) -> bytes:
             result.spec = spec
 
 
+def stored_time(value: float | str) -> str:
+    """A time as a TaskResult holds it (clock.py's text) from a time.time() float, which
+    is what a task's own process takes (task.py says why)."""
+    if isinstance(value, str):
+        return value
+    from datetime import UTC, datetime
+
+    from .clock import stored_iso
+
+    return stored_iso(datetime.fromtimestamp(value, UTC))
+
+
 def result_from_wire(data: bytes | memoryview) -> TaskResult:
-    """The TaskResult result_to_wire wrote, its spec None (the caller sets it)."""
+    """The TaskResult result_to_wire wrote, its spec None (the caller sets it), its times
+    as text."""
     if data[:1] == _PICKLE:
         import pickle
 
         result = pickle.loads(data[1:])
         assert isinstance(result, TaskResult)
+        result.started_at = stored_time(result.started_at)
+        result.finished_at = stored_time(result.finished_at)
         return result
     import marshal
 
@@ -208,7 +223,7 @@ def result_from_wire(data: bytes | memoryview) -> TaskResult:
     assert version == _WIRE_VERSION
     blob = codec.EncodedBlob
     return TaskResult(
-        None, status, started_at, finished_at, _from_records(artifacts),  # type: ignore[arg-type]
+        None, status, stored_time(started_at), stored_time(finished_at), _from_records(artifacts),  # type: ignore[arg-type]
         [blob(*fields) for fields in blobs],
         None if transition is None else Transition(*transition), exception_type, exception,
         traceback, location, stdout, stderr, warnings, [CardRecord(*c) for c in cards], host,

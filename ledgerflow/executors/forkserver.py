@@ -444,7 +444,7 @@ def run_child(sock_fd: int) -> NoReturn:
         spec = spec_from_wire(frame)
         result = run_task(spec, StdStreams(), own_process=True)
         result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
-        if spec.is_join:  # any other task's result is compact already (collect_artifacts)
+        if spec.is_join or not result.carried:  # else compact already (collect_artifacts)
             compact_result(result, spec)
         data = _result_to_wire(result)
         flush_stdio()  # the task's output reaches its pipes before its result is read
