@@ -242,6 +242,7 @@ class _Server:
 
     def __init__(self, control: socket.socket):
         self.control = control
+        self.control_fd = control.fileno()
         self.states: dict[str, Any] = {}
         self.pids: dict[int, int] = {}  # pid -> task key
         self.keys: dict[int, int] = {}  # task key -> pid
@@ -292,7 +293,9 @@ class _Server:
     def fork_task(self, key: int, fds: list[int]) -> None:
         pid = _fork()
         if pid == 0:
-            self.control.close()
+            # The bare descriptor: the socket object's close() is Python code each task would
+            # run for nothing (the object is never used again here).
+            os.close(self.control_fd)
             for fd in (*self.pidfds, self.wake_r):
                 if fd >= 0:
                     os.close(fd)

@@ -150,7 +150,8 @@ _PREBUILT: list[Any] = []
 def prebuild_stdio() -> None:
     """In the fork server: the writers every task would make (fds 1 and 2 are only
     numbers to them; each task dup2s its pipes there first). They are made while 1 and 2
-    are a pipe, as in a task, so what they learn of their descriptor (not seekable) holds."""
+    are a pipe, as in a task, so what they learn of their descriptor (not seekable) holds.
+    The server's own streams, which each task flushes too, are listed here as well."""
     if _PREBUILT:
         return
     saved = [os.dup(1), os.dup(2)]
@@ -167,6 +168,15 @@ def prebuild_stdio() -> None:
         os.dup2(saved[1], 2)
         for fd in (*saved, r, w):
             os.close(fd)
+    _OLD[:] = _old_streams()
+
+
+def _old_streams() -> list[Any]:
+    old: list[Any] = []
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream and all(stream is not s for s in old):
+            old.append(stream)
+    return old
 
 
 def own_stdio() -> None:
@@ -174,15 +184,15 @@ def own_stdio() -> None:
     (pipes to the runtime), replacing whatever the run's process had routed there. The old
     writers (a logging handler may hold one) still write to the same descriptors; they are
     flushed at the end too."""
-    _OLD.extend(s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s)
-    streams = _PREBUILT[:2] if _PREBUILT else _new_stdio()
-    for stream, name in zip(streams, ("stdout", "stderr")):
-        setattr(sys, name, stream)
-        setattr(sys, f"__{name}__", stream)
-    if _PREBUILT:
+    if _PREBUILT:  # a task forked from the fork server: plain assignments, nothing built
+        sys.stdout = sys.__stdout__ = _PREBUILT[0]
+        sys.stderr = sys.__stderr__ = _PREBUILT[1]
         os.dup2(_PREBUILT[2], 0)
         os.close(_PREBUILT[2])
         return
+    _OLD[:] = _old_streams()
+    sys.stdout, sys.stderr = _new_stdio()
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
