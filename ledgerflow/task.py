@@ -154,7 +154,11 @@ def _task_context(spec: TaskSpec, output: OutputSink) -> Iterator[None]:
 
 def _set_current(spec: TaskSpec) -> None:
     """`current` for the task; the caller clears it when the step returns."""
-    current._set(
+    current._set(**_current_values(spec))
+
+
+def _current_values(spec: TaskSpec) -> dict[str, Any]:
+    return dict(
         flow_name=spec.flow_name, run_id=spec.run_id, step_name=spec.step,
         task_id=spec.task_id, retry_count=spec.attempt, origin_run_id=spec.origin_run_id,
         username=spec.username, tags=frozenset(spec.tags), namespace=f"user:{spec.username}",
@@ -185,7 +189,10 @@ def _call_in_process(
     if seconds:
         signal.signal(signal.SIGALRM, alarm)
         signal.setitimer(signal.ITIMER_REAL, seconds)
-    _set_current(spec)
+    if "project" in getattr(flow_class(spec), "_flow_decorators", {}):
+        _set_current(spec)  # its fields read the environment as the step starts
+    else:
+        current._set_later(_current_values, spec)  # built if the step reads it
     try:
         func(*args)
     finally:
