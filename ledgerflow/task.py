@@ -74,7 +74,8 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
 
     `_stand_in` (the fork server's warm-up, forkserver.py) gives the function called instead
     of the step, and leaves cards out: nothing of the user's runs."""
-    wait_before_attempt(spec)  # a retry's pause (attempts.py)
+    if spec.attempt:
+        wait_before_attempt(spec)  # a retry's pause (attempts.py)
     # A task's own process takes the times as time.time() floats, which the runtime turns
     # into text (taskspec.result_from_wire): formatting a datetime cost each task ~0.1 ms
     # and ~35 page faults (measured). Its cards, if any, get text (render_task_cards).
@@ -87,25 +88,29 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
         blobs = LedgerBlobs(spec.ledger_path, own_process, spec.preloaded)
     if spec.is_join and isinstance(blobs, LedgerBlobs):
         spec = resolve_join_inputs(spec, blobs.ledger)
-    node = graph[spec.step]
+    node = graph.nodes[spec.step]
     func = getattr(cls, spec.step)
-    parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
-    refs = {k: v for k, v in parent_refs.items() if k not in INTERNAL_ARTIFACTS}
-    refs.update({k: v for k, v in spec.constants.items() if k not in refs})
-    state = TaskState(
-        step_name=spec.step,
-        graph=graph,
-        refs=refs,
-        load=blobs.load,
-        foreach_stack=list(spec.foreach_stack),
-        input_item=spec.foreach_item,
-        param_names=spec.param_names,
-        max_num_splits=spec.max_num_splits,
-    )
+    # The step's decorators by name, in one pass (a task in a process of its own pays for
+    # every function it runs and object it touches: plain loops, no comprehensions, here).
+    decorators: dict[str, Any] = {}
+    for deco in getattr(func, "decorators", ()):
+        decorators.setdefault(deco.name, deco)  # the first of a name, as step_decorator
+    parent_refs = spec.inputs[0] if spec.inputs and not spec.is_join else {}
+    refs = {}
+    for name, ref in parent_refs.items():
+        if name not in INTERNAL_ARTIFACTS:
+            refs[name] = ref
+    for name, ref in spec.constants.items():
+        if name not in refs:
+            refs[name] = ref
+    # (every field, in order: a struct's quickest construction)
+    state = TaskState(spec.step, graph, refs, blobs.load, list(spec.foreach_stack),
+                      spec.param_names, None, spec.max_num_splits, {}, spec.foreach_item,
+                      False)  # fmt: skip
     flow = cls._for_task(state)
     seconds = spec.timeout
     error: BaseException | None = None
-    environment = step_decorator(func, "environment")
+    environment = decorators.get("environment")
     restore = _set_environment(environment) if environment is not None else None
     try:
         args = (join_inputs(cls, graph, spec, blobs.load),) if spec.is_join else ()
@@ -124,15 +129,16 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
         # The step forked and this is the child coming back from it: it must not go on as
         # the task (a second result, a second commit). Metaflow's tasks are processes too.
         os._exit(0)
-    result = TaskResult(spec, "succeeded", started, "")
-    result.transition = state.transition if error is None else None
-    catch = step_decorator(func, "catch")
+    result = TaskResult(spec, "succeeded", started, "", {}, [],
+                        state.transition if error is None else None, None, None, None, None,
+                        "", "", [], [], None, [])  # fmt: skip
+    catch = decorators.get("catch")
     if catch is not None:
         error = _apply_catch(catch, flow, node, spec, result, output, error)
-    # A task in a process of its own sends back what it passed on unchanged as names only
-    # (a join's inputs were resolved here: it compacts its result as it is sent).
-    # So does a step with cards, whose cards list the whole map.
-    carry = own_process and not spec.is_join and step_decorator(func, "card") is None
+    # A task in a process of its own sends back what it passed on unchanged as names only;
+    # not a join (its inputs were resolved here: it compacts its result as it is sent), nor
+    # a step with cards (they list the whole map).
+    carry = own_process and not spec.is_join and "card" not in decorators
     collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs, carry)
     result.finished_at = stamp()
     if _stand_in is None:

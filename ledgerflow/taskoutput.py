@@ -53,12 +53,11 @@ def collect_artifacts(
         passed_on |= {(name, ref.sha) for name, ref in constants.items()}
         for name, ref in state.refs.items():
             final[name] = replace(ref, inherited=(name, ref.sha) in passed_on)
-    user_values = {
-        k: v
-        for k, v in flow.__dict__.items()
-        if not k.startswith("_") and k not in spec.param_names  # parameters are read-only
-    }
-    rehashed = _rehash_read_values(user_values, state) if state.refs else {}
+    user_values = {}
+    for k, v in flow.__dict__.items():
+        if not k.startswith("_") and k not in spec.param_names:  # parameters are read-only
+            user_values[k] = v
+    rehashed = _rehash_read_values(user_values, state) if _any_large(state.refs) else {}
     dropped = False
     for name, value in user_values.items():
         why = unstorable_name(name)
@@ -192,6 +191,13 @@ def _rehash_read_values(values: dict[str, Any], state: TaskState) -> dict[str, s
     return codec.digests({name: value for name, value in values.items()
                           if (ref := state.refs.get(name)) is not None
                           and ref.size >= _RECHECK_OVER})  # fmt: skip
+
+
+def _any_large(refs: dict[str, ArtifactRecord]) -> bool:
+    for ref in refs.values():
+        if ref.size >= _RECHECK_OVER:
+            return True
+    return False
 
 
 def _unchanged(
