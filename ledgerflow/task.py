@@ -115,7 +115,12 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     try:
         args = (join_inputs(cls, graph, spec, blobs.load),) if spec.is_join else ()
         call = _call_in_process if own_process else _call_in_thread
-        step = step_function(flow, spec) if _stand_in is None else _stand_in(flow)
+        if _stand_in is not None:
+            step = _stand_in(flow)
+        elif spec.attempt <= spec.max_retries and "secrets" not in decorators:
+            step = getattr(flow, spec.step)  # what step_function gives such an attempt
+        else:
+            step = step_function(flow, spec)
         call(step, args, spec, output, seconds)
         if state.transition is None and node.type != "end":
             raise _missing_next(spec.step)
@@ -187,14 +192,8 @@ def _call_in_process(
 ) -> None:
     """Call the step in a process of its own; @timeout interrupts it with SIGALRM, as
     Metaflow's does (the runtime kills the process if even that does not stop it)."""
-    import signal
-
-    def alarm(signum: int, frame: Any) -> None:
-        raise _timed_out(spec, seconds or 0)
-
     if seconds:
-        signal.signal(signal.SIGALRM, alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        _alarm_after(spec, seconds)
     if "project" in getattr(flow_class(spec), "_flow_decorators", {}):
         _set_current(spec)  # its fields read the environment as the step starts
     else:
@@ -204,7 +203,19 @@ def _call_in_process(
     finally:
         current._clear()
         if seconds:
+            import signal
+
             signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _alarm_after(spec: TaskSpec, seconds: float) -> None:
+    import signal
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _timed_out(spec, seconds)
+
+    signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def _call_in_thread(

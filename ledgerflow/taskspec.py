@@ -113,24 +113,46 @@ _TRANSITION_FIELDS = _getter(Transition)
 _CARD_FIELDS = _getter(CardRecord)
 
 
-def _records(records: dict[str, ArtifactRecord]) -> list[tuple[str, tuple[Any, ...]]]:
-    return [(key, _RECORD_FIELDS(record)) for key, record in records.items()]
+def _records(records: dict[str, ArtifactRecord],
+             seen: dict[tuple[Any, ...], tuple[Any, ...]] | None = None,
+             ) -> list[tuple[str, tuple[Any, ...]]]:  # fmt: skip
+    """(key, fields) of each record; with `seen`, equal records share one fields tuple, which
+    marshal writes once (a parent's artifacts and the run's constants are often the same)."""
+    if seen is None:
+        return [(key, _RECORD_FIELDS(record)) for key, record in records.items()]
+    pairs = []
+    for key, record in records.items():
+        fields = _RECORD_FIELDS(record)
+        pairs.append((key, seen.setdefault(fields, fields)))
+    return pairs
 
 
-def _from_records(pairs: list[tuple[str, tuple[Any, ...]]]) -> dict[str, ArtifactRecord]:
-    return {key: ArtifactRecord(*fields) for key, fields in pairs}
+def _from_records(pairs: list[tuple[str, tuple[Any, ...]]],
+                  made: dict[int, ArtifactRecord] | None = None) -> dict[str, ArtifactRecord]:  # fmt: skip
+    """The records _records listed; with `made`, one record per fields tuple (equal records
+    written once are read as one object)."""
+    if made is None:
+        return {key: ArtifactRecord(*fields) for key, fields in pairs}
+    records = {}
+    for key, fields in pairs:
+        record = made.get(id(fields))
+        if record is None:
+            record = made[id(fields)] = ArtifactRecord(*fields)
+        records[key] = record
+    return records
 
 
 def spec_to_wire(spec: TaskSpec) -> bytes:
     """The spec as a task's process receives it (spec_from_wire reads it back, equal)."""
     import marshal
 
+    seen: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     plain = (
         _WIRE_VERSION, spec.flow_file, spec.flow_module, spec.class_name, spec.ledger_path,
         spec.flow_name, spec.run_id, spec.run_pk, spec.step, spec.task_id, spec.attempt,
-        spec.max_retries, spec.is_join, [_records(refs) for refs in spec.inputs],
+        spec.max_retries, spec.is_join, [_records(refs, seen) for refs in spec.inputs],
         spec.input_pks, spec.input_steps, [[tuple(f) for f in stack] for stack in spec.input_stacks],
-        [tuple(f) for f in spec.foreach_stack], spec.foreach_item, _records(spec.constants),
+        [tuple(f) for f in spec.foreach_stack], spec.foreach_item, _records(spec.constants, seen),
         spec.preloaded, spec.param_names, spec.max_num_splits, spec.username, spec.tags,
         spec.origin_run_id, spec.timeout,
     )  # fmt: skip
@@ -158,11 +180,13 @@ def spec_from_wire(data: bytes | memoryview) -> TaskSpec:
      tags, origin_run_id, timeout) = marshal.loads(data[1:])  # fmt: skip
     assert version == _WIRE_VERSION
     frame = ForeachFrame
+    made: dict[int, ArtifactRecord] = {}
     return TaskSpec(
         flow_file, flow_module, class_name, ledger_path, flow_name, run_id, run_pk, step,
-        task_id, attempt, max_retries, is_join, [_from_records(refs) for refs in inputs],
+        task_id, attempt, max_retries, is_join, [_from_records(refs, made) for refs in inputs],
         input_pks, input_steps, [[frame(*f) for f in stack] for stack in input_stacks],
-        [frame(*f) for f in foreach_stack], foreach_item, _from_records(constants), preloaded,
+        [frame(*f) for f in foreach_stack], foreach_item, _from_records(constants, made),
+        preloaded,
         param_names, max_num_splits, username, tags, origin_run_id, timeout,
     )  # fmt: skip
 
