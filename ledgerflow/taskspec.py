@@ -236,6 +236,8 @@ def result_from_wire(data: bytes | memoryview) -> TaskResult:
 
         result = pickle.loads(data[1:])
         assert isinstance(result, TaskResult)
+        for one in result.blobs:
+            codec.frame_later(one)
         result.started_at = stored_time(result.started_at)
         result.finished_at = stored_time(result.finished_at)
         return result
@@ -246,9 +248,12 @@ def result_from_wire(data: bytes | memoryview) -> TaskResult:
      carried) = marshal.loads(data[1:])  # fmt: skip
     assert version == _WIRE_VERSION
     blob = codec.EncodedBlob
+    encoded = [blob(*fields) for fields in blobs]
+    for one in encoded:
+        codec.frame_later(one)  # a small value's frame, left to here by a task's process
     return TaskResult(
         None, status, stored_time(started_at), stored_time(finished_at), _from_records(artifacts),  # type: ignore[arg-type]
-        [blob(*fields) for fields in blobs],
+        encoded,
         None if transition is None else Transition(*transition), exception_type, exception,
         traceback, location, stdout, stderr, warnings, [CardRecord(*c) for c in cards], host,
         carried,
