@@ -177,7 +177,7 @@ def spec_from_wire(data: bytes | memoryview) -> TaskSpec:
     (version, flow_file, flow_module, class_name, ledger_path, flow_name, run_id, run_pk, step,
      task_id, attempt, max_retries, is_join, inputs, input_pks, input_steps, input_stacks,
      foreach_stack, foreach_item, constants, preloaded, param_names, max_num_splits, username,
-     tags, origin_run_id, timeout) = marshal.loads(data[1:])  # fmt: skip
+     tags, origin_run_id, timeout) = marshal.loads(memoryview(data)[1:])  # fmt: skip
     assert version == _WIRE_VERSION
     frame = ForeachFrame
     made: dict[int, ArtifactRecord] = {}
@@ -245,7 +245,7 @@ def result_from_wire(data: bytes | memoryview) -> TaskResult:
 
     (version, status, started_at, finished_at, artifacts, blobs, transition, exception_type,
      exception, traceback, location, stdout, stderr, warnings, cards, host,
-     carried) = marshal.loads(data[1:])  # fmt: skip
+     carried) = marshal.loads(memoryview(data)[1:])  # fmt: skip
     assert version == _WIRE_VERSION
     blob = codec.EncodedBlob
     encoded = [blob(*fields) for fields in blobs]

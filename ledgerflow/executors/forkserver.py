@@ -20,6 +20,7 @@ once. On Linux the server and every task also die with their parent (PR_SET_PDEA
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal.py's C core (no stubs)
+import array
 import gc
 import os
 import select
@@ -263,21 +264,29 @@ class _Server:
             self.poller.register(self.wake_r, select.POLLIN)
 
     def loop(self) -> None:
+        # Each write the server makes to a page after a fork copies that page (its task
+        # shares it until it exits): the loop does little, in plain statements.
         control = self.control.fileno()
+        recvmsg = self.control.recvmsg
+        fds_space = socket.CMSG_LEN(3 * _FD_SIZE)
         while True:
-            readable = [fd for fd, _ in self.poller.poll(1000)]
-            if os.getppid() != self.parent:  # the run's process died (no PDEATHSIG here)
-                self.stop(grace=0)
-                return
-            for fd in readable:
-                if fd in self.pidfds:
+            got_control = False
+            for fd, _ in self.poller.poll(1000):
+                if fd == control:
+                    got_control = True
+                elif fd in self.pidfds:
                     self.reaped(self.pidfds.pop(fd), fd)
                 elif fd == self.wake_r:
                     _drain(fd)
                     self.reap_any()
-            if control not in readable:
+            if os.getppid() != self.parent:  # the run's process died (no PDEATHSIG here)
+                self.stop(grace=0)
+                return
+            if not got_control:
                 continue
-            msg, fds, _flags, _addr = socket.recv_fds(self.control, 64, 3)
+            # socket.recv_fds, without its Python wrapper
+            msg, ancdata, _flags, _addr = recvmsg(64, fds_space)
+            fds = _received_fds(ancdata)
             if not msg:
                 self.stop(grace=0)  # the run's end of the socket closed
                 return
@@ -385,6 +394,18 @@ def _report_rusage() -> None:
         )
 
 
+_FD_SIZE = array.array("i").itemsize  # bytes of a descriptor in SCM_RIGHTS (a C int)
+
+
+def _received_fds(ancdata: list[tuple[int, int, bytes]]) -> list[int]:
+    """The descriptors of a message's SCM_RIGHTS, read as socket.recv_fds reads them."""
+    fds = array.array("i")
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % _FD_SIZE])
+    return list(fds)
+
+
 def _pidfd_works() -> bool:
     if not hasattr(os, "pidfd_open"):
         return False
@@ -435,7 +456,7 @@ def run_child(sock_fd: int) -> NoReturn:
     exit handler or waiting for threads the step left behind."""
     if not _TASK_PATH:  # a fresh interpreter (spawn_main); forked tasks have them
         _load_task_path()
-    StdStreams, run_task, compact_result = _TASK_PATH
+    output, run_task, compact_result = _TASK_PATH
     own_stdio()
     code = 0
     try:
@@ -445,7 +466,7 @@ def run_child(sock_fd: int) -> NoReturn:
         if frame is None:
             os._exit(0)  # the run stopped before this task could begin
         spec = spec_from_wire(frame)
-        result = run_task(spec, StdStreams(), own_process=True)
+        result = run_task(spec, output, own_process=True)
         result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
         if spec.is_join or not result.carried:  # else compact already (collect_artifacts)
             compact_result(result, spec)
@@ -462,8 +483,8 @@ def run_child(sock_fd: int) -> NoReturn:
         os._exit(code)
 
 
-# (StdStreams, run_task, compact_result), looked up once: a relative import statement in
-# each task would run importlib's Python code to check the package's name.
+# (a StdStreams, run_task, compact_result), looked up and made once: a relative import
+# statement in each task would run importlib's Python code to check the package's name.
 _TASK_PATH: list[Any] = []
 
 
@@ -471,7 +492,7 @@ def _load_task_path() -> None:
     from ..task import StdStreams, run_task
     from ..taskoutput import compact_result
 
-    _TASK_PATH[:] = [StdStreams, run_task, compact_result]
+    _TASK_PATH[:] = [StdStreams(), run_task, compact_result]
 
 
 def _result_to_wire(result: TaskResult) -> bytes:
