@@ -27,7 +27,7 @@ from .attempts import step_function, wait_before_attempt
 from .capture import capturing
 from .clock import now_iso
 from .current import current
-from .decorators import project_info, step_decorator
+from .decorators import project_info
 from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutException
 from .flowclasses import flow_class, load_flow_class, register_flow_class
 from .flowspec import FlowSpec, TaskState, Transition

@@ -83,10 +83,10 @@ def collect_artifacts(
             final, result.blobs, dropped = {}, [], True
             break
         if carry:  # (name, sha) in passed_on, for the one parent a task that carries has
-            ref = parent_refs.get(name)
-            if ref is None or ref.sha != record.sha:
-                ref = constants.get(name)
-            record.inherited = ref is not None and ref.sha == record.sha
+            given = parent_refs.get(name)
+            if given is None or given.sha != record.sha:
+                given = constants.get(name)
+            record.inherited = given is not None and given.sha == record.sha
         else:
             record.inherited = (name, record.sha) in passed_on
         final[name] = record

@@ -141,7 +141,8 @@ def _warm_task_path() -> None:
     specialised already (CPython 3.11 rewrites a function's code, in place, on its 8th
     call: a write, so a page copied, in each task that makes it), and the interpreter's
     type attribute cache holding the look-ups a task makes (a miss writes its entry, and
-    the names' reference counts: more pages). Measured: ~N page faults fewer a task."""
+    the names' reference counts: more pages). Measured on foreach 1,000: 530 -> 500 page
+    faults a task, for ~3 ms once here."""
     from ..flowclasses import registered_flow_classes
     from ..flowspec import FlowSpec
     from ..graph import flow_graph

@@ -185,14 +185,14 @@ def own_stdio() -> None:
     writers (a logging handler may hold one) still write to the same descriptors; they are
     flushed at the end too."""
     if _PREBUILT:  # a task forked from the fork server: plain assignments, nothing built
-        sys.stdout = sys.__stdout__ = _PREBUILT[0]
-        sys.stderr = sys.__stderr__ = _PREBUILT[1]
+        sys.stdout = sys.__stdout__ = _PREBUILT[0]  # type: ignore[misc]
+        sys.stderr = sys.__stderr__ = _PREBUILT[1]  # type: ignore[misc]
         os.dup2(_PREBUILT[2], 0)
         os.close(_PREBUILT[2])
         return
     _OLD[:] = _old_streams()
     sys.stdout, sys.stderr = _new_stdio()
-    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr  # type: ignore[misc]
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
