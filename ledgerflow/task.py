@@ -34,6 +34,7 @@ from .flowspec import FlowSpec, TaskState, Transition
 from .graph import flow_graph
 from .internals import INTERNAL_ARTIFACTS
 from .joins import join_inputs, resolve_join_inputs
+from .records import ArtifactRecord
 from .stepenv import variables_set
 from .taskblobs import WRITE_IN_TASK_FROM, BlobAccess, LedgerBlobs, encode_artifact
 from .taskcards import render_task_cards
@@ -96,17 +97,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     for deco in getattr(func, "decorators", ()):
         decorators.setdefault(deco.name, deco)  # the first of a name, as step_decorator
     parent_refs = spec.inputs[0] if spec.inputs and not spec.is_join else {}
-    refs = {}
-    for name, ref in parent_refs.items():
-        if name not in INTERNAL_ARTIFACTS:
-            refs[name] = ref
-    for name, ref in spec.constants.items():
-        if name not in refs:
-            refs[name] = ref
-    # (every field, in order: a struct's quickest construction)
-    state = TaskState(spec.step, graph, refs, blobs.load, list(spec.foreach_stack),
-                      spec.param_names, None, spec.max_num_splits, {}, spec.foreach_item,
-                      False)  # fmt: skip
+    state = _task_state(spec, graph, parent_refs, blobs)
     flow = cls._for_task(state)
     seconds = spec.timeout
     error: BaseException | None = None
@@ -149,6 +140,23 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     if _stand_in is None:
         render_task_cards(func, spec, result, graph, blobs.chunk_size, flow)  # never raises
     return result
+
+
+def _task_state(spec: TaskSpec, graph: Any, parent_refs: dict[str, ArtifactRecord],
+                blobs: BlobAccess) -> TaskState:  # fmt: skip
+    """The flow instance's state: the parent's artifacts (not the internal ones), then the
+    run's constants the parent did not pass on."""
+    refs = {}
+    for name, ref in parent_refs.items():
+        if name not in INTERNAL_ARTIFACTS:
+            refs[name] = ref
+    for name, ref in spec.constants.items():
+        if name not in refs:
+            refs[name] = ref
+    # (every field, in order: a struct's quickest construction)
+    return TaskState(spec.step, graph, refs, blobs.load, list(spec.foreach_stack),
+                     spec.param_names, None, spec.max_num_splits, {}, spec.foreach_item,
+                     False)  # fmt: skip
 
 
 @contextlib.contextmanager

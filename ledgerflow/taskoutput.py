@@ -97,12 +97,7 @@ def collect_artifacts(
     # What the task passes on as it was given (nothing when an unstorable value dropped all)
     carried = [] if dropped or not carry else [name for name in state.refs if name not in final]
     if error is not None:
-        result.status = "failed"
-        result.transition = None
-        result.exception_type = codec.type_name(error)
-        result.exception = str(error)
-        result.traceback = format_user_traceback(error)
-        result.location = user_location(error)
+        _failed(result, error)
         if isinstance(error, ArtifactError) and not final and not carried:
             result.artifacts = {}
             return
@@ -112,6 +107,15 @@ def collect_artifacts(
     result.artifacts = final
     if carried:
         result.carried = carried
+
+
+def _failed(result: TaskResult, error: BaseException) -> None:
+    result.status = "failed"
+    result.transition = None
+    result.exception_type = codec.type_name(error)
+    result.exception = str(error)
+    result.traceback = format_user_traceback(error)
+    result.location = user_location(error)
 
 
 def carried_records(spec: TaskSpec) -> dict[str, ArtifactRecord]:
