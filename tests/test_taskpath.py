@@ -657,3 +657,46 @@ def test_a_step_with_every_decorator_runs_the_same_in_its_own_process(tmp_path: 
     work = list(Run(f"EveryDecorator/{latest_run_id(db, 'EveryDecorator')}", ledger=db)["work"])
     html = get_cards(work[0])[0].get()
     assert "constant" in html and "big" in html and "seen" in html
+
+
+def test_the_fork_server_reaps_and_reports_when_the_runtime_leaves_reports_unread(
+    tmp_path: Path,
+) -> None:
+    """The runtime may close the control socket with the server's last exit reports still
+    unread: the server's next read then fails (ECONNRESET) instead of seeing b"q". It
+    still stops as b"q" stops: every task reaped, its rusage report written (before, it
+    exited at once, and a bench's split went missing about one run in two)."""
+    import json
+    import select
+    import socket
+
+    from ledgerflow.executors import forkserver
+    from ledgerflow.executors.wire import CONTROL
+
+    report = tmp_path / "rusage.json"
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # the fork server
+        mine.close()
+        os.environ[forkserver.RUSAGE_ENV] = str(report)
+        forkserver.serve(theirs)
+    theirs.close()
+    try:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        task_mine, task_theirs = socket.socketpair()
+        socket.send_fds(mine, [CONTROL.pack(b"r", 1, 0)], [out_w, err_w, task_theirs.fileno()])
+        for fd in (out_w, err_w):
+            os.close(fd)
+        task_theirs.close()
+        task_mine.close()  # the task reads no spec: it exits at once
+        assert select.select([mine], [], [], 30)[0], "no exit report from the fork server"
+        mine.close()  # the report left unread
+        _, status = os.waitpid(pid, 0)
+    finally:
+        mine.close()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    shares = json.loads(report.read_text())
+    assert shares["tasks_cpu"] > 0
+    for fd in (out_r, err_r):
+        os.close(fd)

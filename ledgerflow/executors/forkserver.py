@@ -50,6 +50,7 @@ STOP_GRACE = 1.0
 
 def serve(control: socket.socket) -> NoReturn:
     """The fork server's loop (in the freshly forked server process)."""
+    server: _Server | None = None
     try:
         die_with_parent()
         # Ctrl-C at the terminal goes to the run's process group; the runtime then stops
@@ -66,7 +67,11 @@ def serve(control: socket.socket) -> NoReturn:
         gc.freeze()
         server.loop()
     except OSError:
-        pass  # the runtime closed the control socket: the run is over
+        # The runtime closed the control socket: the run is over. Its b"q" may go unread
+        # (a read meets ECONNRESET when the runtime left our last exit reports unread) or a
+        # report unsent (EPIPE): stop as b"q" stops, so every task is reaped and counted.
+        if server is not None:
+            server.stop(grace=STOP_GRACE)
     except BaseException:  # pragma: no cover  # noqa: BLE001 - a bug here: say so, and end
         import traceback
 
@@ -350,7 +355,10 @@ class _Server:
 
         end = time.monotonic() + grace
         while self.pids and time.monotonic() < end:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break  # none left (a task reaped already, its report unsent)
             if pid:
                 self.pids.pop(pid, None)
             else:
