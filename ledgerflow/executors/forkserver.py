@@ -64,6 +64,7 @@ def serve(control: socket.socket) -> NoReturn:
         # then never write to them, so their pages stay shared with the server instead of
         # being copied into each task (Python's advice for forking servers).
         server.states = rng.snapshot()
+        server.rng_needed = rng.task_state_needed(server.states)
         gc.freeze()
         server.loop()
     except OSError:
@@ -251,6 +252,7 @@ class _Server:
         self.control = control
         self.control_fd = control.fileno()
         self.states: dict[str, Any] = {}
+        self.rng_needed = True
         self.pids: dict[int, int] = {}  # pid -> task key
         self.keys: dict[int, int] = {}  # task key -> pid
         self.pidfds: dict[int, int] = {}  # pidfd -> pid
@@ -314,7 +316,7 @@ class _Server:
             for fd in (*self.pidfds, self.wake_r):
                 if fd >= 0:
                     os.close(fd)
-            _task_child(fds, self.states, self.use_pidfd)
+            _task_child(fds, self.states if self.rng_needed else None, self.use_pidfd)
         for fd in fds:
             os.close(fd)
         self.pids[pid], self.keys[key] = key, pid
@@ -441,16 +443,18 @@ def _kill(pid: int, signum: int) -> None:
         pass
 
 
-def _task_child(fds: list[int], states: dict[str, Any], pidfd: bool) -> NoReturn:
+def _task_child(fds: list[int], states: dict[str, Any] | None, pidfd: bool) -> NoReturn:
     """In the task's freshly forked process: take the pipes as stdout/stderr, start from the
-    random state a fresh process would have (rng.py), run the task."""
-    rng.fresh_task_state(states)
+    random state a fresh process would have (rng.py; `states` None: nothing to do), run
+    the task."""
+    if states is not None:
+        rng.fresh_task_state(states)
     if not pidfd:  # else the server has no SIGCHLD handler nor wake-up fd to undo
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # SIGTERM is SIG_DFL already. _signal's own function: signal.signal's enum conversions
     # are Python code each task would run (and write to) for nothing.
-    _signal.signal(signal.SIGINT, signal.default_int_handler)
+    _signal.signal(_SIGINT, _INT_HANDLER)
     die_with_parent()
     out, err, sock = fds
     os.dup2(out, 1)
@@ -458,6 +462,10 @@ def _task_child(fds: list[int], states: dict[str, Any], pidfd: bool) -> NoReturn
     os.close(out)
     os.close(err)
     run_child(sock)
+
+
+# (plain values: signal.SIGINT is an enum member, looked up through the module)
+_SIGINT, _INT_HANDLER = int(signal.SIGINT), signal.default_int_handler
 
 
 def run_child(sock_fd: int) -> NoReturn:
