@@ -77,7 +77,7 @@ class Current:
         """Set the values `make(arg)` gives when the task first reads one (a task in a
         process of its own: most steps never read `current`, and building its values
         cost each task ~40 page faults, measured)."""
-        d = self._values()
+        d = self._local.__dict__
         d.clear()
         d[_LATER] = (make, arg)
 
@@ -87,7 +87,7 @@ class Current:
         if later is not None:
             make, arg = later
             self._set(**make(arg))
-            d = self._values()
+            d = self._local.__dict__
         return d
 
     def _clear(self) -> None:

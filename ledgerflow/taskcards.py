@@ -28,7 +28,10 @@ def render_task_cards(func: Any, spec: Any, result: Any, graph: Any, chunk_size:
 
 
 def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow: Any) -> None:
-    cards = [d.attributes for d in getattr(func, "decorators", []) if d.name == "card"]
+    cards = []
+    for deco in getattr(func, "decorators", ()):
+        if deco.name == "card":
+            cards.append(deco.attributes)
     if not cards and not _collectors_in_use():
         return  # the common case: no @card, no current.card
     from .cards.collector import default_editable, take_collector

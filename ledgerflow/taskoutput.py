@@ -60,7 +60,7 @@ def collect_artifacts(
     rehashed = _rehash_read_values(user_values, state) if _any_large(state.refs) else {}
     dropped = False
     for name, value in user_values.items():
-        why = unstorable_name(name)
+        why = None if name.isascii() and "\0" not in name else unstorable_name(name)
         if why is not None:
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
@@ -71,7 +71,8 @@ def collect_artifacts(
             final, result.blobs, dropped = {}, [], True
             break
         try:
-            record = _unchanged(name, state, rehashed) or blobs.store(name, value, result)
+            record = (rehashed and _unchanged(name, state, rehashed)) or blobs.store(
+                name, value, result)  # fmt: skip
         except Exception as e:  # noqa: BLE001 - the error is recorded for the artifact's name
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
@@ -95,15 +96,20 @@ def collect_artifacts(
             if warning:
                 warn(result, warning)
     # What the task passes on as it was given (nothing when an unstorable value dropped all)
-    carried = [] if dropped or not carry else [name for name in state.refs if name not in final]
+    carried = []
+    if carry and not dropped:
+        for name in state.refs:
+            if name not in final:
+                carried.append(name)
     if error is not None:
         _failed(result, error)
         if isinstance(error, ArtifactError) and not final and not carried:
             result.artifacts = {}
             return
-    internals = _internal_values(result)
-    for name, value in internals.items():
-        final[name] = blobs.store(name, value, result)
+    t = result.transition
+    if t is not None and t.foreach is not None:  # the one internal artifact stored as such
+        for name, value in _internal_values(result).items():
+            final[name] = blobs.store(name, value, result)
     result.artifacts = final
     if carried:
         result.carried = carried

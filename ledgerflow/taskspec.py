@@ -7,6 +7,7 @@ Owner: taskpath. Both are read by the runtime, every executor and the task itsel
 
 from __future__ import annotations
 
+from itertools import starmap
 from typing import Any
 
 from . import codec
@@ -118,12 +119,10 @@ def _records(records: dict[str, ArtifactRecord],
              ) -> list[tuple[str, tuple[Any, ...]]]:  # fmt: skip
     """(key, fields) of each record; with `seen`, equal records share one fields tuple, which
     marshal writes once (a parent's artifacts and the run's constants are often the same)."""
-    if seen is None:
-        return [(key, _RECORD_FIELDS(record)) for key, record in records.items()]
     pairs = []
     for key, record in records.items():
         fields = _RECORD_FIELDS(record)
-        pairs.append((key, seen.setdefault(fields, fields)))
+        pairs.append((key, fields if seen is None else seen.setdefault(fields, fields)))
     return pairs
 
 
@@ -140,6 +139,10 @@ def _from_records(pairs: list[tuple[str, tuple[Any, ...]]],
             record = made[id(fields)] = ArtifactRecord(*fields)
         records[key] = record
     return records
+
+
+def _frames(tuples: list[tuple[Any, ...]]) -> list[ForeachFrame]:
+    return list(starmap(ForeachFrame, tuples))
 
 
 def spec_to_wire(spec: TaskSpec) -> bytes:
@@ -179,14 +182,17 @@ def spec_from_wire(data: bytes | memoryview) -> TaskSpec:
      foreach_stack, foreach_item, constants, preloaded, param_names, max_num_splits, username,
      tags, origin_run_id, timeout) = marshal.loads(memoryview(data)[1:])  # fmt: skip
     assert version == _WIRE_VERSION
-    frame = ForeachFrame
+    # (loops and map, not comprehensions: each is a function object made per call, in a
+    # process that pays for every object it touches)
     made: dict[int, ArtifactRecord] = {}
+    parents = []
+    for refs in inputs:
+        parents.append(_from_records(refs, made))
     return TaskSpec(
         flow_file, flow_module, class_name, ledger_path, flow_name, run_id, run_pk, step,
-        task_id, attempt, max_retries, is_join, [_from_records(refs, made) for refs in inputs],
-        input_pks, input_steps, [[frame(*f) for f in stack] for stack in input_stacks],
-        [frame(*f) for f in foreach_stack], foreach_item, _from_records(constants, made),
-        preloaded,
+        task_id, attempt, max_retries, is_join, parents, input_pks, input_steps,
+        list(map(_frames, input_stacks)), _frames(foreach_stack), foreach_item,
+        _from_records(constants, made), preloaded,
         param_names, max_num_splits, username, tags, origin_run_id, timeout,
     )  # fmt: skip
 
@@ -199,10 +205,10 @@ def result_to_wire(result: TaskResult) -> bytes:
     t = result.transition
     plain = (
         _WIRE_VERSION, result.status, result.started_at, result.finished_at,
-        _records(result.artifacts), [_BLOB_FIELDS(b) for b in result.blobs],
+        _records(result.artifacts), list(map(_BLOB_FIELDS, result.blobs)),
         None if t is None else _TRANSITION_FIELDS(t), result.exception_type, result.exception,
         result.traceback, result.location, result.stdout, result.stderr, result.warnings,
-        [_CARD_FIELDS(c) for c in result.cards], result.host, result.carried,
+        list(map(_CARD_FIELDS, result.cards)), result.host, result.carried,
     )  # fmt: skip
     try:
         return _MARSHAL + marshal.dumps(plain)

@@ -700,3 +700,26 @@ def test_the_fork_server_reaps_and_reports_when_the_runtime_leaves_reports_unrea
     assert shares["tasks_cpu"] > 0
     for fd in (out_r, err_r):
         os.close(fd)
+
+
+def test_current_set_later_builds_its_values_when_first_read() -> None:
+    """A task in a process of its own sets `current` lazily: nothing is built until the
+    step reads it, then every field and property reads as if set at once."""
+    from ledgerflow.current import current
+
+    made: list[str] = []
+
+    def values(task_id: str) -> dict[str, object]:
+        made.append(task_id)
+        return {"flow_name": "F", "run_id": "7", "step_name": "s", "task_id": task_id,
+                "tags": frozenset({"t"}), "retry_count": 0}  # fmt: skip
+
+    try:
+        current._set_later(values, "3")
+        assert made == []
+        assert current.is_running_flow and made == ["3"]
+        assert current.pathspec == "F/7/s/3" and current.tags == {"t"}
+        assert current.retry_count == 0 and made == ["3"]  # built once
+    finally:
+        current._clear()
+    assert current.pathspec is None and current.task_id is None

@@ -104,7 +104,7 @@ def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux), so a run killed
     with kill -9 takes its fork server and tasks with it. Elsewhere the fork server sees its
     control socket close and kills its tasks itself."""
-    call = prctl()
+    call = _PRCTL[0] if _PRCTL else prctl()
     if call is None:
         return
     parent = os.getppid()
