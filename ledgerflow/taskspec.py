@@ -122,7 +122,12 @@ def _records(records: dict[str, ArtifactRecord],
     pairs = []
     for key, record in records.items():
         fields = _RECORD_FIELDS(record)
-        pairs.append((key, fields if seen is None else seen.setdefault(fields, fields)))
+        if seen is not None:
+            try:
+                fields = seen.setdefault(fields, fields)
+            except TypeError:  # a value that cannot be hashed: written as it is
+                pass
+        pairs.append((key, fields))
     return pairs
 
 

@@ -723,3 +723,12 @@ def test_current_set_later_builds_its_values_when_first_read() -> None:
     finally:
         current._clear()
     assert current.pathspec is None and current.task_id is None
+
+
+def test_a_spec_with_an_unhashable_record_value_still_crosses_the_wire() -> None:
+    """Records are written once when equal (a hash of their fields); a value that cannot
+    be hashed (a list, from a hand-made record) is written as it is, and reads back."""
+    record = ArtifactRecord("p", "0" * 64, "json", "t", 1, [1, 2])
+    spec = TaskSpec("f.py", "m", "F", "l.db", "F", "1", 1, "work", "2",
+                    inputs=[{"p": record}], constants={"p": record})  # fmt: skip
+    assert spec_from_wire(spec_to_wire(spec)) == spec
