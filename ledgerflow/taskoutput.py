@@ -84,10 +84,8 @@ def collect_artifacts(
             final, result.blobs, dropped = {}, [], True
             break
         if carry:  # (name, sha) in passed_on, for the one parent a task that carries has
-            given = parent_refs.get(name)
-            if given is None or given.sha != record.sha:
-                given = constants.get(name)
-            record.inherited = given is not None and given.sha == record.sha
+            record.inherited = _given(parent_refs, name, record.sha) or _given(
+                constants, name, record.sha)  # fmt: skip
         else:
             record.inherited = (name, record.sha) in passed_on
         final[name] = record
@@ -96,11 +94,7 @@ def collect_artifacts(
             if warning:
                 warn(result, warning)
     # What the task passes on as it was given (nothing when an unstorable value dropped all)
-    carried = []
-    if carry and not dropped:
-        for name in state.refs:
-            if name not in final:
-                carried.append(name)
+    carried = _not_in(state.refs, final) if carry and not dropped else []
     if error is not None:
         _failed(result, error)
         if isinstance(error, ArtifactError) and not final and not carried:
@@ -113,6 +107,19 @@ def collect_artifacts(
     result.artifacts = final
     if carried:
         result.carried = carried
+
+
+def _given(refs: dict[str, ArtifactRecord], name: str, sha: str) -> bool:
+    ref = refs.get(name)
+    return ref is not None and ref.sha == sha
+
+
+def _not_in(names: dict[str, Any], final: dict[str, ArtifactRecord]) -> list[str]:
+    kept = []
+    for name in names:  # (a loop: a comprehension is a function object made per call)
+        if name not in final:
+            kept.append(name)
+    return kept
 
 
 def _failed(result: TaskResult, error: BaseException) -> None:
