@@ -39,7 +39,9 @@ def registered_flow_classes() -> list[type[FlowSpec]]:
 
 
 def flow_class(spec: TaskSpec) -> type[FlowSpec]:
-    return load_flow_class(spec.flow_file, spec.flow_module, spec.class_name)
+    cls = _FLOW_CLASSES.get((spec.flow_module, spec.class_name))  # (registered: one call)
+    return cls if cls is not None else load_flow_class(spec.flow_file, spec.flow_module,
+                                                       spec.class_name)  # fmt: skip
 
 
 def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type[FlowSpec]:

@@ -37,7 +37,7 @@ from .joins import join_inputs, resolve_join_inputs
 from .records import ArtifactRecord
 from .stepenv import variables_set
 from .taskblobs import WRITE_IN_TASK_FROM, BlobAccess, LedgerBlobs, encode_artifact
-from .taskcards import render_task_cards
+from .taskcards import cards_to_render, render_task_cards
 from .taskoutput import collect_artifacts, format_user_traceback, user_location, warn
 from .taskspec import TaskResult, TaskSpec
 
@@ -137,7 +137,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     carry = own_process and not spec.is_join and "card" not in decorators
     collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs, carry)
     result.finished_at = stamp()
-    if _stand_in is None:
+    if _stand_in is None and cards_to_render(decorators):
         render_task_cards(func, spec, result, graph, blobs.chunk_size, flow)  # never raises
     return result
 

@@ -88,6 +88,12 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow
         result.cards.append(CardRecord(type=card_type, id=attrs.get("id"), sha=sha, error=error))
 
 
+def cards_to_render(decorators: dict[str, Any]) -> bool:
+    """Whether render_task_cards has anything to do for a step with these decorators (by
+    name): a @card, or `current.card` used (its collector warns without one)."""
+    return "card" in decorators or _collectors_in_use()
+
+
 def _collectors_in_use() -> bool:
     import sys
 
