@@ -50,6 +50,10 @@ def use_client(classes: Callable[[], tuple[type, type]]) -> None:
     _client_classes = classes
 
 
+# The key `_set_later` keeps its maker under (not a field name, nor an attribute's).
+_LATER = " later"
+
+
 class Current:
     """Attributes of the task running in this thread (None outside a running flow)."""
 
@@ -69,24 +73,41 @@ class Current:
             # user tags, this task's copy (changing it tags nothing; use current.run).
             self._local.__dict__["tags"] = set(values["tags"])
 
+    def _set_later(self, make: Callable[[Any], dict[str, Any]], arg: Any) -> None:
+        """Set the values `make(arg)` gives when the task first reads one (a task in a
+        process of its own: most steps never read `current`, and building its values
+        cost each task ~40 page faults, measured)."""
+        d = self._local.__dict__
+        d.clear()
+        d[_LATER] = (make, arg)
+
+    def _values(self) -> dict[str, Any]:
+        d: dict[str, Any] = self._local.__dict__
+        later = d.get(_LATER)
+        if later is not None:
+            make, arg = later
+            self._set(**make(arg))
+            d = self._local.__dict__
+        return d
+
     def _clear(self) -> None:
         self._local.__dict__.clear()
 
     def __getattr__(self, name: str) -> Any:
         if name in _FIELDS:
-            return self._local.__dict__.get(name)
+            return self._values().get(name)
         raise AttributeError(f"current has no attribute '{name}'")
 
     @property
     def is_production(self) -> bool:
         """True for a @project flow run with --production (or $METAFLOW_PRODUCTION)."""
-        return bool(self._local.__dict__.get("is_production"))
+        return bool(self._values().get("is_production"))
 
     @property
     def run(self) -> Any:
         """The running run as a Client API `Run` (readable and taggable while it runs);
         None outside a running flow."""
-        d = self._local.__dict__
+        d = self._values()
         if not d.get("run_id"):
             return None
         run_class, _ = _client_classes()
@@ -96,7 +117,7 @@ class Current:
     @property
     def task(self) -> Any:
         """The running task as a Client API `Task`; None outside a running flow."""
-        d = self._local.__dict__
+        d = self._values()
         if not d.get("run_id"):
             return None
         _, task_class = _client_classes()
@@ -104,11 +125,11 @@ class Current:
 
     @property
     def is_running_flow(self) -> bool:
-        return bool(self._local.__dict__.get("run_id"))
+        return bool(self._values().get("run_id"))
 
     @property
     def pathspec(self) -> str | None:
-        d = self._local.__dict__
+        d = self._values()
         if not d.get("run_id"):
             return None
         return f"{d['flow_name']}/{d['run_id']}/{d['step_name']}/{d['task_id']}"
@@ -116,7 +137,7 @@ class Current:
     @property
     def tempdir(self) -> str | None:
         """A temporary folder for the running task, removed when the process exits."""
-        d = self._local.__dict__
+        d = self._values()
         if not d.get("run_id"):
             return None
         if "tempdir" not in d:
@@ -136,7 +157,7 @@ class Current:
 
     def _ledger_path(self) -> str | None:
         """The ledger the running task writes to (the Client API reads it inside steps)."""
-        return self._local.__dict__.get("ledger_path")
+        return self._values().get("ledger_path")
 
     def get(self, name: str, default: Any = None) -> Any:
         value = getattr(self, name, None)

@@ -33,8 +33,15 @@ def register_flow_class(cls: type[FlowSpec], module: str | None = None,
         keep_graph(cls, graph)
 
 
+def registered_flow_classes() -> list[type[FlowSpec]]:
+    """The flow classes registered in this process (the fork server warms their steps)."""
+    return list(_FLOW_CLASSES.values())
+
+
 def flow_class(spec: TaskSpec) -> type[FlowSpec]:
-    return load_flow_class(spec.flow_file, spec.flow_module, spec.class_name)
+    cls = _FLOW_CLASSES.get((spec.flow_module, spec.class_name))  # (registered: one call)
+    return cls if cls is not None else load_flow_class(spec.flow_file, spec.flow_module,
+                                                       spec.class_name)  # fmt: skip
 
 
 def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type[FlowSpec]:

@@ -279,9 +279,11 @@ class FlowSpec:
                 "call it exactly once, as the last statement of the step",
                 lineno,
             )
-        foreach = kwargs.pop("foreach", None)
-        condition = kwargs.pop("condition", None)
-        kwargs.pop("num_parallel", None)
+        foreach = condition = None
+        if kwargs:
+            foreach = kwargs.pop("foreach", None)
+            condition = kwargs.pop("condition", None)
+            kwargs.pop("num_parallel", None)
         if kwargs:
             raise InvalidNextException(
                 f"Step '{step}' passes unknown argument(s) {', '.join(kwargs)} to self.next(); "
@@ -291,8 +293,10 @@ class FlowSpec:
         if condition is not None:
             transition = self._switch_transition(step, dsts, condition, lineno)
         else:
-            targets = [self._step_name_of(step, d, lineno) for d in dsts]
-            transition = Transition(targets, lineno=lineno)
+            targets = []
+            for dst in dsts:  # (a loop: a comprehension is a function object made per call)
+                targets.append(self._step_name_of(step, dst, lineno))
+            transition = Transition(targets, None, None, None, None, None, lineno)
             if foreach is not None:
                 self._fill_foreach(step, transition, foreach, lineno)
         expected = state.graph[step].out_funcs if state.graph is not None else None

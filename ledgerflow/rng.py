@@ -122,6 +122,13 @@ def snapshot() -> dict[str, Any]:
     return _at_module_end if _at_module_end is not None else _seeded_states()
 
 
+def task_state_needed(states: dict[str, Any]) -> bool:
+    """In the fork server, once: whether fresh_task_state has anything to do in its tasks
+    (a seeded state to restore, or numpy's global state to reseed); when not, a task skips
+    the call (a call into another module is pages written in a freshly forked process)."""
+    return bool(states) or "numpy.random" in sys.modules
+
+
 def fresh_task_state(states: dict[str, Any]) -> None:
     """In a task just forked: the seeded states back (CPython's fork hook reseeded
     `random`), fresh entropy for numpy's global state if the module did not seed it."""

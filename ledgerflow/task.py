@@ -18,6 +18,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,16 +27,17 @@ from .attempts import step_function, wait_before_attempt
 from .capture import capturing
 from .clock import now_iso
 from .current import current
-from .decorators import project_info, step_decorator
+from .decorators import project_info
 from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutException
 from .flowclasses import flow_class, load_flow_class, register_flow_class
 from .flowspec import FlowSpec, TaskState, Transition
 from .graph import flow_graph
 from .internals import INTERNAL_ARTIFACTS
 from .joins import join_inputs, resolve_join_inputs
+from .records import ArtifactRecord
 from .stepenv import variables_set
 from .taskblobs import WRITE_IN_TASK_FROM, BlobAccess, LedgerBlobs, encode_artifact
-from .taskcards import render_task_cards
+from .taskcards import cards_to_render, render_task_cards
 from .taskoutput import collect_artifacts, format_user_traceback, user_location, warn
 from .taskspec import TaskResult, TaskSpec
 
@@ -61,16 +63,25 @@ class StdStreams:
 
 
 def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
-             blobs: BlobAccess | None = None) -> TaskResult:  # fmt: skip
+             blobs: BlobAccess | None = None,
+             _stand_in: Callable[[FlowSpec], Callable[..., Any]] | None = None) -> TaskResult:  # fmt: skip
     """Run one task to completion and return what it produced. Never raises for user errors.
 
     `output` receives what the task prints. With `own_process`, the task has the process to
     itself: its prints already reach the runtime through file descriptors 1 and 2, a timeout
     interrupts it with SIGALRM, and its large blobs go into the ledger from here. `blobs` is
     where input values come from and new blobs go: the run's ledger unless given (a remote
-    executor passes the values it shipped, and never opens the ledger)."""
-    wait_before_attempt(spec)  # a retry's pause (attempts.py)
-    started = now_iso()
+    executor passes the values it shipped, and never opens the ledger).
+
+    `_stand_in` (the fork server's warm-up, forkserver.py) gives the function called instead
+    of the step, and leaves cards out: nothing of the user's runs."""
+    if spec.attempt:
+        wait_before_attempt(spec)  # a retry's pause (attempts.py)
+    # A task's own process takes the times as time.time() floats, which the runtime turns
+    # into text (taskspec.result_from_wire): formatting a datetime cost each task ~0.1 ms
+    # and ~35 page faults (measured). Its cards, if any, get text (render_task_cards).
+    stamp: Callable[[], Any] = time.time if own_process else now_iso
+    started = stamp()
     pid = os.getpid()
     cls = flow_class(spec)
     graph = flow_graph(cls)
@@ -78,30 +89,30 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
         blobs = LedgerBlobs(spec.ledger_path, own_process, spec.preloaded)
     if spec.is_join and isinstance(blobs, LedgerBlobs):
         spec = resolve_join_inputs(spec, blobs.ledger)
-    node = graph[spec.step]
+    node = graph.nodes[spec.step]
     func = getattr(cls, spec.step)
-    parent_refs = {} if spec.is_join else dict(spec.inputs[0]) if spec.inputs else {}
-    refs = {k: v for k, v in parent_refs.items() if k not in INTERNAL_ARTIFACTS}
-    refs.update({k: v for k, v in spec.constants.items() if k not in refs})
-    state = TaskState(
-        step_name=spec.step,
-        graph=graph,
-        refs=refs,
-        load=blobs.load,
-        foreach_stack=list(spec.foreach_stack),
-        input_item=spec.foreach_item,
-        param_names=spec.param_names,
-        max_num_splits=spec.max_num_splits,
-    )
+    # The step's decorators by name, in one pass (a task in a process of its own pays for
+    # every function it runs and object it touches: plain loops, no comprehensions, here).
+    decorators: dict[str, Any] = {}
+    for deco in getattr(func, "decorators", ()):
+        decorators.setdefault(deco.name, deco)  # the first of a name, as step_decorator
+    parent_refs = spec.inputs[0] if spec.inputs and not spec.is_join else {}
+    state = _task_state(spec, graph, parent_refs, blobs)
     flow = cls._for_task(state)
     seconds = spec.timeout
     error: BaseException | None = None
-    environment = step_decorator(func, "environment")
+    environment = decorators.get("environment")
     restore = _set_environment(environment) if environment is not None else None
     try:
         args = (join_inputs(cls, graph, spec, blobs.load),) if spec.is_join else ()
         call = _call_in_process if own_process else _call_in_thread
-        call(step_function(flow, spec), args, spec, output, seconds)
+        if _stand_in is not None:
+            step = _stand_in(flow)
+        elif spec.attempt <= spec.max_retries and "secrets" not in decorators:
+            step = getattr(flow, spec.step)  # what step_function gives such an attempt
+        else:
+            step = step_function(flow, spec)
+        call(step, args, spec, output, seconds)
         if state.transition is None and node.type != "end":
             raise _missing_next(spec.step)
     # The user's step failed (sys.exit too): record it, don't crash the run.
@@ -114,15 +125,38 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
         # The step forked and this is the child coming back from it: it must not go on as
         # the task (a second result, a second commit). Metaflow's tasks are processes too.
         os._exit(0)
-    result = TaskResult(spec, "succeeded", started, "")
-    result.transition = state.transition if error is None else None
-    catch = step_decorator(func, "catch")
+    result = TaskResult(spec, "succeeded", started, "", {}, [],
+                        state.transition if error is None else None, None, None, None, None,
+                        "", "", [], [], None, [])  # fmt: skip
+    catch = decorators.get("catch")
     if catch is not None:
         error = _apply_catch(catch, flow, node, spec, result, output, error)
-    collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs)
-    result.finished_at = now_iso()
-    render_task_cards(func, spec, result, graph, blobs.chunk_size, flow)  # never raises
+    # A task in a process of its own sends back what it passed on unchanged as names only;
+    # not a join (its inputs were resolved here: it compacts its result as it is sent), nor
+    # a step with cards (they list the whole map).
+    carry = own_process and not spec.is_join and "card" not in decorators
+    collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs, carry)
+    result.finished_at = stamp()
+    if _stand_in is None and cards_to_render(decorators):
+        render_task_cards(func, spec, result, graph, blobs.chunk_size, flow)  # never raises
     return result
+
+
+def _task_state(spec: TaskSpec, graph: Any, parent_refs: dict[str, ArtifactRecord],
+                blobs: BlobAccess) -> TaskState:  # fmt: skip
+    """The flow instance's state: the parent's artifacts (not the internal ones), then the
+    run's constants the parent did not pass on."""
+    refs = {}
+    for name, ref in parent_refs.items():
+        if name not in INTERNAL_ARTIFACTS:
+            refs[name] = ref
+    for name, ref in spec.constants.items():
+        if name not in refs:
+            refs[name] = ref
+    # (every field, in order: a struct's quickest construction)
+    return TaskState(spec.step, graph, refs, blobs.load, list(spec.foreach_stack),
+                     spec.param_names, None, spec.max_num_splits, {}, spec.foreach_item,
+                     False)  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -139,7 +173,11 @@ def _task_context(spec: TaskSpec, output: OutputSink) -> Iterator[None]:
 
 def _set_current(spec: TaskSpec) -> None:
     """`current` for the task; the caller clears it when the step returns."""
-    current._set(
+    current._set(**_current_values(spec))
+
+
+def _current_values(spec: TaskSpec) -> dict[str, Any]:
+    return dict(
         flow_name=spec.flow_name, run_id=spec.run_id, step_name=spec.step,
         task_id=spec.task_id, retry_count=spec.attempt, origin_run_id=spec.origin_run_id,
         username=spec.username, tags=frozenset(spec.tags), namespace=f"user:{spec.username}",
@@ -162,21 +200,30 @@ def _call_in_process(
 ) -> None:
     """Call the step in a process of its own; @timeout interrupts it with SIGALRM, as
     Metaflow's does (the runtime kills the process if even that does not stop it)."""
-    import signal
-
-    def alarm(signum: int, frame: Any) -> None:
-        raise _timed_out(spec, seconds or 0)
-
     if seconds:
-        signal.signal(signal.SIGALRM, alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-    _set_current(spec)
+        _alarm_after(spec, seconds)
+    if "project" in getattr(flow_class(spec), "_flow_decorators", {}):
+        _set_current(spec)  # its fields read the environment as the step starts
+    else:
+        current._set_later(_current_values, spec)  # built if the step reads it
     try:
         func(*args)
     finally:
         current._clear()
         if seconds:
+            import signal
+
             signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _alarm_after(spec: TaskSpec, seconds: float) -> None:
+    import signal
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _timed_out(spec, seconds)
+
+    signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def _call_in_thread(

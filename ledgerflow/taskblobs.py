@@ -19,20 +19,15 @@ from .taskspec import TaskResult
 
 
 def encode_artifact(
-    name: str, value: Any, chunk_size: int
+    name: str, value: Any, chunk_size: int, compress_small: bool = True
 ) -> tuple[ArtifactRecord, codec.EncodedBlob]:
-    """An artifact's record and its encoded blob (hashed, compressed, with its preview)."""
-    blob = codec.encode_blob(value, chunk_size)
+    """An artifact's record and its encoded blob (hashed, compressed, with its preview;
+    `compress_small`: see codec.encode_blob)."""
+    blob = codec.encode_blob(value, chunk_size, compress_small)
     blob.preview = preview(value)
-    record = ArtifactRecord(
-        name=name,
-        sha=blob.sha,
-        encoding=blob.encoding,
-        type=codec.type_name(value),
-        size=blob.raw_size,
-        value=codec.scalar_value(value),
-        preview=blob.preview,
-    )
+    # (every field, in order: a struct's quickest construction)
+    record = ArtifactRecord(name, blob.sha, blob.encoding, codec.type_name(value),
+                            blob.raw_size, codec.scalar_value(value), blob.preview, False)  # fmt: skip
     return record, blob
 
 
@@ -105,7 +100,9 @@ class LedgerBlobs:
         return self.ledger.load(sha)
 
     def store(self, name: str, value: Any, result: TaskResult) -> ArtifactRecord:
-        record, blob = encode_artifact(name, value, self.chunk_size)
+        # A task's own process leaves a small scalar's frame to the runtime, which receives
+        # it with the result (taskspec.result_from_wire compresses it).
+        record, blob = encode_artifact(name, value, self.chunk_size, not self.own_process)
         if self.own_process:
             if blob.raw_size < WRITE_IN_TASK_FROM:
                 result.blobs.append(blob)  # the ledger stays unopened for small values

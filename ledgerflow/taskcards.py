@@ -28,7 +28,10 @@ def render_task_cards(func: Any, spec: Any, result: Any, graph: Any, chunk_size:
 
 
 def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow: Any) -> None:
-    cards = [d.attributes for d in getattr(func, "decorators", []) if d.name == "card"]
+    cards = []
+    for deco in getattr(func, "decorators", ()):
+        if deco.name == "card":
+            cards.append(deco.attributes)
     if not cards and not _collectors_in_use():
         return  # the common case: no @card, no current.card
     from .cards.collector import default_editable, take_collector
@@ -44,6 +47,11 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow
                 "@card; add @card to the step (or run with --with card)",
             )
         return
+    if not isinstance(result.finished_at, str):  # a task's own process: time.time()s
+        from .taskspec import stored_time
+
+        result.started_at = stored_time(result.started_at)
+        result.finished_at = stored_time(result.finished_at)
     task = _task_facts(spec, result, graph)
     default_index = default_editable(cards)
     if collector is not None:
@@ -78,6 +86,12 @@ def _render(func: Any, spec: Any, result: Any, graph: Any, chunk_size: int, flow
                 html = error_card(spec.pathspec, card_type, error)
         sha = _store(html, result, chunk_size) if html is not None else None
         result.cards.append(CardRecord(type=card_type, id=attrs.get("id"), sha=sha, error=error))
+
+
+def cards_to_render(decorators: dict[str, Any]) -> bool:
+    """Whether render_task_cards has anything to do for a step with these decorators (by
+    name): a @card, or `current.card` used (its collector warns without one)."""
+    return "card" in decorators or _collectors_in_use()
 
 
 def _collectors_in_use() -> bool:

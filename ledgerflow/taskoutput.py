@@ -36,23 +36,31 @@ def collect_artifacts(
     error: BaseException | None,
     output: OutputSink,
     blobs: BlobAccess,
+    carry: bool = False,
 ) -> None:
-    """Encode what the step set, add the internal artifacts, and fill `result`."""
+    """Encode what the step set, add the internal artifacts, and fill `result`.
+
+    With `carry` (a task in a process of its own, not a join), the artifacts it passes on
+    as the spec gave them are listed by name in `result.carried` instead of copied into
+    `result.artifacts`: what compact_result would make of the whole map, without making it
+    (expand_result puts the records back in the runtime)."""
     final: dict[str, ArtifactRecord] = {}
     # What came unchanged from a parent (or a join's input) is marked inherited.
-    passed_on = {(name, ref.sha) for refs in spec.inputs for name, ref in refs.items()}
-    if spec.step != "start":
-        passed_on |= {(name, ref.sha) for name, ref in spec.constants.items()}
-    for name, ref in state.refs.items():
-        final[name] = replace(ref, inherited=(name, ref.sha) in passed_on)
-    user_values = {
-        k: v
-        for k, v in flow.__dict__.items()
-        if not k.startswith("_") and k not in spec.param_names  # parameters are read-only
-    }
-    rehashed = _rehash_read_values(user_values, state)
+    passed_on: set[tuple[str, str]] = set()
+    constants = spec.constants if spec.step != "start" else {}
+    if not carry:
+        passed_on = {(name, ref.sha) for refs in spec.inputs for name, ref in refs.items()}
+        passed_on |= {(name, ref.sha) for name, ref in constants.items()}
+        for name, ref in state.refs.items():
+            final[name] = replace(ref, inherited=(name, ref.sha) in passed_on)
+    user_values = {}
+    for k, v in flow.__dict__.items():
+        if not k.startswith("_") and k not in spec.param_names:  # parameters are read-only
+            user_values[k] = v
+    rehashed = _rehash_read_values(user_values, state) if _any_large(state.refs) else {}
+    dropped = False
     for name, value in user_values.items():
-        why = unstorable_name(name)
+        why = None if name.isascii() and "\0" not in name else unstorable_name(name)
         if why is not None:
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
@@ -60,10 +68,11 @@ def collect_artifacts(
                 f"Step '{spec.step}' cannot store an artifact named {name!r}: the name {why}; "
                 "name artifacts with plain text, as `self.name = ...` does"
             )
-            final, result.blobs = {}, []
+            final, result.blobs, dropped = {}, [], True
             break
         try:
-            record = _unchanged(name, state, rehashed) or blobs.store(name, value, result)
+            record = (rehashed and _unchanged(name, state, rehashed)) or blobs.store(
+                name, value, result)  # fmt: skip
         except Exception as e:  # noqa: BLE001 - the error is recorded for the artifact's name
             if error is not None:
                 continue  # the step failed anyway: keep what can be kept
@@ -72,28 +81,54 @@ def collect_artifacts(
                 f"{codec.type_name(value)} cannot be serialized ({type(e).__name__}: {e}); "
                 f"store a serializable value, or keep it private as self._{name}"
             )
-            final, result.blobs = {}, []
+            final, result.blobs, dropped = {}, [], True
             break
-        record.inherited = (name, record.sha) in passed_on
+        if carry:  # (name, sha) in passed_on, for the one parent a task that carries has
+            record.inherited = _given(parent_refs, name, record.sha) or _given(
+                constants, name, record.sha)  # fmt: skip
+        else:
+            record.inherited = (name, record.sha) in passed_on
         final[name] = record
         if not record.inherited:
             warning = credential_warning(spec.step, name, value, record.preview)
             if warning:
                 warn(result, warning)
+    # What the task passes on as it was given (nothing when an unstorable value dropped all)
+    carried = _not_in(state.refs, final) if carry and not dropped else []
     if error is not None:
-        result.status = "failed"
-        result.transition = None
-        result.exception_type = codec.type_name(error)
-        result.exception = str(error)
-        result.traceback = format_user_traceback(error)
-        result.location = user_location(error)
-        if isinstance(error, ArtifactError) and not final:
+        _failed(result, error)
+        if isinstance(error, ArtifactError) and not final and not carried:
             result.artifacts = {}
             return
-    internals = _internal_values(result)
-    for name, value in internals.items():
-        final[name] = blobs.store(name, value, result)
+    t = result.transition
+    if t is not None and t.foreach is not None:  # the one internal artifact stored as such
+        for name, value in _internal_values(result).items():
+            final[name] = blobs.store(name, value, result)
     result.artifacts = final
+    if carried:
+        result.carried = carried
+
+
+def _given(refs: dict[str, ArtifactRecord], name: str, sha: str) -> bool:
+    ref = refs.get(name)
+    return ref is not None and ref.sha == sha
+
+
+def _not_in(names: dict[str, Any], final: dict[str, ArtifactRecord]) -> list[str]:
+    kept = []
+    for name in names:  # (a loop: a comprehension is a function object made per call)
+        if name not in final:
+            kept.append(name)
+    return kept
+
+
+def _failed(result: TaskResult, error: BaseException) -> None:
+    result.status = "failed"
+    result.transition = None
+    result.exception_type = codec.type_name(error)
+    result.exception = str(error)
+    result.traceback = format_user_traceback(error)
+    result.location = user_location(error)
 
 
 def carried_records(spec: TaskSpec) -> dict[str, ArtifactRecord]:
@@ -173,6 +208,13 @@ def _rehash_read_values(values: dict[str, Any], state: TaskState) -> dict[str, s
     return codec.digests({name: value for name, value in values.items()
                           if (ref := state.refs.get(name)) is not None
                           and ref.size >= _RECHECK_OVER})  # fmt: skip
+
+
+def _any_large(refs: dict[str, ArtifactRecord]) -> bool:
+    for ref in refs.values():
+        if ref.size >= _RECHECK_OVER:
+            return True
+    return False
 
 
 def _unchanged(

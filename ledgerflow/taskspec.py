@@ -7,11 +7,12 @@ Owner: taskpath. Both are read by the runtime, every executor and the task itsel
 
 from __future__ import annotations
 
+from itertools import starmap
 from typing import Any
 
 from . import codec
 from .flowspec import ForeachFrame, Transition
-from .records import ArtifactRecord
+from .records import ArtifactRecord, CardRecord
 from .structs import field, struct
 
 
@@ -84,3 +85,187 @@ class TaskResult:
     def ok(self) -> bool:
         """The flow goes on after this task (it succeeded, or @catch caught its failure)."""
         return self.status in ("succeeded", "caught")
+
+
+# -- the forms a spec and a result travel in between the runtime and a task's process --------
+#
+# A task's process is forked fresh for each task, and every object it builds or touches costs
+# it page faults (copy-on-write pages shared with the fork server). A pickled TaskSpec made
+# it look up and build a dozen classes' objects (TaskSpec, ArtifactRecords, ForeachFrames:
+# measured 0.37 ms and 90 faults a task). On the wire, a spec and a result are plain tuples
+# of str/int/bytes instead, written by marshal (the same interpreter reads them: a forked
+# child, or a fresh one of the same executable), and rebuilt with each class's positional
+# constructor. A value marshal cannot write (a record's `value` of some unusual type) sends
+# the whole thing pickled instead; the first byte says which.
+
+_MARSHAL, _PICKLE = b"M", b"P"
+_WIRE_VERSION = 1
+
+
+def _getter(cls: type) -> Any:
+    import operator
+
+    return operator.attrgetter(*cls.__struct_fields__)  # type: ignore[attr-defined]
+
+
+_RECORD_FIELDS = _getter(ArtifactRecord)
+_BLOB_FIELDS = _getter(codec.EncodedBlob)
+_TRANSITION_FIELDS = _getter(Transition)
+_CARD_FIELDS = _getter(CardRecord)
+
+
+def _records(records: dict[str, ArtifactRecord],
+             seen: dict[tuple[Any, ...], tuple[Any, ...]] | None = None,
+             ) -> list[tuple[str, tuple[Any, ...]]]:  # fmt: skip
+    """(key, fields) of each record; with `seen`, equal records share one fields tuple, which
+    marshal writes once (a parent's artifacts and the run's constants are often the same)."""
+    pairs = []
+    for key, record in records.items():
+        fields = _RECORD_FIELDS(record)
+        if seen is not None:
+            try:
+                fields = seen.setdefault(fields, fields)
+            except TypeError:  # a value that cannot be hashed: written as it is
+                pass
+        pairs.append((key, fields))
+    return pairs
+
+
+def _from_records(pairs: list[tuple[str, tuple[Any, ...]]],
+                  made: dict[int, ArtifactRecord] | None = None) -> dict[str, ArtifactRecord]:  # fmt: skip
+    """The records _records listed; with `made`, one record per fields tuple (equal records
+    written once are read as one object)."""
+    if made is None:
+        return {key: ArtifactRecord(*fields) for key, fields in pairs}
+    records = {}
+    for key, fields in pairs:
+        record = made.get(id(fields))
+        if record is None:
+            record = made[id(fields)] = ArtifactRecord(*fields)
+        records[key] = record
+    return records
+
+
+def _frames(tuples: list[tuple[Any, ...]]) -> list[ForeachFrame]:
+    return list(starmap(ForeachFrame, tuples))
+
+
+def spec_to_wire(spec: TaskSpec) -> bytes:
+    """The spec as a task's process receives it (spec_from_wire reads it back, equal)."""
+    import marshal
+
+    seen: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    plain = (
+        _WIRE_VERSION, spec.flow_file, spec.flow_module, spec.class_name, spec.ledger_path,
+        spec.flow_name, spec.run_id, spec.run_pk, spec.step, spec.task_id, spec.attempt,
+        spec.max_retries, spec.is_join, [_records(refs, seen) for refs in spec.inputs],
+        spec.input_pks, spec.input_steps, [[tuple(f) for f in stack] for stack in spec.input_stacks],
+        [tuple(f) for f in spec.foreach_stack], spec.foreach_item, _records(spec.constants, seen),
+        spec.preloaded, spec.param_names, spec.max_num_splits, spec.username, spec.tags,
+        spec.origin_run_id, spec.timeout,
+    )  # fmt: skip
+    try:
+        return _MARSHAL + marshal.dumps(plain)
+    except ValueError:  # a type marshal does not write (a subclass of str, say)
+        import pickle
+
+        return _PICKLE + pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def spec_from_wire(data: bytes | memoryview) -> TaskSpec:
+    """The TaskSpec spec_to_wire wrote."""
+    if data[:1] == _PICKLE:
+        import pickle
+
+        spec = pickle.loads(data[1:])
+        assert isinstance(spec, TaskSpec)
+        return spec
+    import marshal
+
+    (version, flow_file, flow_module, class_name, ledger_path, flow_name, run_id, run_pk, step,
+     task_id, attempt, max_retries, is_join, inputs, input_pks, input_steps, input_stacks,
+     foreach_stack, foreach_item, constants, preloaded, param_names, max_num_splits, username,
+     tags, origin_run_id, timeout) = marshal.loads(memoryview(data)[1:])  # fmt: skip
+    assert version == _WIRE_VERSION
+    # (loops and map, not comprehensions: each is a function object made per call, in a
+    # process that pays for every object it touches)
+    made: dict[int, ArtifactRecord] = {}
+    parents = []
+    for refs in inputs:
+        parents.append(_from_records(refs, made))
+    return TaskSpec(
+        flow_file, flow_module, class_name, ledger_path, flow_name, run_id, run_pk, step,
+        task_id, attempt, max_retries, is_join, parents, input_pks, input_steps,
+        list(map(_frames, input_stacks)), _frames(foreach_stack), foreach_item,
+        _from_records(constants, made), preloaded,
+        param_names, max_num_splits, username, tags, origin_run_id, timeout,
+    )  # fmt: skip
+
+
+def result_to_wire(result: TaskResult) -> bytes:
+    """A task's result as its process sends it (without its spec: the runtime has it);
+    result_from_wire reads it back."""
+    import marshal
+
+    t = result.transition
+    plain = (
+        _WIRE_VERSION, result.status, result.started_at, result.finished_at,
+        _records(result.artifacts), list(map(_BLOB_FIELDS, result.blobs)),
+        None if t is None else _TRANSITION_FIELDS(t), result.exception_type, result.exception,
+        result.traceback, result.location, result.stdout, result.stderr, result.warnings,
+        list(map(_CARD_FIELDS, result.cards)), result.host, result.carried,
+    )  # fmt: skip
+    try:
+        return _MARSHAL + marshal.dumps(plain)
+    except ValueError:
+        import pickle
+
+        spec, result.spec = result.spec, None  # type: ignore[assignment]
+        try:
+            return _PICKLE + pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            result.spec = spec
+
+
+def stored_time(value: float | str) -> str:
+    """A time as a TaskResult holds it (clock.py's text) from a time.time() float, which
+    is what a task's own process takes (task.py says why)."""
+    if isinstance(value, str):
+        return value
+    from datetime import UTC, datetime
+
+    from .clock import stored_iso
+
+    return stored_iso(datetime.fromtimestamp(value, UTC))
+
+
+def result_from_wire(data: bytes | memoryview) -> TaskResult:
+    """The TaskResult result_to_wire wrote, its spec None (the caller sets it), its times
+    as text."""
+    if data[:1] == _PICKLE:
+        import pickle
+
+        result = pickle.loads(data[1:])
+        assert isinstance(result, TaskResult)
+        for one in result.blobs:
+            codec.frame_later(one)
+        result.started_at = stored_time(result.started_at)
+        result.finished_at = stored_time(result.finished_at)
+        return result
+    import marshal
+
+    (version, status, started_at, finished_at, artifacts, blobs, transition, exception_type,
+     exception, traceback, location, stdout, stderr, warnings, cards, host,
+     carried) = marshal.loads(memoryview(data)[1:])  # fmt: skip
+    assert version == _WIRE_VERSION
+    blob = codec.EncodedBlob
+    encoded = [blob(*fields) for fields in blobs]
+    for one in encoded:
+        codec.frame_later(one)  # a small value's frame, left to here by a task's process
+    return TaskResult(
+        None, status, stored_time(started_at), stored_time(finished_at), _from_records(artifacts),  # type: ignore[arg-type]
+        encoded,
+        None if transition is None else Transition(*transition), exception_type, exception,
+        traceback, location, stdout, stderr, warnings, [CardRecord(*c) for c in cards], host,
+        carried,
+    )  # fmt: skip

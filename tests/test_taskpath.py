@@ -12,7 +12,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ledgerflow.flowspec import ForeachFrame
+from ledgerflow.records import ArtifactRecord
+from ledgerflow.taskspec import (
+    TaskResult,
+    TaskSpec,
+    result_from_wire,
+    result_to_wire,
+    spec_from_wire,
+    spec_to_wire,
+)
 from tests.helpers import latest_run_id, load_artifact, query, run_flow
 
 
@@ -463,3 +475,260 @@ def test_frames_go_through_bare_descriptors_whole():
         mine.close()
         assert recv_frame(theirs.fileno()) is None
         theirs.close()
+
+
+# -- the spec and the result on the wire --------------------------------------------------
+
+_text = st.text(max_size=12)
+_records = st.dictionaries(
+    _text,
+    st.builds(ArtifactRecord, _text, st.text(alphabet="0123456789abcdef", min_size=64,
+                                             max_size=64), st.sampled_from(["json", "pickle"]),
+              _text, st.integers(0, 2**40),
+              st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False),
+                        _text, st.binary(max_size=8)),
+              _text, st.booleans()),
+    max_size=4,
+)  # fmt: skip
+_frames = st.lists(st.builds(ForeachFrame, _text, _text, st.integers(1, 9), st.integers(0, 8),
+                             _text), max_size=2)  # fmt: skip
+
+
+@settings(max_examples=60, deadline=None)
+@given(inputs=st.lists(_records, max_size=2), constants=_records, stack=_frames,
+       stacks=st.lists(_frames, max_size=2), item=st.one_of(st.none(), st.tuples(
+           st.sampled_from(["json", "pickle"]), st.binary(max_size=8))),
+       pks=st.lists(st.integers(1, 10**6), max_size=3), attempt=st.integers(0, 3),
+       timeout=st.one_of(st.none(), st.floats(0.1, 1e4)), tags=st.lists(_text, max_size=2),
+       user=st.one_of(st.none(), _text), params=st.frozensets(_text, max_size=3))  # fmt: skip
+def test_a_spec_reads_back_equal_from_its_wire_form(inputs, constants, stack, stacks, item,
+                                                     pks, attempt, timeout, tags, user,
+                                                     params) -> None:  # fmt: skip
+    """What a task's process receives (plain values, taskspec.spec_to_wire) is the spec the
+    runtime made, field for field, records and foreach frames included."""
+    preloaded = {r.sha: ("json", b"1") for refs in inputs for r in refs.values()}
+    spec = TaskSpec("f.py", "m", "F", "l.db", "F", "1", 7, "work", "2", attempt, 3, bool(pks),
+                    inputs, pks, ["a"] * len(stacks), stacks, stack, item, constants, preloaded,
+                    params, 1000, user, tags, None if user else "9", timeout)  # fmt: skip
+    back = spec_from_wire(spec_to_wire(spec))
+    assert back == spec
+    assert all(type(f) is ForeachFrame for f in back.foreach_stack)
+    assert back.inputs == spec.inputs and list(map(list, back.inputs)) == list(map(list, inputs))
+
+
+def test_a_spec_marshal_cannot_write_goes_pickled() -> None:
+    """A record value of a type marshal does not write (a subclass of str) sends the whole
+    spec pickled; it reads back the same."""
+
+    spec = TaskSpec("f.py", "m", "F", "l.db", "F", "1", 1, "work", "2",
+                    constants={"p": ArtifactRecord("p", "0" * 64, "json", "t", 1,
+                                                   _Text("x"))})  # fmt: skip
+    wire = spec_to_wire(spec)
+    assert wire[:1] == b"P"
+    back = spec_from_wire(wire)
+    assert back == spec and type(back.constants["p"].value) is _Text
+
+
+class _Text(str):
+    pass
+
+
+@settings(max_examples=40, deadline=None)
+@given(artifacts=_records, carried=st.lists(_text, max_size=3),
+       status=st.sampled_from(["succeeded", "failed", "caught"]),
+       foreach=st.one_of(st.none(), _text), warnings=st.lists(_text, max_size=2),
+       floats=st.booleans())  # fmt: skip
+def test_a_result_reads_back_equal_from_its_wire_form(artifacts, carried, status, foreach,
+                                                       warnings, floats) -> None:  # fmt: skip
+    """A task's result (plain values, taskspec.result_to_wire) reads back as the task made
+    it; times its process took as time.time() floats read back as clock.py's text."""
+    from ledgerflow.codec import encode_blob
+    from ledgerflow.flowspec import Transition
+    from ledgerflow.records import CardRecord
+
+    blob = encode_blob({"k": [1, 2]})
+    transition = Transition(["b"], foreach, None, 2 if foreach else None,
+                            ["1", "2"] if foreach else None,
+                            [("json", b"1"), ("json", b"2")] if foreach else None, 12)  # fmt: skip
+    started, finished = 1_790_000_000.25, 1_790_000_001.5
+    result = TaskResult(None, status, started if floats else "t0",  # type: ignore[arg-type]
+                        finished if floats else "t1", artifacts, [blob], transition,
+                        "E", "boom", "tb", "f.py:3", "out", "err", warnings,
+                        [CardRecord("default", None, "0" * 64, None)], None, carried)  # fmt: skip
+    back = result_from_wire(result_to_wire(result))
+    if floats:
+        assert back.started_at == "2026-09-21T14:13:20.250000Z"
+        assert back.finished_at == "2026-09-21T14:13:21.500000Z"
+        result.started_at, result.finished_at = back.started_at, back.finished_at
+    assert back == result
+    assert back.blobs[0].frames == blob.frames and back.blobs[0].raw == blob.raw
+
+
+# -- every decorator on the task path -------------------------------------------------------
+
+EVERY_DECORATOR = """
+import os
+from ledgerflow import (FlowSpec, Parameter, card, catch, current, environment, retry,
+                        secrets, step, timeout)
+
+INLINE = [{"type": "inline", "id": "1", "options": {"env_vars": {"SECRET_1": "s3cr3t"}}}]
+
+
+class EveryDecorator(FlowSpec):
+    p = Parameter("p", default=3)
+    constant = "kept"
+
+    @step
+    def start(self):
+        self.items = [1, 2]
+        self.big = list(range(50))
+        self.next(self.work, foreach="items")
+
+    @card
+    @catch(var="failure")
+    @retry(times=1, minutes_between_retries=0)
+    @timeout(seconds=60)
+    @environment(vars={"FROM_ENV": "yes"})
+    @secrets(sources=INLINE)
+    @step
+    def work(self):
+        if current.retry_count == 0 and self.input == 2:
+            raise RuntimeError("first attempt fails")
+        self.seen = [self.input, os.environ.get("FROM_ENV"), os.environ.get("SECRET_1"),
+                     current.task_id is not None, current.retry_count, self.p]
+        self.big = self.big  # set again, unchanged
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.seen = sorted(i.seen for i in inputs)
+        self.merge_artifacts(inputs, include=["items"])
+        self.next(self.end)
+
+    @step
+    def end(self):
+        self.plain = self.p + len(self.seen)
+
+
+if __name__ == "__main__":
+    EveryDecorator()
+"""
+
+
+def _run_rows(db: Path) -> tuple[list[tuple], list[tuple]]:
+    run_id = latest_run_id(db, "EveryDecorator")
+    tasks = query(db, "select step, task_id, attempt, status, exception_type from tasks where "
+                      "run_id = ? order by step, task_id, attempt", (run_id,))  # fmt: skip
+    artifacts = query(db, "select a.step, a.task_id, a.attempt, a.name, a.sha, a.inherited, "
+                          "a.type, a.preview from all_artifacts a where a.run_id = ? order by "
+                          "a.step, a.task_id, a.attempt, a.name", (run_id,))  # fmt: skip
+    return tasks, artifacts
+
+
+def test_a_step_with_every_decorator_runs_the_same_in_its_own_process(tmp_path: Path) -> None:
+    """@card, @catch, @retry, @timeout, @environment and @secrets on one foreach step,
+    `current` read, a parent's artifact set again unchanged, a join merging: the task path
+    of a process of its own (compact spec and result, names of carried artifacts) stores
+    exactly what a task in the run's process stores."""
+    flow = tmp_path / "every.py"
+    flow.write_text(EVERY_DECORATOR)
+    rows = {}
+    for executor in ("process", "thread"):
+        db = tmp_path / f"{executor}.db"
+        run_flow(flow, "--executor", executor, db=db)
+        rows[executor] = _run_rows(db)
+    assert rows["process"] == rows["thread"]
+    tasks, artifacts = rows["process"]
+    assert ("work", "3", 0, "failed", "builtins.RuntimeError") in tasks
+    assert ("work", "3", 1, "succeeded", None) in tasks
+    seen = load_artifact(tmp_path / "process.db", latest_run_id(tmp_path / "process.db",
+                                                                "EveryDecorator"), "join", "seen")  # fmt: skip
+    assert seen == [[1, "yes", "s3cr3t", True, 0, 3], [2, "yes", "s3cr3t", True, 1, 3]]
+    inherited = {(step, name): flag for step, _, _, name, _, flag, _, _ in artifacts}
+    assert inherited[("work", "big")] == 1 and inherited[("work", "constant")] == 1
+    assert inherited[("work", "seen")] == 0
+    # a card per attempt; a card lists the task's whole map, what it passed on included
+    assert query(tmp_path / "process.db", "select count(*) from card") == [(3,)]
+    from ledgerflow import Run, namespace
+    from ledgerflow.cards import get_cards
+
+    namespace(None)
+    db = tmp_path / "process.db"
+    work = list(Run(f"EveryDecorator/{latest_run_id(db, 'EveryDecorator')}", ledger=db)["work"])
+    html = get_cards(work[0])[0].get()
+    assert "constant" in html and "big" in html and "seen" in html
+
+
+def test_the_fork_server_reaps_and_reports_when_the_runtime_leaves_reports_unread(
+    tmp_path: Path,
+) -> None:
+    """The runtime may close the control socket with the server's last exit reports still
+    unread: the server's next read then fails (ECONNRESET) instead of seeing b"q". It
+    still stops as b"q" stops: every task reaped, its rusage report written (before, it
+    exited at once, and a bench's split went missing about one run in two)."""
+    import json
+    import select
+    import socket
+
+    from ledgerflow.executors import forkserver
+    from ledgerflow.executors.wire import CONTROL
+
+    report = tmp_path / "rusage.json"
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:  # the fork server
+        mine.close()
+        os.environ[forkserver.RUSAGE_ENV] = str(report)
+        forkserver.serve(theirs)
+    theirs.close()
+    try:
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        task_mine, task_theirs = socket.socketpair()
+        socket.send_fds(mine, [CONTROL.pack(b"r", 1, 0)], [out_w, err_w, task_theirs.fileno()])
+        for fd in (out_w, err_w):
+            os.close(fd)
+        task_theirs.close()
+        task_mine.close()  # the task reads no spec: it exits at once
+        assert select.select([mine], [], [], 30)[0], "no exit report from the fork server"
+        mine.close()  # the report left unread
+        _, status = os.waitpid(pid, 0)
+    finally:
+        mine.close()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    shares = json.loads(report.read_text())
+    assert shares["tasks_cpu"] > 0
+    for fd in (out_r, err_r):
+        os.close(fd)
+
+
+def test_current_set_later_builds_its_values_when_first_read() -> None:
+    """A task in a process of its own sets `current` lazily: nothing is built until the
+    step reads it, then every field and property reads as if set at once."""
+    from ledgerflow.current import current
+
+    made: list[str] = []
+
+    def values(task_id: str) -> dict[str, object]:
+        made.append(task_id)
+        return {"flow_name": "F", "run_id": "7", "step_name": "s", "task_id": task_id,
+                "tags": frozenset({"t"}), "retry_count": 0}  # fmt: skip
+
+    try:
+        current._set_later(values, "3")
+        assert made == []
+        assert current.is_running_flow and made == ["3"]
+        assert current.pathspec == "F/7/s/3" and current.tags == {"t"}
+        assert current.retry_count == 0 and made == ["3"]  # built once
+    finally:
+        current._clear()
+    assert current.pathspec is None and current.task_id is None
+
+
+def test_a_spec_with_an_unhashable_record_value_still_crosses_the_wire() -> None:
+    """Records are written once when equal (a hash of their fields); a value that cannot
+    be hashed (a list, from a hand-made record) is written as it is, and reads back."""
+    record = ArtifactRecord("p", "0" * 64, "json", "t", 1, [1, 2])
+    spec = TaskSpec("f.py", "m", "F", "l.db", "F", "1", 1, "work", "2",
+                    inputs=[{"p": record}], constants={"p": record})  # fmt: skip
+    assert spec_from_wire(spec_to_wire(spec)) == spec

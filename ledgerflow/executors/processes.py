@@ -23,7 +23,6 @@ import codecs
 import fcntl
 import math
 import os
-import pickle
 import select
 import selectors
 import signal
@@ -38,10 +37,10 @@ from ..attempts import segfault_message
 from ..exceptions import ExecutorError
 from ..flowclasses import flow_class, register_flow_class
 from ..taskoutput import expand_result
-from ..taskspec import TaskResult, TaskSpec
+from ..taskspec import TaskResult, TaskSpec, result_from_wire, spec_to_wire
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, ResultFuture, RunningTask, TaskFuture
 from .forkserver import STOP_GRACE
-from .wire import CONTROL, FrameReader, pickled_frame
+from .wire import CONTROL, FrameReader, framed
 
 # How long a task may outlive its @timeout (its own SIGALRM should have stopped it) before
 # the runtime kills its process, and how long Ctrl-C/SIGTERM waits before SIGKILL.
@@ -181,7 +180,7 @@ class ProcessExecutor(Executor):
         self._tasks[key] = task
         if task.deadline is not None:
             self._deadlines += 1
-        frame = pickled_frame(spec)
+        frame = memoryview(framed(spec_to_wire(spec)))  # plain values: taskspec.py says why
         try:
             sent = mine.send(frame)  # all of it, unless it is large (a join's)
         except BlockingIOError:
@@ -542,7 +541,7 @@ class ProcessExecutor(Executor):
 
 def _loads_result(task: _Task, frame: bytes) -> TaskResult:
     try:
-        result = pickle.loads(frame)
+        result = result_from_wire(frame)
     except Exception as e:  # noqa: BLE001 - a result that cannot be read fails its task
         return task.failed(f"the task's result cannot be read here ({type(e).__name__}: {e})")
     assert isinstance(result, TaskResult)

@@ -28,6 +28,11 @@ def pickled_frame(obj: object) -> memoryview:
     return view
 
 
+def framed(data: bytes) -> bytes:
+    """data as one frame: its length, then itself."""
+    return len(data).to_bytes(_HEADER, "big") + data
+
+
 def send_frame(sock: socket.socket | int, data: bytes) -> None:
     """One frame, header and body in one call (the reader then wakes once for a small one).
     `sock` is a socket or its descriptor (a task's process uses the bare descriptor: no
@@ -99,28 +104,32 @@ def die_with_parent() -> None:
     """Ask the kernel to SIGKILL this process when its parent dies (Linux), so a run killed
     with kill -9 takes its fork server and tasks with it. Elsewhere the fork server sees its
     control socket close and kills its tasks itself."""
-    call = prctl()
+    call = _PRCTL[0] if _PRCTL else prctl()
     if call is None:
         return
-    pr_set_pdeathsig = 1
     parent = os.getppid()
-    call(pr_set_pdeathsig, signal.SIGKILL)
+    call(_PR_SET_PDEATHSIG, _SIGKILL)
     if os.getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
 
 
+# Plain ints (signal.SIGKILL is an enum member: a Python-level conversion on each call).
+_PR_SET_PDEATHSIG = 1
+_SIGKILL = int(signal.SIGKILL)
 _PRCTL: list[Any] = []
 
 
 def prctl() -> Any:
-    """libc's prctl on Linux, with its argument types set (looked up once: the fork server's
-    tasks inherit it), else None."""
+    """libc's prctl on Linux, else None. Looked up once (the fork server's tasks inherit
+    it), and called with plain ints and no argument types: ctypes passes an int as a C int
+    (sign-extended to a register's width by libffi, which prctl reads as unsigned long), and
+    declared types would run each argument through its type's from_param (measured: ~40 page
+    faults a task)."""
     if not _PRCTL:
         if sys.platform.startswith("linux"):
             import ctypes
 
             call = ctypes.CDLL(None).prctl
-            call.argtypes = (ctypes.c_int, ctypes.c_ulong)  # no per-call type guessing
             call.restype = ctypes.c_int
             _PRCTL.append(call)
         else:
@@ -141,7 +150,8 @@ _PREBUILT: list[Any] = []
 def prebuild_stdio() -> None:
     """In the fork server: the writers every task would make (fds 1 and 2 are only
     numbers to them; each task dup2s its pipes there first). They are made while 1 and 2
-    are a pipe, as in a task, so what they learn of their descriptor (not seekable) holds."""
+    are a pipe, as in a task, so what they learn of their descriptor (not seekable) holds.
+    The server's own streams, which each task flushes too, are listed here as well."""
     if _PREBUILT:
         return
     saved = [os.dup(1), os.dup(2)]
@@ -158,6 +168,15 @@ def prebuild_stdio() -> None:
         os.dup2(saved[1], 2)
         for fd in (*saved, r, w):
             os.close(fd)
+    _OLD[:] = _old_streams()
+
+
+def _old_streams() -> list[Any]:
+    old: list[Any] = []
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream and all(stream is not s for s in old):
+            old.append(stream)
+    return old
 
 
 def own_stdio() -> None:
@@ -165,15 +184,15 @@ def own_stdio() -> None:
     (pipes to the runtime), replacing whatever the run's process had routed there. The old
     writers (a logging handler may hold one) still write to the same descriptors; they are
     flushed at the end too."""
-    _OLD.extend(s for s in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__) if s)
-    streams = _PREBUILT[:2] if _PREBUILT else _new_stdio()
-    for stream, name in zip(streams, ("stdout", "stderr")):
-        setattr(sys, name, stream)
-        setattr(sys, f"__{name}__", stream)
-    if _PREBUILT:
+    if _PREBUILT:  # a task forked from the fork server: plain assignments, nothing built
+        sys.stdout = sys.__stdout__ = _PREBUILT[0]  # type: ignore[misc]
+        sys.stderr = sys.__stderr__ = _PREBUILT[1]  # type: ignore[misc]
         os.dup2(_PREBUILT[2], 0)
         os.close(_PREBUILT[2])
         return
+    _OLD[:] = _old_streams()
+    sys.stdout, sys.stderr = _new_stdio()
+    sys.__stdout__, sys.__stderr__ = sys.stdout, sys.stderr  # type: ignore[misc]
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
