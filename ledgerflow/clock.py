@@ -14,6 +14,11 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime(_STORED)
 
 
+def stored_from_timestamp(seconds: float) -> str:
+    """A time.time() float in the stored form (what a task's own process sends)."""
+    return datetime.fromtimestamp(seconds, UTC).strftime(_STORED)
+
+
 def stored_iso(value: str | datetime) -> str:
     """A date a user gave (ISO text, an aware datetime, or a naive one read as local time)
     in the stored form, to compare with stored timestamps. ValueError for text that is not

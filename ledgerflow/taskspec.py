@@ -11,6 +11,7 @@ from itertools import starmap
 from typing import Any
 
 from . import codec
+from .clock import stored_from_timestamp
 from .flowspec import ForeachFrame, Transition
 from .records import ArtifactRecord, CardRecord
 from .structs import field, struct
@@ -230,13 +231,7 @@ def result_to_wire(result: TaskResult) -> bytes:
 def stored_time(value: float | str) -> str:
     """A time as a TaskResult holds it (clock.py's text) from a time.time() float, which
     is what a task's own process takes (task.py says why)."""
-    if isinstance(value, str):
-        return value
-    from datetime import UTC, datetime
-
-    from .clock import stored_iso
-
-    return stored_iso(datetime.fromtimestamp(value, UTC))
+    return value if isinstance(value, str) else stored_from_timestamp(value)
 
 
 def result_from_wire(data: bytes | memoryview) -> TaskResult:
