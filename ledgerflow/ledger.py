@@ -38,7 +38,7 @@ from .exceptions import LedgerError, LedgerReadOnlyError, LedgerSchemaError
 from .identify import CORE_TABLES, refuse_unversioned, table_names, unknown_objects, unreadable
 from .liveness import run_is_dead
 from .location import resolve_ledger_path
-from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION
+from .schema import MIGRATIONS, OUR_TABLES, SCHEMA_VERSION, create_latest
 from .trust_file import record_own
 
 # A WAL file bigger than this is shrunk back to it when it starts over (and at close, see
@@ -239,9 +239,12 @@ class Ledger:
                     version = self._user_version()
                     self._refuse_foreign(version, table_names(conn))
                     created = version == 0
-                    for number, migration in enumerate(MIGRATIONS, start=1):
-                        if number > version:
-                            migration(conn)
+                    # A new file is made at the latest schema at once (the same objects
+                    # the migrations leave: schema.create_latest); others are migrated.
+                    if not (created and create_latest(conn)):
+                        for number, migration in enumerate(MIGRATIONS, start=1):
+                            if number > version:
+                                migration(conn)
                     if version < SCHEMA_VERSION:
                         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                         writes.init_meta(conn)
