@@ -288,6 +288,8 @@ class ProcessExecutor(Executor):
             self._start_fork_server()
 
     def _start_fork_server(self) -> None:
+        import ctypes  # noqa: F401  (once for both: the server forks through it, the run's connections use it)
+
         from .forkserver import serve
 
         # SEQPACKET keeps messages whole and, unlike DGRAM, tells the server when the run's
