@@ -228,7 +228,6 @@ MIGRATIONS: list[Migration] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-
 def migrated_objects(version: int = SCHEMA_VERSION) -> list[tuple[str, str, str, str | None]]:
     """(type, name, tbl_name, sql) of every schema object migrations 1..version leave, in
     the order they were made (what `ddl_latest.py` holds for the latest version)."""
@@ -258,6 +257,7 @@ def create_latest(conn: sqlite3.Connection) -> bool:
 
 
 def creation_statements(objects: list[tuple[str, str, str, str | None]]) -> list[str]:
+    """The statements that make `objects` (sqlite_master rows), in order."""
     virtual = [name for _, name, _, sql in objects
                if sql and sql.upper().startswith("CREATE VIRTUAL TABLE")]  # fmt: skip
     return [sql for kind, name, _, sql in objects if sql is not None and not (
