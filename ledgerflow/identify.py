@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .exceptions import LedgerError, LedgerSchemaError
-from .schema import SCHEMA_VERSION, migrated_objects
+from .schema import SCHEMA_VERSION, migrated_objects, snapshot_objects
 
 CORE_TABLES = frozenset({"meta", "flow", "run", "task", "blob", "blob_chunk", "artifact"})
 
@@ -30,13 +30,12 @@ CORE_TABLES = frozenset({"meta", "flow", "run", "task", "blob", "blob_chunk", "a
 @functools.cache
 def expected_objects(version: int) -> frozenset[tuple[str, str, str | None]]:
     """(type, name, sql) of every schema object migrations 1..version create: from the
-    snapshot of the latest schema (ddl_latest.py) when it is that version's, else by running
-    the migrations on an empty database in memory (~5 ms)."""
-    from .ddl_latest import OBJECTS, VERSION
-
-    if version == VERSION:
-        return frozenset((kind, name, sql) for kind, name, _, sql in OBJECTS)
-    return frozenset((kind, name, sql) for kind, name, _, sql in migrated_objects(version))
+    snapshot of the latest schema (ddl_latest.py) where it applies, else by running the
+    migrations on an empty database in memory (~5 ms)."""
+    objects = snapshot_objects(version)
+    if objects is None:
+        objects = migrated_objects(version)
+    return frozenset((kind, name, sql) for kind, name, _, sql in objects)
 
 
 def unknown_objects(conn: sqlite3.Connection, version: int) -> list[str]:

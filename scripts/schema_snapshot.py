@@ -8,6 +8,7 @@ running every migration (slower, the same result)."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -27,6 +28,10 @@ def render() -> str:
         '(tests/test_schema_snapshot.py says when)."""',
         "",
         f"VERSION = {SCHEMA_VERSION}",
+        "# The SQLite that made them: the text SQLite stores for an FTS5 table's shadow tables",
+        "# and for `alter table add column` may differ in another version, so elsewhere the",
+        "# migrations run as before (schema.snapshot_objects).",
+        f'SQLITE_VERSION = "{sqlite3.sqlite_version}"',
         "",
         "# (type, name, tbl_name, sql), in the order the migrations made them.",
         "# fmt: off",
@@ -41,4 +46,4 @@ def render() -> str:
 
 if __name__ == "__main__":
     TARGET.write_text(render(), encoding="utf-8")
-    print(f"wrote {TARGET} (schema version {SCHEMA_VERSION})")
+    print(f"wrote {TARGET} (schema version {SCHEMA_VERSION}, SQLite {sqlite3.sqlite_version})")

@@ -13,7 +13,7 @@ import pytest
 
 from ledgerflow import ddl_latest, identify
 from ledgerflow.ledger import Ledger
-from ledgerflow.schema import MIGRATIONS, SCHEMA_VERSION, migrated_objects
+from ledgerflow.schema import MIGRATIONS, SCHEMA_VERSION, create_latest, migrated_objects
 
 
 def _shape(path: Path) -> dict[str, object]:
@@ -70,9 +70,20 @@ def test_the_snapshot_is_what_the_migrations_leave():
         "a migration was added: run `python scripts/schema_snapshot.py` to regenerate "
         "ledgerflow/ddl_latest.py"
     )
+    if sqlite3.sqlite_version != ddl_latest.SQLITE_VERSION:
+        pytest.skip(f"the snapshot was made by SQLite {ddl_latest.SQLITE_VERSION}, not "
+                    f"{sqlite3.sqlite_version}: here the migrations run (tested below)")  # fmt: skip
     assert ddl_latest.OBJECTS == migrated_objects(SCHEMA_VERSION), (
         "ledgerflow/ddl_latest.py is not what the migrations make: run "
         "`python scripts/schema_snapshot.py`"
+    )
+    conn = sqlite3.connect(":memory:")
+    assert create_latest(conn)  # the snapshot is what a new ledger is made from here
+    assert (
+        conn.execute(
+            "select type, name, tbl_name, sql from sqlite_master order by rowid"
+        ).fetchall()
+        == ddl_latest.OBJECTS
     )
 
 
@@ -94,10 +105,18 @@ def test_a_ledger_of_every_earlier_version_still_opens_and_migrates_to_the_same(
     assert _shape(old) == _shape(_opened(tmp_path / "fresh.db"))
 
 
-def test_a_snapshot_behind_the_migrations_falls_back_to_them(tmp_path, monkeypatch):
+@pytest.mark.parametrize("why", ["behind the migrations", "made by another SQLite"])
+def test_a_snapshot_that_does_not_apply_falls_back_to_the_migrations(why, tmp_path, monkeypatch):
     reference = _shape(_opened(tmp_path / "fresh.db"))
-    monkeypatch.setattr(ddl_latest, "VERSION", SCHEMA_VERSION - 1)
-    monkeypatch.setattr(ddl_latest, "OBJECTS", migrated_objects(SCHEMA_VERSION - 1))
+    if why == "behind the migrations":
+        monkeypatch.setattr(ddl_latest, "VERSION", SCHEMA_VERSION - 1)
+        monkeypatch.setattr(ddl_latest, "OBJECTS", migrated_objects(SCHEMA_VERSION - 1))
+    else:  # its objects would be refused as changed if they were used
+        changed = [(t, n, tbl, sql and sql.replace("CREATE", "create")) for t, n, tbl, sql
+                   in migrated_objects(SCHEMA_VERSION)]  # fmt: skip
+        monkeypatch.setattr(ddl_latest, "SQLITE_VERSION", "0.0.0")
+        monkeypatch.setattr(ddl_latest, "OBJECTS", changed)
+    assert not create_latest(sqlite3.connect(":memory:"))
     identify.expected_objects.cache_clear()
     try:
         assert _shape(_opened(tmp_path / "behind.db")) == reference
