@@ -14,6 +14,7 @@ from .flowspec import FlowSpec, ForeachFrame, Inputs, TaskState
 from .ledger import Ledger
 from .records import ArtifactRecord
 from .structs import replace
+from .taskblobs import BlobAccess
 from .taskspec import TaskSpec
 
 
@@ -33,14 +34,14 @@ def resolve_join_inputs(spec: TaskSpec, ledger: Ledger) -> TaskSpec:
     # by every input, not one copy per input; so are equal foreach frames.
     shared: dict[tuple[Any, ...], ArtifactRecord] = {}
     frames: dict[tuple[Any, ...], ForeachFrame] = {}
-    for pk, *row in reads.artifacts_of_tasks(ledger, spec.input_pks):
-        key = tuple(row)
+    # (a join of 10,000 inputs reads ~50,000 rows: plain statements per row)
+    for row in reads.artifacts_of_tasks(ledger, spec.input_pks):
+        key = row[1:]
         record = shared.get(key)
         if record is None:
-            name, sha, encoding, type_, size, value, text, inherited = row
-            record = shared[key] = ArtifactRecord(name, sha, encoding, type_, size, value,
-                                                  text, bool(inherited))  # fmt: skip
-        inputs[pk][record.name] = record
+            record = shared[key] = ArtifactRecord(row[1], row[2], row[3], row[4], row[5], row[6],
+                                                  row[7], bool(row[8]))  # fmt: skip
+        inputs[row[0]][row[1]] = record
     missing = [pk for pk in spec.input_pks if pk not in tasks]
     if missing:
         raise LedgerError(f"join {spec.pathspec}: input task rows {missing[:5]} are not in "
@@ -49,24 +50,56 @@ def resolve_join_inputs(spec: TaskSpec, ledger: Ledger) -> TaskSpec:
         spec,
         inputs=[inputs[pk] for pk in spec.input_pks],
         input_steps=[tasks[pk][0] for pk in spec.input_pks],
-        input_stacks=[
-            [frames.setdefault(tuple(f), ForeachFrame(*f)) for f in json.loads(stack or "[]")]
-            for _, stack in (tasks[pk] for pk in spec.input_pks)
-        ],
+        input_stacks=[_frames(tasks[pk][1], frames, json.loads) for pk in spec.input_pks],
     )
 
 
-def join_inputs(cls: type[FlowSpec], graph: Any, spec: TaskSpec,
-                 load: Callable[[str], Any]) -> Inputs:  # fmt: skip
+def _frames(stack: str | None, frames: dict[tuple[Any, ...], ForeachFrame],
+            loads: Callable[[str], Any]) -> list[ForeachFrame]:  # fmt: skip
+    """An input's foreach stack (its JSON), equal frames shared between inputs."""
+    found = []
+    for f in loads(stack or "[]"):
+        key = tuple(f)
+        frame = frames.get(key)
+        if frame is None:
+            frame = frames[key] = ForeachFrame(*f)
+        found.append(frame)
+    return found
+
+
+def join_inputs(cls: type[FlowSpec], graph: Any, spec: TaskSpec, blobs: BlobAccess) -> Inputs:
+    load = ColumnLoads(spec.inputs, blobs).load
     flows = []
     for refs, step, stack in zip(spec.inputs, spec.input_steps, spec.input_stacks):
-        state = TaskState(
-            step_name=step,
-            graph=graph,
-            refs=dict(refs),
-            load=load,
-            foreach_stack=list(stack),
-            is_input_view=True,
-        )
+        # (every field, in order: a struct's quickest construction, once an input)
+        state = TaskState(step, graph, dict(refs), load, list(stack), frozenset(), None, 100,
+                          {}, None, True)  # fmt: skip
         flows.append(cls._for_task(state))
     return Inputs(flows)
+
+
+class ColumnLoads:
+    """A join's loads, a column at a time: the first value read of an artifact readies that
+    artifact's values of every input at once (`BlobAccess.prefetch`), since a join reads a
+    column (`sum(i.x for i in inputs)`): measured on a join of 1,000 inputs in a process of
+    its own, 130 ms of single loads became one query and 1,000 cache hits."""
+
+    __slots__ = ("_blobs", "_columns", "_column_of")
+
+    def __init__(self, inputs: list[dict[str, ArtifactRecord]], blobs: BlobAccess):
+        self._blobs = blobs
+        self._columns: dict[str, list[str]] = {}  # name -> the inputs' distinct SHAs
+        self._column_of: dict[str, str] = {}  # SHA -> the name it was first seen under
+        for refs in inputs:
+            for name, record in refs.items():
+                if record.sha not in self._column_of:
+                    self._column_of[record.sha] = name
+                    self._columns.setdefault(name, []).append(record.sha)
+
+    def load(self, sha: str) -> Any:
+        name = self._column_of.get(sha)
+        if name is not None:
+            shas = self._columns.pop(name, None)
+            if shas is not None and len(shas) > 1:
+                self._blobs.prefetch(shas)
+        return self._blobs.load(sha)

@@ -104,7 +104,7 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     environment = decorators.get("environment")
     restore = _set_environment(environment) if environment is not None else None
     try:
-        args = (join_inputs(cls, graph, spec, blobs.load),) if spec.is_join else ()
+        args = (join_inputs(cls, graph, spec, blobs),) if spec.is_join else ()
         call = _call_in_process if own_process else _call_in_thread
         if _stand_in is not None:
             step = _stand_in(flow)

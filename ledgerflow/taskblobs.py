@@ -33,7 +33,8 @@ def encode_artifact(
 
 class BlobAccess(Protocol):
     """The seam between a task and storage: `load(sha)` gives an input's value (a fresh
-    object each call), `store(name, value, result)` encodes a value the task set and either
+    object each call), `prefetch(shas)` readies many inputs' values at once (a join's
+    column: joins.py), `store(name, value, result)` encodes a value the task set and either
     keeps its blob or puts it in `result.blobs` for the runtime to commit. LedgerBlobs is
     the local executors' (the run's ledger); an executor whose tasks run where the ledger is
     not (executors/dask.py) passes its own."""
@@ -41,6 +42,8 @@ class BlobAccess(Protocol):
     chunk_size: int
 
     def load(self, sha: str) -> Any: ...
+
+    def prefetch(self, shas: list[str]) -> None: ...
 
     def store(self, name: str, value: Any, result: TaskResult) -> ArtifactRecord: ...
 
@@ -98,6 +101,13 @@ class LedgerBlobs:
         if sent is not None:
             return decode_verified(sha, sent[0], sent[1], None, self.ledger_path)
         return self.ledger.load(sha)
+
+    def prefetch(self, shas: list[str]) -> None:
+        """Read the small values among `shas` (not sent with the spec) in a few queries,
+        verified, into the ledger's cache; `load` then finds them there."""
+        missing = [sha for sha in shas if sha not in self.preloaded]
+        if len(missing) > 1:
+            self.ledger.blobs.prefetch(missing)
 
     def store(self, name: str, value: Any, result: TaskResult) -> ArtifactRecord:
         # A task's own process leaves a small scalar's frame to the runtime, which receives

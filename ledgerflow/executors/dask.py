@@ -414,6 +414,9 @@ class ShippedBlobs:
         encoding, raw = self.raw[sha]
         return codec.decode(encoding, raw)
 
+    def prefetch(self, shas: list[str]) -> None:
+        """Nothing to read: every input's bytes came with the task."""
+
     def store(self, name: str, value: Any, result: TaskResult) -> ArtifactRecord:
         record, blob = encode_artifact(name, value, self.chunk_size)
         if blob.sha in self.raw:
