@@ -73,6 +73,18 @@ def task_key(code: str, env: str, inputs: str, flow: str, step: str,
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def key_head(code: str, env: str, flow: str, step: str) -> str:
+    """What every key of a step's tasks starts with: task_key's text up to `inputs`."""
+    return json.dumps([KEY_FORMAT, flow, step, code, env, ""])[:-3]
+
+
+def key_text(head: str, inputs: str, position: list[int], is_join: bool) -> str:
+    """task_key's text from a step's `key_head` (the same text, built without JSON-encoding
+    the parts every task of the step shares; `inputs` is hex, `position` integers)."""
+    where = ", ".join(map(str, position))
+    return f'{head}"{inputs}", [{where}], {"true" if is_join else "false"}]'
+
+
 class StepCode:
     """The code fingerprint of each step of a flow, computed once per run and step."""
 
@@ -113,6 +125,7 @@ class TaskKeys:
         self.ledger = ledger
         self.env = environment()
         self._described: set[str] = set()  # steps whose code parts were handed out already
+        self._heads: dict[str, str] = {}  # step -> the start of its keys' text (key_text)
 
     def key(self, spec: TaskSpec, inputs: bytes) -> ReuseKey | None:
         """The task's key, given its inputs digest; None for a step that opted out."""
@@ -120,9 +133,11 @@ class TaskKeys:
         if code is None:
             return None
         digest = inputs.hex()
-        position = [f.index for f in spec.foreach_stack]
-        key = task_key(code[0], self.env, digest, self.flow_name, spec.step, position,
-                       spec.is_join)  # fmt: skip
+        head = self._heads.get(spec.step)
+        if head is None:
+            head = self._heads[spec.step] = key_head(code[0], self.env, self.flow_name, spec.step)
+        text = key_text(head, digest, [f.index for f in spec.foreach_stack], spec.is_join)
+        key = hashlib.sha256(text.encode()).hexdigest()
         parts = None
         if spec.step not in self._described:
             self._described.add(spec.step)

@@ -24,6 +24,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -200,9 +201,33 @@ def run_flow_name(conn: sqlite3.Connection, run_pk: int) -> str:
                             "where r.id = ?", (run_pk,)).fetchone()[0])  # fmt: skip
 
 
+def _values_getter(table: Any, names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """`table.values(record, names)` made for one tuple of names: every attribute read in
+    one call (a task's row is written twice, and this is on the run's path)."""
+    get = attrgetter(*(table.by_name[n].key for n in names))
+    as_json = [i for i, n in enumerate(names) if table.by_name[n].json]
+
+    def values(record: Any) -> tuple[Any, ...]:
+        try:
+            row = get(record)
+        except AttributeError:  # (not a TaskRecord: the general rule says what is missing)
+            return cast("tuple[Any, ...]", table.values(record, names))
+        if not as_json:
+            return cast("tuple[Any, ...]", row)
+        encoded = list(row)
+        for i in as_json:
+            if encoded[i] is not None:
+                encoded[i] = json.dumps(encoded[i])
+        return tuple(encoded)
+
+    return values
+
+
 _INSERT_TASK = insert_sql(TASK, ("id", *TASK.written))
 _FINISH_TASK = (f"update task set {', '.join(f'{c} = ?' for c in TASK.outcome)}"
                 " where id = ?")  # fmt: skip
+_written = _values_getter(TASK, TASK.written)
+_outcome = _values_getter(TASK, TASK.outcome)
 _INSERT_PARENT = insert_sql(TASK_PARENT, ("task_id", "parent_id"), "or ignore")
 _INSERT_ARTIFACT = insert_sql(ARTIFACT, ARTIFACT.names(exclude=()))
 
@@ -217,8 +242,7 @@ def insert_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
         return []
     first = int(conn.execute("select coalesce(max(id), 0) + 1 from task").fetchone()[0])
     pks = list(range(first, first + len(records)))
-    conn.executemany(_INSERT_TASK, [(pk, *TASK.values(rec, TASK.written))
-                                    for pk, rec in zip(pks, records)])  # fmt: skip
+    conn.executemany(_INSERT_TASK, [(pk, *_written(rec)) for pk, rec in zip(pks, records)])
     parents = [(pk, p) for pk, rec in zip(pks, records) for p in rec.parent_pks]
     if parents:
         conn.executemany(_INSERT_PARENT, parents)
@@ -235,7 +259,7 @@ def finish_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
     in `log`."""
     if not records:  # (a commit of starting tasks' rows alone: no statement to prepare)
         return
-    conn.executemany(_FINISH_TASK, [(*TASK.values(rec, TASK.outcome), rec.pk) for rec in records])
+    conn.executemany(_FINISH_TASK, [(*_outcome(rec), rec.pk) for rec in records])
     append_logs(conn, [(cast(int, rec.pk), stream, text) for rec in records
                        for stream, text in (("stdout", rec.stdout), ("stderr", rec.stderr))
                        if text])  # fmt: skip
@@ -413,9 +437,9 @@ def commit_tasks(ledger: Writable, records: list[TaskRecord],
                 names[rec.run_pk] = run_flow_name(conn, rec.run_pk)
             return names[rec.run_pk]
 
-        for rec in records:
-            for blob in rec.blobs:
-                ledger.blobs.put(conn, blob)
+        blobs = [blob for rec in records for blob in rec.blobs]
+        if blobs:
+            ledger.blobs.put_many(conn, blobs)
         finish_tasks(conn, [rec for rec in records if rec.pk], flow_of)
         new = iter(insert_tasks(conn, [rec for rec in records if not rec.pk], flow_of))
         pks = [rec.pk or next(new) for rec in records]
