@@ -77,8 +77,10 @@ class _Poller:
             assert self._selector is not None
             self._selector.modify(fd, selectors.EVENT_READ)
 
-    def unregister(self, fd: int) -> None:
-        if self.what.pop(fd, None) is None:
+    def unregister(self, fd: int, closing: bool = False) -> None:
+        """Stop serving `fd`; `closing`: it is closed next and no other process holds it,
+        so epoll forgets it by itself (one system call less)."""
+        if self.what.pop(fd, None) is None or (closing and self._epoll is not None):
             return
         if self._epoll is not None:
             self._epoll.unregister(fd)
@@ -148,6 +150,7 @@ class ProcessExecutor(Executor):
         self._lock = threading.Lock()
         self._posted: list[tuple[int, int]] = []
         self._server_lost: str | None = None  # why the fork server is gone, if it is
+        self._ready: set[int] | None = None  # the fds the poll round being handled reported
 
     # -- the contract -----------------------------------------------------------------------
 
@@ -377,7 +380,9 @@ class ProcessExecutor(Executor):
         if self._deadlines:
             nearest = min(t.deadline or math.inf for t in self._tasks.values()) - time.monotonic()
             timeout = max(0.0, nearest if timeout is None else min(timeout, nearest))
-        for fd, readable, writable in self._poller.poll(timeout):
+        events = self._poller.poll(timeout)
+        self._ready = {fd for fd, readable, _ in events if readable}
+        for fd, readable, writable in events:
             data = what.get(fd)  # (None: closed by what came before it in this round)
             if type(data) is tuple:
                 task, stream = data
@@ -395,6 +400,7 @@ class ProcessExecutor(Executor):
                     task = self._tasks.get(key_)
                     if task is not None:
                         self._finish(task, exit_status=status)
+        self._ready = None
         if self._deadlines:
             self._enforce_deadlines()
 
@@ -491,11 +497,14 @@ class ProcessExecutor(Executor):
         if fd is None:
             return
         assert self._poller is not None
+        # Read ends made here are held by no other process where tasks are forked by the
+        # server (a spawned task's Popen may hold them a moment, between fork and exec).
+        alone = self._control is not None
         if isinstance(fd, int):
-            self._poller.unregister(fd)
+            self._poller.unregister(fd, closing=alone)
             os.close(fd)
         else:
-            self._poller.unregister(fd.fileno())
+            self._poller.unregister(fd.fileno(), closing=alone)
             fd.close()
 
     def _finish(self, task: _Task, exit_status: int | None = None,
@@ -505,7 +514,7 @@ class ProcessExecutor(Executor):
             return
         # Whatever the process wrote before its result or its end is in the pipes by now
         # (anything a leftover subprocess writes later is not the task's).
-        for stream in ("stdout", "stderr", "result"):
+        for stream in self._unread(task):
             while task.fds.get(stream) is not None and self._read(task, stream):
                 pass
         for stream in list(task.fds):
@@ -521,6 +530,23 @@ class ProcessExecutor(Executor):
         expand_result(result, task.spec)
         task.future.set_result(result)
         self._completed.append(task.future)
+
+    def _unread(self, task: _Task) -> list[str]:
+        """The channels of an ending task that may still hold something of it. Inside a poll
+        round, those the round found readable: the task wrote its output before it sent its
+        result or ended, and the round learnt of that, so output written before is in a
+        pipe the same round reported (most tasks print nothing: reading their empty pipes
+        would cost a system call and an exception each). Once its result is in, nothing
+        more on its socket is the task's."""
+        ready = self._ready
+        found = []
+        for stream in ("stdout", "stderr", "result"):
+            channel = task.fds.get(stream)
+            if channel is None or (stream == "result" and task.result is not None):
+                continue
+            if ready is None or (channel if type(channel) is int else channel.fileno()) in ready:
+                found.append(stream)
+        return found
 
     def _crashed(self, task: _Task, status: int | None) -> TaskResult:
         if task.killed_for_timeout:
