@@ -514,7 +514,7 @@ class ProcessExecutor(Executor):
             return
         # Whatever the process wrote before its result or its end is in the pipes by now
         # (anything a leftover subprocess writes later is not the task's).
-        for stream in self._unread(task):
+        for stream in self._unread(task, by_result=exit_status is None and lost is None):
             while task.fds.get(stream) is not None and self._read(task, stream):
                 pass
         for stream in list(task.fds):
@@ -531,14 +531,16 @@ class ProcessExecutor(Executor):
         task.future.set_result(result)
         self._completed.append(task.future)
 
-    def _unread(self, task: _Task) -> list[str]:
-        """The channels of an ending task that may still hold something of it. Inside a poll
-        round, those the round found readable: the task wrote its output before it sent its
-        result or ended, and the round learnt of that, so output written before is in a
-        pipe the same round reported (most tasks print nothing: reading their empty pipes
-        would cost a system call and an exception each). Once its result is in, nothing
-        more on its socket is the task's."""
-        ready = self._ready
+    def _unread(self, task: _Task, by_result: bool) -> list[str]:
+        """The channels of an ending task that may still hold something of it. When a poll
+        round read its result: those the round found readable (most tasks print nothing,
+        and reading their empty pipes would cost a system call and an exception each). The
+        task wrote its output before it began sending its result, so any output not read
+        yet was in its pipes when a round first found the socket readable, and is still
+        reported readable now. Not so for an end the fork server reports (`x` messages
+        read in the same round may be newer than the round's poll): every channel, as
+        for anything else. Once its result is in, nothing more on its socket is the task's."""
+        ready = self._ready if by_result else None
         found = []
         for stream in ("stdout", "stderr", "result"):
             channel = task.fds.get(stream)
