@@ -36,7 +36,7 @@ from .exceptions import LedgerError, LedgerReadOnlyError
 from .liveness import hostname
 from .provenance import machine_id
 from .records import CardRecord, TaskRecord
-from .search_index import index_artifacts, index_task_text
+from .search_index import index_artifacts, index_task_text, searchable
 from .tables import (
     ARTIFACT,
     CARD,
@@ -311,8 +311,9 @@ def insert_artifacts(conn: sqlite3.Connection, tasks: list[tuple[int, TaskRecord
          int(a.inherited))
         for i, (task_pk, _, a) in enumerate(rows)
     ])  # fmt: skip
-    index_artifacts(conn, ((first_id + i, a.name, a.inherited, flow_of(rec), rec.step, a.preview)
-                           for i, (_, rec, a) in enumerate(rows)))  # fmt: skip
+    index_artifacts(conn, [(first_id + i, a.name, a.inherited, flow_of(rec), rec.step, a.preview)
+                           for i, (_, rec, a) in enumerate(rows)
+                           if searchable(a.name, a.inherited)])  # fmt: skip
 
 
 _INSERT_CARD = insert_sql(CARD, ("task_id", "seq", "type", "card_id", "sha", "error"))

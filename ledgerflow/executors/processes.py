@@ -19,6 +19,7 @@ never holds anything the runtime waits for while it prints).
 
 from __future__ import annotations
 
+import _socket
 import codecs
 import fcntl
 import math
@@ -163,7 +164,7 @@ class ProcessExecutor(Executor):
         task = _Task(key, spec, output, _deadline(spec))
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        mine, theirs = socket.socketpair()
+        mine, theirs = _socketpair()
         try:
             self._launch(task, [out_w, err_w, theirs.fileno()])
         except OSError as e:  # the fork server is gone (it was killed, or a bug killed it)
@@ -598,6 +599,14 @@ def describe_exit(status: int | None) -> str:
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
     return (f"the task's process exited with code {code} before the step finished "
             "(os._exit, or a crash in ledgerflow: its output is in the task's stderr)")  # fmt: skip
+
+
+def _socketpair() -> tuple[Any, Any]:
+    """A connected pair of sockets as `_socket` makes them: `socket.socketpair` wraps each in
+    a `socket.socket`, whose constructor asks the kernel what the descriptor is (a system
+    call each, a task). What is used of them (send, recv, setblocking, fileno, close) is the
+    same."""
+    return _socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)  # type: ignore[no-any-return]
 
 
 def _deadline(spec: TaskSpec) -> float | None:
