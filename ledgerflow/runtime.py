@@ -152,12 +152,12 @@ class _Template:
     __slots__ = ("cls", "fields")
 
     def __init__(self, instance: Any):
-        self.cls = type(instance)
-        self.fields = instance.__dict__
+        self.cls: Any = type(instance)
+        self.fields: dict[str, Any] = instance.__dict__
 
     def make(self, **changes: Any) -> Any:
         assert changes.keys() <= self.fields.keys(), set(changes) - set(self.fields)
-        made = self.cls.__new__(self.cls)
+        made = object.__new__(self.cls)
         fields = made.__dict__
         fields.update(self.fields)  # (in field order, as the constructor leaves them)
         fields.update(changes)
