@@ -244,6 +244,8 @@ _written = _values_getter(TASK, TASK.written)
 _outcome = _values_getter(TASK, TASK.outcome)
 _INSERT_PARENT = insert_sql(TASK_PARENT, ("task_id", "parent_id"), "or ignore")
 _INSERT_ARTIFACT = insert_sql(ARTIFACT, ARTIFACT.names(exclude=()))
+# An ArtifactRecord's values for _INSERT_ARTIFACT's columns after (id, task_id), in one call
+_artifact_columns = attrgetter("name", "sha", "encoding", "type", "size", "value", "inherited")
 
 
 def insert_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
@@ -302,18 +304,19 @@ def insert_artifacts(conn: sqlite3.Connection, tasks: list[tuple[int, TaskRecord
     for task_pk, rec in tasks:
         if rec.cards:
             write_card_rows(conn, task_pk, rec.cards)
-    rows = [(task_pk, rec, a) for task_pk, rec in tasks for a in rec.artifacts]
-    if not rows:
+    if not any(rec.artifacts for _, rec in tasks):
         return
-    first_id = next_artifact_id(conn)
-    conn.executemany(_INSERT_ARTIFACT, [
-        (first_id + i, task_pk, a.name, a.sha, a.encoding, a.type, a.size, a.value,
-         int(a.inherited))
-        for i, (task_pk, _, a) in enumerate(rows)
-    ])  # fmt: skip
-    index_artifacts(conn, [(first_id + i, a.name, a.inherited, flow_of(rec), rec.step, a.preview)
-                           for i, (_, rec, a) in enumerate(rows)
-                           if searchable(a.name, a.inherited)])  # fmt: skip
+    pk = next_artifact_id(conn)
+    rows, indexed = [], []
+    for task_pk, rec in tasks:
+        for a in rec.artifacts:
+            name, sha, encoding, kind, size, value, inherited = _artifact_columns(a)
+            rows.append((pk, task_pk, name, sha, encoding, kind, size, value, int(inherited)))
+            if searchable(name, inherited):
+                indexed.append((pk, name, inherited, flow_of(rec), rec.step, a.preview))
+            pk += 1
+    conn.executemany(_INSERT_ARTIFACT, rows)
+    index_artifacts(conn, indexed)
 
 
 _INSERT_CARD = insert_sql(CARD, ("task_id", "seq", "type", "card_id", "sha", "error"))
@@ -460,9 +463,9 @@ def commit_tasks(ledger: Writable, records: list[TaskRecord],
         pks = [rec.pk or next(new) for rec in records]
         write_reuse_keys(conn, [(pk, rec) for pk, rec in zip(pks, records)
                                 if rec.reuse_key is not None])  # fmt: skip
-    for rec in records:
-        ledger.blobs.remember(b.sha for b in rec.blobs)
-        for blob in rec.blobs:
+    if blobs:
+        ledger.blobs.remember([blob.sha for blob in blobs])
+        for blob in blobs:
             blob.discard()
     return pks
 
