@@ -52,12 +52,12 @@ def environment() -> str:
 
 def outputs_digest(artifacts: Mapping[str, ArtifactRecord] | Mapping[str, str]) -> bytes:
     """The SHA-256 (32 bytes) of a task's artifacts: every name and SHA, in name order."""
-    h = hashlib.sha256()
+    parts = []  # (hashed in one call: the same digest as one update a name)
     for name in sorted(artifacts):
         record = artifacts[name]
         sha = record if isinstance(record, str) else record.sha
-        h.update(f"{name}\x00{sha}\x00".encode("utf-8", "surrogatepass"))
-    return h.digest()
+        parts.append(f"{name}\x00{sha}\x00")
+    return hashlib.sha256("".join(parts).encode("utf-8", "surrogatepass")).digest()
 
 
 def inputs_digest(outputs: list[bytes]) -> bytes:

@@ -219,3 +219,15 @@ def test_values_sqlite3_does_not_adapt_by_itself_are_bound_as_before(tmp_path):
         ("null", "blob", "integer", 1, "0001")
     ]
     conn.close()
+
+
+@given(st.dictionaries(st.text(max_size=8), st.binary(min_size=32, max_size=32).map(bytes.hex)))
+def test_an_outputs_digest_is_one_update_a_name_as_before(artifacts):
+    import hashlib
+
+    from ledgerflow.taskreuse import outputs_digest
+
+    h = hashlib.sha256()
+    for name in sorted(artifacts):
+        h.update(f"{name}\x00{artifacts[name]}\x00".encode("utf-8", "surrogatepass"))
+    assert outputs_digest(artifacts) == h.digest()
