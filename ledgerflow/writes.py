@@ -24,6 +24,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -35,7 +36,7 @@ from .exceptions import LedgerError, LedgerReadOnlyError
 from .liveness import hostname
 from .provenance import machine_id
 from .records import CardRecord, TaskRecord
-from .search_index import index_artifacts, index_task_text
+from .search_index import index_artifacts, index_task_text, searchable
 from .tables import (
     ARTIFACT,
     CARD,
@@ -54,6 +55,20 @@ if TYPE_CHECKING:
 
     from . import codec
     from .blobstore import BlobStore
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+# Python's sqlite3 binds an exact int, float or str directly, but looks up an adapter for any
+# other value, None and bytes among them, and when it finds none asks the PrepareProtocol
+# type for `__adapt__`, which builds and discards an AttributeError: about 0.5 us a value,
+# ~30 values a task on the run's path. With an adapter registered (one that returns the value
+# itself, or `int` for a bool: what sqlite3 binds anyway) it finds one at once. The registry
+# is the process's: one registered before ours (by the user's code) is left as it is.
+for _type, _adapter in ((type(None), _as_is), (bytes, _as_is), (bool, int)):
+    sqlite3.adapters.setdefault((_type, sqlite3.PrepareProtocol), _adapter)
 
 WRITE_RETRIES = 5
 WAL_AUTOCHECKPOINT_PAGES = 1000  # SQLite's default
@@ -200,11 +215,37 @@ def run_flow_name(conn: sqlite3.Connection, run_pk: int) -> str:
                             "where r.id = ?", (run_pk,)).fetchone()[0])  # fmt: skip
 
 
+def _values_getter(table: Any, names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """`table.values(record, names)` made for one tuple of names: every attribute read in
+    one call (a task's row is written twice, and this is on the run's path)."""
+    get = attrgetter(*(table.by_name[n].key for n in names))
+    as_json = [i for i, n in enumerate(names) if table.by_name[n].json]
+
+    def values(record: Any) -> tuple[Any, ...]:
+        try:
+            row = get(record)
+        except AttributeError:  # (not a TaskRecord: the general rule says what is missing)
+            return cast("tuple[Any, ...]", table.values(record, names))
+        if not as_json:
+            return cast("tuple[Any, ...]", row)
+        encoded = list(row)
+        for i in as_json:
+            if encoded[i] is not None:
+                encoded[i] = json.dumps(encoded[i])
+        return tuple(encoded)
+
+    return values
+
+
 _INSERT_TASK = insert_sql(TASK, ("id", *TASK.written))
 _FINISH_TASK = (f"update task set {', '.join(f'{c} = ?' for c in TASK.outcome)}"
                 " where id = ?")  # fmt: skip
+_written = _values_getter(TASK, TASK.written)
+_outcome = _values_getter(TASK, TASK.outcome)
 _INSERT_PARENT = insert_sql(TASK_PARENT, ("task_id", "parent_id"), "or ignore")
 _INSERT_ARTIFACT = insert_sql(ARTIFACT, ARTIFACT.names(exclude=()))
+# An ArtifactRecord's values for _INSERT_ARTIFACT's columns after (id, task_id), in one call
+_artifact_columns = attrgetter("name", "sha", "encoding", "type", "size", "value", "inherited")
 
 
 def insert_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
@@ -217,8 +258,7 @@ def insert_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
         return []
     first = int(conn.execute("select coalesce(max(id), 0) + 1 from task").fetchone()[0])
     pks = list(range(first, first + len(records)))
-    conn.executemany(_INSERT_TASK, [(pk, *TASK.values(rec, TASK.written))
-                                    for pk, rec in zip(pks, records)])  # fmt: skip
+    conn.executemany(_INSERT_TASK, [(pk, *_written(rec)) for pk, rec in zip(pks, records)])
     parents = [(pk, p) for pk, rec in zip(pks, records) for p in rec.parent_pks]
     if parents:
         conn.executemany(_INSERT_PARENT, parents)
@@ -235,7 +275,7 @@ def finish_tasks(conn: sqlite3.Connection, records: list[TaskRecord],
     in `log`."""
     if not records:  # (a commit of starting tasks' rows alone: no statement to prepare)
         return
-    conn.executemany(_FINISH_TASK, [(*TASK.values(rec, TASK.outcome), rec.pk) for rec in records])
+    conn.executemany(_FINISH_TASK, [(*_outcome(rec), rec.pk) for rec in records])
     append_logs(conn, [(cast(int, rec.pk), stream, text) for rec in records
                        for stream, text in (("stdout", rec.stdout), ("stderr", rec.stderr))
                        if text])  # fmt: skip
@@ -264,17 +304,19 @@ def insert_artifacts(conn: sqlite3.Connection, tasks: list[tuple[int, TaskRecord
     for task_pk, rec in tasks:
         if rec.cards:
             write_card_rows(conn, task_pk, rec.cards)
-    rows = [(task_pk, rec, a) for task_pk, rec in tasks for a in rec.artifacts]
-    if not rows:
+    if not any(rec.artifacts for _, rec in tasks):
         return
-    first_id = next_artifact_id(conn)
-    conn.executemany(_INSERT_ARTIFACT, [
-        (first_id + i, task_pk, a.name, a.sha, a.encoding, a.type, a.size, a.value,
-         int(a.inherited))
-        for i, (task_pk, _, a) in enumerate(rows)
-    ])  # fmt: skip
-    index_artifacts(conn, ((first_id + i, a.name, a.inherited, flow_of(rec), rec.step, a.preview)
-                           for i, (_, rec, a) in enumerate(rows)))  # fmt: skip
+    pk = next_artifact_id(conn)
+    rows, indexed = [], []
+    for task_pk, rec in tasks:
+        for a in rec.artifacts:
+            name, sha, encoding, kind, size, value, inherited = _artifact_columns(a)
+            rows.append((pk, task_pk, name, sha, encoding, kind, size, value, int(inherited)))
+            if searchable(name, inherited):
+                indexed.append((pk, name, inherited, flow_of(rec), rec.step, a.preview))
+            pk += 1
+    conn.executemany(_INSERT_ARTIFACT, rows)
+    index_artifacts(conn, indexed)
 
 
 _INSERT_CARD = insert_sql(CARD, ("task_id", "seq", "type", "card_id", "sha", "error"))
@@ -413,17 +455,17 @@ def commit_tasks(ledger: Writable, records: list[TaskRecord],
                 names[rec.run_pk] = run_flow_name(conn, rec.run_pk)
             return names[rec.run_pk]
 
-        for rec in records:
-            for blob in rec.blobs:
-                ledger.blobs.put(conn, blob)
+        blobs = [blob for rec in records for blob in rec.blobs]
+        if blobs:
+            ledger.blobs.put_many(conn, blobs)
         finish_tasks(conn, [rec for rec in records if rec.pk], flow_of)
         new = iter(insert_tasks(conn, [rec for rec in records if not rec.pk], flow_of))
         pks = [rec.pk or next(new) for rec in records]
         write_reuse_keys(conn, [(pk, rec) for pk, rec in zip(pks, records)
                                 if rec.reuse_key is not None])  # fmt: skip
-    for rec in records:
-        ledger.blobs.remember(b.sha for b in rec.blobs)
-        for blob in rec.blobs:
+    if blobs:
+        ledger.blobs.remember([blob.sha for blob in blobs])
+        for blob in blobs:
             blob.discard()
     return pks
 

@@ -19,6 +19,7 @@ never holds anything the runtime waits for while it prints).
 
 from __future__ import annotations
 
+import _socket
 import codecs
 import fcntl
 import math
@@ -76,8 +77,10 @@ class _Poller:
             assert self._selector is not None
             self._selector.modify(fd, selectors.EVENT_READ)
 
-    def unregister(self, fd: int) -> None:
-        if self.what.pop(fd, None) is None:
+    def unregister(self, fd: int, closing: bool = False) -> None:
+        """Stop serving `fd`; `closing`: it is closed next and no other process holds it,
+        so epoll forgets it by itself (one system call less)."""
+        if self.what.pop(fd, None) is None or (closing and self._epoll is not None):
             return
         if self._epoll is not None:
             self._epoll.unregister(fd)
@@ -147,6 +150,7 @@ class ProcessExecutor(Executor):
         self._lock = threading.Lock()
         self._posted: list[tuple[int, int]] = []
         self._server_lost: str | None = None  # why the fork server is gone, if it is
+        self._ready: set[int] | None = None  # the fds the poll round being handled reported
 
     # -- the contract -----------------------------------------------------------------------
 
@@ -159,7 +163,7 @@ class ProcessExecutor(Executor):
         task = _Task(key, spec, output, _deadline(spec))
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        mine, theirs = socket.socketpair()
+        mine, theirs = _socketpair()
         try:
             self._launch(task, [out_w, err_w, theirs.fileno()])
         except OSError as e:  # the fork server is gone (it was killed, or a bug killed it)
@@ -380,7 +384,9 @@ class ProcessExecutor(Executor):
         if self._deadlines:
             nearest = min(t.deadline or math.inf for t in self._tasks.values()) - time.monotonic()
             timeout = max(0.0, nearest if timeout is None else min(timeout, nearest))
-        for fd, readable, writable in self._poller.poll(timeout):
+        events = self._poller.poll(timeout)
+        self._ready = {fd for fd, readable, _ in events if readable}
+        for fd, readable, writable in events:
             data = what.get(fd)  # (None: closed by what came before it in this round)
             if type(data) is tuple:
                 task, stream = data
@@ -398,6 +404,7 @@ class ProcessExecutor(Executor):
                     task = self._tasks.get(key_)
                     if task is not None:
                         self._finish(task, exit_status=status)
+        self._ready = None
         if self._deadlines:
             self._enforce_deadlines()
 
@@ -494,11 +501,14 @@ class ProcessExecutor(Executor):
         if fd is None:
             return
         assert self._poller is not None
+        # Read ends made here are held by no other process where tasks are forked by the
+        # server (a spawned task's Popen may hold them a moment, between fork and exec).
+        alone = self._control is not None
         if isinstance(fd, int):
-            self._poller.unregister(fd)
+            self._poller.unregister(fd, closing=alone)
             os.close(fd)
         else:
-            self._poller.unregister(fd.fileno())
+            self._poller.unregister(fd.fileno(), closing=alone)
             fd.close()
 
     def _finish(self, task: _Task, exit_status: int | None = None,
@@ -508,7 +518,7 @@ class ProcessExecutor(Executor):
             return
         # Whatever the process wrote before its result or its end is in the pipes by now
         # (anything a leftover subprocess writes later is not the task's).
-        for stream in ("stdout", "stderr", "result"):
+        for stream in self._unread(task, by_result=exit_status is None and lost is None):
             while task.fds.get(stream) is not None and self._read(task, stream):
                 pass
         for stream in list(task.fds):
@@ -524,6 +534,25 @@ class ProcessExecutor(Executor):
         expand_result(result, task.spec)
         task.future.set_result(result)
         self._completed.append(task.future)
+
+    def _unread(self, task: _Task, by_result: bool) -> list[str]:
+        """The channels of an ending task that may still hold something of it. When a poll
+        round read its result: those the round found readable (most tasks print nothing,
+        and reading their empty pipes would cost a system call and an exception each). The
+        task wrote its output before it began sending its result, so any output not read
+        yet was in its pipes when a round first found the socket readable, and is still
+        reported readable now. Not so for an end the fork server reports (`x` messages
+        read in the same round may be newer than the round's poll): every channel, as
+        for anything else. Once its result is in, nothing more on its socket is the task's."""
+        ready = self._ready if by_result else None
+        found = []
+        for stream in ("stdout", "stderr", "result"):
+            channel = task.fds.get(stream)
+            if channel is None or (stream == "result" and task.result is not None):
+                continue
+            if ready is None or (channel if type(channel) is int else channel.fileno()) in ready:
+                found.append(stream)
+        return found
 
     def _crashed(self, task: _Task, status: int | None) -> TaskResult:
         if task.killed_for_timeout:
@@ -573,6 +602,14 @@ def describe_exit(status: int | None) -> str:
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
     return (f"the task's process exited with code {code} before the step finished "
             "(os._exit, or a crash in ledgerflow: its output is in the task's stderr)")  # fmt: skip
+
+
+def _socketpair() -> tuple[Any, Any]:
+    """A connected pair of sockets as `_socket` makes them: `socket.socketpair` wraps each in
+    a `socket.socket`, whose constructor asks the kernel what the descriptor is (a system
+    call each, a task). What is used of them (send, recv, setblocking, fileno, close) is the
+    same."""
+    return _socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)  # type: ignore[no-any-return]
 
 
 def _deadline(spec: TaskSpec) -> float | None:
