@@ -42,6 +42,7 @@ from typing import Any
 
 import zstandard
 
+from . import forkhooks
 from .structs import field, struct
 
 JSON = "json"
@@ -292,6 +293,7 @@ def _forget_pool() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
+    forkhooks.idle_when(_forget_pool, lambda: _pool is None)
 
 
 def _background() -> Any:
@@ -810,11 +812,31 @@ def _small_blob(encoding: str, raw: bytes, compress: bool = True) -> EncodedBlob
     hasher = new_sha256(len(raw))
     hasher.update(raw)
     if not compress:
-        return EncodedBlob(hasher.hexdigest(), encoding, len(raw), 0, 1, None, None, [], raw,
-                           "")  # fmt: skip
+        return _one_chunk(hasher.hexdigest(), encoding, len(raw), 0, None, raw)
     frame = compress_frame(raw)
-    return EncodedBlob(hasher.hexdigest(), encoding, len(raw), len(frame), 1, [frame], None,
-                       [], raw, "")  # fmt: skip
+    return _one_chunk(hasher.hexdigest(), encoding, len(raw), len(frame), [frame], raw)
+
+
+def _one_chunk(sha: str, encoding: str, raw_size: int, stored_size: int,
+               frames: list[bytes] | None, raw: bytes) -> EncodedBlob:  # fmt: skip
+    """EncodedBlob(sha, encoding, raw_size, stored_size, 1, frames, None, [], raw, ""), with
+    an attribute store per field: a task's process makes one per small value, and the
+    struct's constructor would write to the pages of its field names (taskspec.py says why)."""
+    blob = _new(EncodedBlob)
+    blob.sha = sha
+    blob.encoding = encoding
+    blob.raw_size = raw_size
+    blob.stored_size = stored_size
+    blob.n_chunks = 1
+    blob.frames = frames
+    blob.spill_path = None
+    blob.spill_sizes = []
+    blob.raw = raw
+    blob.preview = ""
+    return blob
+
+
+_new = object.__new__
 
 
 def frame_later(blob: EncodedBlob) -> None:

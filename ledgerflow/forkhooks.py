@@ -44,6 +44,32 @@ if _ORIGINAL is not None and getattr(_ORIGINAL, "__name__", "") != "_recording":
     os.register_at_fork = _recording  # type: ignore[assignment]
 
 
+# after_in_child hook -> a predicate, true while the hook has nothing to do in a child forked
+# now (idle_when).
+_IDLE: dict[Callable[[], Any], Callable[[], bool]] = {}
+
+
+def idle_when(hook: Callable[[], Any], predicate: Callable[[], bool]) -> None:
+    """Declare that the `after_in_child` hook `hook` has nothing to do in a child forked
+    while `predicate()` is true (e.g. codec's, which drops the parent's thread pool: idle
+    while there is none). A fork server with one thread asks once, as it plans its forks
+    (plan_after_in_child): it changes nothing the predicates read afterwards, so a hook idle
+    then is idle at every fork, and its registration is left out whole (its `before` and
+    `after_in_parent` hooks too: with one thread and an idle hook, they guard nothing). A
+    task whose hooks are all left out runs no Python code for them at all."""
+    _IDLE[hook] = predicate
+
+
+def _idle(hook: Callable[[], Any] | None) -> bool:
+    predicate = _IDLE.get(hook) if hook is not None else None
+    if predicate is None:
+        return False
+    try:
+        return bool(predicate())
+    except Exception:  # noqa: BLE001 - unsure: run the hook
+        return False
+
+
 def raw_fork_is_safe() -> bool:
     """True when every fork hook of this process is known: recorded here, or the standard
     library's (modules loaded before ledgerflow are all the standard library's or shims)."""
@@ -96,6 +122,15 @@ def _stdlib_hook(module_name: str, path: str) -> Callable[[], Any] | None:
     return target
 
 
+def after_in_child_hooks(one_thread: bool = False) -> int:
+    """How many hooks run_after_in_child would run (planned: see plan_after_in_child); a
+    fork server skips the call when none."""
+    plan = _PLAN[0] if _PLAN else None
+    if plan is not None and plan[0] == len(_HOOKS) and plan[1] == one_thread:
+        return len(plan[2])
+    return len(_after_in_child(one_thread)[0])
+
+
 def run_after_in_child(one_thread: bool = False) -> None:
     """In the child: the standard library's hooks of modules loaded before this one (see
     _STDLIB_AFTER_IN_CHILD), then the recorded `after_in_child` hooks in order. With
@@ -143,6 +178,8 @@ def _after_in_child(one_thread: bool) -> tuple[list[Callable[[], Any]], list[tup
     for registration in _HOOKS:
         after = registration[2]
         if after is not None and skip and after in skip:
+            continue
+        if one_thread and _idle(after):
             continue
         kept.append(registration)
         if after is not None:

@@ -103,10 +103,13 @@ def _prepare_tasks() -> None:
         # The server never starts a thread after this: checked once, true for every fork.
         _ONE_THREAD.append(forkhooks.one_thread())
         forkhooks.plan_after_in_child(_ONE_THREAD[0])
+        # (how many after-fork hooks a task runs: often none, and then no call at all)
+        _CHILD_HOOKS[:] = [forkhooks.after_in_child_hooks(_ONE_THREAD[0])]
 
 
 _LIBC_FORK: list[Any] = []
 _ONE_THREAD: list[bool] = []
+_CHILD_HOOKS: list[int] = [1]
 
 
 def _warm() -> None:
@@ -131,6 +134,17 @@ def _warm() -> None:
         result.artifacts[f"v{len(result.artifacts)}"] = record
         result.blobs.append(blob)
     _result_to_wire(result)
+    # A task's frames in and out, over a pipe: their functions specialised, and os.writev
+    # bound (the dynamic linker binds a C function on its first call, writing its table's
+    # page: measured, ~10 page faults in each task that made the first call).
+    r, w = os.pipe()
+    try:
+        for _ in range(WARM_ROUNDS):
+            send_frame(w, b"warm")
+            recv_frame(r)
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 # Rounds of the warm-up: CPython 3.11 specialises a function's code after 8 calls.
@@ -165,12 +179,13 @@ def _warm_task_path() -> None:
             steps = [name for name in graph.sorted_nodes if hasattr(cls, name)]
             for i in range(max(WARM_ROUNDS, len(steps))):
                 step = steps[i % len(steps)]
-                spec = _warm_spec(cls, step)
+                # (the spec as a task reads it off the wire: objects of the same make,
+                # so the attribute look-ups specialised here are those a task makes)
+                spec = spec_from_wire(spec_to_wire(_warm_spec(cls, step)))
                 result = run_task(spec, _Quiet(), own_process=True,
                                   _stand_in=_stand_in(graph[step].out_funcs))  # fmt: skip
                 result.spec = None  # type: ignore[assignment]
                 _result_to_wire(result)
-                spec_from_wire(spec_to_wire(spec))
         except Exception:  # noqa: BLE001 - a warm-up only: tasks work the same without it
             continue
 
@@ -237,7 +252,8 @@ def _fork() -> int:
         forkhooks.run_after_in_parent(one_thread)
         raise OSError(errno, os.strerror(errno))
     if pid == 0:
-        forkhooks.run_after_in_child(one_thread)
+        if _CHILD_HOOKS[0]:
+            forkhooks.run_after_in_child(one_thread)
     else:
         forkhooks.run_after_in_parent(one_thread)
     return pid
