@@ -39,6 +39,7 @@ from .wire import (
     prctl,
     prebuild_stdio,
     recv_frame,
+    recv_frame_into,
     send_frame,
 )
 
@@ -96,10 +97,14 @@ def _prepare_tasks() -> None:
     if sys.platform.startswith("linux") and forkhooks.raw_fork_is_safe():
         import ctypes
 
-        fork = ctypes.CDLL(None, use_errno=True).fork
+        libc = ctypes.CDLL(None, use_errno=True)
+        fork = libc.fork
         fork.argtypes = ()
         fork.restype = ctypes.c_int
         _LIBC_FORK.append(fork)
+        libc_exit = libc._exit
+        libc_exit.restype = None
+        _LIBC_EXIT.append(libc_exit)
         # The server never starts a thread after this: checked once, true for every fork.
         _ONE_THREAD.append(forkhooks.one_thread())
         forkhooks.plan_after_in_child(_ONE_THREAD[0])
@@ -137,11 +142,14 @@ def _warm() -> None:
     # A task's frames in and out, over a pipe: their functions specialised, and os.writev
     # bound (the dynamic linker binds a C function on its first call, writing its table's
     # page: measured, ~10 page faults in each task that made the first call).
+    _RECV_BUFFER.append(bytearray(65536))
     r, w = os.pipe()
     try:
         for _ in range(WARM_ROUNDS):
             send_frame(w, b"warm")
             recv_frame(r)
+            send_frame(w, b"warm")
+            recv_frame_into(r, _RECV_BUFFER[0])
     finally:
         os.close(r)
         os.close(w)
@@ -166,7 +174,6 @@ def _warm_task_path() -> None:
     from ..flowclasses import registered_flow_classes
     from ..flowspec import FlowSpec
     from ..graph import flow_graph
-    from ..task import run_task
 
     for cls in registered_flow_classes():
         # Only FlowSpec's own attribute machinery: a class that overrides it would run
@@ -179,13 +186,10 @@ def _warm_task_path() -> None:
             steps = [name for name in graph.sorted_nodes if hasattr(cls, name)]
             for i in range(max(WARM_ROUNDS, len(steps))):
                 step = steps[i % len(steps)]
-                # (the spec as a task reads it off the wire: objects of the same make,
-                # so the attribute look-ups specialised here are those a task makes)
-                spec = spec_from_wire(spec_to_wire(_warm_spec(cls, step)))
-                result = run_task(spec, _Quiet(), own_process=True,
-                                  _stand_in=_stand_in(graph[step].out_funcs))  # fmt: skip
-                result.spec = None  # type: ignore[assignment]
-                _result_to_wire(result)
+                # (through the spec's wire form, as a task reads it: objects of the same
+                # make, so the attribute look-ups specialised here are those a task makes)
+                frame = spec_to_wire(_warm_spec(cls, step))
+                _run_one(frame, _Quiet(), _stand_in(graph[step].out_funcs))
         except Exception:  # noqa: BLE001 - a warm-up only: tasks work the same without it
             continue
 
@@ -489,21 +493,15 @@ def run_child(sock_fd: int) -> NoReturn:
     exit handler or waiting for threads the step left behind."""
     if not _TASK_PATH:  # a fresh interpreter (spawn_main); forked tasks have them
         _load_task_path()
-    output, run_task, compact_result = _TASK_PATH
     own_stdio()
     code = 0
     try:
         # The socket's bare descriptor (a socketpair's end: processes.py), read and written
-        # with os.read/os.writev: no socket object made (measured: ~10 page faults a task).
-        frame = recv_frame(sock_fd)
+        # with os.readv/os.writev: no socket object made (measured: ~10 page faults a task).
+        frame = recv_frame_into(sock_fd, _RECV_BUFFER[0] if _RECV_BUFFER else bytearray(65536))
         if frame is None:
-            os._exit(0)  # the run stopped before this task could begin
-        spec = spec_from_wire(frame)
-        result = run_task(spec, output, own_process=True)
-        result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
-        if spec.is_join or not result.carried:  # else compact already (collect_artifacts)
-            compact_result(result, spec)
-        data = _result_to_wire(result)
+            _exit(0)  # the run stopped before this task could begin
+        data = _run_one(frame, _TASK_PATH[0], None)
         flush_stdio()  # the task's output reaches its pipes before its result is read
         send_frame(sock_fd, data)
     except BaseException:  # noqa: BLE001 - the task's process reports anything and exits
@@ -513,8 +511,38 @@ def run_child(sock_fd: int) -> NoReturn:
         code = 70  # EX_SOFTWARE: the runtime reports the task as failed with this output
     finally:
         flush_stdio()  # what the step's leftover threads printed meanwhile
-        os._exit(code)
+        _exit(code)
 
+
+def _run_one(frame: bytes | memoryview, output: Any, stand_in: Any) -> bytes:
+    """A task's work from its spec's frame to its result's wire form: run by each task, and
+    by the fork server's warm-up (with a stand-in for the step), so that what a task runs
+    here is specialised before it forks (code a task alone ran would be rewritten, so
+    copied, in each)."""
+    _output, run_task, compact_result = _TASK_PATH
+    spec = spec_from_wire(frame)
+    result = run_task(spec, output, own_process=True, _stand_in=stand_in)
+    result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
+    if spec.is_join or not result.carried:  # else compact already (collect_artifacts)
+        compact_result(result, spec)
+    return _result_to_wire(result)
+
+
+def _exit(code: int) -> NoReturn:
+    """os._exit, through libc's _exit found once in the fork server where it can be
+    (os._exit's first call binds the C function through the dynamic linker, writing to
+    its table: measured, ~8 page faults in each task, where it is always the first)."""
+    if _LIBC_EXIT:
+        _LIBC_EXIT[0](code)
+    os._exit(code)
+
+
+_LIBC_EXIT: list[Any] = []
+
+
+# What a task reads its spec into: made once, in the fork server (_warm), so its pages are
+# there and a task copies only the one or two its spec fills.
+_RECV_BUFFER: list[bytearray] = []
 
 # (a StdStreams, run_task, compact_result), looked up and made once: a relative import
 # statement in each task would run importlib's Python code to check the package's name.
