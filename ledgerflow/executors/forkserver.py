@@ -61,6 +61,12 @@ def serve(control: socket.socket) -> NoReturn:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         server = _Server(control)
         _prepare_tasks()
+        # The streams every task takes, taken once here, where they are the run's own: the
+        # prebuilt writers on 1 and 2 (this process writes nothing but a bug's traceback)
+        # and /dev/null on 0. Each task then only puts its pipes on 1 and 2.
+        own_stdio()
+        global _STDIO_TAKEN
+        _STDIO_TAKEN = True
         # Every object alive now moves out of the collector's sight: a task's collections
         # then never write to them, so their pages stay shared with the server instead of
         # being copied into each task (Python's advice for forking servers).
@@ -332,18 +338,19 @@ class _Server:
         if pid == 0:
             # The bare descriptor: the socket object's close() is Python code each task would
             # run for nothing (the object is never used again here).
-            os.close(self.control_fd)
-            for fd in (*self.pidfds, self.wake_r):
-                if fd >= 0:
-                    os.close(fd)
+            _close(self.control_fd)
+            for fd in self.pidfds:
+                _close(fd)
+            if self.wake_r >= 0:
+                _close(self.wake_r)
             _task_child(fds, self.states if self.rng_needed else None, self.use_pidfd)
         for fd in fds:
-            os.close(fd)
+            _close(fd)
         self.pids[pid], self.keys[key] = key, pid
         if self.use_pidfd:
-            pidfd = os.pidfd_open(pid)
+            pidfd = _pidfd_open(pid)
             self.pidfds[pidfd] = pid
-            self.poller.register(pidfd, select.POLLIN)
+            self.poller.register(pidfd, _POLLIN)
 
     def reaped(self, pid: int, pidfd: int) -> None:
         self.poller.unregister(pidfd)
@@ -477,15 +484,22 @@ def _task_child(fds: list[int], states: dict[str, Any] | None, pidfd: bool) -> N
     _signal.signal(_SIGINT, _INT_HANDLER)
     die_with_parent()
     out, err, sock = fds
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    os.close(out)
-    os.close(err)
+    _dup2(out, 1)
+    _dup2(err, 2)
+    _close(out)
+    _close(err)
     run_child(sock)
 
 
 # (plain values: signal.SIGINT is an enum member, looked up through the module)
 _SIGINT, _INT_HANDLER = int(signal.SIGINT), signal.default_int_handler
+# The functions the server's loop and a task's first steps call, as globals: a module's
+# attribute goes through the interpreter's type attribute cache, whose entries the loop
+# and its tasks would then evict from each other (a write, so a page copied, in each task).
+_close, _dup2, _pidfd_open = os.close, os.dup2, getattr(os, "pidfd_open", None)
+_POLLIN = select.POLLIN
+# True in the fork server once it took its tasks' streams (serve): a forked task has them.
+_STDIO_TAKEN = False
 
 
 def run_child(sock_fd: int) -> NoReturn:
@@ -493,7 +507,8 @@ def run_child(sock_fd: int) -> NoReturn:
     exit handler or waiting for threads the step left behind."""
     if not _TASK_PATH:  # a fresh interpreter (spawn_main); forked tasks have them
         _load_task_path()
-    own_stdio()
+    if not _STDIO_TAKEN:
+        own_stdio()
     code = 0
     try:
         # The socket's bare descriptor (a socketpair's end: processes.py), read and written
