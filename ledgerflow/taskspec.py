@@ -112,10 +112,25 @@ def _getter(cls: type) -> Any:
     return operator.attrgetter(*cls.__struct_fields__)  # type: ignore[attr-defined]
 
 
-_RECORD_FIELDS = _getter(ArtifactRecord)
-_BLOB_FIELDS = _getter(codec.EncodedBlob)
-_TRANSITION_FIELDS = _getter(Transition)
 _CARD_FIELDS = _getter(CardRecord)
+
+
+# The fields of the records a task's result holds, read with plain attribute loads: an
+# attrgetter reads each through its name, writing the name's reference count (a page copied
+# in a task's process); these loads are specialised in the fork server's warm-up and touch
+# only the record. test_taskcost.py holds each to its struct's fields, in order.
+def _RECORD_FIELDS(r: ArtifactRecord) -> tuple[Any, ...]:  # noqa: N802 - as the getters
+    return (r.name, r.sha, r.encoding, r.type, r.size, r.value, r.preview, r.inherited)
+
+
+def _BLOB_FIELDS(b: codec.EncodedBlob) -> tuple[Any, ...]:  # noqa: N802
+    return (b.sha, b.encoding, b.raw_size, b.stored_size, b.n_chunks, b.frames, b.spill_path,
+            b.spill_sizes, b.raw, b.preview)  # fmt: skip
+
+
+def _TRANSITION_FIELDS(t: Transition) -> tuple[Any, ...]:  # noqa: N802
+    return (t.targets, t.foreach, t.condition, t.num_splits, t.foreach_values, t.foreach_items,
+            t.lineno)  # fmt: skip
 
 
 # -- records built in a task's process, one attribute store per field -----------------------

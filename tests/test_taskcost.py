@@ -20,6 +20,9 @@ from ledgerflow.flowspec import (
 )
 from ledgerflow.records import ArtifactRecord
 from ledgerflow.taskspec import (
+    _BLOB_FIELDS,
+    _RECORD_FIELDS,
+    _TRANSITION_FIELDS,
     TaskResult,
     TaskSpec,
     _frames,
@@ -206,3 +209,10 @@ def test_every_task_of_a_step_gets_exactly_its_own_item(tmp_path: Path) -> None:
     run_flow(flow, db=db)
     got = load_artifact(db, latest_run_id(db, "Items"), "join", "got")
     assert got == sorted((t, i, str(i) * (i % 5), i) for t in ("a", "b") for i in range(40))
+
+
+def test_the_fields_a_result_sends_are_every_field_in_order() -> None:
+    for cls, fields in ((ArtifactRecord, _RECORD_FIELDS), (codec.EncodedBlob, _BLOB_FIELDS),
+                        (Transition, _TRANSITION_FIELDS)):  # fmt: skip
+        values = _distinct(cls)
+        assert fields(cls(*values)) == tuple(values)

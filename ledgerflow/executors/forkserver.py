@@ -481,7 +481,7 @@ def _task_child(fds: list[int], states: dict[str, Any] | None, pidfd: bool) -> N
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # SIGTERM is SIG_DFL already. _signal's own function: signal.signal's enum conversions
     # are Python code each task would run (and write to) for nothing.
-    _signal.signal(_SIGINT, _INT_HANDLER)
+    _set_handler(_SIGINT, _INT_HANDLER)
     die_with_parent()
     out, err, sock = fds
     _dup2(out, 1)
@@ -493,6 +493,7 @@ def _task_child(fds: list[int], states: dict[str, Any] | None, pidfd: bool) -> N
 
 # (plain values: signal.SIGINT is an enum member, looked up through the module)
 _SIGINT, _INT_HANDLER = int(signal.SIGINT), signal.default_int_handler
+_set_handler = _signal.signal
 # The functions the server's loop and a task's first steps call, as globals: a module's
 # attribute goes through the interpreter's type attribute cache, whose entries the loop
 # and its tasks would then evict from each other (a write, so a page copied, in each task).

@@ -129,9 +129,9 @@ def die_with_parent() -> None:
     call = _PRCTL[0] if _PRCTL else prctl()
     if call is None:
         return
-    parent = os.getppid()
+    parent = _getppid()
     call(_PR_SET_PDEATHSIG, _SIGKILL)
-    if os.getppid() != parent:  # the parent died before the request took effect
+    if _getppid() != parent:  # the parent died before the request took effect
         os._exit(1)
 
 
@@ -139,6 +139,7 @@ def die_with_parent() -> None:
 _PR_SET_PDEATHSIG = 1
 _SIGKILL = int(signal.SIGKILL)
 _PRCTL: list[Any] = []
+_getppid = os.getppid  # (a global: no look-up through the module in each task)
 
 
 def prctl() -> Any:
