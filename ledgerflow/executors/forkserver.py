@@ -61,12 +61,6 @@ def serve(control: socket.socket) -> NoReturn:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         server = _Server(control)
         _prepare_tasks()
-        # The streams every task takes, taken once here, where they are the run's own: the
-        # prebuilt writers on 1 and 2 (this process writes nothing but a bug's traceback)
-        # and /dev/null on 0. Each task then only puts its pipes on 1 and 2.
-        own_stdio()
-        global _STDIO_TAKEN
-        _STDIO_TAKEN = True
         # Every object alive now moves out of the collector's sight: a task's collections
         # then never write to them, so their pages stay shared with the server instead of
         # being copied into each task (Python's advice for forking servers).
@@ -96,11 +90,16 @@ def _prepare_tasks() -> None:
     codec.prepare()
     taskblobs.prepare_in_server()
     _load_task_path()
-    _warm()
-    _warm_task_path()
     prebuild_stdio()
+    # The streams every task takes, taken once here, where they are the run's own: the
+    # prebuilt writers on 1 and 2 (this process writes nothing but a bug's traceback) and
+    # /dev/null on 0. Each task then only puts its pipes on 1 and 2.
+    own_stdio()
+    global _STDIO_TAKEN
+    _STDIO_TAKEN = True
     prctl()
-    if sys.platform.startswith("linux") and forkhooks.raw_fork_is_safe():
+    raw_fork = sys.platform.startswith("linux") and forkhooks.raw_fork_is_safe()
+    if raw_fork:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
@@ -111,6 +110,12 @@ def _prepare_tasks() -> None:
         libc_exit = libc._exit
         libc_exit.restype = None
         _LIBC_EXIT.append(libc_exit)
+    # The warm-ups last, so that what they leave in the interpreter's type attribute cache
+    # is what each task finds there (a look-up made after them can evict a task's entry, and
+    # each task would write it back: a page copied).
+    _warm()
+    _warm_task_path()
+    if raw_fork:
         # The server never starts a thread after this: checked once, true for every fork.
         _ONE_THREAD.append(forkhooks.one_thread())
         forkhooks.plan_after_in_child(_ONE_THREAD[0])
