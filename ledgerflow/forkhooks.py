@@ -38,6 +38,8 @@ def _recording(*, before: Callable[[], Any] | None = None,
                                 ("after_in_child", after_in_child)) if v is not None}  # fmt: skip
     _ORIGINAL(**kwargs)  # validates the arguments as os.register_at_fork does
     _HOOKS.append((before, after_in_parent, after_in_child))
+    if _PLAN:  # planned already: the plan takes this one in
+        plan_after_in_child(_PLAN[0][1])
 
 
 if _ORIGINAL is not None and getattr(_ORIGINAL, "__name__", "") != "_recording":
@@ -122,15 +124,6 @@ def _stdlib_hook(module_name: str, path: str) -> Callable[[], Any] | None:
     return target
 
 
-def after_in_child_hooks(one_thread: bool = False) -> int:
-    """How many hooks run_after_in_child would run (planned: see plan_after_in_child); a
-    fork server skips the call when none."""
-    plan = _PLAN[0] if _PLAN else None
-    if plan is not None and plan[0] == len(_HOOKS) and plan[1] == one_thread:
-        return len(plan[2])
-    return len(_after_in_child(one_thread)[0])
-
-
 def run_after_in_child(one_thread: bool = False) -> None:
     """In the child: the standard library's hooks of modules loaded before this one (see
     _STDLIB_AFTER_IN_CHILD), then the recorded `after_in_child` hooks in order. With
@@ -163,6 +156,13 @@ def plan_after_in_child(one_thread: bool) -> None:
     free at the fork anyway."""
     hooks, kept = _after_in_child(one_thread)
     _PLAN[:] = [(len(_HOOKS), one_thread, hooks, kept)]
+    planned_child_hooks[0] = len(hooks)
+
+
+# How many hooks the plan's run_after_in_child runs ([0] while there is no plan): a fork
+# server's task skips the call when there are none. Kept current: a hook registered after
+# planning is planned in at once.
+planned_child_hooks: list[int] = [0]
 
 
 def _after_in_child(one_thread: bool) -> tuple[list[Callable[[], Any]], list[tuple[Any, ...]]]:

@@ -140,7 +140,6 @@ def test_a_fork_hook_declared_idle_is_left_out_only_while_idle_and_from_one_thre
     forkhooks.run_before(one_thread=True)
     forkhooks.run_after_in_child(one_thread=True)
     assert calls == ["before c", "before b", "b", "c"]  # a idle; b unsure, so run
-    assert forkhooks.after_in_child_hooks(one_thread=True) == 2
     calls.clear()
     forkhooks.run_after_in_child(one_thread=False)  # other threads: every hook runs
     assert calls == ["a", "b", "c"]
@@ -152,11 +151,17 @@ def test_a_fork_hook_declared_idle_is_left_out_only_while_idle_and_from_one_thre
 
 def test_a_plan_of_idle_hooks_has_none_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _registrations(monkeypatch, {"a": lambda: True, "b": lambda: True, "c": lambda: 1})
+    monkeypatch.setattr(forkhooks, "planned_child_hooks", [0])
     forkhooks.plan_after_in_child(one_thread=True)
-    assert forkhooks.after_in_child_hooks(one_thread=True) == 0
+    assert forkhooks.planned_child_hooks == [0]
     forkhooks.run_before(one_thread=True)
     forkhooks.run_after_in_child(one_thread=True)
     assert calls == []
+    monkeypatch.setattr(forkhooks, "_ORIGINAL", lambda **hooks: None)  # (not this process's)
+    forkhooks._recording(after_in_child=lambda: calls.append("late"))  # planned in at once
+    assert forkhooks.planned_child_hooks == [1]
+    forkhooks.run_after_in_child(one_thread=True)
+    assert calls == ["late"]
 
 
 def test_ledgerflows_own_fork_hooks_are_idle_with_nothing_open() -> None:

@@ -119,13 +119,13 @@ def _prepare_tasks() -> None:
         # The server never starts a thread after this: checked once, true for every fork.
         _ONE_THREAD.append(forkhooks.one_thread())
         forkhooks.plan_after_in_child(_ONE_THREAD[0])
-        # (how many after-fork hooks a task runs: often none, and then no call at all)
-        _CHILD_HOOKS[:] = [forkhooks.after_in_child_hooks(_ONE_THREAD[0])]
 
 
 _LIBC_FORK: list[Any] = []
 _ONE_THREAD: list[bool] = []
-_CHILD_HOOKS: list[int] = [1]
+# How many after-fork hooks a task runs by hand ([0] unless libc's fork is used: os.fork runs
+# them itself): often none, and then the task makes no call for them at all.
+_CHILD_HOOKS = forkhooks.planned_child_hooks
 
 
 def _warm() -> None:
@@ -254,7 +254,12 @@ def codec_chunk() -> int:
 
 def _fork() -> int:
     """fork(2) from libc, without CPython's after-fork work, when that is safe (one thread
-    here; every Python fork hook known, and run by hand: forkhooks.py); else os.fork."""
+    here; every Python fork hook known, and run by hand: forkhooks.py); else os.fork.
+
+    In the child it returns before the after-fork hooks ran: the child runs them first
+    thing (_task_child). (Code only children run is code this process never specialises,
+    so each child would rewrite it, a page copied: the child's part is kept to the one
+    function that runs only there.)"""
     if not _LIBC_FORK:
         return os.fork()
     one_thread = _ONE_THREAD[0]
@@ -266,10 +271,7 @@ def _fork() -> int:
         errno = ctypes.get_errno()
         forkhooks.run_after_in_parent(one_thread)
         raise OSError(errno, os.strerror(errno))
-    if pid == 0:
-        if _CHILD_HOOKS[0]:
-            forkhooks.run_after_in_child(one_thread)
-    else:
+    if pid:
         forkhooks.run_after_in_parent(one_thread)
     return pid
 
@@ -341,14 +343,7 @@ class _Server:
     def fork_task(self, key: int, fds: list[int]) -> None:
         pid = _fork()
         if pid == 0:
-            # The bare descriptor: the socket object's close() is Python code each task would
-            # run for nothing (the object is never used again here).
-            _close(self.control_fd)
-            for fd in self.pidfds:
-                _close(fd)
-            if self.wake_r >= 0:
-                _close(self.wake_r)
-            _task_child(fds, self.states if self.rng_needed else None, self.use_pidfd)
+            _task_child(self, fds)
         for fd in fds:
             _close(fd)
         self.pids[pid], self.keys[key] = key, pid
@@ -475,13 +470,22 @@ def _kill(pid: int, signum: int) -> None:
         pass
 
 
-def _task_child(fds: list[int], states: dict[str, Any] | None, pidfd: bool) -> NoReturn:
-    """In the task's freshly forked process: take the pipes as stdout/stderr, start from the
-    random state a fresh process would have (rng.py; `states` None: nothing to do), run
-    the task."""
-    if states is not None:
-        rng.fresh_task_state(states)
-    if not pidfd:  # else the server has no SIGCHLD handler nor wake-up fd to undo
+def _task_child(server: _Server, fds: list[int]) -> NoReturn:
+    """In the task's freshly forked process: the fork hooks (when forked by libc's fork:
+    _fork), the server's descriptors closed, the pipes taken as stdout/stderr, the random
+    state a fresh process would have (rng.py), then the task."""
+    if _CHILD_HOOKS[0]:
+        forkhooks.run_after_in_child(_ONE_THREAD[0])
+    # The bare descriptors: the socket object's close() is Python code each task would run
+    # for nothing (the object is never used again here).
+    _close(server.control_fd)
+    for fd in server.pidfds:
+        _close(fd)
+    if server.wake_r >= 0:
+        _close(server.wake_r)
+    if server.rng_needed:  # else nothing to restore (rng.task_state_needed)
+        rng.fresh_task_state(server.states)
+    if not server.use_pidfd:  # else the server has no SIGCHLD handler nor wake-up fd to undo
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # SIGTERM is SIG_DFL already. _signal's own function: signal.signal's enum conversions
@@ -502,7 +506,8 @@ _set_handler = _signal.signal
 # The functions the server's loop and a task's first steps call, as globals: a module's
 # attribute goes through the interpreter's type attribute cache, whose entries the loop
 # and its tasks would then evict from each other (a write, so a page copied, in each task).
-_close, _dup2, _pidfd_open = os.close, os.dup2, getattr(os, "pidfd_open", None)
+_close, _dup2 = os.close, os.dup2
+_pidfd_open: Any = getattr(os, "pidfd_open", None)  # (use_pidfd says whether there is one)
 _POLLIN = select.POLLIN
 # True in the fork server once it took its tasks' streams (serve): a forked task has them.
 _STDIO_TAKEN = False
