@@ -117,7 +117,9 @@ def prepare() -> None:
     """Make what encoding a small value needs (the builtin SHA-256, this thread's zstd
     contexts, allocated by a first use): the fork server calls it once, so its tasks
     inherit them instead of each making its own."""
-    _builtin_sha256()
+    builtin = _builtin_sha256()
+    if builtin is not None:
+        _SMALL_SHA256[:] = [builtin]
     blob_from_raw(JSON, b"[1]")
     decompress_chunk(_compressor().compress(b"[1]"), 16)
 
@@ -809,12 +811,19 @@ def _small_blob(encoding: str, raw: bytes, compress: bool = True) -> EncodedBlob
     """The blob blob_from_raw gives for raw bytes of one chunk that fit what a BlobWriter
     keeps (one frame, the raw bytes kept), made without one; without `compress`, its
     frame is left for frame_later to make."""
-    hasher = new_sha256(len(raw))
-    hasher.update(raw)
+    if _SMALL_SHA256 and len(raw) < _OPENSSL_FROM:
+        hasher = _SMALL_SHA256[0](raw)  # new_sha256's choice, found once (prepare)
+    else:
+        hasher = new_sha256(len(raw))
+        hasher.update(raw)
     if not compress:
         return _one_chunk(hasher.hexdigest(), encoding, len(raw), 0, None, raw)
     frame = compress_frame(raw)
     return _one_chunk(hasher.hexdigest(), encoding, len(raw), len(frame), [frame], raw)
+
+
+# CPython's own SHA-256, found by prepare() (a fork server's tasks then call it directly).
+_SMALL_SHA256: list[Any] = []
 
 
 def _one_chunk(sha: str, encoding: str, raw_size: int, stored_size: int,

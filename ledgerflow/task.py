@@ -212,7 +212,14 @@ def _call_in_process(
     Metaflow's does (the runtime kills the process if even that does not stop it)."""
     if seconds:
         _alarm_after(spec, seconds)
-    if _uses_project(flow_class(spec)):
+    # (@project asked once per class: the fork server's warm-up asks first, so its tasks
+    # only read the answer; a class without flow decorators would otherwise raise and drop
+    # an AttributeError in each)
+    cls = flow_class(spec)
+    project = _PROJECT_FLOWS.get(cls)
+    if project is None:
+        project = _PROJECT_FLOWS[cls] = "project" in getattr(cls, "_flow_decorators", {})
+    if project:
         _set_current(spec)  # its fields read the environment as the step starts
     else:
         current._set_later(_current_values, spec)  # built if the step reads it
@@ -226,17 +233,7 @@ def _call_in_process(
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _uses_project(cls: type) -> bool:
-    """Whether the flow class has @project, answered once per class (the fork server's
-    warm-up asks first, so its tasks only read the answer: a class without flow decorators
-    would otherwise raise and drop an AttributeError in each)."""
-    uses = _PROJECT_FLOWS.get(cls)
-    if uses is None:
-        uses = _PROJECT_FLOWS[cls] = "project" in getattr(cls, "_flow_decorators", {})
-    return uses
-
-
-_PROJECT_FLOWS: dict[type, bool] = {}
+_PROJECT_FLOWS: dict[type, bool] = {}  # flow class -> has @project (_call_in_process)
 _CARD_COLLECTOR = "ledgerflow.cards.collector"  # loaded by current.card only (taskcards.py)
 
 

@@ -84,8 +84,11 @@ def collect_artifacts(
             final, result.blobs, dropped = {}, [], True
             break
         if carry:  # (name, sha) in passed_on, for the one parent a task that carries has
-            record.inherited = _given(parent_refs, name, record.sha) or _given(
-                constants, name, record.sha)  # fmt: skip
+            # (the look-ups written out: a function less for each task's process to run)
+            given = parent_refs.get(name)
+            if given is None or given.sha != record.sha:
+                given = constants.get(name)
+            record.inherited = given is not None and given.sha == record.sha
         else:
             record.inherited = (name, record.sha) in passed_on
         final[name] = record
@@ -107,11 +110,6 @@ def collect_artifacts(
     result.artifacts = final
     if carried:
         result.carried = carried
-
-
-def _given(refs: dict[str, ArtifactRecord], name: str, sha: str) -> bool:
-    ref = refs.get(name)
-    return ref is not None and ref.sha == sha
 
 
 def _not_in(names: dict[str, Any], final: dict[str, ArtifactRecord]) -> list[str]:
