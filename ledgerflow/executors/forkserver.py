@@ -102,7 +102,9 @@ def _prepare_tasks() -> None:
     if raw_fork:
         import ctypes
 
-        libc = ctypes.CDLL(None, use_errno=True)
+        # (PyDLL: called holding the GIL, as os.fork forks, and as _exit may; a call that
+        # released and took it back would write the interpreter's GIL state in each task)
+        libc = ctypes.PyDLL(None, use_errno=True)
         fork = libc.fork
         fork.argtypes = ()
         fork.restype = ctypes.c_int
@@ -341,9 +343,10 @@ class _Server:
                 _kill(self.keys[key], value)
 
     def fork_task(self, key: int, fds: list[int]) -> None:
+        child = _task_child  # (looked up here, where it is specialised, not in the child)
         pid = _fork()
         if pid == 0:
-            _task_child(self, fds)
+            child(self, fds)
         for fd in fds:
             _close(fd)
         self.pids[pid], self.keys[key] = key, pid

@@ -152,7 +152,9 @@ def prctl() -> Any:
         if sys.platform.startswith("linux"):
             import ctypes
 
-            call = ctypes.CDLL(None).prctl
+            # (PyDLL: called holding the GIL; prctl returns at once, and a release and
+            # take of the GIL around it would write the interpreter's state in each task)
+            call = ctypes.PyDLL(None).prctl
             call.restype = ctypes.c_int
             _PRCTL.append(call)
         else:
