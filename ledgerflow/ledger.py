@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import codec, forkhooks, writes
+from . import codec, writes
 from .blobstore import BlobStore
 from .checkpointer import Checkpointer, checkpoint_and_shrink
 from .clock import now_iso
@@ -399,8 +399,4 @@ _writers = weakref.WeakSet()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=Ledger._finish_checkpoints,
                         after_in_child=Ledger._after_fork_in_child)  # fmt: skip
-    forkhooks.idle_when(
-        Ledger._after_fork_in_child,  # nothing to reset (forkhooks.py)
-        lambda: not (Ledger._open or _writers.data or Ledger._open_lock.locked()),  # type: ignore[attr-defined]
-    )
 atexit.register(Ledger._checkpoint_at_exit)

@@ -137,11 +137,8 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs, carry)
     result.finished_at = stamp()
     # (cards_to_render's answer, without its call when neither holds: a function less to run)
-    if (
-        _stand_in is None
-        and ("card" in decorators or _CARD_COLLECTOR in sys.modules)
-        and cards_to_render(decorators)
-    ):
+    cards = "card" in decorators or _CARD_COLLECTOR in sys.modules
+    if _stand_in is None and cards and cards_to_render(decorators):
         render_task_cards(func, spec, result, graph, blobs.chunk_size, flow)  # never raises
     return result
 

@@ -27,17 +27,10 @@ if TYPE_CHECKING:
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def collect_artifacts(
-    flow: FlowSpec,
-    state: TaskState,
-    spec: TaskSpec,
-    parent_refs: dict[str, ArtifactRecord],
-    result: TaskResult,
-    error: BaseException | None,
-    output: OutputSink,
-    blobs: BlobAccess,
-    carry: bool = False,
-) -> None:
+def collect_artifacts(flow: FlowSpec, state: TaskState, spec: TaskSpec,
+                      parent_refs: dict[str, ArtifactRecord], result: TaskResult,
+                      error: BaseException | None, output: OutputSink, blobs: BlobAccess,
+                      carry: bool = False) -> None:  # fmt: skip
     """Encode what the step set, add the internal artifacts, and fill `result`.
 
     With `carry` (a task in a process of its own, not a join), the artifacts it passes on
@@ -84,8 +77,7 @@ def collect_artifacts(
             final, result.blobs, dropped = {}, [], True
             break
         if carry:  # (name, sha) in passed_on, for the one parent a task that carries has
-            # (the look-ups written out: a function less for each task's process to run)
-            given = parent_refs.get(name)
+            given = parent_refs.get(name)  # (written out: a function less in each task)
             if given is None or given.sha != record.sha:
                 given = constants.get(name)
             record.inherited = given is not None and given.sha == record.sha

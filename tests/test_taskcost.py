@@ -166,11 +166,27 @@ def test_a_plan_of_idle_hooks_has_none_to_run(monkeypatch: pytest.MonkeyPatch) -
 
 def test_ledgerflows_own_fork_hooks_are_idle_with_nothing_open() -> None:
     """The fork server's tasks run none of ledgerflow's hooks: codec has no thread pool and
-    no ledger is open in the fork server (a run's process, with its ledger, runs them)."""
+    no ledger is open in the fork server (a run's process, with its ledger, runs them).
+    Declared idle, a hook has indeed nothing to do: run anyway, it changes nothing."""
+    from ledgerflow import ledger
+    from ledgerflow.executors.forkserver import _declare_idle_hooks
     from ledgerflow.ledger import Ledger
 
+    _declare_idle_hooks()
     assert forkhooks._idle(codec._forget_pool) is (codec._pool is None)
-    assert forkhooks._idle(Ledger._after_fork_in_child) is (not Ledger._open)
+    assert forkhooks._idle(Ledger._after_fork_in_child) is (
+        not Ledger._open and not ledger._writers.data and not Ledger._open_lock.locked()
+    )
+    if forkhooks._idle(Ledger._after_fork_in_child):
+        before = (dict(Ledger._open), Ledger._open_lock, list(Ledger._inherited_from_parent),
+                  set(ledger._writers.data))  # fmt: skip
+        Ledger._after_fork_in_child()
+        after = (dict(Ledger._open), Ledger._open_lock, list(Ledger._inherited_from_parent),
+                 set(ledger._writers.data))  # fmt: skip
+        assert after == before and after[1] is before[1]
+    if forkhooks._idle(codec._forget_pool):
+        codec._forget_pool()
+        assert codec._pool is None
 
 
 FOREACH = """

@@ -118,9 +118,22 @@ def _prepare_tasks() -> None:
     _warm()
     _warm_task_path()
     if raw_fork:
+        _declare_idle_hooks()
         # The server never starts a thread after this: checked once, true for every fork.
         _ONE_THREAD.append(forkhooks.one_thread())
         forkhooks.plan_after_in_child(_ONE_THREAD[0])
+
+
+def _declare_idle_hooks() -> None:
+    """The ledger's after-fork hook has nothing to do while no ledger is open here and its
+    lock is free (its own first test, ledger.py): so in a fork server, which opens none,
+    its tasks leave it out (forkhooks.idle_when; codec declares its own). Declared here,
+    by the hook's one user that forks from a process without ledgers, not in the storage
+    layer, which stays below the fork machinery."""
+    from ..ledger import Ledger, _writers
+
+    forkhooks.idle_when(Ledger._after_fork_in_child,
+                        lambda: not (Ledger._open or _writers.data or Ledger._open_lock.locked()))  # type: ignore[attr-defined]  # fmt: skip
 
 
 _LIBC_FORK: list[Any] = []
