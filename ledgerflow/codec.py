@@ -42,6 +42,7 @@ from typing import Any
 
 import zstandard
 
+from . import forkhooks
 from .structs import field, struct
 
 JSON = "json"
@@ -116,7 +117,9 @@ def prepare() -> None:
     """Make what encoding a small value needs (the builtin SHA-256, this thread's zstd
     contexts, allocated by a first use): the fork server calls it once, so its tasks
     inherit them instead of each making its own."""
-    _builtin_sha256()
+    builtin = _builtin_sha256()
+    if builtin is not None:
+        _SMALL_SHA256[:] = [builtin]
     blob_from_raw(JSON, b"[1]")
     decompress_chunk(_compressor().compress(b"[1]"), 16)
 
@@ -292,6 +295,7 @@ def _forget_pool() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
+    forkhooks.idle_when(_forget_pool, lambda: _pool is None)
 
 
 def _background() -> Any:
@@ -807,14 +811,41 @@ def _small_blob(encoding: str, raw: bytes, compress: bool = True) -> EncodedBlob
     """The blob blob_from_raw gives for raw bytes of one chunk that fit what a BlobWriter
     keeps (one frame, the raw bytes kept), made without one; without `compress`, its
     frame is left for frame_later to make."""
-    hasher = new_sha256(len(raw))
-    hasher.update(raw)
+    if _SMALL_SHA256 and len(raw) < _OPENSSL_FROM:
+        hasher = _SMALL_SHA256[0](raw)  # new_sha256's choice, found once (prepare)
+    else:
+        hasher = new_sha256(len(raw))
+        hasher.update(raw)
     if not compress:
-        return EncodedBlob(hasher.hexdigest(), encoding, len(raw), 0, 1, None, None, [], raw,
-                           "")  # fmt: skip
+        return _one_chunk(hasher.hexdigest(), encoding, len(raw), 0, None, raw)
     frame = compress_frame(raw)
-    return EncodedBlob(hasher.hexdigest(), encoding, len(raw), len(frame), 1, [frame], None,
-                       [], raw, "")  # fmt: skip
+    return _one_chunk(hasher.hexdigest(), encoding, len(raw), len(frame), [frame], raw)
+
+
+# CPython's own SHA-256, found by prepare() (a fork server's tasks then call it directly).
+_SMALL_SHA256: list[Any] = []
+
+
+def _one_chunk(sha: str, encoding: str, raw_size: int, stored_size: int,
+               frames: list[bytes] | None, raw: bytes) -> EncodedBlob:  # fmt: skip
+    """EncodedBlob(sha, encoding, raw_size, stored_size, 1, frames, None, [], raw, ""), with
+    an attribute store per field: a task's process makes one per small value, and the
+    struct's constructor would write to the pages of its field names (taskspec.py says why)."""
+    blob = _new(EncodedBlob)
+    blob.sha = sha
+    blob.encoding = encoding
+    blob.raw_size = raw_size
+    blob.stored_size = stored_size
+    blob.n_chunks = 1
+    blob.frames = frames
+    blob.spill_path = None
+    blob.spill_sizes = []
+    blob.raw = raw
+    blob.preview = ""
+    return blob
+
+
+_new = object.__new__
 
 
 def frame_later(blob: EncodedBlob) -> None:

@@ -66,6 +66,46 @@ class TaskState:
     is_input_view: bool = False
 
 
+# A task in a process of its own makes these once each: with a plain attribute store per
+# field rather than the struct's constructor, which reads the field names through a tuple
+# and so writes to the pages the names share with the fork server (taskspec.py says more).
+_new = object.__new__
+
+
+def new_task_state(step_name: str, graph: Any, refs: dict[str, ArtifactRecord],
+                   load: Callable[[str], Any] | None, foreach_stack: list[ForeachFrame],
+                   param_names: frozenset[str], max_num_splits: int,
+                   input_item: tuple[str, bytes] | None) -> TaskState:  # fmt: skip
+    """TaskState(step_name, graph, refs, load, foreach_stack, param_names, None,
+    max_num_splits, {}, input_item, False)."""
+    state = _new(TaskState)
+    state.step_name = step_name
+    state.graph = graph
+    state.refs = refs
+    state.load = load
+    state.foreach_stack = foreach_stack
+    state.param_names = param_names
+    state.transition = None
+    state.max_num_splits = max_num_splits
+    state.cached_input = {}
+    state.input_item = input_item
+    state.is_input_view = False
+    return state
+
+
+def new_transition(targets: list[str], lineno: int | None) -> Transition:
+    """Transition(targets, lineno=lineno)."""
+    transition = _new(Transition)
+    transition.targets = targets
+    transition.foreach = None
+    transition.condition = None
+    transition.num_splits = None
+    transition.foreach_values = None
+    transition.foreach_items = None
+    transition.lineno = lineno
+    return transition
+
+
 def _no_command_line(flow_cls: type) -> Any:
     raise MetaflowException(
         f"{flow_cls.__name__}() has no command line to run: import it "
@@ -296,7 +336,7 @@ class FlowSpec:
             targets = []
             for dst in dsts:  # (a loop: a comprehension is a function object made per call)
                 targets.append(self._step_name_of(step, dst, lineno))
-            transition = Transition(targets, None, None, None, None, None, lineno)
+            transition = new_transition(targets, lineno)
             if foreach is not None:
                 self._fill_foreach(step, transition, foreach, lineno)
         expected = state.graph[step].out_funcs if state.graph is not None else None

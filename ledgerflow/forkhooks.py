@@ -38,10 +38,38 @@ def _recording(*, before: Callable[[], Any] | None = None,
                                 ("after_in_child", after_in_child)) if v is not None}  # fmt: skip
     _ORIGINAL(**kwargs)  # validates the arguments as os.register_at_fork does
     _HOOKS.append((before, after_in_parent, after_in_child))
+    if _PLAN:  # planned already: the plan takes this one in
+        plan_after_in_child(_PLAN[0][1])
 
 
 if _ORIGINAL is not None and getattr(_ORIGINAL, "__name__", "") != "_recording":
     os.register_at_fork = _recording  # type: ignore[assignment]
+
+
+# after_in_child hook -> a predicate, true while the hook has nothing to do in a child forked
+# now (idle_when).
+_IDLE: dict[Callable[[], Any], Callable[[], bool]] = {}
+
+
+def idle_when(hook: Callable[[], Any], predicate: Callable[[], bool]) -> None:
+    """Declare that the `after_in_child` hook `hook` has nothing to do in a child forked
+    while `predicate()` is true (e.g. codec's, which drops the parent's thread pool: idle
+    while there is none). A fork server with one thread asks once, as it plans its forks
+    (plan_after_in_child): it changes nothing the predicates read afterwards, so a hook idle
+    then is idle at every fork, and its registration is left out whole (its `before` and
+    `after_in_parent` hooks too: with one thread and an idle hook, they guard nothing). A
+    task whose hooks are all left out runs no Python code for them at all."""
+    _IDLE[hook] = predicate
+
+
+def _idle(hook: Callable[[], Any] | None) -> bool:
+    predicate = _IDLE.get(hook) if hook is not None else None
+    if predicate is None:
+        return False
+    try:
+        return bool(predicate())
+    except Exception:  # noqa: BLE001 - unsure: run the hook
+        return False
 
 
 def raw_fork_is_safe() -> bool:
@@ -128,6 +156,13 @@ def plan_after_in_child(one_thread: bool) -> None:
     free at the fork anyway."""
     hooks, kept = _after_in_child(one_thread)
     _PLAN[:] = [(len(_HOOKS), one_thread, hooks, kept)]
+    planned_child_hooks[0] = len(hooks)
+
+
+# How many hooks the plan's run_after_in_child runs ([0] while there is no plan): a fork
+# server's task skips the call when there are none. Kept current: a hook registered after
+# planning is planned in at once.
+planned_child_hooks: list[int] = [0]
 
 
 def _after_in_child(one_thread: bool) -> tuple[list[Callable[[], Any]], list[tuple[Any, ...]]]:
@@ -143,6 +178,8 @@ def _after_in_child(one_thread: bool) -> tuple[list[Callable[[], Any]], list[tup
     for registration in _HOOKS:
         after = registration[2]
         if after is not None and skip and after in skip:
+            continue
+        if one_thread and _idle(after):
             continue
         kept.append(registration)
         if after is not None:

@@ -30,7 +30,7 @@ from .current import current
 from .decorators import project_info
 from .exceptions import ArtifactError, MetaflowExceptionWrapper, TimeoutException
 from .flowclasses import flow_class, load_flow_class, register_flow_class
-from .flowspec import FlowSpec, TaskState, Transition
+from .flowspec import FlowSpec, TaskState, Transition, new_task_state
 from .graph import flow_graph
 from .internals import INTERNAL_ARTIFACTS
 from .joins import join_inputs, resolve_join_inputs
@@ -39,7 +39,7 @@ from .stepenv import variables_set
 from .taskblobs import WRITE_IN_TASK_FROM, BlobAccess, LedgerBlobs, encode_artifact
 from .taskcards import cards_to_render, render_task_cards
 from .taskoutput import collect_artifacts, format_user_traceback, user_location, warn
-from .taskspec import TaskResult, TaskSpec
+from .taskspec import TaskResult, TaskSpec, new_result
 
 if TYPE_CHECKING:
     from .capture import OutputSink
@@ -125,9 +125,8 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
         # The step forked and this is the child coming back from it: it must not go on as
         # the task (a second result, a second commit). Metaflow's tasks are processes too.
         os._exit(0)
-    result = TaskResult(spec, "succeeded", started, "", {}, [],
-                        state.transition if error is None else None, None, None, None, None,
-                        "", "", [], [], None, [])  # fmt: skip
+    result = new_result(spec, "succeeded", started, "", {}, [],
+                        state.transition if error is None else None)  # fmt: skip
     catch = decorators.get("catch")
     if catch is not None:
         error = _apply_catch(catch, flow, node, spec, result, output, error)
@@ -137,7 +136,9 @@ def run_task(spec: TaskSpec, output: OutputSink, own_process: bool = False,
     carry = own_process and not spec.is_join and "card" not in decorators
     collect_artifacts(flow, state, spec, parent_refs, result, error, output, blobs, carry)
     result.finished_at = stamp()
-    if _stand_in is None and cards_to_render(decorators):
+    # (cards_to_render's answer, without its call when neither holds: a function less to run)
+    cards = "card" in decorators or _CARD_COLLECTOR in sys.modules
+    if _stand_in is None and cards and cards_to_render(decorators):
         render_task_cards(func, spec, result, graph, blobs.chunk_size, flow)  # never raises
     return result
 
@@ -153,10 +154,16 @@ def _task_state(spec: TaskSpec, graph: Any, parent_refs: dict[str, ArtifactRecor
     for name, ref in spec.constants.items():
         if name not in refs:
             refs[name] = ref
-    # (every field, in order: a struct's quickest construction)
-    return TaskState(spec.step, graph, refs, blobs.load, list(spec.foreach_stack),
-                     spec.param_names, None, spec.max_num_splits, {}, spec.foreach_item,
-                     False)  # fmt: skip
+    return new_task_state(
+        spec.step,
+        graph,
+        refs,
+        blobs.load,
+        list(spec.foreach_stack),
+        spec.param_names,
+        spec.max_num_splits,
+        spec.foreach_item,
+    )
 
 
 @contextlib.contextmanager
@@ -202,7 +209,14 @@ def _call_in_process(
     Metaflow's does (the runtime kills the process if even that does not stop it)."""
     if seconds:
         _alarm_after(spec, seconds)
-    if "project" in getattr(flow_class(spec), "_flow_decorators", {}):
+    # (@project asked once per class: the fork server's warm-up asks first, so its tasks
+    # only read the answer; a class without flow decorators would otherwise raise and drop
+    # an AttributeError in each)
+    cls = flow_class(spec)
+    project = _PROJECT_FLOWS.get(cls)
+    if project is None:
+        project = _PROJECT_FLOWS[cls] = "project" in getattr(cls, "_flow_decorators", {})
+    if project:
         _set_current(spec)  # its fields read the environment as the step starts
     else:
         current._set_later(_current_values, spec)  # built if the step reads it
@@ -214,6 +228,10 @@ def _call_in_process(
             import signal
 
             signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+_PROJECT_FLOWS: dict[type, bool] = {}  # flow class -> has @project (_call_in_process)
+_CARD_COLLECTOR = "ledgerflow.cards.collector"  # loaded by current.card only (taskcards.py)
 
 
 def _alarm_after(spec: TaskSpec, seconds: float) -> None:

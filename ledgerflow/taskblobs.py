@@ -15,7 +15,7 @@ from .exceptions import LedgerError
 from .ledger import Ledger, chunk_size_setting
 from .preview import preview
 from .records import ArtifactRecord
-from .taskspec import TaskResult
+from .taskspec import TaskResult, new_record
 
 
 def encode_artifact(
@@ -25,9 +25,8 @@ def encode_artifact(
     `compress_small`: see codec.encode_blob)."""
     blob = codec.encode_blob(value, chunk_size, compress_small)
     blob.preview = preview(value)
-    # (every field, in order: a struct's quickest construction)
-    record = ArtifactRecord(name, blob.sha, blob.encoding, codec.type_name(value),
-                            blob.raw_size, codec.scalar_value(value), blob.preview, False)  # fmt: skip
+    record = new_record(name, blob.sha, blob.encoding, codec.type_name(value), blob.raw_size,
+                        codec.scalar_value(value), blob.preview, False)  # fmt: skip
     return record, blob
 
 

@@ -27,17 +27,10 @@ if TYPE_CHECKING:
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-def collect_artifacts(
-    flow: FlowSpec,
-    state: TaskState,
-    spec: TaskSpec,
-    parent_refs: dict[str, ArtifactRecord],
-    result: TaskResult,
-    error: BaseException | None,
-    output: OutputSink,
-    blobs: BlobAccess,
-    carry: bool = False,
-) -> None:
+def collect_artifacts(flow: FlowSpec, state: TaskState, spec: TaskSpec,
+                      parent_refs: dict[str, ArtifactRecord], result: TaskResult,
+                      error: BaseException | None, output: OutputSink, blobs: BlobAccess,
+                      carry: bool = False) -> None:  # fmt: skip
     """Encode what the step set, add the internal artifacts, and fill `result`.
 
     With `carry` (a task in a process of its own, not a join), the artifacts it passes on
@@ -84,8 +77,10 @@ def collect_artifacts(
             final, result.blobs, dropped = {}, [], True
             break
         if carry:  # (name, sha) in passed_on, for the one parent a task that carries has
-            record.inherited = _given(parent_refs, name, record.sha) or _given(
-                constants, name, record.sha)  # fmt: skip
+            given = parent_refs.get(name)  # (written out: a function less in each task)
+            if given is None or given.sha != record.sha:
+                given = constants.get(name)
+            record.inherited = given is not None and given.sha == record.sha
         else:
             record.inherited = (name, record.sha) in passed_on
         final[name] = record
@@ -107,11 +102,6 @@ def collect_artifacts(
     result.artifacts = final
     if carried:
         result.carried = carried
-
-
-def _given(refs: dict[str, ArtifactRecord], name: str, sha: str) -> bool:
-    ref = refs.get(name)
-    return ref is not None and ref.sha == sha
 
 
 def _not_in(names: dict[str, Any], final: dict[str, ArtifactRecord]) -> list[str]:

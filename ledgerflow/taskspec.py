@@ -7,7 +7,10 @@ Owner: taskpath. Both are read by the runtime, every executor and the task itsel
 
 from __future__ import annotations
 
-from itertools import starmap
+# (marshal is built in and loaded already: imported here, not in the functions a task's
+# process runs, where an import statement runs the import machinery, which raises and drops
+# an AttributeError, in every task)
+import marshal
 from typing import Any
 
 from . import codec
@@ -109,10 +112,119 @@ def _getter(cls: type) -> Any:
     return operator.attrgetter(*cls.__struct_fields__)  # type: ignore[attr-defined]
 
 
-_RECORD_FIELDS = _getter(ArtifactRecord)
-_BLOB_FIELDS = _getter(codec.EncodedBlob)
-_TRANSITION_FIELDS = _getter(Transition)
 _CARD_FIELDS = _getter(CardRecord)
+
+
+# The fields of the records a task's result holds, read with plain attribute loads: an
+# attrgetter reads each through its name, writing the name's reference count (a page copied
+# in a task's process); these loads are specialised in the fork server's warm-up and touch
+# only the record. test_taskcost.py holds each to its struct's fields, in order.
+def _RECORD_FIELDS(r: ArtifactRecord) -> tuple[Any, ...]:  # noqa: N802 - as the getters
+    return (r.name, r.sha, r.encoding, r.type, r.size, r.value, r.preview, r.inherited)
+
+
+def _BLOB_FIELDS(b: codec.EncodedBlob) -> tuple[Any, ...]:  # noqa: N802
+    return (b.sha, b.encoding, b.raw_size, b.stored_size, b.n_chunks, b.frames, b.spill_path,
+            b.spill_sizes, b.raw, b.preview)  # fmt: skip
+
+
+def _TRANSITION_FIELDS(t: Transition) -> tuple[Any, ...]:  # noqa: N802
+    return (t.targets, t.foreach, t.condition, t.num_splits, t.foreach_values, t.foreach_items,
+            t.lineno)  # fmt: skip
+
+
+# -- records built in a task's process, one attribute store per field -----------------------
+#
+# A struct's constructor (structs.py) fills the instance's __dict__ from its tuple of field
+# names: reading each name through the tuple writes the name's reference count, and the
+# names are strings scattered over pages a task shares with the fork server, so each costs
+# the task a page copied (measured: ~25 page faults a task for the spec, its records and the
+# result). These make the same objects with a plain attribute store per field, which writes
+# only the new object (the names stay in the class's shared keys). test_taskpath.py holds
+# each to its struct's own constructor: the same fields, values and order.
+
+_new = object.__new__
+
+
+def new_record(name: str, sha: str, encoding: str, type_: str, size: int, value: Any = None,
+               preview: str = "", inherited: bool = False) -> ArtifactRecord:  # fmt: skip
+    """ArtifactRecord(name, sha, ...), as a task's process makes it."""
+    record = _new(ArtifactRecord)
+    record.name = name
+    record.sha = sha
+    record.encoding = encoding
+    record.type = type_
+    record.size = size
+    record.value = value
+    record.preview = preview
+    record.inherited = inherited
+    return record
+
+
+def new_result(spec: TaskSpec, status: str, started_at: Any, finished_at: Any,
+               artifacts: dict[str, ArtifactRecord], blobs: list[codec.EncodedBlob],
+               transition: Transition | None) -> TaskResult:  # fmt: skip
+    """TaskResult(spec, status, started_at, finished_at, artifacts, blobs, transition), the
+    other fields at their defaults, as a task's process makes it."""
+    result = _new(TaskResult)
+    result.spec = spec
+    result.status = status
+    result.started_at = started_at
+    result.finished_at = finished_at
+    result.artifacts = artifacts
+    result.blobs = blobs
+    result.transition = transition
+    result.exception_type = None
+    result.exception = None
+    result.traceback = None
+    result.location = None
+    result.stdout = ""
+    result.stderr = ""
+    result.warnings = []
+    result.cards = []
+    result.host = None
+    result.carried = []
+    return result
+
+
+def _new_spec(flow_file: str, flow_module: str, class_name: str, ledger_path: str,
+              flow_name: str, run_id: str, run_pk: int, step: str, task_id: str, attempt: int,
+              max_retries: int, is_join: bool, inputs: list[dict[str, ArtifactRecord]],
+              input_pks: list[int], input_steps: list[str],
+              input_stacks: list[list[ForeachFrame]], foreach_stack: list[ForeachFrame],
+              foreach_item: tuple[str, bytes] | None, constants: dict[str, ArtifactRecord],
+              preloaded: dict[str, tuple[str, bytes]], param_names: frozenset[str],
+              max_num_splits: int, username: str | None, tags: list[str],
+              origin_run_id: str | None, timeout: float | None) -> TaskSpec:  # fmt: skip
+    """TaskSpec(...) with every field given, as a task's process makes it."""
+    spec = _new(TaskSpec)
+    spec.flow_file = flow_file
+    spec.flow_module = flow_module
+    spec.class_name = class_name
+    spec.ledger_path = ledger_path
+    spec.flow_name = flow_name
+    spec.run_id = run_id
+    spec.run_pk = run_pk
+    spec.step = step
+    spec.task_id = task_id
+    spec.attempt = attempt
+    spec.max_retries = max_retries
+    spec.is_join = is_join
+    spec.inputs = inputs
+    spec.input_pks = input_pks
+    spec.input_steps = input_steps
+    spec.input_stacks = input_stacks
+    spec.foreach_stack = foreach_stack
+    spec.foreach_item = foreach_item
+    spec.constants = constants
+    spec.preloaded = preloaded
+    spec.param_names = param_names
+    spec.max_num_splits = max_num_splits
+    spec.username = username
+    spec.tags = tags
+    spec.origin_run_id = origin_run_id
+    spec.timeout = timeout
+    return spec
 
 
 def _records(records: dict[str, ArtifactRecord],
@@ -137,24 +249,33 @@ def _from_records(pairs: list[tuple[str, tuple[Any, ...]]],
     """The records _records listed; with `made`, one record per fields tuple (equal records
     written once are read as one object)."""
     if made is None:
-        return {key: ArtifactRecord(*fields) for key, fields in pairs}
+        return {key: new_record(*fields) for key, fields in pairs}
     records = {}
     for key, fields in pairs:
         record = made.get(id(fields))
         if record is None:
-            record = made[id(fields)] = ArtifactRecord(*fields)
+            record = made[id(fields)] = new_record(*fields)
         records[key] = record
     return records
 
 
 def _frames(tuples: list[tuple[Any, ...]]) -> list[ForeachFrame]:
-    return list(starmap(ForeachFrame, tuples))
+    """ForeachFrames of their fields' tuples, as marshal read them (a NamedTuple's own
+    constructor is a Python function a task would call, and write to, for each)."""
+    frames = []
+    for fields in tuples:
+        if len(fields) != _FRAME_WIDTH:
+            raise ValueError(f"a foreach frame has {_FRAME_WIDTH} fields, not {len(fields)}")
+        frames.append(_tuple_new(ForeachFrame, fields))
+    return frames
+
+
+_tuple_new = tuple.__new__
+_FRAME_WIDTH = len(ForeachFrame._fields)
 
 
 def spec_to_wire(spec: TaskSpec) -> bytes:
     """The spec as a task's process receives it (spec_from_wire reads it back, equal)."""
-    import marshal
-
     seen: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     plain = (
         _WIRE_VERSION, spec.flow_file, spec.flow_module, spec.class_name, spec.ledger_path,
@@ -181,8 +302,6 @@ def spec_from_wire(data: bytes | memoryview) -> TaskSpec:
         spec = pickle.loads(data[1:])
         assert isinstance(spec, TaskSpec)
         return spec
-    import marshal
-
     (version, flow_file, flow_module, class_name, ledger_path, flow_name, run_id, run_pk, step,
      task_id, attempt, max_retries, is_join, inputs, input_pks, input_steps, input_stacks,
      foreach_stack, foreach_item, constants, preloaded, param_names, max_num_splits, username,
@@ -194,7 +313,7 @@ def spec_from_wire(data: bytes | memoryview) -> TaskSpec:
     parents = []
     for refs in inputs:
         parents.append(_from_records(refs, made))
-    return TaskSpec(
+    return _new_spec(
         flow_file, flow_module, class_name, ledger_path, flow_name, run_id, run_pk, step,
         task_id, attempt, max_retries, is_join, parents, input_pks, input_steps,
         list(map(_frames, input_stacks)), _frames(foreach_stack), foreach_item,
@@ -206,8 +325,6 @@ def spec_from_wire(data: bytes | memoryview) -> TaskSpec:
 def result_to_wire(result: TaskResult) -> bytes:
     """A task's result as its process sends it (without its spec: the runtime has it);
     result_from_wire reads it back."""
-    import marshal
-
     t = result.transition
     plain = (
         _WIRE_VERSION, result.status, result.started_at, result.finished_at,
@@ -247,8 +364,6 @@ def result_from_wire(data: bytes | memoryview) -> TaskResult:
         result.started_at = stored_time(result.started_at)
         result.finished_at = stored_time(result.finished_at)
         return result
-    import marshal
-
     (version, status, started_at, finished_at, artifacts, blobs, transition, exception_type,
      exception, traceback, location, stdout, stderr, warnings, cards, host,
      carried) = marshal.loads(memoryview(data)[1:])  # fmt: skip

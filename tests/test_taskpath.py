@@ -413,18 +413,33 @@ def test_every_task_reads_an_empty_stdin_from_dev_null(tmp_path: Path) -> None:
     assert load_artifact(db, run_id, "end", "null") is True
 
 
-def test_a_frame_is_read_whole_however_it_arrives() -> None:
+def _recv_into(sock: object) -> bytes | None:
+    """recv_frame_into as a task reads its spec (into a buffer made once), as bytes."""
+    from ledgerflow.executors.wire import recv_frame_into
+
+    fd = sock if type(sock) is int else sock.fileno()  # type: ignore[attr-defined]
+    got = recv_frame_into(fd, bytearray(65536))
+    return None if got is None else bytes(got)
+
+
+@pytest.mark.parametrize("reader", ["recv_frame", "recv_frame_into"])
+def test_a_frame_is_read_whole_however_it_arrives(reader: str) -> None:
     """A task reads its spec as one frame: whole in the first read (the usual case), with
-    its header split across reads, larger than one read, or None when the runtime closed
-    the socket first."""
+    its header split across reads, larger than one read or than the task's buffer, or None
+    when the runtime closed the socket first."""
     import pickle
     import socket
     import threading
     import time
 
-    from ledgerflow.executors.wire import pickled_frame, recv_frame, send_frame
+    from ledgerflow.executors.wire import pickled_frame, send_frame
 
-    for size in (0, 100, 70_000, 3_000_000):
+    if reader == "recv_frame":
+        from ledgerflow.executors.wire import recv_frame
+    else:
+        recv_frame = _recv_into  # type: ignore[assignment]
+
+    for size in (0, 100, 65_500, 70_000, 3_000_000):
         value = b"v" * size
         for split_at in (None, 3, 8, 20):
             mine, theirs = socket.socketpair()

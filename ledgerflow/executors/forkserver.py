@@ -39,6 +39,7 @@ from .wire import (
     prctl,
     prebuild_stdio,
     recv_frame,
+    recv_frame_into,
     send_frame,
 )
 
@@ -89,24 +90,57 @@ def _prepare_tasks() -> None:
     codec.prepare()
     taskblobs.prepare_in_server()
     _load_task_path()
-    _warm()
-    _warm_task_path()
     prebuild_stdio()
+    # The streams every task takes, taken once here, where they are the run's own: the
+    # prebuilt writers on 1 and 2 (this process writes nothing but a bug's traceback) and
+    # /dev/null on 0. Each task then only puts its pipes on 1 and 2.
+    own_stdio()
+    global _STDIO_TAKEN
+    _STDIO_TAKEN = True
     prctl()
-    if sys.platform.startswith("linux") and forkhooks.raw_fork_is_safe():
+    raw_fork = sys.platform.startswith("linux") and forkhooks.raw_fork_is_safe()
+    if raw_fork:
         import ctypes
 
-        fork = ctypes.CDLL(None, use_errno=True).fork
+        # (PyDLL: called holding the GIL, as os.fork forks, and as _exit may; a call that
+        # released and took it back would write the interpreter's GIL state in each task)
+        libc = ctypes.PyDLL(None, use_errno=True)
+        fork = libc.fork
         fork.argtypes = ()
         fork.restype = ctypes.c_int
         _LIBC_FORK.append(fork)
+        libc_exit = libc._exit
+        libc_exit.restype = None
+        _LIBC_EXIT.append(libc_exit)
+    # The warm-ups last, so that what they leave in the interpreter's type attribute cache
+    # is what each task finds there (a look-up made after them can evict a task's entry, and
+    # each task would write it back: a page copied).
+    _warm()
+    _warm_task_path()
+    if raw_fork:
+        _declare_idle_hooks()
         # The server never starts a thread after this: checked once, true for every fork.
         _ONE_THREAD.append(forkhooks.one_thread())
         forkhooks.plan_after_in_child(_ONE_THREAD[0])
 
 
+def _declare_idle_hooks() -> None:
+    """The ledger's after-fork hook has nothing to do while no ledger is open here and its
+    lock is free (its own first test, ledger.py): so in a fork server, which opens none,
+    its tasks leave it out (forkhooks.idle_when; codec declares its own). Declared here,
+    by the hook's one user that forks from a process without ledgers, not in the storage
+    layer, which stays below the fork machinery."""
+    from ..ledger import Ledger, _writers
+
+    forkhooks.idle_when(Ledger._after_fork_in_child,
+                        lambda: not (Ledger._open or _writers.data or Ledger._open_lock.locked()))  # type: ignore[attr-defined]  # fmt: skip
+
+
 _LIBC_FORK: list[Any] = []
 _ONE_THREAD: list[bool] = []
+# How many after-fork hooks a task runs by hand ([0] unless libc's fork is used: os.fork runs
+# them itself): often none, and then the task makes no call for them at all.
+_CHILD_HOOKS = forkhooks.planned_child_hooks
 
 
 def _warm() -> None:
@@ -131,6 +165,20 @@ def _warm() -> None:
         result.artifacts[f"v{len(result.artifacts)}"] = record
         result.blobs.append(blob)
     _result_to_wire(result)
+    # A task's frames in and out, over a pipe: their functions specialised, and os.writev
+    # bound (the dynamic linker binds a C function on its first call, writing its table's
+    # page: measured, ~10 page faults in each task that made the first call).
+    _RECV_BUFFER.append(bytearray(65536))
+    r, w = os.pipe()
+    try:
+        for _ in range(WARM_ROUNDS):
+            send_frame(w, b"warm")
+            recv_frame(r)
+            send_frame(w, b"warm")
+            recv_frame_into(r, _RECV_BUFFER[0])
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 # Rounds of the warm-up: CPython 3.11 specialises a function's code after 8 calls.
@@ -152,7 +200,6 @@ def _warm_task_path() -> None:
     from ..flowclasses import registered_flow_classes
     from ..flowspec import FlowSpec
     from ..graph import flow_graph
-    from ..task import run_task
 
     for cls in registered_flow_classes():
         # Only FlowSpec's own attribute machinery: a class that overrides it would run
@@ -165,12 +212,10 @@ def _warm_task_path() -> None:
             steps = [name for name in graph.sorted_nodes if hasattr(cls, name)]
             for i in range(max(WARM_ROUNDS, len(steps))):
                 step = steps[i % len(steps)]
-                spec = _warm_spec(cls, step)
-                result = run_task(spec, _Quiet(), own_process=True,
-                                  _stand_in=_stand_in(graph[step].out_funcs))  # fmt: skip
-                result.spec = None  # type: ignore[assignment]
-                _result_to_wire(result)
-                spec_from_wire(spec_to_wire(spec))
+                # (through the spec's wire form, as a task reads it: objects of the same
+                # make, so the attribute look-ups specialised here are those a task makes)
+                frame = spec_to_wire(_warm_spec(cls, step))
+                _run_one(frame, _Quiet(), _stand_in(graph[step].out_funcs))
         except Exception:  # noqa: BLE001 - a warm-up only: tasks work the same without it
             continue
 
@@ -224,7 +269,12 @@ def codec_chunk() -> int:
 
 def _fork() -> int:
     """fork(2) from libc, without CPython's after-fork work, when that is safe (one thread
-    here; every Python fork hook known, and run by hand: forkhooks.py); else os.fork."""
+    here; every Python fork hook known, and run by hand: forkhooks.py); else os.fork.
+
+    In the child it returns before the after-fork hooks ran: the child runs them first
+    thing (_task_child). (Code only children run is code this process never specialises,
+    so each child would rewrite it, a page copied: the child's part is kept to the one
+    function that runs only there.)"""
     if not _LIBC_FORK:
         return os.fork()
     one_thread = _ONE_THREAD[0]
@@ -236,9 +286,7 @@ def _fork() -> int:
         errno = ctypes.get_errno()
         forkhooks.run_after_in_parent(one_thread)
         raise OSError(errno, os.strerror(errno))
-    if pid == 0:
-        forkhooks.run_after_in_child(one_thread)
-    else:
+    if pid:
         forkhooks.run_after_in_parent(one_thread)
     return pid
 
@@ -308,22 +356,17 @@ class _Server:
                 _kill(self.keys[key], value)
 
     def fork_task(self, key: int, fds: list[int]) -> None:
+        child = _task_child  # (looked up here, where it is specialised, not in the child)
         pid = _fork()
         if pid == 0:
-            # The bare descriptor: the socket object's close() is Python code each task would
-            # run for nothing (the object is never used again here).
-            os.close(self.control_fd)
-            for fd in (*self.pidfds, self.wake_r):
-                if fd >= 0:
-                    os.close(fd)
-            _task_child(fds, self.states if self.rng_needed else None, self.use_pidfd)
+            child(self, fds)
         for fd in fds:
-            os.close(fd)
+            _close(fd)
         self.pids[pid], self.keys[key] = key, pid
         if self.use_pidfd:
-            pidfd = os.pidfd_open(pid)
+            pidfd = _pidfd_open(pid)
             self.pidfds[pidfd] = pid
-            self.poller.register(pidfd, select.POLLIN)
+            self.poller.register(pidfd, _POLLIN)
 
     def reaped(self, pid: int, pidfd: int) -> None:
         self.poller.unregister(pidfd)
@@ -443,29 +486,47 @@ def _kill(pid: int, signum: int) -> None:
         pass
 
 
-def _task_child(fds: list[int], states: dict[str, Any] | None, pidfd: bool) -> NoReturn:
-    """In the task's freshly forked process: take the pipes as stdout/stderr, start from the
-    random state a fresh process would have (rng.py; `states` None: nothing to do), run
-    the task."""
-    if states is not None:
-        rng.fresh_task_state(states)
-    if not pidfd:  # else the server has no SIGCHLD handler nor wake-up fd to undo
+def _task_child(server: _Server, fds: list[int]) -> NoReturn:
+    """In the task's freshly forked process: the fork hooks (when forked by libc's fork:
+    _fork), the server's descriptors closed, the pipes taken as stdout/stderr, the random
+    state a fresh process would have (rng.py), then the task."""
+    if _CHILD_HOOKS[0]:
+        forkhooks.run_after_in_child(_ONE_THREAD[0])
+    # The bare descriptors: the socket object's close() is Python code each task would run
+    # for nothing (the object is never used again here).
+    _close(server.control_fd)
+    for fd in server.pidfds:
+        _close(fd)
+    if server.wake_r >= 0:
+        _close(server.wake_r)
+    if server.rng_needed:  # else nothing to restore (rng.task_state_needed)
+        rng.fresh_task_state(server.states)
+    if not server.use_pidfd:  # else the server has no SIGCHLD handler nor wake-up fd to undo
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     # SIGTERM is SIG_DFL already. _signal's own function: signal.signal's enum conversions
     # are Python code each task would run (and write to) for nothing.
-    _signal.signal(_SIGINT, _INT_HANDLER)
+    _set_handler(_SIGINT, _INT_HANDLER)
     die_with_parent()
     out, err, sock = fds
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    os.close(out)
-    os.close(err)
+    _dup2(out, 1)
+    _dup2(err, 2)
+    _close(out)
+    _close(err)
     run_child(sock)
 
 
 # (plain values: signal.SIGINT is an enum member, looked up through the module)
 _SIGINT, _INT_HANDLER = int(signal.SIGINT), signal.default_int_handler
+_set_handler = _signal.signal
+# The functions the server's loop and a task's first steps call, as globals: a module's
+# attribute goes through the interpreter's type attribute cache, whose entries the loop
+# and its tasks would then evict from each other (a write, so a page copied, in each task).
+_close, _dup2 = os.close, os.dup2
+_pidfd_open: Any = getattr(os, "pidfd_open", None)  # (use_pidfd says whether there is one)
+_POLLIN = select.POLLIN
+# True in the fork server once it took its tasks' streams (serve): a forked task has them.
+_STDIO_TAKEN = False
 
 
 def run_child(sock_fd: int) -> NoReturn:
@@ -473,21 +534,16 @@ def run_child(sock_fd: int) -> NoReturn:
     exit handler or waiting for threads the step left behind."""
     if not _TASK_PATH:  # a fresh interpreter (spawn_main); forked tasks have them
         _load_task_path()
-    output, run_task, compact_result = _TASK_PATH
-    own_stdio()
+    if not _STDIO_TAKEN:
+        own_stdio()
     code = 0
     try:
         # The socket's bare descriptor (a socketpair's end: processes.py), read and written
-        # with os.read/os.writev: no socket object made (measured: ~10 page faults a task).
-        frame = recv_frame(sock_fd)
+        # with os.readv/os.writev: no socket object made (measured: ~10 page faults a task).
+        frame = recv_frame_into(sock_fd, _RECV_BUFFER[0] if _RECV_BUFFER else bytearray(65536))
         if frame is None:
-            os._exit(0)  # the run stopped before this task could begin
-        spec = spec_from_wire(frame)
-        result = run_task(spec, output, own_process=True)
-        result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
-        if spec.is_join or not result.carried:  # else compact already (collect_artifacts)
-            compact_result(result, spec)
-        data = _result_to_wire(result)
+            _exit(0)  # the run stopped before this task could begin
+        data = _run_one(frame, _TASK_PATH[0], None)
         flush_stdio()  # the task's output reaches its pipes before its result is read
         send_frame(sock_fd, data)
     except BaseException:  # noqa: BLE001 - the task's process reports anything and exits
@@ -497,8 +553,38 @@ def run_child(sock_fd: int) -> NoReturn:
         code = 70  # EX_SOFTWARE: the runtime reports the task as failed with this output
     finally:
         flush_stdio()  # what the step's leftover threads printed meanwhile
-        os._exit(code)
+        _exit(code)
 
+
+def _run_one(frame: bytes | memoryview, output: Any, stand_in: Any) -> bytes:
+    """A task's work from its spec's frame to its result's wire form: run by each task, and
+    by the fork server's warm-up (with a stand-in for the step), so that what a task runs
+    here is specialised before it forks (code a task alone ran would be rewritten, so
+    copied, in each)."""
+    _output, run_task, compact_result = _TASK_PATH
+    spec = spec_from_wire(frame)
+    result = run_task(spec, output, own_process=True, _stand_in=stand_in)
+    result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
+    if spec.is_join or not result.carried:  # else compact already (collect_artifacts)
+        compact_result(result, spec)
+    return _result_to_wire(result)
+
+
+def _exit(code: int) -> NoReturn:
+    """os._exit, through libc's _exit found once in the fork server where it can be
+    (os._exit's first call binds the C function through the dynamic linker, writing to
+    its table: measured, ~8 page faults in each task, where it is always the first)."""
+    if _LIBC_EXIT:
+        _LIBC_EXIT[0](code)
+    os._exit(code)
+
+
+_LIBC_EXIT: list[Any] = []
+
+
+# What a task reads its spec into: made once, in the fork server (_warm), so its pages are
+# there and a task copies only the one or two its spec fills.
+_RECV_BUFFER: list[bytearray] = []
 
 # (a StdStreams, run_task, compact_result), looked up and made once: a relative import
 # statement in each task would run importlib's Python code to check the package's name.
