@@ -4,6 +4,8 @@
     .venv/bin/python scripts/bench.py --metaflow /tmp/mfvenv/bin/python --repeat 3
     .venv/bin/python scripts/bench.py --dask                   # the Dask section alone
     .venv/bin/python scripts/bench.py --scale                  # foreach 1,000 against 10,000
+    PYTHONPATH=. .venv/bin/python scripts/bench.py --taskpath --repeat 5 \
+        --baseline DIR --floor ../shared/perf-floor/proto.py   # CPU per task, same rounds
 
 For the Metaflow side, make a throwaway venv (never a ledgerflow dependency):
 
@@ -525,21 +527,77 @@ def scale_run(flow: Path, n: int, executor: str, workdir: Path,
     return sample
 
 
-def taskpath_section(repeat: int, n: int = 1000, baseline: str | None = None) -> None:
+# The perf-floor prototype's options that each helped ("BEST" in its README and bench.py).
+FLOOR_OPTIONS = "rawfork,pidfd,stdio=pre,pdeath=fast,lean,freeze,gcoff,rawspec"
+
+
+class FloorProgram:
+    """The standalone prototype of one forked process per task (../shared/perf-floor/
+    proto.py): a task's whole job with the same isolation and none of ledgerflow's code on
+    its path. Run in the same rounds as ours, it says how fast the machine is at this hour,
+    so CPU per task can be quoted against it as well as in milliseconds."""
+
+    def __init__(self, proto: Path, folder: Path, flow: Path):
+        # proto.py imports the modules listed in ../server_mods.txt (what our fork server
+        # holds, so the fork copies as much): it gets its own copy, beside that list.
+        home = folder / "floor"
+        (home / "proto").mkdir(parents=True)
+        self.proto = home / "proto" / "proto.py"
+        shutil.copyfile(proto, self.proto)
+        listing = subprocess.run(
+            [LEDGERFLOW_PYTHON, "-c", _SERVER_MODULES, str(flow)],
+            capture_output=True, text=True, check=True, cwd=folder,
+        )  # fmt: skip
+        (home / "server_mods.txt").write_text(listing.stdout)
+        self.db = home / "proto.db"
+
+    def run(self, n: int) -> tuple[float, float]:
+        """(CPU ms a task, all processes; wall seconds) of one foreach of n."""
+        env = dict(os.environ, PROTO_DB=str(self.db))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        proc = subprocess.run([LEDGERFLOW_PYTHON, str(self.proto), "--n", str(n), "--opt",
+                               FLOOR_OPTIONS], env=env, capture_output=True, text=True)  # fmt: skip
+        for leftover in self.db.parent.glob(self.db.name + "*"):
+            leftover.unlink()
+        if proc.returncode != 0:
+            raise RuntimeError(f"the floor program failed:\n{proc.stderr[-2000:]}")
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        return result["total_ms"], result["wall_s"]
+
+
+# The modules our fork server holds: it is forked from the run's process (the flow's module,
+# the command line, the runtime), then prepares for its tasks.
+_SERVER_MODULES = """
+import runpy, sys
+runpy.run_path(sys.argv[1], run_name="bench_flow")
+import ledgerflow.cli.flow_cli, ledgerflow.cli.run_flow, ledgerflow.executors.processes
+from ledgerflow.executors import forkserver
+forkserver._prepare_tasks()
+print("\\n".join(sorted(sys.modules)))
+"""
+
+
+def taskpath_section(repeat: int, n: int = 1000, baseline: str | None = None,
+                     floor: str | None = None) -> None:  # fmt: skip
     """foreach N + join with the default executor and with threads, interleaved rounds in
     this invocation: wall, CPU per task of all processes (the run's own, plus the fork
     server's and every task's, which rusage counts once they are reaped), minor page faults
     per task, and the default's wall against threads'. Medians of `repeat` rounds. With
     `baseline` (another checkout, e.g. `git archive main | tar -x -C DIR`), its default
-    executor runs in the same rounds."""
+    executor runs in the same rounds. With `floor` (perf-floor's proto.py), the floor
+    program runs in them too."""
     rows: dict[str, list[ScaleSample]] = {"process": [], "thread": []}
+    floors: list[tuple[float, float]] = []
     if baseline:
         rows["baseline"] = []
         rows["baseline thread"] = []
     with tempfile.TemporaryDirectory(prefix="bench-taskpath-") as tmp:
         folder = Path(tmp)
         flow = write_flow(folder, "foreach", "ledgerflow")
+        program = FloorProgram(Path(floor), folder, flow) if floor else None
         for _ in range(repeat):
+            if program is not None:
+                floors.append(program.run(n))
             for executor in rows:
                 if executor.startswith("baseline"):
                     kind = "thread" if executor.endswith("thread") else "process"
@@ -566,6 +624,12 @@ def taskpath_section(repeat: int, n: int = 1000, baseline: str | None = None) ->
                   f"{split['server_faults']:4.0f} + task {split['task_faults']:4.0f}/task",
                   flush=True)  # fmt: skip
     print(f"  wall, process / thread: {walls['process'] / walls['thread']:.2f}x", flush=True)
+    if floors:
+        floor_cpu = statistics.median(cpu for cpu, _ in floors)
+        ours = statistics.median(s.runtime_cpu + s.tasks_cpu for s in rows["process"]) / n * 1000
+        print(f"  floor program  wall {statistics.median(w for _, w in floors):6.2f}s  CPU "
+              f"{floor_cpu:5.2f} ms/task; process / floor: CPU {ours / floor_cpu:.2f}x",
+              flush=True)  # fmt: skip
     if baseline:
         cpu = {k: statistics.median(s.runtime_cpu + s.tasks_cpu for s in v)
                for k, v in rows.items()}  # fmt: skip
@@ -721,10 +785,25 @@ def main() -> None:
         default=None,
         help="--taskpath: a ledgerflow checkout to run in the same rounds, for before/after",
     )
+    parser.add_argument(
+        "--floor",
+        metavar="PROTO",
+        default=None,
+        help="--taskpath: perf-floor's proto.py, run in the same rounds (how fast the "
+        "machine is at this hour)",
+    )
     args = parser.parse_args()
     repeat = 1 if args.quick else args.repeat
+    # As users run: compiled modules cached in __pycache__ (pip compiles Metaflow's at install;
+    # an editable ledgerflow, and a baseline checkout, are compiled here once, so no run pays
+    # for compiling).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    for checkout in (Path(__file__).resolve().parent.parent, args.baseline):
+        if checkout is not None:
+            subprocess.run([LEDGERFLOW_PYTHON, "-m", "compileall", "-q",
+                            str(Path(checkout) / "ledgerflow")], check=True)  # fmt: skip
     if args.taskpath:
-        taskpath_section(repeat, args.n, args.baseline)
+        taskpath_section(repeat, args.n, args.baseline, args.floor)
         return
     if args.dask:
         dask_section(repeat)
@@ -732,19 +811,6 @@ def main() -> None:
     if args.scale:
         scale_section(repeat)
         return
-    # As users run: compiled modules cached in __pycache__ (pip compiles Metaflow's at install;
-    # an editable ledgerflow is compiled here once, so no run pays for compiling).
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run(
-        [
-            LEDGERFLOW_PYTHON,
-            "-m",
-            "compileall",
-            "-q",
-            str(Path(__file__).resolve().parent.parent / "ledgerflow"),
-        ],
-        check=True,
-    )
     startup = python_startup(LEDGERFLOW_PYTHON, 5)
     print(
         f"python start-up {startup * 1000:.0f} ms; import ledgerflow "
