@@ -1,5 +1,7 @@
 """A join's inputs: their artifact maps, steps and foreach stacks read from the ledger by
-task pk (`resolve_join_inputs`), and the `inputs` object a join step receives.
+task pk (`resolve_join_inputs`), and the `inputs` object a join step receives, whose values
+load a column at a time (`ColumnLoads`: the first read of an artifact readies it for every
+input in a few queries).
 
 Owner: taskpath (task.py calls both).
 """
