@@ -7,7 +7,7 @@ from ledgerflow import FlowSpec, step
 
 
 def load_huge_dataset():
-    return {"rows": [{"id": i, "text": "row %d" % i} for i in range(10000)]}
+    return {"rows": [{"id": i, "text": f"row {i}"} for i in range(10000)]}
 
 
 class CompressionFlow(FlowSpec):

@@ -119,39 +119,32 @@ def main() -> None:
         path = folder / f"history-{runs}.db"
         took = build(path, runs)
         print(f"\n== {runs} runs ({path.stat().st_size / 1e6:.1f} MB; built in {took:.1f} s)")
-        run_ids = [r["run_id"] for r in sql("select run_id from runs", ledger=path)]
-        best = ("select run_id, value from artifacts where name = 'accuracy' "
-                "order by value desc limit 1")  # fmt: skip
-
-        def read_one() -> None:
-            run_id = rng.choice(run_ids)
-            DataArtifact(f"HistoryFlow/{run_id}/train/2/accuracy", ledger=path).data
-
-        print("client: one artifact ", percentiles(timed(read_one, args.repeat)))
-        print("sql best accuracy    ", percentiles(timed(lambda: sql(best, ledger=path),
-                                                          args.repeat)))  # fmt: skip
-        print(
-            "search a word        ",
-            percentiles(
-                timed(lambda: search(rng.choice(WORDS), limit=20, ledger=path), args.repeat)
-            ),
-        )
-        print(
-            "search keyword-N     ",
-            percentiles(
-                timed(lambda: search(f"keyword-{rng.randrange(runs)}", ledger=path), args.repeat)
-            ),
-        )
-        print(
-            "search resnet5* flow ",
-            percentiles(
-                timed(
-                    lambda: search("resnet5*", flow="HistoryFlow", limit=20, ledger=path),
-                    args.repeat,
-                )
-            ),
-        )
+        measure(path, runs, rng, args.repeat)
         Ledger.forget(path)
+
+
+def measure(path: Path, runs: int, rng: random.Random, repeat: int) -> None:
+    """Read latency on one history ledger: an artifact through the Client API, SQL, search."""
+    run_ids = [r["run_id"] for r in sql("select run_id from runs", ledger=path)]
+    best = ("select run_id, value from artifacts where name = 'accuracy' "
+            "order by value desc limit 1")  # fmt: skip
+
+    def read_one() -> None:
+        run_id = rng.choice(run_ids)
+        _ = DataArtifact(f"HistoryFlow/{run_id}/train/2/accuracy", ledger=path).data
+
+    print("client: one artifact ", percentiles(timed(read_one, repeat)))
+    print("sql best accuracy    ", percentiles(timed(lambda: sql(best, ledger=path), repeat)))
+    print(
+        "search a word        ",
+        percentiles(timed(lambda: search(rng.choice(WORDS), limit=20, ledger=path), repeat)),
+    )
+    print("search keyword-N     ",
+          percentiles(timed(lambda: search(f"keyword-{rng.randrange(runs)}", ledger=path),
+                            repeat)))  # fmt: skip
+    print("search resnet5* flow ",
+          percentiles(timed(lambda: search("resnet5*", flow="HistoryFlow", limit=20,
+                                           ledger=path), repeat)))  # fmt: skip
 
 
 if __name__ == "__main__":
