@@ -53,6 +53,9 @@ rng.watch()  # before the flow module's own code: does it seed `random` or numpy
 # two things a flow reaches upward for: what `FlowSpec()` runs (its command line) and what
 # `current.run` / `current.task` return (Client API objects). Both load on first use.
 def _flow_command_line(flow_cls: type) -> None:
+    from .executors.early import fork_early
+
+    fork_early(flow_cls, _sys.argv[1:])  # before the command line loads: early.py says why
     from .cli.flow_cli import main
 
     main(flow_cls)

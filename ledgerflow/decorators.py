@@ -326,6 +326,8 @@ def parse_with(spec: str) -> StepDecorator:
 def apply_with(flow_cls: type, specs: list[str]) -> None:
     """Add `--with` decorators to every step that does not already have one of that name."""
     decorators = [parse_with(spec) for spec in specs]
+    # (what the run's early fork server applies again to its copy: executors/early.py)
+    flow_cls._lf_with_applied = [*flow_cls.__dict__.get("_lf_with_applied", ()), *specs]  # type: ignore[attr-defined]
     for attr in dir(flow_cls):
         func = getattr(flow_cls, attr, None)
         if func is None or not getattr(func, "is_step", False):

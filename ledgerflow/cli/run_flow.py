@@ -97,6 +97,9 @@ def execute_run(flow_cls: type, values: dict[str, Any], options: RunOptions,
     executor = make_executor(options)
     # Before this process opens the ledger (the fork server is forked here: processes.py).
     executor.prepare(flow_cls)
+    from ..executors.early import dismiss
+
+    dismiss()  # a fork server forked early that this executor did not take ends now
     try:
         ledger = Ledger.open(options.db)
     except BaseException:

@@ -151,6 +151,7 @@ class ProcessExecutor(Executor):
         self._posted: list[tuple[int, int]] = []
         self._server_lost: str | None = None  # why the fork server is gone, if it is
         self._ready: set[int] | None = None  # the fds the poll round being handled reported
+        self._flow_cls: type | None = None  # the run's (prepare): an early server is for it
 
     # -- the contract -----------------------------------------------------------------------
 
@@ -228,6 +229,7 @@ class ProcessExecutor(Executor):
         first opener again, whose brief exclusive lock a reader with no busy timeout meets).
         Optional: the first submit starts it otherwise."""
         register_flow_class(flow_cls)
+        self._flow_cls = flow_cls
         self._start()
 
     def interrupt(self) -> None:
@@ -293,7 +295,17 @@ class ProcessExecutor(Executor):
     def _start_fork_server(self) -> None:
         import ctypes  # noqa: F401  (once for both: the server forks through it, the run's connections use it)
 
+        from .early import take
         from .forkserver import serve
+
+        early = take(self._flow_cls) if self._flow_cls is not None else None
+        if early is not None:  # forked before the command line loaded (early.py)
+            self._server_pid, mine = early
+            self._control = mine
+            mine.setblocking(False)
+            assert self._poller is not None
+            self._poller.register(mine.fileno(), "control")
+            return
 
         # SEQPACKET keeps messages whole and, unlike DGRAM, tells the server when the run's
         # end closes (macOS has no SEQPACKET: there the "stop" message and the server's own
