@@ -1,7 +1,8 @@
 """The task's side of the process executor: the fork server, and a task's own process.
 
-The fork server is forked from the run's process once, when the first task is submitted:
-the flow's module, ledgerflow and whatever the flow imports are loaded already, and it has
+The fork server is forked once per run: early, as the flow's module finishes loading and
+before the command line loads (early.py), or from the run's process as the run starts. The
+flow's module, ledgerflow's task path and whatever the flow imports are loaded, and it has
 one thread. For each task it forks a child, so a task costs a fork, not an interpreter start,
 and starts from the same clean state as every other task (module globals, os.environ, the
 working directory, random state, signal handlers: nothing one task changes reaches another).

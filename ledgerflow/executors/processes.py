@@ -1,7 +1,9 @@
 """The default executor: every task in a fresh process of its own, as Metaflow's are.
 
-Where `os.fork` exists, a fork server (forkserver.py) forked from the run's process once
-forks each task, so a task pays a fork, not an interpreter start. Elsewhere, and with
+Where `os.fork` exists, a fork server (forkserver.py) forks each task, so a task pays a
+fork, not an interpreter start. From a flow's command line on Linux it is forked early, as
+the flow's module finishes loading (early.py: less memory, so cheaper forks); otherwise,
+and when that one does not fit the run, from the run's process as the run starts. Elsewhere, and with
 `--executor spawn`, each task is a fresh interpreter (`python -m ...forkserver`): slower,
 just as isolated.
 
