@@ -323,11 +323,25 @@ def parse_with(spec: str) -> StepDecorator:
     return cls(**attributes)
 
 
+# {flow class name: [--with specs]}: what tasks started as fresh interpreters (`--executor
+# spawn`) apply to the class they load (flowclasses.load_flow_class), as configs are.
+ENV_WITH = "LEDGERFLOW_FLOW_WITH"
+
+
 def apply_with(flow_cls: type, specs: list[str]) -> None:
     """Add `--with` decorators to every step that does not already have one of that name."""
     decorators = [parse_with(spec) for spec in specs]
-    # (what the run's early fork server applies again to its copy: executors/early.py)
-    flow_cls._lf_with_applied = [*flow_cls.__dict__.get("_lf_with_applied", ()), *specs]  # type: ignore[attr-defined]
+    # (what the run's early fork server applies again to its copy: executors/early.py; and
+    # tasks in fresh interpreters, through the environment)
+    applied = [*flow_cls.__dict__.get("_lf_with_applied", ()), *specs]
+    flow_cls._lf_with_applied = applied  # type: ignore[attr-defined]
+    if specs:
+        import json
+        import os
+
+        exported = _exported_with()
+        exported[flow_cls.__name__] = applied
+        os.environ[ENV_WITH] = json.dumps(exported)
     for attr in dir(flow_cls):
         func = getattr(flow_cls, attr, None)
         if func is None or not getattr(func, "is_step", False):
@@ -335,6 +349,24 @@ def apply_with(flow_cls: type, specs: list[str]) -> None:
         for deco in decorators:
             if step_decorator(func, deco.name) is None:
                 func.decorators.append(deco)
+
+
+def apply_with_from_environment(flow_cls: type) -> None:
+    """In a task started as a fresh interpreter: the run's `--with` decorators, if any."""
+    specs = _exported_with().get(flow_cls.__name__)
+    if specs and "_lf_with_applied" not in flow_cls.__dict__:
+        apply_with(flow_cls, [str(spec) for spec in specs])
+
+
+def _exported_with() -> dict[str, Any]:
+    import json
+    import os
+
+    try:
+        found = json.loads(os.environ.get(ENV_WITH) or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 # -- @project: branch and flow names exactly as Metaflow composes them ------------------------

@@ -59,7 +59,9 @@ def load_flow_class(flow_file: str, flow_module: str, class_name: str) -> type[F
         module_spec.loader.exec_module(module)
         cls = getattr(module, class_name)
         from .configs import apply_from_environment  # the run's Config values
+        from .decorators import apply_with_from_environment  # and its --with decorators
 
         apply_from_environment(cls)
+        apply_with_from_environment(cls)
         _FLOW_CLASSES[(flow_module, class_name)] = cls
         return cls

@@ -216,3 +216,12 @@ def test_run_flow_helper_still_reaches_the_early_server(flow_file, db_path):
     proc = run_flow(flow_file, "--with", "catch:var=oops", db=db_path)
     run_id = proc.stdout.strip().splitlines()[-1]
     assert _artifact(db_path, run_id, "start", "cli_loaded") is False
+
+
+@pytest.mark.parametrize("executor", ["process", "spawn", "thread", "sequential"])
+def test_with_decorators_reach_the_tasks_of_every_executor(flow_file, db_path, executor):
+    """`--with catch` catches the failing step however tasks run (a fresh interpreter per
+    task, `spawn`, loads the flow class again: it applies them from the environment)."""
+    run_id = _run(flow_file, db_path, "--executor", executor, "--with", "catch:var=oops")
+    assert "caught by --with catch" in _artifact(db_path, run_id, "end", "caught")
+    assert _artifact(db_path, run_id, "start", "decorators") == ["catch", "environment"]
