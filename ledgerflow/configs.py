@@ -41,7 +41,7 @@ from .config_values import (
     config_expr,
     has_delayed,
 )
-from .decorators import _plain
+from .decorators import _plain, exported_per_flow
 from .exceptions import LedgerflowError, ParameterError
 from .parameters import Parameter
 
@@ -320,11 +320,7 @@ def apply_from_environment(flow_cls: type) -> None:
 
 
 def _exported() -> dict[str, Any]:
-    try:
-        found = json.loads(os.environ.get(ENV_CONFIGS) or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
+    return exported_per_flow(ENV_CONFIGS)
 
 
 def _settle_decorator(deco: Any, raw: dict[str, Any], values: dict[str, Any], step: str) -> None:

@@ -359,11 +359,18 @@ def apply_with_from_environment(flow_cls: type) -> None:
 
 
 def _exported_with() -> dict[str, Any]:
+    return exported_per_flow(ENV_WITH)
+
+
+def exported_per_flow(variable: str) -> dict[str, Any]:
+    """What the run exported for tasks in fresh interpreters in an environment variable, a
+    JSON object by flow class name ($LEDGERFLOW_FLOW_WITH, configs' $LEDGERFLOW_FLOW_CONFIGS);
+    {} when unset or unreadable."""
     import json
     import os
 
     try:
-        found = json.loads(os.environ.get(ENV_WITH) or "{}")
+        found = json.loads(os.environ.get(variable) or "{}")
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}

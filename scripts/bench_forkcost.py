@@ -26,34 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-FLOW = """
-from ledgerflow import FlowSpec, Parameter, step
-
-class ForeachBench(FlowSpec):
-    n = Parameter("n", default=100)
-
-    @step
-    def start(self):
-        self.items = list(range(int(self.n)))
-        self.next(self.work, foreach="items")
-
-    @step
-    def work(self):
-        self.out = self.input + 1
-        self.next(self.join)
-
-    @step
-    def join(self, inputs):
-        self.total = sum(i.out for i in inputs)
-        self.next(self.end)
-
-    @step
-    def end(self):
-        pass
-
-if __name__ == "__main__":
-    ForeachBench()
-"""
+from bench import write_flow  # (scripts/ is this script's folder)
 
 # Run in a fresh interpreter: load what the mode names, then fork and _exit N times.
 FORKS = """
@@ -153,8 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-forkcost-") as tmp:
         folder = Path(tmp)
-        flow = folder / "foreach_flow.py"
-        flow.write_text(FLOW)
+        flow = write_flow(folder, "foreach", "ledgerflow")  # bench.py's foreach + join
         started = time.perf_counter()
         fork_costs(folder, flow, args.forks, args.repeat)
         early_pairs(folder, flow, args.n, args.pairs)
