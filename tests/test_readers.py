@@ -59,6 +59,20 @@ def test_a_plain_reader_without_busy_timeout_never_sees_locked_as_runs_end(db_pa
     assert query(copy, "select count(*) from run") == [(7,)]
 
 
+def test_closing_a_ledger_skips_sqlites_checkpoint_on_close(db_path):
+    # The guard the test above no longer exercises (a run's process ends without closing
+    # its connection): SQLite's checkpoint when the last connection to the file closes,
+    # which holds the EXCLUSIVE lock that refused readers, also deletes the -wal file. A
+    # ledger's close skips it (connections.no_checkpoint_on_close), so the file stays.
+    from .test_ledger import new_run
+
+    ledger = Ledger(db_path)
+    new_run(ledger, "1")
+    ledger.close()
+    assert db_path.with_name(db_path.name + "-wal").exists()
+    assert query(db_path, "select count(*) from run") == [(1,)]
+
+
 def _pretend_folder_unwritable(monkeypatch, folder) -> None:
     import ledgerflow.ledger as ledger_module
 

@@ -19,6 +19,10 @@ class's steps, decorators, configs and parameters are then described on both sid
 from its own process, as without one. A run that does not use it (another executor, a
 usage error, `--help`) dismisses it (`dismiss`), or its end does.
 
+Whatever the command line comes to change in its process before the run starts, and tasks
+read, belongs in `_setup` (and `_apply`), or in `class_digest` if it is the flow class's:
+a late-forked server inherits it, this one does not.
+
 Messages (the socket is SEQPACKET, then the server's control socket): runtime -> early
 server, the setup as pickled chunks and an empty message after them; early server ->
 runtime, b"ready" (it serves from now on: forkserver.serve) or b"stale".
