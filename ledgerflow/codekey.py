@@ -27,7 +27,6 @@ business: such steps opt out with `@reuse(False)`.
 from __future__ import annotations
 
 import ast
-import hashlib
 import os
 import sys
 import sysconfig
@@ -36,6 +35,7 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
+from .codec import sha256
 from .sourcecode import function_source_lines, unwrap
 
 # The kinds of part a fingerprint lists (shown by `ledgerflow explain`).
@@ -70,7 +70,7 @@ def fingerprint(
         if name in namespace:
             walker.follow(name, namespace[name], namespace.get("__name__", ""))
     parts = sorted(walker.parts.values(), key=lambda p: (p[0] != STEP, p[1]))
-    digest = hashlib.sha256(repr(parts).encode()).hexdigest()
+    digest = sha256(repr(parts).encode())
     return digest, [list(p) for p in parts]
 
 
@@ -156,7 +156,7 @@ class _Walker:
         if not _is_library(file):
             try:
                 with open(file, "rb") as f:
-                    self.add(MODULE, name, hashlib.sha256(f.read()).hexdigest())
+                    self.add(MODULE, name, sha256(f.read()))
             except OSError:
                 self.add(OPAQUE, name, _sha(name))
         elif not os.path.abspath(file).startswith(_stdlib_dirs()) and not file.startswith(
@@ -196,7 +196,7 @@ def _source_digest(func: Any) -> str:
         lines, _ = function_source_lines(func)
     except (OSError, TypeError):
         code = unwrap(func).__code__
-        return hashlib.sha256(code.co_code + repr(code.co_consts).encode()).hexdigest()
+        return sha256(code.co_code + repr(code.co_consts).encode())
     return _ast_digest("".join(lines))
 
 
@@ -217,7 +217,7 @@ def _ast_digest(source: str) -> str:
 
 
 def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha256(text.encode("utf-8", "surrogatepass"))
 
 
 def _is_plain(value: Any, depth: int = 0) -> bool:

@@ -21,13 +21,13 @@ recorded. A step decorated `@reuse(False)` always runs and gets no key.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from . import reads
+from .codec import new_sha256, sha256
 from .codekey import fingerprint
 from .decorators import step_decorator
 from .records import ArtifactRecord
@@ -57,20 +57,20 @@ def outputs_digest(artifacts: Mapping[str, ArtifactRecord] | Mapping[str, str]) 
         record = artifacts[name]
         sha = record if isinstance(record, str) else record.sha
         parts.append(f"{name}\x00{sha}\x00")
-    return hashlib.sha256("".join(parts).encode("utf-8", "surrogatepass")).digest()
+    return _digest("".join(parts).encode("utf-8", "surrogatepass"))
 
 
 def inputs_digest(outputs: list[bytes]) -> bytes:
     """What a task was given: its parents' outputs digests, in input order (a join's inputs
     in split order), as one SHA-256 (32 bytes)."""
-    return hashlib.sha256(b"".join(outputs)).digest()
+    return _digest(b"".join(outputs))
 
 
 def task_key(code: str, env: str, inputs: str, flow: str, step: str,
              position: list[int], is_join: bool) -> str:  # fmt: skip
     """A task's reuse key from its parts (each a string `explain` can show)."""
     text = json.dumps([KEY_FORMAT, flow, step, code, env, inputs, position, is_join])
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256(text.encode())
 
 
 def key_head(code: str, env: str, flow: str, step: str) -> str:
@@ -137,7 +137,7 @@ class TaskKeys:
         if head is None:
             head = self._heads[spec.step] = key_head(code[0], self.env, self.flow_name, spec.step)
         text = key_text(head, digest, [f.index for f in spec.foreach_stack], spec.is_join)
-        key = hashlib.sha256(text.encode()).hexdigest()
+        key = sha256(text.encode())
         parts = None
         if spec.step not in self._described:
             self._described.add(spec.step)
@@ -155,3 +155,10 @@ class TaskKeys:
                 if task is not None:
                     return origin_task(self.ledger, f"{row['flow']}/{row['run_id']}", task)
         return None
+
+
+def _digest(data: bytes) -> bytes:
+    """SHA-256 of a key's text, raw (CPython's own hasher for short texts: no OpenSSL)."""
+    hasher = new_sha256(len(data))
+    hasher.update(data)
+    return hasher.digest()  # type: ignore[no-any-return]
