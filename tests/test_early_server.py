@@ -225,3 +225,44 @@ def test_with_decorators_reach_the_tasks_of_every_executor(flow_file, db_path, e
     run_id = _run(flow_file, db_path, "--executor", executor, "--with", "catch:var=oops")
     assert "caught by --with catch" in _artifact(db_path, run_id, "end", "caught")
     assert _artifact(db_path, run_id, "start", "decorators") == ["catch", "environment"]
+
+
+def test_a_rich_flow_gives_the_same_artifacts_from_an_early_and_a_late_server(tmp_path):
+    """tests/flows/configs/config_flow.py (configs in decorators, parameter defaults and the
+    flow's @project), with --config-value, --branch and --with: every artifact of every
+    task is the same whichever server forked its tasks."""
+    from ledgerflow import Run, namespace
+
+    from .helpers import FLOWS
+
+    for name in ("config_flow.py", "cfg.json"):
+        text = (FLOWS / "configs" / name).read_text()
+        if name.endswith(".py"):
+            text = text.replace(
+                "        self.limits_cpu = self.limits.cpu\n",
+                "        self.limits_cpu = self.limits.cpu\n"
+                "        import sys\n"
+                "        self._cli_loaded = 'click' in sys.modules\n"
+                "        self.cli_loaded = self._cli_loaded\n",
+            )
+        (tmp_path / name).write_text(text)
+    flow = tmp_path / "config_flow.py"
+    top = ("--config-value", "limits", json.dumps({"cpu": 3, "retries": 2, "mode": "slow"}),
+           "--branch", "b")  # fmt: skip
+    seen = {}
+    for early in ("1", "0"):
+        db = tmp_path / f"early{early}.db"
+        run_id = _run(flow, db, "--with", "catch:var=err", top=top,
+                      env={"LEDGERFLOW_EARLY_SERVER": early})  # fmt: skip
+        namespace(None)
+        run = Run(f"ConfigFlow/{run_id}", ledger=db)
+        values = {}
+        for step in run:
+            for task in step:
+                for artifact in task:
+                    if not artifact.id.startswith("_") and artifact.id != "cli_loaded":
+                        values[(step.id, artifact.id)] = artifact.data
+        seen[early] = values
+        assert run["end"].task.data.cli_loaded is (early == "0")
+    assert len(seen["1"]) >= 8 and seen["1"] == seen["0"]
+    assert seen["1"][("start", "mode")] == "SLOW" and seen["1"][("end", "limits_cpu")] == 3
