@@ -4,11 +4,11 @@ end), before the command line loads.
 Every task is forked from the fork server, and a fork copies the server's page tables and
 tears them down again when the task exits: its cost grows with the server's memory and
 mappings. Forked where the run's process starts its first task (forkserver.py), the server
-holds the command line too (click, the runtime, inspect, hashlib's OpenSSL: ~40 modules,
-3 MB of objects and 30 mappings that no task uses). Forked here, it holds the flow's
-module, what the flow imported, and ledgerflow's task path, which it loads while the
-command line loads in the run's process. Measured with the perf-floor program's task:
-0.25-0.35 ms less CPU a task (docs/performance.md).
+holds the command line too (click, the runtime, inspect: ~40 modules, 3 MB of objects and
+30 mappings that no task uses). Forked here, it holds the flow's module, what the flow
+imported, and ledgerflow's task path, which it loads while the command line loads in the
+run's process. Measured on foreach 1,000, on and off in alternating pairs: 0.92-0.94x the
+CPU a task (scripts/bench_forkcost.py, docs/performance.md).
 
 What the command line changes in its process before the run's first task reaches the early
 server in the run's setup (`take`): the process environment, sys.path and the working

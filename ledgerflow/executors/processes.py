@@ -3,9 +3,9 @@
 Where `os.fork` exists, a fork server (forkserver.py) forks each task, so a task pays a
 fork, not an interpreter start. From a flow's command line on Linux it is forked early, as
 the flow's module finishes loading (early.py: less memory, so cheaper forks); otherwise,
-and when that one does not fit the run, from the run's process as the run starts. Elsewhere, and with
-`--executor spawn`, each task is a fresh interpreter (`python -m ...forkserver`): slower,
-just as isolated.
+and when that one does not fit the run, from the run's process as the run starts.
+Elsewhere, and with `--executor spawn`, each task is a fresh interpreter (`python -m
+...forkserver`): slower, just as isolated.
 
 Per task the runtime holds the read ends of three channels: the task's stdout pipe, its
 stderr pipe (file descriptors 1 and 2 in the task: prints from any thread, subprocesses and C
@@ -295,39 +295,12 @@ class ProcessExecutor(Executor):
             self._start_fork_server()
 
     def _start_fork_server(self) -> None:
-        import ctypes  # noqa: F401  (once for both: the server forks through it, the run's connections use it)
-
         from .early import take
-        from .forkserver import serve
 
+        # The one forked before the command line loaded (early.py), else one forked here.
         early = take(self._flow_cls) if self._flow_cls is not None else None
-        if early is not None:  # forked before the command line loaded (early.py)
-            self._server_pid, mine = early
-            self._control = mine
-            mine.setblocking(False)
-            assert self._poller is not None
-            self._poller.register(mine.fileno(), "control")
-            return
-
-        # SEQPACKET keeps messages whole and, unlike DGRAM, tells the server when the run's
-        # end closes (macOS has no SEQPACKET: there the "stop" message and the server's own
-        # check of its parent serve).
-        kind = getattr(socket, "SOCK_SEQPACKET", None) if sys.platform.startswith("linux") \
-            else None  # fmt: skip
-        mine, theirs = socket.socketpair(socket.AF_UNIX, kind or socket.SOCK_DGRAM)
-        sys.stdout.flush()  # else the server, and every task, would inherit unflushed text
-        sys.stderr.flush()
-        from ..ledger import Ledger
-
-        # Tasks then open the ledger with SQLite's state clean (nothing to do when the server
-        # is started before the ledger is opened: see prepare()).
-        Ledger.release_connections()
-        pid = os.fork()
-        if pid == 0:
-            mine.close()
-            serve(theirs)
-        theirs.close()
-        self._server_pid, self._control = pid, mine
+        self._server_pid, mine = early or _fork_server()
+        self._control = mine
         mine.setblocking(False)
         assert self._poller is not None
         self._poller.register(mine.fileno(), "control")
@@ -583,6 +556,32 @@ class ProcessExecutor(Executor):
             self._deadlines -= 1
             task.killed_for_timeout = True
             self._signal(task, signal.SIGKILL)
+
+
+def _fork_server() -> tuple[int, socket.socket]:
+    """Fork the fork server from this process: its pid, and this end of its socket."""
+    import ctypes  # noqa: F401  (once for both: the server forks through it, the run's connections use it)
+
+    from ..ledger import Ledger
+    from .forkserver import serve
+
+    # SEQPACKET keeps messages whole and, unlike DGRAM, tells the server when the run's
+    # end closes (macOS has no SEQPACKET: there the "stop" message and the server's own
+    # check of its parent serve).
+    kind = getattr(socket, "SOCK_SEQPACKET", None) if sys.platform.startswith("linux") \
+        else None  # fmt: skip
+    mine, theirs = socket.socketpair(socket.AF_UNIX, kind or socket.SOCK_DGRAM)
+    sys.stdout.flush()  # else the server, and every task, would inherit unflushed text
+    sys.stderr.flush()
+    # Tasks then open the ledger with SQLite's state clean (nothing to do when the server
+    # is started before the ledger is opened: see prepare()).
+    Ledger.release_connections()
+    pid = os.fork()
+    if pid == 0:
+        mine.close()
+        serve(theirs)
+    theirs.close()
+    return pid, mine
 
 
 def _loads_result(task: _Task, frame: bytes) -> TaskResult:
