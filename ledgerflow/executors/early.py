@@ -106,10 +106,10 @@ def take(flow_cls: type) -> tuple[int, socket.socket] | None:
         import pickle
 
         data = pickle.dumps(_setup(flow_cls), protocol=pickle.HIGHEST_PROTOCOL)
+        sock.settimeout(ANSWER_TIMEOUT)  # (a large setup waits for it to read, too)
         for start in range(0, len(data), _CHUNK):
             sock.send(data[start : start + _CHUNK])
         sock.send(b"")
-        sock.settimeout(ANSWER_TIMEOUT)
         answer = sock.recv(16)
         sock.settimeout(None)
     except Exception:  # noqa: BLE001 - unsendable setup, a server gone or silent: fork one here
