@@ -266,3 +266,13 @@ def test_a_rich_flow_gives_the_same_artifacts_from_an_early_and_a_late_server(tm
         assert run["end"].task.data.cli_loaded is (early == "0")
     assert len(seen["1"]) >= 8 and seen["1"] == seen["0"]
     assert seen["1"][("start", "mode")] == "SLOW" and seen["1"][("end", "limits_cpu")] == 3
+
+
+def test_a_large_setup_travels_in_pieces(flow_file, db_path):
+    """The setup (here 300 kB of environment) is sent in messages the size a SEQPACKET
+    socket takes; the early server still serves, and tasks see the values."""
+    big = "x" * 100_000  # (one variable may hold at most 128 kB)
+    env = {"EARLY_TEST_VAR": big, "EARLY_TEST_MORE": big, "EARLY_TEST_MORE2": big}
+    run_id = _run(flow_file, db_path, "--with", "catch:var=oops", env=env)
+    assert _artifact(db_path, run_id, "start", "cli_loaded") is False
+    assert _artifact(db_path, run_id, "start", "seen_env") == big
