@@ -29,7 +29,7 @@ from .exceptions import (
 )
 from .parameters import class_constants
 from .records import ArtifactRecord
-from .structs import field, struct
+from .structs import builder, field, struct
 
 ForeachFrame = namedtuple("ForeachFrame", "step var num_splits index value")
 
@@ -67,43 +67,10 @@ class TaskState:
 
 
 # A task in a process of its own makes these once each: with a plain attribute store per
-# field rather than the struct's constructor, which reads the field names through a tuple
-# and so writes to the pages the names share with the fork server (taskspec.py says more).
-_new = object.__new__
-
-
-def new_task_state(step_name: str, graph: Any, refs: dict[str, ArtifactRecord],
-                   load: Callable[[str], Any] | None, foreach_stack: list[ForeachFrame],
-                   param_names: frozenset[str], max_num_splits: int,
-                   input_item: tuple[str, bytes] | None) -> TaskState:  # fmt: skip
-    """TaskState(step_name, graph, refs, load, foreach_stack, param_names, None,
-    max_num_splits, {}, input_item, False)."""
-    state = _new(TaskState)
-    state.step_name = step_name
-    state.graph = graph
-    state.refs = refs
-    state.load = load
-    state.foreach_stack = foreach_stack
-    state.param_names = param_names
-    state.transition = None
-    state.max_num_splits = max_num_splits
-    state.cached_input = {}
-    state.input_item = input_item
-    state.is_input_view = False
-    return state
-
-
-def new_transition(targets: list[str], lineno: int | None) -> Transition:
-    """Transition(targets, lineno=lineno)."""
-    transition = _new(Transition)
-    transition.targets = targets
-    transition.foreach = None
-    transition.condition = None
-    transition.num_splits = None
-    transition.foreach_values = None
-    transition.foreach_items = None
-    transition.lineno = lineno
-    return transition
+# field rather than the struct's constructor (structs.builder says why).
+new_task_state = builder(TaskState, "step_name graph refs load foreach_stack param_names "
+                                    "max_num_splits input_item")  # fmt: skip
+new_transition = builder(Transition, "targets lineno")
 
 
 def _no_command_line(flow_cls: type) -> Any:

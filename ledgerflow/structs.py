@@ -54,6 +54,7 @@ def struct(cls: type[T] | None = None, *, frozen: bool = False,
                 raise TypeError(f"{cls.__name__}: field '{name}' without a default follows "
                                 "fields with defaults")  # fmt: skip
         _add_methods(cls, names, defaults, frozen, hidden)
+        cls.__struct_defaults__ = defaults  # type: ignore[attr-defined]  # (builder reads them)
         return cls
 
     return wrap if cls is None else wrap(cls)
@@ -130,6 +131,63 @@ def _add_methods(cls: Any, names: tuple[str, ...], defaults: dict[str, Any], fro
         cls.__hash__ = __hash__
     else:
         cls.__hash__ = None  # mutable and compared by value, as dataclasses do
+
+
+def builder(cls: type[T], given: str | None = None) -> Callable[..., T]:
+    """A function making `cls`'s instances with one plain attribute store per field, in field
+    order, and no call of `__init__`: the fields named in `given` (all, by default) are its
+    parameters, in that order (the trailing ones that have plain defaults keep them); every
+    other field takes its default, a factory's a fresh value each call.
+
+    For a task's process, which pays for every page it writes: `__init__` reads the field
+    names through a tuple whose strings share pages with the fork server, so each record
+    made that way copies pages a plain store leaves alone (taskspec.py). The function is
+    compiled from source, as a hand-written one would be."""
+    names = cls.__struct_fields__  # type: ignore[attr-defined]
+    defaults: dict[str, Any] = cls.__struct_defaults__  # type: ignore[attr-defined]
+    params = list(names) if given is None else given.split()
+    unknown = [p for p in params if p not in names]
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field '{unknown[0]}'")
+    space: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    optional = len(params)  # params[optional:] keep their plain defaults
+    while optional and _plain_default(defaults, params[optional - 1]):
+        optional -= 1
+    signature = []
+    for i, name in enumerate(params):
+        signature.append(name if i < optional else f"{name}={_value(name, defaults[name], space)}")
+    body = []
+    for name in names:
+        if name in params:
+            value = name
+        elif isinstance(defaults.get(name), _Factory):
+            make = defaults[name].make
+            value = {list: "[]", dict: "{}"}.get(make) or _value(name, make, space) + "()"
+        elif name in defaults:
+            value = _value(name, defaults[name], space)
+        else:
+            raise TypeError(f"{cls.__name__}: field '{name}' has no default; give it")
+        body.append(f"    obj.{name} = {value}\n")
+    function = f"new_{cls.__name__}"
+    source = (f"def {function}({', '.join(signature)}):\n    obj = _new(_cls)\n"
+              f"{''.join(body)}    return obj\n")  # fmt: skip
+    exec(compile(source, f"<builder of {cls.__qualname__}>", "exec"), space)  # noqa: S102
+    made: Callable[..., T] = space[function]
+    made.__qualname__ = function
+    made.__module__ = cls.__module__
+    return made
+
+
+def _plain_default(defaults: dict[str, Any], name: str) -> bool:
+    return name in defaults and not isinstance(defaults[name], _Factory)
+
+
+def _value(name: str, value: Any, space: dict[str, Any]) -> str:
+    """A default as the generated source writes it: a literal, or a name bound in `space`."""
+    if value is None or type(value) in (bool, int, float, str):
+        return repr(value)
+    space[f"_default_{name}"] = value
+    return f"_default_{name}"
 
 
 def replace(obj: T, **changes: Any) -> T:

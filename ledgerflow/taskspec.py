@@ -17,7 +17,7 @@ from . import codec
 from .clock import stored_from_timestamp
 from .flowspec import ForeachFrame, Transition
 from .records import ArtifactRecord, CardRecord
-from .structs import field, struct
+from .structs import builder, field, struct
 
 
 @struct
@@ -139,92 +139,14 @@ def _TRANSITION_FIELDS(t: Transition) -> tuple[Any, ...]:  # noqa: N802
 # names: reading each name through the tuple writes the name's reference count, and the
 # names are strings scattered over pages a task shares with the fork server, so each costs
 # the task a page copied (measured: ~25 page faults a task for the spec, its records and the
-# result). These make the same objects with a plain attribute store per field, which writes
-# only the new object (the names stay in the class's shared keys). test_taskpath.py holds
-# each to its struct's own constructor: the same fields, values and order.
+# result). These (structs.builder) make the same objects with a plain attribute store per
+# field, which writes only the new object (the names stay in the class's shared keys).
+# test_taskcost.py holds each to its struct's own constructor: the same fields, values and
+# order.
 
-_new = object.__new__
-
-
-def new_record(name: str, sha: str, encoding: str, type_: str, size: int, value: Any = None,
-               preview: str = "", inherited: bool = False) -> ArtifactRecord:  # fmt: skip
-    """ArtifactRecord(name, sha, ...), as a task's process makes it."""
-    record = _new(ArtifactRecord)
-    record.name = name
-    record.sha = sha
-    record.encoding = encoding
-    record.type = type_
-    record.size = size
-    record.value = value
-    record.preview = preview
-    record.inherited = inherited
-    return record
-
-
-def new_result(spec: TaskSpec, status: str, started_at: Any, finished_at: Any,
-               artifacts: dict[str, ArtifactRecord], blobs: list[codec.EncodedBlob],
-               transition: Transition | None) -> TaskResult:  # fmt: skip
-    """TaskResult(spec, status, started_at, finished_at, artifacts, blobs, transition), the
-    other fields at their defaults, as a task's process makes it."""
-    result = _new(TaskResult)
-    result.spec = spec
-    result.status = status
-    result.started_at = started_at
-    result.finished_at = finished_at
-    result.artifacts = artifacts
-    result.blobs = blobs
-    result.transition = transition
-    result.exception_type = None
-    result.exception = None
-    result.traceback = None
-    result.location = None
-    result.stdout = ""
-    result.stderr = ""
-    result.warnings = []
-    result.cards = []
-    result.host = None
-    result.carried = []
-    return result
-
-
-def _new_spec(flow_file: str, flow_module: str, class_name: str, ledger_path: str,
-              flow_name: str, run_id: str, run_pk: int, step: str, task_id: str, attempt: int,
-              max_retries: int, is_join: bool, inputs: list[dict[str, ArtifactRecord]],
-              input_pks: list[int], input_steps: list[str],
-              input_stacks: list[list[ForeachFrame]], foreach_stack: list[ForeachFrame],
-              foreach_item: tuple[str, bytes] | None, constants: dict[str, ArtifactRecord],
-              preloaded: dict[str, tuple[str, bytes]], param_names: frozenset[str],
-              max_num_splits: int, username: str | None, tags: list[str],
-              origin_run_id: str | None, timeout: float | None) -> TaskSpec:  # fmt: skip
-    """TaskSpec(...) with every field given, as a task's process makes it."""
-    spec = _new(TaskSpec)
-    spec.flow_file = flow_file
-    spec.flow_module = flow_module
-    spec.class_name = class_name
-    spec.ledger_path = ledger_path
-    spec.flow_name = flow_name
-    spec.run_id = run_id
-    spec.run_pk = run_pk
-    spec.step = step
-    spec.task_id = task_id
-    spec.attempt = attempt
-    spec.max_retries = max_retries
-    spec.is_join = is_join
-    spec.inputs = inputs
-    spec.input_pks = input_pks
-    spec.input_steps = input_steps
-    spec.input_stacks = input_stacks
-    spec.foreach_stack = foreach_stack
-    spec.foreach_item = foreach_item
-    spec.constants = constants
-    spec.preloaded = preloaded
-    spec.param_names = param_names
-    spec.max_num_splits = max_num_splits
-    spec.username = username
-    spec.tags = tags
-    spec.origin_run_id = origin_run_id
-    spec.timeout = timeout
-    return spec
+new_record = builder(ArtifactRecord)
+new_result = builder(TaskResult, "spec status started_at finished_at artifacts blobs transition")
+_new_spec = builder(TaskSpec)
 
 
 def _records(records: dict[str, ArtifactRecord],

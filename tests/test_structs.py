@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ledgerflow.structs import field, replace, struct
+from ledgerflow.structs import builder, field, replace, struct
 
 
 @struct(hidden=("blob",))
@@ -118,3 +118,26 @@ def test_one_record_style_no_module_uses_dataclasses():
         if "import dataclasses" in p.read_text() or "from dataclasses" in p.read_text()
     ]
     assert users == []
+
+
+def test_a_builder_makes_what_the_constructor_makes_one_store_per_field() -> None:
+    make = builder(Point, "x blob")  # parameters in the order given; the rest defaulted
+    made = make(3, b"raw")
+    assert made == Point(3, blob=b"raw")
+    assert list(vars(made)) == ["x", "y", "tags", "blob"]  # field order, as __init__ has it
+    assert make(1, b"").tags is not make(1, b"").tags  # a factory's value is fresh each call
+    whole = builder(Point)  # every field, the trailing plain defaults kept
+    assert whole(1, 2, ["t"]) == Point(1, 2, ["t"])
+    assert whole(1, 2, ["t"], b"b").blob == b"b"
+    with pytest.raises(TypeError):
+        whole(1)  # `tags` (a factory's field) is followed by a parameter: it is required
+    with pytest.raises(TypeError, match="no field 'z'"):
+        builder(Point, "x z")
+
+    @struct
+    class Odd:
+        value: Any
+        marker: frozenset[str] = frozenset({"a"})  # a default no literal writes
+
+    assert builder(Odd, "value")(1) == Odd(1)
+    assert builder(Odd, "value")(1).marker is Odd(1).marker
