@@ -32,7 +32,8 @@ def _run(db_path: Path, flow: str, *args: str, check: int = 0) -> Run:
 def flow_name(flow: str) -> str:
     return {"isolated.py": "IsolatedFlow", "outputs.py": "OutputsFlow",
             "misbehaving.py": "MisbehavingFlow", "spin.py": "SpinFlow",
-            "holder.py": "HolderFlow", "cpu.py": "CpuFlow"}[flow]  # fmt: skip
+            "holder.py": "HolderFlow", "cpu.py": "CpuFlow",
+            "leftovers.py": "LeftoversFlow", "forever.py": "ForeverFlow"}[flow]  # fmt: skip
 
 
 def test_concurrent_tasks_see_only_their_own_process_state(db_path, tmp_path):
@@ -235,6 +236,62 @@ def test_os_exit_in_a_step_fails_its_task_with_the_exit_code(db_path):
     proc = run_flow(ISOLATION / "misbehaving.py", "--how", "exit", db=db_path, check=1)
     assert "exited with code 3" in proc.stderr and "Internal error" not in proc.stderr
     assert query(db_path, "select status from runs") == [("failed",)]
+
+
+def test_a_keyboardinterrupt_raised_by_a_step_fails_its_task_saying_so(db_path):
+    proc = run_flow(ISOLATION / "misbehaving.py", "--how", "interrupt", db=db_path, check=1)
+    assert "stopped on an uncaught KeyboardInterrupt" in proc.stderr
+    stderr = query(db_path, "select log_text(l.task_id, l.stream) from log l join task t on "
+                            "t.id = l.task_id where t.step = 'act' and t.status = 'failed' "
+                            "and l.stream = 'stderr'")  # fmt: skip
+    assert "raise KeyboardInterrupt" in stderr[0][0]  # its traceback is the task's stderr
+    rows = query(db_path, "select foreach_index, status from tasks where step = 'act' "
+                          "order by foreach_index")  # fmt: skip
+    assert rows == [(0, "succeeded"), (1, "failed"), (2, "succeeded")]
+
+
+def test_ledgerflows_own_exit_handlers_are_not_a_tasks() -> None:
+    code = ("import atexit, gc, ledgerflow.ledger as ledger\n"
+            "from ledgerflow.executors import forkserver\n"
+            "ledger.Ledger._checkpoint_at_exit = classmethod(lambda cls: print('ledger'))\n"
+            "atexit.unregister(ledger.Ledger._checkpoint_at_exit)\n"
+            "atexit.register(ledger.Ledger._checkpoint_at_exit)\n"
+            "atexit.register(gc.freeze)\n"
+            "import ledgerflow.cli.flow_cli as cli; cli.FREEZES_AT_EXIT = True\n"
+            "atexit.register(print, 'mine')\n"
+            "slots = atexit._ncallbacks()\n"
+            "forkserver._drop_own_exit_handlers()\n"
+            "threads, handlers, own = forkserver._AT_EXIT\n"
+            "print(slots - (handlers() - own))\n"
+            "atexit._run_exitfuncs()\n"
+            "print('frozen', gc.get_freeze_count() > 0)\n")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split("\n")  # fmt: skip
+    # both of ledgerflow's counted as its own; the user's runs, the ledger's and gc.freeze not
+    assert out[:3] == ["2", "mine", "frozen False"]
+
+
+@pytest.mark.parametrize("executor", ["process", "spawn"])
+def test_a_task_ends_after_what_its_step_left_for_the_exit(db_path, tmp_path, executor):
+    """As a Metaflow task's process exits: non-daemon threads (a pool's work too) are waited
+    for, atexit handlers run (logging's flush, finalizers' clean-ups, the step's own), what
+    they print is the task's output, and the task ends after them."""
+    run = _run(db_path, "leftovers.py", "--folder", str(tmp_path), "--executor", executor)
+    assert run.successful
+    join = run["join"].task.data
+    assert join.found == {"thread": "thread", "pool": "pool", "atexit": "atexit"}
+    assert join.tmp_left == []  # the TemporaryDirectory's finalizer ran at the task's exit
+    items = run["start"].task.data.items
+    for task in run["leave"]:
+        item = items[task.index]
+        assert task.stdout.splitlines() == ([] if item == "finalize" else [f"left: {item}"])
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []
+
+
+def test_a_thread_that_never_ends_is_stopped_at_the_steps_timeout(db_path):
+    proc = run_flow(ISOLATION / "forever.py", db=db_path, check=1)
+    assert "did not stop at its @timeout" in proc.stderr
+    assert query(db_path, "select status from tasks where step = 'start'") == [("failed",)]
 
 
 @pytest.mark.parametrize("how", ["fork", "thread"])

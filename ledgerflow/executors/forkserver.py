@@ -21,7 +21,9 @@ once. On Linux the server and every task also die with their parent (PR_SET_PDEA
 from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # signal.py's C core (no stubs)
+import _thread
 import array
+import atexit
 import gc
 import os
 import select
@@ -43,6 +45,11 @@ from .wire import (
     recv_frame_into,
     send_frame,
 )
+
+# A task's exit code when something escaped the step's own error handling (task.py records
+# the step's Exceptions and SystemExit as its failure): a KeyboardInterrupt or another
+# BaseException the step raised, or a bug in ledgerflow. Its traceback is in the task's stderr.
+UNCAUGHT_EXIT = 70  # (EX_SOFTWARE)
 
 # At its end the server waits this long for tasks still exiting (they sent their result and
 # are flushing their output) before it kills them; either way it reaps every one, so their
@@ -116,6 +123,8 @@ def _prepare_tasks() -> None:
     # The warm-ups last, so that what they leave in the interpreter's type attribute cache
     # is what each task finds there (a look-up made after them can evict a task's entry, and
     # each task would write it back: a page copied).
+    # (before the warm-ups, which run _run_one's test of what a task left for its exit)
+    _drop_own_exit_handlers()  # (the server itself never exits through them: os._exit)
     _warm()
     _warm_task_path()
     if raw_fork:
@@ -531,10 +540,11 @@ _STDIO_TAKEN = False
 
 
 def run_child(sock_fd: int) -> NoReturn:
-    """Receive the task's spec, run it, send its result back, and exit without running any
-    exit handler or waiting for threads the step left behind."""
+    """Receive the task's spec, run it, finish what the step left as a Python process's exit
+    would (_end_as_an_interpreter_would), send the result back, and exit at once."""
     if not _TASK_PATH:  # a fresh interpreter (spawn_main); forked tasks have them
         _load_task_path()
+        _drop_own_exit_handlers()
     if not _STDIO_TAKEN:
         own_stdio()
     code = 0
@@ -551,7 +561,7 @@ def run_child(sock_fd: int) -> NoReturn:
         import traceback
 
         traceback.print_exc()
-        code = 70  # EX_SOFTWARE: the runtime reports the task as failed with this output
+        code = UNCAUGHT_EXIT  # the runtime reports the task as failed with this output
     finally:
         flush_stdio()  # what the step's leftover threads printed meanwhile
         _exit(code)
@@ -568,7 +578,55 @@ def _run_one(frame: bytes | memoryview, output: Any, stand_in: Any) -> bytes:
     result.spec = None  # type: ignore[assignment]  # the runtime has it: not sent back
     if spec.is_join or not result.carried:  # else compact already (collect_artifacts)
         compact_result(result, spec)
-    return _result_to_wire(result)
+    data = _result_to_wire(result)
+    # What the step left for its process's exit (the common case: nothing): the test runs
+    # in the warm-up too, so that it is specialised, and nothing of it is run there.
+    threads, handlers, own = _AT_EXIT
+    if (threads() or handlers() > own) and stand_in is None:
+        _end_as_an_interpreter_would()
+    return data
+
+
+def _end_as_an_interpreter_would() -> None:
+    """What a Python process's normal exit does for what the step left, as a Metaflow task's
+    process does it on its way out: the non-daemon threads still running are waited for (a
+    `ThreadPoolExecutor`'s work included), then the `atexit` handlers run (`logging`'s
+    flush of buffered records, `weakref.finalize`'s clean-ups, the step's own). What they
+    print is the task's output, and the task ends when they have. (The task then exits
+    with `_exit`: tearing the interpreter down would cost every task milliseconds.)
+
+    Called when there is something to do (_run_one: a thread other than this one, or an
+    exit handler other than ledgerflow's own, which a task does not run:
+    _drop_own_exit_handlers)."""
+    threads, handlers, own = _AT_EXIT
+    if threads():
+        import threading
+
+        threading._shutdown()  # type: ignore[attr-defined]  # what Py_Finalize calls first
+    if handlers() > own:
+        atexit._run_exitfuncs()
+
+
+def _drop_own_exit_handlers() -> None:
+    """Unregister, here, the exit handlers of ledgerflow's own that a task must not run (the
+    ledger's checkpoint at exit: the run's process copies a task's WAL pages, taskblobs.py;
+    the command line's `gc.freeze`, which a server forked from the run's process has), and
+    count them: their slots stay in `atexit`'s count, empty."""
+    ledger = sys.modules.get(f"{__package__.rpartition('.')[0]}.ledger")
+    own = 0
+    if ledger is not None:
+        atexit.unregister(ledger.Ledger._checkpoint_at_exit)
+        own += 1
+    cli = sys.modules.get(f"{__package__.rpartition('.')[0]}.cli.flow_cli")
+    if getattr(cli, "FREEZES_AT_EXIT", False):
+        atexit.unregister(gc.freeze)
+        own += 1
+    _AT_EXIT[2] = own
+
+
+# (the number of threads other than this one still running; of exit handlers registered,
+# empty slots included; of ledgerflow's own among them)
+_AT_EXIT: list[Any] = [_thread._count, atexit._ncallbacks, 0]
 
 
 def _exit(code: int) -> NoReturn:

@@ -41,7 +41,7 @@ from ..flowclasses import flow_class, register_flow_class
 from ..taskoutput import expand_result
 from ..taskspec import TaskResult, TaskSpec, result_from_wire, spec_to_wire
 from . import DEFAULT_MAX_WORKERS, Executor, OutputSink, ResultFuture, RunningTask, TaskFuture
-from .forkserver import STOP_GRACE
+from .forkserver import STOP_GRACE, UNCAUGHT_EXIT
 from .wire import CONTROL, FrameReader, framed
 
 # How long a task may outlive its @timeout (its own SIGALRM should have stopped it) before
@@ -613,8 +613,12 @@ def describe_exit(status: int | None) -> str:
             return segfault_message(signum, name)  # Metaflow's words, then the signal
         return f"the task's process was killed by signal {signum} ({name})"
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+    if code == UNCAUGHT_EXIT:
+        return ("the task's process stopped on an uncaught KeyboardInterrupt or other "
+                "BaseException (or a bug in ledgerflow): its traceback is in the task's "
+                "stderr")  # fmt: skip
     return (f"the task's process exited with code {code} before the step finished "
-            "(os._exit, or a crash in ledgerflow: its output is in the task's stderr)")  # fmt: skip
+            "(os._exit, or exit() from a C library): its output is in the task's stderr")  # fmt: skip
 
 
 def _socketpair() -> tuple[Any, Any]:

@@ -7,7 +7,7 @@ from ledgerflow import FlowSpec, Parameter, step
 
 
 class MisbehavingFlow(FlowSpec):
-    """Tasks that crash, exit, fork, spin or leave threads behind; `--how` picks one."""
+    """Tasks that crash, exit, fork, spin or leave a daemon thread behind; `--how` picks one."""
 
     how = Parameter("how", default="segfault")
 
@@ -23,10 +23,12 @@ class MisbehavingFlow(FlowSpec):
             ctypes.string_at(0)
         elif self.input == "exit":
             os._exit(3)
+        elif self.input == "interrupt":
+            raise KeyboardInterrupt
         elif self.input == "fork":
             os.fork()  # both processes come back here and go on as the task
-        elif self.input == "thread":
-            threading.Thread(target=time.sleep, args=(3600,)).start()  # non-daemon, forever
+        elif self.input == "thread":  # (a non-daemon one is waited for: leftovers.py)
+            threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()  # forever
         self.done = self.input
         self.next(self.join)
 
