@@ -79,8 +79,15 @@ def test_logs_round_trip_exactly_through_compressed_pieces(trip):
     out, err = _expected()
     ledgerflow.namespace(None)
     task = ledgerflow.Task(pathspec, ledger=db)
-    assert task.stdout == out and task.stderr == err
+    # As Metaflow's Task.stdout: every line ends with a newline, an unfinished last one too
+    # (the stored bytes are exact: the sizes, the pages, SQL's log_text and `logs --raw`).
+    assert task.stdout == out + "\n" and task.stderr == err + "\n"
     assert task.stdout_size == len(out.encode()) and task.stderr_size == len(err.encode())
+    # Lines end at "\n" only, as Metaflow's: a carriage return stays inside its line.
+    lines = [line for _, line in task.loglines("stderr")]
+    assert lines == err.split("\n") and any("\r" in line for line in lines)
+    assert query(db, "select log_text(l.task_id, 'stdout') from log l join task k "
+                     "on k.id = l.task_id where k.step = 'start' and l.stream = 'stdout'")[0][0] == out  # fmt: skip
     # stored in several compressed pieces, no text left in the log table
     pieces = query(
         db,
@@ -247,7 +254,7 @@ def test_an_old_ledger_is_searched_as_it_is_and_migrated_by_a_writer(trip, tmp_p
     assert query(db, "select count(*) from log where text != ''") == [(0,)]
     assert query(db, "select count(*) from task_fts where rowid % 4 != 2") == [(0,)]
     task = ledgerflow.Task(trip[1], ledger=db)
-    assert task.stdout == out and task.stderr == err
+    assert task.stdout == out + "\n" and task.stderr == err + "\n"  # (Task.stdout's form)
     assert [h.name for h in ledgerflow.search("ünïcode", ledger=db)] == ["stderr"]
     invoke(db, "doctor")
 

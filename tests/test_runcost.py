@@ -136,7 +136,7 @@ def test_every_task_output_arrives_whole_with_one_process_a_task(two_runs):
             assert "seven is unlucky" in task.stdout
             continue
         out = f"task {i} says hello\n" if i % 3 == 0 else ""
-        out += f"last words of {i}" if i % 5 == 0 else ""
+        out += f"last words of {i}\n" if i % 5 == 0 else ""  # (ended, as Metaflow's)
         assert task.stdout == out, task.pathspec
         err = f"task {i} to stderr\n" if i % 3 == 0 else ""
         assert task.stderr.startswith(err), task.pathspec

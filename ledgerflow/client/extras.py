@@ -115,9 +115,10 @@ class TaskExtras:
         line carries the task's start time (naive UTC, as Metaflow's timestamps)."""
         if stream not in ("stdout", "stderr"):
             raise ValueError(f"stream must be 'stdout' or 'stderr', not {stream!r}")
-        text: str = getattr(self, stream)
+        text: str = getattr(self, stream)  # (each line ends with "\n": Task.stdout)
         started = self._started_utc()
-        for line in text.splitlines():
+        # Lines end at "\n" only, as Metaflow's: a progress bar's "\r" stays in its line.
+        for line in text.split("\n")[:-1]:
             yield started, (line if as_unicode else line.encode("utf-8"))
 
     def _started_utc(self) -> Any:

@@ -649,11 +649,11 @@ class Task(TaskExtras, MetaflowObject):
 
     @property
     def stdout(self) -> str:
-        return reads.log_text(self._ledger, self._pk, "stdout") or ""
+        return _whole_lines(reads.log_text(self._ledger, self._pk, "stdout"))
 
     @property
     def stderr(self) -> str:
-        return reads.log_text(self._ledger, self._pk, "stderr") or ""
+        return _whole_lines(reads.log_text(self._ledger, self._pk, "stderr"))
 
     @property
     def stdout_size(self) -> int:
@@ -841,3 +841,11 @@ class DataArtifact(MetaflowObject):
     def finished_at(self) -> datetime | None:
         """Alias of created_at: when the task that holds it finished."""
         return self.created_at
+
+
+def _whole_lines(text: str | None) -> str:
+    """A log as Metaflow's `Task.stdout` gives it: each line ends with a newline, the last
+    one too when the task's output did not (a `print(..., end="")` last)."""
+    if not text:
+        return ""
+    return text if text.endswith("\n") else text + "\n"
