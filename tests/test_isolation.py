@@ -250,25 +250,25 @@ def test_a_keyboardinterrupt_raised_by_a_step_fails_its_task_saying_so(db_path):
     assert rows == [(0, "succeeded"), (1, "failed"), (2, "succeeded")]
 
 
-def test_ledgerflows_own_exit_handlers_are_not_a_tasks() -> None:
-    code = ("import atexit, gc, ledgerflow.ledger as ledger\n"
-            "from ledgerflow.executors import forkserver\n"
-            "ledger.Ledger._checkpoint_at_exit = classmethod(lambda cls: print('ledger'))\n"
-            "atexit.unregister(ledger.Ledger._checkpoint_at_exit)\n"
-            "atexit.register(ledger.Ledger._checkpoint_at_exit)\n"
-            "atexit.register(gc.freeze)\n"
-            "import ledgerflow.cli.flow_cli as cli; cli.FREEZES_AT_EXIT = True\n"
-            "atexit.register(print, 'mine')\n"
-            "slots = atexit._ncallbacks()\n"
-            "forkserver._drop_own_exit_handlers()\n"
-            "threads, handlers, own = forkserver._AT_EXIT\n"
-            "print(slots - (handlers() - own))\n"
-            "atexit._run_exitfuncs()\n"
-            "print('frozen', gc.get_freeze_count() > 0)\n")  # fmt: skip
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.split("\n")  # fmt: skip
-    # both of ledgerflow's counted as its own; the user's runs, the ledger's and gc.freeze not
-    assert out[:3] == ["2", "mine", "frozen False"]
+def test_exit_handlers_of_the_runs_process_are_not_run_by_its_tasks(db_path):
+    """What the run's process made before its tasks were forked from it (a module-level
+    TemporaryDirectory every task writes into) is cleaned up once, by the run's own exit;
+    logging's exit handler, which only flushes each task's copies, runs in every task."""
+    proc = run_flow(ISOLATION / "shared_exit.py", db=db_path)
+    run = _run_id_run(db_path, "SharedExitFlow")
+    assert run.successful
+    assert run["join"].task.data.files == ["0", "1", "2"]  # no task deleted the folder
+    assert not os.path.exists(run["start"].task.data.folder)  # the run's exit did
+    assert proc.stdout.count("the run's exit handler") == 1  # printed by the run alone
+    items = run["start"].task.data.items
+    for task in run["write"]:
+        assert task.stdout == f"logged by {items[task.index]}\n"  # flushed as the task ended
+
+
+def _run_id_run(db_path: Path, flow: str) -> Run:
+    namespace(None)
+    run_id = query(db_path, "select run_id from runs order by created_at desc limit 1")[0][0]
+    return Run(f"{flow}/{run_id}", ledger=db_path)
 
 
 @pytest.mark.parametrize("executor", ["process", "spawn"])

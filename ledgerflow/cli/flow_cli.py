@@ -48,12 +48,7 @@ def _end_without_collecting() -> None:
     import atexit
     import gc
 
-    global FREEZES_AT_EXIT
     atexit.register(gc.freeze)
-    FREEZES_AT_EXIT = True  # (a fork server forked from this process drops it: forkserver.py)
-
-
-FREEZES_AT_EXIT = False
 
 
 def _prog_name() -> str:

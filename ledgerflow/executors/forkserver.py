@@ -124,7 +124,7 @@ def _prepare_tasks() -> None:
     # is what each task finds there (a look-up made after them can evict a task's entry, and
     # each task would write it back: a page copied).
     # (before the warm-ups, which run _run_one's test of what a task left for its exit)
-    _drop_own_exit_handlers()  # (the server itself never exits through them: os._exit)
+    _leave_exit_handlers_to_the_run()
     _warm()
     _warm_task_path()
     if raw_fork:
@@ -544,7 +544,7 @@ def run_child(sock_fd: int) -> NoReturn:
     would (_end_as_an_interpreter_would), send the result back, and exit at once."""
     if not _TASK_PATH:  # a fresh interpreter (spawn_main); forked tasks have them
         _load_task_path()
-        _drop_own_exit_handlers()
+        _unregister_the_ledgers_exit_handler()
     if not _STDIO_TAKEN:
         own_stdio()
     code = 0
@@ -581,8 +581,8 @@ def _run_one(frame: bytes | memoryview, output: Any, stand_in: Any) -> bytes:
     data = _result_to_wire(result)
     # What the step left for its process's exit (the common case: nothing): the test runs
     # in the warm-up too, so that it is specialised, and nothing of it is run there.
-    threads, handlers, own = _AT_EXIT
-    if (threads() or handlers() > own) and stand_in is None:
+    threads, handlers, logging_handlers = _AT_EXIT
+    if (threads() or handlers() or len(logging_handlers) > 1) and stand_in is None:
         _end_as_an_interpreter_would()
     return data
 
@@ -590,43 +590,51 @@ def _run_one(frame: bytes | memoryview, output: Any, stand_in: Any) -> bytes:
 def _end_as_an_interpreter_would() -> None:
     """What a Python process's normal exit does for what the step left, as a Metaflow task's
     process does it on its way out: the non-daemon threads still running are waited for (a
-    `ThreadPoolExecutor`'s work included), then the `atexit` handlers run (`logging`'s
-    flush of buffered records, `weakref.finalize`'s clean-ups, the step's own). What they
-    print is the task's output, and the task ends when they have. (The task then exits
-    with `_exit`: tearing the interpreter down would cost every task milliseconds.)
+    `ThreadPoolExecutor`'s work included), the `logging` handlers are flushed and closed,
+    and the `atexit` handlers registered in the task run (the step's own, `weakref.finalize`
+    clean-ups of what it made). What they print is the task's output, and the task ends
+    when they have. (The task then exits with `_exit`: tearing the interpreter down would
+    cost every task milliseconds.)
 
-    Called when there is something to do (_run_one: a thread other than this one, or an
-    exit handler other than ledgerflow's own, which a task does not run:
-    _drop_own_exit_handlers)."""
-    threads, handlers, own = _AT_EXIT
+    Exit handlers registered before the fork are not a task's: they clean up what the run's
+    process made (a module-level temporary directory every task uses), and run there, once
+    (_leave_exit_handlers_to_the_run). `logging`'s, imported before the fork, is the one
+    run here: flushing the task's copies of the handlers loses nothing and closes nothing
+    shared. Called when there is something to do (_run_one)."""
+    threads, handlers, logging_handlers = _AT_EXIT
     if threads():
         import threading
 
         threading._shutdown()  # type: ignore[attr-defined]  # what Py_Finalize calls first
-    if handlers() > own:
+    if len(logging_handlers) > 1:  # (more than logging's last resort)
+        sys.modules["logging"].shutdown()
+    if handlers():
         atexit._run_exitfuncs()
 
 
-def _drop_own_exit_handlers() -> None:
-    """Unregister, here, the exit handlers of ledgerflow's own that a task must not run (the
-    ledger's checkpoint at exit: the run's process copies a task's WAL pages, taskblobs.py;
-    the command line's `gc.freeze`, which a server forked from the run's process has), and
-    count them: their slots stay in `atexit`'s count, empty."""
+def _leave_exit_handlers_to_the_run() -> None:
+    """In the fork server: drop every `atexit` handler (the server never exits through them:
+    os._exit). They were registered by the run's process or before it forked this one, for
+    what that process made: ledgerflow's own (the ledger's checkpoint at exit; the command
+    line's `gc.freeze`), the flow module's and its libraries'. A task's exit then runs
+    exactly the handlers registered in the task, and `logging`'s."""
+    atexit._clear()
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        _AT_EXIT[2] = logging._handlerList  # type: ignore[attr-defined]  # (appended to in place)
+
+
+def _unregister_the_ledgers_exit_handler() -> None:
+    """In a task started as a fresh interpreter: its ledger's checkpoint at exit is the run's
+    process's work (taskblobs.py); the other handlers are the task's, as in Metaflow."""
     ledger = sys.modules.get(f"{__package__.rpartition('.')[0]}.ledger")
-    own = 0
     if ledger is not None:
         atexit.unregister(ledger.Ledger._checkpoint_at_exit)
-        own += 1
-    cli = sys.modules.get(f"{__package__.rpartition('.')[0]}.cli.flow_cli")
-    if getattr(cli, "FREEZES_AT_EXIT", False):
-        atexit.unregister(gc.freeze)
-        own += 1
-    _AT_EXIT[2] = own
 
 
-# (the number of threads other than this one still running; of exit handlers registered,
-# empty slots included; of ledgerflow's own among them)
-_AT_EXIT: list[Any] = [_thread._count, atexit._ncallbacks, 0]
+# (the number of threads other than this one still running; of exit handlers registered in
+# this process, empty slots included; logging's handlers when it was loaded before the fork)
+_AT_EXIT: list[Any] = [_thread._count, atexit._ncallbacks, ()]
 
 
 def _exit(code: int) -> NoReturn:
