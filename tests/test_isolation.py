@@ -4,6 +4,7 @@ tasks that die leaving a ledger that says what happened."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import signal
@@ -77,12 +78,46 @@ def _start_holder(db_path: Path, pids: Path, *args: str) -> subprocess.Popen[str
     (pids / "hold").touch()
     cmd = [sys.executable, str(ISOLATION / "holder.py"), "--db", str(db_path), "--quiet",
            "run", "--pids", str(pids), *args]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # (faulthandler: a run that hangs is made to show where: _communicate)
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)  # fmt: skip
     deadline = time.time() + 30
     while len(_task_pids(pids)) < 2:
         assert time.time() < deadline and proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     return proc
+
+
+def _communicate(proc: subprocess.Popen[str], seconds: float, when: str) -> tuple[str, str]:
+    """proc.communicate(); if the run has not ended in time, fail with where each of its
+    threads is (faulthandler's dump on SIGABRT) and its process tree (this failed twice in
+    CI, under the whole suite, and never alone)."""
+    try:
+        return proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        rows = subprocess.run(["ps", "-eo", "pid,ppid,stat,wchan:24,etime,args"],
+                              capture_output=True, text=True).stdout.splitlines()  # fmt: skip
+        family, tree = {proc.pid}, []
+        for row in rows[1:] * 3:  # (a child can be listed before its parent)
+            pid, ppid = (int(x) for x in row.split()[:2])
+            if (pid in family or ppid in family) and row not in tree:
+                family.add(pid)
+                tree.append(row)
+        proc.send_signal(signal.SIGABRT)
+        time.sleep(1)
+        for pid in family:  # (any of them may hold the run's pipes open)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        try:
+            _, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            err = "(its pipes stayed open)"
+        listing = "\n".join([rows[0], *tree])
+        raise AssertionError(
+            f"the run did not end {when}; processes:\n{listing}\n"
+            f"its stderr (threads' stacks last):\n{err[-6000:]}"
+        ) from None
 
 
 def _task_pids(pids: Path) -> list[int]:
@@ -201,7 +236,7 @@ def test_sigterm_and_ctrl_c_stop_the_tasks_and_record_them(db_path, tmp_path, ho
     proc = _start_holder(db_path, pids)
     _wait_for_output(db_path, "holding 1")
     proc.send_signal(getattr(signal, how))
-    out, err = proc.communicate(timeout=30)
+    out, err = _communicate(proc, 30, f"within 30 s of {how}")
     assert proc.returncode == code, err
     assert "Traceback" not in err
     assert all(_gone(pid, 1.0) for pid in _task_pids(pids))
