@@ -80,8 +80,10 @@ def _start_holder(db_path: Path, pids: Path, *args: str) -> subprocess.Popen[str
            "run", "--pids", str(pids), *args]  # fmt: skip
     # (faulthandler: a run that hangs is made to show where: _communicate)
     env = dict(os.environ, PYTHONFAULTHANDLER="1")
+    # Ctrl-C as at a terminal: a suite started in the background (`.ci/run &` from a script)
+    # runs with SIGINT ignored, which its children inherit and Python then keeps ignoring.
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)  # fmt: skip
+                            env=env, preexec_fn=_default_sigint)  # fmt: skip
     deadline = time.time() + 30
     while len(_task_pids(pids)) < 2:
         assert time.time() < deadline and proc.poll() is None, proc.communicate()
@@ -89,10 +91,14 @@ def _start_holder(db_path: Path, pids: Path, *args: str) -> subprocess.Popen[str
     return proc
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _communicate(proc: subprocess.Popen[str], seconds: float, when: str) -> tuple[str, str]:
     """proc.communicate(); if the run has not ended in time, fail with where each of its
-    threads is (faulthandler's dump on SIGABRT) and its process tree (this failed twice in
-    CI, under the whole suite, and never alone)."""
+    threads is (faulthandler's dump on SIGABRT) and its process tree. (It showed why the
+    SIGINT case hung in suites started in the background: the run ignored SIGINT.)"""
     try:
         return proc.communicate(timeout=seconds)
     except subprocess.TimeoutExpired:
