@@ -120,11 +120,11 @@ def _prepare_tasks() -> None:
         libc_exit = libc._exit
         libc_exit.restype = None
         _LIBC_EXIT.append(libc_exit)
+    # (before the warm-ups, which run _run_one's test of what a task left for its exit)
+    _leave_exit_handlers_to_the_run()
     # The warm-ups last, so that what they leave in the interpreter's type attribute cache
     # is what each task finds there (a look-up made after them can evict a task's entry, and
     # each task would write it back: a page copied).
-    # (before the warm-ups, which run _run_one's test of what a task left for its exit)
-    _leave_exit_handlers_to_the_run()
     _warm()
     _warm_task_path()
     if raw_fork:
@@ -581,8 +581,8 @@ def _run_one(frame: bytes | memoryview, output: Any, stand_in: Any) -> bytes:
     data = _result_to_wire(result)
     # What the step left for its process's exit (the common case: nothing): the test runs
     # in the warm-up too, so that it is specialised, and nothing of it is run there.
-    threads, handlers, logging_handlers = _AT_EXIT
-    if (threads() or handlers() or len(logging_handlers) > 1) and stand_in is None:
+    threads, before, handlers, logging_handlers = _AT_EXIT
+    if (threads() > before or handlers() or len(logging_handlers) > 1) and stand_in is None:
         _end_as_an_interpreter_would()
     return data
 
@@ -601,8 +601,8 @@ def _end_as_an_interpreter_would() -> None:
     (_leave_exit_handlers_to_the_run). `logging`'s, imported before the fork, is the one
     run here: flushing the task's copies of the handlers loses nothing and closes nothing
     shared. Called when there is something to do (_run_one)."""
-    threads, handlers, logging_handlers = _AT_EXIT
-    if threads():
+    threads, before, handlers, logging_handlers = _AT_EXIT
+    if threads() > before:
         import threading
 
         threading._shutdown()  # type: ignore[attr-defined]  # what Py_Finalize calls first
@@ -621,7 +621,10 @@ def _leave_exit_handlers_to_the_run() -> None:
     atexit._clear()
     logging = sys.modules.get("logging")
     if logging is not None:
-        _AT_EXIT[2] = logging._handlerList  # type: ignore[attr-defined]  # (appended to in place)
+        _AT_EXIT[3] = logging._handlerList  # type: ignore[attr-defined]  # (appended to in place)
+    # Threads the flow's module started before a fork stay counted in the forked copy,
+    # though they do not run there: the count a task starts from.
+    _AT_EXIT[1] = _thread._count()
 
 
 def _unregister_the_ledgers_exit_handler() -> None:
@@ -632,9 +635,10 @@ def _unregister_the_ledgers_exit_handler() -> None:
         atexit.unregister(ledger.Ledger._checkpoint_at_exit)
 
 
-# (the number of threads other than this one still running; of exit handlers registered in
-# this process, empty slots included; logging's handlers when it was loaded before the fork)
-_AT_EXIT: list[Any] = [_thread._count, atexit._ncallbacks, ()]
+# (the number of threads other than this one still running, and that number as a task
+# starts; of exit handlers registered in this process, empty slots included; logging's
+# handlers when it was loaded before the fork)
+_AT_EXIT: list[Any] = [_thread._count, 0, atexit._ncallbacks, ()]
 
 
 def _exit(code: int) -> NoReturn:
