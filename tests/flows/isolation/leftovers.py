@@ -10,7 +10,6 @@ import time
 
 from ledgerflow import FlowSpec, Parameter, step
 
-
 # A thread of the module's own, started before the tasks are forked: counted in their copy of
 # the interpreter though it does not run there, it must not hide the ones a step leaves.
 threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
